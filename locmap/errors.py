@@ -1,0 +1,125 @@
+"""Exception classes.  Every error raised on purpose by locmap derives from
+:class:`LocmapError`, so callers (and the CLI) can catch one type.
+
+Messages always name the file (and row/feature where there is one) and say what
+the user can do.  ``docs/errors.md`` lists every class with its remedy.
+"""
+from __future__ import annotations
+
+
+class LocmapError(Exception):
+    """Base class for all locmap errors."""
+
+    remedy: str = ""
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        msg = super().__str__()
+        if self.remedy and self.remedy not in msg:
+            msg = f"{msg}\n  What to do: {self.remedy}"
+        return msg
+
+
+class DataRootNotFoundError(LocmapError):
+    """No data folder: neither LOCMAP_DATA_ROOT nor ../shared/data exists."""
+
+    remedy = ("set the environment variable LOCMAP_DATA_ROOT to the folder holding "
+              "boundaries/, services/, population/ (see README 'Data').")
+
+
+class ManifestError(LocmapError):
+    """An area pack manifest (data/areas/*.toml) is missing, malformed or inconsistent."""
+
+    remedy = "fix the manifest; docs/area-packs.md documents every key."
+
+
+class DataFileError(LocmapError):
+    """A data file is missing, unreadable, or structurally wrong."""
+
+    def __init__(self, path, reason: str, row: int | None = None, column: str | None = None):
+        self.path = str(path)
+        self.row = row
+        self.column = column
+        self.reason = reason
+        where = self.path
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {reason}")
+
+
+class MissingColumnError(DataFileError):
+    """A required column is absent from a table or layer."""
+
+    remedy = "rename the column in the file, or map it in the area manifest ([layers.*] / [[services.sources]] columns)."
+
+    def __init__(self, path, column: str, available: list[str] | None = None):
+        extra = f" (columns present: {', '.join(map(str, available))})" if available else ""
+        super().__init__(path, f"required column '{column}' is missing{extra}", column=column)
+
+
+class EmptyLayerError(DataFileError):
+    """A layer or table has no usable rows."""
+
+    remedy = "check the file and any filter in the manifest (e.g. borough code)."
+
+    def __init__(self, path, reason: str = "layer is empty (no features/rows)"):
+        super().__init__(path, reason)
+
+
+class DuplicateIdError(DataFileError):
+    """An id column that must be unique has duplicates."""
+
+    remedy = "make the ids unique in the file (each area must appear once)."
+
+
+class CRSError(DataFileError):
+    """A layer has no CRS, a CRS that cannot be used, or coordinates that do not fit it."""
+
+    remedy = ("declare the CRS in the file or set `crs` for the layer in the manifest; "
+              "coordinates in degrees must be EPSG:4326, metres in Great Britain EPSG:27700.")
+
+
+class GeometryError(DataFileError):
+    """A geometry is invalid beyond repair, or empty where one is required."""
+
+    remedy = "repair the feature in a GIS (e.g. QGIS 'Fix geometries') or remove it."
+
+
+class PartitionError(LocmapError):
+    """Areas that should tile a region overlap or leave gaps beyond tolerance."""
+
+    remedy = "check the boundary vintages match (e.g. 2022 wards with 2022 lookups)."
+
+
+class PopulationError(LocmapError):
+    """A population total is not conserved or a join lost areas."""
+
+    remedy = "check that the population files and lookups cover the same area and vintage."
+
+
+class NetworkError(LocmapError):
+    """A street network cannot be built or used."""
+
+    remedy = ("supply an OSM extract covering the study area plus buffer "
+              "(`locmap network fetch` or --osm FILE); see README 'Street network'.")
+
+
+class DisconnectedGraphError(NetworkError):
+    """Origins and destinations lie on components that do not connect."""
+
+
+class OutsideNetworkError(NetworkError):
+    """Points lie outside the network's extent or beyond the maximum snap distance."""
+
+
+class EmptyServiceTypeError(LocmapError):
+    """A requested service type has no located services."""
+
+    remedy = "add services of this type with a user services CSV (docs/services.md) or drop the type."
+
+
+class UnknownAreaError(LocmapError):
+    """A locality, area pack or scheme name is not known."""
+
+    remedy = "run `locmap check --area NAME` to list valid names."
