@@ -1,0 +1,227 @@
+"""Validated readers for layers (GeoJSON/GPKG/Shapefile) and tables (CSV).
+
+Every reader names the file in its errors, renames the manifest's columns to locmap's
+canonical names, and returns data in the measuring CRS (EPSG:27700).  Geometry problems
+are repaired with ``shapely.make_valid`` and reported, or rejected with the feature named.
+"""
+from __future__ import annotations
+
+import io as _io
+from pathlib import Path
+from typing import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from locmap.errors import (CRSError, DataFileError, DuplicateIdError, EmptyLayerError,
+                           GeometryError, MissingColumnError)
+
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+
+
+def read_csv_any(path: str | Path, dtype=str) -> tuple[pd.DataFrame, str]:
+    """Read a CSV trying UTF-8 (with or without BOM), then Windows-1252, then Latin-1.
+
+    Returns the frame (all columns as strings by default, blank cells as NaN) and the
+    encoding used.  Raises :class:`DataFileError` naming the file when it cannot be parsed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(path, "file not found")
+    raw = path.read_bytes()
+    last_exc: Exception | None = None
+    for enc in ENCODINGS:
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError as exc:
+            last_exc = exc
+            continue
+        try:
+            df = pd.read_csv(_io.StringIO(text), dtype=dtype, keep_default_na=False,
+                             na_values=[""], skip_blank_lines=False)
+        except pd.errors.EmptyDataError:
+            raise EmptyLayerError(path, "file is empty (no header row)") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise DataFileError(path, f"cannot parse as CSV: {exc}") from exc
+        df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+        return df, enc
+    raise DataFileError(path, f"cannot decode text: {last_exc}")
+
+
+def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str] = ()) -> pd.DataFrame:
+    """Rename source columns to canonical names per a manifest mapping {canonical: source}.
+
+    A mapping value may be a list of source columns: the first non-blank value wins
+    (coalesce).  Raises :class:`MissingColumnError` for a missing required column.
+    """
+    out = pd.DataFrame(index=df.index)
+    for canon, src in columns.items():
+        srcs = src if isinstance(src, list) else [src]
+        present = [s for s in srcs if s in df.columns]
+        if not present:
+            if canon in required:
+                raise MissingColumnError(path, srcs[0] if len(srcs) == 1 else " or ".join(srcs),
+                                         list(df.columns))
+            continue
+        col = df[present[0]]
+        for s in present[1:]:
+            col = col.where(col.notna(), df[s])
+        out[canon] = col
+    for r in required:
+        if r not in out.columns:
+            raise MissingColumnError(path, r, list(df.columns))
+    return out
+
+
+def read_table(spec, data_root: Path, required: Iterable[str] = (), keep_other: bool = False,
+               numeric: Iterable[str] = ()) -> pd.DataFrame:
+    """Read a CSV table described by a manifest :class:`~locmap.manifest.LayerSpec`.
+
+    Columns named in ``spec.columns`` are renamed to their canonical names; with
+    ``keep_other`` the remaining source columns are kept too.  ``numeric`` columns are
+    converted with a clear error naming the first bad row.
+    """
+    path = spec.resolve(data_root)
+    df, _ = read_csv_any(path)
+    if df.empty:
+        raise EmptyLayerError(path)
+    out = rename_columns(df, spec.columns, path, required)
+    if keep_other:
+        mapped = {s for v in spec.columns.values() for s in (v if isinstance(v, list) else [v])}
+        for c in df.columns:
+            if c not in mapped and c not in out.columns:
+                out[c] = df[c]
+    for c in numeric:
+        if c in out.columns:
+            out[c] = to_number(out[c], path, c)
+    return out
+
+
+def to_number(s: pd.Series, path, column: str) -> pd.Series:
+    """Convert to float; blanks become NaN; anything else unparseable is an error naming the row."""
+    cleaned = s.astype("string").str.replace(",", "", regex=False).str.strip()
+    num = pd.to_numeric(cleaned, errors="coerce")
+    bad = num.isna() & s.notna() & (cleaned != "")
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFileError(path, f"not a number: {s.iloc[i]!r}", row=i + 1, column=column)
+    return num.astype(float)
+
+
+def _check_crs(gdf: gpd.GeoDataFrame, declared: str | None, path: Path) -> gpd.GeoDataFrame:
+    file_crs = gdf.crs
+    if file_crs is None and declared is None:
+        raise CRSError(path, "layer has no CRS and the manifest declares none")
+    if file_crs is None:
+        gdf = gdf.set_crs(declared)
+    elif declared is not None and not CRS.from_user_input(declared).equals(file_crs, ignore_axis_order=True):
+        # GeoJSON is always lon/lat (CRS84 == EPSG:4326 for our purpose)
+        if not (CRS.from_user_input(declared).is_geographic and file_crs.is_geographic):
+            raise CRSError(path, f"file CRS {file_crs.to_string()} differs from manifest CRS {declared}")
+    crs = CRS.from_user_input(gdf.crs)
+    b = gdf.total_bounds
+    if np.all(np.isfinite(b)):
+        in_degrees = (b[0] >= -180) and (b[2] <= 180) and (b[1] >= -90) and (b[3] <= 90)
+        if crs.is_geographic and not in_degrees:
+            raise CRSError(path, f"CRS {crs.to_string()} is in degrees but coordinates reach {b.round(1).tolist()} "
+                                 "(looks like metres: declare the projected CRS)")
+        if crs.is_projected and in_degrees and (b[2] - b[0]) < 10 and (b[3] - b[1]) < 10:
+            raise CRSError(path, f"CRS {crs.to_string()} is in metres but all coordinates fit in "
+                                 f"{b.round(4).tolist()} (looks like degrees: declare EPSG:4326)")
+    return gdf
+
+
+def repair_geometries(gdf: gpd.GeoDataFrame, path: Path, id_col: str | None = None,
+                      polygonal: bool = True) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Repair invalid geometries with ``make_valid``; reject empty ones.
+
+    Returns the repaired frame and a list of human-readable notes (one per repaired feature).
+    Raises :class:`GeometryError` naming the feature when a geometry is missing/empty or
+    cannot be repaired into the expected type.
+    """
+    notes: list[str] = []
+    geoms = gdf.geometry.values
+    label = (lambda i: f"feature {i + 1}" + (f" ({id_col}={gdf[id_col].iloc[i]})" if id_col else ""))
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise GeometryError(path, f"{label(i)} has an empty or missing geometry "
+                                  f"({int(missing.sum())} such features)", row=i + 1)
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        fixed = shapely.make_valid(geoms[invalid])
+        if polygonal:
+            # keep only the polygonal parts of GeometryCollections
+            parts = []
+            for g in fixed:
+                if g.geom_type in ("Polygon", "MultiPolygon"):
+                    parts.append(g)
+                else:
+                    polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+                    parts.append(shapely.union_all(polys) if polys else shapely.Polygon())
+            fixed = np.array(parts, dtype=object)
+        idx = np.flatnonzero(invalid)
+        for j, i in enumerate(idx):
+            if fixed[j] is None or fixed[j].is_empty:
+                raise GeometryError(path, f"{label(i)} is invalid ({shapely.is_valid_reason(geoms[i])}) "
+                                          "and could not be repaired", row=int(i) + 1)
+            notes.append(f"{path.name}: repaired {label(i)}: {shapely.is_valid_reason(geoms[i])}")
+        new = geoms.copy()
+        new[invalid] = fixed
+        gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
+    return gdf, notes
+
+
+def read_layer(spec, data_root: Path, target_crs: str = "EPSG:27700", required: Iterable[str] = (),
+               id_col: str | None = None, polygonal: bool = True,
+               keep_other: bool = False) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Read, validate and reproject a vector layer.
+
+    Parameters
+    ----------
+    spec : LayerSpec
+        Path (relative to ``data_root``), declared CRS and column mapping.
+    target_crs : str
+        CRS of the returned frame (metres).
+    required : iterable of str
+        Canonical columns that must exist.
+    id_col : str, optional
+        Canonical id column that must be unique and non-blank.
+
+    Returns
+    -------
+    (GeoDataFrame, list of str)
+        The layer (canonical columns + geometry, in ``target_crs``) and repair notes.
+    """
+    path = spec.resolve(data_root)
+    if not path.exists():
+        raise DataFileError(path, "file not found")
+    try:
+        gdf = gpd.read_file(path, engine="pyogrio", layer=spec.options.get("layer"))
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        raise DataFileError(path, f"cannot read as a vector layer: {exc}") from exc
+    if len(gdf) == 0:
+        raise EmptyLayerError(path)
+    attrs = rename_columns(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), spec.columns, path, required)
+    if keep_other:
+        for c in gdf.columns:
+            if c != gdf.geometry.name and c not in attrs.columns:
+                attrs[c] = gdf[c]
+    out = gpd.GeoDataFrame(attrs, geometry=gdf.geometry.values, crs=gdf.crs)
+    out = _check_crs(out, spec.crs, path)
+    if id_col is not None:
+        ids = out[id_col]
+        if ids.isna().any():
+            i = int(np.flatnonzero(ids.isna().to_numpy())[0])
+            raise DataFileError(path, f"blank id in '{id_col}'", row=i + 1, column=id_col)
+        dup = ids[ids.duplicated(keep=False)]
+        if len(dup):
+            rows = (np.flatnonzero(ids.duplicated(keep=False).to_numpy()) + 1).tolist()[:10]
+            raise DuplicateIdError(path, f"duplicate ids in '{id_col}': {sorted(set(dup))[:10]} (rows {rows})")
+    out, notes = repair_geometries(out, path, id_col, polygonal=polygonal)
+    out = out.to_crs(target_crs)
+    return out, notes
