@@ -30,6 +30,10 @@ class AreaData:
     homes: gpd.GeoDataFrame
     attribution: str
     notes: list[str] = field(default_factory=list)
+    #: measured checks (tiling, population totals, homes, row accounting, PCN vintages)
+    checks: dict = field(default_factory=dict)
+    #: postcode table used for geocoding (index: normalised postcode)
+    postcodes: pd.DataFrame | None = None
 
     @property
     def name(self) -> str:
@@ -43,8 +47,36 @@ class AreaData:
         return s
 
 
-def load_area(name: str = "ealing", settings: Settings | None = None) -> AreaData:
-    """Load and validate every layer of the area pack ``data/areas/<name>.toml``."""
-    from locmap.loaders import build_area  # noqa: PLC0415  (filled in by the data layer)
+_CACHE: dict = {}
 
-    return build_area(name, settings or Settings.from_env())
+
+def load_area(name: str = "ealing", settings: Settings | None = None, user_services=None,
+              use_cache: bool = True) -> AreaData:
+    """Load and validate every layer of the area pack ``data/areas/<name>.toml``.
+
+    Parameters
+    ----------
+    name : str
+        Area pack name (``data/areas/<name>.toml``) or a path to a manifest.
+    settings : Settings, optional
+        Defaults to ``Settings.from_env()``.
+    user_services : path, optional
+        A CSV of services to add/replace/remove (docs/services.md).
+    use_cache : bool
+        Reuse an already-loaded bundle in this process for the same inputs.
+
+    Returns
+    -------
+    AreaData
+        All layers in EPSG:27700 with population (people) by age band.
+    """
+    from locmap.loaders import build_area  # noqa: PLC0415
+
+    settings = settings or Settings.from_env()
+    key = (str(name), repr(settings), str(user_services))
+    if use_cache and key in _CACHE:
+        return _CACHE[key]
+    area = build_area(name, settings, user_services=user_services)
+    if use_cache:
+        _CACHE[key] = area
+    return area

@@ -1,0 +1,89 @@
+"""Build the :class:`~locmap.area.AreaData` bundle of an area pack (the data layer's one entry point)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from tqdm.auto import tqdm
+
+from locmap.area import AreaData
+from locmap.boundaries import load_boundaries
+from locmap.errors import PopulationError
+from locmap.export import ATTRIBUTION
+from locmap.homes import assign_lsoa21, build_homes, load_postcodes
+from locmap.manifest import load_manifest
+from locmap.pcn import build_footprints, load_membership
+from locmap.population import (aggregate_population, children_low_income, deprivation, lsoa21_population)
+from locmap.population_bands import BANDS
+from locmap.services import build_register
+from locmap.settings import Settings
+
+
+def build_area(name: str, settings: Settings, user_services: str | Path | None = None) -> AreaData:
+    """Load, validate and join every layer of the area pack ``name``.
+
+    Steps: manifest -> boundaries (wards, towns, LSOA 2021, borough, neighbours) -> postcodes ->
+    LSOA population (Census 2021 conserved) + IoD2025 -> service register (+ user CSV) ->
+    homes -> PCN membership and approximate footprints -> aggregates per ward/town/PCN.
+    """
+    t0 = time.perf_counter()
+    pack = load_manifest(name, settings)
+    root = settings.resolve_data_root()
+    user_services = user_services or settings.extra.get("user_services")
+    steps = tqdm(total=6, desc=f"loading {pack.name}", disable=not settings.progress, leave=False)
+    b = load_boundaries(pack, root)
+    notes = list(b.notes)
+    steps.update()
+    pcodes = load_postcodes(pack, root)
+    pcodes["lsoa21cd"] = assign_lsoa21(pcodes, pack, root, b.lsoa)
+    steps.update()
+    pop, pop_check = lsoa21_population(pack, root, b.lsoa, postcodes=pcodes)
+    lsoa = b.lsoa.merge(pop, on="lsoa21cd", how="left")
+    dep = deprivation(pack, root, lsoa["lsoa21cd"])
+    lsoa = lsoa.merge(dep.drop(columns=[c for c in dep.columns if c in ("lsoa21nm", "lad_cd")], errors="ignore"),
+                      on="lsoa21cd", how="left")
+    steps.update()
+    reg = build_register(pack, root, b.borough.geometry.iloc[0], pcodes, settings.buffer_m,
+                         user_csv=user_services, crs=pack.crs)
+    notes += reg.notes
+    steps.update()
+    max_stacked = int(pack.table("postcodes").options.get("max_stacked_for_homes", 3))
+    homes, homes_report = build_homes(pcodes, lsoa, pack.lad_cd, max_stacked=max_stacked, crs=pack.crs)
+    steps.update()
+    members, pcn_diffs, n = load_membership(pack, root)
+    notes += n
+    if len(members):
+        assign, pcns, n = build_footprints(lsoa, homes, members, reg.services)
+        notes += n
+        lsoa = lsoa.merge(assign[["lsoa21cd", "pcn_code", "pcn_name"]], on="lsoa21cd", how="left")
+        homes["pcn_code"] = homes["lsoa21cd"].map(assign.set_index("lsoa21cd")["pcn_code"])
+        pcns = pcns.merge(aggregate_population(lsoa, "pcn_code"), on="pcn_code", how="left")
+    else:
+        lsoa["pcn_code"] = None
+        lsoa["pcn_name"] = None
+        pcns = gpd.GeoDataFrame(columns=["pcn_code", "pcn_name"], geometry=[], crs=pack.crs)
+    steps.update()
+    steps.close()
+    wards = b.wards.merge(aggregate_population(lsoa, "ward_cd"), on="ward_cd", how="left")
+    cil = children_low_income(pack, root, wards["ward_cd"])
+    if len(cil):
+        wards = wards.merge(cil, on="ward_cd", how="left")
+    towns = b.towns.merge(aggregate_population(lsoa, "town"), on="town", how="left")
+    for level, frame in (("wards", wards), ("towns", towns), ("pcns", pcns)):
+        for band in BANDS:
+            if abs(frame[band].sum() - lsoa[band].sum()) > 1e-6 * lsoa[band].sum():
+                raise PopulationError(f"{level} do not conserve {band}")
+    uncertain = [w for w in b.wards.loc[b.wards["town_confidence"].str.lower() != "high", "ward_nm"]]
+    if uncertain:
+        notes.append("town assignment uncertain for wards: " + ", ".join(sorted(uncertain)))
+    area = AreaData(pack=pack, settings=settings, wards=wards, lsoa=lsoa, towns=towns, pcns=pcns,
+                    pcn_members=members, borough=b.borough, neighbour_wards=b.neighbour_wards,
+                    services=reg.services, rejects=reg.rejects, homes=homes, attribution=ATTRIBUTION,
+                    notes=notes)
+    area.checks = {"tiling": b.tiling, "population": pop_check, "homes": homes_report,
+                   "services_accounting": reg.accounting, "pcn_membership_differences": pcn_diffs,
+                   "load_seconds": time.perf_counter() - t0}
+    area.postcodes = pcodes
+    return area
