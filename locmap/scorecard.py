@@ -1,0 +1,308 @@
+"""Locality scorecard: one tidy row per locality of a scheme, every column described.
+
+Inputs are plain tables (see docs/architecture.md): the LSOA layer (population bands and
+deprivation), homes (population at residential points, with ``lsoa21cd``), the service
+register and the home -> service distance table of ``locmap.access``.  The scorecard does
+not route: it reads ``minutes`` from the distance table, so the same code reports street
+distances or calibrated estimates (column ``distance_method``).
+
+:data:`COLUMN_DESCRIPTIONS` (and :func:`column_descriptions`) gives name, unit and
+description of every column; column names carry their unit (``pct_`` = percent 0-100,
+``_per_1000`` = per 1,000 children 0-19, ``pop_`` = people).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from locmap.errors import MissingColumnError
+from locmap.population_bands import BANDS
+
+LSOA_ID = "lsoa21cd"
+DEFAULT_KEY_TYPES: tuple[str, ...] = ("childrens_centre", "gp_practice", "primary_school",
+                                      "library", "pharmacy")
+#: service types with their own coverage columns (besides "any key service")
+COVERAGE_TYPES: tuple[str, ...] = ("childrens_centre", "gp_practice")
+DEFAULT_SIZE_GUIDE: tuple[float, float] = (30000.0, 50000.0)
+
+#: Static part of the column descriptions (dynamic columns are added by
+#: :func:`column_descriptions`).  name -> (unit, description)
+COLUMN_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "scheme": ("name", "locality scheme"),
+    "locality": ("name", "locality"),
+    "n_lsoa": ("LSOAs", "number of LSOA 2021 in the locality"),
+    "pop_total": ("people", "total population (Census 2021 based, as loaded)"),
+    "pop_0_4": ("people", "children aged 0-4"),
+    "pop_5_11": ("people", "children aged 5-11"),
+    "pop_12_19": ("people", "young people aged 12-19"),
+    "pop_0_19": ("people", "children and young people aged 0-19"),
+    "pct_pop_0_19": ("percent", "children 0-19 as % of total population"),
+    "imd_score_popw": ("IMD score", "population-weighted mean IMD score (higher = more deprived)"),
+    "imd_decile_childw": ("decile 1-10", "child-weighted mean IMD decile (1 = most deprived)"),
+    "idaci_decile_childw": ("decile 1-10", "child-weighted mean IDACI decile (1 = most deprived)"),
+    "idaci_rank_childw": ("national rank", "child-weighted mean IDACI rank (1 = most deprived)"),
+    "idaci_children_income_deprived": ("children", "IDACI numerator: children in income-deprived "
+                                       "families (suppressed LSOAs count 0)"),
+    "pct_children_idaci_most_deprived_20": ("percent", "% of children 0-19 living in LSOAs in "
+                                            "IDACI deciles 1-2 (most deprived 20% nationally)"),
+    "pct_children_imd_most_deprived_20": ("percent", "% of children 0-19 living in LSOAs in IMD "
+                                          "deciles 1-2"),
+    "n_services_total": ("services", "located services of all types inside the locality"),
+    "gap_children": ("children", "children 0-19 whose nearest key service is beyond the gap "
+                     "threshold (minutes of pram distance)"),
+    "pct_gap_children": ("percent", "gap_children as % of children 0-19"),
+    "pct_children_nearest_key_other_locality": ("percent", "% of children whose nearest key "
+                                                "service is in another locality of the scheme"),
+    "pct_children_nearest_key_outside_borough": ("percent", "% of children whose nearest key "
+                                                 "service is across the borough border"),
+    "hard_edge_risk_pct": ("percent", "% of children whose nearest key service is across the "
+                           "locality edge or the borough border (sum of the two above)"),
+    "pct_children_nearest_cc_across_edge": ("percent", "% of children whose nearest children's "
+                                            "centre/family hub is in another locality or borough"),
+    "size_guide_min": ("people", "lower end of the size guide (Wigan places: 30,000)"),
+    "size_guide_max": ("people", "upper end of the size guide (Wigan places: 50,000)"),
+    "size_vs_guide": ("category", "below / within / above the size guide (total population)"),
+    "size_gap_people": ("people", "people below the guide minimum (negative) or above the "
+                        "maximum (positive); 0 when within"),
+    "align_town_best": ("name", "town holding most of the locality's children"),
+    "align_town_share": ("share 0-1", "share of the locality's children in that town"),
+    "align_pcn_best": ("name", "PCN footprint holding most of the locality's children"),
+    "align_pcn_share": ("share 0-1", "share of the locality's children in that PCN footprint"),
+    "gap_threshold_min": ("minutes", "pram-distance threshold used for gap_children"),
+    "walk_speed_kmh": ("km/h", "pram-pushing speed used to turn distance into minutes"),
+    "distance_method": ("label", "street distance or estimated street distance (calibrated)"),
+}
+
+
+def column_descriptions(df: pd.DataFrame) -> pd.DataFrame:
+    """Description table (``name, unit, description``) for every column of a scorecard."""
+    rows = []
+    for c in df.columns:
+        if c in COLUMN_DESCRIPTIONS:
+            u, d = COLUMN_DESCRIPTIONS[c]
+        elif c.startswith("n_") and c != "n_lsoa":
+            u, d = "services", f"located {c[2:]} services inside the locality"
+        elif c.endswith("_per_1000"):
+            u, d = ("per 1,000 children",
+                    f"{c[:-9]} services per 1,000 children 0-19 living in the locality")
+        elif c.startswith("pct_children_within_"):
+            rest = c[len("pct_children_within_"):]
+            mins, typ = rest.split("min_", 1)
+            what = "any key service" if typ == "any_key" else typ.replace("_", " ")
+            u, d = "percent", f"% of children 0-19 within {mins} min pram distance of {what}"
+        else:
+            u, d = "", ""
+        rows.append({"name": c, "unit": u, "description": d})
+    return pd.DataFrame(rows, columns=["name", "unit", "description"])
+
+
+def service_locality(services: gpd.GeoDataFrame, lsoa: gpd.GeoDataFrame,
+                     assignment: pd.Series) -> pd.Series:
+    """Locality of each located service (point in LSOA polygon); NaN outside the area.
+
+    Returns a Series indexed by ``service_id``.
+    """
+    s = services[services.geometry.notna() & ~services.geometry.is_empty]
+    s = s[["service_id", "geometry"]]
+    j = gpd.sjoin(s, lsoa[[LSOA_ID, "geometry"]], how="left", predicate="within")
+    j = j.drop_duplicates("service_id")
+    out = j[LSOA_ID].map(assignment)
+    out.index = j["service_id"].to_numpy()
+    return out
+
+
+def _nearest_by_type(distances: pd.DataFrame) -> pd.DataFrame:
+    d = distances[distances["rank"] == 1]
+    return d.drop_duplicates(["home_id", "service_type"])
+
+
+def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.DataFrame,
+                    services: gpd.GeoDataFrame, distances: pd.DataFrame,
+                    key_service_types: Sequence[str] | None = None,
+                    thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
+                    gap_threshold_min: float = 15.0, child_col: str = "pop_0_19",
+                    size_guide: tuple[float, float] = DEFAULT_SIZE_GUIDE,
+                    align_to: Mapping[str, pd.Series] | None = None,
+                    scheme_name: str = "scheme", walk_speed_kmh: float | None = None,
+                    service_types: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per locality with need, assets, access, hard-edge risk, size and alignment.
+
+    Parameters
+    ----------
+    assignment : Series
+        ``lsoa21cd`` -> locality (a :class:`locmap.localities.Scheme` ``assignment``).
+    lsoa : GeoDataFrame
+        LSOAs with population bands and ``imd_score, imd_decile, idaci_decile,
+        idaci_rank, idaci_numerator`` (missing deprivation columns give NaN columns).
+    homes : DataFrame
+        ``home_id, lsoa21cd`` + ``child_col`` (people at each home).
+    services : GeoDataFrame
+        ``service_id, service_type, geometry`` (+ ``located``): counted by locality.
+    distances : DataFrame
+        Distance contract: ``home_id, service_type, rank, service_id, minutes,
+        cross_border, method``.  Only rank 1 is used.
+    key_service_types : sequence of str
+        Types counted as "key services" (manifest ``key_service_types``).
+    thresholds_minutes : sequence of float
+        Pram-distance thresholds for coverage columns (minutes).
+    gap_threshold_min : float
+        Threshold defining ``gap_children`` (minutes).
+    align_to : mapping, optional
+        ``{"town": lsoa->town, "pcn": lsoa->pcn}``: adds ``align_<name>_best/_share``.
+    walk_speed_kmh : float, optional
+        Recorded in the output (the minutes in ``distances`` already use it).
+
+    Returns
+    -------
+    DataFrame
+        Sorted by locality; see :func:`column_descriptions`.
+    """
+    for c in (LSOA_ID,):
+        if c not in lsoa.columns:
+            raise MissingColumnError("lsoa layer", c, list(lsoa.columns))
+    for c in ("home_id", LSOA_ID, child_col):
+        if c not in homes.columns:
+            raise MissingColumnError("homes layer", c, list(homes.columns))
+    for c in ("home_id", "service_type", "rank", "service_id", "minutes"):
+        if c not in distances.columns:
+            raise MissingColumnError("distance table", c, list(distances.columns))
+    key = list(key_service_types) if key_service_types else [
+        t for t in DEFAULT_KEY_TYPES if t in set(distances["service_type"])]
+    key = [t for t in key if t in set(distances["service_type"])]
+    L = pd.DataFrame(lsoa.drop(columns="geometry", errors="ignore")).copy()
+    L["locality"] = L[LSOA_ID].map(assignment)
+    bands = [b for b in BANDS if b in L.columns]
+    g = L.groupby("locality")
+    out = g[bands].sum()
+    out.insert(0, "n_lsoa", g.size())
+    child = L[child_col].astype(float)
+    popw = L["pop_total"].astype(float) if "pop_total" in L.columns else child
+
+    def wmean(col: str, w: pd.Series) -> pd.Series:
+        if col not in L.columns:
+            return pd.Series(np.nan, index=out.index)
+        v = L[col].astype(float)
+        ok = v.notna()
+        num = (v.where(ok, 0) * w).groupby(L["locality"]).sum()
+        den = w.where(ok, 0).groupby(L["locality"]).sum()
+        return num / den.replace(0, np.nan)
+
+    if "pop_total" in out.columns and child_col in out.columns:
+        out["pct_pop_0_19"] = 100 * out[child_col] / out["pop_total"].replace(0, np.nan)
+    out["imd_score_popw"] = wmean("imd_score", popw)
+    out["imd_decile_childw"] = wmean("imd_decile", child)
+    out["idaci_decile_childw"] = wmean("idaci_decile", child)
+    out["idaci_rank_childw"] = wmean("idaci_rank", child)
+    out["idaci_children_income_deprived"] = (
+        L["idaci_numerator"].astype(float).fillna(0).groupby(L["locality"]).sum()
+        if "idaci_numerator" in L.columns else np.nan)
+    for dec_col, name in (("idaci_decile", "pct_children_idaci_most_deprived_20"),
+                          ("imd_decile", "pct_children_imd_most_deprived_20")):
+        if dec_col in L.columns:
+            most = (L[dec_col].astype(float) <= 2)
+            out[name] = 100 * (child * most).groupby(L["locality"]).sum() / out[child_col]
+        else:
+            out[name] = np.nan
+
+    # ---- assets: services by type inside each locality
+    svc = services
+    if "located" in svc.columns:
+        svc = svc[svc["located"].fillna(False).astype(bool)]
+    svc_loc = service_locality(svc, lsoa, assignment)
+    s_tab = pd.DataFrame({"service_id": svc["service_id"].to_numpy(),
+                          "service_type": svc["service_type"].to_numpy()})
+    s_tab["locality"] = s_tab["service_id"].map(svc_loc)
+    types = list(service_types) if service_types else sorted(set(svc["service_type"]))
+    cnt = s_tab.dropna(subset=["locality"]).groupby(["locality", "service_type"]).size()
+    cnt = cnt.unstack(fill_value=0).reindex(index=out.index, fill_value=0)
+    out["n_services_total"] = cnt.sum(axis=1) if len(cnt.columns) else 0
+    for t in types:
+        n = cnt[t] if t in cnt.columns else pd.Series(0, index=out.index)
+        out[f"n_{t}"] = n.astype(int)
+        out[f"{t}_per_1000"] = 1000 * n / out[child_col].replace(0, np.nan)
+
+    # ---- access from the distance table (rank 1 per home x type)
+    H = pd.DataFrame(homes[["home_id", LSOA_ID, child_col]]).copy()
+    H["locality"] = H[LSOA_ID].map(assignment)
+    H = H.set_index("home_id")
+    near = _nearest_by_type(distances)
+    mins = near.pivot(index="home_id", columns="service_type", values="minutes")
+    mins = mins.reindex(H.index)
+    w = H[child_col].astype(float)
+    kids = w.groupby(H["locality"]).sum()
+    any_key = mins[key].min(axis=1, skipna=True) if key else pd.Series(np.nan, index=H.index)
+    cov_types = [t for t in COVERAGE_TYPES if t in mins.columns]
+    for T in thresholds_minutes:
+        tl = f"{T:g}"
+        for t in cov_types:
+            ok = (mins[t] <= T).astype(float)
+            out[f"pct_children_within_{tl}min_{t}"] = 100 * (w * ok).groupby(
+                H["locality"]).sum() / kids
+        ok = (any_key <= T).astype(float)
+        out[f"pct_children_within_{tl}min_any_key"] = 100 * (w * ok).groupby(
+            H["locality"]).sum() / kids
+    gap = (~(any_key <= gap_threshold_min)).astype(float)  # NaN (unreachable) counts as gap
+    out["gap_children"] = (w * gap).groupby(H["locality"]).sum()
+    out["pct_gap_children"] = 100 * out["gap_children"] / kids
+
+    # ---- hard-edge risk: nearest key service across the locality edge or borough border
+    if key:
+        nk = near[near["service_type"].isin(key)].sort_values(
+            ["home_id", "minutes", "service_type"]).drop_duplicates("home_id")
+        nk = nk.set_index("home_id").reindex(H.index)
+        cross = (nk["cross_border"].fillna(False).astype(bool) if "cross_border" in nk.columns
+                 else pd.Series(False, index=H.index))
+        sloc = nk["service_id"].map(svc_loc)
+        outside = cross | (sloc.isna() & nk["service_id"].notna())
+        other = ~outside & nk["service_id"].notna() & (sloc != H["locality"])
+        out["pct_children_nearest_key_other_locality"] = 100 * (w * other).groupby(
+            H["locality"]).sum() / kids
+        out["pct_children_nearest_key_outside_borough"] = 100 * (w * outside).groupby(
+            H["locality"]).sum() / kids
+        out["hard_edge_risk_pct"] = (out["pct_children_nearest_key_other_locality"]
+                                     + out["pct_children_nearest_key_outside_borough"])
+    if "childrens_centre" in set(near["service_type"]):
+        nc = near[near["service_type"] == "childrens_centre"].set_index("home_id").reindex(H.index)
+        cross = nc["cross_border"].fillna(False).astype(bool) if "cross_border" in nc else False
+        sloc = nc["service_id"].map(svc_loc)
+        across = (cross | (sloc != H["locality"])) & nc["service_id"].notna()
+        out["pct_children_nearest_cc_across_edge"] = 100 * (w * across).groupby(
+            H["locality"]).sum() / kids
+
+    # ---- size vs guide (total population)
+    lo, hi = size_guide
+    size_col = "pop_total" if "pop_total" in out.columns else child_col
+    out["size_guide_min"] = float(lo)
+    out["size_guide_max"] = float(hi)
+    sz = out[size_col]
+    out["size_vs_guide"] = np.where(sz < lo, "below", np.where(sz > hi, "above", "within"))
+    out["size_gap_people"] = np.where(sz < lo, sz - lo, np.where(sz > hi, sz - hi, 0.0))
+
+    # ---- alignment with other schemes (towns, PCNs)
+    if align_to:
+        from locmap.alignment import crosstab  # noqa: PLC0415
+
+        cw = pd.Series(child.to_numpy(), index=L[LSOA_ID].to_numpy())
+        for nm, other_assign in align_to.items():
+            t = crosstab(assignment, other_assign, cw, normalize="index")
+            out[f"align_{nm}_best"] = t.idxmax(axis=1).reindex(out.index)
+            out[f"align_{nm}_share"] = t.max(axis=1).reindex(out.index)
+
+    out["gap_threshold_min"] = float(gap_threshold_min)
+    if walk_speed_kmh is not None:
+        out["walk_speed_kmh"] = float(walk_speed_kmh)
+    if "method" in distances.columns and len(distances):
+        m = sorted(set(distances["method"].dropna()))
+        try:
+            from locmap.routing import method_label  # noqa: PLC0415
+            out["distance_method"] = "; ".join(method_label(x) for x in m)
+        except Exception:  # noqa: BLE001 - routing module optional here
+            labels = {"street": "street distance",
+                      "estimated": "estimated street distance (calibrated)"}
+            out["distance_method"] = "; ".join(labels.get(x, x) for x in m)
+    out = out.reset_index().rename(columns={"index": "locality"})
+    out.insert(0, "scheme", scheme_name)
+    return out.sort_values("locality").reset_index(drop=True)
