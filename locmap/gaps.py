@@ -1,0 +1,233 @@
+"""Gap areas: where the people beyond pram-pushing distance live, as polygons.
+
+Homes beyond a threshold are binned into a fixed hexagonal grid (anchored at
+the CRS origin, so the same cell ids come out of every run); hexagons that
+hold people of the chosen band beyond the threshold are joined into
+contiguous gap areas (edge-sharing hexagons; connected components on the hex
+lattice, so no floating-point touching tests are involved).
+
+Population is conserved: the ``gap_pop_<band>`` column of the returned
+polygons sums exactly (up to float rounding) to the people of that band
+beyond the threshold - the same figure as ``coverage(...)`` reports for the
+borough total.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from locmap.access import _method_of, _points_xy, _require, wide_column
+from locmap.population_bands import BANDS
+
+SQRT3 = np.sqrt(3.0)
+#: axial-coordinate offsets of the six edge neighbours of a hexagon
+_NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1))
+
+GAP_COLUMNS = ("gap_id", "service_type", "threshold_minutes", "band", "gap_pop_0_4",
+               "gap_pop_5_11", "gap_pop_12_19", "gap_pop_0_19", "gap_pop_total", "n_homes",
+               "n_cells", "area_m2", "method", "label", "geometry")
+
+
+def hex_axial(xy: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Axial (q, r) coordinates of the pointy-top hexagon holding each point.
+
+    ``cell_m`` is the distance between the centres of neighbouring hexagons
+    (= width across flats); circumradius ``cell_m / sqrt(3)``.
+    """
+    size = cell_m / SQRT3
+    x, y = xy[:, 0], xy[:, 1]
+    qf = (SQRT3 / 3.0 * x - y / 3.0) / size
+    rf = (2.0 / 3.0 * y) / size
+    # cube rounding
+    sf = -qf - rf
+    q, r, s = np.round(qf), np.round(rf), np.round(sf)
+    dq, dr, ds = np.abs(q - qf), np.abs(r - rf), np.abs(s - sf)
+    fix_q = (dq > dr) & (dq > ds)
+    fix_r = ~fix_q & (dr > ds)
+    q = np.where(fix_q, -r - s, q)
+    r = np.where(fix_r, -q - s, r)
+    return q.astype(np.int64), r.astype(np.int64)
+
+
+def hex_polygons(q: np.ndarray, r: np.ndarray, cell_m: float) -> np.ndarray:
+    """Shapely hexagons for axial coordinates (vertices rounded to the millimetre)."""
+    size = cell_m / SQRT3
+    cx = size * (SQRT3 * q + SQRT3 / 2.0 * r)
+    cy = size * (1.5 * r)
+    ang = np.deg2rad(60.0 * np.arange(6) - 30.0)
+    vx = np.round(cx[:, None] + size * np.cos(ang)[None, :], 3)
+    vy = np.round(cy[:, None] + size * np.sin(ang)[None, :], 3)
+    coords = np.stack([vx, vy], axis=-1)
+    coords = np.concatenate([coords, coords[:, :1, :]], axis=1)
+    return shapely.polygons(coords)
+
+
+def gap_polygons(
+    wide_homes: gpd.GeoDataFrame,
+    service_type: str,
+    threshold_minutes: float,
+    cell_m: float = 250.0,
+    band: str = "pop_0_4",
+    bands: Sequence[str] = BANDS,
+    dissolve: bool = True,
+) -> gpd.GeoDataFrame:
+    """Contiguous areas where people of ``band`` live beyond ``threshold_minutes``.
+
+    Parameters
+    ----------
+    wide_homes : GeoDataFrame
+        ``AccessResult.wide`` (points, EPSG:27700) with ``minutes__<type>`` and bands.
+    service_type : str
+        Service type (or ``"any_key_service"``).
+    threshold_minutes : float
+        Homes with ``minutes > threshold`` or unreachable are beyond.
+    cell_m : float
+        Hexagon spacing (centre to centre) in metres.
+    band : str
+        A hexagon is part of a gap when it holds people of this band beyond the
+        threshold (> 0).
+    bands : list of str
+        Population columns summed into ``gap_<band>`` columns.
+    dissolve : bool
+        ``True``: one row per contiguous gap area; ``False``: one row per hexagon.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``gap_id, service_type, threshold_minutes, band, gap_pop_0_4, gap_pop_5_11,
+        gap_pop_12_19, gap_pop_0_19, gap_pop_total, n_homes, n_cells, area_m2,
+        method, label, geometry``, sorted by ``gap_<band>`` descending.  Only
+        beyond-threshold homes in gap hexagons are counted.
+    """
+    if cell_m <= 0:
+        raise ValueError("cell_m must be positive")
+    col = wide_column("minutes", service_type)
+    _require(wide_homes, (col, band, *bands), "homes (access results)")
+    method, label = _method_of(wide_homes, None, None)
+    minutes = wide_homes[col].to_numpy(dtype=float)
+    beyond = ~(np.isfinite(minutes) & (minutes <= float(threshold_minutes)))
+    pop = wide_homes[list(bands)].to_numpy(dtype=float)
+    pop = np.where(np.isfinite(pop), pop, 0.0)
+    bi = list(bands).index(band)
+
+    empty = gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS if c != "geometry"},
+                             geometry=[], crs=wide_homes.crs)
+    if not beyond.any():
+        return empty
+    xy = _points_xy(wide_homes, "homes")[beyond]
+    pb = pop[beyond]
+    q, r = hex_axial(xy, cell_m)
+    cells = pd.DataFrame(pb, columns=list(bands))
+    cells["q"], cells["r"] = q, r
+    cells["n_homes"] = 1
+    agg = cells.groupby(["q", "r"], sort=True).sum().reset_index()
+    agg = agg[agg[band] > 0].reset_index(drop=True)
+    if len(agg) == 0:
+        return empty
+
+    qs, rs = agg["q"].to_numpy(), agg["r"].to_numpy()
+    if dissolve:
+        lookup = {(a, b): i for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist()))}
+        src, dst = [], []
+        for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist())):
+            for da, db in _NEIGHBOURS:
+                j = lookup.get((a + da, b + db))
+                if j is not None:
+                    src.append(i)
+                    dst.append(j)
+        n = len(agg)
+        graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+        _, comp = connected_components(graph, directed=False)
+    else:
+        comp = np.arange(len(agg))
+    agg["_comp"] = comp
+    polys = hex_polygons(qs, rs, cell_m)
+    agg["n_cells"] = 1
+    sums = agg.groupby("_comp", sort=True)[[*bands, "n_homes", "n_cells"]].sum()
+    geoms = [shapely.union_all(polys[agg["_comp"].to_numpy() == c], grid_size=0.001)
+             for c in sums.index]
+    out = pd.DataFrame({
+        "service_type": service_type, "threshold_minutes": float(threshold_minutes),
+        "band": band,
+    }, index=sums.index)
+    for b in BANDS:
+        out[f"gap_{b}"] = sums[b].to_numpy() if b in sums.columns else np.nan
+    out["n_homes"] = sums["n_homes"].to_numpy().astype(int)
+    out["n_cells"] = sums["n_cells"].to_numpy().astype(int)
+    gdf = gpd.GeoDataFrame(out, geometry=geoms, crs=wide_homes.crs)
+    gdf["area_m2"] = gdf.geometry.area
+    gdf["method"] = method
+    gdf["label"] = label
+    gdf = gdf.sort_values(f"gap_{band}", ascending=False, kind="mergesort").reset_index(drop=True)
+    gdf.insert(0, "gap_id", [f"{service_type}-{threshold_minutes:g}-{i + 1}"
+                             for i in range(len(gdf))])
+    return gdf[list(GAP_COLUMNS)]
+
+
+def all_gap_polygons(
+    wide_homes: gpd.GeoDataFrame,
+    service_types: Sequence[str],
+    thresholds_minutes: Sequence[float],
+    cell_m: float = 250.0,
+    band: str = "pop_0_4",
+) -> gpd.GeoDataFrame:
+    """:func:`gap_polygons` for every type x threshold, stacked in one layer."""
+    parts = [gap_polygons(wide_homes, t, thr, cell_m=cell_m, band=band)
+             for t in service_types for thr in thresholds_minutes]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return gap_polygons(wide_homes.iloc[:0], service_types[0] if service_types else "",
+                            0.0, cell_m, band) if len(service_types) else \
+            gpd.GeoDataFrame(geometry=[], crs=wide_homes.crs)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=wide_homes.crs)
+
+
+def gap_summary(coverage_df: pd.DataFrame, level: str) -> pd.DataFrame:
+    """People beyond each threshold per area of one level ("gap children per area").
+
+    Parameters
+    ----------
+    coverage_df : DataFrame
+        Output of :func:`locmap.access.coverage`.
+    level : str
+        e.g. ``"ward"``.
+
+    Returns
+    -------
+    DataFrame
+        ``level, area_id, service_type, threshold_minutes, gap_<band>...,
+        pct_beyond_<band>..., unreachable_<band>..., method, label``, one row per
+        area (``__total__`` last) x type x threshold, sorted by children 0-4
+        beyond, largest first within each type and threshold.
+    """
+    sub = coverage_df[coverage_df["level"] == level]
+    if len(sub) == 0:
+        raise ValueError(f"level '{level}' not in the coverage table "
+                         f"(levels: {sorted(coverage_df['level'].unique())})")
+    keys = ["level", "area_id", "service_type", "threshold_minutes"]
+    gap = sub.pivot_table(index=keys, columns="band", values="pop_beyond", aggfunc="sum")
+    tot = sub.pivot_table(index=keys, columns="band", values="pop_total", aggfunc="sum")
+    unr = sub.pivot_table(index=keys, columns="band", values="pop_unreachable", aggfunc="sum")
+    bands = [b for b in BANDS if b in gap.columns] + [b for b in gap.columns if b not in BANDS]
+    out = pd.DataFrame(index=gap.index)
+    for b in bands:
+        out[f"gap_{b}"] = gap[b]
+    for b in bands:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"pct_beyond_{b}"] = np.where(tot[b] > 0, 100.0 * gap[b] / tot[b], np.nan)
+    for b in bands:
+        out[f"unreachable_{b}"] = unr[b]
+    out = out.reset_index()
+    out["method"] = sub["method"].iat[0]
+    out["label"] = sub["label"].iat[0]
+    out["_is_total"] = out["area_id"] == "__total__"
+    sort_col = "gap_pop_0_4" if "gap_pop_0_4" in out.columns else f"gap_{bands[0]}"
+    out = out.sort_values(["service_type", "threshold_minutes", "_is_total", sort_col],
+                          ascending=[True, True, True, False], kind="mergesort")
+    return out.drop(columns="_is_total").reset_index(drop=True)
