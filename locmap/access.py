@@ -349,7 +349,7 @@ def nearest_services(
             rows = np.flatnonzero(missing[:, 0])
             unreach.append(pd.DataFrame({
                 "home_id": home_ids[rows], "service_type": t,
-                "reason": "no reachable service of this type (router returned none)",
+                "reason": _router_reasons(router, rows),
                 "x": home_xy[rows, 0], "y": home_xy[rows, 1],
             }))
 
@@ -436,6 +436,28 @@ def nearest_services(
         skipped_types=skipped, key_service_types=list(keys), area_lad_cd=area_lad_cd,
         notes=notes,
     )
+
+
+def _router_reasons(router: Any, rows: np.ndarray) -> np.ndarray:
+    """Why each origin in ``rows`` reached nothing, from ``router.unreachable_report``
+    (last call) when the router keeps one; a generic reason otherwise."""
+    generic = "no reachable service of this type"
+    out = np.full(len(rows), generic, dtype=object)
+    report = getattr(router, "unreachable_report", None)
+    table = getattr(report, "rows", None)
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        return out
+    try:
+        from locmap.routing import REASONS  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        REASONS = {}
+    o = table[(table["side"] == "origin") & (table["reason"] != "fewer_than_k")]
+    if o.empty:
+        return out
+    why = (o.assign(text=o["reason"].map(lambda r: f"{generic}: {REASONS.get(r, r)}"))
+           .drop_duplicates("index").set_index("index")["text"])
+    got = why.reindex(rows).to_numpy(dtype=object)
+    return np.where(pd.isna(got), out, got)
 
 
 def _cross_border(service_lad: np.ndarray, area_lad_cd: str | None) -> pd.arrays.BooleanArray:

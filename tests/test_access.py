@@ -491,3 +491,45 @@ def test_real_ealing_access():
     assert np.allclose(tot["pop_total"], 367111, atol=0.5)
     assert (cov["pop_within"] + cov["pop_beyond"] == cov["pop_total"]).all()
     assert math.isfinite(res.wide["minutes__any_key_service"].median())
+
+
+# ----------------------------------------------------------------------------- real routers
+def test_with_real_estimated_router(homes, services, settings):
+    routing = pytest.importorskip("locmap.routing")
+    r = routing.EstimatedRouter(circuity=1.25, intercept_m=30.0)
+    res = acc.nearest_services(homes, services, r, settings, area_lad_cd=AREA_LAD,
+                               key_service_types=KEYS)
+    assert res.method == "estimated" and res.label == routing.method_label("estimated")
+    hxy = np.column_stack([homes.geometry.x, homes.geometry.y])
+    for t in ("gp_practice", "primary_school", "library"):
+        s = services[(services.service_type == t) & services.located]
+        sxy = np.column_stack([s.geometry.x, s.geometry.y])
+        full = r.estimate(np.hypot(hxy[:, None, 0] - sxy[None, :, 0],
+                                   hxy[:, None, 1] - sxy[None, :, 1]))
+        k = min(3, len(s))
+        tab = res.table[res.table.service_type == t].sort_values(["home_id", "rank"])
+        np.testing.assert_allclose(tab["distance_m"].to_numpy().reshape(-1, k),
+                                   np.sort(full, axis=1)[:, :k])
+        np.testing.assert_allclose(res.wide[f"minutes__{t}"], full.min(axis=1) / (4000 / 60))
+    assert res.unreachable.empty
+    ph_a, _ = acc.two_step_fca(homes, services, r, settings, thresholds_minutes=(15,))
+    ph_n, _ = acc.two_step_fca(homes, services, r, settings, thresholds_minutes=(15,),
+                               engine="numpy")
+    np.testing.assert_allclose(ph_a["fca_ratio"], ph_n["fca_ratio"], rtol=1e-10, atol=1e-15)
+
+
+def test_router_reasons_used_in_unreachable(homes, services, settings):
+    routing = pytest.importorskip("locmap.routing")
+
+    class ReportingRouter(FakeRouter):
+        def nearest(self, origins_xy, targets_xy, k=1, max_m=None):
+            d, i = super().nearest(origins_xy, targets_xy, k, max_m)
+            rep = routing.UnreachableReport("estimated")
+            rep.add("origin", np.flatnonzero(np.isnan(d[:, 0])), "other_component")
+            self.unreachable_report = rep
+            return d, i
+
+    res = acc.nearest_services(homes, services, ReportingRouter(blocked_x=4900), settings,
+                               service_types=["gp_practice"])
+    assert len(res.unreachable)
+    assert res.unreachable["reason"].str.contains("disconnected").all()
