@@ -1,0 +1,239 @@
+"""Hub-site suggestion: choose p sites that cover most children within pram distance.
+
+Both models are solved with spopt.locate (PuLP + CBC) from a *cost matrix* (metres of
+street or estimated distance, demand x candidate sites, from the routing engine):
+
+* **MCLP** (maximal covering location problem, spopt ``MCLP``): choose ``p`` sites that
+  maximise the children living within ``max_m`` metres (T minutes x walking speed).
+  Demand already covered by *existing* services can be zero-weighted
+  (``existing_cost_m``), so the model maximises *new* coverage.
+* **p-median** (spopt ``PMedian``): choose ``p`` sites minimising the children-weighted
+  total distance; reported with its coverage at ``max_m`` for comparison.
+
+:func:`coverage_gain` solves MCLP for p = 1..P and reports the coverage gained by each
+added site (the optimal sets are not always nested, so the table lists the full set).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from locmap.errors import LocmapError
+
+#: Column descriptions of :func:`coverage_gain` / :func:`suggest_sites` tables.
+SITES_COLUMNS: dict[str, tuple[str, str]] = {
+    "model": ("name", "mclp (max coverage) or pmedian (min total distance)"),
+    "p": ("sites", "number of sites chosen"),
+    "order": ("position", "position of the site in the chosen set (1..p)"),
+    "site_id": ("id", "candidate site id"),
+    "sites": ("ids", "the chosen set, ';'-separated"),
+    "added_sites": ("ids", "sites in this set that were not in the set for p-1"),
+    "children_covered": ("children", "children within max_m of a chosen site (new coverage "
+                         "when existing services are given)"),
+    "pct_children_covered": ("percent", "children_covered as % of all demand children"),
+    "gain_children": ("children", "children_covered minus the value for p-1"),
+    "gain_pct_points": ("percentage points", "pct_children_covered minus the value for p-1"),
+    "mean_distance_m": ("metres", "children-weighted mean distance to the nearest chosen site"),
+    "children_served": ("children", "children whose nearest chosen site is this site (p-median)"
+                        " or who are within max_m of it (MCLP)"),
+    "max_m": ("metres", "coverage distance (minutes x walking speed)"),
+    "minutes": ("minutes", "coverage threshold in minutes of pram distance"),
+}
+
+BIG_M = 1e9
+
+
+def _solver():
+    import pulp  # noqa: PLC0415
+
+    return pulp.PULP_CBC_CMD(msg=False)
+
+
+def _prepare(cost_m: np.ndarray, demand: np.ndarray, site_ids: Sequence | None):
+    C = np.asarray(cost_m, dtype=float)
+    w = np.asarray(demand, dtype=float)
+    if C.ndim != 2 or C.shape[0] != len(w):
+        raise LocmapError(f"cost matrix {C.shape} does not match {len(w)} demand points")
+    if C.shape[1] == 0:
+        raise LocmapError("no candidate sites")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise LocmapError("demand weights must be finite and non-negative")
+    ids = np.asarray(site_ids if site_ids is not None else np.arange(C.shape[1]), dtype=object)
+    if len(ids) != C.shape[1]:
+        raise LocmapError(f"{len(ids)} site ids for {C.shape[1]} matrix columns")
+    return C, w, ids
+
+
+def _selected(model) -> np.ndarray:
+    return np.array([j for j, v in enumerate(model.fac_vars) if (v.value() or 0) > 0.5], int)
+
+
+def _coverage(C: np.ndarray, w: np.ndarray, sel: np.ndarray, max_m: float) -> float:
+    if len(sel) == 0:
+        return 0.0
+    dmin = np.nanmin(np.where(np.isfinite(C[:, sel]), C[:, sel], np.inf), axis=1)
+    return float(w[dmin <= max_m].sum())
+
+
+def solve_mclp(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p: int,
+               site_ids: Sequence | None = None,
+               existing_cost_m: np.ndarray | None = None) -> dict:
+    """Maximal covering: ``p`` sites maximising demand within ``max_m`` (spopt ``MCLP``).
+
+    Parameters
+    ----------
+    cost_m : ndarray (n_demand, n_sites)
+        Distances in metres (NaN/inf = unreachable).
+    demand : ndarray (n_demand,)
+        Children at each demand point.
+    max_m : float
+        Coverage distance in metres.
+    p : int
+        Number of sites.
+    existing_cost_m : ndarray (n_demand, n_existing), optional
+        Distances to existing services: demand already within ``max_m`` gets weight 0.
+
+    Returns
+    -------
+    dict
+        ``selected`` (site ids, in column order), ``selected_idx``, ``children_covered``,
+        ``pct_children_covered`` (of all demand), ``n_clients_uncovered`` and
+        ``pct_clients_covered`` (unweighted, as spopt reports), ``mean_distance_m``.
+    """
+    from spopt.locate import MCLP  # noqa: PLC0415
+
+    C, w, ids = _prepare(cost_m, demand, site_ids)
+    if not 1 <= p <= C.shape[1]:
+        raise LocmapError(f"p={p} must be between 1 and the {C.shape[1]} candidate sites")
+    w_eff = w.copy()
+    if existing_cost_m is not None:
+        E = np.asarray(existing_cost_m, float)
+        if E.shape[1]:
+            already = np.nanmin(np.where(np.isfinite(E), E, np.inf), axis=1) <= max_m
+            w_eff[already] = 0.0
+    Cs = np.where(np.isfinite(C), C, BIG_M)
+    model = MCLP.from_cost_matrix(Cs, w_eff, service_radius=float(max_m), p_facilities=int(p))
+    model = model.solve(_solver(), results=False)
+    sel = _selected(model)
+    covered = _coverage(C, w_eff, sel, max_m)
+    dmin = Cs[:, sel].min(axis=1)
+    n_unc = int((dmin > max_m).sum())
+    tot = float(w.sum())
+    return {"model": "mclp", "p": int(p), "selected_idx": sel, "selected": list(ids[sel]),
+            "children_covered": covered,
+            "pct_children_covered": 100 * covered / tot if tot > 0 else np.nan,
+            "n_clients_uncovered": n_unc,
+            "pct_clients_covered": 100 * (len(w) - n_unc) / len(w),
+            "mean_distance_m": float((w * dmin).sum() / tot) if tot > 0 else np.nan,
+            "max_m": float(max_m), "objective": float(model.problem.objective.value() or 0.0)}
+
+
+def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
+                  site_ids: Sequence | None = None, max_m: float | None = None) -> dict:
+    """p-median: ``p`` sites minimising demand-weighted distance (spopt ``PMedian``).
+
+    Demand points with zero weight are dropped before solving (they do not change the
+    optimum).  Returns ``selected``, ``mean_distance_m`` (weighted mean distance to the
+    nearest chosen site) and, if ``max_m`` is given, ``children_covered`` /
+    ``pct_children_covered``.
+    """
+    from spopt.locate import PMedian  # noqa: PLC0415
+
+    C, w, ids = _prepare(cost_m, demand, site_ids)
+    if not 1 <= p <= C.shape[1]:
+        raise LocmapError(f"p={p} must be between 1 and the {C.shape[1]} candidate sites")
+    keep = w > 0
+    Cs = np.where(np.isfinite(C), C, BIG_M)
+    model = PMedian.from_cost_matrix(Cs[keep], w[keep], p_facilities=int(p))
+    model = model.solve(_solver(), results=False)
+    sel = _selected(model)
+    dmin = Cs[:, sel].min(axis=1)
+    tot = float(w.sum())
+    out = {"model": "pmedian", "p": int(p), "selected_idx": sel, "selected": list(ids[sel]),
+           "mean_distance_m": float((w * dmin).sum() / tot) if tot > 0 else np.nan,
+           "objective": float(model.problem.objective.value() or 0.0)}
+    if max_m is not None:
+        cov = _coverage(C, w, sel, max_m)
+        out.update({"children_covered": cov,
+                    "pct_children_covered": 100 * cov / tot if tot > 0 else np.nan,
+                    "max_m": float(max_m)})
+    return out
+
+
+def coverage_gain(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p_max: int,
+                  site_ids: Sequence | None = None,
+                  existing_cost_m: np.ndarray | None = None,
+                  model: str = "mclp") -> pd.DataFrame:
+    """Solve for p = 1..``p_max`` and report coverage and the gain of each added site.
+
+    Returns
+    -------
+    DataFrame
+        ``model, p, sites, added_sites, children_covered, pct_children_covered,
+        gain_children, gain_pct_points, mean_distance_m, max_m``.
+    """
+    rows, prev_cov, prev_pct, prev = [], 0.0, 0.0, set()
+    C, w, _ = _prepare(cost_m, demand, site_ids)
+    p_max = min(int(p_max), C.shape[1])
+    for p in range(1, p_max + 1):
+        if model == "mclp":
+            r = solve_mclp(cost_m, demand, max_m, p, site_ids, existing_cost_m)
+        else:
+            r = solve_pmedian(cost_m, demand, p, site_ids, max_m)
+        s = [str(x) for x in r["selected"]]
+        rows.append({"model": r["model"], "p": p, "sites": ";".join(s),
+                     "added_sites": ";".join(x for x in s if x not in prev),
+                     "children_covered": r["children_covered"],
+                     "pct_children_covered": r["pct_children_covered"],
+                     "gain_children": r["children_covered"] - prev_cov,
+                     "gain_pct_points": r["pct_children_covered"] - prev_pct,
+                     "mean_distance_m": r["mean_distance_m"], "max_m": float(max_m)})
+        prev_cov, prev_pct, prev = r["children_covered"], r["pct_children_covered"], set(s)
+    return pd.DataFrame(rows)
+
+
+def suggest_sites(cost_m: np.ndarray, demand: np.ndarray, site_ids: Sequence, p: int,
+                  max_m: float, sites: pd.DataFrame | None = None,
+                  existing_cost_m: np.ndarray | None = None,
+                  minutes: float | None = None) -> dict:
+    """MCLP and p-median suggestions for ``p`` sites, plus the per-site coverage gain.
+
+    Parameters
+    ----------
+    sites : DataFrame, optional
+        Candidate attributes (``site_id`` + e.g. ``name, service_type``) joined to output.
+
+    Returns
+    -------
+    dict
+        ``sites`` (one row per chosen site and model: ``model, p, order, site_id,
+        children_served`` + attributes), ``gain`` (:func:`coverage_gain`, MCLP),
+        ``summary`` (one row per model).
+    """
+    C, w, ids = _prepare(cost_m, demand, site_ids)
+    mc = solve_mclp(C, w, max_m, p, ids, existing_cost_m)
+    pm = solve_pmedian(C, w, p, ids, max_m)
+    Cs = np.where(np.isfinite(C), C, np.inf)
+    rows = []
+    for r in (mc, pm):
+        sel = r["selected_idx"]
+        nearest = sel[np.argmin(Cs[:, sel], axis=1)] if len(sel) else np.array([], int)
+        for o, j in enumerate(sel, start=1):
+            if r["model"] == "mclp":
+                served = float(w[Cs[:, j] <= max_m].sum())
+            else:
+                served = float(w[nearest == j].sum())
+            rows.append({"model": r["model"], "p": p, "order": o, "site_id": ids[j],
+                         "children_served": served})
+    out_sites = pd.DataFrame(rows)
+    if sites is not None and "site_id" in sites.columns:
+        extra = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
+        out_sites = out_sites.merge(extra, on="site_id", how="left")
+    summary = pd.DataFrame([{k: (";".join(map(str, v)) if k == "selected" else v)
+                             for k, v in r.items() if k != "selected_idx"} for r in (mc, pm)])
+    if minutes is not None:
+        summary["minutes"] = float(minutes)
+    gain = coverage_gain(C, w, max_m, p, ids, existing_cost_m)
+    return {"sites": out_sites, "gain": gain, "summary": summary}
