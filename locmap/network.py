@@ -461,8 +461,8 @@ def network_from_edges(
 
     # ---- directions
     ow_foot = tags["oneway:foot"]
-    fwd_only = ow_foot.isin(["yes", "true", "1"]).to_numpy()
-    back_only = (ow_foot == "-1").to_numpy()
+    fwd_only = np.array(ow_foot.isin(["yes", "true", "1"]), dtype=bool)
+    back_only = np.array(ow_foot == "-1", dtype=bool)
     if not two_way and "oneway" in edges.columns:
         ow = edges["oneway"].map(lambda v: v is True or str(v).lower() in ("yes", "true", "1"))
         fwd_only |= ow.to_numpy(dtype=bool)
@@ -833,8 +833,60 @@ def describe(net: StreetNetwork) -> str:
     return "\n".join(lines)
 
 
+# ============================================================================ synthetic
+def synthetic_street_tables(
+    nx_: int = 50,
+    ny_: int = 50,
+    spacing_m: float = 80.0,
+    *,
+    p_delete: float = 0.15,
+    p_diagonal: float = 0.3,
+    jitter_m: float = 15.0,
+    origin: tuple[float, float] = (510_000.0, 175_000.0),
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A street-like synthetic graph (for tests and benchmarks), EPSG:27700 metres.
+
+    A jittered ``nx_ x ny_`` grid of nodes (``spacing_m`` apart, +/- ``jitter_m``); horizontal
+    and vertical segments, of which a fraction ``p_delete`` is removed (cul-de-sacs, blocks);
+    plus diagonal shortcuts in a fraction ``p_diagonal`` of the cells (footpaths).  Each
+    segment's length is its straight length x U(1.0, 1.15) (curvature), so lengths are always
+    >= the straight line between its nodes.
+
+    Returns
+    -------
+    edges : DataFrame
+        ``u, v, length_m, highway``.
+    nodes : DataFrame
+        ``id, x, y`` (metres, EPSG:27700 around ``origin``).
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.arange(nx_ * ny_, dtype=np.int64).reshape(ny_, nx_)
+    gx, gy = np.meshgrid(np.arange(nx_), np.arange(ny_))
+    x = origin[0] + gx.ravel() * spacing_m + rng.uniform(-jitter_m, jitter_m, ids.size)
+    y = origin[1] + gy.ravel() * spacing_m + rng.uniform(-jitter_m, jitter_m, ids.size)
+    u = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
+    v = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
+    keep = rng.random(u.size) >= p_delete
+    u, v = u[keep], v[keep]
+    cells = ids[:-1, :-1].ravel()
+    diag = rng.random(cells.size) < p_diagonal
+    flip = rng.random(cells.size) < 0.5
+    du = np.where(flip, cells + 1, cells)[diag]
+    dv = np.where(flip, cells + nx_, cells + nx_ + 1)[diag]
+    u = np.concatenate([u, du])
+    v = np.concatenate([v, dv])
+    straight = np.hypot(x[u] - x[v], y[u] - y[v])
+    length = straight * rng.uniform(1.0, 1.15, u.size)
+    hw = np.where(np.arange(u.size) < keep.sum(), "residential", "footway")
+    edges = pd.DataFrame({"u": u, "v": v, "length_m": length, "highway": hw})
+    nodes = pd.DataFrame({"id": ids.ravel(), "x": x, "y": y})
+    return edges, nodes
+
+
 __all__ = [
     "ENGINE_VERSION", "PROFILES", "PramPenalties", "StreetNetwork", "network_from_edges",
     "network_from_pbf", "network_from_osmnx", "network_from_file", "load_or_build",
     "cache_key", "file_sha256", "fetch_osm", "describe", "cached_networks",
+    "synthetic_street_tables",
 ]

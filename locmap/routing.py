@@ -405,11 +405,7 @@ class StreetRouter:
             i1 = np.where(i1 >= 0, ok_t[np.maximum(i1, 0)], -1)
             dist[ok_o, 0], idx[ok_o, 0] = d1, i1
         else:
-            nd = self.node_distance_matrix(on[ok_o], tn[ok_t], max_m)
-            total = od[ok_o, None] + nd + td[None, ok_t]
-            if max_m is not None:
-                total[total > max_m] = np.inf
-            dk, ik = _k_smallest(total, k)
+            dk, ik = self._nearest_k(on[ok_o], od[ok_o], tn[ok_t], td[ok_t], k, max_m)
             dist[ok_o] = dk
             idx[ok_o] = np.where(ik >= 0, ok_t[np.maximum(ik, 0)], -1)
             few = ok_o[np.isfinite(dk[:, 0]) & ~np.isfinite(dk[:, -1])]
@@ -444,6 +440,53 @@ class StreetRouter:
         if max_m is not None:
             bad |= total > max_m
         return np.where(bad, np.nan, total), np.where(bad, -1, which)
+
+    def _nearest_k(self, on: np.ndarray, od: np.ndarray, tn: np.ndarray, td: np.ndarray,
+                   k: int, max_m: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact k nearest with radius-limited searches (see class notes).
+
+        Pass 1 runs one Dijkstra per unique target node on the reversed graph with
+        ``limit = R`` (R from the straight-line k-th nearest distance x 1.5, 95th percentile).
+        Node costs <= R are exact, so an origin's k-th best total ``T_k`` is final when
+        ``T_k <= od + R + min(td)`` (any target not found costs more than that).  Origins not
+        yet final are redone with R doubled, or, once they are fewer than the targets, with an
+        unlimited forward Dijkstra from their own nodes.
+        """
+        n, m = on.size, tn.size
+        dist = np.full((n, k), np.nan)
+        idx = np.full((n, k), -1, dtype=np.int64)
+        cap = np.inf if max_m is None else float(max_m)
+        net = self.network
+        # initial radius from straight-line distances between nodes
+        kk = min(k, m)
+        tree = cKDTree(np.column_stack([net.x[tn], net.y[tn]]))
+        s, _ = tree.query(np.column_stack([net.x[on], net.y[on]]), k=kk)
+        s = np.asarray(s, dtype=float).reshape(n, kk)[:, -1]
+        radius = min(cap, float(np.percentile(s, 95)) * 1.5 + 100.0)
+        todo = np.arange(n)
+        min_td = float(td.min())
+        bb = net.bbox
+        diag = float(np.hypot(bb[2] - bb[0], bb[3] - bb[1])) + 1.0
+        while todo.size:
+            uo = np.unique(on[todo])
+            exact = (radius >= cap or uo.size <= np.unique(tn).size
+                     or radius > 8.0 * diag)  # beyond any plausible detour: go exact
+            limit = cap if exact else radius
+            nd = self.node_distance_matrix(on[todo], tn, None if np.isinf(limit) else limit)
+            total = od[todo, None] + nd + td[None, :]
+            if max_m is not None:
+                total[total > max_m] = np.inf
+            dk, ik = _k_smallest(total, k)
+            if exact:
+                done = np.ones(todo.size, dtype=bool)
+            else:
+                kth = dk[:, kk - 1]
+                done = np.isfinite(kth) & (kth <= od[todo] + radius + min_td)
+            dist[todo[done]] = dk[done]
+            idx[todo[done]] = ik[done]
+            todo = todo[~done]
+            radius = min(cap, radius * 2.0)
+        return dist, idx
 
     def matrix(self, origins_xy: np.ndarray, targets_xy: np.ndarray,
                max_m: float | None = None) -> np.ndarray:
