@@ -1,0 +1,5 @@
+import sys
+
+from locmap.cli import main
+
+sys.exit(main())
