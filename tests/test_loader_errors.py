@@ -1,7 +1,7 @@
 """Loader error paths on small synthetic fixtures: each error names the file, row/feature and reason."""
-import warnings
-warnings.filterwarnings("ignore", message=".crs. was not provided")
 from __future__ import annotations
+
+import warnings
 
 import json
 from pathlib import Path
@@ -15,6 +15,8 @@ from locmap.errors import (CRSError, DataFileError, DataRootNotFoundError, Dupli
 from locmap.io import read_csv_any, read_layer
 from locmap.manifest import LayerSpec, load_manifest
 from locmap.settings import Settings
+
+warnings.filterwarnings("ignore", message=".crs. was not provided")
 
 
 def _square(x, y, s=100.0):
