@@ -74,6 +74,15 @@ OFFLINE_BANNER = ("Offline copy: background map tiles need internet; boundaries,
 CLUSTER_MIN_POINTS = 40
 
 
+#: Page CSS: compact, scrollable layer control; attribution control wraps instead of overflowing.
+_PAGE_CSS = """<style>
+.leaflet-control-layers-expanded{font:12px/1.3 Arial,sans-serif;max-height:40vh;overflow-y:auto;max-width:300px}
+.leaflet-bottom.leaflet-left{bottom:60px}
+.leaflet-control-layers label{margin:1px 0}
+.leaflet-control-attribution{max-width:42vw;white-space:normal;font-size:9px;line-height:1.2}
+</style>"""
+
+
 # --------------------------------------------------------------------------- helpers
 def safe_text(value: Any) -> str:
     """Escape a data-derived value for folium HTML (popups, tooltips, DivIcons, layer names).
@@ -175,7 +184,8 @@ def _table_html(rows: Sequence[tuple[str, Any]], title: str | None = None) -> st
     head = f"<b>{safe_text(title)}</b><br>" if title else ""
     body = "".join(f"<tr><th style='text-align:left;padding-right:6px'>{safe_text(k)}</th>"
                    f"<td>{_fmt(v)}</td></tr>" for k, v in rows)
-    return f"{head}<table style='font-size:12px'>{body}</table>"
+    return (f"<div style='max-height:320px;overflow:auto'>{head}"
+            f"<table style='font-size:12px'>{body}</table></div>")
 
 
 def _num_feature_collection(points: np.ndarray) -> list[list[float]]:
@@ -188,12 +198,12 @@ class LegendPanel(MacroElement):
 
     _template = Template("""
     {% macro html(this, kwargs) %}
-    <div id="{{ this.get_name() }}" class="locmap-legend" style="position:fixed;bottom:28px;right:10px;
+    <div id="{{ this.get_name() }}" class="locmap-legend" style="position:fixed;bottom:64px;right:10px;
          z-index:1000;background:rgba(255,255,255,0.93);padding:6px 9px;border:1px solid #888;
-         border-radius:4px;font:12px/1.35 Arial,sans-serif;max-height:62vh;max-width:300px;overflow:auto;">
+         border-radius:4px;font:12px/1.35 Arial,sans-serif;max-height:calc(58vh - 80px);max-width:300px;overflow:auto;">
       <div style="font-weight:bold;font-size:13px;margin-bottom:3px">Legend</div>
-      {% for title, body in this.sections %}
-      <details open><summary style="font-weight:bold;cursor:pointer">{{ title }}</summary>{{ body }}</details>
+      {% for title, body, is_open in this.sections %}
+      <details{% if is_open %} open{% endif %}><summary style="font-weight:bold;cursor:pointer">{{ title }}</summary>{{ body }}</details>
       {% endfor %}
     </div>
     {% endmacro %}
@@ -202,11 +212,11 @@ class LegendPanel(MacroElement):
     def __init__(self) -> None:
         super().__init__()
         self._name = "LegendPanel"
-        self.sections: list[tuple[str, str]] = []
+        self.sections: list[tuple[str, str, bool]] = []
 
-    def add(self, title_html: str, body_html: str) -> None:
+    def add(self, title_html: str, body_html: str, is_open: bool = True) -> None:
         """Add a section (both arguments must already be escaped/safe HTML)."""
-        self.sections.append((title_html, body_html))
+        self.sections.append((title_html, body_html, is_open))
 
 
 class FixedPanel(MacroElement):
@@ -377,8 +387,9 @@ def add_boundaries(m: folium.Map, area: Any, tolerance_m: float = 5.0, searchabl
         gj.add_to(fg)
         fg.add_to(m)
         groups.append(fg)
-        rows.append(_swatch(style.get("fillColor", "none") if style.get("fillOpacity", 0) > 0 else "#fff",
-                            f"<span style='color:{style['color']};font-weight:bold'>&#9473;</span> {name}"))
+        dash = "dashed" if style.get("dashArray") else "solid"
+        rows.append(f"<div><span style='display:inline-block;width:18px;margin-right:5px;vertical-align:middle;"
+                    f"border-top:{max(2, int(style.get('weight', 1)))}px {dash} {style['color']}'></span>{name}</div>")
         if search and searchable:
             m._locmap_searchable.append((gj, label_col, name))  # type: ignore[attr-defined]
 
@@ -446,7 +457,7 @@ def add_need_choropleth(m: folium.Map, area: Any, bands: Sequence[str] = ("pop_0
             low = lo if j == 0 else bins[j - 1]
             rows.append(_swatch(col, f"{low:,.0f} – {ub:,.0f}"))
         legend.add(name, f"<div style='color:#555'>Classes: {safe_text(scheme_label)} (mapclassify)</div>"
-                   + "".join(rows))
+                   + "".join(rows), is_open=show_first and i == 0)
     if "idaci_decile" in lsoa.columns:
         dec = pd.to_numeric(lsoa["idaci_decile"], errors="coerce")
         colours = _ramp(10, "RdYlBu")  # decile 1 (most deprived) red ... 10 blue
@@ -469,7 +480,7 @@ def add_need_choropleth(m: folium.Map, area: Any, bands: Sequence[str] = ("pop_0
                                                                    " (least deprived)" if d == 10 else ""))
                        for d in range(1, 11))
         legend.add(name, "<div style='color:#555'>Classes: national deciles (fixed), "
-                   "Income Deprivation Affecting Children Index</div>" + rows)
+                   "Income Deprivation Affecting Children Index</div>" + rows, is_open=False)
     return groups
 
 
@@ -571,7 +582,7 @@ def add_access_bands(m: folium.Map, access: gpd.GeoDataFrame, method: str | None
         stype = col.split("__", 1)[1]
         idx = _band_index(pd.to_numeric(pts[col], errors="coerce").to_numpy(dtype=float))
         layer = AccessBandLayer(homes, "".join(map(str, idx)), colours, labels,
-                                name=f"Pram distance to {pretty(stype)} ({mlabel})",
+                                name=f"Pram distance to {pretty(stype)}",
                                 show=show_first and i == 0, radius=radius)
         layer.add_to(m)
         layers.append(layer)
@@ -579,17 +590,37 @@ def add_access_bands(m: folium.Map, access: gpd.GeoDataFrame, method: str | None
     legend = _legend(m)
     legend.add("Pram-pushing distance from homes",
                f"<div class='locmap-method'>Minutes to the nearest service, <b>{mlabel}</b></div>" + rows
-               + _swatch(NO_ACCESS_COLOUR, "no reachable service", "circle"))
+               + _swatch(NO_ACCESS_COLOUR, "no reachable service", "circle"), is_open=show_first)
     return layers
 
 
-def add_gap_areas(m: folium.Map, gaps: gpd.GeoDataFrame, tolerance_m: float = 5.0) -> folium.FeatureGroup | None:
-    """Gap polygons (families beyond ``threshold_minutes`` of a service type), hatched red."""
+def add_gap_areas(m: folium.Map, gaps: gpd.GeoDataFrame, tolerance_m: float = 5.0,
+                  show: bool = True) -> list[folium.FeatureGroup]:
+    """Gap polygons (families beyond ``threshold_minutes`` of a service type), dashed red.
+
+    One layer per service type x threshold, named "Gap areas: <type> beyond <n> min".
+    """
+    groups: list[folium.FeatureGroup] = []
     if gaps is None or len(gaps) == 0:
-        return None
+        return groups
     fields = [c for c in gaps.columns if c != "geometry"]
     disp = to_display(gaps, tolerance_m, columns=fields)
-    fg = folium.FeatureGroup(name="Gap areas (beyond pram distance)", show=True)
+    keys = [c for c in ("service_type", "threshold_minutes") if c in disp.columns]
+    parts = list(disp.groupby(keys, sort=False)) if keys else [((), disp)]
+    for i, (key, part) in enumerate(parts):
+        key = key if isinstance(key, tuple) else (key,)
+        stype = key[0] if keys and keys[0] == "service_type" else "service"
+        thr = key[-1] if "threshold_minutes" in keys else None
+        name = f"Gap areas: {pretty(stype)}" + (f" beyond {_fmt(thr)} min" if thr is not None else "")
+        fg = folium.FeatureGroup(name=name, show=show and i == 0)
+        _gap_features(part, fields, fg)
+        fg.add_to(m)
+        groups.append(fg)
+    _legend(m).add("Gap areas", _swatch("#b2182b", "families beyond the threshold (see popup)"), is_open=show)
+    return groups
+
+
+def _gap_features(disp: gpd.GeoDataFrame, fields: list[str], fg: folium.FeatureGroup) -> None:
     for _, r in disp.iterrows():
         title = f"Gap: {str(r.get('service_type', '')).replace('_', ' ')} beyond {_fmt(r.get('threshold_minutes'))} min"
         rows = [(c.replace("_", " "), r[c]) for c in fields]
@@ -601,9 +632,6 @@ def add_gap_areas(m: folium.Map, gaps: gpd.GeoDataFrame, tolerance_m: float = 5.
         folium.Popup(_table_html(rows, title=title), max_width=320, parse_html=False).add_to(gj)
         folium.Tooltip(safe_text(title)).add_to(gj)
         gj.add_to(fg)
-    fg.add_to(m)
-    _legend(m).add("Gap areas", _swatch("#b2182b", "families beyond the threshold (see popup)"))
-    return fg
 
 
 def add_localities(m: folium.Map, localities: gpd.GeoDataFrame, scorecard: pd.DataFrame | None = None,
@@ -714,14 +742,19 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     legend = _legend(m)
     m._locmap_searchable = []  # type: ignore[attr-defined]
+    # one thematic layer visible at first (need > access > gaps); the others are a click away
+    present = [lyr for lyr, ok in (("need", True), ("access", access is not None), ("gaps", gaps is not None))
+               if lyr in layers and ok]
+    first = present[0] if present else None
     if "need" in layers:
         add_need_choropleth(m, area, bands=need_bands, scheme=scheme, tolerance_m=tolerance_m)
     if "boundaries" in layers:
         add_boundaries(m, area, tolerance_m=tolerance_m)
     if "access" in layers and access is not None:
-        add_access_bands(m, access, method=method, service_types=access_service_types)
+        add_access_bands(m, access, method=method, service_types=access_service_types,
+                         show_first=first == "access")
     if "gaps" in layers and gaps is not None:
-        add_gap_areas(m, gaps, tolerance_m=tolerance_m)
+        add_gap_areas(m, gaps, tolerance_m=tolerance_m, show=first == "gaps")
     if "localities" in layers and localities is not None:
         add_localities(m, localities, scorecard, tolerance_m=tolerance_m)
     if "services" in layers:
@@ -735,6 +768,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
             Search(layer=gj, search_label=label_col, placeholder="Search ward/town",
                    collapsed=True, position="topleft").add_to(m)
     legend.add_to(m)
+    FixedPanel(_PAGE_CSS, "display:none", "locmap-css").add_to(m)
     FixedPanel(f"<b>{safe_text(title)}</b><br><span style='font-size:11px'>{safe_text(getattr(area, 'name', ''))}"
                "</span>",
                "position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,0.93);"
@@ -742,7 +776,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
                "max-width:45vw", "locmap-title").add_to(m)
     FixedPanel(safe_text(attribution),
                "position:fixed;bottom:4px;left:4px;z-index:1000;background:rgba(255,255,255,0.9);"
-               "padding:2px 6px;font:10px Arial,sans-serif;max-width:55vw;color:#222;border-radius:3px",
+               "padding:2px 6px;font:10px Arial,sans-serif;max-width:45vw;color:#222;border-radius:3px",
                "locmap-attribution").add_to(m)
     if offline:
         FixedPanel(safe_text(OFFLINE_BANNER),
