@@ -117,7 +117,7 @@ def services():
 
 
 @pytest.fixture(scope="module")
-def settings():
+def syn_settings():
     return Settings(walk_speed_kmh=4.0, progress=False, k_nearest=3)
 
 
@@ -127,8 +127,8 @@ def router():
 
 
 @pytest.fixture(scope="module")
-def result(homes, services, router, settings):
-    return acc.nearest_services(homes, services, router, settings, area_lad_cd=AREA_LAD,
+def result(homes, services, router, syn_settings):
+    return acc.nearest_services(homes, services, router, syn_settings, area_lad_cd=AREA_LAD,
                                 key_service_types=KEYS)
 
 
@@ -163,18 +163,18 @@ def test_nearest_equals_brute_force(result, homes, services, router):
         assert (np.diff(d[~blocked], axis=1) >= 0).all()
 
 
-def test_one_router_call_per_type(homes, services, settings):
+def test_one_router_call_per_type(homes, services, syn_settings):
     r = FakeRouter()
-    acc.nearest_services(homes, services, r, settings, area_lad_cd=AREA_LAD,
+    acc.nearest_services(homes, services, r, syn_settings, area_lad_cd=AREA_LAD,
                          key_service_types=KEYS)
     assert [c[0] for c in r.calls] == ["nearest"] * 3
     assert all(c[1] == len(homes) for c in r.calls)
 
 
-def test_minutes_from_speed(result, settings):
+def test_minutes_from_speed(result, syn_settings):
     t = result.table.dropna(subset=["distance_m"])
     np.testing.assert_allclose(t["minutes"], t["distance_m"] / (4.0 * 1000 / 60))
-    s2 = settings.with_(walk_speed_kmh=3.0)
+    s2 = syn_settings.with_(walk_speed_kmh=3.0)
     r2 = acc.nearest_services(make_homes(20), make_services(), FakeRouter(), s2,
                               service_types=["gp_practice"])
     np.testing.assert_allclose(r2.table["minutes"], r2.table["distance_m"] / 50.0)
@@ -212,12 +212,12 @@ def test_unlocated_excluded_and_empty_type_skipped(result):
     assert any("childrens_centre" in n for n in result.notes)
 
 
-def test_empty_type_raises_when_asked_explicitly(homes, services, router, settings):
+def test_empty_type_raises_when_asked_explicitly(homes, services, router, syn_settings):
     with pytest.raises(EmptyServiceTypeError):
-        acc.nearest_services(homes, services, router, settings,
+        acc.nearest_services(homes, services, router, syn_settings,
                              service_types=["gp_practice", "childrens_centre"])
     with pytest.raises(EmptyServiceTypeError):
-        acc.nearest_services(homes, services, router, settings, service_types=["nope"])
+        acc.nearest_services(homes, services, router, syn_settings, service_types=["nope"])
 
 
 def test_k_capped_by_services(result):
@@ -246,17 +246,17 @@ def test_straight_nearest_le_straight_to_network_nearest(result):
                 <= w.loc[ok, f"straight_m__{t}"] + 1e-9).all()
 
 
-def test_geographic_crs_rejected(homes, services, router, settings):
+def test_geographic_crs_rejected(homes, services, router, syn_settings):
     from locmap.errors import CRSError
     with pytest.raises(CRSError):
-        acc.nearest_services(homes.to_crs(4326), services, router, settings,
+        acc.nearest_services(homes.to_crs(4326), services, router, syn_settings,
                              service_types=["gp_practice"])
 
 
 # ----------------------------------------------------------------------------- coverage
 @pytest.fixture(scope="module")
-def cov(result, settings):
-    return acc.coverage(result.wide, LEVELS, (10, 15, 20), None, BANDS, settings=settings)
+def cov(result, syn_settings):
+    return acc.coverage(result.wide, LEVELS, (10, 15, 20), None, BANDS, settings=syn_settings)
 
 
 def test_coverage_columns(cov):
@@ -376,11 +376,11 @@ def test_2sfca_access_library_hospital_example():
     np.testing.assert_allclose(got, [0.761364, 0.958333, 1.094697], atol=1e-6)
 
 
-def test_2sfca_engines_agree_and_conserve(homes, services, settings):
+def test_2sfca_engines_agree_and_conserve(homes, services, syn_settings):
     r = FakeRouter(circuity=1.3, blocked_x=4900.0)
-    ph_a, ps_a = acc.two_step_fca(homes, services, r, settings, thresholds_minutes=(15, 30),
+    ph_a, ps_a = acc.two_step_fca(homes, services, r, syn_settings, thresholds_minutes=(15, 30),
                                   engine="access")
-    ph_n, _ = acc.two_step_fca(homes, services, r, settings, thresholds_minutes=(15, 30),
+    ph_n, _ = acc.two_step_fca(homes, services, r, syn_settings, thresholds_minutes=(15, 30),
                                engine="numpy")
     assert sum(c[0] == "matrix" for c in r.calls) == 2 * 3  # one per type per run
     np.testing.assert_allclose(ph_a["fca_ratio"], ph_n["fca_ratio"], rtol=1e-10, atol=1e-15)
@@ -399,8 +399,8 @@ def test_2sfca_engines_agree_and_conserve(homes, services, settings):
     assert (gp["capacity"] == 1.0).all()
 
 
-def test_fca_by_area(homes, services, settings):
-    ph, _ = acc.two_step_fca(homes, services, FakeRouter(), settings,
+def test_fca_by_area(homes, services, syn_settings):
+    ph, _ = acc.two_step_fca(homes, services, FakeRouter(), syn_settings,
                              service_types=["primary_school"], thresholds_minutes=(1000,))
     agg = acc.fca_by_area(ph, homes, LEVELS)
     tot = agg[(agg.level == "ward") & (agg.area_id == "__total__")]
@@ -410,25 +410,25 @@ def test_fca_by_area(homes, services, settings):
 
 
 # ----------------------------------------------------------------------------- bundle + CLI
-def _fake_area(homes, services, settings):
+def _fake_area(homes, services, syn_settings):
     pack = SimpleNamespace(name="synthetic", lad_cd=AREA_LAD, key_service_types=tuple(KEYS),
                            service_types={k: k for k in KEYS})
-    return SimpleNamespace(pack=pack, settings=settings, homes=homes, services=services,
+    return SimpleNamespace(pack=pack, settings=syn_settings, homes=homes, services=services,
                            name="synthetic", attribution="test attribution")
 
 
-def test_compute_access_bundle(homes, services, settings):
-    area = _fake_area(homes, services, settings)
-    res = acc.compute_access(area, settings, router=FakeRouter())
+def test_compute_access_bundle(homes, services, syn_settings):
+    area = _fake_area(homes, services, syn_settings)
+    res = acc.compute_access(area, syn_settings, router=FakeRouter())
     assert res.area_lad_cd == AREA_LAD
     assert acc.ANY_KEY in res.service_types
     assert res.table["cross_border"].fillna(False).any()
 
 
-def test_cli_writes_outputs(tmp_path, homes, services, settings, monkeypatch):
+def test_cli_writes_outputs(tmp_path, homes, services, syn_settings, monkeypatch):
     from locmap import cli_access
 
-    area = _fake_area(homes, services, settings)
+    area = _fake_area(homes, services, syn_settings)
     monkeypatch.setattr(cli_access, "_load_area", lambda name, s: area)
     monkeypatch.setattr(cli_access, "_router_for", lambda area, s: FakeRouter())
     parser = argparse.ArgumentParser(prog="locmap")
@@ -471,33 +471,67 @@ def test_cli_reports_locmap_errors(tmp_path, monkeypatch, capsys):
 
 
 # ----------------------------------------------------------------------------- real data
-def _load_ealing():
-    from locmap.errors import DataRootNotFoundError
-    try:
-        from locmap.area import load_area
-        return load_area("ealing")
-    except (DataRootNotFoundError, ImportError, NotImplementedError) as exc:  # loader unfinished
-        pytest.skip(f"Ealing data not loadable yet: {exc}")
+@pytest.fixture(scope="module")
+def ealing_access(ealing):
+    """compute_access on the real Ealing bundle (conftest ``ealing`` skips without data)."""
+    s = ealing.settings.with_(progress=False)
+    return ealing, acc.compute_access(ealing, s)
 
 
 @pytest.mark.realdata
-def test_real_ealing_access():
-    area = _load_ealing()
+def test_real_ealing_access(ealing_access):
+    area, res = ealing_access
     assert area.homes["pop_total"].sum() == pytest.approx(367111, abs=0.5)
-    res = acc.compute_access(area, area.settings.with_(progress=False))
+    assert res.label in ("street distance", "estimated street distance (calibrated)")
     assert acc.ANY_KEY in res.service_types
+    assert set(area.pack.key_service_types) <= set(res.service_types)
     cov = acc.coverage(res.wide, None, (10, 15, 20), settings=res.settings)
+    assert set(cov["level"]) == {"lsoa", "ward", "town", "pcn"}
     tot = cov[(cov.area_id == "__total__") & (cov.band == "pop_total")]
     assert np.allclose(tot["pop_total"], 367111, atol=0.5)
     assert (cov["pop_within"] + cov["pop_beyond"] == cov["pop_total"]).all()
+    # every LSOA / ward / town appears; their totals add to the borough
+    n_areas = cov[cov.area_id != "__total__"].groupby("level")["area_id"].nunique()
+    assert n_areas["lsoa"] >= 199 and n_areas["ward"] >= 24 and n_areas["town"] >= 7
+    # families use services across the border: some nearest GPs are in a neighbouring borough
+    assert res.wide["cross_border__gp_practice"].fillna(False).any()
     assert math.isfinite(res.wide["minutes__any_key_service"].median())
+    # unreachable homes are listed, never dropped
+    assert res.wide[[c for c in res.wide if c.startswith("unreachable__")]].sum().sum() \
+        == len(res.unreachable)
+
+
+@pytest.mark.realdata
+def test_real_ealing_gaps_and_fca(ealing_access):
+    from locmap.gaps import gap_polygons
+
+    area, res = ealing_access
+    cov = acc.coverage(res.wide, {"ward": "ward_cd"}, (15,), ["childrens_centre", ACC_ANY],
+                       settings=res.settings)
+    for t in ("childrens_centre", ACC_ANY):
+        g = gap_polygons(res.wide, t, 15, cell_m=250, band="pop_0_4")
+        beyond = cov[(cov.area_id == "__total__") & (cov.service_type == t)
+                     & (cov.band == "pop_0_4")]["pop_beyond"].iat[0]
+        assert g["gap_pop_0_4"].sum() == pytest.approx(beyond, rel=1e-9)
+    from locmap.calibration import default_router
+
+    router = default_router(area, res.settings)
+    ph_a, _ = acc.two_step_fca(area.homes, area.services, router, res.settings,
+                               service_types=["primary_school"], demand_band="pop_5_11")
+    ph_n, _ = acc.two_step_fca(area.homes, area.services, router, res.settings,
+                               service_types=["primary_school"], demand_band="pop_5_11",
+                               engine="numpy")
+    np.testing.assert_allclose(ph_a["fca_ratio"], ph_n["fca_ratio"], rtol=1e-9, atol=1e-15)
+
+
+ACC_ANY = acc.ANY_KEY
 
 
 # ----------------------------------------------------------------------------- real routers
-def test_with_real_estimated_router(homes, services, settings):
+def test_with_real_estimated_router(homes, services, syn_settings):
     routing = pytest.importorskip("locmap.routing")
     r = routing.EstimatedRouter(circuity=1.25, intercept_m=30.0)
-    res = acc.nearest_services(homes, services, r, settings, area_lad_cd=AREA_LAD,
+    res = acc.nearest_services(homes, services, r, syn_settings, area_lad_cd=AREA_LAD,
                                key_service_types=KEYS)
     assert res.method == "estimated" and res.label == routing.method_label("estimated")
     hxy = np.column_stack([homes.geometry.x, homes.geometry.y])
@@ -512,13 +546,13 @@ def test_with_real_estimated_router(homes, services, settings):
                                    np.sort(full, axis=1)[:, :k])
         np.testing.assert_allclose(res.wide[f"minutes__{t}"], full.min(axis=1) / (4000 / 60))
     assert res.unreachable.empty
-    ph_a, _ = acc.two_step_fca(homes, services, r, settings, thresholds_minutes=(15,))
-    ph_n, _ = acc.two_step_fca(homes, services, r, settings, thresholds_minutes=(15,),
+    ph_a, _ = acc.two_step_fca(homes, services, r, syn_settings, thresholds_minutes=(15,))
+    ph_n, _ = acc.two_step_fca(homes, services, r, syn_settings, thresholds_minutes=(15,),
                                engine="numpy")
     np.testing.assert_allclose(ph_a["fca_ratio"], ph_n["fca_ratio"], rtol=1e-10, atol=1e-15)
 
 
-def test_router_reasons_used_in_unreachable(homes, services, settings):
+def test_router_reasons_used_in_unreachable(homes, services, syn_settings):
     routing = pytest.importorskip("locmap.routing")
 
     class ReportingRouter(FakeRouter):
@@ -529,7 +563,7 @@ def test_router_reasons_used_in_unreachable(homes, services, settings):
             self.unreachable_report = rep
             return d, i
 
-    res = acc.nearest_services(homes, services, ReportingRouter(blocked_x=4900), settings,
+    res = acc.nearest_services(homes, services, ReportingRouter(blocked_x=4900), syn_settings,
                                service_types=["gp_practice"])
     assert len(res.unreachable)
     assert res.unreachable["reason"].str.contains("disconnected").all()
