@@ -204,6 +204,18 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
         if reason:
             rejects.add(display_path, row, "excluded", f"{reason} ({ex['column']}={raw.get(ex['column'])!r})", key)
             continue
+        action = "add" if _blank(rec.get("action")) else str(rec["action"]).strip().lower()
+        if action not in ("add", "replace", "remove"):
+            rejects.add(display_path, row, "bad action", f"action {action!r} is not add, replace or remove", key)
+            continue
+        if action == "remove":
+            if _blank(rec.get("service_id")):
+                rejects.add(display_path, row, "unknown service_id", "remove needs a service_id", key)
+                continue
+            records.append({"source_key": key, "source_row": row, "source_file": display_path, "action": "remove",
+                            "user_service_id": str(rec["service_id"]).strip(), "name": rec.get("name") or "",
+                            "service_id": str(rec["service_id"]).strip()})
+            continue
         name = rec.get("name")
         if _blank(name):
             rejects.add(display_path, row, "missing name", "", key)
@@ -251,7 +263,7 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
             "pcn_name": None if _blank(rec.get("pcn_name")) else rec.get("pcn_name"),
             "raw_id": None if _blank(rec.get("id")) else str(rec["id"]).strip(),
             "user_service_id": None if _blank(rec.get("service_id")) else str(rec["service_id"]).strip(),
-            "action": "add" if _blank(rec.get("action")) else str(rec["action"]).strip().lower(),
+            "action": action,
         }
         if base["lad_cd"] is None and src.get("lad_default"):
             base["lad_cd"] = src["lad_default"]
