@@ -174,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     levels = {lvl: col for lvl, col in acc.DEFAULT_LEVELS.items() if col in res.wide.columns}
     cov = acc.coverage(res.wide, levels, thresholds, res.service_types, settings=settings)
     gaps = all_gap_polygons(res.wide, res.service_types, thresholds, cell_m=args.cell_m,
-                            band=args.gap_band)
+                            band=args.gap_band, progress=settings.progress)
 
     base_types = [t for t in res.service_types if t != acc.ANY_KEY]
     fca_h, fca_s, fca_a = [], [], []

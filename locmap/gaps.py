@@ -176,10 +176,15 @@ def all_gap_polygons(
     thresholds_minutes: Sequence[float],
     cell_m: float = 250.0,
     band: str = "pop_0_4",
+    progress: bool = False,
 ) -> gpd.GeoDataFrame:
     """:func:`gap_polygons` for every type x threshold, stacked in one layer."""
-    parts = [gap_polygons(wide_homes, t, thr, cell_m=cell_m, band=band)
-             for t in service_types for thr in thresholds_minutes]
+    combos = [(t, thr) for t in service_types for thr in thresholds_minutes]
+    if progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        combos = tqdm(combos, desc="gap areas", leave=False)
+    parts = [gap_polygons(wide_homes, t, thr, cell_m=cell_m, band=band) for t, thr in combos]
     parts = [p for p in parts if len(p)]
     if not parts:
         return gap_polygons(wide_homes.iloc[:0], service_types[0] if service_types else "",

@@ -567,3 +567,42 @@ def test_router_reasons_used_in_unreachable(homes, services, syn_settings):
                                service_types=["gp_practice"])
     assert len(res.unreachable)
     assert res.unreachable["reason"].str.contains("disconnected").all()
+
+
+def test_with_street_router_matches_matrix_brute_force(syn_settings):
+    routing = pytest.importorskip("locmap.routing")
+    network = pytest.importorskip("locmap.network")
+    e, nodes = network.synthetic_street_tables(20, 15, seed=3)
+    net = network.network_from_edges(e, nodes, "walk")
+    x0, y0 = 510_000.0, 175_000.0
+    rng = np.random.default_rng(7)
+    hx = x0 + rng.uniform(0, 1500, 120)
+    hy = y0 + rng.uniform(0, 1100, 120)
+    hx[:3] = x0 + 9000.0  # far outside the network: must be reported, not dropped
+    homes = make_homes(120)
+    homes = homes.set_geometry(gpd.points_from_xy(hx, hy, crs=CRS))
+    sv = make_services()
+    sv = sv[sv.located].copy()
+    sxy = np.column_stack([x0 + rng.uniform(0, 1500, len(sv)), y0 + rng.uniform(0, 1100, len(sv))])
+    sv = sv.set_geometry(gpd.points_from_xy(sxy[:, 0], sxy[:, 1], crs=CRS))
+    r = routing.StreetRouter(net, max_snap_m=300.0)
+    res = acc.nearest_services(homes, sv, r, syn_settings, area_lad_cd=AREA_LAD,
+                               key_service_types=KEYS)
+    assert res.method == "street" and res.label == "street distance"
+    assert (res.table["label"] == "street distance").all()
+    hxy = np.column_stack([hx, hy])
+    for t in ("gp_practice", "primary_school", "library"):
+        s = sv[sv.service_type == t]
+        txy = np.column_stack([s.geometry.x, s.geometry.y])
+        full = r.matrix(hxy, txy)
+        k = min(3, len(s))
+        tab = res.table[res.table.service_type == t].sort_values(["home_id", "rank"])
+        got = tab["distance_m"].to_numpy().reshape(-1, k)
+        ok = np.isfinite(full).all(axis=1)
+        np.testing.assert_allclose(got[ok], np.sort(full[ok], axis=1)[:, :k], rtol=1e-9)
+        assert np.isnan(got[~ok]).all()
+        far = set(homes["home_id"].iloc[:3])
+        rep = res.unreachable[res.unreachable.service_type == t]
+        assert far <= set(rep["home_id"])
+        assert rep.loc[rep.home_id.isin(far), "reason"].str.contains(
+            "max_snap|extent").all()
