@@ -53,13 +53,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "within/beyond pram-pushing thresholds per LSOA/ward/town/PCN; gap areas; "
                     "capacity-aware access (2SFCA).",
     )
-    p.add_argument("--area", default="ealing", help="area pack name (data/areas/NAME.toml)")
-    p.add_argument("--profile", default="pram", choices=("pram", "walk"),
-                   help="street-network profile (used when a network is configured)")
+    from locmap.cli import add_common  # noqa: PLC0415
+
+    add_common(p)
     p.add_argument("--minutes", type=float, nargs="+", default=None,
                    help="thresholds in minutes (default: settings, 10 15 20)")
-    p.add_argument("--speed-kmh", type=float, default=None,
-                   help="pram-pushing speed in km/h (default 4.0)")
     p.add_argument("--k", type=int, default=None, help="nearest services per type (default 3)")
     p.add_argument("--types", nargs="+", default=None,
                    help="service types (default: all; empty types are reported and skipped)")
@@ -71,7 +69,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "primary_school -> pop_5_11, childrens_centre -> pop_0_4)")
     p.add_argument("--out", default="out/access", help="output folder")
     p.add_argument("--format", default="both", choices=FORMATS, help="table format")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run_access)
     return p
 
@@ -80,7 +77,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _load_area(name: str, settings: Settings) -> Any:
     from locmap.area import load_area  # noqa: PLC0415
 
-    return load_area(name, settings)
+    return load_area(name, settings, user_services=settings.extra.get("user_services"))
 
 
 def _router_for(area: Any, settings: Settings) -> Any:
@@ -156,11 +153,9 @@ def run_access(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(
-        walk_speed_kmh=args.speed_kmh, profile=args.profile, k_nearest=args.k,
-        thresholds_minutes=tuple(args.minutes) if args.minutes else None,
-        progress=False if args.no_progress else None,
-    )
+    from locmap.cli import settings_from_args  # noqa: PLC0415
+
+    settings = settings_from_args(args).with_(k_nearest=args.k)
     thresholds = [float(t) for t in settings.thresholds_minutes]
     out = Path(args.out)
     log = (lambda msg: None) if args.no_progress else (lambda msg: print(msg, file=sys.stderr))
