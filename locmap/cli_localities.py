@@ -125,8 +125,8 @@ def _access_table(area, settings) -> tuple[pd.DataFrame, list[str]]:
     from locmap.access import ANY_KEY, compute_access  # noqa: PLC0415
 
     res = compute_access(area, settings)
-    t = res.table[res.table["service_type"] != ANY_KEY]
-    return t, list(res.key_service_types)
+    t = res.table[(res.table["service_type"] != ANY_KEY) & (res.table["rank"] == 1)]
+    return t.reset_index(drop=True), list(res.key_service_types)
 
 
 def _write(df: pd.DataFrame, out: Path, name: str, written: list[Path]) -> None:
