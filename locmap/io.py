@@ -6,7 +6,9 @@ are repaired with ``shapely.make_valid`` and reported, or rejected with the feat
 """
 from __future__ import annotations
 
+import csv
 import io as _io
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -24,32 +26,81 @@ ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
 
 def read_csv_any(path: str | Path, dtype=str) -> tuple[pd.DataFrame, str]:
-    """Read a CSV trying UTF-8 (with or without BOM), then Windows-1252, then Latin-1.
+    """Read a CSV trying UTF-8 (with or without BOM), then Windows-1252, then Latin-1
+    (UTF-16 first when the file starts with a UTF-16 byte-order mark).
 
     Returns the frame (all columns as strings by default, blank cells as NaN) and the
     encoding used.  Raises :class:`DataFileError` naming the file when it cannot be parsed.
+
+    Hostile-input rules: the first column is never used as an index (Excel's trailing
+    delimiter on every row does not shift the columns); extra fields beyond the header are
+    dropped when blank and an error naming the row otherwise; column names are stripped
+    (and a stray BOM removed) and names that become duplicates get ``.1``, ``.2`` suffixes.
     """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(path, "file not found")
     raw = path.read_bytes()
+    encodings = ENCODINGS
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ("utf-16",) + ENCODINGS
     last_exc: Exception | None = None
-    for enc in ENCODINGS:
+    for enc in encodings:
+        data = raw
+        if enc not in ("utf-8-sig", "utf-16") and raw.startswith(b"\xef\xbb\xbf"):
+            data = raw[3:]  # UTF-8 BOM in front of a Windows-1252 / Latin-1 body
         try:
-            text = raw.decode(enc)
+            text = data.decode(enc)
         except UnicodeDecodeError as exc:
             last_exc = exc
             continue
-        try:
-            df = pd.read_csv(_io.StringIO(text), dtype=dtype, keep_default_na=False,
-                             na_values=[""], skip_blank_lines=False)
-        except pd.errors.EmptyDataError:
-            raise EmptyLayerError(path, "file is empty (no header row)") from None
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise DataFileError(path, f"cannot parse as CSV: {exc}") from exc
-        df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+        df = _parse_csv_text(text, path, dtype)
+        cols: list[str] = []
+        for c in df.columns:
+            base = str(c).strip().lstrip("\ufeff").strip()
+            name, k = base, 1
+            while name in cols:
+                name, k = f"{base}.{k}", k + 1
+            cols.append(name)
+        df.columns = cols
         return df, enc
     raise DataFileError(path, f"cannot decode text: {last_exc}")
+
+
+def _parse_csv_text(text: str, path: Path, dtype) -> pd.DataFrame:
+    kwargs = dict(dtype=dtype, keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                  index_col=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            try:
+                return pd.read_csv(_io.StringIO(text), **kwargs)
+            except pd.errors.ParserWarning:
+                # rows longer than the header: fine when the extra fields are blank
+                row = _first_overlong_row(text)
+                if row is not None:
+                    raise DataFileError(path, "more fields than the header row (values would be "
+                                              "lost; add a column name or remove the extra values)",
+                                        row=row or None) from None
+                warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                return pd.read_csv(_io.StringIO(text), **kwargs)
+    except pd.errors.EmptyDataError:
+        raise EmptyLayerError(path, "file is empty (no header row)") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataFileError(path, f"cannot parse as CSV: {exc}") from exc
+
+
+def _first_overlong_row(text: str) -> int | None:
+    """1-based data row of the first record with non-blank values beyond the header."""
+    try:
+        reader = csv.reader(_io.StringIO(text.replace("\x00", "")))
+        header = next(reader, [])
+        for i, rec in enumerate(reader, start=1):
+            if len(rec) > len(header) and any(v.strip() for v in rec[len(header):]):
+                return i
+    except csv.Error:
+        return 0  # cannot tell which row: report the file
+    return None
 
 
 def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str] = ()) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from locmap.errors import DataFileError, MissingColumnError
+from locmap.errors import DataFileError, ManifestError, MissingColumnError
 from locmap.io import read_csv_any, rename_columns
 from locmap.manifest import AreaPack
 
@@ -110,7 +110,7 @@ def _locate(rec: dict, postcodes: pd.DataFrame) -> tuple[float, float, str] | st
         return "bad coordinates: easting/northing not numeric"
     if not (np.isnan(e) or np.isnan(n)):
         if BNG_X[0] < e < BNG_X[1] and BNG_Y[0] < n < BNG_Y[1]:
-            return float(e), float(n), rec.get("location_quality") or "source coordinates"
+            return float(e), float(n), _quality(rec, "source coordinates")
         if BNG_X[0] < n < BNG_X[1] and BNG_Y[0] < e < BNG_Y[1]:
             return "bad coordinates: easting/northing look swapped"
         if -9 < e < 2.5 and 49 < n < 61 or 49 < e < 61 and -9 < n < 2.5:
@@ -122,7 +122,7 @@ def _locate(rec: dict, postcodes: pd.DataFrame) -> tuple[float, float, str] | st
     if not (np.isnan(lat) or np.isnan(lon)):
         if 49 < lat < 61 and -9 < lon < 2.5:
             x, y = _TO_BNG.transform(lon, lat)
-            return float(x), float(y), rec.get("location_quality") or "source lat/lon"
+            return float(x), float(y), _quality(rec, "source lat/lon")
         if 49 < lon < 61 and -9 < lat < 2.5:
             return "bad coordinates: lat and lon look swapped"
         return f"bad coordinates: lat/lon ({lat}, {lon}) outside Great Britain"
@@ -134,7 +134,15 @@ def _locate(rec: dict, postcodes: pd.DataFrame) -> tuple[float, float, str] | st
     if pc not in postcodes.index:
         return f"unknown postcode: {pc} not in the postcode table"
     row = postcodes.loc[pc]
-    return float(row["easting"]), float(row["northing"]), "postcode centroid"
+    e, n = _num(row["easting"]), _num(row["northing"])
+    if e is None or n is None or np.isnan(e) or np.isnan(n):
+        return f"unknown postcode: {pc} has no coordinates in the postcode table"
+    return float(e), float(n), "postcode centroid"
+
+
+def _quality(rec: dict, default: str) -> str:
+    q = rec.get("location_quality")
+    return default if _blank(q) else str(q).strip()
 
 
 def _status(rec: dict, rules) -> str:
@@ -215,6 +223,9 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
             records.append({"source_key": key, "source_row": row, "source_file": display_path, "action": "remove",
                             "user_service_id": str(rec["service_id"]).strip(), "name": rec.get("name") or "",
                             "service_id": str(rec["service_id"]).strip()})
+            continue
+        if action == "replace" and _blank(rec.get("service_id")):
+            rejects.add(display_path, row, "unknown service_id", "replace needs a service_id", key)
             continue
         name = rec.get("name")
         if _blank(name):
@@ -304,7 +315,19 @@ def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataF
                     | {"type": "service_type"},
                     "status_rules": [["(?i)^(closed|c)$", "closed"], ["(?i)^(open|a|active)$", "open"]]}
         paths.append((user_src, Path(user_csv), str(user_csv)))
-    per_source_used: dict[str, set] = {}
+    keys = [src["key"] for src, _, _ in paths]
+    dup_keys = sorted({k for k in keys if keys.count(k) > 1})
+    if dup_keys:
+        raise ManifestError(f"{pack.path}: [[services.sources]] keys must be unique "
+                            f"('user' is reserved for the user services CSV): {dup_keys}")
+    for src, _, _ in paths:
+        for ex in src.get("exclude", []) or []:
+            if not isinstance(ex, dict) or "column" not in ex or "reason" not in ex \
+                    or not ("values" in ex or "pattern" in ex):
+                raise ManifestError(f"{pack.path}: services source '{src['key']}': every exclude rule "
+                                    f"needs 'column', 'reason' and 'values' or 'pattern' (got {ex!r})")
+    # a postcode listed twice in the postcode table: the first row wins
+    postcodes = postcodes[~postcodes.index.duplicated(keep="first")]
     for src, p, disp in paths:
         recs, n = read_source(src, p, pack, postcodes, rejects, disp)
         all_recs.extend(recs)
