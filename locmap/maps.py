@@ -611,7 +611,7 @@ def add_gap_areas(m: folium.Map, gaps: gpd.GeoDataFrame, tolerance_m: float = 5.
         key = key if isinstance(key, tuple) else (key,)
         stype = key[0] if keys and keys[0] == "service_type" else "service"
         thr = key[-1] if "threshold_minutes" in keys else None
-        name = f"Gap areas: {pretty(stype)}" + (f" beyond {_fmt(thr)} min" if thr is not None else "")
+        name = f"Gap areas: {pretty(stype)}" + (f" beyond {float(thr):g} min" if thr is not None else "")
         fg = folium.FeatureGroup(name=name, show=show and i == 0)
         _gap_features(part, fields, fg)
         fg.add_to(m)
@@ -622,7 +622,9 @@ def add_gap_areas(m: folium.Map, gaps: gpd.GeoDataFrame, tolerance_m: float = 5.
 
 def _gap_features(disp: gpd.GeoDataFrame, fields: list[str], fg: folium.FeatureGroup) -> None:
     for _, r in disp.iterrows():
-        title = f"Gap: {str(r.get('service_type', '')).replace('_', ' ')} beyond {_fmt(r.get('threshold_minutes'))} min"
+        thr = pd.to_numeric(r.get("threshold_minutes"), errors="coerce")
+        title = (f"Gap: {str(r.get('service_type', '')).replace('_', ' ')}"
+                 + (f" beyond {float(thr):g} min" if pd.notna(thr) else ""))
         rows = [(c.replace("_", " "), r[c]) for c in fields]
         gj = folium.GeoJson(
             {"type": "Feature", "properties": {}, "geometry": r.geometry.__geo_interface__},

@@ -139,7 +139,8 @@ def test_map_loads_without_js_errors(driver, tmp_path, offline):
     # legend visible and names the method
     legend = driver.find_element("css selector", ".locmap-legend")
     assert legend.is_displayed()
-    assert "estimated street distance (calibrated)" in legend.text
+    legend_text = driver.execute_script("return arguments[0].textContent", legend)  # incl. closed sections
+    assert "estimated street distance (calibrated)" in legend_text
     assert "Natural Breaks" in legend.text
     attribution = driver.find_element("css selector", ".locmap-attribution")
     assert attribution.is_displayed() and "OpenStreetMap" in attribution.text
@@ -167,7 +168,7 @@ def test_hostile_names_do_not_execute(driver, tmp_path):
     assert driver.execute_script("return window.__opened") > 10
     assert driver.execute_script("return typeof window.__xss") == "undefined"
     # the unlocated-services note and legend render escaped text literally
-    body = driver.find_element("css selector", ".locmap-legend").text
+    body = driver.execute_script("return document.querySelector('.locmap-legend').textContent")
     assert "<b>Outreach</b> Team" in body
     # the locality label shows the template-literal text literally
     labels = driver.execute_script(

@@ -1,0 +1,140 @@
+"""folium map builder and offline export, on the synthetic fixture (no browser needed)."""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from map_fixtures import (XSS_IMG, XSS_SCRIPT, XSS_TEMPLATE, make_access, make_area,  # noqa: E402
+                          make_gaps, make_localities)
+
+from locmap import export  # noqa: E402
+from locmap.export import ATTRIBUTION  # noqa: E402
+from locmap.maps import build_map, render_html, safe_text  # noqa: E402
+from locmap.offline import OfflineAssetError, external_assets, make_self_contained, save_map  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def area():
+    return make_area()
+
+
+@pytest.fixture(scope="module")
+def full(area):
+    loc, card = make_localities(area)
+    return dict(access=make_access(area), gaps=make_gaps(area), localities=loc, scorecard=card)
+
+
+@pytest.fixture(scope="module")
+def page(area, full):
+    return render_html(build_map(area, **full))
+
+
+@pytest.fixture(scope="module")
+def offline_page(area, full):
+    return make_self_contained(render_html(build_map(area, offline=True, **full)))
+
+
+def test_layers_present(page):
+    for name in ("Borough boundary", "Wards", "Towns", "PCN footprints (approximate)", "LSOAs (2021)",
+                 "Neighbouring wards (across the border)", "Need: children 0-4 per LSOA",
+                 "Deprivation: IDACI 2019 decile", "Pram distance to GP practice",
+                 "Gap areas: GP practice beyond 15 min", "Candidate localities (scorecard)",
+                 "Services: GP practice (5)"):
+        assert name in page, name
+    assert "L.control.layers" in page
+    assert "L.control.scale" in page
+    assert "Control.FullScreen" in page or "fullscreen" in page.lower()
+
+
+def test_legend_and_scheme(page):
+    assert "locmap-legend" in page
+    assert "Natural Breaks (Jenks), 5 classes (mapclassify)" in page
+    assert "estimated street distance (calibrated)" in page
+    assert "Not on the map (no location): 2" in page
+
+
+def test_street_method_label(area, full):
+    acc = full["access"].assign(method="street")
+    html = render_html(build_map(area, layers=("access",), access=acc))
+    assert "street distance" in html and "estimated street distance" not in html
+
+
+def test_attribution_in_tiles_and_panel(page):
+    assert "locmap-attribution" in page
+    assert page.count("Open Government Licence v3.0") >= 2
+    assert "OpenStreetMap contributors" in page
+
+
+def test_names_escaped(page, offline_page):
+    for p in (page, offline_page):
+        assert XSS_SCRIPT not in p
+        assert XSS_IMG not in p
+        assert "</script><script>window.__xss" not in p
+        assert "${window.__xss" not in p
+        assert safe_text(XSS_SCRIPT) in p
+        assert "&lt;b&gt;Outreach&lt;/b&gt; Team" in p
+    # no script element is opened by data: every <script> in the page is folium's own
+    assert all("window.__xss" not in s for s in re.findall(r"<script[^>]*>([^<]{0,200})", page))
+
+
+def test_safe_text():
+    assert safe_text(XSS_TEMPLATE) == "Tick &#96;&#36;{window.__xss=1}&#96; &#92; &amp; Co"
+    assert safe_text(None) == "" and safe_text(float("nan")) == ""
+    assert safe_text(3) == "3"
+
+
+def test_inputs_not_mutated(area, full):
+    before = {k: (v.copy(), list(v.columns)) for k, v in full.items()}
+    wards = area.wards.copy()
+    build_map(area, **full)
+    for k, (copy, cols) in before.items():
+        assert list(full[k].columns) == cols
+        assert full[k].equals(copy), k
+    assert area.wards.equals(wards)
+    assert str(area.wards.crs) == "EPSG:27700"
+
+
+def test_offline_self_contained(offline_page):
+    assert external_assets(offline_page) == []
+    assert "Offline copy: background map tiles need internet" in offline_page
+    assert "data:image/png;base64," in offline_page
+    assert "cdn.jsdelivr" not in offline_page and "code.jquery.com" not in offline_page
+    assert "bootstrap" not in offline_page.lower()
+
+
+def test_offline_refuses_plugins(area):
+    with pytest.raises(OfflineAssetError, match="leaflet-search|FullScreen"):
+        make_self_contained(render_html(build_map(area, layers=("boundaries",))))
+
+
+def test_unknown_layer(area):
+    with pytest.raises(ValueError, match="unknown map layer"):
+        build_map(area, layers=("nope",))
+
+
+def test_save_atomic_keeps_old_file(area, tmp_path, monkeypatch):
+    m = build_map(area, layers=("boundaries",), offline=True)
+    target = tmp_path / "map.html"
+    save_map(m, target, offline=True)
+    old = target.read_bytes()
+
+    def broken(self, *a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_map(m, target, offline=True)
+    assert target.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["map.html"]
+    assert export.write_text  # writer used by save_map
+
+
+def test_html_size_small(offline_page):
+    assert len(offline_page.encode()) < 1_000_000
