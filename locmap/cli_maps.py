@@ -115,7 +115,9 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("map", help="interactive HTML map (folium) for workshops",
                               description="Interactive map of needs and assets: boundaries, need "
                                           "choropleths, services, pram distance, gap areas, localities.")
-    p.add_argument("--area", default="ealing", help="area pack name (data/areas/NAME.toml)")
+    from locmap.cli import add_common  # noqa: PLC0415
+
+    add_common(p)
     p.add_argument("--layers", default="boundaries,need,services,access,gaps,localities",
                    help="comma-separated: boundaries,need,services,access,gaps,localities")
     p.add_argument("--scheme", default="towns", choices=sorted(SCHEME_COLUMNS), help="locality scheme")
@@ -128,7 +130,7 @@ def add_parser(subparsers: Any) -> None:
 
     s = subparsers.add_parser("sheet", help="printable locality profile sheet (PNG + PDF)",
                               description="One-page profile of a locality: map plus key figures.")
-    s.add_argument("--area", default="ealing", help="area pack name")
+    add_common(s)
     s.add_argument("--locality", required=True, help="locality name, e.g. Northolt")
     s.add_argument("--scheme", default="towns", choices=sorted(SCHEME_COLUMNS), help="locality scheme")
     s.add_argument("--paper", default="A4", choices=("A4", "A3"))
@@ -137,10 +139,10 @@ def add_parser(subparsers: Any) -> None:
     s.set_defaults(func=run_sheet)
 
 
-def _load(name: str) -> Any:
-    from locmap.area import load_area  # noqa: PLC0415
+def _load(args: argparse.Namespace) -> Any:
+    from locmap.cli import area_from_args  # noqa: PLC0415
 
-    return load_area(name)
+    return area_from_args(args)
 
 
 def run_map(args: argparse.Namespace) -> int:
@@ -155,7 +157,7 @@ def run_map(args: argparse.Namespace) -> int:
         return 2
     try:
         t0 = time.perf_counter()
-        area = _load(args.area)
+        area = _load(args)
         inputs = prepare_layers(area, want_access="access" in layers, want_gaps="gaps" in layers,
                                 want_localities="localities" in layers, scheme=args.scheme,
                                 gap_threshold_minutes=args.gap_minutes)
@@ -180,7 +182,7 @@ def run_sheet(args: argparse.Namespace) -> int:
     from locmap.static_maps import profile_sheet  # noqa: PLC0415
 
     try:
-        area = _load(args.area)
+        area = _load(args)
         inputs = prepare_layers(area, want_access=True, want_gaps=False, want_localities=True,
                                 scheme=args.scheme)
         for note in inputs.notes:
