@@ -303,10 +303,9 @@ def write_hostile_csv(path: Path, header: list[str], rows: list[list[str] | None
         # QUOTE_NONE-free: csv handles quotes/newlines in fields; NUL is not allowed by csv
         r = [v.replace("\x00", "") for v in r]
         line = io.StringIO()
-        csv.writer(line, quoting=quoting, lineterminator=eol).writerow(r)
-        text = line.getvalue()
-        if trailing:
-            text = text[: -len(eol)] + "," + eol
+        # "\r\n" as the writer's terminator makes csv quote fields holding a bare \r or \n
+        csv.writer(line, quoting=quoting, lineterminator="\r\n").writerow(r)
+        text = line.getvalue()[:-2] + ("," if trailing else "") + eol
         buf.write(text)
     data = buf.getvalue().encode(encoding, errors="replace")
     Path(path).write_bytes(data)
