@@ -27,8 +27,24 @@ def _common_argv(area: str, settings: Settings) -> list[str]:
     return argv
 
 
-def pipeline_steps(area: str, settings: Settings, out: Path, maps: bool = True) -> list[tuple[str, list[str]]]:
-    """The (name, argv) of every step of the main job."""
+def leading_locality(localities_dir: Path, scheme: str = "towns") -> str | None:
+    """The locality most often ranked first in a scheme's sensitivity table (``sensitivity_<scheme>.csv``)."""
+    import pandas as pd  # noqa: PLC0415
+
+    f = Path(localities_dir) / f"sensitivity_{scheme}.csv"
+    if not f.is_file():
+        return None
+    t = pd.read_csv(f)
+    return str(t.sort_values(["p_first", "locality"], ascending=[False, True])["locality"].iloc[0])
+
+
+def pipeline_steps(area: str, settings: Settings, out: Path, maps: bool = True,
+                   locality: str | None = None) -> list[tuple[str, list[str]]]:
+    """The (name, argv) of every step of the main job.
+
+    ``locality`` (default: the town most often ranked first, known after the localities step)
+    gets the hub-site suggestion and the print sheet.
+    """
     c = _common_argv(area, settings)
     minutes = [str(m) for m in settings.thresholds_minutes]
     steps = [
@@ -36,15 +52,17 @@ def pipeline_steps(area: str, settings: Settings, out: Path, maps: bool = True) 
         ("access", ["access", *c, "--minutes", *minutes, "--out", str(out / "access")]),
         ("localities", ["localities", *c, "--scheme", "towns,pcns,auto", "--k", "3..7", "--minutes", *minutes,
                         "--out", str(out / "localities")]),
-        ("sites", ["sites", *c, "--p", "2", "--minutes", "15", "--existing", "childrens_centre",
-                   "--out", str(out / "sites")]),
     ]
+    if locality:
+        steps.append(("sites", ["sites", *c, "--locality", locality, "--p", "2", "--minutes", "15",
+                                "--existing", "childrens_centre", "--out", str(out / "sites")]))
     if maps:
         steps += [
             ("map", ["map", *c, "--out", str(out / "maps" / f"{area}.html")]),
             ("map-offline", ["map", *c, "--offline", "--out", str(out / "maps" / f"{area}_offline.html")]),
-            ("sheet", ["sheet", *c, "--locality", "Southall", "--out", str(out / "sheets")]),
         ]
+        if locality:
+            steps.append(("sheet", ["sheet", *c, "--locality", locality, "--out", str(out / "sheets")]))
     return steps
 
 
@@ -57,7 +75,9 @@ def run_pipeline(area: str, settings: Settings, out: Path, maps: bool = True) ->
     out.mkdir(parents=True, exist_ok=True)
     parser = build_parser()
     timings = []
-    for name, argv in pipeline_steps(area, settings, out, maps):
+    done: set[str] = set()
+
+    def run(name, argv):
         t0 = time.perf_counter()
         print(f"== locmap {' '.join(argv)}", flush=True)
         args = parser.parse_args(argv)
@@ -65,6 +85,18 @@ def run_pipeline(area: str, settings: Settings, out: Path, maps: bool = True) ->
         timings.append((name, time.perf_counter() - t0))
         if rc != 0:
             raise LocmapError(f"step '{name}' failed with exit code {rc}")
+        done.add(name)
+
+    for name, argv in pipeline_steps(area, settings, out, maps):
+        if name in ("map", "map-offline"):
+            continue  # after sites, below
+        run(name, argv)
+    lead = leading_locality(out / "localities")
+    if lead:
+        print(f"== leading town (most often ranked first): {lead}", flush=True)
+    for name, argv in pipeline_steps(area, settings, out, maps, locality=lead):
+        if name not in done:
+            run(name, argv)
     lines = ["step,seconds"] + [f"{n},{s:.2f}" for n, s in timings]
     from locmap.export import write_text  # noqa: PLC0415
 
