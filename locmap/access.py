@@ -57,24 +57,8 @@ DEFAULT_LEVELS: dict[str, str] = {
 TOTAL_ID = "__total__"
 UNASSIGNED_ID = "__unassigned__"
 
-_FALLBACK_LABELS = {
-    "street": "street distance",
-    "estimated": "estimated street distance (calibrated)",
-}
-
-
-# ----------------------------------------------------------------------------- helpers
-def method_label(method: str) -> str:
-    """User-facing label for a routing method.
-
-    Uses :func:`locmap.routing.method_label` when the routing module is present
-    (it owns the wording); otherwise the same wording from the data contract.
-    """
-    try:
-        from locmap.routing import method_label as _routing_label  # noqa: PLC0415
-    except ImportError:
-        return _FALLBACK_LABELS.get(method, str(method))
-    return _routing_label(method)
+# the routing module owns the user-facing wording of each method
+from locmap.routing import method_label  # noqa: E402
 
 
 def _progress(iterable: Iterable, settings: Settings, desc: str, total: int | None = None):

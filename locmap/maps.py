@@ -33,6 +33,7 @@ import pandas as pd
 from branca.element import MacroElement
 from jinja2 import Template
 
+from locmap.routing import method_label as routing_method_label
 from locmap.export import ATTRIBUTION
 from locmap.population_bands import BAND_LABELS
 from locmap.settings import CRS_METRIC, CRS_WEB
@@ -61,11 +62,6 @@ ACCESS_BANDS: tuple[tuple[float, float, str, str], ...] = (
     (20.0, math.inf, "20+ min", "#d73027"),
 )
 NO_ACCESS_COLOUR = "#636363"
-
-METHOD_LABELS: dict[str, str] = {
-    "street": "street distance",
-    "estimated": "estimated street distance (calibrated)",
-}
 
 OFFLINE_BANNER = ("Offline copy: background map tiles need internet; boundaries, points and "
                   "legends are embedded")
@@ -113,13 +109,8 @@ def safe_text(value: Any) -> str:
 
 
 def method_label(method: str | None) -> str:
-    """User-facing label of a distance method (``"street"`` / ``"estimated"``)."""
-    try:  # the routing module owns the canonical labels when it exists
-        from locmap.routing import method_label as _routing_label  # noqa: PLC0415
-
-        return str(_routing_label(method))
-    except (ImportError, AttributeError, KeyError, ValueError):
-        return METHOD_LABELS.get(str(method), METHOD_LABELS["estimated"])
+    """User-facing label of a distance method; ``None`` (unknown) is labelled as estimated."""
+    return routing_method_label(method or "estimated")
 
 
 def service_colour(service_type: str, order: Sequence[str] = ()) -> str:
