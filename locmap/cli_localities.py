@@ -11,23 +11,19 @@ sensitivity, and alignment tables (all CSV, atomic writes).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-DEFAULT_CANDIDATES = ("childrens_centre", "primary_school", "library", "gp_practice")
+from locmap.workflows import DEFAULT_CANDIDATES  # noqa: E402,F401  (re-exported)
 
 
 def _parse_k(text: str) -> list[int]:
     """``"3..7"`` -> [3,4,5,6,7]; ``"4,6"`` -> [4,6]; ``"5"`` -> [5]."""
-    text = str(text).strip()
-    if ".." in text:
-        a, b = text.split("..", 1)
-        return list(range(int(a), int(b) + 1))
-    return [int(x) for x in text.split(",") if x.strip()]
+    from locmap.workflows import parse_k  # noqa: PLC0415
+
+    return parse_k(str(text))
 
 
 def add_parser(subparsers: Any) -> None:
@@ -96,37 +92,19 @@ def add_parser(subparsers: Any) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _scheme(area, spec: str, args) -> list:
-    from locmap import localities as lc  # noqa: PLC0415
+    from locmap.workflows import build_schemes  # noqa: PLC0415
 
-    lsoa = area.lsoa
-    if spec == "towns":
-        return [lc.scheme_from_column(lsoa, "town", "towns")]
-    if spec in ("pcns", "pcn"):
-        return [lc.scheme_from_column(lsoa, "pcn_name" if "pcn_name" in lsoa else "pcn_code",
-                                      "pcns")]
-    if spec == "wards":
-        return [lc.scheme_from_column(lsoa, "ward_nm", "wards")]
-    if spec == "auto":
-        ks = _parse_k(getattr(args, "k", "3..7"))
-        if getattr(args, "units", "wards") == "wards":
-            units = lc.units_from_lsoa(lsoa, "ward_cd")
-            return lc.generate_schemes(units, ks, pop_col=args.balance_col, method=args.method,
-                                       tolerance=args.tolerance, id_col="ward_cd", lsoa=lsoa,
-                                       seed=args.seed)
-        return lc.generate_schemes(lsoa, ks, pop_col=args.balance_col, method=args.method,
-                                   tolerance=args.tolerance, seed=args.seed, n_starts=2)
-    path = Path(spec)
-    if path.suffix.lower() == ".csv":
-        return [lc.scheme_from_mapping_csv(path, lsoa, area.wards)]
-    return [lc.scheme_from_polygons(path, lsoa)]
+    return build_schemes(area, spec, getattr(args, "k", "3..7"), units=getattr(args, "units", "wards"),
+                         method=getattr(args, "method", "skater"),
+                         balance_col=getattr(args, "balance_col", "pop_0_19"),
+                         tolerance=getattr(args, "tolerance", 0.25), seed=getattr(args, "seed", 0))
 
 
 def _access_table(area, settings) -> tuple[pd.DataFrame, list[str]]:
-    from locmap.access import ANY_KEY, compute_access  # noqa: PLC0415
+    from locmap.access import compute_access  # noqa: PLC0415
+    from locmap.workflows import nearest_table  # noqa: PLC0415
 
-    res = compute_access(area, settings)
-    t = res.table[(res.table["service_type"] != ANY_KEY) & (res.table["rank"] == 1)]
-    return t.reset_index(drop=True), list(res.key_service_types)
+    return nearest_table(compute_access(area, settings))
 
 
 def _write(df: pd.DataFrame, out: Path, name: str, written: list[Path]) -> None:
@@ -138,174 +116,56 @@ def _write(df: pd.DataFrame, out: Path, name: str, written: list[Path]) -> None:
 # ----------------------------------------------------------------------------- localities
 def run_localities(args: argparse.Namespace) -> int:
     """Scorecards, alignment, ranking and sensitivity for each requested scheme."""
-    from locmap import localities as lc  # noqa: PLC0415
-    from locmap.alignment import alignment_table, crosstab_long  # noqa: PLC0415
+    from locmap.access import compute_access  # noqa: PLC0415
     from locmap.cli import area_from_args, settings_from_args  # noqa: PLC0415
-    from locmap.ranking import Weights, rescale_minutes, sensitivity  # noqa: PLC0415
-    from locmap.scorecard import build_scorecard, column_descriptions  # noqa: PLC0415
+    from locmap.workflows import locality_analysis, write_locality_outputs  # noqa: PLC0415
 
     settings = settings_from_args(args)
     area = area_from_args(args)
     out = Path(args.out)
-    weights = Weights.parse(args.weights)
-    dist, key = _access_table(area, settings)
-    lsoa = area.lsoa
-    towns = lc.scheme_from_column(lsoa, "town", "towns")
-    pcns = lc.scheme_from_column(lsoa, "pcn_name" if "pcn_name" in lsoa else "pcn_code", "pcns")
-    wards = lc.scheme_from_column(lsoa, "ward_nm", "wards")
-    ref = {"town": towns.assignment, "pcn": pcns.assignment}
-    schemes = []
-    for spec in [s.strip() for s in args.scheme.split(",") if s.strip()]:
-        schemes.extend(_scheme(area, spec, args))
-    written: list[Path] = []
-    gen = [s for s in schemes if s.name.startswith("auto_")]
-    if gen:
-        _write(pd.DataFrame([{"scheme": s.name, "k": s.meta["k"],
-                              "k_achieved": s.meta.get("k_achieved"),
-                              "method": s.meta["method"], "feasible": s.meta["feasible"],
-                              "status": s.meta["status"],
-                              "bounds_min": s.meta["bounds_people"][0],
-                              "bounds_max": s.meta["bounds_people"][1],
-                              "max_dev_pct": s.meta.get("max_dev_pct"),
-                              "contiguous": s.meta.get("contiguous")} for s in gen]),
-               out, "generated_schemes.csv", written)
-        best = lc.best_scheme(gen)
+    res = locality_analysis(
+        area, compute_access(area, settings), schemes=args.scheme, k_values=args.k,
+        weights=args.weights, n_draws=args.draws, seed=args.seed, gap_minutes=args.gap_minutes,
+        speeds_kmh=[float(x) for x in args.speeds.split(",") if x.strip()],
+        gap_scenarios=[float(x) for x in args.gap_scenarios.split(",") if x.strip()],
+        concentration=args.concentration, method=args.method, units=args.units,
+        balance_col=args.balance_col, tolerance=args.tolerance, settings=settings)
+    if res["generated_list"]:
         print("generated schemes:")
-        for s in gen:
+        for s in res["generated_list"]:
             print(f"  {s.name}: {s.meta['status']}")
-        if best is not None:
-            print(f"  best feasible: {best.name}")
-    thresholds = list(settings.thresholds_minutes)
-    speeds = [float(x) for x in args.speeds.split(",") if x.strip()]
-    gaps = [float(x) for x in args.gap_scenarios.split(",") if x.strip()]
-    w_child = lsoa.set_index("lsoa21cd")["pop_0_19"]
-    base_speed = settings.walk_speed_kmh
-    align_sets = {"wards": wards.assignment, "towns": towns.assignment, "pcns": pcns.assignment}
-    for sch in schemes:
-        if not len(sch.assignment):
-            continue
-        lc.check_partition(sch.assignment, lsoa, homes=area.homes)
-        common = dict(lsoa=lsoa, homes=area.homes, services=area.services,
-                      key_service_types=key, thresholds_minutes=thresholds, align_to=ref,
-                      scheme_name=sch.name)
-        sc = build_scorecard(sch.assignment, distances=dist, gap_threshold_min=args.gap_minutes,
-                             walk_speed_kmh=base_speed, **common)
-        _write(sc, out, f"scorecard_{sch.name}.csv", written)
-        scen = {}
-        for v in speeds:
-            d_v = rescale_minutes(dist, v)
-            for g in gaps:
-                scen[f"{v:g}kmh_{g:g}min"] = build_scorecard(
-                    sch.assignment, distances=d_v, gap_threshold_min=g, walk_speed_kmh=v,
-                    **common)
-        base_name = f"{base_speed:g}kmh_{args.gap_minutes:g}min"
-        if base_name not in scen:
-            scen[base_name] = sc
-        res = sensitivity(scen, weights, n_draws=args.draws, concentration=args.concentration,
-                          seed=args.seed, base_scenario=base_name)
-        _write(res["base"], out, f"ranking_{sch.name}.csv", written)
-        _write(res["summary"], out, f"sensitivity_{sch.name}.csv", written)
-        _write(sch.assignment.rename("locality").reset_index(), out,
-               f"assignment_{sch.name}.csv", written)
-        for nm, other in (("towns", towns.assignment), ("pcns", pcns.assignment)):
-            if nm != sch.name:
-                _write(crosstab_long(sch.assignment, other, w_child, sch.name, nm), out,
-                       f"crosstab_{sch.name}_vs_{nm}.csv", written)
-        align_sets[sch.name] = sch.assignment
-        top = res["summary"].iloc[0]
-        print(f"{sch.name}: base-weights first = "
-              f"{res['base'].iloc[0]['locality']}; most often first = {top['locality']} "
-              f"(p={top['p_first']:.2f}, rank range {top['rank_min']}-{top['rank_max']})")
-    _write(alignment_table(align_sets, w_child), out, "alignment.csv", written)
-    if schemes:
-        _write(column_descriptions(sc), out, "scorecard_columns.csv", written)
-    meta = {"weights": weights.__dict__, "draws": args.draws, "seed": args.seed,
-            "speeds_kmh": speeds, "gap_scenarios_min": gaps, "thresholds_min": thresholds,
-            "distance_method": sorted(set(dist["method"].dropna())) if "method" in dist else []}
-    from locmap.export import write_text  # noqa: PLC0415
-    written.append(write_text(out / "localities_run.json", json.dumps(meta, indent=2)))
+        if res["best_generated"] is not None:
+            print(f"  best feasible: {res['best_generated']}")
+    for r in res["leaders"].itertuples():
+        print(f"{r.scheme}: base-weights first = {r.first_base_weights}; most often first = "
+              f"{r.most_often_first} (p={r.p_first:.2f}, rank range {r.rank_min}-{r.rank_max})")
+    written = write_locality_outputs(res, out)
     print(f"wrote {len(written)} files to {out}")
     return 0
 
 
 # ----------------------------------------------------------------------------- sites
 def _candidates(area, spec: str) -> pd.DataFrame:
-    p = Path(spec)
-    if p.suffix.lower() == ".csv":
-        from locmap.errors import DataFileError, MissingColumnError  # noqa: PLC0415
+    from locmap.workflows import candidate_sites  # noqa: PLC0415
 
-        if not p.exists():
-            raise DataFileError(p, "file not found")
-        df = pd.read_csv(p)
-        for c in ("site_id", "easting", "northing"):
-            if c not in df.columns:
-                raise MissingColumnError(p, c, list(df.columns))
-        df["x"], df["y"] = df["easting"].astype(float), df["northing"].astype(float)
-        if "name" not in df.columns:
-            df["name"] = df["site_id"].astype(str)
-        df["service_type"] = df.get("service_type", "user")
-        return df
-    types = [t.strip() for t in spec.split(",") if t.strip()]
-    s = area.services
-    s = s[s["located"].fillna(False).astype(bool) & s["service_type"].isin(types)]
-    return pd.DataFrame({"site_id": s["service_id"].to_numpy(), "name": s["name"].to_numpy(),
-                         "service_type": s["service_type"].to_numpy(),
-                         "x": s.geometry.x.to_numpy(), "y": s.geometry.y.to_numpy()})
+    return candidate_sites(area, spec)
 
 
 def run_sites(args: argparse.Namespace) -> int:
     """Suggest ``p`` hub sites for one locality (or the whole area)."""
-    import geopandas as gpd  # noqa: PLC0415
-
-    from locmap.access import default_router_for  # noqa: PLC0415
     from locmap.cli import area_from_args, settings_from_args  # noqa: PLC0415
-    from locmap.errors import UnknownAreaError  # noqa: PLC0415
-    from locmap.sites import suggest_sites  # noqa: PLC0415
+    from locmap.workflows import hub_sites  # noqa: PLC0415
 
     settings = settings_from_args(args)
     area = area_from_args(args)
     minutes = float(args.minutes[0])
-    max_m = settings.minutes_to_metres(minutes)
     sch = _scheme(area, args.scheme, args)[0]
-    homes = area.homes
-    loc_name = args.locality
-    if loc_name:
-        names = {str(n).casefold(): n for n in sch.assignment.unique()}
-        if loc_name.casefold() not in names:
-            raise UnknownAreaError(f"locality '{loc_name}' is not in scheme '{sch.name}' "
-                                   f"(one of: {', '.join(sorted(names.values()))})")
-        loc_name = names[loc_name.casefold()]
-        homes = homes[homes["lsoa21cd"].map(sch.assignment) == loc_name]
-        poly = sch.localities.loc[sch.localities["locality"] == loc_name, "geometry"].iloc[0]
-    else:
-        poly = area.borough.geometry.iloc[0]
-    homes = homes[homes[args.band] > 0]
-    cand = _candidates(area, args.candidates)
-    pts = gpd.points_from_xy(cand["x"], cand["y"])
-    inside = np.array([poly.contains(p) for p in pts]) if len(cand) else np.array([], bool)
-    if args.include_outside:
-        inside = inside | np.array([poly.distance(p) <= max_m for p in pts])
-    cand = cand[inside].reset_index(drop=True)
-    if cand.empty:
-        raise UnknownAreaError(f"no candidate sites of '{args.candidates}' in "
-                               f"{loc_name or 'the area'}")
-    router = default_router_for(area, settings)
-    hxy = np.column_stack([homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()])
-    cost = router.matrix(hxy, cand[["x", "y"]].to_numpy(), max_m=None)
-    existing = None
-    if args.existing:
-        types = [t.strip() for t in args.existing.split(",") if t.strip()]
-        ex = area.services[area.services["located"].fillna(False).astype(bool)
-                           & area.services["service_type"].isin(types)]
-        if len(ex):
-            existing = router.matrix(hxy, np.column_stack([ex.geometry.x, ex.geometry.y]))
-    res = suggest_sites(cost, homes[args.band].to_numpy(float), cand["site_id"].tolist(),
-                        args.p, max_m, sites=cand, existing_cost_m=existing, minutes=minutes)
+    res = hub_sites(area, settings, sch, args.locality, p=args.p, minutes=minutes, band=args.band,
+                    candidates=args.candidates, existing=args.existing,
+                    include_outside=args.include_outside)
     out = Path(args.out)
-    stem = f"{(loc_name or 'area').replace(' ', '_')}_p{args.p}_{minutes:g}min"
+    stem = res["stem"]
     written: list[Path] = []
-    res["summary"]["locality"] = loc_name or "whole area"
-    res["summary"]["distance_method"] = getattr(router, "method", "")
     _write(res["sites"], out, f"sites_{stem}.csv", written)
     _write(res["gain"], out, f"sites_gain_{stem}.csv", written)
     _write(res["summary"], out, f"sites_summary_{stem}.csv", written)

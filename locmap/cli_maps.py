@@ -147,8 +147,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 def run_map(args: argparse.Namespace) -> int:
     """``locmap map``: build and save the HTML map; returns the exit code."""
-    from locmap.maps import KNOWN_LAYERS, build_map  # noqa: PLC0415
-    from locmap.offline import save_map  # noqa: PLC0415
+    from locmap.maps import KNOWN_LAYERS  # noqa: PLC0415
+    from locmap.workflows import write_map  # noqa: PLC0415
 
     layers = tuple(x.strip() for x in str(args.layers).split(",") if x.strip())
     bad = [x for x in layers if x not in KNOWN_LAYERS]
@@ -163,11 +163,7 @@ def run_map(args: argparse.Namespace) -> int:
                                 gap_threshold_minutes=args.gap_minutes)
         for note in inputs.notes:
             _say(f"note: {note}")
-        title = args.title or f"{area.name.title()}: children, deprivation and family services"
-        m = build_map(area, layers=layers, access=inputs.access, gaps=inputs.gaps,
-                      localities=inputs.localities, scorecard=inputs.scorecard, title=title,
-                      offline=args.offline, method=inputs.method)
-        path = save_map(m, args.out, offline=args.offline)
+        path = write_map(area, args.out, inputs, layers, title=args.title, offline=args.offline)
     except LocmapError as exc:
         _say(f"error: {exc}")
         return 1
@@ -179,7 +175,7 @@ def run_map(args: argparse.Namespace) -> int:
 
 def run_sheet(args: argparse.Namespace) -> int:
     """``locmap sheet``: write the locality profile sheet (PNG + PDF); returns the exit code."""
-    from locmap.static_maps import profile_sheet  # noqa: PLC0415
+    from locmap.workflows import write_sheet  # noqa: PLC0415
 
     try:
         area = _load(args)
@@ -190,16 +186,8 @@ def run_sheet(args: argparse.Namespace) -> int:
         if inputs.localities is None:
             _say("error: locality scheme unavailable (see notes above)")
             return 1
-        names = list(inputs.localities["locality"].astype(str))
-        if args.locality not in names:
-            raise UnknownAreaError(f"locality '{args.locality}' is not in scheme '{args.scheme}' "
-                                   f"(known: {', '.join(sorted(names))})")
-        row = None
-        if inputs.scorecard is not None and "locality" in inputs.scorecard.columns:
-            match = inputs.scorecard[inputs.scorecard["locality"].astype(str) == args.locality]
-            row = match.iloc[0] if len(match) else None
-        paths = profile_sheet(area, args.locality, inputs.localities, row, args.out,
-                              paper=args.paper, dpi=args.dpi, access=inputs.access, method=inputs.method)
+        paths = write_sheet(area, args.locality, args.out, inputs, scheme=args.scheme,
+                            paper=args.paper, dpi=args.dpi)
     except LocmapError as exc:
         _say(f"error: {exc}")
         return 1
