@@ -1,0 +1,145 @@
+"""Execute the notebook suite (``notebooks/*.ipynb``) with papermill.
+
+``run_notebooks("ealing", "out/notebooks")`` runs the five notebooks in order, each in a fresh
+kernel of the current Python, injecting ``area``, ``out_dir`` (``<out>/<notebook stem>``) and any
+extra ``parameters``; the executed copies are saved as ``<out>/<notebook>.ipynb``.  Any cell
+error stops the run with :class:`NotebookRunError` naming the notebook (its executed copy,
+with the traceback, is still saved).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from locmap.errors import LocmapError
+from locmap.settings import PROJECT_ROOT
+
+#: Folder holding the committed notebooks.
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+#: Kernel name used (and installed into the running Python's prefix if missing).
+KERNEL_NAME = "locmap"
+
+
+class NotebookRunError(LocmapError):
+    """A notebook of the suite failed."""
+
+
+def notebook_paths(only: Iterable[str] | str | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The suite's notebooks in order; ``only`` selects by prefix (``"01,03"`` or ``["01", "03"]``)."""
+    paths = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if only is None:
+        return paths
+    keys = [k.strip() for k in (only.split(",") if isinstance(only, str) else only) if str(k).strip()]
+    chosen = [p for p in paths if any(p.name.startswith(str(k)) or p.stem == str(k) for k in keys)]
+    unknown = [k for k in keys if not any(p.name.startswith(str(k)) or p.stem == str(k) for p in paths)]
+    if unknown:
+        raise NotebookRunError(f"no notebook matches {', '.join(map(str, unknown))} "
+                               f"(known: {', '.join(p.stem for p in paths)})")
+    return chosen
+
+
+def ensure_kernel(name: str = KERNEL_NAME) -> str:
+    """Return a kernel name that runs the *current* Python (installing one into ``sys.prefix``
+    with ipykernel when needed, so a fresh CI venv works)."""
+    from jupyter_client.kernelspec import KernelSpecManager  # noqa: PLC0415
+
+    ksm = KernelSpecManager()
+    specs = ksm.find_kernel_specs()
+    exe = Path(sys.executable).resolve()
+
+    def runs_here(kname: str) -> bool:
+        try:
+            argv = ksm.get_kernel_spec(kname).argv
+        except Exception:  # noqa: BLE001 - a broken spec simply doesn't count
+            return False
+        first = argv[0] if argv else ""
+        if first in ("python", "python3", "{python}"):
+            return True  # resolved by jupyter_client to sys.executable
+        try:
+            return Path(first).resolve() == exe
+        except OSError:
+            return False
+
+    for kname in (name, "python3"):
+        if kname in specs and runs_here(kname):
+            return kname
+    from ipykernel.kernelspec import install  # noqa: PLC0415
+
+    install(kernel_name=name, display_name=f"Python ({name})", prefix=sys.prefix)
+    return name
+
+
+def _yaml_value(text: str) -> Any:
+    """A ``-p name value`` value: YAML (numbers, lists, null, true) or the plain string."""
+    import yaml  # noqa: PLC0415 - papermill depends on PyYAML
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str, Any] | None = None,
+                  only: Iterable[str] | str | None = None, kernel_name: str | None = None,
+                  timeout: int = 900, log=None) -> list[Path]:
+    """Execute the suite for ``area`` into ``out_dir``; return the executed notebooks' paths.
+
+    Parameters
+    ----------
+    area : str
+        Area pack name (``data/areas/<area>.toml``).
+    out_dir : path
+        Executed notebooks go here; each notebook writes its tables/maps to ``out_dir/<stem>/``.
+    parameters : mapping, optional
+        Extra notebook parameters (e.g. ``{"n_draws": 200}``); a parameter a notebook doesn't
+        declare is still injected (papermill warns) and simply unused.
+    only : "01,03" or list, optional
+        Run only these notebooks (by number prefix or stem).
+    kernel_name : str, optional
+        Default: :func:`ensure_kernel`.
+    timeout : int
+        Per-cell timeout in seconds.
+
+    Raises
+    ------
+    NotebookRunError
+        On the first failing notebook (its executed copy with the error is saved).
+    """
+    import papermill as pm  # noqa: PLC0415
+
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    kernel = kernel_name or ensure_kernel()
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    written = []
+    timings = []
+    for nb in notebook_paths(only):
+        params = {"area": area, "out_dir": str(out / nb.stem), **dict(parameters or {})}
+        target = out / nb.name
+        t0 = time.perf_counter()
+        log(f"running {nb.name} ...")
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=params, kernel_name=kernel,
+                                cwd=str(nb.parent), progress_bar=False, execution_timeout=timeout,
+                                report_mode=False)
+        except Exception as exc:  # papermill raises PapermillExecutionError and others
+            raise NotebookRunError(f"notebook {nb.name} failed (executed copy: {target}): "
+                                   f"{type(exc).__name__}: {str(exc).strip()[:2000]}") from exc
+        dt = time.perf_counter() - t0
+        timings.append((nb.stem, dt))
+        log(f"  {nb.name}: {dt:.1f} s -> {target}")
+        written.append(target)
+    from locmap.export import write_text  # noqa: PLC0415
+
+    lines = ["notebook,seconds"] + [f"{n},{s:.1f}" for n, s in timings]
+    write_text(out / "notebook_timings.csv", "\n".join(lines) + "\n")
+    return written
+
+
+def parse_parameters(pairs: Iterable[Iterable[str]] | None) -> dict[str, Any]:
+    """``[["n_draws", "200"], ["k_values", "3..5"]]`` -> ``{"n_draws": 200, "k_values": "3..5"}``."""
+    return {name: _yaml_value(value) for name, value in (pairs or [])}
