@@ -95,8 +95,8 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
     out_dir : path
         Executed notebooks go here; each notebook writes its tables/maps to ``out_dir/<stem>/``.
     parameters : mapping, optional
-        Extra notebook parameters (e.g. ``{"n_draws": 200}``); a parameter a notebook doesn't
-        declare is still injected (papermill warns) and simply unused.
+        Extra notebook parameters (e.g. ``{"n_draws": 200}``); each notebook receives those
+        its parameters cell declares; a name no notebook declares is an error.
     only : "01,03" or list, optional
         Run only these notebooks (by number prefix or stem).
     kernel_name : str, optional
@@ -117,8 +117,16 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     written = []
     timings = []
-    for nb in notebook_paths(only):
-        params = {"area": area, "out_dir": str(out / nb.stem), **dict(parameters or {})}
+    paths = notebook_paths(only)
+    declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in paths}
+    unknown = sorted(set(parameters or {}) - set().union(*declared.values())) if paths else []
+    if unknown:
+        raise NotebookRunError(f"unknown notebook parameter(s) {', '.join(unknown)} "
+                               f"(known: {', '.join(sorted(set().union(*declared.values())))})")
+    for nb in paths:
+        # each notebook gets only the parameters it declares
+        extra = {k: v for k, v in dict(parameters or {}).items() if k in declared[nb]}
+        params = {"area": area, "out_dir": str(out / nb.stem), **extra}
         target = out / nb.name
         t0 = time.perf_counter()
         log(f"running {nb.name} ...")
