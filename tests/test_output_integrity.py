@@ -1,0 +1,201 @@
+"""Output integrity: atomic exports survive a killed writer, runs are deterministic, and the
+network cache notices changed inputs.
+
+Interrupted writes (documented behaviour of ``locmap.export``): the target file is either
+the old one or the complete new one.  A writer killed with SIGKILL cannot clean up, so it
+may leave its temporary file behind: always a *dot-file* next to the target named
+``.<target name>.<random><suffix>`` (e.g. ``.table.csv.k3j2h1.csv``), safe to delete.  A
+writer stopped by an exception (Ctrl-C, disk full) removes its temporary file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from locmap import export
+from locmap.network import cache_key, load_or_build
+from locmap.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD = b"id,value\n1,old\n2,old\n"
+
+
+def _spawn_stuck_writer(target: Path, kind: str) -> subprocess.Popen:
+    """A child that starts an atomic write, writes part of the payload, then hangs."""
+    code = textwrap.dedent(f"""
+        import sys, time, pathlib
+        import pandas as pd
+        from locmap import export
+        target = pathlib.Path({str(target)!r})
+        def stuck_to_csv(self, path, *a, **k):
+            with open(path, "w") as fh:
+                fh.write("id,value\\n" + "1,half-written\\n" * 1000)
+                fh.flush()
+                print("STARTED", flush=True)
+                time.sleep(600)
+        def stuck_write_text(self, text, *a, **k):
+            with open(self, "w") as fh:
+                fh.write(text[: len(text) // 2])
+                fh.flush()
+                print("STARTED", flush=True)
+                time.sleep(600)
+        if {kind!r} == "csv":
+            pd.DataFrame.to_csv = stuck_to_csv
+            export.write_csv(pd.DataFrame({{"id": range(10**5), "value": "new"}}), target)
+        else:
+            pathlib.Path.write_text = stuck_write_text
+            export.write_text(target, "new contents " * 10**6)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True)
+
+
+@pytest.mark.parametrize("kind", ["csv", "text"])
+def test_killed_writer_leaves_the_old_file_intact(tmp_path, kind):
+    target = tmp_path / ("table.csv" if kind == "csv" else "report.txt")
+    target.write_bytes(OLD)
+    proc = _spawn_stuck_writer(target, kind)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "STARTED"
+        temps = [p for p in tmp_path.iterdir() if p != target]
+        assert len(temps) == 1 and temps[0].stat().st_size > 0  # half-written temp file exists
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    assert target.read_bytes() == OLD  # byte-identical
+    left = sorted(p.name for p in tmp_path.iterdir() if p != target)
+    # only a dot-temp file may be left behind by SIGKILL
+    assert all(n.startswith(f".{target.name}.") and n.endswith(target.suffix) for n in left), left
+
+
+def test_writer_stopped_by_an_exception_cleans_up(tmp_path, monkeypatch):
+    target = tmp_path / "t.csv"
+    target.write_bytes(OLD)
+
+    def boom(self, path, *a, **k):
+        Path(path).write_text("partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    with pytest.raises(KeyboardInterrupt):
+        export.write_csv(pd.DataFrame({"id": [1]}), target)
+    assert target.read_bytes() == OLD
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_successful_write_replaces_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "t.csv"
+    target.write_bytes(OLD)
+    export.write_csv(pd.DataFrame({"id": [1, 2], "value": ["new", "new"]}), target)
+    assert target.read_text() == "id,value\n1,new\n2,new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+# ---------------------------------------------------------------- determinism
+REGISTER_SCRIPT = textwrap.dedent("""
+    import random, sys, pathlib
+    sys.path.insert(0, {root!r}); sys.path.insert(0, {bench!r})
+    import fuzz_register as fz
+    from locmap.export import write_csv
+    area = fz.make_area(pathlib.Path(sys.argv[1]))
+    fz.random_register_files(area, random.Random(int(sys.argv[2])))
+    reg = fz.build(area, user=True)
+    write_csv(reg.services, sys.argv[3])
+    write_csv(reg.rejects, sys.argv[4])
+    write_csv(reg.accounting, sys.argv[5])
+""")
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_register_tables_are_byte_identical_across_runs_and_hash_seeds(tmp_path, seed):
+    """Same inputs -> same bytes, also with different PYTHONHASHSEED (set/dict order)."""
+    script = REGISTER_SCRIPT.format(root=str(ROOT), bench=str(ROOT / "benchmarks"))
+    outs = []
+    for run, hashseed in enumerate(["0", "12345"]):
+        d = tmp_path / f"run{run}"
+        files = [d / "services.csv", d / "rejects.csv", d / "accounting.csv"]
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "area"), str(seed), *map(str, files)],
+                       check=True, env=env, capture_output=True, timeout=120)
+        outs.append([f.read_bytes() for f in files])
+    assert outs[0] == outs[1]
+    assert outs[0][0].count(b"\n") >= 1  # a header at least
+
+
+def test_register_in_process_twice_is_identical(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import random
+
+    import fuzz_register as fz
+
+    area = fz.make_area(tmp_path / "a")
+    fz.random_register_files(area, random.Random(7))
+    a, b = fz.build(area, user=True), fz.build(area, user=True)
+    for name in ("services", "rejects", "accounting"):
+        export.write_csv(getattr(a, name), tmp_path / f"{name}1.csv")
+        export.write_csv(getattr(b, name), tmp_path / f"{name}2.csv")
+        assert (tmp_path / f"{name}1.csv").read_bytes() == (tmp_path / f"{name}2.csv").read_bytes()
+
+
+@pytest.mark.realdata
+def test_locmap_check_json_is_deterministic(settings, capsys):
+    """`locmap check --json` twice on the real area: identical apart from the load time."""
+    from locmap.cli import main
+    from locmap.errors import DataRootNotFoundError
+
+    try:
+        settings.resolve_data_root()
+    except DataRootNotFoundError as exc:  # pragma: no cover
+        pytest.skip(str(exc))
+    runs = []
+    for _ in range(2):
+        assert main(["check", "--area", "ealing", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        out.pop("load_seconds", None)  # wall-clock time: the only field allowed to differ
+        runs.append(json.dumps(out, sort_keys=True))
+    assert runs[0] == runs[1]
+
+
+# ---------------------------------------------------------------- network cache
+OSM = """<?xml version='1.0' encoding='UTF-8'?>
+<osm version="0.6" generator="test">
+  <node id="1" lat="51.5100" lon="-0.3000" version="1"/>
+  <node id="2" lat="51.5100" lon="-0.2990" version="1"/>
+  <node id="3" lat="51.5105" lon="-0.2990" version="1"/>
+  <way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><tag k="highway" v="footway"/></way>
+</osm>
+"""
+
+
+def test_network_cache_notices_changed_input(tmp_path):
+    src = tmp_path / "tiny.osm"
+    src.write_text(OSM)
+    s = Settings(cache_dir=tmp_path / "cache")
+    a = load_or_build(src, "walk", s)
+    assert a.report["cache_hit"] is False
+    k1 = cache_key(src, "walk")
+    os.utime(src, (time.time() + 100, time.time() + 100))  # touched, same bytes: still a hit
+    b = load_or_build(src, "walk", s)
+    assert b.report["cache_hit"] is True and cache_key(src, "walk") == k1
+    src.write_text(OSM.replace('lon="-0.2990"', 'lon="-0.2980"'))  # moved nodes: new key, rebuilt
+    k2 = cache_key(src, "walk")
+    c = load_or_build(src, "walk", s)
+    assert k2 != k1 and c.report["cache_hit"] is False and c.report["cache"] != a.report["cache"]
+    assert c.length_csr.data.sum() > a.length_csr.data.sum()
+    # a corrupt cache file is ignored and rebuilt, never trusted
+    Path(c.report["cache"]).write_bytes(b"garbage")
+    d = load_or_build(src, "walk", s)
+    assert d.report["cache_hit"] is False and d.n_edges == c.n_edges
