@@ -125,8 +125,13 @@ def load_boundaries(pack: AreaPack, data_root: Path) -> Boundaries:
     notes: list[str] = []
     wards, n = load_wards(pack, data_root)
     notes += n
-    towns_tab, n = load_ward_towns(pack, data_root, wards)
-    notes += n
+    if pack.has_table("ward_town"):
+        towns_tab, n = load_ward_towns(pack, data_root, wards)
+        notes += n
+    else:  # no town grouping for this area: one "town" = the whole borough, said in the notes
+        towns_tab = pd.DataFrame({"ward_cd": wards["ward_cd"], "town": pack.lad_nm, "town_confidence": "none",
+                                  "town_note": "no ward-to-town table in the area pack", "overridden": False})
+        notes.append(f"{pack.path.name}: no [tables.ward_town]; all wards form one town '{pack.lad_nm}'")
     wards = wards.merge(towns_tab, on="ward_cd", how="left")
     towns = dissolve_towns(wards)
     # borough outline = union of wards (same vintage and generalisation as the wards)

@@ -75,7 +75,7 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
         for band in BANDS:
             if abs(frame[band].sum() - lsoa[band].sum()) > 1e-6 * lsoa[band].sum():
                 raise PopulationError(f"{level} do not conserve {band}")
-    uncertain = [w for w in b.wards.loc[b.wards["town_confidence"].str.lower() != "high", "ward_nm"]]
+    uncertain = [w for w in b.wards.loc[~b.wards["town_confidence"].str.lower().isin(["high", "none"]), "ward_nm"]]
     if uncertain:
         notes.append("town assignment uncertain for wards: " + ", ".join(sorted(uncertain)))
     area = AreaData(pack=pack, settings=settings, wards=wards, lsoa=lsoa, towns=towns, pcns=pcns,
