@@ -435,6 +435,7 @@ def network_from_edges(
     drop(~known, "node_missing")
     drop(u_id == v_id, "self_loop")
     drop(~np.isfinite(length_m), "no_geometry")
+    drop(np.isfinite(length_m) & (length_m < 0), "negative_length")  # Dijkstra needs lengths >= 0
 
     tags = {k: _tag_series(edges, k) for k in TAG_KEYS}
     hw = tags["highway"]

@@ -175,8 +175,6 @@ def test_points_with_nan_or_far_away_are_reported_not_silent():
         StreetRouter(r.network, max_snap_m=50, on_outside="raise").nearest(homes, np.array([[X0 + 10, Y0]]))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (locmap.network, reported not fixed here): negative length_m is "
-                   "accepted; Dijkstra on it warns and can abort the process (std::bad_alloc)")
 def test_negative_edge_lengths_are_rejected_or_dropped():
     edges = pd.DataFrame({"u": [0, 1], "v": [1, 2], "length_m": [-5.0, 10.0], "highway": "footway"})
     nodes = pd.DataFrame({"id": [0, 1, 2], "x": [X0, X0 + 1, X0 + 2], "y": [Y0] * 3})
