@@ -169,9 +169,9 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
     for c in ("home_id", "service_type", "rank", "service_id", "minutes"):
         if c not in distances.columns:
             raise MissingColumnError("distance table", c, list(distances.columns))
-    key = list(key_service_types) if key_service_types else [
-        t for t in DEFAULT_KEY_TYPES if t in set(distances["service_type"])]
-    key = [t for t in key if t in set(distances["service_type"])]
+    present = set(distances["service_type"].unique())
+    key = list(key_service_types) if key_service_types else [t for t in DEFAULT_KEY_TYPES if t in present]
+    key = [t for t in key if t in present]
     L = pd.DataFrame(lsoa.drop(columns="geometry", errors="ignore")).copy()
     L["locality"] = L[LSOA_ID].map(assignment)
     bands = [b for b in BANDS if b in L.columns]
@@ -264,7 +264,7 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
             H["locality"]).sum() / kids
         out["hard_edge_risk_pct"] = (out["pct_children_nearest_key_other_locality"]
                                      + out["pct_children_nearest_key_outside_borough"])
-    if "childrens_centre" in set(near["service_type"]):
+    if (near["service_type"] == "childrens_centre").any():
         nc = near[near["service_type"] == "childrens_centre"].set_index("home_id").reindex(H.index)
         cross = nc["cross_border"].fillna(False).astype(bool) if "cross_border" in nc else False
         sloc = nc["service_id"].map(svc_loc)
@@ -295,7 +295,7 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
     if walk_speed_kmh is not None:
         out["walk_speed_kmh"] = float(walk_speed_kmh)
     if "method" in distances.columns and len(distances):
-        m = sorted(set(distances["method"].dropna()))
+        m = sorted(distances["method"].dropna().unique())
         try:
             from locmap.routing import method_label  # noqa: PLC0415
             out["distance_method"] = "; ".join(method_label(x) for x in m)

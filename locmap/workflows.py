@@ -384,6 +384,8 @@ def locality_analysis(area, access_result, schemes: Sequence[str] | str = ("town
     out: dict[str, Any] = {"schemes": {}, "scorecards": {}, "rankings": {}, "sensitivity": {},
                            "assignments": {}, "crosstabs": {}}
     leaders, sc = [], None
+    # distances re-timed once per walking speed, shared by every scheme
+    dist_by_speed = {v: rescale_minutes(dist, v) for v in speeds_kmh}
     for sch in built:
         if not len(sch.assignment):
             continue
@@ -393,8 +395,7 @@ def locality_analysis(area, access_result, schemes: Sequence[str] | str = ("town
         sc = build_scorecard(sch.assignment, distances=dist, gap_threshold_min=gap_minutes,
                              walk_speed_kmh=base_speed, **common)
         scen = {}
-        for v in speeds_kmh:
-            d_v = rescale_minutes(dist, v)
+        for v, d_v in dist_by_speed.items():
             for g in gap_scenarios:
                 scen[f"{v:g}kmh_{g:g}min"] = build_scorecard(
                     sch.assignment, distances=d_v, gap_threshold_min=g, walk_speed_kmh=v, **common)
