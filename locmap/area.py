@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -73,9 +74,12 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
     from locmap.loaders import build_area  # noqa: PLC0415
 
     settings = settings or Settings.from_env()
-    key = (str(name), repr(settings), str(user_services))
+    # only what changes the loaded data (not speeds, thresholds or profile) keys the cache
+    key = (str(name), str(settings.resolve_data_root()), str(settings.project_root), settings.crs,
+           settings.buffer_m, str(user_services or settings.extra.get("user_services")))
     if use_cache and key in _CACHE:
-        return _CACHE[key]
+        # same data, possibly different speeds/thresholds: share the layers, carry these settings
+        return dataclasses.replace(_CACHE[key], settings=settings)
     area = build_area(name, settings, user_services=user_services)
     if use_cache:
         _CACHE[key] = area

@@ -105,10 +105,11 @@ _CAL_CACHE: dict = {}
 
 def calibrate(area) -> Calibration:
     """Calibrate the circuity model on an area (cached per area in this process)."""
-    key = (area.pack.name, repr(area.settings), len(area.services))
+    key = (area.pack.name, str(area.settings.resolve_data_root()), id(area.services))
     if key not in _CAL_CACHE:
-        _CAL_CACHE[key] = fit_circuity(calibration_table(area))
-    return _CAL_CACHE[key]
+        # the cache keeps a reference to the services frame, so its id cannot be reused
+        _CAL_CACHE[key] = (area.services, fit_circuity(calibration_table(area)))
+    return _CAL_CACHE[key][1]
 
 
 def network_path(area) -> Path | None:
