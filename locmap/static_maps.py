@@ -107,6 +107,22 @@ def _metric(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
     return gdf.to_crs(CRS_METRIC) if gdf.crs is not None and str(gdf.crs) != CRS_METRIC else gdf
 
 
+def _plot_service_points(ax: plt.Axes, located: gpd.GeoDataFrame, types: Sequence[str], markersize: float,
+                         legend_markersize: float, include_empty: bool) -> list[Line2D]:
+    """Plot located services one colour per type; return legend handles labelled with counts."""
+    handles = []
+    for t in types:
+        sub = located[located["service_type"] == t]
+        if len(sub):
+            sub.plot(ax=ax, color=service_colour(t, types), markersize=markersize, edgecolor="#222222",
+                     linewidth=0.3, zorder=10)
+        if len(sub) or include_empty:
+            handles.append(Line2D([], [], marker="o", ls="", markersize=legend_markersize,
+                                  markerfacecolor=service_colour(t, types), markeredgecolor="#222222",
+                                  label=f"{t.replace('_', ' ')} ({len(sub)})"))
+    return handles
+
+
 def _outline(ax: plt.Axes, area: Any, towns: bool = True) -> None:
     if getattr(area, "wards", None) is not None:
         _metric(area.wards).boundary.plot(ax=ax, color="#777777", linewidth=0.3, zorder=5)
@@ -177,13 +193,7 @@ def plot_services(area: Any, service_types: Sequence[str] | None = None, title: 
     ax = fig.add_axes([0.01, 0.06, 0.74, 0.86])
     _metric(area.wards).plot(ax=ax, color="#f4f4f4", edgecolor="none", zorder=1)
     _outline(ax, area)
-    handles = []
-    for t in types:
-        sub = located[located["service_type"] == t]
-        if len(sub):
-            sub.plot(ax=ax, color=service_colour(t, types), markersize=14, edgecolor="#222222", linewidth=0.3, zorder=10)
-        handles.append(Line2D([], [], marker="o", ls="", markersize=6, markerfacecolor=service_colour(t, types),
-                              markeredgecolor="#222222", label=f"{t.replace('_', ' ')} ({len(sub)})"))
+    handles = _plot_service_points(ax, located, types, markersize=14, legend_markersize=6, include_empty=True)
     _frame(ax, _metric(area.borough) if getattr(area, "borough", None) is not None else _metric(area.wards), 0.08)
     n_unloc = int((~svc["located"].fillna(False).astype(bool) & svc["service_type"].isin(types)).sum())
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.765, 0.9), fontsize=8, frameon=False,
@@ -352,12 +362,7 @@ def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, s
     located = _metric(svc[svc["located"].fillna(False).astype(bool) & svc.geometry.notna()])
     near = located[located.geometry.within(geom.buffer(1500))]
     types = list(dict.fromkeys(svc["service_type"].dropna()))
-    for t in types:
-        sub = near[near["service_type"] == t]
-        if len(sub):
-            sub.plot(ax=ax, color=service_colour(t, types), markersize=16, edgecolor="#222", linewidth=0.3, zorder=10)
-            handles.append(Line2D([], [], marker="o", ls="", markersize=5, markerfacecolor=service_colour(t, types),
-                                  markeredgecolor="#222", label=f"{t.replace('_', ' ')} ({len(sub)})"))
+    handles += _plot_service_points(ax, near, types, markersize=16, legend_markersize=5, include_empty=False)
     minx, miny, maxx, maxy = geom.buffer(800).bounds
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
