@@ -62,7 +62,8 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
     settings : Settings, optional
         Defaults to ``Settings.from_env()``.
     user_services : path, optional
-        A CSV of services to add/replace/remove (docs/services.md).
+        A CSV of services to add/replace/remove (docs/services.md); default
+        ``settings.extra["user_services"]`` (set by the CLI's ``--services``).
     use_cache : bool
         Reuse an already-loaded bundle in this process for the same inputs.
 
@@ -74,9 +75,10 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
     from locmap.loaders import build_area  # noqa: PLC0415
 
     settings = settings or Settings.from_env()
+    user_services = user_services or settings.extra.get("user_services")
     # only what changes the loaded data (not speeds, thresholds or profile) keys the cache
     key = (str(name), str(settings.resolve_data_root()), str(settings.project_root), settings.crs,
-           settings.buffer_m, str(user_services or settings.extra.get("user_services")))
+           settings.buffer_m, str(user_services))
     if use_cache and key in _CACHE:
         # same data, possibly different speeds/thresholds: share the layers, carry these settings
         return dataclasses.replace(_CACHE[key], settings=settings)

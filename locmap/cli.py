@@ -72,8 +72,7 @@ def settings_from_args(args) -> Settings:
 def area_from_args(args):
     from locmap.area import load_area  # noqa: PLC0415
 
-    s = settings_from_args(args)
-    return load_area(args.area, s, user_services=s.extra.get("user_services"))
+    return load_area(args.area, settings_from_args(args))
 
 
 # ---------------------------------------------------------------------------------- check

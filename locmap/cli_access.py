@@ -77,7 +77,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _load_area(name: str, settings: Settings) -> Any:
     from locmap.area import load_area  # noqa: PLC0415
 
-    return load_area(name, settings, user_services=settings.extra.get("user_services"))
+    return load_area(name, settings)
 
 
 def _router_for(area: Any, settings: Settings) -> Any:

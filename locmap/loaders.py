@@ -31,7 +31,6 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
     t0 = time.perf_counter()
     pack = load_manifest(name, settings)
     root = settings.resolve_data_root()
-    user_services = user_services or settings.extra.get("user_services")
     steps = tqdm(total=6, desc=f"loading {pack.name}", disable=not settings.progress, leave=False)
     b = load_boundaries(pack, root)
     notes = list(b.notes)

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from locmap.errors import DataFileError, ManifestError, MissingColumnError
+from locmap.errors import DataFileError, ManifestError
 from locmap.io import read_csv_any, rename_columns
 from locmap.manifest import AreaPack
 
@@ -180,11 +180,7 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
                 display_path: str) -> tuple[list[dict], int]:
     """Read one source file into service records.  Returns (records, rows read)."""
     df, enc = read_csv_any(path)
-    required = ("name",)
-    try:
-        t = rename_columns(df, src["columns"], path, required=required)
-    except MissingColumnError:
-        raise
+    t = rename_columns(df, src["columns"], path, required=("name",))
     key = src["key"]
     excl = src.get("exclude", []) or []
     name_rules = pack.services.get("name_type_rules", [])

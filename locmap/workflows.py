@@ -59,10 +59,10 @@ def make_settings(data_root: str | Path | None = None, profile: str | None = "pr
 
 
 def load(area_name: str, settings: Settings):
-    """``load_area`` with the user-services file from ``settings.extra`` (as the CLI does)."""
+    """``load_area`` (which takes the user-services file from ``settings.extra``)."""
     from locmap.area import load_area  # noqa: PLC0415
 
-    return load_area(area_name, settings, user_services=settings.extra.get("user_services"))
+    return load_area(area_name, settings)
 
 
 def write_tables(tables: Mapping[str, Any], out_dir: str | Path, prefix: str = "") -> list[Path]:
