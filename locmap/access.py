@@ -683,6 +683,7 @@ def two_step_fca(
     capacity_column: str = "capacity",
     engine: str = "access",
     per: float = 1000.0,
+    extra_demand: gpd.GeoDataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Capacity-aware access: two-step floating catchment area per home.
 
@@ -712,6 +713,11 @@ def two_step_fca(
         ``"numpy"`` the dense reference implementation.
     per : float
         Scale: the ratio is reported per ``per`` people (``fca_per_1000``).
+    extra_demand : GeoDataFrame, optional
+        Demand-only homes (e.g. ``AreaData.neighbour_homes``: people in neighbouring
+        boroughs near the border).  They count in every facility's catchment (step 1)
+        but get no rows in ``per_home``: without them, services near the border look
+        better than they are because cross-border users are ignored.
 
     Returns
     -------
@@ -733,6 +739,15 @@ def two_step_fca(
     explicit = service_types is not None
     per_type, _, _ = _split_services(
         services, list(service_types) if explicit else None, explicit)
+    n_report = len(homes)
+    if extra_demand is not None and len(extra_demand):
+        _require(extra_demand, ("home_id", demand_band), "extra_demand")
+        clash = set(extra_demand["home_id"]) & set(homes["home_id"])
+        if clash:
+            raise ValueError(f"extra_demand home_ids clash with homes: {sorted(clash)[:5]}")
+        homes = pd.concat([homes[["home_id", demand_band, "geometry"]],
+                           extra_demand[["home_id", demand_band, "geometry"]]], ignore_index=True)
+        homes = gpd.GeoDataFrame(homes, geometry="geometry", crs=extra_demand.crs)
     home_xy = _points_xy(homes, "homes")
     home_ids = homes["home_id"].to_numpy()
     demand = pd.to_numeric(homes[demand_band], errors="coerce").fillna(0.0).to_numpy(float)
@@ -763,9 +778,9 @@ def two_step_fca(
             else:
                 acc = access_np
             homes_out.append(pd.DataFrame({
-                "home_id": home_ids, "service_type": t, "threshold_minutes": thr,
-                "demand_band": demand_band, "fca_ratio": acc, "fca_per_1000": acc * per,
-                "n_in_catchment": inside.sum(axis=1),
+                "home_id": home_ids[:n_report], "service_type": t, "threshold_minutes": thr,
+                "demand_band": demand_band, "fca_ratio": acc[:n_report], "fca_per_1000": acc[:n_report] * per,
+                "n_in_catchment": inside[:n_report].sum(axis=1),
             }))
             svc_out.append(pd.DataFrame({
                 "service_id": svc_ids, "service_type": t, "threshold_minutes": thr,

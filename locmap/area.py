@@ -35,6 +35,8 @@ class AreaData:
     checks: dict = field(default_factory=dict)
     #: postcode table used for geocoding (index: normalised postcode)
     postcodes: pd.DataFrame | None = None
+    #: homes in neighbouring boroughs near the border: cross-border demand for 2SFCA only
+    neighbour_homes: gpd.GeoDataFrame | None = None
 
     @property
     def name(self) -> str:

@@ -178,6 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         by_band.setdefault(args.fca_band or acc.demand_band_for(t), []).append(t)
     for band, types in by_band.items():
         ph, ps = acc.two_step_fca(area.homes, area.services, router, settings,
+                                  extra_demand=getattr(area, "neighbour_homes", None),
                                   service_types=types, thresholds_minutes=thresholds,
                                   demand_band=band)
         fca_h.append(ph)

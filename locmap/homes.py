@@ -113,3 +113,36 @@ def build_homes(postcodes: pd.DataFrame, lsoa_pop: gpd.GeoDataFrame, lad_cd: str
     report["n_homes"] = len(homes)
     gdf = gpd.GeoDataFrame(homes, geometry=shapely.points(homes["easting"], homes["northing"]), crs=crs)
     return gdf, report
+
+
+def build_neighbour_homes(postcodes: pd.DataFrame, lsoa11_pop: pd.DataFrame, outline, buffer_m: float,
+                          max_stacked: int = 3, crs: str = "EPSG:27700") -> tuple[gpd.GeoDataFrame, dict]:
+    """Homes in neighbouring boroughs within ``buffer_m`` of the study area: cross-border *demand*.
+
+    They compete for the same services in capacity-aware access (2SFCA) but are never reported
+    as the study area's population.  Each neighbouring LSOA 2011's population (``lsoa11_pop``,
+    scaled to Census 2021) is shared equally among **all** its residential postcodes; only the
+    postcodes within the buffer are kept, so the kept people are that LSOA's share near the border.
+
+    Returns homes (``home_id`` prefixed ``N``, ``postcode, lsoa11cd, lad_cd`` + bands) and a report.
+    """
+    pc = postcodes[postcodes["lsoa11cd"].isin(lsoa11_pop["lsoa11cd"])].copy()
+    large = pc.get("usertype", pd.Series(0, index=pc.index)).fillna(0) == 1
+    stacked = pc.get("n_at_same_point", pd.Series(1, index=pc.index)).fillna(1) > max_stacked
+    res = pc[~large & ~stacked]
+    n_per = res.groupby("lsoa11cd")["postcode"].transform("size")
+    pts = shapely.points(res["easting"].to_numpy(), res["northing"].to_numpy())
+    near = shapely.dwithin(pts, outline, buffer_m) & ~shapely.contains_xy(outline, res["easting"].to_numpy(),
+                                                                           res["northing"].to_numpy())
+    pop = lsoa11_pop.set_index("lsoa11cd")
+    out = res.loc[near, ["postcode", "easting", "northing", "lsoa11cd"]].reset_index(drop=True)
+    out["lad_cd"] = out["lsoa11cd"].map(pop["lad_cd"])
+    n_near = n_per[near].to_numpy()
+    for b in BANDS:
+        out[b] = out["lsoa11cd"].map(pop[b]).to_numpy() / n_near
+    out = out.sort_values(["lad_cd", "lsoa11cd", "postcode"]).reset_index(drop=True)
+    out.insert(0, "home_id", [f"N{i:06d}" for i in range(len(out))])
+    report = {"neighbour_homes": len(out), "neighbour_people": float(out["pop_total"].sum()),
+              "neighbour_children_0_4": float(out["pop_0_4"].sum()), "buffer_m": buffer_m}
+    gdf = gpd.GeoDataFrame(out, geometry=shapely.points(out["easting"], out["northing"]), crs=crs)
+    return gdf, report

@@ -12,10 +12,11 @@ from locmap.area import AreaData
 from locmap.boundaries import load_boundaries
 from locmap.errors import PopulationError
 from locmap.export import ATTRIBUTION
-from locmap.homes import assign_lsoa21, build_homes, load_postcodes
+from locmap.homes import assign_lsoa21, build_homes, build_neighbour_homes, load_postcodes
 from locmap.manifest import load_manifest
 from locmap.pcn import build_footprints, load_membership
-from locmap.population import (aggregate_population, children_low_income, deprivation, lsoa21_population)
+from locmap.population import (aggregate_population, children_low_income, deprivation, lsoa11_population_scaled,
+                                lsoa21_population)
 from locmap.population_bands import BANDS
 from locmap.services import build_register
 from locmap.settings import Settings
@@ -85,4 +86,8 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
                    "services_accounting": reg.accounting, "pcn_membership_differences": pcn_diffs,
                    "load_seconds": time.perf_counter() - t0}
     area.postcodes = pcodes
+    if pack.neighbour_lad_cds:
+        npop = lsoa11_population_scaled(pack, root, pack.neighbour_lad_cds)
+        area.neighbour_homes, area.checks["neighbour_homes"] = build_neighbour_homes(
+            pcodes, npop, b.borough.geometry.iloc[0], settings.buffer_m, max_stacked=max_stacked, crs=pack.crs)
     return area

@@ -184,3 +184,34 @@ def aggregate_population(lsoa: pd.DataFrame, by: str, bands=BANDS) -> pd.DataFra
 
 __all__ = ["lsoa21_population", "deprivation", "deprivation_2019", "children_low_income",
            "aggregate_population", "census_lad_total", "PARTITION_BANDS", "BANDS", "CHILD_BANDS"]
+
+
+def lsoa11_population_scaled(pack: AreaPack, data_root: Path, lad_cds) -> pd.DataFrame:
+    """Mid-2020 LSOA 2011 population by band for other boroughs, scaled to Census 2021.
+
+    Used for cross-border *demand* (neighbouring boroughs' homes near the border).  For each
+    borough and partition band the mid-2020 LSOA counts are multiplied by
+    ``Census 2021 borough band total / mid-2020 borough band total`` (borough totals from the
+    Census MSOA table), so each borough's band totals equal the Census.
+
+    Returns ``lsoa11cd, lad_cd`` + :data:`BANDS` (people, float).
+    """
+    lad_cds = set(lad_cds)
+    mspec, cspec = pack.table("mye_lsoa11"), pack.table("census_msoa")
+    my = read_table(mspec, data_root, required=("lsoa11cd", "lad_cd", "total"), keep_other=True)
+    my = my[my["lad_cd"].isin(lad_cds)].reset_index(drop=True)
+    mb = _band_counts(my, mspec.options.get("single_year_prefix", "age_"), "total", mspec.resolve(data_root))
+    mb["lsoa11cd"], mb["lad_cd"] = my["lsoa11cd"].to_numpy(), my["lad_cd"].to_numpy()
+    cm = read_table(cspec, data_root, required=("lad_cd", "total"), keep_other=True)
+    cm = cm[cm["lad_cd"].isin(lad_cds)].reset_index(drop=True)
+    cb = _band_counts(cm, cspec.options.get("single_year_prefix", "age_"), "total", cspec.resolve(data_root))
+    cb["lad_cd"] = cm["lad_cd"].to_numpy()
+    factor = cb.groupby("lad_cd")[list(PARTITION_BANDS)].sum() / mb.groupby("lad_cd")[list(PARTITION_BANDS)].sum()
+    missing = sorted(lad_cds - set(factor.dropna().index))
+    if missing:
+        raise PopulationError(f"no Census/mid-2020 population for borough(s) {missing}")
+    for b in PARTITION_BANDS:
+        mb[b] = mb[b] * mb["lad_cd"].map(factor[b])
+    mb["pop_0_19"] = mb[["pop_0_4", "pop_5_11", "pop_12_19"]].sum(axis=1)
+    mb["pop_total"] = mb["pop_0_19"] + mb["pop_20plus"]
+    return mb[["lsoa11cd", "lad_cd", *BANDS]]
