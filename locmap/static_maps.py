@@ -283,22 +283,50 @@ def small_multiples(area: Any, panels: Sequence[str] | None = None, access: gpd.
     return fig
 
 
+#: scorecard columns shown on a profile sheet, with plain labels ({gap} = gap threshold, minutes)
+SHEET_FIGURES: tuple[tuple[str, str], ...] = (
+    ("pop_total", "Population, all ages"),
+    ("pop_0_4", "Children 0-4"),
+    ("pop_5_11", "Children 5-11"),
+    ("pop_12_19", "Young people 12-19"),
+    ("pct_pop_0_19", "Children 0-19, % of population"),
+    ("imd_score_popw", "IMD score (population-weighted)"),
+    ("pct_children_idaci_most_deprived_20", "% children in most deprived 20% (IDACI)"),
+    ("idaci_children_income_deprived", "Children in income-deprived families"),
+    ("pct_children_within_15min_childrens_centre", "% children <=15 min of a children's centre"),
+    ("pct_children_within_15min_gp_practice", "% children <=15 min of a GP practice"),
+    ("pct_children_within_15min_any_key", "% children <=15 min of any key service"),
+    ("gap_children", "Children beyond {gap} min of all key services"),
+    ("hard_edge_risk_pct", "Hard-edge risk (% of children)"),
+    ("n_services_total", "Services in the locality"),
+    ("n_childrens_centre", "Children's centres in the locality"),
+    ("size_vs_guide", "Size vs the 30-50k guide"),
+    ("align_town_share", "Share of children in one town"),
+    ("align_pcn_share", "Share of children in one PCN (approx.)"),
+)
+
+
 def _key_figures(row: pd.Series | dict | None, max_rows: int = 22) -> list[tuple[str, str]]:
+    """(label, value) pairs of :data:`SHEET_FIGURES` present in a scorecard row."""
     if row is None:
         return [("scorecard", "not available")]
-    items = list(dict(row).items())
-    preferred = [k for k, _ in items if k.startswith(("pop_", "pct_children_within_15", "idaci", "imd",
-                                                      "n_services", "gap", "pct_children_idaci"))]
-    keys = preferred + [k for k, _ in items if k not in preferred and k not in ("scheme", "locality")]
+    row = dict(row)
+    gap = row.get("gap_threshold_min", 15)
     out = []
-    for k in keys[:max_rows]:
-        v = dict(row)[k]
-        if isinstance(v, (float, np.floating)):
-            txt = "" if not np.isfinite(v) else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}")
+    for k, label in SHEET_FIGURES:
+        if k not in row:
+            continue
+        v = row[k]
+        if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool):
+            v = float(v)
+            whole = abs(v) >= 100 or k.startswith("n_")
+            txt = "" if not np.isfinite(v) else (f"{v:,.0f}" if whole else f"{v:,.1f}")
+            if k.endswith("_share") and np.isfinite(v):
+                txt = f"{v:.2f}"
         else:
             txt = str(v)
-        out.append((k.replace("_", " "), txt[:40]))
-    return out
+        out.append((label.format(gap=f"{float(gap):g}"), txt[:40]))
+    return out[:max_rows]
 
 
 def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, scorecard_row: pd.Series | dict | None,
@@ -336,7 +364,7 @@ def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, s
                                f"(known: {', '.join(sorted(locs['locality'].astype(str)))})")
     geom = poly.union_all()
     fig = new_figure(paper, dpi)
-    ax = fig.add_axes([0.01, 0.06, 0.60, 0.86])
+    ax = fig.add_axes([0.01, 0.06, 0.55, 0.86])
     lsoa = _metric(area.lsoa)
     classes, bins, scheme_label = classify(lsoa["pop_0_4"], k=5)
     colours = plt.get_cmap("YlOrRd")(np.linspace(0.15, 0.95, max(len(bins), 1)))
@@ -357,7 +385,8 @@ def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, s
             vals = access["method"].dropna().unique().tolist() if "method" in access.columns else []
             method = "street" if vals == ["street"] else "estimated"
         handles.append(Line2D([], [], marker="o", ls="", markersize=3, color="#d73027",
-                              label=f"homes 15+ min from\n{service_type.replace('_', ' ')}\n({method_label(method)})"))
+                              label=f"homes 15+ min from\n{service_type.replace('_', ' ')}\n"
+                                    + textwrap.fill(f"({method_label(method)})", 24)))
     svc = area.services
     located = _metric(svc[svc["located"].fillna(False).astype(bool) & svc.geometry.notna()])
     near = located[located.geometry.within(geom.buffer(1500))]
@@ -371,13 +400,13 @@ def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, s
     ax.set_yticks([])
     ax.set_xlabel("")
     ax.set_ylabel("")
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.615, 0.92), fontsize=7, frameon=False,
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.565, 0.92), fontsize=7, frameon=False,
                title=f"children 0-4 per LSOA\n({scheme_label})", title_fontsize=7.5, alignment="left")
-    tab_ax = fig.add_axes([0.80, 0.08, 0.19, 0.84])
+    tab_ax = fig.add_axes([0.745, 0.08, 0.25, 0.84])
     tab_ax.axis("off")
     rows = _key_figures(scorecard_row)
     table = tab_ax.table(cellText=[[k, v] for k, v in rows], colLabels=["Key figure", "Value"],
-                         loc="upper center", cellLoc="left", colWidths=[0.72, 0.28])
+                         loc="upper center", cellLoc="left", colWidths=[0.8, 0.2])
     table.auto_set_font_size(False)
     table.set_fontsize(6.5)
     table.scale(1, 1.25)
