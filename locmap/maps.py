@@ -455,7 +455,7 @@ def add_need_choropleth(m: folium.Map, area: Any, bands: Sequence[str] = ("pop_0
         disp = to_display(lsoa, tolerance_m, columns=base_cols)
         disp = escaped_copy(disp, ["lsoa21nm", "lsoa21cd", "ward_nm", "town"])
         disp["idaci_decile"] = dec.loc[disp.index].fillna(0).astype(int)
-        name = "Deprivation: IDACI 2019 decile"
+        name = "Deprivation: IDACI decile (IoD2025)"
         fg = folium.FeatureGroup(name=name, show=False)
         folium.GeoJson(
             disp.__geo_interface__,

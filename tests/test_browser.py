@@ -133,7 +133,7 @@ def test_map_loads_without_js_errors(driver, tmp_path, offline):
         ".map(e => e.textContent.trim())")
     text = " | ".join(labels)
     for expected in ("Wards", "Towns", "PCN footprints (approximate)", "Need: children 0-4 per LSOA",
-                     "Deprivation: IDACI 2019 decile", "Pram distance to GP practice",
+                     "Deprivation: IDACI decile (IoD2025)", "Pram distance to GP practice",
                      "Gap areas", "Candidate localities", "Services: Children's centre"):
         assert expected in text, (expected, labels)
     # legend visible and names the method

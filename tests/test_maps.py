@@ -44,7 +44,7 @@ def offline_page(area, full):
 def test_layers_present(page):
     for name in ("Borough boundary", "Wards", "Towns", "PCN footprints (approximate)", "LSOAs (2021)",
                  "Neighbouring wards (across the border)", "Need: children 0-4 per LSOA",
-                 "Deprivation: IDACI 2019 decile", "Pram distance to GP practice",
+                 "Deprivation: IDACI decile (IoD2025)", "Pram distance to GP practice",
                  "Gap areas: GP practice beyond 15 min", "Candidate localities (scorecard)",
                  "Services: GP practice (5)"):
         assert name in page, name
