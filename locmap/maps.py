@@ -762,8 +762,8 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
                    collapsed=True, position="topleft").add_to(m)
     legend.add_to(m)
     FixedPanel(_PAGE_CSS, "display:none", "locmap-css").add_to(m)
-    FixedPanel(f"<b>{safe_text(title)}</b><br><span style='font-size:11px'>{safe_text(getattr(area, 'name', ''))}"
-               "</span>",
+    FixedPanel(f"<b>{safe_text(title)}</b><br><span style='font-size:11px'>{safe_text(getattr(getattr(area, 'pack', None), 'title', getattr(area, 'name', '')))}"
+               + (f" &middot; distances: {safe_text(method_label(method))}" if method else "") + "</span>",
                "position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,0.93);"
                "padding:4px 10px;border:1px solid #888;border-radius:4px;font:14px Arial,sans-serif;"
                "max-width:45vw", "locmap-title").add_to(m)
