@@ -40,15 +40,60 @@ SITES_COLUMNS: dict[str, tuple[str, str]] = {
                         " or who are within max_m of it (MCLP)"),
     "max_m": ("metres", "coverage distance (minutes x walking speed)"),
     "minutes": ("minutes", "coverage threshold in minutes of pram distance"),
+    "status": ("label", "optimal, or stopped by the solver time limit (best solution found)"),
+    "n_demand_classes": ("demand points", "demand points after merging identical ones (model size)"),
 }
 
 BIG_M = 1e9
 
 
-def _solver():
+#: wall-clock limit per CBC solve (seconds); the result then says whether optimality was proven
+SOLVER_TIME_LIMIT_S = 120.0
+#: p-median models larger than this many demand points are aggregated (see solve_pmedian)
+PMEDIAN_MAX_DEMAND_POINTS = 200
+
+
+def _solver(time_limit_s: float | None = None):
     import pulp  # noqa: PLC0415
 
-    return pulp.PULP_CBC_CMD(msg=False)
+    return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s or SOLVER_TIME_LIMIT_S)
+
+
+def _status(model) -> str:
+    """"optimal" when CBC proved optimality, else that the time limit stopped it."""
+    return "optimal" if getattr(model.problem, "sol_status", 1) == 1 else \
+        "time limit reached: best solution found, optimality not proven"
+
+
+def _aggregate_cost_rows(C: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group ``C``'s rows into ``n`` clusters (k-means, seeded); return weighted mean rows and summed weights."""
+    from sklearn.cluster import KMeans  # noqa: PLC0415
+
+    finite_max = float(np.max(C[C < BIG_M])) if (C < BIG_M).any() else 1.0
+    X = np.minimum(C, 2.0 * finite_max)  # unreachable pairs: far, but not 1e9 (keeps k-means sane)
+    labels = KMeans(n_clusters=n, n_init=1, random_state=0).fit_predict(X, sample_weight=w)
+    W = np.bincount(labels, weights=w, minlength=n)
+    rows = np.zeros((n, C.shape[1]))
+    np.add.at(rows, labels, C * w[:, None])
+    ok = W > 0
+    return rows[ok] / W[ok, None], W[ok]
+
+
+def _covering_classes(C: np.ndarray, w: np.ndarray, max_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Merge demand points that the same candidate set covers (exact for MCLP).
+
+    Returns representative row indices and the summed weight of each class; points no
+    candidate covers, or with zero weight, are left out (they cannot change the optimum).
+    """
+    A = np.isfinite(C) & (C <= max_m)
+    useful = A.any(axis=1) & (w > 0)
+    rows = np.flatnonzero(useful)
+    if rows.size == 0:
+        return rows, np.zeros(0)
+    packed = np.packbits(A[rows], axis=1)
+    _, first, inv = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    weights = np.bincount(inv.ravel(), weights=w[rows], minlength=first.size)
+    return rows[first], weights
 
 
 def _prepare(cost_m: np.ndarray, demand: np.ndarray, site_ids: Sequence | None):
@@ -79,8 +124,12 @@ def _coverage(C: np.ndarray, w: np.ndarray, sel: np.ndarray, max_m: float) -> fl
 
 def solve_mclp(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p: int,
                site_ids: Sequence | None = None,
-               existing_cost_m: np.ndarray | None = None) -> dict:
+               existing_cost_m: np.ndarray | None = None, time_limit_s: float | None = None) -> dict:
     """Maximal covering: ``p`` sites maximising demand within ``max_m`` (spopt ``MCLP``).
+
+    Demand points covered by exactly the same candidates are merged before solving
+    (:func:`_covering_classes`; exact for MCLP), so the model size follows the number of
+    distinct covering patterns, not of homes.
 
     Parameters
     ----------
@@ -114,9 +163,15 @@ def solve_mclp(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p: int,
             already = np.nanmin(np.where(np.isfinite(E), E, np.inf), axis=1) <= max_m
             w_eff[already] = 0.0
     Cs = np.where(np.isfinite(C), C, BIG_M)
-    model = MCLP.from_cost_matrix(Cs, w_eff, service_radius=float(max_m), p_facilities=int(p))
-    model = model.solve(_solver(), results=False)
-    sel = _selected(model)
+    rep, w_rep = _covering_classes(C, w_eff, max_m)
+    if rep.size == 0:  # nothing left to cover: any p sites do; take the first p
+        sel, status = np.arange(p), "trivial: no uncovered demand within reach of any candidate"
+        objective = 0.0
+    else:
+        model = MCLP.from_cost_matrix(Cs[rep], w_rep, service_radius=float(max_m), p_facilities=int(p))
+        model = model.solve(_solver(time_limit_s), results=False)
+        sel, status = _selected(model), _status(model)
+        objective = float(model.problem.objective.value() or 0.0)
     covered = _coverage(C, w_eff, sel, max_m)
     dmin = Cs[:, sel].min(axis=1)
     n_unc = int((dmin > max_m).sum())
@@ -127,15 +182,23 @@ def solve_mclp(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p: int,
             "n_clients_uncovered": n_unc,
             "pct_clients_covered": 100 * (len(w) - n_unc) / len(w),
             "mean_distance_m": float((w * dmin).sum() / tot) if tot > 0 else np.nan,
-            "max_m": float(max_m), "objective": float(model.problem.objective.value() or 0.0)}
+            "max_m": float(max_m), "objective": objective, "status": status,
+            "n_demand_classes": int(rep.size)}
 
 
 def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
-                  site_ids: Sequence | None = None, max_m: float | None = None) -> dict:
+                  site_ids: Sequence | None = None, max_m: float | None = None,
+                  time_limit_s: float | None = None,
+                  max_demand_points: int = PMEDIAN_MAX_DEMAND_POINTS) -> dict:
     """p-median: ``p`` sites minimising demand-weighted distance (spopt ``PMedian``).
 
-    Demand points with zero weight are dropped before solving (they do not change the
-    optimum).  Returns ``selected``, ``mean_distance_m`` (weighted mean distance to the
+    Demand points with zero weight are dropped and points with identical cost rows merged
+    before solving (neither changes the optimum).  Large problems (thousands of homes x
+    hundreds of candidates) are aggregated first: above ``max_demand_points`` distinct
+    demand points, k-means on the cost rows (scikit-learn, seeded) groups points that are
+    similarly far from every candidate; each group keeps its summed demand and its
+    demand-weighted mean cost row.  The reported ``mean_distance_m`` is always evaluated on
+    all demand points, and ``status`` says when aggregation or the time limit applied.  Returns ``selected``, ``mean_distance_m`` (weighted mean distance to the
     nearest chosen site) and, if ``max_m`` is given, ``children_covered`` /
     ``pct_children_covered``.
     """
@@ -144,16 +207,25 @@ def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
     C, w, ids = _prepare(cost_m, demand, site_ids)
     if not 1 <= p <= C.shape[1]:
         raise LocmapError(f"p={p} must be between 1 and the {C.shape[1]} candidate sites")
-    keep = w > 0
     Cs = np.where(np.isfinite(C), C, BIG_M)
-    model = PMedian.from_cost_matrix(Cs[keep], w[keep], p_facilities=int(p))
-    model = model.solve(_solver(), results=False)
+    keep = np.flatnonzero(w > 0)
+    _, first, inv = np.unique(Cs[keep], axis=0, return_index=True, return_inverse=True)
+    w_rep = np.bincount(inv.ravel(), weights=w[keep], minlength=first.size)
+    C_rep = Cs[keep[first]]
+    note = ""
+    if first.size > max_demand_points:
+        C_rep, w_rep = _aggregate_cost_rows(C_rep, w_rep, max_demand_points)
+        note = (f"; demand aggregated from {first.size} to {max_demand_points} points (k-means on cost "
+                "rows); the mean distance is evaluated on every demand point")
+    model = PMedian.from_cost_matrix(C_rep, w_rep, p_facilities=int(p))
+    model = model.solve(_solver(time_limit_s), results=False)
     sel = _selected(model)
     dmin = Cs[:, sel].min(axis=1)
     tot = float(w.sum())
     out = {"model": "pmedian", "p": int(p), "selected_idx": sel, "selected": list(ids[sel]),
            "mean_distance_m": float((w * dmin).sum() / tot) if tot > 0 else np.nan,
-           "objective": float(model.problem.objective.value() or 0.0)}
+           "objective": float(model.problem.objective.value() or 0.0), "status": _status(model) + note,
+           "n_demand_classes": int(len(w_rep))}
     if max_m is not None:
         cov = _coverage(C, w, sel, max_m)
         out.update({"children_covered": cov,
