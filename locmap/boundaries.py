@@ -27,6 +27,8 @@ class Boundaries:
     neighbour_wards: gpd.GeoDataFrame
     notes: list[str]
     tiling: dict
+    #: LSOA 2021 -> small-area unit (``lsoa21cd`` of ``lsoa``; differs only for merged split LSOAs)
+    lsoa_members: pd.DataFrame | None = None
 
 
 def load_wards(pack: AreaPack, data_root: Path) -> tuple[gpd.GeoDataFrame, list[str]]:
@@ -91,7 +93,8 @@ def dissolve_towns(wards: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """
     rows = []
     for town, g in wards.groupby("town", sort=True):
-        unc = g.loc[g["town_confidence"].fillna("").str.lower() != "high", "ward_nm"].tolist()
+        # "none": the pack has no town grouping at all, so no single assignment is in doubt
+        unc = g.loc[~g["town_confidence"].fillna("").str.lower().isin(["high", "none"]), "ward_nm"].tolist()
         rows.append({"town": town, "n_wards": len(g), "uncertain_wards": "; ".join(sorted(unc)),
                      "geometry": shapely.union_all(g.geometry.values)})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=wards.crs)
@@ -160,28 +163,79 @@ def load_boundaries(pack: AreaPack, data_root: Path) -> Boundaries:
     else:
         neighbour_wards = gpd.GeoDataFrame(columns=["ward_cd", "ward_nm", "lad_cd", "lad_nm", "touches_area"],
                                            geometry=[], crs=pack.crs)
-    lsoa, n = load_lsoa21(pack, data_root, wards)
+    lsoa, members, n = load_lsoa21(pack, data_root, wards)
     notes += n
     return Boundaries(wards=wards, lsoa=lsoa, towns=towns, borough=borough,
-                      neighbour_wards=neighbour_wards, notes=notes, tiling=tiling)
+                      neighbour_wards=neighbour_wards, notes=notes, tiling=tiling, lsoa_members=members)
 
 
-def load_lsoa21(pack: AreaPack, data_root: Path, wards: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
+def _merge_split_children(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame, lk: pd.DataFrame,
+                          missing: list[str], path) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict, list[str]]:
+    """Stand-in polygons for LSOA 2021s that split a 2011 LSOA and have no polygon of their own.
+
+    All area children of such a 2011 parent become one small-area unit with the parent's
+    polygon (layer ``lsoa11``), id ``child1+child2``.  Returns the new unit rows, the lookup
+    rows (with the unit's best-fit ward: the first child's), ``child -> unit`` and notes.
+    """
+    if not pack.has_layer("lsoa11"):
+        raise DataFileError(path, f"{len(missing)} LSOA(s) have no polygon and the pack has no [layers.lsoa11] "
+                                  f"to fall back on: {missing[:10]}")
+    l11, _ = read_layer(pack.layer("lsoa11"), data_root, pack.crs, required=("lsoa11cd",), id_col="lsoa11cd")
+    look = read_table(pack.table("lsoa11_lsoa21"), data_root, required=("lsoa11cd", "lsoa21cd"))
+    look = look[look["lsoa21cd"].isin(lk["lsoa21cd"])]
+    parent = look[look["lsoa21cd"].isin(missing)]
+    if parent.groupby("lsoa21cd")["lsoa11cd"].nunique().max() > 1:
+        raise DataFileError(path, "an LSOA without polygon has several 2011 parents (merged and split): cannot fall back")
+    unit_of: dict[str, str] = {}
+    rows, lk_rows = [], []
+    for p in sorted(parent["lsoa11cd"].unique()):
+        kids = sorted(look.loc[look["lsoa11cd"] == p, "lsoa21cd"].unique())
+        if look[look["lsoa21cd"].isin(kids)].groupby("lsoa21cd")["lsoa11cd"].nunique().max() > 1:
+            raise DataFileError(path, f"children {kids} of {p} also take part in merges: cannot fall back")
+        geom = l11.loc[l11["lsoa11cd"] == p, "geometry"]
+        if geom.empty:
+            raise DataFileError(path, f"no 2011 polygon for {p}, parent of {kids}")
+        unit = "+".join(kids)
+        unit_of.update({k: unit for k in kids})
+        rows.append({"lsoa21cd": unit, "geometry": geom.iloc[0]})
+        lk_rows.append({"lsoa21cd": unit, "ward_cd": lk.set_index("lsoa21cd").loc[kids[0], "ward_cd"]})
+    units = gpd.GeoDataFrame(rows, geometry="geometry", crs=lsoa.crs)
+    notes = [f"{len(missing)} LSOA 2021 without polygon: {len(unit_of)} split children merged into "
+             f"{len(rows)} unit(s) with their 2011 parent's polygon (ward = first child's best fit)"]
+    return units, pd.DataFrame(lk_rows), unit_of, notes
+
+
+def load_lsoa21(pack: AreaPack, data_root: Path,
+                wards: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     """LSOA 2021 polygons with their best-fit 2022 ward and town (crosswalk LSOA->ward->town).
 
     Membership is the best-fit lookup: an LSOA belongs to the study area when its best-fit
-    ward is one of the area's wards.  Polygons missing from the layer are an error; lookup
-    rows missing for a polygon are an error.
+    ward is one of the area's wards.  A polygon missing from the layer is an error, unless the
+    layer sets ``missing_polygons = "merge_into_lsoa11_parent"`` (see
+    :func:`_merge_split_children`): then split children without polygons become one unit.
+
+    Returns
+    -------
+    (units, members, notes)
+        ``units``: one row per small area (``lsoa21cd`` is the LSOA code, or ``a+b`` for a
+        merged unit); ``members``: ``child_cd, lsoa21cd, msoa21nm`` for every LSOA 2021.
     """
     spec = pack.layer("lsoa21")
     lsoa, notes = read_layer(spec, data_root, pack.crs, required=("lsoa21cd",), id_col="lsoa21cd")
     lk_spec = pack.table("lsoa21_ward")
     lk = read_table(lk_spec, data_root, required=("lsoa21cd", "ward_cd"))
     lk = lk[lk["ward_cd"].isin(wards["ward_cd"])]
+    children = lk["lsoa21cd"].tolist()
     path = spec.resolve(data_root)
     missing_poly = sorted(set(lk["lsoa21cd"]) - set(lsoa["lsoa21cd"]))
+    unit_of: dict[str, str] = {}
     if missing_poly:
-        raise DataFileError(path, f"{len(missing_poly)} LSOA(s) of the area have no polygon: {missing_poly[:10]}")
+        if spec.options.get("missing_polygons") != "merge_into_lsoa11_parent":
+            raise DataFileError(path, f"{len(missing_poly)} LSOA(s) of the area have no polygon: {missing_poly[:10]}")
+        units, lk_units, unit_of, n = _merge_split_children(pack, data_root, lsoa, lk, missing_poly, path)
+        notes += n
+        lsoa = pd.concat([lsoa[~lsoa["lsoa21cd"].isin(unit_of)], units], ignore_index=True)
+        lk = pd.concat([lk[~lk["lsoa21cd"].isin(unit_of)], lk_units], ignore_index=True)
     outside = sorted(set(lsoa["lsoa21cd"]) - set(lk["lsoa21cd"]))
     if outside:
         notes.append(f"{spec.path}: {len(outside)} LSOA polygons whose best-fit ward is outside the area ignored")
@@ -192,9 +246,12 @@ def load_lsoa21(pack: AreaPack, data_root: Path, wards: gpd.GeoDataFrame) -> tup
         lsoa["lsoa21nm"] = lsoa["lsoa21cd"]
     # official 2021 names come from the LSOA11->21 lookup when it has them (the polygon
     # layer may carry 2011 names); the MSOA name is the LSOA name without its letter
+    nm = pd.Series(dtype=object)
     if pack.has_table("lsoa11_lsoa21") and "lsoa21nm" in pack.table("lsoa11_lsoa21").columns:
         nm = read_table(pack.table("lsoa11_lsoa21"), data_root, required=("lsoa21cd", "lsoa21nm"))
         nm = nm.drop_duplicates("lsoa21cd").set_index("lsoa21cd")["lsoa21nm"]
+        for unit, kids in pd.Series(unit_of).groupby(pd.Series(unit_of)).groups.items():
+            nm[unit] = " + ".join(str(nm.get(k, k)) for k in sorted(kids))
         new = lsoa["lsoa21cd"].map(nm)
         changed = int((new.notna() & (new != lsoa["lsoa21nm"])).sum())
         if changed:
@@ -206,7 +263,10 @@ def load_lsoa21(pack: AreaPack, data_root: Path, wards: gpd.GeoDataFrame) -> tup
     if exp is not None and len(lsoa) != exp:
         notes.append(f"{spec.path}: expected {exp} LSOAs, found {len(lsoa)}")
     cols = ["lsoa21cd", "lsoa21nm", "msoa21nm", "ward_cd", "ward_nm", "town", "lad_cd", "geometry"]
-    return lsoa[cols].sort_values("lsoa21cd").reset_index(drop=True), notes
+    members = pd.DataFrame({"child_cd": children, "lsoa21cd": [unit_of.get(c, c) for c in children]})
+    child_nm = members["child_cd"].map(nm) if len(nm) else members["lsoa21cd"].map(lsoa.set_index("lsoa21cd")["lsoa21nm"])
+    members["msoa21nm"] = child_nm.fillna("").str.replace(r"[A-Z]$", "", regex=True).str.strip()
+    return lsoa[cols].sort_values("lsoa21cd").reset_index(drop=True), members, notes
 
 
 def best_fit_share(small: gpd.GeoDataFrame, large: gpd.GeoDataFrame, small_id: str, large_id: str) -> pd.DataFrame:

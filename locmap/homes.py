@@ -36,9 +36,15 @@ def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
     return t
 
 
-def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame) -> pd.Series:
-    """LSOA 2021 code of each postcode inside the area (NaN outside)."""
+def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
+                  unit_of: dict[str, str] | None = None) -> pd.Series:
+    """Small-area (LSOA 2021 or merged unit) code of each postcode inside the area (NaN outside).
+
+    ``unit_of`` maps LSOA 2021 codes to merged units (:func:`locmap.boundaries.load_lsoa21`).
+    """
     lk = read_table(pack.table("lsoa11_lsoa21"), data_root, required=("lsoa11cd", "lsoa21cd"))
+    if unit_of:
+        lk["lsoa21cd"] = lk["lsoa21cd"].map(lambda c: unit_of.get(c, c))
     lk = lk[lk["lsoa21cd"].isin(lsoa["lsoa21cd"])]
     n_child = lk.groupby("lsoa11cd")["lsoa21cd"].nunique()
     one = lk[lk["lsoa11cd"].map(n_child) == 1].drop_duplicates("lsoa11cd").set_index("lsoa11cd")["lsoa21cd"]

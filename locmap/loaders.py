@@ -15,8 +15,8 @@ from locmap.export import ATTRIBUTION
 from locmap.homes import assign_lsoa21, build_homes, build_neighbour_homes, load_postcodes
 from locmap.manifest import load_manifest
 from locmap.pcn import build_footprints, load_membership
-from locmap.population import (aggregate_population, children_low_income, deprivation, lsoa11_population_scaled,
-                                lsoa21_population)
+from locmap.population import (aggregate_deprivation, aggregate_population, children_low_income, deprivation,
+                                lsoa11_population_scaled, lsoa21_population)
 from locmap.population_bands import BANDS
 from locmap.services import build_register
 from locmap.settings import Settings
@@ -37,11 +37,19 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
     notes = list(b.notes)
     steps.update()
     pcodes = load_postcodes(pack, root)
-    pcodes["lsoa21cd"] = assign_lsoa21(pcodes, pack, root, b.lsoa)
+    members = b.lsoa_members
+    unit_of = members.set_index("child_cd")["lsoa21cd"]
+    merged = unit_of[unit_of.index != unit_of.to_numpy()]
+    pcodes["lsoa21cd"] = assign_lsoa21(pcodes, pack, root, b.lsoa, unit_of=merged.to_dict())
     steps.update()
-    pop, pop_check = lsoa21_population(pack, root, b.lsoa, postcodes=pcodes)
+    # population and deprivation per LSOA 2021, then combined into units (identity unless merged)
+    children = members.rename(columns={"lsoa21cd": "unit", "child_cd": "lsoa21cd"})
+    pop21, pop_check = lsoa21_population(pack, root, children, postcodes=pcodes)
+    dep = aggregate_deprivation(deprivation(pack, root, children["lsoa21cd"]),
+                                pop21.set_index("lsoa21cd")["pop_total"], merged)
+    pop = pop21.assign(lsoa21cd=pop21["lsoa21cd"].map(unit_of)).groupby("lsoa21cd", as_index=False).sum()
+    pop_check["n_units"] = int(len(pop))
     lsoa = b.lsoa.merge(pop, on="lsoa21cd", how="left")
-    dep = deprivation(pack, root, lsoa["lsoa21cd"])
     lsoa = lsoa.merge(dep.drop(columns=[c for c in dep.columns if c in ("lsoa21nm", "lad_cd")], errors="ignore"),
                       on="lsoa21cd", how="left")
     steps.update()

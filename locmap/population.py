@@ -173,6 +173,34 @@ def children_low_income(pack: AreaPack, data_root: Path, ward_codes) -> pd.DataF
     return t[t["ward_cd"].isin(set(ward_codes))].reset_index(drop=True)
 
 
+def aggregate_deprivation(dep: pd.DataFrame, weights: pd.Series, unit_of: pd.Series) -> pd.DataFrame:
+    """IoD indicators of LSOA 2021s combined into small-area units (identity for one-member units).
+
+    Scores, ranks and deciles: population-weighted means (deciles and ranks rounded);
+    ``idaci_numerator``: sum.  ``weights`` and ``unit_of`` are indexed by LSOA 2021 code.
+    """
+    d = dep.copy()
+    d["unit"] = d["lsoa21cd"].map(unit_of).fillna(d["lsoa21cd"])
+    if d["unit"].is_unique:
+        return dep.assign(lsoa21cd=d["unit"].to_numpy())
+    w = d["lsoa21cd"].map(weights).fillna(0.0).astype(float)
+    num = [c for c in d.columns if c not in ("lsoa21cd", "unit") and pd.api.types.is_numeric_dtype(d[c])]
+    rows = {}
+    for unit, g in d.groupby("unit", sort=False):
+        wg = w.loc[g.index]
+        wg = wg if wg.sum() > 0 else pd.Series(1.0, index=g.index)
+        r = {}
+        for c in num:
+            if c == "idaci_numerator":
+                r[c] = g[c].sum(min_count=1)
+            else:
+                v = float(np.average(g[c], weights=wg)) if g[c].notna().all() else np.nan
+                r[c] = round(v) if c.endswith(("_rank", "_decile")) and np.isfinite(v) else v
+        rows[unit] = r
+    out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("lsoa21cd").reset_index()
+    return out
+
+
 def aggregate_population(lsoa: pd.DataFrame, by: str, bands=BANDS) -> pd.DataFrame:
     """Sum age bands of LSOAs to a higher level (``by`` column); totals are conserved."""
     agg = lsoa.groupby(by, sort=True)[list(bands)].sum().reset_index()

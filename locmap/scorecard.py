@@ -271,6 +271,8 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
         across = (cross | (sloc != H["locality"])) & nc["service_id"].notna()
         out["pct_children_nearest_cc_across_edge"] = 100 * (w * across).groupby(
             H["locality"]).sum() / kids
+    else:  # no children's centre in the register: the column stays, empty (same schema everywhere)
+        out["pct_children_nearest_cc_across_edge"] = np.nan
 
     # ---- size vs guide (total population)
     lo, hi = size_guide

@@ -1,0 +1,59 @@
+"""A second borough (Hounslow) loads and runs through the same notebooks with only a new manifest."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from locmap.population_bands import BANDS
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def hounslow(settings):
+    from locmap.area import load_area
+
+    return load_area("hounslow", settings)
+
+
+def test_hounslow_has_22_wards_tiling_55_95_km2(hounslow):
+    assert len(hounslow.wards) == 22
+    t = hounslow.checks["tiling"]["towns"]
+    assert t["whole_km2"] == pytest.approx(55.95, abs=0.01)
+    # no ward->town table in the pack: one town, the borough, and no ward called uncertain
+    assert list(hounslow.towns["town"]) == ["Hounslow"] and hounslow.towns["uncertain_wards"].iat[0] == ""
+
+
+def test_split_lsoas_without_polygons_become_merged_units(hounslow):
+    # 150 LSOA 2021: 135 with polygons + 15 split children merged into 7 units with their 2011 parent polygon
+    merged = hounslow.lsoa[hounslow.lsoa["lsoa21cd"].str.contains(r"\+")]
+    assert len(hounslow.lsoa) == 142 and len(merged) == 7
+    assert merged["lsoa21cd"].str.count(r"\+").sum() + len(merged) == 15
+    assert hounslow.lsoa[["imd_score", "idaci_decile", "ward_cd", "pcn_code"]].notna().all().all()
+
+
+def test_hounslow_population_conserves_census_msoa_totals(hounslow):
+    pop = hounslow.checks["population"]
+    assert pop["census_msoa_total"] == 288_158 and pop["census_lad_total"] == 288_181
+    assert pop["n_lsoa21"] == 150 and pop["n_units"] == 142
+    for b in BANDS:
+        assert hounslow.homes[b].sum() == pytest.approx(hounslow.lsoa[b].sum(), rel=1e-12)
+    assert hounslow.lsoa["pop_total"].sum() == pytest.approx(288_158)
+
+
+def test_hounslow_pcns_and_register_rows_accounted(hounslow):
+    assert hounslow.pcns["pcn_code"].nunique() == 5
+    acct = hounslow.checks["services_accounting"]
+    assert (acct["used"] + acct["rejected"] == acct["read"]).all()
+
+
+@pytest.mark.notebooks
+def test_notebooks_run_for_hounslow_with_only_the_area_parameter_changed(tmp_path):
+    from locmap.cli import main
+
+    assert main(["notebooks", "--area", "hounslow", "--only", "01,02,03", "--out", str(tmp_path)]) == 0
+    for name in ("01_area_overview", "02_need_and_assets", "03_pram_distance_gaps"):
+        nb = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+        assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                    if o.get("output_type") == "error"]
+    assert (tmp_path / "01_area_overview" / "01_population_by_town.csv").stat().st_size > 0
