@@ -1,7 +1,6 @@
 """The notebook suite: executes on the real Ealing data, writes its outputs, stays thin and clean."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -116,8 +115,8 @@ def test_execute_suite(tmp_path):
             f = tmp_path / name / rel
             assert f.exists() and f.stat().st_size > 0, f"{name}: {rel} missing or empty"
     assert (tmp_path / "notebook_timings.csv").exists()
-    budget = float(os.environ.get("LOCMAP_NOTEBOOK_BUDGET_S", "240"))
-    assert elapsed < budget, f"notebook suite took {elapsed:.0f} s (budget {budget:.0f} s)"
+    # no timing assert (project rule): the time is reported, and recorded in docs/notebooks.md
+    print(f"notebook suite took {elapsed:.0f} s")
 
 
 def test_failure_gives_nonzero_exit(tmp_path):
