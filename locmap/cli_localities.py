@@ -19,13 +19,6 @@ import pandas as pd
 from locmap.workflows import DEFAULT_CANDIDATES  # noqa: E402,F401  (re-exported)
 
 
-def _parse_k(text: str) -> list[int]:
-    """``"3..7"`` -> [3,4,5,6,7]; ``"4,6"`` -> [4,6]; ``"5"`` -> [5]."""
-    from locmap.workflows import parse_k  # noqa: PLC0415
-
-    return parse_k(str(text))
-
-
 def add_parser(subparsers: Any) -> None:
     """Register ``localities`` and ``sites``."""
     from locmap.cli import add_common  # noqa: PLC0415
@@ -100,13 +93,6 @@ def _scheme(area, spec: str, args) -> list:
                          tolerance=getattr(args, "tolerance", 0.25), seed=getattr(args, "seed", 0))
 
 
-def _access_table(area, settings) -> tuple[pd.DataFrame, list[str]]:
-    from locmap.access import compute_access  # noqa: PLC0415
-    from locmap.workflows import nearest_table  # noqa: PLC0415
-
-    return nearest_table(compute_access(area, settings))
-
-
 def _write(df: pd.DataFrame, out: Path, name: str, written: list[Path]) -> None:
     from locmap.export import write_csv  # noqa: PLC0415
 
@@ -145,12 +131,6 @@ def run_localities(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- sites
-def _candidates(area, spec: str) -> pd.DataFrame:
-    from locmap.workflows import candidate_sites  # noqa: PLC0415
-
-    return candidate_sites(area, spec)
-
-
 def run_sites(args: argparse.Namespace) -> int:
     """Suggest ``p`` hub sites for one locality (or the whole area)."""
     from locmap.cli import area_from_args, settings_from_args  # noqa: PLC0415

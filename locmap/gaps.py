@@ -114,7 +114,6 @@ def gap_polygons(
     beyond = ~(np.isfinite(minutes) & (minutes <= float(threshold_minutes)))
     pop = wide_homes[list(bands)].to_numpy(dtype=float)
     pop = np.where(np.isfinite(pop), pop, 0.0)
-    bi = list(bands).index(band)
 
     empty = gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS if c != "geometry"},
                              geometry=[], crs=wide_homes.crs)

@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 from tqdm.auto import tqdm
 
 from locmap.area import AreaData

@@ -179,10 +179,6 @@ def _table_html(rows: Sequence[tuple[str, Any]], title: str | None = None) -> st
             f"<table style='font-size:12px'>{body}</table></div>")
 
 
-def _num_feature_collection(points: np.ndarray) -> list[list[float]]:
-    return [[round(float(lat), 5), round(float(lon), 5)] for lat, lon in points]
-
-
 # --------------------------------------------------------------------------- page elements
 class LegendPanel(MacroElement):
     """Fixed legend panel (bottom right).  ``sections`` are (escaped title, escaped html)."""
