@@ -180,7 +180,8 @@ def aggregate_deprivation(dep: pd.DataFrame, weights: pd.Series, unit_of: pd.Ser
     ``idaci_numerator``: sum.  ``weights`` and ``unit_of`` are indexed by LSOA 2021 code.
     """
     d = dep.copy()
-    d["unit"] = d["lsoa21cd"].map(unit_of).fillna(d["lsoa21cd"])
+    units = dict(unit_of)
+    d["unit"] = [units.get(c, c) for c in d["lsoa21cd"]]
     if d["unit"].is_unique:
         return dep.assign(lsoa21cd=d["unit"].to_numpy())
     w = d["lsoa21cd"].map(weights).fillna(0.0).astype(float)

@@ -1,0 +1,75 @@
+"""When a street network exists for the area, the same calls measure along streets (no code change)."""
+from __future__ import annotations
+
+import dataclasses
+
+import networkx as nx
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.realdata
+
+
+def _write_grid_osm(path, lon0=-0.43, lon1=-0.23, lat0=51.48, lat1=51.57, step_deg=(0.003, 0.0018)):
+    """A synthetic OSM XML street grid over Ealing (~200 m spacing): footways and residential streets."""
+    lons = np.arange(lon0, lon1, step_deg[0])
+    lats = np.arange(lat0, lat1, step_deg[1])
+    ids = np.arange(1, lons.size * lats.size + 1).reshape(lats.size, lons.size)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="locmap-test">']
+    for i, la in enumerate(lats):
+        for j, lo in enumerate(lons):
+            out.append(f'<node id="{ids[i, j]}" lat="{la:.7f}" lon="{lo:.7f}" version="1"/>')
+    wid = 10_000_000
+    for i in range(lats.size):  # east-west streets
+        wid += 1
+        refs = "".join(f'<nd ref="{ids[i, j]}"/>' for j in range(lons.size))
+        out.append(f'<way id="{wid}" version="1">{refs}<tag k="highway" v="residential"/></way>')
+    for j in range(lons.size):  # north-south footways
+        wid += 1
+        refs = "".join(f'<nd ref="{ids[i, j]}"/>' for i in range(lats.size))
+        out.append(f'<way id="{wid}" version="1">{refs}<tag k="highway" v="footway"/></way>')
+    out.append("</osm>")
+    path.write_text("\n".join(out), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def street_access(ealing, tmp_path_factory):
+    from locmap.access import compute_access
+    from locmap.calibration import default_router
+
+    osm = _write_grid_osm(tmp_path_factory.mktemp("net") / "grid.osm")
+    cache = tmp_path_factory.mktemp("cache")
+    s = ealing.settings.with_(cache_dir=cache, extra={"network": str(osm)}, progress=False)
+    area = dataclasses.replace(ealing, settings=s)
+    router = default_router(area)
+    return area, router, compute_access(area, s, router=router, service_types=["gp_practice"], k=1)
+
+
+def test_configured_network_switches_labels_to_street_distance(street_access):
+    area, router, res = street_access
+    assert type(router).__name__ == "StreetRouter"
+    assert res.method == "street" and res.label == "street distance"
+    assert set(res.table["label"]) == {"street distance"}
+
+
+def test_street_distances_equal_networkx_on_the_same_graph(street_access):
+    area, router, res = street_access
+    net = router.network
+    G = net.to_networkx()
+    gp = area.located_services("gp_practice")
+    t_nodes, t_snap = net.snap(np.column_stack([gp.geometry.x, gp.geometry.y]), router.max_snap_m)
+    homes = area.homes.sample(25, random_state=1)
+    o_nodes, o_snap = net.snap(np.column_stack([homes.geometry.x, homes.geometry.y]), router.max_snap_m)
+    gp_rows = res.table[(res.table["service_type"] == "gp_practice") & (res.table["rank"] == 1)]
+    got = gp_rows.set_index("home_id").loc[homes["home_id"], "distance_m"].to_numpy()
+    for g, on, od in zip(got, o_nodes, o_snap):
+        d = nx.single_source_dijkstra_path_length(G, int(on), weight="cost_m")
+        want = min(od + d[int(tn)] + td for tn, td in zip(t_nodes, t_snap) if int(tn) in d)
+        assert g == pytest.approx(want, abs=1e-6)
+
+
+def test_street_distance_is_never_shorter_than_straight_line(street_access):
+    _, _, res = street_access
+    t = res.table.dropna(subset=["distance_m"])
+    assert (t["distance_m"] >= t["straight_m"] - 1.0).all()  # 1 m: WGS84->BNG rounding
