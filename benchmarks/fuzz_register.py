@@ -2,7 +2,7 @@
 
 Every generated file is written to a tiny synthetic area (a 10 km square in EPSG:27700,
 six postcodes, two manifest sources and a user CSV) and built with
-:func:`locmap.services.build_register`.  For each input the run checks
+:func:`locmap.data.services.build_register`.  For each input the run checks
 
 * no exception other than a :class:`locmap.errors.LocmapError` subclass (a *crash*);
 * every generated row is used or rejected with a reason: the register's own
@@ -42,8 +42,8 @@ import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
 
 from locmap.errors import LocmapError  # noqa: E402
-from locmap.manifest import load_manifest  # noqa: E402
-from locmap.services import USER_COLUMNS, build_register  # noqa: E402
+from locmap.data.manifest import load_manifest  # noqa: E402
+from locmap.data.services import USER_COLUMNS, build_register  # noqa: E402
 
 SECTION = "## Fuzz run (service register)"
 

@@ -19,7 +19,7 @@ def settings():
 @pytest.fixture(scope="session")
 def ealing(settings):
     """The real Ealing AreaData (skips only if no data folder exists)."""
-    from locmap.area import load_area
+    from locmap.data.area import load_area
     from locmap.errors import DataRootNotFoundError
 
     try:

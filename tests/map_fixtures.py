@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import Point, box
 
-from locmap.area import AreaData
+from locmap.data.area import AreaData
 from locmap.export import ATTRIBUTION
 from locmap.settings import Settings
 

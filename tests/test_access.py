@@ -1,4 +1,4 @@
-"""Tests for locmap.access: nearest services, coverage, 2SFCA, compute_access, CLI."""
+"""Tests for locmap.access.nearest: nearest services, coverage, 2SFCA, compute_access, CLI."""
 from __future__ import annotations
 
 import argparse
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
-from locmap import access as acc
+from locmap.access import nearest as acc
 from locmap.errors import EmptyServiceTypeError
-from locmap.population_bands import BANDS
+from locmap.bands import BANDS
 from locmap.settings import Settings
 
 AREA_LAD = "E09000009"
@@ -426,7 +426,7 @@ def test_compute_access_bundle(homes, services, syn_settings):
 
 
 def test_cli_writes_outputs(tmp_path, homes, services, syn_settings, monkeypatch):
-    from locmap import cli_access
+    from locmap.cli import access as cli_access
 
     area = _fake_area(homes, services, syn_settings)
     monkeypatch.setattr(cli_access, "_load_area", lambda name, s: area)
@@ -456,7 +456,7 @@ def test_cli_writes_outputs(tmp_path, homes, services, syn_settings, monkeypatch
 
 
 def test_cli_reports_locmap_errors(tmp_path, monkeypatch, capsys):
-    from locmap import cli_access
+    from locmap.cli import access as cli_access
     from locmap.errors import DataRootNotFoundError
 
     def boom(name, s):
@@ -503,7 +503,7 @@ def test_real_ealing_access(ealing_access):
 
 @pytest.mark.realdata
 def test_real_ealing_gaps_and_fca(ealing_access):
-    from locmap.gaps import gap_polygons
+    from locmap.access.gaps import gap_polygons
 
     area, res = ealing_access
     cov = acc.coverage(res.wide, {"ward": "ward_cd"}, (15,), ["childrens_centre", ACC_ANY],
@@ -513,7 +513,7 @@ def test_real_ealing_gaps_and_fca(ealing_access):
         beyond = cov[(cov.area_id == "__total__") & (cov.service_type == t)
                      & (cov.band == "pop_0_4")]["pop_beyond"].iat[0]
         assert g["gap_pop_0_4"].sum() == pytest.approx(beyond, rel=1e-9)
-    from locmap.calibration import default_router
+    from locmap.distance.calibration import default_router
 
     router = default_router(area, res.settings)
     ph_a, _ = acc.two_step_fca(area.homes, area.services, router, res.settings,
@@ -529,7 +529,7 @@ ACC_ANY = acc.ANY_KEY
 
 # ----------------------------------------------------------------------------- real routers
 def test_with_real_estimated_router(homes, services, syn_settings):
-    routing = pytest.importorskip("locmap.routing")
+    routing = pytest.importorskip("locmap.distance.routing")
     r = routing.EstimatedRouter(circuity=1.25, intercept_m=30.0)
     res = acc.nearest_services(homes, services, r, syn_settings, area_lad_cd=AREA_LAD,
                                key_service_types=KEYS)
@@ -553,7 +553,7 @@ def test_with_real_estimated_router(homes, services, syn_settings):
 
 
 def test_router_reasons_used_in_unreachable(homes, services, syn_settings):
-    routing = pytest.importorskip("locmap.routing")
+    routing = pytest.importorskip("locmap.distance.routing")
 
     class ReportingRouter(FakeRouter):
         def nearest(self, origins_xy, targets_xy, k=1, max_m=None):
@@ -570,8 +570,8 @@ def test_router_reasons_used_in_unreachable(homes, services, syn_settings):
 
 
 def test_with_street_router_matches_matrix_brute_force(syn_settings):
-    routing = pytest.importorskip("locmap.routing")
-    network = pytest.importorskip("locmap.network")
+    routing = pytest.importorskip("locmap.distance.routing")
+    network = pytest.importorskip("locmap.distance.network")
     e, nodes = network.synthetic_street_tables(20, 15, seed=3)
     net = network.network_from_edges(e, nodes, "walk")
     x0, y0 = 510_000.0, 175_000.0

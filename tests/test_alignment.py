@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from locmap.alignment import (alignment_index, alignment_table, crosstab, crosstab_long,
+from locmap.localities.alignment import (alignment_index, alignment_table, crosstab, crosstab_long,
                               locality_alignment)
-from locmap.localities import scheme_from_column, synthetic_area
+from locmap.localities.schemes import scheme_from_column, synthetic_area
 
 
 def test_identical_schemes_align_perfectly():

@@ -97,8 +97,8 @@ def screenshot_variance(driver, out_png: Path) -> float:
 
 
 def _export(tmp_path: Path, offline: bool) -> Path:
-    from locmap.maps import build_map  # noqa: PLC0415
-    from locmap.offline import save_map  # noqa: PLC0415
+    from locmap.maps.web import build_map  # noqa: PLC0415
+    from locmap.maps.offline import save_map  # noqa: PLC0415
 
     area = make_area()
     loc, card = make_localities(area)
@@ -180,10 +180,10 @@ def test_hostile_names_do_not_execute(driver, tmp_path):
 
 @pytest.mark.realdata
 def test_real_ealing_map(driver, tmp_path):
-    from locmap.area import load_area  # noqa: PLC0415
+    from locmap.data.area import load_area  # noqa: PLC0415
     from locmap.errors import DataRootNotFoundError  # noqa: PLC0415
-    from locmap.maps import build_map  # noqa: PLC0415
-    from locmap.offline import save_map  # noqa: PLC0415
+    from locmap.maps.web import build_map  # noqa: PLC0415
+    from locmap.maps.offline import save_map  # noqa: PLC0415
 
     try:
         area = load_area("ealing")

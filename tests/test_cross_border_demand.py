@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import shapely
 
-from locmap import access as acc
-from locmap.routing import EstimatedRouter
+from locmap.access import nearest as acc
+from locmap.distance.routing import EstimatedRouter
 from locmap.settings import Settings
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import shapely
 
-from locmap.population_bands import BANDS
+from locmap.bands import BANDS
 
 pytestmark = pytest.mark.realdata
 

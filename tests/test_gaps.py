@@ -1,13 +1,13 @@
-"""Tests for locmap.gaps: hexagon gap areas conserve the people beyond a threshold."""
+"""Tests for locmap.access.gaps: hexagon gap areas conserve the people beyond a threshold."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import shapely
 
-from locmap import access as acc
-from locmap import gaps
-from locmap.population_bands import BANDS
+from locmap.access import nearest as acc
+from locmap.access import gaps
+from locmap.bands import BANDS
 from locmap.settings import Settings
 try:  # tests/ as a package or as a plain folder on sys.path
     from tests.test_access import AREA_LAD, KEYS, LEVELS, FakeRouter, make_homes, make_services

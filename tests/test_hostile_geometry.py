@@ -1,4 +1,4 @@
-"""Hostile geometry through ``locmap.io.read_layer`` (extends tests/test_loader_errors.py).
+"""Hostile geometry through ``locmap.data.io.read_layer`` (extends tests/test_loader_errors.py).
 
 Hypothesis generates random (often self-intersecting) rings, multi-part features and
 empty parts; every layer is either repaired (valid polygons, one note per repaired feature
@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from locmap.errors import CRSError, GeometryError, LocmapError
-from locmap.io import read_layer
-from locmap.manifest import LayerSpec
+from locmap.data.io import read_layer
+from locmap.data.manifest import LayerSpec
 
 warnings.filterwarnings("ignore", message=".crs. was not provided")
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,

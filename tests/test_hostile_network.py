@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from locmap.errors import DisconnectedGraphError, NetworkError, OutsideNetworkError
-from locmap.network import network_from_edges
-from locmap.routing import StreetRouter
+from locmap.distance.network import network_from_edges
+from locmap.distance.routing import StreetRouter
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -1,6 +1,6 @@
 """Hostile service registers and CSV tables (property-based, hypothesis).
 
-Drives :func:`locmap.services.build_register` directly on a tiny synthetic area (a 10 km
+Drives :func:`locmap.data.services.build_register` directly on a tiny synthetic area (a 10 km
 square in EPSG:27700, six postcodes, two manifest sources and a user CSV; built by
 ``benchmarks/fuzz_register.py``).  The invariants:
 
@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from locmap.errors import DataFileError, LocmapError, ManifestError
-from locmap.io import read_csv_any, to_number
-from locmap.services import USER_COLUMNS, build_register, normalise_postcode
+from locmap.data.io import read_csv_any, to_number
+from locmap.data.services import USER_COLUMNS, build_register, normalise_postcode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -290,7 +290,7 @@ def test_names_survive_every_encoding_byte_for_byte(area, name, enc):
 @given(name=st.sampled_from(['<script>alert("x")</script>', 'A "quoted", name', "two\nlines", "cr\r\nlf",
                              "<img src=x onerror=alert(1)>", "=1+1", "tab\there"]))
 def test_html_quotes_newlines_kept_verbatim_in_the_register(area, name):
-    """The register keeps text as given; escaping is the maps' job (locmap.maps.safe_text)."""
+    """The register keeps text as given; escaping is the maps' job (locmap.maps.web.safe_text)."""
     reg = _gp(area, [row(name=name, pc="W5 5JY"), row(code="G2", name="Oak", pc="W3 6AA")])
     assert reg.services.set_index("source_row").loc[1, "name"] == name.strip()
 
@@ -400,7 +400,7 @@ def test_duplicate_source_keys_are_a_manifest_error(area, tmp_path):
     text = area.manifest.read_text().replace('key = "schools"', 'key = "gp"')
     m = tmp_path / "dup.toml"
     m.write_text(text)
-    from locmap.manifest import load_manifest
+    from locmap.data.manifest import load_manifest
 
     with pytest.raises(ManifestError, match=r"keys must be unique.*\['gp'\]"):
         build_register(load_manifest(m), area.dir, fz.OUTLINE, fz.postcode_table(), fz.BUFFER_M)

@@ -12,8 +12,8 @@ import shapely
 
 from locmap.errors import (CRSError, DataFileError, DataRootNotFoundError, DuplicateIdError, EmptyLayerError,
                            GeometryError, ManifestError, MissingColumnError)
-from locmap.io import read_csv_any, read_layer
-from locmap.manifest import LayerSpec, load_manifest
+from locmap.data.io import read_csv_any, read_layer
+from locmap.data.manifest import LayerSpec, load_manifest
 from locmap.settings import Settings
 
 warnings.filterwarnings("ignore", message=".crs. was not provided")

@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import box
 
 from locmap.errors import DataFileError, DuplicateIdError, PartitionError
-from locmap.localities import (check_contiguity, check_partition, generate_schemes,
+from locmap.localities.schemes import (check_contiguity, check_partition, generate_schemes,
                                scheme_from_column, scheme_from_mapping_csv,
                                scheme_from_polygons, synthetic_area, units_from_lsoa)
 
@@ -114,7 +114,7 @@ def test_deterministic(syn):
 def ealing():
     from locmap.errors import DataRootNotFoundError
     try:
-        from locmap.area import load_area
+        from locmap.data.area import load_area
         return load_area("ealing")
     except (DataRootNotFoundError, ImportError, NotImplementedError) as exc:
         pytest.skip(f"Ealing data not available: {exc}")

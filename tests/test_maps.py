@@ -16,8 +16,8 @@ from map_fixtures import (XSS_IMG, XSS_SCRIPT, XSS_TEMPLATE, make_access, make_a
 
 from locmap import export  # noqa: E402
 from locmap.export import ATTRIBUTION  # noqa: E402
-from locmap.maps import build_map, render_html, safe_text  # noqa: E402
-from locmap.offline import OfflineAssetError, external_assets, make_self_contained, save_map  # noqa: E402
+from locmap.maps.web import build_map, render_html, safe_text  # noqa: E402
+from locmap.maps.offline import OfflineAssetError, external_assets, make_self_contained, save_map  # noqa: E402
 
 
 @pytest.fixture(scope="module")

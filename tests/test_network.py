@@ -1,4 +1,4 @@
-"""Tests of locmap.network: graph building, profiles, components, persistence, cache."""
+"""Tests of locmap.distance.network: graph building, profiles, components, persistence, cache."""
 from __future__ import annotations
 
 import warnings
@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import LineString, Point
 
 from locmap.errors import NetworkError
-from locmap.network import (
+from locmap.distance.network import (
     PramPenalties,
     StreetNetwork,
     cache_key,
@@ -206,7 +206,7 @@ def test_penalty_factors_below_one_rejected():
 
 
 def test_incline_parsing():
-    from locmap.network import _incline_pct
+    from locmap.distance.network import _incline_pct
 
     v = _incline_pct(pd.Series(["10%", "-5%", "steep", "up", "", None, "4°"]))
     assert v[0] == 10 and v[1] == 5 and np.isinf(v[2]) and np.isnan(v[3]) and np.isnan(v[4])

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from locmap.notebook_runner import NOTEBOOK_DIR, notebook_paths
+from locmap.notebooks import NOTEBOOK_DIR, notebook_paths
 
 pytestmark = pytest.mark.notebooks
 
@@ -78,7 +78,7 @@ def test_thin_no_functions_no_copies():
 
 
 def test_unknown_parameter_rejected(tmp_path):
-    from locmap.notebook_runner import NotebookRunError, run_notebooks
+    from locmap.notebooks import NotebookRunError, run_notebooks
 
     with pytest.raises(NotebookRunError, match="unknown notebook parameter"):
         run_notebooks("ealing", tmp_path, {"no_such_parameter": 1}, only="01")

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from locmap import export
-from locmap.network import cache_key, load_or_build
+from locmap.distance.network import cache_key, load_or_build
 from locmap.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from locmap.ranking import (CRITERIA, Weights, criteria_table, rank_localities,
+from locmap.localities.ranking import (CRITERIA, Weights, criteria_table, rank_localities,
                             rescale_minutes, sensitivity)
 
 

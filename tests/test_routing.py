@@ -1,4 +1,4 @@
-"""Tests of locmap.routing: street distances equal networkx Dijkstra; k-nearest equals
+"""Tests of locmap.distance.routing: street distances equal networkx Dijkstra; k-nearest equals
 brute force; unreachable pairs are reported, never silent; estimated router."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from locmap.errors import (
     LocmapError,
     OutsideNetworkError,
 )
-from locmap.network import network_from_edges, network_from_pbf, synthetic_street_tables
-from locmap.routing import (
+from locmap.distance.network import network_from_edges, network_from_pbf, synthetic_street_tables
+from locmap.distance.routing import (
     EstimatedRouter,
     Router,
     StreetRouter,

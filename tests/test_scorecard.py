@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from locmap.localities import scheme_from_column, synthetic_area
-from locmap.scorecard import build_scorecard, column_descriptions
+from locmap.localities.schemes import scheme_from_column, synthetic_area
+from locmap.localities.scorecard import build_scorecard, column_descriptions
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,8 @@ def test_every_column_described(syn):
 def test_ealing_town_scorecard():
     from locmap.errors import DataRootNotFoundError
     try:
-        from locmap.access import ANY_KEY, compute_access
-        from locmap.area import load_area
+        from locmap.access.nearest import ANY_KEY, compute_access
+        from locmap.data.area import load_area
         area = load_area("ealing")
     except (DataRootNotFoundError, ImportError, NotImplementedError) as exc:
         pytest.skip(f"Ealing data not available: {exc}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from locmap.population_bands import BANDS
+from locmap.bands import BANDS
 
 pytestmark = pytest.mark.realdata
 
 
 @pytest.fixture(scope="module")
 def hounslow(settings):
-    from locmap.area import load_area
+    from locmap.data.area import load_area
 
     return load_area("hounslow", settings)
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from locmap.errors import LocmapError
-from locmap.sites import coverage_gain, solve_mclp, solve_pmedian, suggest_sites
+from locmap.localities.sites import coverage_gain, solve_mclp, solve_pmedian, suggest_sites
 
 
 def _sf():

@@ -6,7 +6,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from locmap import sites
+from locmap.localities import sites
 
 
 def _instance(n=60, m=7, seed=3):

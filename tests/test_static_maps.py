@@ -13,7 +13,7 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 from map_fixtures import make_access, make_area, make_localities  # noqa: E402
 
-from locmap import static_maps as sm  # noqa: E402
+from locmap.maps import static as sm  # noqa: E402
 
 DPI = 60  # small for speed; the A4 size check scales with dpi
 

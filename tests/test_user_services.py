@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from locmap.area import load_area
+from locmap.data.area import load_area
 
 pytestmark = pytest.mark.realdata
 

@@ -19,10 +19,10 @@ import pandas as pd
 import shapely
 
 from locmap.errors import PopulationError
-from locmap.io import read_table
-from locmap.manifest import AreaPack
-from locmap.population_bands import BANDS
-from locmap.services import normalise_postcode
+from locmap.data.io import read_table
+from locmap.data.manifest import AreaPack
+from locmap.bands import BANDS
+from locmap.data.services import normalise_postcode
 
 
 def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
@@ -40,7 +40,7 @@ def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa
                   unit_of: dict[str, str] | None = None) -> pd.Series:
     """Small-area (LSOA 2021 or merged unit) code of each postcode inside the area (NaN outside).
 
-    ``unit_of`` maps LSOA 2021 codes to merged units (:func:`locmap.boundaries.load_lsoa21`).
+    ``unit_of`` maps LSOA 2021 codes to merged units (:func:`locmap.data.boundaries.load_lsoa21`).
     """
     lk = read_table(pack.table("lsoa11_lsoa21"), data_root, required=("lsoa11cd", "lsoa21cd"))
     if unit_of:

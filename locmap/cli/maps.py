@@ -5,8 +5,8 @@ Examples::
     locmap map --area ealing --layers need,services,gaps --out maps/ealing.html --offline
     locmap sheet --area ealing --locality Northolt --out sheets/ --scheme towns
 
-Both load the area lazily (``locmap.area.load_area``); access, gap and scorecard layers use
-``locmap.access`` / ``locmap.gaps`` / ``locmap.localities`` / ``locmap.scorecard`` when those
+Both load the area lazily (``locmap.data.area.load_area``); access, gap and scorecard layers use
+``locmap.access.nearest`` / ``locmap.access.gaps`` / ``locmap.localities.schemes`` / ``locmap.localities.scorecard`` when those
 modules are importable and say clearly what was left out when they are not.
 """
 from __future__ import annotations
@@ -68,9 +68,9 @@ def prepare_layers(area: Any, want_access: bool = True, want_gaps: bool = True,
     res = None
     if want_access or want_gaps or want_localities:
         try:
-            from locmap import access as acc  # noqa: PLC0415
+            from locmap.access import nearest as acc  # noqa: PLC0415
         except ImportError as exc:
-            out.notes.append(f"access layers left out: locmap.access is not available ({exc})")
+            out.notes.append(f"access layers left out: locmap.access.nearest is not available ({exc})")
         else:
             t0 = time.perf_counter()
             res = acc.compute_access(area, area.settings)
@@ -78,9 +78,9 @@ def prepare_layers(area: Any, want_access: bool = True, want_gaps: bool = True,
             _say(f"access: {res.label}, {len(res.wide):,} homes, {time.perf_counter() - t0:.1f} s")
     if want_gaps and res is not None:
         try:
-            from locmap.gaps import all_gap_polygons  # noqa: PLC0415
+            from locmap.access.gaps import all_gap_polygons  # noqa: PLC0415
         except ImportError as exc:
-            out.notes.append(f"gap areas left out: locmap.gaps is not available ({exc})")
+            out.notes.append(f"gap areas left out: locmap.access.gaps is not available ({exc})")
         else:
             key = [t for t in (getattr(area.pack, "key_service_types", None) or res.service_types)
                    if t in res.service_types]
@@ -90,15 +90,15 @@ def prepare_layers(area: Any, want_access: bool = True, want_gaps: bool = True,
         if column is None:
             raise UnknownAreaError(f"unknown locality scheme '{scheme}'; choose from {sorted(SCHEME_COLUMNS)}")
         try:
-            from locmap.localities import scheme_from_column  # noqa: PLC0415
+            from locmap.localities.schemes import scheme_from_column  # noqa: PLC0415
         except ImportError as exc:
-            out.notes.append(f"localities left out: locmap.localities is not available ({exc})")
+            out.notes.append(f"localities left out: locmap.localities.schemes is not available ({exc})")
         else:
             sch = scheme_from_column(area.lsoa, column, name=scheme)
             out.localities = sch.localities
             if res is not None:
                 try:
-                    from locmap.scorecard import build_scorecard  # noqa: PLC0415
+                    from locmap.localities.scorecard import build_scorecard  # noqa: PLC0415
 
                     out.scorecard = build_scorecard(
                         sch.assignment, area.lsoa, area.homes, area.services, res.table,
@@ -106,7 +106,7 @@ def prepare_layers(area: Any, want_access: bool = True, want_gaps: bool = True,
                         thresholds_minutes=area.settings.thresholds_minutes, scheme_name=scheme,
                         walk_speed_kmh=area.settings.walk_speed_kmh)
                 except ImportError as exc:
-                    out.notes.append(f"scorecard left out: locmap.scorecard is not available ({exc})")
+                    out.notes.append(f"scorecard left out: locmap.localities.scorecard is not available ({exc})")
     return out
 
 
@@ -147,8 +147,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 def run_map(args: argparse.Namespace) -> int:
     """``locmap map``: build and save the HTML map; returns the exit code."""
-    from locmap.maps import KNOWN_LAYERS  # noqa: PLC0415
-    from locmap.workflows import write_map  # noqa: PLC0415
+    from locmap.maps.web import KNOWN_LAYERS  # noqa: PLC0415
+    from locmap.api import write_map  # noqa: PLC0415
 
     layers = tuple(x.strip() for x in str(args.layers).split(",") if x.strip())
     bad = [x for x in layers if x not in KNOWN_LAYERS]
@@ -175,7 +175,7 @@ def run_map(args: argparse.Namespace) -> int:
 
 def run_sheet(args: argparse.Namespace) -> int:
     """``locmap sheet``: write the locality profile sheet (PNG + PDF); returns the exit code."""
-    from locmap.workflows import write_sheet  # noqa: PLC0415
+    from locmap.api import write_sheet  # noqa: PLC0415
 
     try:
         area = _load(args)

@@ -14,7 +14,7 @@ from pathlib import Path
 from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV, Settings
 
-SUBCOMMAND_MODULES = ("cli_network", "cli_access", "cli_localities", "cli_maps", "cli_notebooks")
+SUBCOMMAND_MODULES = ("network", "access", "localities", "maps", "notebooks")
 
 DESCRIPTION = """\
 locmap maps the needs and assets of a place so that council and NHS planners can choose
@@ -70,7 +70,7 @@ def settings_from_args(args) -> Settings:
 
 
 def area_from_args(args):
-    from locmap.area import load_area  # noqa: PLC0415
+    from locmap.data.area import load_area  # noqa: PLC0415
 
     return load_area(args.area, settings_from_args(args))
 
@@ -78,7 +78,7 @@ def area_from_args(args):
 # ---------------------------------------------------------------------------------- check
 def summarise(area) -> dict:
     """A JSON-able summary of every layer: counts, CRS, totals, rejects."""
-    from locmap.population_bands import BANDS  # noqa: PLC0415
+    from locmap.bands import BANDS  # noqa: PLC0415
 
     c = area.checks
     svc = area.services
@@ -196,11 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-maps", action="store_true", help="skip HTML/PNG maps")
     p.set_defaults(func=run_run)
     for name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"locmap.{name}")
-        except ImportError:
-            continue
-        mod.add_parser(sub)
+        importlib.import_module(f"locmap.cli.{name}").add_parser(sub)
     return parser
 
 

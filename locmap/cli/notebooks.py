@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run_notebooks_cmd(args: argparse.Namespace) -> int:
     from locmap.errors import LocmapError  # noqa: PLC0415
-    from locmap.notebook_runner import parse_parameters, run_notebooks  # noqa: PLC0415
+    from locmap.notebooks import parse_parameters, run_notebooks  # noqa: PLC0415
 
     try:
         paths = run_notebooks(args.area, args.out, parse_parameters(args.parameter), only=args.only,

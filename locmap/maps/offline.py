@@ -8,7 +8,7 @@ nothing.  :func:`make_self_contained` rewrites a rendered page:
 - the images Leaflet's CSS refers to (layer-control icon) and the default marker PNGs are
   inlined as ``data:`` URIs (``L.Icon.Default`` is pointed at them);
 - Bootstrap, glyphicons, Font Awesome and awesome-markers are dropped when the page does not use
-  them (``locmap.maps.build_map(offline=True)`` never does);
+  them (``locmap.maps.web.build_map(offline=True)`` never does);
 - any other external script or stylesheet (MarkerCluster, Fullscreen, Search, ...) raises
   :class:`OfflineAssetError`: those plugins are simply not used in offline mode.
 
@@ -30,7 +30,7 @@ from locmap.export import write_text
 class OfflineAssetError(LocmapError):
     """A map page needs a web asset that locmap cannot embed."""
 
-    remedy = ("build the map with locmap.maps.build_map(..., offline=True), which leaves out "
+    remedy = ("build the map with locmap.maps.web.build_map(..., offline=True), which leaves out "
               "plugins whose files are not shipped with locmap (MarkerCluster, Fullscreen, Search).")
 
 
@@ -172,7 +172,7 @@ def save_map(m, path: str | os.PathLike, offline: bool = False) -> Path:
     Parameters
     ----------
     m : folium.Map
-        Map from :func:`locmap.maps.build_map` (use ``offline=True`` there too for offline).
+        Map from :func:`locmap.maps.web.build_map` (use ``offline=True`` there too for offline).
     path : path-like
         Target ``.html`` file; an interrupted write leaves any old file in place.
     offline : bool

@@ -13,8 +13,8 @@ import pandas as pd
 import shapely
 
 from locmap.errors import DataFileError, ManifestError, PartitionError
-from locmap.io import read_layer, read_table
-from locmap.manifest import AreaPack
+from locmap.data.io import read_layer, read_table
+from locmap.data.manifest import AreaPack
 
 
 @dataclass

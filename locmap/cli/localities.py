@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from locmap.workflows import DEFAULT_CANDIDATES  # noqa: E402,F401  (re-exported)
+from locmap.api import DEFAULT_CANDIDATES  # noqa: E402,F401  (re-exported)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -85,7 +85,7 @@ def add_parser(subparsers: Any) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _scheme(area, spec: str, args) -> list:
-    from locmap.workflows import build_schemes  # noqa: PLC0415
+    from locmap.api import build_schemes  # noqa: PLC0415
 
     return build_schemes(area, spec, getattr(args, "k", "3..7"), units=getattr(args, "units", "wards"),
                          method=getattr(args, "method", "skater"),
@@ -102,9 +102,9 @@ def _write(df: pd.DataFrame, out: Path, name: str, written: list[Path]) -> None:
 # ----------------------------------------------------------------------------- localities
 def run_localities(args: argparse.Namespace) -> int:
     """Scorecards, alignment, ranking and sensitivity for each requested scheme."""
-    from locmap.access import compute_access  # noqa: PLC0415
+    from locmap.access.nearest import compute_access  # noqa: PLC0415
     from locmap.cli import area_from_args, settings_from_args  # noqa: PLC0415
-    from locmap.workflows import locality_analysis, write_locality_outputs  # noqa: PLC0415
+    from locmap.api import locality_analysis, write_locality_outputs  # noqa: PLC0415
 
     settings = settings_from_args(args)
     area = area_from_args(args)
@@ -134,7 +134,7 @@ def run_localities(args: argparse.Namespace) -> int:
 def run_sites(args: argparse.Namespace) -> int:
     """Suggest ``p`` hub sites for one locality (or the whole area)."""
     from locmap.cli import area_from_args, settings_from_args  # noqa: PLC0415
-    from locmap.workflows import hub_sites  # noqa: PLC0415
+    from locmap.api import hub_sites  # noqa: PLC0415
 
     settings = settings_from_args(args)
     area = area_from_args(args)

@@ -22,8 +22,8 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from locmap.access import _method_of, _points_xy, _require, wide_column
-from locmap.population_bands import BANDS
+from locmap.access.nearest import _method_of, _points_xy, _require, wide_column
+from locmap.bands import BANDS
 
 SQRT3 = np.sqrt(3.0)
 #: axial-coordinate offsets of the six edge neighbours of a hexagon
@@ -198,7 +198,7 @@ def gap_summary(coverage_df: pd.DataFrame, level: str) -> pd.DataFrame:
     Parameters
     ----------
     coverage_df : DataFrame
-        Output of :func:`locmap.access.coverage`.
+        Output of :func:`locmap.access.nearest.coverage`.
     level : str
         e.g. ``"ward"``.
 

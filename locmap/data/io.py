@@ -130,7 +130,7 @@ def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str
 
 def read_table(spec, data_root: Path, required: Iterable[str] = (), keep_other: bool = False,
                numeric: Iterable[str] = ()) -> pd.DataFrame:
-    """Read a CSV table described by a manifest :class:`~locmap.manifest.LayerSpec`.
+    """Read a CSV table described by a manifest :class:`~locmap.data.manifest.LayerSpec`.
 
     Columns named in ``spec.columns`` are renamed to their canonical names; with
     ``keep_other`` the remaining source columns are kept too.  ``numeric`` columns are

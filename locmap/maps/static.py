@@ -29,8 +29,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from locmap.export import ATTRIBUTION, write_figure  # noqa: E402
-from locmap.maps import ACCESS_BANDS, NO_ACCESS_COLOUR, classify, method_label, service_colour  # noqa: E402
-from locmap.population_bands import BAND_LABELS  # noqa: E402
+from locmap.maps.web import ACCESS_BANDS, NO_ACCESS_COLOUR, classify, method_label, service_colour  # noqa: E402
+from locmap.bands import BAND_LABELS  # noqa: E402
 from locmap.settings import CRS_METRIC  # noqa: E402
 
 #: ISO 216 landscape sizes in inches (width, height).

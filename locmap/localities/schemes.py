@@ -37,7 +37,7 @@ from locmap.errors import (
     MissingColumnError,
     PartitionError,
 )
-from locmap.population_bands import BANDS
+from locmap.bands import BANDS
 
 LSOA_ID = "lsoa21cd"
 #: Default population bounds policy for generated schemes: each locality within

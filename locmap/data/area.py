@@ -74,7 +74,7 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
     AreaData
         All layers in EPSG:27700 with population (people) by age band.
     """
-    from locmap.loaders import build_area  # noqa: PLC0415
+    from locmap.data.loaders import build_area  # noqa: PLC0415
 
     settings = settings or Settings.from_env()
     user_services = user_services or settings.extra.get("user_services")

@@ -8,7 +8,7 @@ distance to the nearest GP practice / primary school in the register — and fit
     road_m = intercept_m + circuity * straight_m      (ordinary least squares, both services pooled)
 
 reporting MAE and R² (and the ratio-only fit for comparison).  The fitted model drives
-:class:`locmap.routing.EstimatedRouter`; every output then says
+:class:`locmap.distance.routing.EstimatedRouter`; every output then says
 "estimated street distance (calibrated)".  Caveat: IoD2019 used c. 2016-17 service
 locations; the registers here are 2025-26 (documented in docs/decisions.md).
 """
@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from locmap.errors import EmptyServiceTypeError, NetworkError
-from locmap.population import deprivation_2019
+from locmap.data.population import deprivation_2019
 
 #: IoD2019 indicator -> service type of the register
 CALIBRATION_PAIRS = {"road_km_gp": "gp_practice", "road_km_primary": "primary_school"}
@@ -126,16 +126,16 @@ def network_path(area) -> Path | None:
 def default_router(area, settings=None, rebuild: bool = False):
     """The router every locmap call uses by default.
 
-    A :class:`~locmap.routing.StreetRouter` on the area's OSM network when a network file is
-    configured and present; otherwise an :class:`~locmap.routing.EstimatedRouter` with the
+    A :class:`~locmap.distance.routing.StreetRouter` on the area's OSM network when a network file is
+    configured and present; otherwise an :class:`~locmap.distance.routing.EstimatedRouter` with the
     calibrated circuity.  The same calls switch to street distances once a network exists.
     """
-    from locmap.routing import EstimatedRouter, StreetRouter  # noqa: PLC0415
+    from locmap.distance.routing import EstimatedRouter, StreetRouter  # noqa: PLC0415
 
     settings = settings or area.settings
     path = network_path(area)
     if path is not None:
-        from locmap.network import load_or_build  # noqa: PLC0415
+        from locmap.distance.network import load_or_build  # noqa: PLC0415
 
         net = load_or_build(path, settings.profile, settings, rebuild=rebuild)
         return StreetRouter(net, max_snap_m=settings.max_snap_m)

@@ -49,7 +49,7 @@ def _fail(exc: Exception) -> int:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build or load the network for ``--osm`` and print its report.  Returns an exit code."""
-    from locmap.network import describe, load_or_build  # noqa: PLC0415
+    from locmap.distance.network import describe, load_or_build  # noqa: PLC0415
 
     settings = Settings.from_env()
     t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print every cached network.  Returns an exit code (0 also when the cache is empty)."""
-    from locmap.network import StreetNetwork, cached_networks, describe  # noqa: PLC0415
+    from locmap.distance.network import StreetNetwork, cached_networks, describe  # noqa: PLC0415
 
     settings = Settings.from_env()
     paths = cached_networks(settings)
@@ -86,11 +86,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Download the walk network around ``--area`` (+ buffer) to ``--out``.  Returns an exit code."""
-    from locmap.network import fetch_osm  # noqa: PLC0415
+    from locmap.distance.network import fetch_osm  # noqa: PLC0415
     from locmap.settings import CRS_WEB  # noqa: PLC0415
 
     try:
-        from locmap.area import load_area  # noqa: PLC0415  (written by the data layer)
+        from locmap.data.area import load_area  # noqa: PLC0415  (written by the data layer)
 
         borough = load_area(args.area, Settings.from_env()).borough
         outline = borough.to_crs(CRS_WEB).geometry.union_all()

@@ -60,7 +60,7 @@ def make_settings(data_root: str | Path | None = None, profile: str | None = "pr
 
 def load(area_name: str, settings: Settings):
     """``load_area`` (which takes the user-services file from ``settings.extra``)."""
-    from locmap.area import load_area  # noqa: PLC0415
+    from locmap.data.area import load_area  # noqa: PLC0415
 
     return load_area(area_name, settings)
 
@@ -78,7 +78,7 @@ def write_tables(tables: Mapping[str, Any], out_dir: str | Path, prefix: str = "
 
 
 def _bands(df: pd.DataFrame) -> list[str]:
-    from locmap.population_bands import BANDS  # noqa: PLC0415
+    from locmap.bands import BANDS  # noqa: PLC0415
 
     return [b for b in BANDS if b in df.columns]
 
@@ -98,7 +98,7 @@ def area_overview(area) -> dict[str, pd.DataFrame]:
     ``alignment`` (every pair of wards/towns/PCNs, child-weighted), ``towns_vs_pcns``
     (child-weighted cross-tab), ``pcn_membership``, ``tiling`` (towns vs borough check).
     """
-    from locmap.alignment import alignment_table, crosstab_long  # noqa: PLC0415
+    from locmap.localities.alignment import alignment_table, crosstab_long  # noqa: PLC0415
 
     lsoa = area.lsoa
     layers = pd.DataFrame([
@@ -140,8 +140,8 @@ def need_and_assets(area, service_types: Sequence[str] | None = None) -> dict[st
     ``rejects_by_reason``, ``rejects`` (every rejected row), ``unlocated`` (kept but no
     location), ``accounting`` (read = used + rejected per input file).
     """
-    from locmap.localities import scheme_from_column  # noqa: PLC0415
-    from locmap.scorecard import service_locality  # noqa: PLC0415
+    from locmap.localities.schemes import scheme_from_column  # noqa: PLC0415
+    from locmap.localities.scorecard import service_locality  # noqa: PLC0415
 
     lsoa, svc = area.lsoa, area.services
     if service_types:
@@ -194,7 +194,7 @@ def calibration_summary(area, method: str) -> pd.DataFrame:
     """
     if method != "estimated":
         return pd.DataFrame([{"service_type": "all", "note": "street distances: no calibration used"}])
-    from locmap.calibration import calibrate  # noqa: PLC0415
+    from locmap.distance.calibration import calibrate  # noqa: PLC0415
 
     c = calibrate(area)
     rows = [{"service_type": "all", "n_lsoa11": c.n, "circuity": c.circuity, "intercept_m": c.intercept_m,
@@ -212,7 +212,7 @@ def access_analysis(area, settings: Settings | None = None, service_types: Seque
                     router: Any = None) -> dict[str, Any]:
     """Pram distance from every home to each service type, coverage, gaps and caveats.
 
-    Returns a dict with ``result`` (the :class:`~locmap.access.AccessResult`), ``method``,
+    Returns a dict with ``result`` (the :class:`~locmap.access.nearest.AccessResult`), ``method``,
     ``label`` and the tables ``summary`` (median/p90 minutes per type), ``coverage_total``
     (children within each threshold, borough), ``coverage`` (every level), ``gaps_by_town``,
     ``gaps_by_pcn``, ``gap_areas`` (GeoDataFrame of contiguous gap areas of the key types at
@@ -220,8 +220,8 @@ def access_analysis(area, settings: Settings | None = None, service_types: Seque
     ``straight_vs_street`` (% within threshold, both measures), ``calibration``,
     ``unreachable``, ``excluded_services``.
     """
-    from locmap import access as acc  # noqa: PLC0415
-    from locmap.gaps import all_gap_polygons, gap_summary  # noqa: PLC0415
+    from locmap.access import nearest as acc  # noqa: PLC0415
+    from locmap.access.gaps import all_gap_polygons, gap_summary  # noqa: PLC0415
 
     settings = settings or area.settings
     res = acc.compute_access(area, settings, router=router, service_types=service_types)
@@ -294,7 +294,7 @@ def build_schemes(area, spec: str, k_values: Iterable[int] | str = range(3, 8), 
                   method: str = "skater", balance_col: str = "pop_0_19", tolerance: float = 0.25,
                   seed: int = 0) -> list:
     """Candidate schemes for one ``spec``: towns, pcns, wards, auto (k_values), a CSV or polygon file."""
-    from locmap import localities as lc  # noqa: PLC0415
+    from locmap.localities import schemes as lc  # noqa: PLC0415
 
     lsoa = area.lsoa
     if spec in COLUMN_SCHEMES:
@@ -317,7 +317,7 @@ def build_schemes(area, spec: str, k_values: Iterable[int] | str = range(3, 8), 
 
 def nearest_table(res) -> tuple[pd.DataFrame, list[str]]:
     """Rank-1 distances per home and real service type (no "any key") + the key types."""
-    from locmap.access import ANY_KEY  # noqa: PLC0415
+    from locmap.access.nearest import ANY_KEY  # noqa: PLC0415
 
     t = res.table[(res.table["service_type"] != ANY_KEY) & (res.table["rank"] == 1)]
     return t.reset_index(drop=True), list(res.key_service_types)
@@ -344,7 +344,7 @@ def locality_analysis(area, access_result, schemes: Sequence[str] | str = ("town
                       settings: Settings | None = None) -> dict[str, Any]:
     """Scorecards, ranking under ``weights`` and its Monte-Carlo sensitivity for each scheme.
 
-    ``weights`` is a :class:`~locmap.ranking.Weights`, a ``dict`` or a ``"need=0.3,..."`` string.
+    ``weights`` is a :class:`~locmap.localities.ranking.Weights`, a ``dict`` or a ``"need=0.3,..."`` string.
     Each draw picks random weights (Dirichlet) *and* a (walking speed x gap threshold) scenario.
 
     Returns a dict: ``schemes`` (name -> Scheme), ``scorecards``, ``rankings``, ``sensitivity``,
@@ -353,10 +353,10 @@ def locality_analysis(area, access_result, schemes: Sequence[str] | str = ("town
     scheme: base-weights first, most often first, p_first, rank range, hard-edge risk),
     ``column_descriptions``, ``meta``.
     """
-    from locmap import localities as lc  # noqa: PLC0415
-    from locmap.alignment import alignment_table, crosstab_long  # noqa: PLC0415
-    from locmap.ranking import Weights, rescale_minutes, sensitivity  # noqa: PLC0415
-    from locmap.scorecard import build_scorecard, column_descriptions  # noqa: PLC0415
+    from locmap.localities import schemes as lc  # noqa: PLC0415
+    from locmap.localities.alignment import alignment_table, crosstab_long  # noqa: PLC0415
+    from locmap.localities.ranking import Weights, rescale_minutes, sensitivity  # noqa: PLC0415
+    from locmap.localities.scorecard import build_scorecard, column_descriptions  # noqa: PLC0415
 
     settings = settings or access_result.settings
     if isinstance(weights, Mapping):
@@ -498,13 +498,13 @@ def hub_sites(area, settings: Settings | None = None, scheme=None, locality: str
     """Suggest ``p`` hub sites in ``locality`` of ``scheme`` (a Scheme or a spec such as
     ``"towns"``; ``locality=None``: the whole area) - MCLP and p-median.
 
-    Returns :func:`locmap.sites.suggest_sites`'s dict (``sites``, ``gain``, ``summary``) plus
+    Returns :func:`locmap.localities.sites.suggest_sites`'s dict (``sites``, ``gain``, ``summary``) plus
     ``locality`` and ``stem`` (file-name stem).
     """
     import geopandas as gpd  # noqa: PLC0415
 
-    from locmap.access import default_router_for  # noqa: PLC0415
-    from locmap.sites import suggest_sites  # noqa: PLC0415
+    from locmap.access.nearest import default_router_for  # noqa: PLC0415
+    from locmap.localities.sites import suggest_sites  # noqa: PLC0415
 
     settings = settings or area.settings
     max_m = settings.minutes_to_metres(minutes)
@@ -572,9 +572,9 @@ def write_map(area, path: str | Path, inputs=None, layers: Sequence[str] | None 
               title: str | None = None, offline: bool = False, scheme: str = "towns",
               gap_minutes: float = 15.0) -> Path:
     """Build and save the workshop HTML map (``offline``: Leaflet inlined)."""
-    from locmap.cli_maps import prepare_layers  # noqa: PLC0415
-    from locmap.maps import DEFAULT_LAYERS, build_map  # noqa: PLC0415
-    from locmap.offline import save_map  # noqa: PLC0415
+    from locmap.cli.maps import prepare_layers  # noqa: PLC0415
+    from locmap.maps.web import DEFAULT_LAYERS, build_map  # noqa: PLC0415
+    from locmap.maps.offline import save_map  # noqa: PLC0415
 
     layers = tuple(layers or DEFAULT_LAYERS)
     if inputs is None:
@@ -591,7 +591,7 @@ def write_map(area, path: str | Path, inputs=None, layers: Sequence[str] | None 
 def write_sheet(area, locality: str, out_dir: str | Path, inputs, scheme: str = "towns",
                 paper: str = "A4", dpi: int = 200) -> list[Path]:
     """The printable profile sheet (PNG + PDF) of one locality of ``inputs.localities``."""
-    from locmap.static_maps import profile_sheet  # noqa: PLC0415
+    from locmap.maps.static import profile_sheet  # noqa: PLC0415
 
     names = list(inputs.localities["locality"].astype(str))
     if locality not in names:
@@ -611,7 +611,7 @@ def workshop_export(area, out_dir: str | Path, scheme: str = "towns", localities
     """Everything a workshop needs in ``out_dir``: ``maps/<area>.html`` (online),
     ``maps/<area>_offline.html`` (self-contained) and ``sheets/`` (one PNG + PDF per locality;
     default: every locality of ``scheme``).  Returns a table of the files written."""
-    from locmap.cli_maps import prepare_layers  # noqa: PLC0415
+    from locmap.cli.maps import prepare_layers  # noqa: PLC0415
 
     out = Path(out_dir)
     inputs = prepare_layers(area, True, True, True, scheme=scheme, gap_threshold_minutes=gap_minutes)

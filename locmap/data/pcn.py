@@ -18,8 +18,8 @@ import shapely
 from scipy.spatial import cKDTree
 
 from locmap.errors import DataFileError
-from locmap.io import read_csv_any, rename_columns
-from locmap.manifest import AreaPack
+from locmap.data.io import read_csv_any, rename_columns
+from locmap.data.manifest import AreaPack
 
 FOOTPRINT_METHOD = "approximate: LSOA assigned to the PCN of its nearest member practice (straight line)"
 

@@ -10,12 +10,12 @@ The module turns *homes* (population at residential points) and *services*
   area level (LSOA, ward, town, PCN) and age band, with a borough total;
 * :func:`two_step_fca` / :func:`fca_by_area` - capacity-aware access (two-step
   floating catchment area, via PySAL ``access``);
-* :func:`compute_access` - the whole thing for an :class:`~locmap.area.AreaData`.
+* :func:`compute_access` - the whole thing for an :class:`~locmap.data.area.AreaData`.
 
-Gap polygons live in :mod:`locmap.gaps`.
+Gap polygons live in :mod:`locmap.access.gaps`.
 
 Every table carries ``method`` (``"street"`` or ``"estimated"``) and ``label``
-(from :func:`locmap.routing.method_label`) so an estimated distance is never
+(from :func:`locmap.distance.routing.method_label`) so an estimated distance is never
 shown as if it were measured along streets.  Distances are metres in
 EPSG:27700; minutes are ``distance_m / settings.metres_per_minute``.
 """
@@ -31,11 +31,11 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from locmap.errors import CRSError, EmptyServiceTypeError, LocmapError, MissingColumnError
-from locmap.population_bands import BANDS
+from locmap.bands import BANDS
 from locmap.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from locmap.area import AreaData
+    from locmap.data.area import AreaData
 
 #: Pseudo service type: the nearest of any of the manifest's key service types.
 ANY_KEY = "any_key_service"
@@ -58,7 +58,7 @@ TOTAL_ID = "__total__"
 UNASSIGNED_ID = "__unassigned__"
 
 # the routing module owns the user-facing wording of each method
-from locmap.routing import method_label  # noqa: E402
+from locmap.distance.routing import method_label  # noqa: E402
 
 
 def _progress(iterable: Iterable, settings: Settings, desc: str, total: int | None = None):
@@ -232,7 +232,7 @@ def nearest_services(
         ``service_id, service_type, located, lad_cd, geometry`` (contract columns).
     router : Router
         Object with ``method`` and ``nearest(origins_xy, targets_xy, k, max_m)``
-        (``locmap.routing.StreetRouter`` / ``EstimatedRouter``).  Called once per
+        (``locmap.distance.routing.StreetRouter`` / ``EstimatedRouter``).  Called once per
         service type, never per facility.
     settings : Settings, optional
         Walking speed for minutes; ``k_nearest`` default.
@@ -432,7 +432,7 @@ def _router_reasons(router: Any, rows: np.ndarray) -> np.ndarray:
     if not isinstance(table, pd.DataFrame) or table.empty:
         return out
     try:
-        from locmap.routing import REASONS  # noqa: PLC0415
+        from locmap.distance.routing import REASONS  # noqa: PLC0415
     except ImportError:  # pragma: no cover
         REASONS = {}
     o = table[(table["side"] == "origin") & (table["reason"] != "fewer_than_k")]
@@ -855,8 +855,8 @@ def _pack_attr(area: Any, name: str, default: Any = None) -> Any:
 
 def default_router_for(area: "AreaData", settings: Settings) -> Any:
     """The project's default router for ``area`` (street when a network is configured,
-    otherwise calibrated estimate) - imported lazily from :mod:`locmap.calibration`."""
-    from locmap.calibration import default_router  # noqa: PLC0415
+    otherwise calibrated estimate) - imported lazily from :mod:`locmap.distance.calibration`."""
+    from locmap.distance.calibration import default_router  # noqa: PLC0415
 
     return default_router(area, settings)
 
@@ -868,12 +868,12 @@ def compute_access(
     service_types: Sequence[str] | None = None,
     k: int | None = None,
 ) -> AccessResult:
-    """:func:`nearest_services` for an :class:`~locmap.area.AreaData` bundle.
+    """:func:`nearest_services` for an :class:`~locmap.data.area.AreaData` bundle.
 
     Uses ``area.homes``, ``area.services``, ``area.pack.lad_cd`` (for
     ``cross_border``) and ``area.pack.key_service_types`` (for
     :data:`ANY_KEY`).  ``router`` defaults to
-    :func:`locmap.calibration.default_router`.
+    :func:`locmap.distance.calibration.default_router`.
     """
     settings = settings or getattr(area, "settings", None) or Settings.from_env()
     if router is None:

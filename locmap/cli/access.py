@@ -34,11 +34,11 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from locmap import access as acc
+from locmap.access import nearest as acc
 from locmap import export
 from locmap.errors import LocmapError
-from locmap.gaps import all_gap_polygons, gap_summary
-from locmap.population_bands import BAND_LABELS, BANDS
+from locmap.access.gaps import all_gap_polygons, gap_summary
+from locmap.bands import BAND_LABELS, BANDS
 from locmap.settings import Settings
 
 FORMATS = ("csv", "parquet", "both")
@@ -75,7 +75,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 # indirections so tests can swap data and router without touching the loader
 def _load_area(name: str, settings: Settings) -> Any:
-    from locmap.area import load_area  # noqa: PLC0415
+    from locmap.data.area import load_area  # noqa: PLC0415
 
     return load_area(name, settings)
 
@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m locmap.cli_access access ...``."""
+    """Stand-alone entry point: ``python -m locmap.cli.access access ...``."""
     parser = argparse.ArgumentParser(prog="locmap")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 Two interchangeable routers share one interface (:class:`Router`):
 
 :class:`StreetRouter` (``method = "street"``)
-    Shortest paths on a :class:`locmap.network.StreetNetwork` with
+    Shortest paths on a :class:`locmap.distance.network.StreetNetwork` with
     ``scipy.sparse.csgraph.dijkstra``.  A distance is
     ``snap(origin) + network path(origin node -> target node) + snap(target)``, all in
     metres (EPSG:27700, or the network's CRS), where ``snap`` is the straight line from the
@@ -204,7 +204,7 @@ def _lexsort_rows(vals: np.ndarray, cand: np.ndarray) -> np.ndarray:
 
 # ============================================================================ street
 class StreetRouter:
-    """Shortest street distances on a :class:`~locmap.network.StreetNetwork`.
+    """Shortest street distances on a :class:`~locmap.distance.network.StreetNetwork`.
 
     Parameters
     ----------
@@ -533,7 +533,7 @@ class EstimatedRouter:
     Parameters
     ----------
     circuity : float
-        Street / straight distance ratio (>= 1), calibrated by ``locmap.calibration``.
+        Street / straight distance ratio (>= 1), calibrated by ``locmap.distance.calibration``.
     intercept_m : float
         Constant added (metres), e.g. from a linear fit.
     chunk_rows : int

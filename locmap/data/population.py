@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from locmap.errors import PopulationError
-from locmap.io import read_table, to_number
-from locmap.manifest import AreaPack
-from locmap.population_bands import BAND_AGES, BANDS, CHILD_BANDS
+from locmap.data.io import read_table, to_number
+from locmap.data.manifest import AreaPack
+from locmap.bands import BAND_AGES, BANDS, CHILD_BANDS
 
 #: bands that partition all ages (0-19 and total are sums of these)
 PARTITION_BANDS = ("pop_0_4", "pop_5_11", "pop_12_19", "pop_20plus")

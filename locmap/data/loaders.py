@@ -1,4 +1,4 @@
-"""Build the :class:`~locmap.area.AreaData` bundle of an area pack (the data layer's one entry point)."""
+"""Build the :class:`~locmap.data.area.AreaData` bundle of an area pack (the data layer's one entry point)."""
 from __future__ import annotations
 
 import time
@@ -7,17 +7,17 @@ from pathlib import Path
 import geopandas as gpd
 from tqdm.auto import tqdm
 
-from locmap.area import AreaData
-from locmap.boundaries import load_boundaries
+from locmap.data.area import AreaData
+from locmap.data.boundaries import load_boundaries
 from locmap.errors import PopulationError
 from locmap.export import ATTRIBUTION
-from locmap.homes import assign_lsoa21, build_homes, build_neighbour_homes, load_postcodes
-from locmap.manifest import load_manifest
-from locmap.pcn import build_footprints, load_membership
-from locmap.population import (aggregate_deprivation, aggregate_population, children_low_income, deprivation,
+from locmap.data.homes import assign_lsoa21, build_homes, build_neighbour_homes, load_postcodes
+from locmap.data.manifest import load_manifest
+from locmap.data.pcn import build_footprints, load_membership
+from locmap.data.population import (aggregate_deprivation, aggregate_population, children_low_income, deprivation,
                                 lsoa11_population_scaled, lsoa21_population)
-from locmap.population_bands import BANDS
-from locmap.services import build_register
+from locmap.bands import BANDS
+from locmap.data.services import build_register
 from locmap.settings import Settings
 
 

@@ -33,9 +33,9 @@ import pandas as pd
 from branca.element import MacroElement
 from jinja2 import Template
 
-from locmap.routing import method_label as routing_method_label
+from locmap.distance.routing import method_label as routing_method_label
 from locmap.export import ATTRIBUTION
-from locmap.population_bands import BAND_LABELS
+from locmap.bands import BAND_LABELS
 from locmap.settings import CRS_METRIC, CRS_WEB
 
 DEFAULT_LAYERS: tuple[str, ...] = ("boundaries", "need", "services", "access", "gaps", "localities")
@@ -680,7 +680,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
     Parameters
     ----------
     area : AreaData
-        The study area (``locmap.area.load_area``); only read, never modified.
+        The study area (``locmap.data.area.load_area``); only read, never modified.
     layers : sequence of str
         Any of ``boundaries, need, services, access, gaps, localities``; a layer whose data
         is not supplied (e.g. ``access=None``) is skipped.
@@ -697,7 +697,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
     offline : bool
         Build for a self-contained export: no plugins that need CDN assets (MarkerCluster,
         Fullscreen, Search) and an offline banner.  Save with
-        ``locmap.offline.save_map(m, path, offline=True)``.
+        ``locmap.maps.offline.save_map(m, path, offline=True)``.
     method : str, optional
         Distance method for the access legend; default from ``access['method']``.
     access_service_types : sequence of str, optional
@@ -722,7 +722,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
                    control_scale=True, prefer_canvas=False)
     if offline:
-        # keep only Leaflet + jQuery (inlined by locmap.offline); no Bootstrap/awesome-markers
+        # keep only Leaflet + jQuery (inlined by locmap.maps.offline); no Bootstrap/awesome-markers
         m.default_js = [js for js in m.default_js if js[0] in ("leaflet", "jquery")]
         m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
     folium.TileLayer("OpenStreetMap", name="Background: OpenStreetMap",

@@ -2,7 +2,7 @@
 
 Inputs are plain tables (see docs/architecture.md): the LSOA layer (population bands and
 deprivation), homes (population at residential points, with ``lsoa21cd``), the service
-register and the home -> service distance table of ``locmap.access``.  The scorecard does
+register and the home -> service distance table of ``locmap.access.nearest``.  The scorecard does
 not route: it reads ``minutes`` from the distance table, so the same code reports street
 distances or calibrated estimates (column ``distance_method``).
 
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from locmap.errors import MissingColumnError
-from locmap.population_bands import BANDS
+from locmap.bands import BANDS
 
 LSOA_ID = "lsoa21cd"
 DEFAULT_KEY_TYPES: tuple[str, ...] = ("childrens_centre", "gp_practice", "primary_school",
@@ -133,7 +133,7 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
     Parameters
     ----------
     assignment : Series
-        ``lsoa21cd`` -> locality (a :class:`locmap.localities.Scheme` ``assignment``).
+        ``lsoa21cd`` -> locality (a :class:`locmap.localities.schemes.Scheme` ``assignment``).
     lsoa : GeoDataFrame
         LSOAs with population bands and ``imd_score, imd_decile, idaci_decile,
         idaci_rank, idaci_numerator`` (missing deprivation columns give NaN columns).
@@ -285,7 +285,7 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
 
     # ---- alignment with other schemes (towns, PCNs)
     if align_to:
-        from locmap.alignment import crosstab  # noqa: PLC0415
+        from locmap.localities.alignment import crosstab  # noqa: PLC0415
 
         cw = pd.Series(child.to_numpy(), index=L[LSOA_ID].to_numpy())
         for nm, other_assign in align_to.items():
@@ -299,7 +299,7 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
     if "method" in distances.columns and len(distances):
         m = sorted(distances["method"].dropna().unique())
         try:
-            from locmap.routing import method_label  # noqa: PLC0415
+            from locmap.distance.routing import method_label  # noqa: PLC0415
             out["distance_method"] = "; ".join(method_label(x) for x in m)
         except Exception:  # noqa: BLE001 - routing module optional here
             labels = {"street": "street distance",

@@ -22,8 +22,8 @@ import shapely
 from pyproj import Transformer
 
 from locmap.errors import DataFileError, ManifestError
-from locmap.io import read_csv_any, rename_columns
-from locmap.manifest import AreaPack
+from locmap.data.io import read_csv_any, rename_columns
+from locmap.data.manifest import AreaPack
 
 REGISTER_COLUMNS = ["service_id", "name", "service_type", "subtype", "address", "postcode", "easting",
                     "northing", "lad_cd", "lad_nm", "in_study_area", "located", "location_quality",

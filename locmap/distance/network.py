@@ -19,7 +19,7 @@ Only the largest weakly connected component is kept (by default); what was dropp
 and why is recorded in ``StreetNetwork.report``.  Built networks are cached as
 ``.npz`` files (:func:`load_or_build`), which load in milliseconds.
 
-Shortest paths live in :mod:`locmap.routing`.
+Shortest paths live in :mod:`locmap.distance.routing`.
 """
 from __future__ import annotations
 
