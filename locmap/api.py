@@ -46,20 +46,15 @@ def make_settings(data_root: str | Path | None = None, profile: str | None = "pr
                   user_services: str | Path | None = None, network: str | Path | None = None,
                   progress: bool = False) -> Settings:
     """:class:`Settings` from notebook parameters (``None`` keeps the default)."""
-    extra = {}
-    if user_services:
-        extra["user_services"] = str(user_services)
-    if network:
-        extra["network"] = str(network)
     return Settings.from_env(
         data_root=Path(data_root) if data_root else None, profile=profile,
         walk_speed_kmh=float(walk_speed_kmh) if walk_speed_kmh else None,
         thresholds_minutes=tuple(float(t) for t in thresholds_minutes) if thresholds_minutes else None,
-        progress=progress, extra=extra or None)
+        progress=progress, user_services=user_services or None, network_file=network or None)
 
 
 def load(area_name: str, settings: Settings):
-    """``load_area`` (which takes the user-services file from ``settings.extra``)."""
+    """``load_area`` (which takes the user-services file from ``settings.user_services``)."""
     from locmap.data.area import load_area  # noqa: PLC0415
 
     return load_area(area_name, settings)

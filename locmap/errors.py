@@ -19,6 +19,12 @@ class LocmapError(Exception):
         return msg
 
 
+class SettingsError(LocmapError, ValueError):
+    """A setting has an impossible value (unknown profile, speed <= 0, empty thresholds...)."""
+
+    remedy = "fix the option or Settings field named in the message (docs/architecture.md lists them)."
+
+
 class DataRootNotFoundError(LocmapError):
     """No data folder: neither LOCMAP_DATA_ROOT nor ../shared/data exists."""
 

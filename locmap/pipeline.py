@@ -17,10 +17,10 @@ def _common_argv(area: str, settings: Settings) -> list[str]:
     argv = ["--area", str(area)]
     if settings.data_root is not None:
         argv += ["--data-root", str(settings.data_root)]
-    if settings.extra.get("user_services"):
-        argv += ["--services", str(settings.extra["user_services"])]
-    if settings.extra.get("network"):
-        argv += ["--network", str(settings.extra["network"])]
+    if settings.user_services:
+        argv += ["--services", str(settings.user_services)]
+    if settings.network_file:
+        argv += ["--network", str(settings.network_file)]
     argv += ["--profile", settings.profile, "--speed-kmh", str(settings.walk_speed_kmh)]
     if not settings.progress:
         argv += ["--no-progress"]

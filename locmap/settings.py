@@ -6,10 +6,10 @@ individual values).  ``Settings.from_env()`` applies environment overrides.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from locmap.errors import DataRootNotFoundError
+from locmap.errors import DataRootNotFoundError, SettingsError
 
 #: Environment variable naming the folder that holds the shared datasets.
 DATA_ROOT_ENV = "LOCMAP_DATA_ROOT"
@@ -22,6 +22,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CRS_METRIC = "EPSG:27700"
 #: WGS84 lon/lat, used only for web maps.
 CRS_WEB = "EPSG:4326"
+
+#: Street-network profiles (``locmap.distance.network`` builds one graph per profile).
+PROFILES = ("pram", "walk")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,13 @@ class Settings:
         Street-network profile: ``"pram"`` (default) or ``"walk"``.
     progress : bool
         Show tqdm progress bars on long steps.
+    user_services : Path or None
+        The user's own services CSV/XLSX/GeoJSON (add/replace/remove services, docs/services.md).
+        Relative paths are resolved against the working directory when the Settings is made.
+    network_file : Path or None
+        A street-network file the user chose (``.osm.pbf``, ``.osm``, ``.graphml``...).  When set it
+        is used or refused with an error, never replaced by estimated distances.  Relative paths are
+        resolved against the working directory when the Settings is made.
     """
 
     data_root: Path | None = None
@@ -67,7 +77,28 @@ class Settings:
     k_nearest: int = 3
     profile: str = "pram"
     progress: bool = True
-    extra: dict = field(default_factory=dict)
+    user_services: Path | None = None
+    network_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise SettingsError(f"profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
+        if not self.walk_speed_kmh > 0:
+            raise SettingsError(f"walk_speed_kmh must be > 0 km/h, got {self.walk_speed_kmh!r}")
+        if not self.thresholds_minutes or any(not float(m) > 0 for m in self.thresholds_minutes):
+            raise SettingsError(f"thresholds_minutes must be one or more values > 0, got {self.thresholds_minutes!r}")
+        if int(self.k_nearest) < 1:
+            raise SettingsError(f"k_nearest must be >= 1, got {self.k_nearest!r}")
+        if not self.max_snap_m > 0:
+            raise SettingsError(f"max_snap_m must be > 0 metres, got {self.max_snap_m!r}")
+        if self.buffer_m < 0:
+            raise SettingsError(f"buffer_m must be >= 0 metres, got {self.buffer_m!r}")
+        # paths the user typed are relative to where they typed them, fixed once here
+        object.__setattr__(self, "thresholds_minutes", tuple(float(m) for m in self.thresholds_minutes))
+        for name in ("data_root", "cache_dir", "user_services", "network_file"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value).expanduser().absolute())
 
     # ------------------------------------------------------------------ factories
     @classmethod

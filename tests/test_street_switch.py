@@ -40,7 +40,7 @@ def street_access(ealing, tmp_path_factory):
 
     osm = _write_grid_osm(tmp_path_factory.mktemp("net") / "grid.osm")
     cache = tmp_path_factory.mktemp("cache")
-    s = ealing.settings.with_(cache_dir=cache, extra={"network": str(osm)}, progress=False)
+    s = ealing.settings.with_(cache_dir=cache, network_file=osm, progress=False)
     area = dataclasses.replace(ealing, settings=s)
     router = default_router(area)
     return area, router, compute_access(area, s, router=router, service_types=["gp_practice"], k=1)

@@ -53,11 +53,6 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args) -> Settings:
-    extra = {}
-    if getattr(args, "services", None):
-        extra["user_services"] = str(args.services)
-    if getattr(args, "network", None):
-        extra["network"] = str(args.network)
     minutes = getattr(args, "minutes", None)
     return Settings.from_env(
         data_root=getattr(args, "data_root", None),
@@ -65,7 +60,8 @@ def settings_from_args(args) -> Settings:
         walk_speed_kmh=getattr(args, "speed_kmh", None),
         thresholds_minutes=tuple(float(m) for m in minutes) if minutes else None,
         progress=False if getattr(args, "no_progress", False) else None,
-        extra=extra or None,
+        user_services=getattr(args, "services", None),
+        network_file=getattr(args, "network", None),
     )
 
 

@@ -65,7 +65,7 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
         Defaults to ``Settings.from_env()``.
     user_services : path, optional
         A CSV of services to add/replace/remove (docs/services.md); default
-        ``settings.extra["user_services"]`` (set by the CLI's ``--services``).
+        ``settings.user_services`` (set by the CLI's ``--services``).
     use_cache : bool
         Reuse an already-loaded bundle in this process for the same inputs.
 
@@ -77,7 +77,7 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
     from locmap.data.loaders import build_area  # noqa: PLC0415
 
     settings = settings or Settings.from_env()
-    user_services = user_services or settings.extra.get("user_services")
+    user_services = user_services or settings.user_services
     # only what changes the loaded data (not speeds, thresholds or profile) keys the cache
     key = (str(name), str(settings.resolve_data_root()), str(settings.project_root), settings.crs,
            settings.buffer_m, str(user_services))

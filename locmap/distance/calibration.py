@@ -113,8 +113,8 @@ def calibrate(area) -> Calibration:
 
 
 def network_path(area) -> Path | None:
-    """The street-network file configured for the area (settings.extra['network'] or manifest), if present."""
-    cand = area.settings.extra.get("network") or area.pack.network
+    """The street-network file configured for the area (settings.network_file or manifest), if present."""
+    cand = area.settings.network_file or area.pack.network
     if not cand:
         return None
     p = Path(cand)
