@@ -8,9 +8,15 @@ from __future__ import annotations
 
 
 class LocmapError(Exception):
-    """Base class for all locmap errors."""
+    """Base class for all locmap errors.
+
+    ``exit_code`` is what the command line returns for this error: 2 = bad input or usage
+    (a file, a setting, an option the user can fix), 1 = a failure while running (the
+    machine: disk full, permission denied, a solver that gave up).
+    """
 
     remedy: str = ""
+    exit_code: int = 2
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         msg = super().__str__()

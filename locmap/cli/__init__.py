@@ -206,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except LocmapError as exc:
         print(f"locmap: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except OSError as exc:  # the machine, not the data: disk full, permission denied, ...
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"locmap: error: {where}{exc.strerror or exc}\n  What to do: check the path exists, "
+              "is writable/readable by you and the disk has space, then run the command again.",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
