@@ -85,7 +85,9 @@ def test_names_escaped(page, offline_page):
 
 
 def test_safe_text():
-    assert safe_text(XSS_TEMPLATE) == "Tick &#96;&#36;{window.__xss=1}&#96; &#92; &amp; Co"
+    assert safe_text(XSS_TEMPLATE) == "Tick &#96;&#36;&#123;window.__xss=1&#125;&#96; &#92; &amp; Co"
+    assert safe_text("{{7*7}} {% x %} {# c") == ("&#123;&#123;7*7&#125;&#125; &#123;&#37; x &#37;&#125; "
+                                               "&#123;&#35; c")
     assert safe_text(None) == "" and safe_text(float("nan")) == ""
     assert safe_text(3) == "3"
 

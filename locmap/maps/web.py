@@ -35,6 +35,7 @@ from jinja2 import Template
 
 from locmap.distance.routing import method_label as routing_method_label
 from locmap.export import ATTRIBUTION
+from locmap.maps._inert import attach
 from locmap.bands import BAND_LABELS
 from locmap.settings import CRS_METRIC, CRS_WEB
 
@@ -80,22 +81,38 @@ _PAGE_CSS = """<style>
 
 
 # --------------------------------------------------------------------------- helpers
-def safe_text(value: Any) -> str:
-    """Escape a data-derived value for folium HTML (popups, tooltips, DivIcons, layer names).
+#: One-pass character map of :func:`safe_text`: HTML (``html.escape`` with quotes), JavaScript
+#: template literals (backtick, ``$``, backslash) and template syntax (``{ } % #``: Jinja2's
+#: ``{{``, ``{%``, ``{#`` and line statements).  Every output is an HTML entity, so the text
+#: still displays literally in the browser.
+_INERT_ENTITIES: dict[int, str] = {ord(ch): ent for ch, ent in (
+    ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"),
+    ("`", "&#96;"), ("$", "&#36;"), ("\\", "&#92;"),
+    ("{", "&#123;"), ("}", "&#125;"), ("%", "&#37;"), ("#", "&#35;"))}
 
-    ``html.escape`` handles ``< > & " '``; folium also places this text inside JavaScript
-    template literals, so backtick, ``$`` and backslash are turned into entities as well.
-    Missing values become an empty string.
+
+def safe_text(value: Any) -> str:
+    """Make a data-derived value inert for the map page: HTML, JavaScript and template passes.
+
+    The one function every data or user text goes through before it reaches folium (popups,
+    tooltips, DivIcons, layer names, legend, title and attribution panels, GeoJSON tooltip
+    properties).  ``< > & " '`` become HTML entities as ``html.escape`` makes them; folium
+    also places this text inside JavaScript template literals, so backtick, ``$`` and
+    backslash are entities too; and ``{ } % #`` are entities so no template engine sees
+    ``{{``, ``{%`` or ``{#`` (defence in depth: :class:`locmap.maps._inert.InertFigure`
+    already stops folium's second Jinja2 pass).  One pass over the characters, so an entity
+    is never escaped twice.  Missing values become an empty string.
 
     Parameters
     ----------
     value : Any
-        Text (or number) from an input file.
+        Text (or number) from an input file or from the user.
 
     Returns
     -------
     str
-        Text safe to place in HTML and in a JS template literal.
+        Text safe to place in HTML, in a JS template literal and in a Jinja2 template,
+        shown literally by the browser.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -104,8 +121,7 @@ def safe_text(value: Any) -> str:
             return ""
     except (TypeError, ValueError):
         pass
-    text = html.escape(str(value), quote=True)
-    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+    return str(value).translate(_INERT_ENTITIES)
 
 
 def method_label(method: str | None) -> str:
@@ -721,6 +737,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
     minx, miny, maxx, maxy = outline.to_crs(CRS_WEB).total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
                    control_scale=True, prefer_canvas=False)
+    attach(m)  # renders never compile data text as a template (locmap.maps._inert)
     if offline:
         # keep only Leaflet + jQuery (inlined by locmap.maps.offline); no Bootstrap/awesome-markers
         m.default_js = [js for js in m.default_js if js[0] in ("leaflet", "jquery")]
