@@ -17,20 +17,20 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/locmap-bench")
     ap.add_argument("--no-maps", action="store_true")
     args = ap.parse_args()
+    from locmap import api
     from locmap.data.area import load_area
     from locmap.distance.calibration import calibrate
-    from locmap.pipeline import run_pipeline
     from locmap.settings import Settings
 
     s = Settings.from_env(progress=False)
     t0 = time.perf_counter()
-    area = load_area("ealing", s)
+    area = load_area("ealing", s, use_cache=False)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
     cal = calibrate(area)
     t_cal = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run_pipeline("ealing", s, Path(args.out), maps=not args.no_maps)
+    api.run_all("ealing", s, Path(args.out), api.RunOptions(maps=not args.no_maps))
     t_all = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"load_area: {t_load:.2f} s; calibration: {t_cal:.2f} s")

@@ -1,37 +1,81 @@
-"""High-level workflows shared by the notebooks (``notebooks/``) and the command line.
+"""The library API: one orchestration path for the command line, the main job, the notebooks
+and users' own Python.
 
-Each function combines the library pieces the way one notebook (or one CLI command) needs
-them and returns plain tables (``dict`` of DataFrames), so a notebook is a few calls plus
-displays and the CLI is the same calls plus file writing.
+Each step takes typed inputs and a :class:`~locmap.settings.Settings` and returns a named,
+frozen result (:mod:`locmap.results`) that the next step takes, so a run computes distances
+once::
+
+    from locmap import api
+    s = api.make_settings()
+    area = api.load("ealing", s)
+    acc = api.analyse_access(area, s)             # AccessAnalysis (distances, coverage, gaps, 2SFCA)
+    loc = api.analyse_localities(area, acc)       # LocalityAnalysis (scorecards, ranking, sensitivity)
+    hub = api.hub_sites(area, s, "towns", "Northolt", router=acc.router)
+    layers = api.map_layers(area, acc, loc)       # MapInputs for maps and sheets
+    api.write_map(area, "out/ealing.html", layers)
+    api.run_all("ealing", s, "out/")              # all of the above into one folder
 
 =============================  ===============================================  ==========
 function                       what                                             notebook
 =============================  ===============================================  ==========
 :func:`make_settings`          Settings from notebook parameters                all
+:func:`load`                   load and validate an area pack                   all
+:func:`check_summary`          counts, totals, rejects (``locmap check``)       CLI
 :func:`area_overview`          layers, population by area, alignment            01
 :func:`need_and_assets`        children, deprivation, service register, rejects 02
-:func:`access_analysis`        distances, coverage, gaps, cross-border,         03
-                               straight vs street, calibration
+:func:`analyse_access`         distances, coverage, gaps, 2SFCA, cross-border   03
 :func:`build_schemes`          towns / PCNs / wards / generated / user schemes  04, CLI
-:func:`locality_analysis`      scorecards, ranking, sensitivity, alignment      04, CLI
+:func:`analyse_localities`     scorecards, ranking, sensitivity, alignment      04, CLI
 :func:`hub_sites`              MCLP / p-median hub sites for one locality       04, CLI
-:func:`workshop_export`        HTML maps (online + offline) and print sheets    05
-:func:`write_tables`           every table of a result dict to CSV (atomic)     all
+:func:`map_layers`             analytic layers for maps and sheets              05, CLI
+:func:`write_map`              workshop HTML map (online or offline)            05, CLI
+:func:`write_sheet`            printable locality profile sheet                 05, CLI
+:func:`workshop_export`        HTML maps and print sheets                       05
+:func:`run_all`                the main job into one folder                     CLI run
 =============================  ===============================================  ==========
+
+``access_analysis`` and ``locality_analysis`` are the earlier names of :func:`analyse_access`
+and :func:`analyse_localities`; results also answer ``result["name"]``.
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from locmap.errors import UnknownAreaError
+from locmap import export
+from locmap.access import nearest as acc
+from locmap.access.gaps import all_gap_polygons, gap_summary
+from locmap.bands import BANDS
+from locmap.data.area import AreaData, load_area
+from locmap.errors import DataFileError, MissingColumnError, UnknownAreaError
+from locmap.localities import schemes as lc
+from locmap.localities.alignment import alignment_table, crosstab_long
+from locmap.localities.ranking import Weights, rescale_minutes, sensitivity
+from locmap.localities.scorecard import build_scorecard, column_descriptions
+from locmap.localities.sites import suggest_sites
+from locmap.maps.offline import save_map
+from locmap.maps.static import profile_sheet
+from locmap.maps.web import DEFAULT_LAYERS, build_map
+from locmap.results import AccessAnalysis, LocalityAnalysis, MapInputs, RunResult, SitesResult
 from locmap.settings import Settings
+from locmap.summaries import area_overview, calibration_summary, need_and_assets
 
+__all__ = [
+    "make_settings", "load", "check_summary", "area_overview", "need_and_assets", "calibration_summary",
+    "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
+    "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
+    "RunOptions", "run_all", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
+]
+
+ANY_KEY = acc.ANY_KEY
 #: Default candidate hub sites (service types).
 DEFAULT_CANDIDATES: tuple[str, ...] = ("childrens_centre", "primary_school", "library", "gp_practice")
 #: Scheme names built from an LSOA column.
@@ -39,208 +83,191 @@ COLUMN_SCHEMES: dict[str, str] = {"towns": "town", "pcns": "pcn_name", "pcn": "p
                                   "wards": "ward_nm"}
 
 
-# ----------------------------------------------------------------------------- settings
+# ----------------------------------------------------------------------------- settings, load
 def make_settings(data_root: str | Path | None = None, profile: str | None = "pram",
                   walk_speed_kmh: float | None = 4.0,
                   thresholds_minutes: Sequence[float] | None = (10, 15, 20),
                   user_services: str | Path | None = None, network: str | Path | None = None,
-                  progress: bool = False) -> Settings:
-    """:class:`Settings` from notebook parameters (``None`` keeps the default)."""
+                  progress: bool = False, **fields: Any) -> Settings:
+    """:class:`Settings` from notebook parameters (``None`` keeps the default).
+
+    ``network`` and ``user_services`` relative paths are resolved against the working directory;
+    any other :class:`Settings` field can be passed by name (``k_nearest=1``, ``max_snap_m=200``).
+    """
     return Settings.from_env(
         data_root=Path(data_root) if data_root else None, profile=profile,
         walk_speed_kmh=float(walk_speed_kmh) if walk_speed_kmh else None,
         thresholds_minutes=tuple(float(t) for t in thresholds_minutes) if thresholds_minutes else None,
-        progress=progress, user_services=user_services or None, network_file=network or None)
+        progress=progress, user_services=user_services or None, network_file=network or None, **fields)
 
 
-def load(area_name: str, settings: Settings):
-    """``load_area`` (which takes the user-services file from ``settings.user_services``)."""
-    from locmap.data.area import load_area  # noqa: PLC0415
-
+def load(area_name: str, settings: Settings) -> AreaData:
+    """Load and validate an area pack (:func:`locmap.data.area.load_area`; user services from
+    ``settings.user_services``)."""
     return load_area(area_name, settings)
 
 
-def write_tables(tables: Mapping[str, Any], out_dir: str | Path, prefix: str = "") -> list[Path]:
-    """Write every DataFrame of ``tables`` to ``out_dir/<prefix><name>.csv`` (geometry dropped)."""
-    from locmap.export import write_csv  # noqa: PLC0415
-
-    out, written = Path(out_dir), []
-    for name, df in tables.items():
-        if isinstance(df, pd.DataFrame):
-            df = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
-            written.append(write_csv(df, out / f"{prefix}{name}.csv"))
-    return written
+def check_summary(area: AreaData) -> dict:
+    """A JSON-able summary of every layer: counts, CRS, totals, rejects (``locmap check``)."""
+    c, svc = area.checks, area.services
+    by_type = (svc.assign(where=svc["in_study_area"].map({True: "in_area", False: "neighbours"}))
+               .groupby(["service_type", "where"]).size().unstack(fill_value=0))
+    pop = c["population"]
+    return {
+        "area": area.pack.name, "title": area.pack.title, "crs": str(area.lsoa.crs),
+        "layers": {"wards": len(area.wards), "towns": len(area.towns), "lsoa21": len(area.lsoa),
+                   "pcns": len(area.pcns), "neighbour_wards": len(area.neighbour_wards),
+                   "homes": len(area.homes), "services": len(svc)},
+        "towns": area.towns[["town", "n_wards", "uncertain_wards"]].to_dict("records"),
+        "towns_tile_borough": c["tiling"]["towns"],
+        "population": {
+            "lsoa21_total": round(float(area.lsoa["pop_total"].sum()), 3),
+            "census_msoa_sum": pop["census_msoa_total"], "census_borough_total": pop["census_lad_total"],
+            "perturbation_difference": (pop["census_lad_total"] or 0) - pop["census_msoa_total"],
+            "bands": {b: round(float(area.lsoa[b].sum()), 3) for b in _bands(area.lsoa)},
+            "homes_total": round(float(area.homes["pop_total"].sum()), 3),
+        },
+        "homes": {k: v for k, v in c["homes"].items() if k != "lsoas_without_postcode"},
+        "pcns": area.pcns[["pcn_code", "pcn_name", "n_practices", "n_lsoas"]].to_dict("records"),
+        "pcn_footprint": "APPROXIMATE: nearest member practice per LSOA",
+        "pcn_membership_differences": len(c["pcn_membership_differences"]),
+        "services_by_type": {t: {k: int(v) for k, v in r.items()} for t, r in by_type.iterrows()},
+        "unlocated_services": svc.loc[~svc["located"], ["service_type", "name"]].to_dict("records"),
+        "rows": c["services_accounting"][["file", "read", "used", "rejected"]].to_dict("records"),
+        "rejects_by_reason": area.rejects.groupby("reason").size().astype(int).to_dict(),
+        "notes": area.notes,
+        "load_seconds": round(c["load_seconds"], 2),
+    }
 
 
 def _bands(df: pd.DataFrame) -> list[str]:
-    from locmap.bands import BANDS  # noqa: PLC0415
-
     return [b for b in BANDS if b in df.columns]
 
 
-def _by(df: pd.DataFrame, col: str, label: str) -> pd.DataFrame:
-    bands = _bands(df)
-    g = df.groupby(col, dropna=False)[bands].sum().reset_index().rename(columns={col: label})
-    g["pct_0_19"] = 100.0 * g["pop_0_19"] / g["pop_total"]
-    return g.sort_values("pop_0_19", ascending=False).reset_index(drop=True)
+# ----------------------------------------------------------------------------- access
+def analyse_access(area: AreaData, settings: Settings | None = None,
+                   service_types: Sequence[str] | None = None, gap_minutes: float | None = None,
+                   cell_m: float = 250.0, gap_band: str = "pop_0_4", router: Any = None,
+                   fca: bool = True, fca_band: str | None = None) -> AccessAnalysis:
+    """Pram distance from every home to each service type, coverage, gaps, 2SFCA and caveats.
 
+    Distances are computed once here; every later step takes this result.
 
-# ----------------------------------------------------------------------------- 01 overview
-def area_overview(area) -> dict[str, pd.DataFrame]:
-    """The study area: layer counts, population by ward/town/PCN footprint, how they align.
-
-    Returns ``layers``, ``population_by_town``, ``population_by_pcn``, ``population_by_ward``,
-    ``alignment`` (every pair of wards/towns/PCNs, child-weighted), ``towns_vs_pcns``
-    (child-weighted cross-tab), ``pcn_membership``, ``tiling`` (towns vs borough check).
+    Parameters
+    ----------
+    area : AreaData
+        Loaded study area.
+    settings : Settings, optional
+        Speed, thresholds, profile, k; default ``area.settings``.
+    service_types : sequence of str, optional
+        Types to measure (default: every type of the area pack).
+    gap_minutes : float, optional
+        Threshold of the headline gap areas (minutes; default the middle threshold).
+    cell_m : float
+        Hexagon size of the gap areas (metres).
+    gap_band : str
+        Age-band column whose children make a gap (default ``pop_0_4``).
+    router : Router, optional
+        Street or estimated router; default from the area (street network if one is configured).
+    fca : bool
+        Also compute the two-step floating catchment (2SFCA) tables.
+    fca_band : str, optional
+        Demand band for every type (default: per type, :func:`locmap.access.nearest.demand_band_for`).
     """
-    from locmap.localities.alignment import alignment_table, crosstab_long  # noqa: PLC0415
-
-    lsoa = area.lsoa
-    layers = pd.DataFrame([
-        {"layer": "wards", "count": len(area.wards), "note": "ward boundaries (LSOA 2021 best fit)"},
-        {"layer": "towns", "count": len(area.towns), "note": "groups of wards"},
-        {"layer": "PCN footprints", "count": len(area.pcns),
-         "note": "APPROXIMATE: each LSOA given to its nearest member practice"},
-        {"layer": "LSOA 2021", "count": len(lsoa), "note": "building blocks of every table"},
-        {"layer": "homes (residential postcodes)", "count": len(area.homes), "note": "where people live"},
-        {"layer": "services", "count": len(area.services), "note": "in area + neighbours within buffer"},
-    ])
-    pcn_col = "pcn_name" if "pcn_name" in lsoa else "pcn_code"
-    w = lsoa.set_index("lsoa21cd")["pop_0_19"]
-    sets = {"wards": lsoa.set_index("lsoa21cd")["ward_nm"], "towns": lsoa.set_index("lsoa21cd")["town"],
-            "pcns": lsoa.set_index("lsoa21cd")[pcn_col]}
-    tiling = pd.DataFrame([area.checks.get("tiling", {}).get("towns", {})])
-    by_ward = _by(lsoa, "ward_nm", "ward").merge(
-        lsoa.drop_duplicates("ward_nm")[["ward_nm", "town"]].rename(columns={"ward_nm": "ward"}),
-        on="ward", how="left")
-    return {
-        "layers": layers,
-        "population_by_town": _by(lsoa, "town", "town"),
-        "population_by_pcn": _by(lsoa, pcn_col, "pcn"),
-        "population_by_ward": by_ward,
-        "alignment": alignment_table(sets, w),
-        "towns_vs_pcns": crosstab_long(sets["towns"], sets["pcns"], w, "towns", "pcns"),
-        "pcn_membership": pd.DataFrame(area.pcn_members),
-        "tiling": tiling,
-    }
-
-
-# ----------------------------------------------------------------------------- 02 need/assets
-def need_and_assets(area, service_types: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Need (children by age band, IDACI/IMD deciles) and the service register, rejects included.
-
-    Returns ``children_by_town``, ``children_by_idaci_decile``, ``children_by_imd_decile``,
-    ``services_by_type`` (in area / neighbours / unlocated), ``services_by_town`` (located,
-    in-area services per town and type), ``services_per_1000_children`` (per town),
-    ``rejects_by_reason``, ``rejects`` (every rejected row), ``unlocated`` (kept but no
-    location), ``accounting`` (read = used + rejected per input file).
-    """
-    from locmap.localities.schemes import scheme_from_column  # noqa: PLC0415
-    from locmap.localities.scorecard import service_locality  # noqa: PLC0415
-
-    lsoa, svc = area.lsoa, area.services
-    if service_types:
-        svc = svc[svc["service_type"].isin(list(service_types))]
-    bands = _bands(lsoa)
-    dec = {}
-    for kind in ("idaci", "imd"):
-        col = f"{kind}_decile"
-        g = lsoa.groupby(col)[bands].sum().reindex(range(1, 11), fill_value=0.0)
-        g["n_lsoa"] = lsoa.groupby(col).size().reindex(range(1, 11), fill_value=0)
-        g["pct_of_children_0_19"] = 100.0 * g["pop_0_19"] / g["pop_0_19"].sum()
-        dec[kind] = g.rename_axis(f"{kind}_decile (1 = most deprived)").reset_index()
-    where = np.where(~svc["located"].astype(bool), "unlocated",
-                     np.where(svc["in_study_area"].astype(bool), "in_area", "neighbours"))
-    by_type = (svc.assign(where=where).groupby(["service_type", "where"]).size()
-               .unstack(fill_value=0).reset_index())
-    towns = scheme_from_column(lsoa, "town", "towns")
-    loc = service_locality(svc[svc["located"].astype(bool)], lsoa, towns.assignment)
-    inside = svc[svc["service_id"].isin(loc.dropna().index)].copy()
-    inside["town"] = inside["service_id"].map(loc)
-    by_town = inside.groupby(["town", "service_type"]).size().unstack(fill_value=0)
-    kids = lsoa.groupby("town")["pop_0_19"].sum()
-    per_1000 = (by_town.div(kids.reindex(by_town.index), axis=0) * 1000.0).round(2)
-    rej = pd.DataFrame(area.rejects)
-    unloc = svc.loc[~svc["located"].astype(bool),
-                    [c for c in ("service_id", "service_type", "name", "address", "postcode",
-                                 "location_quality", "source") if c in svc.columns]]
-    acct = area.checks.get("services_accounting")
-    return {
-        "children_by_town": _by(lsoa, "town", "town"),
-        "children_by_idaci_decile": dec["idaci"],
-        "children_by_imd_decile": dec["imd"],
-        "services_by_type": by_type,
-        "services_by_town": by_town.reset_index(),
-        "services_per_1000_children": per_1000.reset_index(),
-        "rejects_by_reason": (rej.groupby("reason").size().rename("rows").reset_index()
-                              .sort_values("rows", ascending=False).reset_index(drop=True)
-                              if len(rej) else pd.DataFrame(columns=["reason", "rows"])),
-        "rejects": rej,
-        "unlocated": pd.DataFrame(unloc).reset_index(drop=True),
-        "accounting": pd.DataFrame(acct) if acct is not None else pd.DataFrame(),
-    }
-
-
-# ----------------------------------------------------------------------------- 03 access
-def calibration_summary(area, method: str) -> pd.DataFrame:
-    """How good the estimated street distance is: the circuity fit on IoD2019 road distances.
-
-    One row per service type plus ``all``; empty (with a note) when distances are along streets.
-    """
-    if method != "estimated":
-        return pd.DataFrame([{"service_type": "all", "note": "street distances: no calibration used"}])
-    from locmap.distance.calibration import calibrate  # noqa: PLC0415
-
-    c = calibrate(area)
-    rows = [{"service_type": "all", "n_lsoa11": c.n, "circuity": c.circuity, "intercept_m": c.intercept_m,
-             "mae_m": c.mae_m, "rmse_m": c.rmse_m, "r2": c.r2, "source": c.source}]
-    for st, d in c.per_service.items():
-        rows.append({"service_type": st, "n_lsoa11": d["n"], "circuity": c.circuity,
-                     "intercept_m": c.intercept_m, "mae_m": d["mae_m"], "r2": d["r2"],
-                     "mean_road_m": d["mean_road_m"], "mean_straight_m": d["mean_straight_m"],
-                     "source": c.source})
-    return pd.DataFrame(rows)
-
-
-def access_analysis(area, settings: Settings | None = None, service_types: Sequence[str] | None = None,
-                    gap_minutes: float = 15.0, cell_m: float = 250.0, gap_band: str = "pop_0_4",
-                    router: Any = None) -> dict[str, Any]:
-    """Pram distance from every home to each service type, coverage, gaps and caveats.
-
-    Returns a dict with ``result`` (the :class:`~locmap.access.nearest.AccessResult`), ``method``,
-    ``label`` and the tables ``summary`` (median/p90 minutes per type), ``coverage_total``
-    (children within each threshold, borough), ``coverage`` (every level), ``gaps_by_town``,
-    ``gaps_by_pcn``, ``gap_areas`` (GeoDataFrame of contiguous gap areas of the key types at
-    ``gap_minutes``), ``cross_border`` (children whose nearest service is across the border),
-    ``straight_vs_street`` (% within threshold, both measures), ``calibration``,
-    ``unreachable``, ``excluded_services``.
-    """
-    from locmap.access import nearest as acc  # noqa: PLC0415
-    from locmap.access.gaps import all_gap_polygons, gap_summary  # noqa: PLC0415
-
     settings = settings or area.settings
+    gap_minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
+    router = router or acc.default_router_for(area, settings)
     res = acc.compute_access(area, settings, router=router, service_types=service_types)
     thresholds = [float(t) for t in settings.thresholds_minutes]
-    levels = {lvl: col for lvl, col in acc.DEFAULT_LEVELS.items() if col in res.wide.columns}
+    levels = _levels(res)
     cov = acc.coverage(res.wide, levels, thresholds, res.service_types, settings=settings)
+    gaps_all = all_gap_polygons(res.wide, res.service_types, thresholds, cell_m=cell_m, band=gap_band,
+                                progress=settings.progress)
+    fca_h, fca_s, fca_a = _fca_tables(area, res, router, settings, levels, fca_band) if fca else (
+        pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    return AccessAnalysis(
+        result=res, router=router, coverage=cov, coverage_total=_coverage_total(cov),
+        gap_summaries={lvl: gap_summary(cov, lvl) for lvl in levels}, gaps_by_pcn=_named_pcn_gaps(area, cov),
+        gap_areas_all=gaps_all, gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band),
+        fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a,
+        cross_border=_cross_border_shares(res), cross_border_services=_cross_border_services(area, res),
+        straight_vs_street=_straight_vs_street(res, cov), calibration=calibration_summary(area, res.method),
+        gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band)
+
+
+#: The earlier name of :func:`analyse_access`.
+access_analysis = analyse_access
+
+
+def default_gap_minutes(settings: Settings) -> float:
+    """The headline threshold: the middle of ``settings.thresholds_minutes`` (15 of 10/15/20)."""
+    t = sorted(float(x) for x in settings.thresholds_minutes)
+    return t[len(t) // 2]
+
+
+def _levels(res: acc.AccessResult) -> dict[str, str]:
+    return {lvl: col for lvl, col in acc.DEFAULT_LEVELS.items() if col in res.wide.columns}
+
+
+def _coverage_total(cov: pd.DataFrame) -> pd.DataFrame:
     tot = cov[(cov["level"] == "lsoa") & (cov["area_id"] == acc.TOTAL_ID)]
-    key_cols = ["service_type", "threshold_minutes", "band"]
-    coverage_total = tot[key_cols + ["pop_within", "pop_beyond", "pct_within", "pct_within_straight",
-                                     "label"]].reset_index(drop=True)
+    return tot[["service_type", "threshold_minutes", "band", "pop_within", "pop_beyond", "pct_within",
+                "pct_within_straight", "label"]].reset_index(drop=True)
+
+
+def _straight_vs_street(res: acc.AccessResult, cov: pd.DataFrame) -> pd.DataFrame:
+    tot = cov[(cov["level"] == "lsoa") & (cov["area_id"] == acc.TOTAL_ID)]
     svs = tot[tot["band"].isin(["pop_0_4", "pop_0_19"])][
-        key_cols + ["pct_within", "pct_within_straight"]].copy()
+        ["service_type", "threshold_minutes", "band", "pct_within", "pct_within_straight"]].copy()
     svs["difference_pts"] = svs["pct_within_straight"] - svs["pct_within"]
     svs["measure"] = res.label
     svs["comparison"] = acc.STRAIGHT_LABEL
+    return svs.reset_index(drop=True)
+
+
+def _named_pcn_gaps(area: AreaData, cov: pd.DataFrame) -> pd.DataFrame:
+    """People beyond each threshold per PCN footprint, with the PCN's name beside its code."""
+    if "pcn" not in set(cov["level"]):
+        return pd.DataFrame()
+    g = gap_summary(cov, "pcn")
+    if "pcn_name" in area.pcns:
+        g.insert(2, "pcn_name", g["area_id"].map(area.pcns.set_index("pcn_code")["pcn_name"]))
+    return g
+
+
+def _headline_gaps(res: acc.AccessResult, gaps_all: gpd.GeoDataFrame, minutes: float, cell_m: float,
+                   band: str) -> gpd.GeoDataFrame:
+    """Gap areas of "any key service" and each key type at ``minutes``."""
     key = [t for t in res.key_service_types if t in res.service_types]
-    gap_types = ([acc.ANY_KEY] if acc.ANY_KEY in res.service_types else []) + key
-    gaps = all_gap_polygons(res.wide, gap_types or res.service_types[:1], [gap_minutes], cell_m=cell_m,
-                            band=gap_band)
-    gsum = {lvl: gap_summary(cov, lvl) for lvl in ("town", "pcn") if lvl in levels}
-    if "pcn" in gsum and "pcn_name" in area.pcns:
-        names = area.pcns.set_index("pcn_code")["pcn_name"]
-        gsum["pcn"].insert(2, "pcn_name", gsum["pcn"]["area_id"].map(names))
-    cross = []
+    types = ([ANY_KEY] if ANY_KEY in res.service_types else []) + key or res.service_types[:1]
+    if minutes in [float(t) for t in res.settings.thresholds_minutes] and len(gaps_all):
+        sub = gaps_all[gaps_all["service_type"].isin(types)
+                       & np.isclose(gaps_all["threshold_minutes"].astype(float), minutes)]
+        return gpd.GeoDataFrame(sub.reset_index(drop=True), crs=gaps_all.crs)
+    return all_gap_polygons(res.wide, types, [minutes], cell_m=cell_m, band=band)
+
+
+def _fca_tables(area: AreaData, res: acc.AccessResult, router: Any, settings: Settings,
+                levels: Mapping[str, str], fca_band: str | None) -> tuple[pd.DataFrame, ...]:
+    """2SFCA per home, per service and per area, one demand band per service type."""
+    by_band: dict[str, list[str]] = {}
+    for t in (t for t in res.service_types if t != ANY_KEY):
+        by_band.setdefault(fca_band or acc.demand_band_for(t), []).append(t)
+    homes, services, areas = [], [], []
+    for band, types in by_band.items():
+        ph, ps = acc.two_step_fca(area.homes, area.services, router, settings,
+                                  extra_demand=getattr(area, "neighbour_homes", None), service_types=types,
+                                  thresholds_minutes=list(settings.thresholds_minutes), demand_band=band)
+        homes.append(ph)
+        services.append(ps)
+        areas.append(acc.fca_by_area(ph, area.homes, levels, demand_band=band))
+    if not homes:
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    return tuple(pd.concat(x, ignore_index=True) for x in (homes, services, areas))
+
+
+def _cross_border_shares(res: acc.AccessResult) -> pd.DataFrame:
+    rows = []
     for t in res.service_types:
         cb = res.wide.get(acc.wide_column("cross_border", t))
         if cb is None:
@@ -248,29 +275,475 @@ def access_analysis(area, settings: Settings | None = None, service_types: Seque
         cbm = cb.fillna(False).astype(bool).to_numpy()
         for band in ("pop_0_4", "pop_0_19"):
             p = res.wide[band].to_numpy(float)
-            cross.append({"service_type": t, "band": band, "people_nearest_across_border": p[cbm].sum(),
-                          "pct_nearest_across_border": 100.0 * p[cbm].sum() / p.sum(),
-                          "label": res.label})
+            rows.append({"service_type": t, "band": band, "people_nearest_across_border": p[cbm].sum(),
+                         "pct_nearest_across_border": 100.0 * p[cbm].sum() / p.sum(), "label": res.label})
+    return pd.DataFrame(rows)
+
+
+def _cross_border_services(area: AreaData, res: acc.AccessResult) -> pd.DataFrame:
     used = res.table[(res.table["rank"] == 1) & res.table["cross_border"].fillna(False).astype(bool)]
-    cb_services = (used.groupby(["service_type", "service_id", "service_lad_cd"]).size()
-                   .rename("homes_nearest").reset_index())
+    out = (used.groupby(["service_type", "service_id", "service_lad_cd"]).size()
+           .rename("homes_nearest").reset_index())
     svc = area.services.set_index("service_id")
     for c in ("name", "lad_nm"):
-        cb_services[c] = cb_services["service_id"].map(svc[c]) if c in svc else None
-    unr = res.unreachable.copy()
-    return {
-        "result": res, "method": res.method, "label": res.label,
-        "summary": res.summary(), "coverage_total": coverage_total, "coverage": cov,
-        "gaps_by_town": gsum.get("town", pd.DataFrame()), "gaps_by_pcn": gsum.get("pcn", pd.DataFrame()),
-        "gap_areas": gaps, "cross_border": pd.DataFrame(cross),
-        "cross_border_services": cb_services.sort_values("homes_nearest", ascending=False)
-        .reset_index(drop=True),
-        "straight_vs_street": svs.reset_index(drop=True),
-        "calibration": calibration_summary(area, res.method),
-        "unreachable": unr, "excluded_services": res.excluded_services,
-    }
+        out[c] = out["service_id"].map(svc[c]) if c in svc else None
+    return out.sort_values("homes_nearest", ascending=False).reset_index(drop=True)
 
 
+
+
+# ----------------------------------------------------------------------------- 04 localities
+def analyse_localities(area: AreaData, access: AccessAnalysis | acc.AccessResult,
+                       schemes: Sequence[str] | str = ("towns", "pcns", "auto"),
+                       k_values: Iterable[int] | str = range(3, 8), weights: Any = None, n_draws: int = 2000,
+                       seed: int = 0, gap_minutes: float | None = None,
+                       speeds_kmh: Sequence[float] = (3.5, 4.0, 4.8),
+                       gap_scenarios: Sequence[float] | None = None,
+                       concentration: float | None = None, method: str = "skater", units: str = "wards",
+                       balance_col: str = "pop_0_19", tolerance: float = 0.25,
+                       settings: Settings | None = None) -> LocalityAnalysis:
+    """Scorecards, ranking under ``weights`` and its Monte-Carlo sensitivity for each scheme.
+
+    ``access`` is the :class:`AccessAnalysis` of the same run (distances are not recomputed).
+    ``weights`` is a :class:`~locmap.localities.ranking.Weights`, a ``dict`` or a ``"need=0.3,..."``
+    string.  Each draw picks random weights (Dirichlet) *and* a (walking speed x gap threshold)
+    scenario; ``gap_scenarios`` default to the settings' thresholds, ``gap_minutes`` to their middle.
+    """
+    res = access.result if isinstance(access, AccessAnalysis) else access
+    settings = settings or res.settings
+    gap_minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
+    gap_scenarios = tuple(gap_scenarios or settings.thresholds_minutes)
+    weights = _weights(weights)
+    if isinstance(schemes, str):
+        schemes = [s.strip() for s in schemes.split(",") if s.strip()]
+    dist, key = nearest_table(res)
+    ctx = _SchemeContext.of(area, key, settings)
+    built = [s for spec in schemes for s in build_schemes(area, spec, k_values, units=units, method=method,
+                                                          balance_col=balance_col, tolerance=tolerance,
+                                                          seed=seed)]
+    gen = [s for s in built if s.name.startswith("auto_")]
+    # distances re-timed once per walking speed, shared by every scheme
+    dist_by_speed = {v: rescale_minutes(dist, v) for v in speeds_kmh}
+    parts: dict[str, dict] = {k: {} for k in ("schemes", "scorecards", "rankings", "sensitivity",
+                                              "assignments", "crosstabs")}
+    leaders, sc = [], None
+    for sch in (s for s in built if len(s.assignment)):
+        sc, rank = _score_scheme(sch, ctx, dist, dist_by_speed, gap_minutes, gap_scenarios, weights,
+                                 n_draws, concentration, seed)
+        _collect(parts, sch, sc, rank, ctx)
+        leaders.append(_leader_row(sch, sc, rank))
+    best = lc.best_scheme(gen) if gen else None
+    return LocalityAnalysis(
+        **parts, generated=generated_table(gen) if gen else pd.DataFrame(), generated_list=gen,
+        best_generated=best.name if best is not None else None,
+        alignment=alignment_table({**ctx.align_sets, **{n: s.assignment for n, s in parts["schemes"].items()}},
+                                  ctx.w_child),
+        leaders=pd.DataFrame(leaders),
+        column_descriptions=column_descriptions(sc) if sc is not None else pd.DataFrame(),
+        meta={"weights": weights.__dict__, "draws": n_draws, "seed": seed,
+              "speeds_kmh": [float(v) for v in speeds_kmh],
+              "gap_scenarios_min": [float(g) for g in gap_scenarios],
+              "thresholds_min": list(settings.thresholds_minutes),
+              "distance_method": sorted(set(dist["method"].dropna())) if "method" in dist else []})
+
+
+#: The earlier name of :func:`analyse_localities`.
+locality_analysis = analyse_localities
+
+
+def _weights(weights: Any) -> Weights:
+    if isinstance(weights, Weights):
+        return weights
+    if isinstance(weights, Mapping):
+        return Weights(**weights)
+    return Weights.parse(weights)
+
+
+@dataclass(frozen=True)
+class _SchemeContext:
+    """What every scheme's scorecard shares: the area's layers, reference schemes, weights."""
+
+    lsoa: gpd.GeoDataFrame
+    homes: gpd.GeoDataFrame
+    services: gpd.GeoDataFrame
+    key: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    base_speed: float
+    ref: dict
+    align_sets: dict
+    w_child: pd.Series
+
+    @classmethod
+    def of(cls, area: AreaData, key: Sequence[str], settings: Settings) -> "_SchemeContext":
+        lsoa = area.lsoa
+        towns = lc.scheme_from_column(lsoa, "town", "towns")
+        pcns = lc.scheme_from_column(lsoa, "pcn_name" if "pcn_name" in lsoa else "pcn_code", "pcns")
+        wards = lc.scheme_from_column(lsoa, "ward_nm", "wards")
+        return cls(lsoa=lsoa, homes=area.homes, services=area.services, key=tuple(key),
+                   thresholds=tuple(settings.thresholds_minutes), base_speed=settings.walk_speed_kmh,
+                   ref={"town": towns.assignment, "pcn": pcns.assignment},
+                   align_sets={"wards": wards.assignment, "towns": towns.assignment, "pcns": pcns.assignment},
+                   w_child=lsoa.set_index("lsoa21cd")["pop_0_19"])
+
+    def scorecard(self, sch: Any, dist: pd.DataFrame, gap_minutes: float, speed_kmh: float) -> pd.DataFrame:
+        return build_scorecard(sch.assignment, lsoa=self.lsoa, homes=self.homes, services=self.services,
+                               distances=dist, key_service_types=list(self.key),
+                               thresholds_minutes=list(self.thresholds), align_to=self.ref,
+                               scheme_name=sch.name, gap_threshold_min=gap_minutes, walk_speed_kmh=speed_kmh)
+
+
+def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, dist_by_speed: Mapping[float, pd.DataFrame],
+                  gap_minutes: float, gap_scenarios: Sequence[float], weights: Weights, n_draws: int,
+                  concentration: float | None, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Base scorecard of one scheme and its ranking/sensitivity over speed x gap scenarios."""
+    lc.check_partition(sch.assignment, ctx.lsoa, homes=ctx.homes)
+    sc = ctx.scorecard(sch, dist, gap_minutes, ctx.base_speed)
+    scen = {f"{v:g}kmh_{g:g}min": ctx.scorecard(sch, d_v, g, v)
+            for v, d_v in dist_by_speed.items() for g in gap_scenarios}
+    base_name = f"{ctx.base_speed:g}kmh_{gap_minutes:g}min"
+    scen.setdefault(base_name, sc)
+    return sc, sensitivity(scen, weights, n_draws=n_draws, concentration=concentration, seed=seed,
+                           base_scenario=base_name)
+
+
+def _collect(parts: dict, sch: Any, sc: pd.DataFrame, rank: dict, ctx: _SchemeContext) -> None:
+    parts["schemes"][sch.name] = sch
+    parts["scorecards"][sch.name] = sc
+    parts["rankings"][sch.name] = rank["base"]
+    parts["sensitivity"][sch.name] = rank["summary"]
+    parts["assignments"][sch.name] = sch.assignment.rename("locality").reset_index()
+    for nm in ("towns", "pcns"):
+        if nm != sch.name:
+            parts["crosstabs"][f"{sch.name}_vs_{nm}"] = crosstab_long(sch.assignment, ctx.align_sets[nm],
+                                                                     ctx.w_child, sch.name, nm)
+
+
+def _leader_row(sch: Any, sc: pd.DataFrame, rank: dict) -> dict:
+    top, first = rank["summary"].iloc[0], rank["base"].iloc[0]["locality"]
+    hard = sc.set_index("locality")["hard_edge_risk_pct"] if "hard_edge_risk_pct" in sc else {}
+    return {"scheme": sch.name, "k": sch.k, "first_base_weights": first,
+            "most_often_first": top["locality"], "p_first": float(top["p_first"]),
+            "rank_min": int(top["rank_min"]), "rank_max": int(top["rank_max"]),
+            "hard_edge_risk_pct_of_leader": float(hard.get(top["locality"], np.nan)) if len(hard) else np.nan}
+
+
+# ----------------------------------------------------------------------------- sites
+def _scheme_of(area: AreaData, scheme: Any) -> Any:
+    if scheme is None or isinstance(scheme, str):
+        return build_schemes(area, scheme or "towns")[0]
+    return scheme
+
+
+def _match_locality(scheme: Any, locality: str) -> str:
+    """The locality's name as the scheme spells it (case-insensitive), or UnknownAreaError."""
+    names = {str(n).casefold(): n for n in scheme.assignment.unique()}
+    if str(locality).casefold() not in names:
+        raise UnknownAreaError(f"locality '{locality}' is not in scheme '{scheme.name}' "
+                               f"(one of: {', '.join(sorted(map(str, names.values())))})")
+    return names[str(locality).casefold()]
+
+
+def _types(spec: str | Sequence[str] | None) -> list[str]:
+    if isinstance(spec, str):
+        return [t.strip() for t in spec.split(",") if t.strip()]
+    return list(spec or ())
+
+
+def _xy(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    return np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
+
+
+def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = None, locality: str | None = None,
+              p: int = 2, minutes: float | None = None, band: str = "pop_0_4",
+              candidates: str | Sequence[str] = DEFAULT_CANDIDATES,
+              existing: str | Sequence[str] = ("childrens_centre",), include_outside: bool = False,
+              router: Any = None) -> SitesResult:
+    """Suggest ``p`` hub sites in ``locality`` of ``scheme`` (a Scheme or a spec such as
+    ``"towns"``; ``locality=None``: the whole area) - MCLP and p-median within ``minutes``
+    (default: the middle threshold).  Pass ``router=access.router`` to reuse a run's router."""
+    settings = settings or area.settings
+    minutes = default_gap_minutes(settings) if minutes is None else float(minutes)
+    max_m = settings.minutes_to_metres(minutes)
+    scheme = _scheme_of(area, scheme)
+    loc_name = _match_locality(scheme, locality) if locality else None
+    homes, poly = _locality_homes(area, scheme, loc_name)
+    homes = homes[homes[band] > 0]
+    cand = _candidates_inside(candidate_sites(area, candidates), poly, max_m if include_outside else None)
+    if cand.empty:
+        raise UnknownAreaError(f"no candidate sites of '{candidates}' in {loc_name or 'the area'}")
+    router = router or acc.default_router_for(area, settings)
+    hxy = _xy(homes)
+    cost = router.matrix(hxy, cand[["x", "y"]].to_numpy(), max_m=None)
+    ex = area.services[area.services["located"].fillna(False).astype(bool)
+                       & area.services["service_type"].isin(_types(existing))]
+    existing_cost = router.matrix(hxy, _xy(ex)) if len(ex) else None
+    res = suggest_sites(cost, homes[band].to_numpy(float), cand["site_id"].tolist(), p, max_m,
+                        sites=cand, existing_cost_m=existing_cost, minutes=minutes)
+    res["summary"]["locality"] = loc_name or "whole area"
+    res["summary"]["distance_method"] = getattr(router, "method", "")
+    return SitesResult(sites=res["sites"], gain=res["gain"], summary=res["summary"],
+                       locality=loc_name or "whole area",
+                       stem=f"{(loc_name or 'area').replace(' ', '_')}_p{p}_{minutes:g}min")
+
+
+def _locality_homes(area: AreaData, scheme: Any, loc_name: str | None) -> tuple[gpd.GeoDataFrame, Any]:
+    if not loc_name:
+        return area.homes, area.borough.geometry.iloc[0]
+    homes = area.homes[area.homes["lsoa21cd"].map(scheme.assignment) == loc_name]
+    poly = scheme.localities.loc[scheme.localities["locality"] == loc_name, "geometry"].iloc[0]
+    return homes, poly
+
+
+def _candidates_inside(cand: pd.DataFrame, poly: Any, within_m: float | None) -> pd.DataFrame:
+    """Candidates inside ``poly`` (or within ``within_m`` metres of it when given)."""
+    if not len(cand):
+        return cand
+    pts = gpd.GeoSeries(gpd.points_from_xy(cand["x"], cand["y"]))
+    inside = pts.within(poly).to_numpy() | (pts.distance(poly).to_numpy() == 0)
+    if within_m is not None:
+        inside |= pts.distance(poly).to_numpy() <= within_m
+    return cand[inside].reset_index(drop=True)
+
+
+def leading_sites(area: AreaData, localities_result: LocalityAnalysis, scheme: str = "towns", top_n: int = 2,
+                  settings: Settings | None = None, **kwargs: Any) -> dict[str, pd.DataFrame]:
+    """:func:`hub_sites` for the ``top_n`` most-often-first localities of ``scheme``.
+
+    Returns ``sites``, ``gain`` and ``summary`` stacked over the leading localities.
+    """
+    sens = localities_result["sensitivity"][scheme]
+    sch = localities_result["schemes"][scheme]
+    parts: dict[str, list] = {"sites": [], "gain": [], "summary": []}
+    for loc in sens["locality"].head(top_n):
+        r = hub_sites(area, settings, sch, loc, **kwargs)
+        for k in parts:
+            parts[k].append(r[k].assign(locality=r.locality))
+    return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+
+
+# ----------------------------------------------------------------------------- 05 maps
+def map_layers(area: AreaData, access: AccessAnalysis | None = None,
+               localities: LocalityAnalysis | None = None, scheme: str = "towns",
+               layers: Sequence[str] = DEFAULT_LAYERS, gap_minutes: float | None = None,
+               settings: Settings | None = None) -> MapInputs:
+    """The analytic layers a map or sheet needs, taken from a run's results.
+
+    What is missing is computed once here (``access`` when an access, gaps or localities
+    layer is asked for and none is given); a scorecard comes from ``localities`` when it holds
+    ``scheme``, else it is built from ``access``.
+    """
+    settings = settings or area.settings
+    layers = tuple(layers)
+    want = {"access", "gaps", "localities"} & set(layers)
+    if access is None and want:
+        access = analyse_access(area, settings, fca=False, gap_minutes=gap_minutes)
+    if access is None:
+        return MapInputs()
+    gap_minutes = access.gap_minutes if gap_minutes is None else float(gap_minutes)
+    res = access.result
+    sch = _map_scheme(area, scheme, localities)
+    scorecard = (localities.scorecards.get(scheme) if localities is not None else None)
+    if scorecard is None:
+        scorecard = build_scorecard(sch.assignment, area.lsoa, area.homes, area.services, res.table,
+                                    key_service_types=getattr(area.pack, "key_service_types", None),
+                                    thresholds_minutes=settings.thresholds_minutes, scheme_name=scheme,
+                                    walk_speed_kmh=settings.walk_speed_kmh)
+    return MapInputs(access=res.wide, method=res.method, gaps=_map_gaps(area, access, gap_minutes),
+                     localities=sch.localities, scorecard=scorecard)
+
+
+def _map_scheme(area: AreaData, scheme: str, localities: LocalityAnalysis | None) -> Any:
+    if localities is not None and scheme in localities.schemes:
+        return localities.schemes[scheme]
+    if scheme not in COLUMN_SCHEMES:
+        raise UnknownAreaError(f"unknown locality scheme '{scheme}'; choose from {sorted(COLUMN_SCHEMES)}")
+    return build_schemes(area, scheme)[0]
+
+
+def _map_gaps(area: AreaData, access: AccessAnalysis, minutes: float) -> gpd.GeoDataFrame:
+    """Gap areas of the pack's key service types at ``minutes`` (one layer per type on the map)."""
+    res = access.result
+    key = [t for t in (getattr(area.pack, "key_service_types", None) or res.service_types)
+           if t in res.service_types]
+    g = access.gap_areas_all
+    if len(g) and np.isclose(g["threshold_minutes"].astype(float), minutes).any():
+        sub = g[g["service_type"].isin(key) & np.isclose(g["threshold_minutes"].astype(float), minutes)]
+        return gpd.GeoDataFrame(sub.reset_index(drop=True), crs=g.crs)
+    return all_gap_polygons(res.wide, key, [minutes], cell_m=access.cell_m, band=access.gap_band)
+
+
+def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,
+              layers: Sequence[str] | None = None, title: str | None = None, offline: bool = False,
+              scheme: str = "towns", gap_minutes: float | None = None) -> Path:
+    """Build and save the workshop HTML map (``offline``: Leaflet inlined)."""
+    layers = tuple(layers or DEFAULT_LAYERS)
+    if inputs is None:
+        inputs = map_layers(area, scheme=scheme, layers=layers, gap_minutes=gap_minutes)
+    title = title or f"{area.name.title()}: children, deprivation and family services"
+    m = build_map(area, layers=layers, access=inputs.access, gaps=inputs.gaps,
+                  localities=inputs.localities, scorecard=inputs.scorecard, title=title,
+                  offline=offline, method=inputs.method)
+    return save_map(m, path, offline=offline)
+
+
+def write_sheet(area: AreaData, locality: str, out_dir: str | Path, inputs: MapInputs, scheme: str = "towns",
+                paper: str = "A4", dpi: int = 200) -> list[Path]:
+    """The printable profile sheet (PNG + PDF) of one locality of ``inputs.localities``."""
+    names = {n.casefold(): n for n in inputs.localities["locality"].astype(str)}
+    if str(locality).casefold() not in names:
+        raise UnknownAreaError(f"locality '{locality}' is not in scheme '{scheme}' "
+                               f"(known: {', '.join(sorted(names.values()))})")
+    locality = names[str(locality).casefold()]
+    row = None
+    if inputs.scorecard is not None and "locality" in inputs.scorecard.columns:
+        match = inputs.scorecard[inputs.scorecard["locality"].astype(str) == locality]
+        row = match.iloc[0] if len(match) else None
+    return profile_sheet(area, locality, inputs.localities, row, out_dir, paper=paper, dpi=dpi,
+                         access=inputs.access, method=inputs.method)
+
+
+def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",
+                    localities: Sequence[str] | None = None, online: bool = True, offline: bool = True,
+                    gap_minutes: float | None = None, layers: Sequence[str] | None = None,
+                    paper: str = "A4", dpi: int = 150, inputs: MapInputs | None = None) -> pd.DataFrame:
+    """Everything a workshop needs in ``out_dir``: ``maps/<area>.html`` (online),
+    ``maps/<area>_offline.html`` (self-contained) and ``sheets/`` (one PNG + PDF per locality;
+    default: every locality of ``scheme``).  Returns a table of the files written."""
+    out = Path(out_dir)
+    inputs = inputs or map_layers(area, scheme=scheme, gap_minutes=gap_minutes)
+    rows = []
+    for flag, name in ((online, f"{area.name}.html"), (offline, f"{area.name}_offline.html")):
+        if flag:
+            p = write_map(area, out / "maps" / name, inputs, layers, offline=name.endswith("_offline.html"))
+            rows.append({"kind": "map (offline)" if "_offline" in name else "map", "locality": "", "path": p})
+    names = list(localities) if localities else list(inputs.localities["locality"].astype(str))
+    for loc in names:
+        for p in write_sheet(area, loc, out / "sheets", inputs, scheme=scheme, paper=paper, dpi=dpi):
+            rows.append({"kind": "sheet", "locality": loc, "path": Path(p)})
+    df = pd.DataFrame(rows)
+    df["size_kb"] = [round(Path(p).stat().st_size / 1024, 1) for p in df["path"]]
+    df["path"] = df["path"].astype(str)
+    df["notes"] = "; ".join(inputs.notes)
+    return df
+
+
+# ----------------------------------------------------------------------------- the main job
+@dataclass(frozen=True)
+class RunOptions:
+    """Choices of the main job beyond :class:`Settings` (each a ``locmap run`` option).
+
+    Attributes
+    ----------
+    schemes : tuple of str
+        Locality schemes scored (``towns``, ``pcns``, ``wards``, ``auto``).
+    k_values : str
+        Numbers of localities tried by the generated (``auto``) schemes, e.g. ``"3..7"``.
+    lead_scheme : str
+        Scheme whose leading locality gets hub sites and a print sheet.
+    sites_p : int
+        Number of hub sites suggested for the leading locality.
+    sites_minutes : float or None
+        Coverage threshold of the hub sites (minutes; default the middle threshold).
+    existing : tuple of str
+        Service types already providing the service (not counted as new coverage).
+    gap_minutes : float or None
+        Threshold of the headline gap areas (minutes; default the middle threshold).
+    maps : bool
+        Write the HTML maps and the print sheet.
+    """
+
+    schemes: tuple[str, ...] = ("towns", "pcns", "auto")
+    k_values: str = "3..7"
+    lead_scheme: str = "towns"
+    sites_p: int = 2
+    sites_minutes: float | None = None
+    existing: tuple[str, ...] = ("childrens_centre",)
+    gap_minutes: float | None = None
+    maps: bool = True
+
+
+class _Steps:
+    """Runs named steps, printing each and recording its time (the run's ``timings.csv``)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say, self.timings = say, {}
+
+    def __call__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self.say(f"== {name}")
+        t0 = time.perf_counter()
+        value = fn(*args, **kwargs)
+        self.timings[name] = time.perf_counter() - t0
+        return value
+
+
+def lead_locality(localities: LocalityAnalysis, scheme: str = "towns") -> str | None:
+    """The locality most often ranked first in ``scheme``'s sensitivity draws (ties: by name)."""
+    sens = localities.sensitivity.get(scheme)
+    if sens is None or not len(sens):
+        return None
+    return str(sens.sort_values(["p_first", "locality"], ascending=[False, True])["locality"].iloc[0])
+
+
+LEAD_RULE = "the locality most often ranked first across the sensitivity draws"
+
+
+def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
+            say: Callable[[str], None] = print) -> RunResult:
+    """The main job into ``out``: check, access (once), localities, hub sites, maps and sheet.
+
+    If the job fails and ``out`` did not exist before, the folder is removed (no empty or
+    half-filled output folder is left behind); files are always written atomically.
+    """
+    out = Path(out)
+    created = not out.exists()
+    try:
+        return _run_steps(area_name, settings, out, options, say)
+    except BaseException:
+        if created and out.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
+               say: Callable[[str], None]) -> RunResult:
+    step, files = _Steps(say), []
+    out.mkdir(parents=True, exist_ok=True)
+    area = step("load", load, area_name, settings)
+    files.append(step("check", export.write_csv, area.rejects, out / "rejects.csv"))
+    access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes)
+    files += step("access-write", access.write, out / "access", "both", area.name, area.attribution)
+    loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
+               k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
+    files += step("localities-write", loc.write, out / "localities")
+    lead = lead_locality(loc, options.lead_scheme)
+    sites = None
+    if lead:
+        say(f"== leading {options.lead_scheme} locality ({LEAD_RULE}): {lead}")
+        sites = step("sites", hub_sites, area, settings, loc.schemes[options.lead_scheme], lead,
+                     p=options.sites_p, minutes=options.sites_minutes, existing=options.existing,
+                     router=access.router)
+        files += sites.write(out / "sites")
+    if options.maps:
+        files += _run_maps(step, area, access, loc, lead, out, options)
+    files.append(export.write_text(out / "timings.csv", "step,seconds\n" + "".join(
+        f"{n},{s:.2f}\n" for n, s in step.timings.items())))
+    return RunResult(out_dir=out, access=access, localities=loc, lead_locality=lead, lead_rule=LEAD_RULE,
+                     sites=sites, files=tuple(sorted(files)), timings=dict(step.timings))
+
+
+def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, lead: str | None,
+              out: Path, options: RunOptions) -> list[Path]:
+    inputs = step("map-layers", map_layers, area, access, loc, options.lead_scheme,
+                  gap_minutes=options.gap_minutes)
+    files = [step("map", write_map, area, out / "maps" / f"{area.name}.html", inputs),
+             step("map-offline", write_map, area, out / "maps" / f"{area.name}_offline.html", inputs,
+                  offline=True)]
+    if lead:
+        files += step("sheet", write_sheet, area, lead, out / "sheets", inputs, scheme=options.lead_scheme)
+    return files
+
+
+# ----------------------------------------------------------------------------- helpers kept public
 # ----------------------------------------------------------------------------- schemes
 def parse_k(text: str | int | Iterable[int]) -> list[int]:
     """``"3..7"`` -> [3..7]; ``"4,6"`` -> [4, 6]; ``5`` -> [5]; an iterable -> list."""
@@ -289,7 +762,6 @@ def build_schemes(area, spec: str, k_values: Iterable[int] | str = range(3, 8), 
                   method: str = "skater", balance_col: str = "pop_0_19", tolerance: float = 0.25,
                   seed: int = 0) -> list:
     """Candidate schemes for one ``spec``: towns, pcns, wards, auto (k_values), a CSV or polygon file."""
-    from locmap.localities import schemes as lc  # noqa: PLC0415
 
     lsoa = area.lsoa
     if spec in COLUMN_SCHEMES:
@@ -312,7 +784,6 @@ def build_schemes(area, spec: str, k_values: Iterable[int] | str = range(3, 8), 
 
 def nearest_table(res) -> tuple[pd.DataFrame, list[str]]:
     """Rank-1 distances per home and real service type (no "any key") + the key types."""
-    from locmap.access.nearest import ANY_KEY  # noqa: PLC0415
 
     t = res.table[(res.table["service_type"] != ANY_KEY) & (res.table["rank"] == 1)]
     return t.reset_index(drop=True), list(res.key_service_types)
@@ -328,143 +799,11 @@ def generated_table(schemes: Sequence) -> pd.DataFrame:
                           "contiguous": s.meta.get("contiguous")} for s in schemes])
 
 
-# ----------------------------------------------------------------------------- 04 localities
-def locality_analysis(area, access_result, schemes: Sequence[str] | str = ("towns", "pcns", "auto"),
-                      k_values: Iterable[int] | str = range(3, 8), weights=None, n_draws: int = 2000,
-                      seed: int = 0, gap_minutes: float = 15.0,
-                      speeds_kmh: Sequence[float] = (3.5, 4.0, 4.8),
-                      gap_scenarios: Sequence[float] = (10.0, 15.0, 20.0),
-                      concentration: float | None = None, method: str = "skater", units: str = "wards",
-                      balance_col: str = "pop_0_19", tolerance: float = 0.25,
-                      settings: Settings | None = None) -> dict[str, Any]:
-    """Scorecards, ranking under ``weights`` and its Monte-Carlo sensitivity for each scheme.
 
-    ``weights`` is a :class:`~locmap.localities.ranking.Weights`, a ``dict`` or a ``"need=0.3,..."`` string.
-    Each draw picks random weights (Dirichlet) *and* a (walking speed x gap threshold) scenario.
-
-    Returns a dict: ``schemes`` (name -> Scheme), ``scorecards``, ``rankings``, ``sensitivity``,
-    ``assignments``, ``crosstabs`` (name -> DataFrame), ``generated`` (table of generated
-    schemes), ``best_generated`` (name or None), ``alignment``, ``leaders`` (one row per
-    scheme: base-weights first, most often first, p_first, rank range, hard-edge risk),
-    ``column_descriptions``, ``meta``.
-    """
-    from locmap.localities import schemes as lc  # noqa: PLC0415
-    from locmap.localities.alignment import alignment_table, crosstab_long  # noqa: PLC0415
-    from locmap.localities.ranking import Weights, rescale_minutes, sensitivity  # noqa: PLC0415
-    from locmap.localities.scorecard import build_scorecard, column_descriptions  # noqa: PLC0415
-
-    settings = settings or access_result.settings
-    if isinstance(weights, Mapping):
-        weights = Weights(**weights)
-    elif not isinstance(weights, Weights):
-        weights = Weights.parse(weights)
-    if isinstance(schemes, str):
-        schemes = [s.strip() for s in schemes.split(",") if s.strip()]
-    dist, key = nearest_table(access_result)
-    lsoa = area.lsoa
-    towns = lc.scheme_from_column(lsoa, "town", "towns")
-    pcns = lc.scheme_from_column(lsoa, "pcn_name" if "pcn_name" in lsoa else "pcn_code", "pcns")
-    wards = lc.scheme_from_column(lsoa, "ward_nm", "wards")
-    ref = {"town": towns.assignment, "pcn": pcns.assignment}
-    built = []
-    for spec in schemes:
-        built.extend(build_schemes(area, spec, k_values, units=units, method=method,
-                                   balance_col=balance_col, tolerance=tolerance, seed=seed))
-    gen = [s for s in built if s.name.startswith("auto_")]
-    best = lc.best_scheme(gen) if gen else None
-    thresholds = list(settings.thresholds_minutes)
-    w_child = lsoa.set_index("lsoa21cd")["pop_0_19"]
-    base_speed = settings.walk_speed_kmh
-    align_sets = {"wards": wards.assignment, "towns": towns.assignment, "pcns": pcns.assignment}
-    out: dict[str, Any] = {"schemes": {}, "scorecards": {}, "rankings": {}, "sensitivity": {},
-                           "assignments": {}, "crosstabs": {}}
-    leaders, sc = [], None
-    # distances re-timed once per walking speed, shared by every scheme
-    dist_by_speed = {v: rescale_minutes(dist, v) for v in speeds_kmh}
-    for sch in built:
-        if not len(sch.assignment):
-            continue
-        lc.check_partition(sch.assignment, lsoa, homes=area.homes)
-        common = dict(lsoa=lsoa, homes=area.homes, services=area.services, key_service_types=key,
-                      thresholds_minutes=thresholds, align_to=ref, scheme_name=sch.name)
-        sc = build_scorecard(sch.assignment, distances=dist, gap_threshold_min=gap_minutes,
-                             walk_speed_kmh=base_speed, **common)
-        scen = {}
-        for v, d_v in dist_by_speed.items():
-            for g in gap_scenarios:
-                scen[f"{v:g}kmh_{g:g}min"] = build_scorecard(
-                    sch.assignment, distances=d_v, gap_threshold_min=g, walk_speed_kmh=v, **common)
-        base_name = f"{base_speed:g}kmh_{gap_minutes:g}min"
-        if base_name not in scen:
-            scen[base_name] = sc
-        res = sensitivity(scen, weights, n_draws=n_draws, concentration=concentration, seed=seed,
-                          base_scenario=base_name)
-        out["schemes"][sch.name] = sch
-        out["scorecards"][sch.name] = sc
-        out["rankings"][sch.name] = res["base"]
-        out["sensitivity"][sch.name] = res["summary"]
-        out["assignments"][sch.name] = sch.assignment.rename("locality").reset_index()
-        for nm, other in (("towns", towns.assignment), ("pcns", pcns.assignment)):
-            if nm != sch.name:
-                out["crosstabs"][f"{sch.name}_vs_{nm}"] = crosstab_long(sch.assignment, other, w_child,
-                                                                        sch.name, nm)
-        align_sets[sch.name] = sch.assignment
-        top = res["summary"].iloc[0]
-        first = res["base"].iloc[0]["locality"]
-        hard = sc.set_index("locality")["hard_edge_risk_pct"] if "hard_edge_risk_pct" in sc else {}
-        leaders.append({"scheme": sch.name, "k": sch.k, "first_base_weights": first,
-                        "most_often_first": top["locality"], "p_first": float(top["p_first"]),
-                        "rank_min": int(top["rank_min"]), "rank_max": int(top["rank_max"]),
-                        "hard_edge_risk_pct_of_leader": float(hard.get(top["locality"], np.nan))
-                        if len(hard) else np.nan})
-    out["generated"] = generated_table(gen) if gen else pd.DataFrame()
-    out["generated_list"] = gen
-    out["best_generated"] = best.name if best is not None else None
-    out["alignment"] = alignment_table(align_sets, w_child)
-    out["leaders"] = pd.DataFrame(leaders)
-    out["column_descriptions"] = column_descriptions(sc) if sc is not None else pd.DataFrame()
-    out["meta"] = {"weights": weights.__dict__, "draws": n_draws, "seed": seed,
-                   "speeds_kmh": [float(v) for v in speeds_kmh],
-                   "gap_scenarios_min": [float(g) for g in gap_scenarios], "thresholds_min": thresholds,
-                   "distance_method": sorted(set(dist["method"].dropna())) if "method" in dist else []}
-    return out
-
-
-def locality_tables(result: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Flatten :func:`locality_analysis` into ``file stem -> DataFrame`` (the CLI's file names)."""
-    t: dict[str, pd.DataFrame] = {}
-    if len(result["generated"]):
-        t["generated_schemes"] = result["generated"]
-    for name in result["scorecards"]:
-        t[f"scorecard_{name}"] = result["scorecards"][name]
-        t[f"ranking_{name}"] = result["rankings"][name]
-        t[f"sensitivity_{name}"] = result["sensitivity"][name]
-        t[f"assignment_{name}"] = result["assignments"][name]
-        for k, v in result["crosstabs"].items():
-            if k.startswith(f"{name}_vs_"):
-                t[f"crosstab_{k}"] = v
-    t["alignment"] = result["alignment"]
-    if len(result["column_descriptions"]):
-        t["scorecard_columns"] = result["column_descriptions"]
-    return t
-
-
-def write_locality_outputs(result: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """The CSVs of :func:`locality_tables` plus ``localities_run.json`` (atomic writes)."""
-    from locmap.export import write_text  # noqa: PLC0415
-
-    written = write_tables(locality_tables(result), out_dir)
-    written.append(write_text(Path(out_dir) / "localities_run.json", json.dumps(result["meta"], indent=2)))
-    return written
-
-
-# ----------------------------------------------------------------------------- sites
 def candidate_sites(area, spec: str | Sequence[str]) -> pd.DataFrame:
     """Candidate hub sites: service types (comma-separated or a list) or a CSV
     (``site_id, easting, northing`` [``name, service_type``])."""
     if isinstance(spec, str) and Path(spec).suffix.lower() == ".csv":
-        from locmap.errors import DataFileError, MissingColumnError  # noqa: PLC0415
-
         p = Path(spec)
         if not p.exists():
             raise DataFileError(p, "file not found")
@@ -485,143 +824,3 @@ def candidate_sites(area, spec: str | Sequence[str]) -> pd.DataFrame:
                          "x": s.geometry.x.to_numpy(), "y": s.geometry.y.to_numpy()})
 
 
-def hub_sites(area, settings: Settings | None = None, scheme=None, locality: str | None = None,
-              p: int = 2, minutes: float = 15.0, band: str = "pop_0_4",
-              candidates: str | Sequence[str] = DEFAULT_CANDIDATES,
-              existing: str | Sequence[str] = ("childrens_centre",), include_outside: bool = False,
-              router: Any = None) -> dict[str, Any]:
-    """Suggest ``p`` hub sites in ``locality`` of ``scheme`` (a Scheme or a spec such as
-    ``"towns"``; ``locality=None``: the whole area) - MCLP and p-median.
-
-    Returns :func:`locmap.localities.sites.suggest_sites`'s dict (``sites``, ``gain``, ``summary``) plus
-    ``locality`` and ``stem`` (file-name stem).
-    """
-    import geopandas as gpd  # noqa: PLC0415
-
-    from locmap.access.nearest import default_router_for  # noqa: PLC0415
-    from locmap.localities.sites import suggest_sites  # noqa: PLC0415
-
-    settings = settings or area.settings
-    max_m = settings.minutes_to_metres(minutes)
-    if scheme is None or isinstance(scheme, str):
-        scheme = build_schemes(area, scheme or "towns")[0]
-    homes = area.homes
-    loc_name = locality
-    if loc_name:
-        names = {str(n).casefold(): n for n in scheme.assignment.unique()}
-        if str(loc_name).casefold() not in names:
-            raise UnknownAreaError(f"locality '{loc_name}' is not in scheme '{scheme.name}' "
-                                   f"(one of: {', '.join(sorted(map(str, names.values())))})")
-        loc_name = names[str(loc_name).casefold()]
-        homes = homes[homes["lsoa21cd"].map(scheme.assignment) == loc_name]
-        poly = scheme.localities.loc[scheme.localities["locality"] == loc_name, "geometry"].iloc[0]
-    else:
-        poly = area.borough.geometry.iloc[0]
-    homes = homes[homes[band] > 0]
-    cand = candidate_sites(area, candidates)
-    pts = gpd.points_from_xy(cand["x"], cand["y"])
-    inside = np.array([poly.contains(q) for q in pts]) if len(cand) else np.array([], bool)
-    if include_outside:
-        inside = inside | np.array([poly.distance(q) <= max_m for q in pts])
-    cand = cand[inside].reset_index(drop=True)
-    if cand.empty:
-        raise UnknownAreaError(f"no candidate sites of '{candidates}' in {loc_name or 'the area'}")
-    router = router or default_router_for(area, settings)
-    hxy = np.column_stack([homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()])
-    cost = router.matrix(hxy, cand[["x", "y"]].to_numpy(), max_m=None)
-    existing_cost = None
-    ex_types = ([t.strip() for t in existing.split(",") if t.strip()] if isinstance(existing, str)
-                else list(existing or ()))
-    if ex_types:
-        ex = area.services[area.services["located"].fillna(False).astype(bool)
-                           & area.services["service_type"].isin(ex_types)]
-        if len(ex):
-            existing_cost = router.matrix(hxy, np.column_stack([ex.geometry.x, ex.geometry.y]))
-    res = suggest_sites(cost, homes[band].to_numpy(float), cand["site_id"].tolist(), p, max_m,
-                        sites=cand, existing_cost_m=existing_cost, minutes=minutes)
-    res["summary"]["locality"] = loc_name or "whole area"
-    res["summary"]["distance_method"] = getattr(router, "method", "")
-    res["locality"] = loc_name or "whole area"
-    res["stem"] = f"{(loc_name or 'area').replace(' ', '_')}_p{p}_{minutes:g}min"
-    return res
-
-
-def leading_sites(area, localities_result: Mapping[str, Any], scheme: str = "towns", top_n: int = 2,
-                  settings: Settings | None = None, **kwargs) -> dict[str, pd.DataFrame]:
-    """:func:`hub_sites` for the ``top_n`` most-often-first localities of ``scheme``.
-
-    Returns ``sites``, ``gain`` and ``summary`` stacked over the leading localities.
-    """
-    sens = localities_result["sensitivity"][scheme]
-    sch = localities_result["schemes"][scheme]
-    parts: dict[str, list] = {"sites": [], "gain": [], "summary": []}
-    for loc in sens["locality"].head(top_n):
-        r = hub_sites(area, settings, sch, loc, **kwargs)
-        for k in parts:
-            parts[k].append(r[k].assign(locality=r["locality"]))
-    return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
-
-
-# ----------------------------------------------------------------------------- 05 export
-def write_map(area, path: str | Path, inputs=None, layers: Sequence[str] | None = None,
-              title: str | None = None, offline: bool = False, scheme: str = "towns",
-              gap_minutes: float = 15.0) -> Path:
-    """Build and save the workshop HTML map (``offline``: Leaflet inlined)."""
-    from locmap.cli.maps import prepare_layers  # noqa: PLC0415
-    from locmap.maps.web import DEFAULT_LAYERS, build_map  # noqa: PLC0415
-    from locmap.maps.offline import save_map  # noqa: PLC0415
-
-    layers = tuple(layers or DEFAULT_LAYERS)
-    if inputs is None:
-        inputs = prepare_layers(area, want_access="access" in layers, want_gaps="gaps" in layers,
-                                want_localities="localities" in layers, scheme=scheme,
-                                gap_threshold_minutes=gap_minutes)
-    title = title or f"{area.name.title()}: children, deprivation and family services"
-    m = build_map(area, layers=layers, access=inputs.access, gaps=inputs.gaps,
-                  localities=inputs.localities, scorecard=inputs.scorecard, title=title,
-                  offline=offline, method=inputs.method)
-    return save_map(m, path, offline=offline)
-
-
-def write_sheet(area, locality: str, out_dir: str | Path, inputs, scheme: str = "towns",
-                paper: str = "A4", dpi: int = 200) -> list[Path]:
-    """The printable profile sheet (PNG + PDF) of one locality of ``inputs.localities``."""
-    from locmap.maps.static import profile_sheet  # noqa: PLC0415
-
-    names = list(inputs.localities["locality"].astype(str))
-    if locality not in names:
-        raise UnknownAreaError(f"locality '{locality}' is not in scheme '{scheme}' "
-                               f"(known: {', '.join(sorted(names))})")
-    row = None
-    if inputs.scorecard is not None and "locality" in inputs.scorecard.columns:
-        match = inputs.scorecard[inputs.scorecard["locality"].astype(str) == locality]
-        row = match.iloc[0] if len(match) else None
-    return profile_sheet(area, locality, inputs.localities, row, out_dir, paper=paper, dpi=dpi,
-                         access=inputs.access, method=inputs.method)
-
-
-def workshop_export(area, out_dir: str | Path, scheme: str = "towns", localities: Sequence[str] | None = None,
-                    online: bool = True, offline: bool = True, gap_minutes: float = 15.0,
-                    layers: Sequence[str] | None = None, paper: str = "A4", dpi: int = 150) -> pd.DataFrame:
-    """Everything a workshop needs in ``out_dir``: ``maps/<area>.html`` (online),
-    ``maps/<area>_offline.html`` (self-contained) and ``sheets/`` (one PNG + PDF per locality;
-    default: every locality of ``scheme``).  Returns a table of the files written."""
-    from locmap.cli.maps import prepare_layers  # noqa: PLC0415
-
-    out = Path(out_dir)
-    inputs = prepare_layers(area, True, True, True, scheme=scheme, gap_threshold_minutes=gap_minutes)
-    rows = []
-    for flag, name in ((online, f"{area.name}.html"), (offline, f"{area.name}_offline.html")):
-        if flag:
-            p = write_map(area, out / "maps" / name, inputs, layers, offline=name.endswith("_offline.html"))
-            rows.append({"kind": "map (offline)" if "_offline" in name else "map", "locality": "",
-                         "path": p})
-    names = list(localities) if localities else list(inputs.localities["locality"].astype(str))
-    for loc in names:
-        for p in write_sheet(area, loc, out / "sheets", inputs, scheme=scheme, paper=paper, dpi=dpi):
-            rows.append({"kind": "sheet", "locality": loc, "path": Path(p)})
-    df = pd.DataFrame(rows)
-    df["size_kb"] = [round(Path(p).stat().st_size / 1024, 1) for p in df["path"]]
-    df["path"] = df["path"].astype(str)
-    df["notes"] = "; ".join(inputs.notes)
-    return df

@@ -5,109 +5,21 @@ Examples::
     locmap map --area ealing --layers need,services,gaps --out maps/ealing.html --offline
     locmap sheet --area ealing --locality Northolt --out sheets/ --scheme towns
 
-Both load the area lazily (``locmap.data.area.load_area``); access, gap and scorecard layers use
-``locmap.access.nearest`` / ``locmap.access.gaps`` / ``locmap.localities.schemes`` / ``locmap.localities.scorecard`` when those
-modules are importable and say clearly what was left out when they are not.
+Both compute the analytic layers they need once (``locmap.api.map_layers``).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-import pandas as pd
+from locmap import api
+from locmap.cli._options import add_common, say, settings_from_args
+from locmap.errors import SettingsError
+from locmap.maps.web import DEFAULT_LAYERS, KNOWN_LAYERS
 
-from locmap.errors import LocmapError, UnknownAreaError
-
-#: Locality scheme name -> LSOA column it is built from.
-SCHEME_COLUMNS: dict[str, str] = {"towns": "town", "pcns": "pcn_name", "wards": "ward_nm"}
-
-
-@dataclass
-class MapInputs:
-    """Optional analytic layers for a map (any may be ``None``) and notes about them."""
-
-    access: gpd.GeoDataFrame | None = None
-    method: str | None = None
-    gaps: gpd.GeoDataFrame | None = None
-    localities: gpd.GeoDataFrame | None = None
-    scorecard: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def prepare_layers(area: Any, want_access: bool = True, want_gaps: bool = True,
-                   want_localities: bool = True, scheme: str = "towns",
-                   gap_threshold_minutes: float = 15.0) -> MapInputs:
-    """Compute access, gap areas, localities and scorecard for ``area`` where possible.
-
-    Parameters
-    ----------
-    area : AreaData
-        Study area.
-    want_access, want_gaps, want_localities : bool
-        Which analytic layers are needed.
-    scheme : str
-        Locality scheme: ``towns``, ``pcns`` or ``wards`` (an LSOA column).
-    gap_threshold_minutes : float
-        Threshold of the gap areas drawn (minutes).
-
-    Returns
-    -------
-    MapInputs
-        Missing modules or failures become ``notes`` (printed by the CLI), never silent.
-    """
-    out = MapInputs()
-    res = None
-    if want_access or want_gaps or want_localities:
-        try:
-            from locmap.access import nearest as acc  # noqa: PLC0415
-        except ImportError as exc:
-            out.notes.append(f"access layers left out: locmap.access.nearest is not available ({exc})")
-        else:
-            t0 = time.perf_counter()
-            res = acc.compute_access(area, area.settings)
-            out.access, out.method = res.wide, res.method
-            _say(f"access: {res.label}, {len(res.wide):,} homes, {time.perf_counter() - t0:.1f} s")
-    if want_gaps and res is not None:
-        try:
-            from locmap.access.gaps import all_gap_polygons  # noqa: PLC0415
-        except ImportError as exc:
-            out.notes.append(f"gap areas left out: locmap.access.gaps is not available ({exc})")
-        else:
-            key = [t for t in (getattr(area.pack, "key_service_types", None) or res.service_types)
-                   if t in res.service_types]
-            out.gaps = all_gap_polygons(res.wide, key, [gap_threshold_minutes])
-    if want_localities:
-        column = SCHEME_COLUMNS.get(scheme)
-        if column is None:
-            raise UnknownAreaError(f"unknown locality scheme '{scheme}'; choose from {sorted(SCHEME_COLUMNS)}")
-        try:
-            from locmap.localities.schemes import scheme_from_column  # noqa: PLC0415
-        except ImportError as exc:
-            out.notes.append(f"localities left out: locmap.localities.schemes is not available ({exc})")
-        else:
-            sch = scheme_from_column(area.lsoa, column, name=scheme)
-            out.localities = sch.localities
-            if res is not None:
-                try:
-                    from locmap.localities.scorecard import build_scorecard  # noqa: PLC0415
-
-                    out.scorecard = build_scorecard(
-                        sch.assignment, area.lsoa, area.homes, area.services, res.table,
-                        key_service_types=getattr(area.pack, "key_service_types", None),
-                        thresholds_minutes=area.settings.thresholds_minutes, scheme_name=scheme,
-                        walk_speed_kmh=area.settings.walk_speed_kmh)
-                except ImportError as exc:
-                    out.notes.append(f"scorecard left out: locmap.localities.scorecard is not available ({exc})")
-    return out
+SCHEMES = ("pcns", "towns", "wards")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -115,15 +27,16 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("map", help="interactive HTML map (folium) for workshops",
                               description="Interactive map of needs and assets: boundaries, need "
                                           "choropleths, services, pram distance, gap areas, localities.")
-    from locmap.cli import add_common  # noqa: PLC0415
-
     add_common(p)
-    p.add_argument("--layers", default="boundaries,need,services,access,gaps,localities",
-                   help="comma-separated: boundaries,need,services,access,gaps,localities")
-    p.add_argument("--scheme", default="towns", choices=sorted(SCHEME_COLUMNS), help="locality scheme")
-    p.add_argument("--gap-minutes", type=float, default=15.0, help="threshold of the gap areas (minutes)")
-    p.add_argument("--title", default=None, help="map title")
-    p.add_argument("--out", default="maps/ealing.html", help="output .html file")
+    p.add_argument("--layers", default=",".join(DEFAULT_LAYERS),
+                   help=f"comma-separated, from: {', '.join(sorted(KNOWN_LAYERS))} "
+                        f"(default: {','.join(DEFAULT_LAYERS)})")
+    p.add_argument("--scheme", default="towns", choices=SCHEMES, help="locality scheme (default: towns)")
+    p.add_argument("--gap-minutes", type=float, default=None,
+                   help="threshold of the gap areas in minutes (default: the middle of --minutes, 15)")
+    p.add_argument("--title", default=None, help="map title (default: '<Area>: children, deprivation and "
+                                                 "family services')")
+    p.add_argument("--out", default="maps/ealing.html", help="output .html file (default: maps/ealing.html)")
     p.add_argument("--offline", action="store_true",
                    help="self-contained HTML (Leaflet inlined; background tiles still need internet)")
     p.set_defaults(func=run_map)
@@ -131,66 +44,44 @@ def add_parser(subparsers: Any) -> None:
     s = subparsers.add_parser("sheet", help="printable locality profile sheet (PNG + PDF)",
                               description="One-page profile of a locality: map plus key figures.")
     add_common(s)
-    s.add_argument("--locality", required=True, help="locality name, e.g. Northolt")
-    s.add_argument("--scheme", default="towns", choices=sorted(SCHEME_COLUMNS), help="locality scheme")
-    s.add_argument("--paper", default="A4", choices=("A4", "A3"))
-    s.add_argument("--dpi", type=int, default=200)
-    s.add_argument("--out", default="sheets/", help="output folder")
+    s.add_argument("--locality", required=True, help="locality name, e.g. Northolt (any letter case)")
+    s.add_argument("--scheme", default="towns", choices=SCHEMES, help="locality scheme (default: towns)")
+    s.add_argument("--paper", default="A4", choices=("A4", "A3"), help="paper size (default: A4)")
+    s.add_argument("--dpi", type=int, default=200, help="resolution of the PNG in dots per inch (default 200)")
+    s.add_argument("--out", default="sheets/", help="output folder for <locality>.png/.pdf (default: sheets/)")
     s.set_defaults(func=run_sheet)
 
 
-def _load(args: argparse.Namespace) -> Any:
-    from locmap.cli import area_from_args  # noqa: PLC0415
-
-    return area_from_args(args)
+def parse_layers(text: str) -> tuple[str, ...]:
+    """``"need,services"`` -> ('need', 'services'); an unknown layer is a SettingsError listing the valid ones."""
+    layers = tuple(x.strip() for x in str(text).split(",") if x.strip())
+    bad = [x for x in layers if x not in KNOWN_LAYERS]
+    if bad:
+        raise SettingsError(f"--layers: unknown layer(s) {', '.join(bad)}; choose from "
+                            f"{', '.join(sorted(KNOWN_LAYERS))}")
+    return layers
 
 
 def run_map(args: argparse.Namespace) -> int:
-    """``locmap map``: build and save the HTML map; returns the exit code."""
-    from locmap.maps.web import KNOWN_LAYERS  # noqa: PLC0415
-    from locmap.api import write_map  # noqa: PLC0415
-
-    layers = tuple(x.strip() for x in str(args.layers).split(",") if x.strip())
-    bad = [x for x in layers if x not in KNOWN_LAYERS]
-    if bad:
-        _say(f"error: unknown layer(s) {', '.join(bad)}; choose from {', '.join(sorted(KNOWN_LAYERS))}")
-        return 2
-    try:
-        t0 = time.perf_counter()
-        area = _load(args)
-        inputs = prepare_layers(area, want_access="access" in layers, want_gaps="gaps" in layers,
-                                want_localities="localities" in layers, scheme=args.scheme,
-                                gap_threshold_minutes=args.gap_minutes)
-        for note in inputs.notes:
-            _say(f"note: {note}")
-        path = write_map(area, args.out, inputs, layers, title=args.title, offline=args.offline)
-    except LocmapError as exc:
-        _say(f"error: {exc}")
-        return 1
+    """``locmap map``: build and save the HTML map."""
+    layers = parse_layers(args.layers)
+    t0 = time.perf_counter()
+    settings = settings_from_args(args)
+    area = api.load(args.area, settings)
+    inputs = api.map_layers(area, scheme=args.scheme, layers=layers, gap_minutes=args.gap_minutes)
+    path = api.write_map(area, args.out, inputs, layers, title=args.title, offline=args.offline)
     size_mb = Path(path).stat().st_size / 1e6
-    _say(f"wrote {path} ({size_mb:.1f} MB, {time.perf_counter() - t0:.1f} s)"
-         + (" - offline copy: background tiles still need internet" if args.offline else ""))
+    say(f"wrote {path} ({size_mb:.1f} MB, {time.perf_counter() - t0:.1f} s)"
+        + (" - offline copy: background tiles still need internet" if args.offline else ""))
     return 0
 
 
 def run_sheet(args: argparse.Namespace) -> int:
-    """``locmap sheet``: write the locality profile sheet (PNG + PDF); returns the exit code."""
-    from locmap.api import write_sheet  # noqa: PLC0415
-
-    try:
-        area = _load(args)
-        inputs = prepare_layers(area, want_access=True, want_gaps=False, want_localities=True,
-                                scheme=args.scheme)
-        for note in inputs.notes:
-            _say(f"note: {note}")
-        if inputs.localities is None:
-            _say("error: locality scheme unavailable (see notes above)")
-            return 1
-        paths = write_sheet(area, args.locality, args.out, inputs, scheme=args.scheme,
-                            paper=args.paper, dpi=args.dpi)
-    except LocmapError as exc:
-        _say(f"error: {exc}")
-        return 1
-    for p in paths:
-        _say(f"wrote {p}")
+    """``locmap sheet``: write the locality profile sheet (PNG + PDF)."""
+    settings = settings_from_args(args)
+    area = api.load(args.area, settings)
+    inputs = api.map_layers(area, scheme=args.scheme, layers=("access", "localities"))
+    for p in api.write_sheet(area, args.locality, args.out, inputs, scheme=args.scheme,
+                             paper=args.paper, dpi=args.dpi):
+        say(f"wrote {p}")
     return 0

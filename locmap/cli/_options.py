@@ -1,0 +1,69 @@
+"""Options shared by the commands and their mapping onto :class:`~locmap.settings.Settings`.
+
+Every option that changes a setting maps to exactly one Settings field
+(``--speed-kmh`` -> ``walk_speed_kmh``, ``--network`` -> ``network_file`` ...).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from locmap.settings import DATA_ROOT_ENV, PROFILES, Settings
+
+#: CLI option (argparse dest) -> Settings field.
+SETTINGS_FIELDS: dict[str, str] = {
+    "data_root": "data_root", "services": "user_services", "network": "network_file",
+    "profile": "profile", "speed_kmh": "walk_speed_kmh", "minutes": "thresholds_minutes",
+    "k_nearest": "k_nearest", "max_snap_m": "max_snap_m", "buffer_m": "buffer_m",
+    "cache_dir": "cache_dir", "crs": "crs",
+}
+
+
+def add_common(p: argparse.ArgumentParser, minutes: bool = True) -> None:
+    """The options every area command takes (each one a :class:`Settings` field)."""
+    g = p.add_argument_group("area and settings")
+    g.add_argument("--area", default="ealing",
+                   help="area pack name (data/areas/NAME.toml) or a path to a pack file (default: ealing)")
+    g.add_argument("--data-root", type=Path, default=None,
+                   help=f"folder with the shared datasets (default: ${DATA_ROOT_ENV}, else ../shared/data)")
+    g.add_argument("--services", type=Path, default=None,
+                   help="your own services file (CSV, XLSX, GeoJSON or GeoPackage) to add, replace or "
+                        "remove services (docs/services.md); relative to the current folder")
+    g.add_argument("--network", type=Path, default=None,
+                   help="street network file (.osm.pbf, .osm, .graphml); relative to the current folder. "
+                        "A missing or unusable file is an error. Default: the area pack's network if it "
+                        "names one, else estimated street distances")
+    g.add_argument("--profile", choices=PROFILES, default=None, help="street profile (default: pram)")
+    g.add_argument("--speed-kmh", type=float, default=None,
+                   help="pram-pushing speed in km/h (default: 4.0)")
+    if minutes:
+        g.add_argument("--minutes", type=float, nargs="+", default=None,
+                       help="pram-distance thresholds in minutes (default: 10 15 20)")
+    g.add_argument("--k-nearest", type=int, default=None,
+                   help="nearest services reported per home and type (default: 3)")
+    g.add_argument("--max-snap-m", type=float, default=None,
+                   help="furthest a home or service may lie from the street network, metres (default: 300)")
+    g.add_argument("--buffer-m", type=float, default=None,
+                   help="buffer around the area for cross-border services and the network, metres "
+                        "(default: 2000)")
+    g.add_argument("--cache-dir", type=Path, default=None,
+                   help="cache folder for built networks (default: $LOCMAP_CACHE_DIR, else geo/cache)")
+    g.add_argument("--crs", default=None, help="projected CRS used for measuring (default: EPSG:27700)")
+    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """:class:`Settings` from parsed options (an option not given keeps the default)."""
+    values: dict[str, Any] = {field: getattr(args, dest, None) for dest, field in SETTINGS_FIELDS.items()}
+    if values["thresholds_minutes"]:
+        values["thresholds_minutes"] = tuple(float(m) for m in values["thresholds_minutes"])
+    if getattr(args, "no_progress", False):
+        values["progress"] = False
+    return Settings.from_env(**values)
+
+
+def say(msg: str) -> None:
+    """A progress line on stderr (stdout stays for results)."""
+    print(msg, file=sys.stderr, flush=True)

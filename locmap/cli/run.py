@@ -1,0 +1,53 @@
+"""``locmap run``: the whole job on an area into one folder (``locmap.api.run_all``)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from locmap import api
+from locmap.cli._options import add_common, say, settings_from_args
+
+
+def add_parser(subparsers: Any) -> None:
+    defaults = api.RunOptions()
+    p = subparsers.add_parser(
+        "run", help="the whole job on an area: tables, scorecards and maps into --out",
+        description="Run the whole job for an area pack: data check and rejects, pram-distance access "
+                    "(computed once), coverage, gaps and 2SFCA, locality scorecards with sensitivity, hub "
+                    "sites and a print sheet for the leading locality, HTML maps.")
+    add_common(p)
+    p.add_argument("--out", default="out", help="output folder (default: out)")
+    p.add_argument("--schemes", default=",".join(defaults.schemes),
+                   help="locality schemes to score, comma-separated (default: towns,pcns,auto)")
+    p.add_argument("--n-localities", default=defaults.k_values,
+                   help="numbers of localities tried by the auto scheme, e.g. 3..7 or 4,5 (default 3..7)")
+    p.add_argument("--lead-scheme", default=defaults.lead_scheme,
+                   help="scheme whose leading locality gets hub sites and a sheet (default: towns)")
+    p.add_argument("--sites-p", type=int, default=defaults.sites_p,
+                   help="hub sites suggested for the leading locality (default 2)")
+    p.add_argument("--sites-minutes", type=float, default=None,
+                   help="hub-site coverage threshold in minutes (default: the middle of --minutes, 15)")
+    p.add_argument("--existing", default=",".join(defaults.existing),
+                   help="service types already providing the service (default: childrens_centre)")
+    p.add_argument("--gap-minutes", type=float, default=None,
+                   help="threshold of the headline gap areas in minutes (default: the middle of --minutes)")
+    p.add_argument("--no-maps", action="store_true", help="skip the HTML maps and the print sheet")
+    p.set_defaults(func=run_run)
+
+
+def options_from_args(args: argparse.Namespace) -> api.RunOptions:
+    return api.RunOptions(
+        schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()), k_values=args.n_localities,
+        lead_scheme=args.lead_scheme, sites_p=args.sites_p, sites_minutes=args.sites_minutes,
+        existing=tuple(s.strip() for s in args.existing.split(",") if s.strip()),
+        gap_minutes=args.gap_minutes, maps=not args.no_maps)
+
+
+def run_run(args: argparse.Namespace) -> int:
+    res = api.run_all(args.area, settings_from_args(args), args.out, options_from_args(args), say=say)
+    if res.lead_locality:
+        print(f"leading {args.lead_scheme} locality: {res.lead_locality} ({res.lead_rule})")
+    print(f"outputs written to {args.out} ({len(res.files)} files, {sum(res.timings.values()):.1f} s):")
+    for path in res.files:
+        print(f"  {path}")
+    return 0

@@ -1,0 +1,303 @@
+"""Named, frozen results of the library steps (``locmap.api``), each able to write itself.
+
+One step's result is the next step's input: :class:`AccessAnalysis` (distances computed once)
+feeds :class:`LocalityAnalysis`, hub sites and the maps; nothing is recomputed and no step goes
+through the command line.  Each result also answers ``result["name"]`` for its fields, so code
+written against the earlier dict-returning functions keeps working.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from locmap import export
+from locmap.access import nearest as acc
+from locmap.bands import BAND_LABELS
+from locmap.settings import Settings
+
+
+class _Fields:
+    """``result["name"]`` and ``result.keys()`` for a dataclass result."""
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.keys():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def keys(self) -> list[str]:
+        return [f.name for f in fields(self)] + list(getattr(self, "_extra_keys", ()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.keys()
+
+
+def write_table(df: pd.DataFrame, out: Path, stem: str, fmt: str = "csv") -> list[Path]:
+    """Write ``df`` as ``<stem>.csv`` and/or ``<stem>.parquet`` (``fmt``: csv, parquet, both)."""
+    written = []
+    if fmt in ("csv", "both"):
+        written.append(export.write_csv(df, out / f"{stem}.csv"))
+    if fmt in ("parquet", "both"):
+        written.append(export.write_parquet(_parquet_safe(df), out / f"{stem}.parquet"))
+    return written
+
+
+def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding mixed ids (str/int/None) become strings for Arrow."""
+    df = pd.DataFrame(df.drop(columns="geometry") if "geometry" in df.columns else df)
+    for c in df.columns:
+        if df[c].dtype == object:
+            kinds = {type(v) for v in df[c].dropna()}
+            if len(kinds) > 1:
+                df[c] = df[c].map(lambda v: None if v is None or v is pd.NA else str(v))
+    return df
+
+
+def _gpkg_safe(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Nullable booleans -> Int8 (0/1/NULL) and mixed object columns -> text for GeoPackage."""
+    gdf = gdf.copy()
+    for c in gdf.columns:
+        if c == gdf.geometry.name:
+            continue
+        if str(gdf[c].dtype) == "boolean":
+            gdf[c] = gdf[c].astype("Int8")
+        elif gdf[c].dtype == object:
+            gdf[c] = gdf[c].map(lambda v: None if v is None or v is pd.NA else str(v))
+    return gdf
+
+
+# ----------------------------------------------------------------------------------- access
+@dataclass(frozen=True)
+class AccessAnalysis(_Fields):
+    """Everything measured from homes to services, computed once per run.
+
+    Attributes
+    ----------
+    result : AccessResult
+        Distances (tidy ``table`` and per-home ``wide``), method and label.
+    router : Router
+        The router used (street or estimated), reused for hub sites.
+    coverage : DataFrame
+        People within/beyond each threshold per area level, service type and age band.
+    coverage_total : DataFrame
+        The borough rows of ``coverage``.
+    gap_summaries : dict of str -> DataFrame
+        People beyond each threshold per area, one table per level (lsoa, ward, town, pcn).
+    gap_areas_all : GeoDataFrame
+        Contiguous gap areas for every type x threshold (EPSG:27700).
+    gap_areas : GeoDataFrame
+        The gap areas of "any key service" and the key types at ``gap_minutes``.
+    fca_homes, fca_services, fca_areas : DataFrame
+        Two-step floating catchment scores (empty when not computed).
+    cross_border, cross_border_services, straight_vs_street, calibration : DataFrame
+        Report tables (see :func:`locmap.api.analyse_access`).
+    gap_minutes, cell_m, gap_band
+        Parameters of the gap areas (minutes, metres, age-band column).
+    """
+
+    result: acc.AccessResult
+    router: Any
+    coverage: pd.DataFrame
+    coverage_total: pd.DataFrame
+    gap_summaries: dict
+    gaps_by_pcn: pd.DataFrame
+    gap_areas_all: gpd.GeoDataFrame
+    gap_areas: gpd.GeoDataFrame
+    fca_homes: pd.DataFrame
+    fca_services: pd.DataFrame
+    fca_areas: pd.DataFrame
+    cross_border: pd.DataFrame
+    cross_border_services: pd.DataFrame
+    straight_vs_street: pd.DataFrame
+    calibration: pd.DataFrame
+    gap_minutes: float = 15.0
+    cell_m: float = 250.0
+    gap_band: str = "pop_0_4"
+    _extra_keys = ("method", "label", "summary", "gaps_by_town", "unreachable",
+                   "excluded_services")
+
+    @property
+    def method(self) -> str:
+        return self.result.method
+
+    @property
+    def label(self) -> str:
+        return self.result.label
+
+    @property
+    def settings(self) -> Settings:
+        return self.result.settings
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.result.summary()
+
+    @property
+    def gaps_by_town(self) -> pd.DataFrame:
+        return self.gap_summaries.get("town", pd.DataFrame())
+
+    @property
+    def unreachable(self) -> pd.DataFrame:
+        return self.result.unreachable.copy()
+
+    @property
+    def excluded_services(self) -> pd.DataFrame:
+        return self.result.excluded_services
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``file stem -> table`` of everything ``locmap access`` writes as CSV/Parquet."""
+        res = self.result
+        t = {"nearest": res.table, "coverage": self.coverage}
+        for lvl, df in self.gap_summaries.items():
+            t[f"gap_summary_{lvl}"] = df
+        if len(self.fca_homes):
+            t.update(fca_homes=self.fca_homes, fca_services=self.fca_services, fca_areas=self.fca_areas)
+        unr = res.unreachable.copy()
+        unr["method"], unr["label"] = res.method, res.label
+        t["unreachable"] = unr
+        exc = pd.concat([res.excluded_services, res.skipped_types.assign(service_id=None, name=None)],
+                        ignore_index=True)
+        exc["method"], exc["label"] = res.method, res.label
+        t["excluded_services"] = exc
+        return t
+
+    def write(self, out_dir: str | Path, fmt: str = "csv", area_name: str = "",
+              attribution: str | None = None) -> list[Path]:
+        """Write the tables, ``gaps.gpkg``, ``homes_access.gpkg`` and ``README.txt`` (atomic)."""
+        out = Path(out_dir)
+        written = []
+        for stem, df in self.tables().items():
+            written += write_table(df, out, stem, fmt)
+        written.append(export.write_gpkg({"gaps": _gpkg_safe(self.gap_areas_all)}, out / "gaps.gpkg"))
+        written.append(export.write_gpkg({"homes_access": _gpkg_safe(self.result.wide)},
+                                         out / "homes_access.gpkg"))
+        written.append(export.write_text(out / "README.txt", self.readme(area_name, attribution)))
+        return written
+
+    def readme(self, area_name: str, attribution: str | None = None) -> str:
+        """The access folder's README.txt: method, speed, thresholds, gap areas, attribution."""
+        res, s = self.result, self.result.settings
+        thresholds = [float(t) for t in s.thresholds_minutes]
+        lines = [
+            f"locmap access - area '{area_name}'",
+            "",
+            f"Distances: {res.label} (method = '{res.method}').",
+            f"Pram-pushing speed: {s.walk_speed_kmh:.1f} km/h "
+            f"({s.metres_per_minute:.1f} m per minute); profile '{s.profile}'.",
+            f"Thresholds: {', '.join(f'{t:g}' for t in thresholds)} minutes "
+            f"(= {', '.join(f'{s.minutes_to_metres(t):.0f}' for t in thresholds)} m).",
+            f"Service types: {', '.join(res.service_types)}.",
+            f"'{acc.ANY_KEY}' = nearest of the key types {', '.join(res.key_service_types)}.",
+            f"Gap areas: hexagons of {self.cell_m:g} m holding {BAND_LABELS[self.gap_band]} "
+            "beyond the threshold, joined where they share an edge.",
+            "Straight-line columns (pct_within_straight) are a comparison only: "
+            f"{acc.STRAIGHT_LABEL}.",
+            "",
+            "Notes:",
+            *[f"- {n}" for n in res.notes],
+            "",
+            "Attribution: " + (attribution or export.ATTRIBUTION),
+            "",
+        ]
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- localities
+@dataclass(frozen=True)
+class LocalityAnalysis(_Fields):
+    """Scorecards, ranking and sensitivity of candidate locality schemes (one run).
+
+    ``schemes``, ``scorecards``, ``rankings``, ``sensitivity``, ``assignments`` are
+    ``scheme name -> object``; ``crosstabs`` is ``"<a>_vs_<b>" -> DataFrame``; ``leaders`` has
+    one row per scheme; ``meta`` records weights, draws, seed, speeds and thresholds.
+    """
+
+    schemes: dict
+    scorecards: dict
+    rankings: dict
+    sensitivity: dict
+    assignments: dict
+    crosstabs: dict
+    generated: pd.DataFrame
+    generated_list: list
+    best_generated: str | None
+    alignment: pd.DataFrame
+    leaders: pd.DataFrame
+    column_descriptions: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``file stem -> DataFrame`` (the file names ``locmap localities`` writes)."""
+        t: dict[str, pd.DataFrame] = {}
+        if len(self.generated):
+            t["generated_schemes"] = self.generated
+        for name in self.scorecards:
+            t[f"scorecard_{name}"] = self.scorecards[name]
+            t[f"ranking_{name}"] = self.rankings[name]
+            t[f"sensitivity_{name}"] = self.sensitivity[name]
+            t[f"assignment_{name}"] = self.assignments[name]
+            for k, v in self.crosstabs.items():
+                if k.startswith(f"{name}_vs_"):
+                    t[f"crosstab_{k}"] = v
+        t["alignment"] = self.alignment
+        if len(self.column_descriptions):
+            t["scorecard_columns"] = self.column_descriptions
+        return t
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """The CSVs of :meth:`tables` plus ``localities_run.json`` (atomic writes)."""
+        out = Path(out_dir)
+        written = [export.write_csv(pd.DataFrame(df.drop(columns="geometry", errors="ignore")),
+                                    out / f"{name}.csv") for name, df in self.tables().items()]
+        written.append(export.write_text(out / "localities_run.json", json.dumps(self.meta, indent=2)))
+        return written
+
+
+# ------------------------------------------------------------------------------------ sites
+@dataclass(frozen=True)
+class SitesResult(_Fields):
+    """Hub-site suggestion for one locality: chosen ``sites``, ``gain`` per added site, ``summary``."""
+
+    sites: pd.DataFrame
+    gain: pd.DataFrame
+    summary: pd.DataFrame
+    locality: str
+    stem: str
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        out = Path(out_dir)
+        return [export.write_csv(getattr(self, k), out / f"{prefix}_{self.stem}.csv")
+                for k, prefix in (("sites", "sites"), ("gain", "sites_gain"), ("summary", "sites_summary"))]
+
+
+# ------------------------------------------------------------------------------------- maps
+@dataclass(frozen=True)
+class MapInputs(_Fields):
+    """Analytic layers for maps and sheets (any may be ``None``) and notes about them."""
+
+    access: gpd.GeoDataFrame | None = None
+    method: str | None = None
+    gaps: gpd.GeoDataFrame | None = None
+    localities: gpd.GeoDataFrame | None = None
+    scorecard: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
+
+
+# -------------------------------------------------------------------------------------- run
+@dataclass(frozen=True)
+class RunResult(_Fields):
+    """The main job: every step's result, the recommended locality and the files written."""
+
+    out_dir: Path
+    access: AccessAnalysis
+    localities: LocalityAnalysis
+    lead_locality: str | None
+    lead_rule: str
+    sites: SitesResult | None
+    files: tuple[Path, ...]
+    timings: Mapping[str, float]
