@@ -18,8 +18,10 @@ class LocmapError(Exception):
     remedy: str = ""
     exit_code: int = 2
 
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        msg = super().__str__()
+    def __str__(self) -> str:
+        # Exception.__str__, not super(): a builtin mixed in after LocmapError (OSError in
+        # OutputError) would otherwise format "[Errno 28] ...: 'file'" around the message
+        msg = Exception.__str__(self)
         if self.remedy and self.remedy not in msg:
             msg = f"{msg}\n  What to do: {self.remedy}"
         return msg
@@ -47,7 +49,13 @@ class ManifestError(LocmapError):
 class DataFileError(LocmapError):
     """A data file is missing, unreadable, or structurally wrong."""
 
-    def __init__(self, path, reason: str, row: int | None = None, column: str | None = None):
+    remedy = ("open the file named in the message at the row given (row 1 = first line after "
+              "the header) and fix it; docs/errors.md lists every message.")
+
+    def __init__(self, path, reason: str, row: int | None = None, column: str | None = None,
+                 remedy: str | None = None):
+        if remedy is not None:
+            self.remedy = remedy
         self.path = str(path)
         self.row = row
         self.column = column
@@ -58,6 +66,48 @@ class DataFileError(LocmapError):
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {reason}")
+
+
+class InputFileError(DataFileError, OSError):
+    """An input file cannot be opened: not found, a folder, permission denied, not readable.
+
+    Also an ``OSError`` (``errno`` and ``filename`` set when the system gave them), so code that
+    catches ``OSError`` around file reading keeps working.  Exit code 2: the user names another
+    file or fixes its permissions.
+    """
+
+    remedy = ("check the path (relative paths start from the folder you ran locmap in) and that "
+              "you can read the file.")
+
+    def __init__(self, path, reason: str, remedy: str | None = None, errno: int | None = None):
+        super().__init__(path, reason, remedy=remedy)
+        self.errno = errno
+        self.strerror = reason
+        self.filename = str(path)
+
+
+class OutputError(LocmapError, OSError):
+    """An output file cannot be written: read-only folder, a file where a folder is needed (or
+    a folder where a file is needed), disk full, permission denied.
+
+    Raised by every writer of :mod:`locmap.export`, naming the output path; nothing is left
+    behind (no partial file; a previous file of that name is unchanged; folders created for
+    the write are removed again when empty).  Also an ``OSError`` with ``errno`` and
+    ``filename``.  Exit code 1: a failure while running, not bad input.
+    """
+
+    exit_code = 1
+    remedy = "choose an output path you can write to, on a disk with free space, and run again."
+
+    def __init__(self, path, reason: str, remedy: str | None = None, errno: int | None = None):
+        if remedy is not None:
+            self.remedy = remedy
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+        self.errno = errno
+        self.strerror = reason
+        self.filename = str(path)
 
 
 class MissingColumnError(DataFileError):

@@ -13,14 +13,19 @@ and GeoPackage keep the raw text.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+import pyogrio
 from pandas.api.types import is_object_dtype, is_string_dtype
+
+from locmap.errors import LocmapError, OutputError
 
 #: Attribution carried into every map and export (from ../shared/data/*/SOURCES.md).
 ATTRIBUTION_OGL = (
@@ -37,6 +42,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 #: Prefix that makes such a cell text (Excel, LibreOffice and Google Sheets show it literally).
 FORMULA_GUARD = "'"
 # a text cell that is only a number ("-5", "+44", "-1.5e3") cannot hold a formula: left as is
+#: below this many free bytes a failed GDAL write is reported as "disk full"
+_DISK_NEARLY_FULL_B = 1 << 20
 _FORMULA_RE = re.compile(r"(?![+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$)[=+\-@\t\r]")
 
 
@@ -44,25 +51,103 @@ _FORMULA_RE = re.compile(r"(?![+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$)[=+\-@\
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    Missing parent folders are created.  On any exception the temporary file is removed,
+    ``path`` is untouched and the folders this call created are removed again if empty.  A
+    system error (read-only folder, disk full, a file where a folder is needed, a folder at
+    ``path``) is raised as :class:`~locmap.errors.OutputError` naming ``path`` and what to do.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp",
-                               dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.unlink()  # let writers create it (some refuse existing files, e.g. GPKG)
+    _check_output_path(path)
+    created = _missing_folders(path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp",
+                                   dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        tmp_path.unlink()  # let writers create it (some refuse existing files, e.g. GPKG)
+    except OSError as exc:
+        _remove_empty(created)
+        raise _output_error(exc, path) from exc
     try:
         yield tmp_path
         if tmp_path.exists():
             with open(tmp_path, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        _remove_empty(created)
+        if isinstance(exc, OSError) and not isinstance(exc, LocmapError):
+            raise _output_error(exc, path) from exc
         raise
+
+
+def _check_output_path(path: Path) -> None:
+    """Refuse, before writing anything, a folder at ``path`` or a file where a parent folder must be."""
+    if path.is_dir():
+        raise OutputError(path, "is a folder; a file name is expected here",
+                          remedy=f"give a file name, e.g. {path / ('output' + (path.suffix or '.csv'))}, "
+                                 "or rename the folder.", errno=errno.EISDIR)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(path, f"cannot create the folder {path.parent}: {parent} is a file",
+                                  remedy=f"choose another output folder, or move or rename the file {parent}.",
+                                  errno=errno.ENOTDIR)
+            return
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """Folders from ``folder`` upwards that do not exist yet (deepest first)."""
+    missing = []
+    for d in (folder, *folder.parents):
+        if d.exists():
+            break
+        missing.append(d)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for d in folders:  # deepest first; stop at the first that is not empty
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _output_error(exc: OSError, path: Path) -> OutputError:
+    """The :class:`OutputError` for a system error raised while writing ``path``."""
+    folder = path.parent
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        reason = (f"disk full: no space left on the device holding {folder} (nothing was written; "
+                  "a previous file of that name is unchanged)")
+        remedy = "free some space or choose an output folder on another disk, then run again."
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason = f"permission denied: you cannot write in the folder {_first_existing(folder)}"
+        remedy = ("choose an output folder you can write to (e.g. in your home folder), or ask "
+                  "for write access to that folder.")
+    elif exc.errno == errno.EROFS:
+        reason = f"the folder {_first_existing(folder)} is on a read-only file system"
+        remedy = "choose an output folder on a writable disk."
+    elif exc.errno in (errno.EISDIR, errno.ENOTEMPTY) or path.is_dir():
+        reason = "is a folder; a file name is expected here"
+        remedy = "give a file name inside it, or rename the folder."
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        reason = f"cannot create the folder {folder}: part of that path is a file"
+        remedy = "choose another output folder, or move the file that is in the way."
+    else:
+        reason = f"cannot write: {exc.strerror or exc}"
+        remedy = OutputError.remedy
+    return OutputError(path, reason, remedy=remedy, errno=exc.errno)
+
+
+def _first_existing(folder: Path) -> Path:
+    for d in (folder, *folder.parents):
+        if d.exists():
+            return d
+    return folder
 
 
 def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
@@ -157,8 +242,21 @@ def write_gpkg(layers: dict, path: str | os.PathLike) -> Path:
     """Write one or more GeoDataFrames as layers of one GeoPackage, atomically."""
     with atomic_path(path) as tmp:
         for name, gdf in layers.items():
-            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            try:
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+                # GDAL reports a full disk as a failed SQL statement, not as an OSError
+                raise _gdal_write_error(exc, Path(path), tmp.parent) from exc
     return Path(path)
+
+
+def _gdal_write_error(exc: Exception, path: Path, folder: Path) -> OutputError:
+    free_b = shutil.disk_usage(folder).free
+    if free_b < _DISK_NEARLY_FULL_B or "disk is full" in str(exc):
+        return _output_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path)
+    return OutputError(path, f"the GeoPackage writer (GDAL) failed: {exc}",
+                       remedy="check the folder is writable and the disk has space; if it is, "
+                              "report this with the command you ran.")
 
 
 def write_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
