@@ -6,7 +6,8 @@ import pytest
 
 from locmap.localities.alignment import (alignment_index, alignment_table, crosstab, crosstab_long,
                               locality_alignment)
-from locmap.localities.schemes import scheme_from_column, synthetic_area
+from locmap.localities.schemes import scheme_from_column
+from locmap.localities.testing import synthetic_area
 
 
 def test_identical_schemes_align_perfectly():

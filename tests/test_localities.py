@@ -9,8 +9,9 @@ from shapely.geometry import box
 
 from locmap.errors import DataFileError, DuplicateIdError, PartitionError
 from locmap.localities.schemes import (check_contiguity, check_partition, generate_schemes,
-                               scheme_from_column, scheme_from_mapping_csv,
-                               scheme_from_polygons, synthetic_area, units_from_lsoa)
+                                      scheme_from_column, scheme_from_mapping_csv,
+                                      scheme_from_polygons, units_from_lsoa)
+from locmap.localities.testing import synthetic_area
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ def _sc():
         "align_town_share": [1, 0.8, 0.9, 1.0], "align_pcn_share": [0.7, 0.5, 0.9, 0.6],
         "hard_edge_risk_pct": [10, 20, 5, 8.0],
         "size_guide_min": 30000.0, "size_guide_max": 50000.0,
-        "size_gap_people": [0, -5000, 0, -20000.0]})
+        "size_gap_people": [0, -5000, 0, -20000.0], "gap_threshold_min": 15.0})
 
 
 def test_weights_normalise_and_parse():
@@ -69,3 +69,11 @@ def test_rescale_minutes():
     d = pd.DataFrame({"distance_m": [1000.0], "minutes": [15.0]})
     assert rescale_minutes(d, 4.0)["minutes"].iloc[0] == pytest.approx(15.0)
     assert rescale_minutes(d, 3.0)["minutes"].iloc[0] == pytest.approx(20.0)
+
+
+def test_rank_shares_form_a_doubly_stochastic_table():
+    s = sensitivity(_sc(), n_draws=500, seed=3)["summary"]
+    shares = s[[f"p_rank_{r}" for r in range(1, 5)]].to_numpy()
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)  # each locality has some rank in every draw
+    np.testing.assert_allclose(shares.sum(axis=0), 1.0)  # each rank is held by one locality per draw
+    np.testing.assert_allclose(s["p_rank_1"], s["p_first"])

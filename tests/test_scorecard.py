@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from locmap.localities.schemes import scheme_from_column, synthetic_area
+from locmap.localities.schemes import scheme_from_column
+from locmap.localities.testing import synthetic_area
 from locmap.localities.scorecard import build_scorecard, column_descriptions
 
 

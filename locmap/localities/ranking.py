@@ -1,4 +1,4 @@
-"""Ranking localities for a pathfinder, always with its stability.
+"""Ranking localities for a pathfinder, always with its stability, and the recommendation.
 
 Five criteria, each normalised to 0-1 across the localities of one scheme (1 = more
 suitable as pathfinder), combined with explicit, user-settable :class:`Weights`:
@@ -8,13 +8,19 @@ suitable as pathfinder), combined with explicit, user-settable :class:`Weights`:
 * ``gaps``      : share of children beyond pram distance (``pct_gap_children``) -- more gap,
   more to gain;
 * ``readiness`` : assets to build on: children's centres and GP practices per 1,000
-  children and coverage of any key service within the middle threshold;
+  children and coverage of any key service within the scorecard's gap threshold
+  (``pct_children_within_<T>min_any_key`` with T = ``gap_threshold_min``: the same
+  pram distance as the gaps criterion, whatever threshold was chosen);
 * ``alignment`` : mean of ``align_town_share`` and ``align_pcn_share`` minus hard-edge risk;
 * ``size``      : closeness to the size guide (1 inside 30-50k, falling off outside).
 
 :func:`sensitivity` draws weights from a Dirichlet distribution (seeded) and, optionally,
-scenarios (e.g. walking speed / threshold, as precomputed scorecards or a callable), and
-reports for each locality the probability of ranking first (sums to 1) and its rank range.
+scenarios (e.g. walking speed / threshold, as precomputed scorecards), and reports for each
+locality the probability of ranking first (sums to 1), its rank range and the share of
+draws at every rank.
+
+:func:`recommend` turns a ranking and its sensitivity into one :class:`Recommendation`
+with :data:`RULE` (see docs/localities.md, "The recommendation rule").
 """
 from __future__ import annotations
 
@@ -24,15 +30,22 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from locmap.errors import MissingColumnError
+from locmap.localities.scorecard import coverage_thresholds, scorecard_at_threshold
+
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
-#: criterion -> list of (scorecard column, direction +1 higher is better / -1 lower is better)
+#: Placeholder in a criterion column name replaced by the scorecard's ``gap_threshold_min``.
+GAP_PLACEHOLDER = "{gap}"
+
+#: criterion -> list of (scorecard column, direction +1 higher is better / -1 lower is better);
+#: ``{gap}`` is replaced by the scorecard's gap threshold in minutes (e.g. ``15``).
 DEFAULT_CRITERIA_COLUMNS: dict[str, list[tuple[str, int]]] = {
     "need": [("pct_children_idaci_most_deprived_20", +1), ("imd_score_popw", +1),
              ("pop_0_19", +1)],
     "gaps": [("pct_gap_children", +1)],
     "readiness": [("childrens_centre_per_1000", +1), ("gp_practice_per_1000", +1),
-                  ("pct_children_within_15min_any_key", +1)],
+                  ("pct_children_within_{gap}min_any_key", +1)],
     "alignment": [("align_town_share", +1), ("align_pcn_share", +1),
                   ("hard_edge_risk_pct", -1)],
     "size": [("size_fit", +1)],
@@ -40,13 +53,21 @@ DEFAULT_CRITERIA_COLUMNS: dict[str, list[tuple[str, int]]] = {
 
 RANKING_COLUMNS: dict[str, tuple[str, str]] = {
     "locality": ("name", "locality"),
-    "crit_need": ("score 0-1", "normalised need (1 = highest need among the localities)"),
-    "crit_gaps": ("score 0-1", "normalised share of gap children (1 = largest gap)"),
-    "crit_readiness": ("score 0-1", "normalised assets/coverage to build on"),
-    "crit_alignment": ("score 0-1", "normalised town/PCN alignment minus hard-edge risk"),
-    "crit_size": ("score 0-1", "normalised closeness to the size guide"),
-    "score": ("score 0-1", "weighted sum of the criteria"),
-    "rank": ("rank", "1 = best pathfinder candidate under these weights"),
+    "crit_need": ("score 0-1", "normalised need: mean of the min-max normalised % of children "
+                  "in IDACI deciles 1-2, population-weighted IMD score and number of children "
+                  "0-19 (1 = highest need among the localities)"),
+    "crit_gaps": ("score 0-1", "normalised % of children 0-19 beyond the gap threshold "
+                  "(1 = largest gap, most to gain)"),
+    "crit_readiness": ("score 0-1", "normalised assets to build on: mean of children's centres "
+                       "and GP practices per 1,000 children and % of children within the gap "
+                       "threshold of any key service (1 = most ready)"),
+    "crit_alignment": ("score 0-1", "normalised alignment: mean of the town share, the PCN share "
+                       "and (reversed) the hard-edge risk (1 = best aligned)"),
+    "crit_size": ("score 0-1", "normalised closeness of the total population to the size guide "
+                  "(1 = closest)"),
+    "score": ("score 0-1", "weighted sum of the five criteria under the base weights "
+              "(weights normalised to sum 1)"),
+    "rank": ("rank", "1 = best pathfinder candidate under these weights (ties: locality name)"),
 }
 
 SENSITIVITY_COLUMNS: dict[str, tuple[str, str]] = {
@@ -62,6 +83,18 @@ SENSITIVITY_COLUMNS: dict[str, tuple[str, str]] = {
     "score_mean": ("score 0-1", "mean weighted score over draws"),
     "n_draws": ("draws", "number of Monte-Carlo draws"),
 }
+#: prefix of the rank-distribution columns of the sensitivity summary (``p_rank_1`` ...)
+RANK_SHARE_PREFIX = "p_rank_"
+
+
+def sensitivity_column_description(name: str) -> tuple[str, str]:
+    """(unit, description) of a sensitivity-summary column, ``p_rank_<r>`` included."""
+    if name in SENSITIVITY_COLUMNS:
+        return SENSITIVITY_COLUMNS[name]
+    if name.startswith(RANK_SHARE_PREFIX) and name[len(RANK_SHARE_PREFIX):].isdigit():
+        r = name[len(RANK_SHARE_PREFIX):]
+        return ("probability 0-1", f"share of Monte-Carlo draws in which the locality ranks {r}")
+    raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -105,25 +138,93 @@ def _minmax(s: pd.Series) -> pd.Series:
     return ((s - lo) / (hi - lo)).fillna(0.5)
 
 
+def _scorecard_column_error(column: str, scorecard: pd.DataFrame) -> MissingColumnError:
+    err = MissingColumnError("scorecard", column, list(scorecard.columns))
+    err.remedy = ("build the scorecard with locmap.localities.scorecard.build_scorecard: it records "
+                  "gap_threshold_min and always has coverage columns at that threshold.")
+    return err
+
+
+def _gap_minutes(scorecard: pd.DataFrame) -> float:
+    """The scorecard's one gap threshold (minutes)."""
+    if "gap_threshold_min" not in scorecard.columns:
+        raise _scorecard_column_error("gap_threshold_min", scorecard)
+    vals = pd.unique(scorecard["gap_threshold_min"].astype(float))
+    if len(vals) != 1:
+        raise ValueError(f"scorecard mixes gap thresholds {sorted(vals)}: rank one threshold at a time")
+    return float(vals[0])
+
+
+def resolve_columns(scorecard: pd.DataFrame,
+                    columns: Mapping[str, list[tuple[str, int]]] | None = None
+                    ) -> dict[str, list[tuple[str, int]]]:
+    """Criterion columns with ``{gap}`` replaced by the scorecard's gap threshold.
+
+    Raises
+    ------
+    MissingColumnError
+        A threshold-dependent column is missing (the scorecard was built without a coverage
+        column at its own gap threshold): never silently skipped.
+    """
+    out: dict[str, list[tuple[str, int]]] = {}
+    for crit, cols in dict(columns or DEFAULT_CRITERIA_COLUMNS).items():
+        resolved = []
+        for col, d in cols:
+            if GAP_PLACEHOLDER in col:
+                col = col.replace(GAP_PLACEHOLDER, f"{_gap_minutes(scorecard):g}")
+                if col not in scorecard.columns:
+                    raise _scorecard_column_error(col, scorecard)
+            resolved.append((col, d))
+        out[crit] = resolved
+    return out
+
+
+def criteria_sources(scorecard: pd.DataFrame,
+                     columns: Mapping[str, list[tuple[str, int]]] | None = None) -> pd.DataFrame:
+    """Which scorecard columns make each criterion, and whether the scorecard has them.
+
+    Returns ``criterion, column, direction, present`` (one row per column): a column that
+    is absent (e.g. ``childrens_centre_per_1000`` for an area with no children's centre in
+    its register) leaves the criterion to its other columns; this table says so.
+    """
+    sc = _with_size_fit(scorecard)
+    rows = [{"criterion": c, "column": col, "direction": "higher is better" if d > 0 else
+             "lower is better", "present": col in sc.columns}
+            for c, cols in resolve_columns(scorecard, columns).items() for col, d in cols]
+    return pd.DataFrame(rows, columns=["criterion", "column", "direction", "present"])
+
+
+def _with_size_fit(scorecard: pd.DataFrame) -> pd.DataFrame:
+    sc = scorecard.copy()
+    if "size_gap_people" in sc.columns and "size_guide_min" in sc.columns:
+        guide = (sc["size_guide_min"] + sc["size_guide_max"]) / 2
+        sc["size_fit"] = 1.0 / (1.0 + np.abs(sc["size_gap_people"]) / guide)
+    return sc
+
+
 def criteria_table(scorecard: pd.DataFrame,
                    columns: Mapping[str, list[tuple[str, int]]] | None = None) -> pd.DataFrame:
     """Normalised criteria (0-1, 1 = more suitable), one row per locality.
 
     Each criterion is the mean of its min-max normalised columns (direction applied);
-    columns absent from the scorecard are skipped; a criterion with no column is 0.5.
+    readiness coverage follows the scorecard's ``gap_threshold_min``
+    (:func:`resolve_columns`).  Columns absent from the scorecard are left out (listed by
+    :func:`criteria_sources`); a criterion with no column at all is 0.5 for everyone.
     """
-    columns = dict(columns or DEFAULT_CRITERIA_COLUMNS)
-    sc = scorecard.set_index("locality")
-    sc = sc.copy()
-    if "size_gap_people" in sc.columns and "size_guide_min" in sc.columns:
-        guide = (sc["size_guide_min"] + sc["size_guide_max"]) / 2
-        sc["size_fit"] = 1.0 / (1.0 + np.abs(sc["size_gap_people"]) / guide)
+    resolved = resolve_columns(scorecard, columns)
+    sc = _with_size_fit(scorecard).set_index("locality")
     out = pd.DataFrame(index=sc.index)
     for c in CRITERIA:
         parts = [(_minmax(sc[col]) if d > 0 else 1 - _minmax(sc[col]))
-                 for col, d in columns.get(c, []) if col in sc.columns]
+                 for col, d in resolved.get(c, []) if col in sc.columns]
         out[f"crit_{c}"] = pd.concat(parts, axis=1).mean(axis=1) if parts else 0.5
     return out
+
+
+def _scores(crit: pd.DataFrame, weights: Weights) -> pd.Series:
+    """Weighted score of each locality (index of ``crit``)."""
+    return pd.Series(crit[[f"crit_{c}" for c in CRITERIA]].to_numpy() @ weights.as_array(),
+                     index=crit.index)
 
 
 def rank_localities(scorecard: pd.DataFrame, weights: Weights | None = None,
@@ -134,14 +235,14 @@ def rank_localities(scorecard: pd.DataFrame, weights: Weights | None = None,
     """
     weights = weights or Weights()
     crit = criteria_table(scorecard, columns)
-    crit["score"] = crit[[f"crit_{c}" for c in CRITERIA]].to_numpy() @ weights.as_array()
+    crit["score"] = _scores(crit, weights)
     crit = crit.reset_index()
     crit = crit.sort_values(["score", "locality"], ascending=[False, True]).reset_index(drop=True)
     crit["rank"] = np.arange(1, len(crit) + 1)
     return crit
 
 
-def _ranks(C: np.ndarray, W: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+def _ranks(C: np.ndarray, W: np.ndarray, tiebreak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ranks (1 = best) for each weight draw: C (n_loc, n_crit), W (n_draw, n_crit)."""
     S = W @ C.T  # (n_draw, n_loc)
     # sort by score desc, then tiebreak (alphabetical position) asc
@@ -150,6 +251,38 @@ def _ranks(C: np.ndarray, W: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     rows = np.arange(S.shape[0])[:, None]
     ranks[rows, order] = np.arange(1, S.shape[1] + 1)
     return ranks, S
+
+
+def _draw_weights(rng: np.random.Generator, base_w: np.ndarray, n_draws: int,
+                  concentration: float | None) -> np.ndarray:
+    alpha = np.ones(len(CRITERIA)) if concentration is None else np.maximum(
+        concentration * base_w, 1e-3)
+    return rng.dirichlet(alpha, size=n_draws)
+
+
+def _draw_scenarios(rng: np.random.Generator, names: list[str], n_draws: int,
+                    scenario_probs: Mapping[str, float] | None) -> np.ndarray:
+    if scenario_probs:
+        p = np.array([scenario_probs.get(n, 0.0) for n in names], float)
+        p = p / p.sum()
+    else:
+        p = np.full(len(names), 1.0 / len(names))
+    return rng.choice(len(names), size=n_draws, p=p)
+
+
+def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarray) -> pd.DataFrame:
+    """One row per locality: p_first, rank statistics and the share of draws at every rank."""
+    n_draws, n_loc = R.shape
+    first = np.bincount(np.argmin(R, axis=1), minlength=n_loc) / n_draws
+    summary = pd.DataFrame({
+        "locality": locs, "p_first": first, "rank_base": base_rank,
+        "rank_min": R.min(0), "rank_max": R.max(0),
+        "rank_p05": np.percentile(R, 5, axis=0), "rank_p95": np.percentile(R, 95, axis=0),
+        "rank_median": np.median(R, axis=0), "score_mean": S.mean(0), "n_draws": n_draws})
+    for r in range(1, n_loc + 1):
+        summary[f"{RANK_SHARE_PREFIX}{r}"] = (R == r).mean(axis=0)
+    return summary.sort_values(["p_first", "rank_base"], ascending=[False, True]
+                               ).reset_index(drop=True)
 
 
 def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
@@ -170,16 +303,17 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
     n_draws : int
         Number of draws.
     concentration : float, optional
-        None: weights ~ Dirichlet(1,...,1) (uniform over all weightings).  Otherwise
-        Dirichlet(concentration x base weights): larger = closer to the base weights.
+        None: weights ~ Dirichlet(1,...,1) (uniform over all weightings, independent of the
+        base weights).  Otherwise Dirichlet(concentration x base weights): larger = closer
+        to the base weights.
     seed : int
         Seed of numpy's ``default_rng``: same inputs, same output.
 
     Returns
     -------
     dict
-        ``summary`` (DataFrame, :data:`SENSITIVITY_COLUMNS`, sorted by p_first desc),
-        ``ranks`` (long DataFrame: draw, scenario, locality, rank, score),
+        ``summary`` (DataFrame, :data:`SENSITIVITY_COLUMNS` + ``p_rank_1..p_rank_n``, sorted
+        by p_first desc), ``ranks`` (long DataFrame: draw, scenario, locality, rank, score),
         ``base`` (DataFrame from :func:`rank_localities`), ``meta`` (dict).
     """
     weights = weights or Weights()
@@ -196,15 +330,8 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
     Cs = np.stack([crits[n].reindex(locs)[cols].to_numpy(float) for n in names])
     rng = np.random.default_rng(seed)
     base_w = weights.as_array()
-    alpha = np.ones(len(CRITERIA)) if concentration is None else np.maximum(
-        concentration * base_w, 1e-3)
-    W = rng.dirichlet(alpha, size=n_draws)
-    if scenario_probs:
-        p = np.array([scenario_probs.get(n, 0.0) for n in names], float)
-        p = p / p.sum()
-    else:
-        p = np.full(len(names), 1.0 / len(names))
-    scen = rng.choice(len(names), size=n_draws, p=p)
+    W = _draw_weights(rng, base_w, n_draws, concentration)
+    scen = _draw_scenarios(rng, names, n_draws, scenario_probs)
     tiebreak = np.arange(len(locs))
     R = np.empty((n_draws, len(locs)), dtype=int)
     S = np.empty((n_draws, len(locs)))
@@ -213,14 +340,6 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
         if m.any():
             R[m], S[m] = _ranks(Cs[si], W[m], tiebreak)
     base_rank, _ = _ranks(Cs[names.index(base_scenario)], base_w[None], tiebreak)
-    first = np.bincount(np.argmin(R, axis=1), minlength=len(locs)) / n_draws
-    summary = pd.DataFrame({
-        "locality": locs, "p_first": first, "rank_base": base_rank[0],
-        "rank_min": R.min(0), "rank_max": R.max(0),
-        "rank_p05": np.percentile(R, 5, axis=0), "rank_p95": np.percentile(R, 95, axis=0),
-        "rank_median": np.median(R, axis=0), "score_mean": S.mean(0), "n_draws": n_draws})
-    summary = summary.sort_values(["p_first", "rank_base"], ascending=[False, True]
-                                  ).reset_index(drop=True)
     ranks = pd.DataFrame({"draw": np.repeat(np.arange(n_draws), len(locs)),
                           "scenario": np.repeat(np.array(names, dtype=object)[scen], len(locs)),
                           "locality": np.tile(locs, n_draws), "rank": R.ravel(),
@@ -228,7 +347,7 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
     meta = {"n_draws": n_draws, "seed": seed, "concentration": concentration,
             "scenarios": names, "base_scenario": base_scenario,
             "base_weights": dict(zip(CRITERIA, base_w.round(6).tolist()))}
-    return {"summary": summary, "ranks": ranks,
+    return {"summary": _summary(locs, R, S, base_rank[0]), "ranks": ranks,
             "base": rank_localities(scorecards[base_scenario], weights, columns), "meta": meta}
 
 
@@ -247,3 +366,246 @@ def rescale_minutes(distances: pd.DataFrame, walk_speed_kmh: float) -> pd.DataFr
     d = distances.copy()
     d["minutes"] = d["distance_m"] / (walk_speed_kmh * 1000.0 / 60.0)
     return d
+
+
+# ----------------------------------------------------------------------------- recommendation
+#: Default rule parameters (see :data:`RULE`).
+SCORE_MARGIN = 0.05
+STABLE_P_FIRST = 0.5
+STABLE_RANK_P95 = 3
+
+#: The recommendation rule, in one plain sentence (formatted with the parameters).
+RULE = ("Among the localities whose base-weight score is within {margin:.2f} of the best, "
+        "recommend the one ranked first in the most sensitivity draws (ties: the higher score); "
+        "its lead is stable when it is also first at the base weights, first in at least "
+        "{p_first:.0%} of the draws and ranked {rank_p95} or better in 95% of them.")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The recommended pathfinder locality of one scheme, with the rule and its evidence.
+
+    ``score`` is the base-weight score (0-1) of ``locality``; ``p_first`` the share (0-1) of
+    sensitivity draws ranking it first; ranks are 1 = best.  ``flips`` lists the single
+    changes (a criterion weight halved or doubled, another gap threshold) that change the
+    recommended locality, e.g. ``"gaps weight x2 (25% -> 40%): Greenford"``;
+    ``changes_tested`` lists every change tried.
+    """
+
+    scheme: str
+    locality: str
+    runner_up: str | None
+    score: float
+    p_first: float
+    median_rank: float
+    rank_min: int
+    rank_max: int
+    stable: bool
+    rule: str
+    reason: str
+    flips: tuple[str, ...]
+    base_leader: str = ""
+    rank_p05: float = float("nan")
+    rank_p95: float = float("nan")
+    n_draws: int = 0
+    score_margin: float = SCORE_MARGIN
+    changes_tested: tuple[str, ...] = ()
+
+    def headline(self) -> str:
+        """One line for a terminal: scheme, locality, runner-up, stability."""
+        ru = f"; runner-up {self.runner_up}" if self.runner_up else ""
+        st = "stable lead" if self.stable else "lead not stable"
+        return (f"{self.scheme}: recommended pathfinder {self.locality} ({st}: first in "
+                f"{self.p_first:.1%} of {self.n_draws:,} draws, base-weight score "
+                f"{self.score:.3f}){ru}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One-row table (``flips`` and ``changes_tested`` joined with ``; ``)."""
+        d = asdict(self)
+        d["flips"] = "; ".join(self.flips)
+        d["changes_tested"] = "; ".join(self.changes_tested)
+        return pd.DataFrame([d])
+
+
+#: Column descriptions of :meth:`Recommendation.to_frame` (name -> (unit, description)).
+RECOMMENDATION_COLUMNS: dict[str, tuple[str, str]] = {
+    "scheme": ("name", "locality scheme"),
+    "locality": ("name", "recommended pathfinder locality"),
+    "runner_up": ("name", "the locality the rule would choose next"),
+    "score": ("score 0-1", "base-weight score of the recommended locality"),
+    "p_first": ("probability 0-1", "share of sensitivity draws ranking it first"),
+    "median_rank": ("rank", "median rank over the sensitivity draws"),
+    "rank_min": ("rank", "best rank over the draws"),
+    "rank_max": ("rank", "worst rank over the draws"),
+    "stable": ("yes/no", "whether the rule judged the lead stable"),
+    "rule": ("text", "the recommendation rule"),
+    "reason": ("text", "why, with the numbers"),
+    "flips": ("text", "single weight or threshold changes that change the recommendation"),
+    "base_leader": ("name", "locality with the highest score at the base weights"),
+    "rank_p05": ("rank", "5th percentile of its rank over the draws"),
+    "rank_p95": ("rank", "95th percentile of its rank over the draws"),
+    "n_draws": ("draws", "number of sensitivity draws"),
+    "score_margin": ("score 0-1", "score margin of the rule (near-top localities)"),
+    "changes_tested": ("text", "every single change tried for 'flips'"),
+}
+
+
+def rule_order(scores: pd.Series, p_first: pd.Series, score_margin: float = SCORE_MARGIN) -> list[str]:
+    """Localities in the order the rule prefers them: near-top (score within ``score_margin``
+    of the best) first, then by share of draws ranked first, then score, then name."""
+    df = pd.DataFrame({"score": scores.astype(float),
+                       "p_first": p_first.reindex(scores.index).fillna(0.0).astype(float)})
+    df["near_top"] = df["score"] >= df["score"].max() - score_margin - 1e-12
+    df["name"] = df.index.astype(str)
+    df = df.sort_values(["near_top", "p_first", "score", "name"],
+                        ascending=[False, False, False, True])
+    return list(df.index.astype(str))
+
+
+def _weight_changes(weights: Weights) -> list[tuple[str, Weights]]:
+    """Each criterion weight x0.5 and x2 (the others unchanged), with a readable label."""
+    base = weights.as_array()
+    out = []
+    for i, c in enumerate(CRITERIA):
+        if getattr(weights, c) <= 0:
+            continue
+        for f in (0.5, 2.0):
+            w = Weights(**{**asdict(weights), c: getattr(weights, c) * f})
+            label = f"{c} weight x{f:g} ({base[i]:.0%} -> {w.as_array()[i]:.0%})"
+            out.append((label, w))
+    return out
+
+
+def what_if(ranking: pd.DataFrame, sensitivity_summary: pd.DataFrame,
+            weights: Weights | None = None, scorecard: pd.DataFrame | None = None,
+            thresholds_min: Sequence[float] | None = None, score_margin: float = SCORE_MARGIN,
+            columns: Mapping[str, list[tuple[str, int]]] | None = None) -> pd.DataFrame:
+    """The rule re-applied under single changes: each weight x0.5 / x2, each other threshold.
+
+    The base-weight scores are recomputed under the change (weights from ``ranking``'s
+    ``crit_*``; thresholds from ``scorecard`` via
+    :func:`~locmap.localities.scorecard.scorecard_at_threshold`); the draw shares are held
+    fixed (the draws already vary the weights and the speed/threshold scenarios).
+
+    Parameters
+    ----------
+    thresholds_min : sequence of float, optional
+        Gap thresholds to try (minutes); default: every threshold with coverage columns in
+        ``scorecard``.  A threshold without coverage columns raises ``MissingColumnError``.
+
+    Returns
+    -------
+    DataFrame
+        ``change, kind, leader_base, recommended, flips`` (one row per change).
+    """
+    weights = weights or Weights()
+    p_first = sensitivity_summary.set_index("locality")["p_first"]
+    crit = ranking.set_index("locality")[[f"crit_{c}" for c in CRITERIA]]
+    base = rule_order(_scores(crit, weights), p_first, score_margin)[0]
+    rows = []
+    for label, w in _weight_changes(weights):
+        s = _scores(crit, w)
+        rows.append(("weight", label, s, rule_order(s, p_first, score_margin)[0]))
+    if scorecard is not None:
+        base_t = _gap_minutes(scorecard)
+        for t in (thresholds_min if thresholds_min is not None else coverage_thresholds(scorecard)):
+            if float(t) == base_t:
+                continue
+            s = _scores(criteria_table(scorecard_at_threshold(scorecard, float(t)), columns), weights)
+            rows.append(("threshold", f"gap threshold {float(t):g} min instead of {base_t:g}", s,
+                         rule_order(s, p_first, score_margin)[0]))
+    return pd.DataFrame([{"change": label, "kind": kind,
+                          "leader_base": str(s.sort_index().idxmax()), "recommended": rec,
+                          "flips": rec != base} for kind, label, s, rec in rows],
+                        columns=["change", "kind", "leader_base", "recommended", "flips"])
+
+
+def _check_ranking(ranking: pd.DataFrame, weights: Weights) -> pd.Series:
+    """Base-weight scores recomputed from ``crit_*``; they must equal ``ranking['score']``."""
+    crit = ranking.set_index("locality")[[f"crit_{c}" for c in CRITERIA]]
+    s = _scores(crit, weights)
+    given = ranking.set_index("locality")["score"].astype(float)
+    if not np.allclose(s.reindex(given.index).to_numpy(), given.to_numpy(), atol=1e-9):
+        raise ValueError("the ranking's scores were computed with other weights than "
+                         f"{asdict(weights)}: pass the weights used for the ranking")
+    return given
+
+
+def _stability_note(rec: pd.Series, is_leader: bool, stable_p_first: float,
+                    stable_rank_p95: float) -> str:
+    """'Its lead is stable.' or which of the three stability conditions failed."""
+    failed = []
+    if not is_leader:
+        failed.append("it is not first at the base weights")
+    if rec["p_first"] < stable_p_first:
+        failed.append(f"it is first in fewer than {stable_p_first:.0%} of draws")
+    if rec["rank_p95"] > stable_rank_p95:
+        failed.append(f"in 5% of draws it ranks {rec['rank_p95']:g} or worse")
+    return "Its lead is stable." if not failed else "Its lead is not stable: " + "; ".join(failed) + "."
+
+
+def _reason(rec: pd.Series, lead: pd.Series, n_draws: int, note: str, wi: pd.DataFrame) -> str:
+    """Plain-words explanation with the numbers (rows of the merged ranking/sensitivity)."""
+    spread = (f"median rank {rec['rank_median']:g}, rank {rec['rank_p05']:g}-"
+              f"{rec['rank_p95']:g} in 90% of draws")
+    if rec.name == lead.name:
+        txt = (f"{rec.name} has the highest score at the base weights ({rec['score']:.3f}) and is "
+               f"first in {rec['p_first']:.1%} of {n_draws:,} draws ({spread}). {note}")
+    else:
+        txt = (f"{lead.name} has the highest score at the base weights ({lead['score']:.3f}) but is "
+               f"first in only {lead['p_first']:.1%} of {n_draws:,} draws (median rank "
+               f"{lead['rank_median']:g}): its lead is fragile. {rec.name}, "
+               f"{lead['score'] - rec['score']:.3f} behind at the base weights "
+               f"({rec['score']:.3f}), is first in {rec['p_first']:.1%} of draws ({spread}). {note}")
+    n_flip = int(wi["flips"].sum())
+    return txt + (f" {n_flip} of {len(wi)} single changes (a weight halved or doubled, another gap "
+                  "threshold) change the choice." if len(wi) else "")
+
+
+def recommend(ranking: pd.DataFrame, sensitivity: pd.DataFrame, scheme: str = "towns", *,
+              weights: Weights | None = None, scorecard: pd.DataFrame | None = None,
+              thresholds_min: Sequence[float] | None = None, score_margin: float = SCORE_MARGIN,
+              stable_p_first: float = STABLE_P_FIRST, stable_rank_p95: float = STABLE_RANK_P95,
+              columns: Mapping[str, list[tuple[str, int]]] | None = None) -> Recommendation:
+    """The recommended pathfinder locality of a scheme by :data:`RULE`.
+
+    Parameters
+    ----------
+    ranking : DataFrame
+        :func:`rank_localities` output (``locality, crit_*, score, rank``) at the base weights.
+    sensitivity : DataFrame
+        :func:`sensitivity` ``summary`` (``locality, p_first, rank_*, n_draws``).
+    weights : Weights, optional
+        The base weights of ``ranking`` (checked against its scores; default :class:`Weights`).
+    scorecard : DataFrame, optional
+        The scheme's scorecard: enables the threshold changes in ``flips``.
+    score_margin, stable_p_first, stable_rank_p95 : float
+        Rule parameters (score 0-1, share 0-1, rank).
+
+    Returns
+    -------
+    Recommendation
+    """
+    weights = weights or Weights()
+    scores = _check_ranking(ranking, weights)
+    sens = sensitivity.set_index("locality")
+    missing = sorted(set(scores.index) - set(sens.index))
+    if missing:
+        raise ValueError(f"sensitivity table lacks localities {missing} of the ranking")
+    order = rule_order(scores, sens["p_first"], score_margin)
+    table = sens.join(scores.rename("score"))
+    rec, lead = table.loc[order[0]], table.loc[str(scores.sort_index().idxmax())]
+    note = _stability_note(rec, rec.name == lead.name, stable_p_first, stable_rank_p95)
+    stable = note == "Its lead is stable."
+    wi = what_if(ranking, sensitivity, weights, scorecard, thresholds_min, score_margin, columns)
+    flips = tuple(f"{r.change}: {r.recommended}" for r in wi.itertuples() if r.flips)
+    n_draws = int(rec["n_draws"])
+    return Recommendation(
+        scheme=scheme, locality=str(rec.name), runner_up=order[1] if len(order) > 1 else None,
+        score=float(rec["score"]), p_first=float(rec["p_first"]),
+        median_rank=float(rec["rank_median"]), rank_min=int(rec["rank_min"]),
+        rank_max=int(rec["rank_max"]), stable=stable,
+        rule=RULE.format(margin=score_margin, p_first=stable_p_first, rank_p95=stable_rank_p95),
+        reason=_reason(rec, lead, n_draws, note, wi), flips=flips, base_leader=str(lead.name),
+        rank_p05=float(rec["rank_p05"]), rank_p95=float(rec["rank_p95"]), n_draws=n_draws,
+        score_margin=score_margin, changes_tested=tuple(wi["change"]))

@@ -20,6 +20,7 @@ Checks: :func:`check_partition` (each LSOA once, totals conserved) and
 """
 from __future__ import annotations
 
+import random
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,22 +29,32 @@ from typing import Callable, Iterable, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.optimize import OptimizeWarning
+from scipy.sparse.csgraph import connected_components
 
+from locmap.bands import BANDS
 from locmap.errors import (
+    CRSError,
     DataFileError,
     DuplicateIdError,
     EmptyLayerError,
     LocmapError,
     MissingColumnError,
     PartitionError,
+    UnknownAreaError,
 )
-from locmap.bands import BANDS
 
 LSOA_ID = "lsoa21cd"
 #: Default population bounds policy for generated schemes: each locality within
 #: +/- this fraction of (total / k) of the balancing population column.
 DEFAULT_BALANCE_TOLERANCE = 0.25
 METHODS = ("skater", "ward", "maxp")
+#: The one map of schemes built from an LSOA column: scheme name -> candidate columns
+#: (the first one the LSOA layer has is used; PCN names when loaded, else codes).
+SCHEME_COLUMNS: dict[str, tuple[str, ...]] = {"towns": ("town",), "pcns": ("pcn_name", "pcn_code"),
+                                              "wards": ("ward_nm",)}
+#: Other spellings accepted for those schemes.
+SCHEME_ALIASES: dict[str, str] = {"town": "towns", "pcn": "pcns", "ward": "wards"}
 
 
 @dataclass
@@ -153,6 +164,39 @@ def scheme_from_column(lsoa: gpd.GeoDataFrame, column: str, name: str | None = N
                         {"source": f"lsoa column '{column}'"})
 
 
+def column_scheme_name(name: str) -> str | None:
+    """The :data:`SCHEME_COLUMNS` key ``name`` stands for (case-insensitive, aliases), or None."""
+    key = str(name).strip().casefold()
+    key = SCHEME_ALIASES.get(key, key)
+    return key if key in SCHEME_COLUMNS else None
+
+
+def scheme_column(lsoa: pd.DataFrame, name: str) -> str:
+    """The LSOA column of the column scheme ``name`` (``towns`` -> ``town``, ...).
+
+    Raises
+    ------
+    UnknownAreaError
+        ``name`` is not a column scheme (the message lists them).
+    MissingColumnError
+        The LSOA layer has none of the scheme's columns.
+    """
+    key = column_scheme_name(name)
+    if key is None:
+        raise UnknownAreaError(f"'{name}' is not a scheme built from an LSOA column "
+                               f"(one of: {', '.join(SCHEME_COLUMNS)})")
+    for col in SCHEME_COLUMNS[key]:
+        if col in lsoa.columns:
+            return col
+    raise MissingColumnError("lsoa layer", " or ".join(SCHEME_COLUMNS[key]), list(lsoa.columns))
+
+
+def column_scheme(lsoa: gpd.GeoDataFrame, name: str) -> Scheme:
+    """The scheme ``towns``, ``pcns`` or ``wards`` (aliases and any case accepted), named by
+    its :data:`SCHEME_COLUMNS` key."""
+    return scheme_from_column(lsoa, scheme_column(lsoa, name), column_scheme_name(name))
+
+
 def scheme_from_mapping_csv(path: str | Path, lsoa: gpd.GeoDataFrame,
                             wards: gpd.GeoDataFrame | None = None,
                             name: str | None = None) -> Scheme:
@@ -251,7 +295,6 @@ def scheme_from_polygons(path: str | Path | gpd.GeoDataFrame, lsoa: gpd.GeoDataF
     if poly.empty:
         raise EmptyLayerError(where)
     if poly.crs is None:
-        from locmap.errors import CRSError  # noqa: PLC0415
         raise CRSError(where, "polygon layer has no CRS")
     poly = poly.to_crs(lsoa.crs)
     if locality_col is None:
@@ -355,6 +398,7 @@ def contiguity_weights(gdf: gpd.GeoDataFrame, contiguity: str = "queen"):
     ``fuzzy`` uses :func:`libpysal.weights.fuzzy_contiguity` (1 m buffer) for layers with
     slivers between polygons.
     """
+    # libpysal takes ~0.9 s to import; only scheme generation and contiguity checks need it
     from libpysal import weights  # noqa: PLC0415
 
     g = gdf.reset_index(drop=True)
@@ -372,8 +416,6 @@ def contiguity_weights(gdf: gpd.GeoDataFrame, contiguity: str = "queen"):
 
 def _components(w, labels: np.ndarray) -> dict:
     """Number of connected pieces of each label given weights ``w`` (row order)."""
-    from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
-
     A = w.sparse.tocsr()
     out = {}
     for lab in pd.unique(labels):
@@ -475,6 +517,7 @@ def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: n
     population from the nearest whole multiple of total/k (a piece of 2.0 targets can
     still be split evenly later).  Tree building and greedy cutting are spopt's.
     """
+    # spopt takes ~1.4 s to import; only scheme generation needs it
     from spopt.region.skater import SpanningForest  # noqa: PLC0415
 
     class _PopForest(SpanningForest):
@@ -525,7 +568,7 @@ def _skater_multistart(w, X: np.ndarray, k: int, pop: np.ndarray, lo: float, hi:
 
 
 def _ward_spatial(units, w, attrs: list[str], k: int) -> np.ndarray:
-    from spopt.region import WardSpatial  # noqa: PLC0415
+    from spopt.region import WardSpatial  # noqa: PLC0415  (heavy import, generation only)
 
     m = WardSpatial(units, w, attrs, n_clusters=k)
     with warnings.catch_warnings():
@@ -535,10 +578,9 @@ def _ward_spatial(units, w, attrs: list[str], k: int) -> np.ndarray:
 
 
 def _maxp(units, w, attrs: list[str], pop_col: str, threshold: float, seed: int) -> np.ndarray:
-    from spopt.region import MaxPHeuristic  # noqa: PLC0415
+    from spopt.region import MaxPHeuristic  # noqa: PLC0415  (heavy import, generation only)
 
     np.random.seed(seed)  # spopt's max-p draws from numpy's global generator
-    import random  # noqa: PLC0415
     random.seed(seed)
     m = MaxPHeuristic(units, w, attrs, pop_col, threshold, top_n=2,
                       max_iterations_construction=10, max_iterations_sa=2)
@@ -568,6 +610,111 @@ def _name_localities(units: gpd.GeoDataFrame, labels: np.ndarray, pop: np.ndarra
                 nm += f" {top.index[0]}" + ("+" if len(top) > 1 else "")
         names[lab] = nm
     return np.array([names[v] for v in labels], dtype=object)
+
+
+@dataclass(frozen=True)
+class _Units:
+    """Building units prepared for regionalisation (row order = ``units``)."""
+
+    units: gpd.GeoDataFrame
+    id_col: str
+    pop_col: str
+    pop: np.ndarray
+    total: float
+    w: object  # libpysal weights
+    X: np.ndarray
+    attributed: gpd.GeoDataFrame  # units + the attribute columns ``attrs``
+    attrs: list[str]
+    contiguity: str
+    boundary_cols: tuple[str, ...]
+
+
+def _prepare_units(units_gdf: gpd.GeoDataFrame, id_col: str, pop_col: str, contiguity: str,
+                   boundary_cols: Sequence[str], boundary_weight: float,
+                   coord_weight: float) -> _Units:
+    """Sort and check the units, build their contiguity and attribute matrix."""
+    units = units_gdf.sort_values(id_col).reset_index(drop=True)
+    if units[id_col].duplicated().any():
+        raise DuplicateIdError("units layer", "unit ids are not unique", column=id_col)
+    w = contiguity_weights(units, contiguity)
+    if w.islands:
+        raise PartitionError(f"units {list(units[id_col].iloc[w.islands])} have no "
+                             f"{contiguity} neighbour; use contiguity='fuzzy'")
+    X = _features(units, boundary_cols, boundary_weight, coord_weight)
+    attrs = [f"_f{i}" for i in range(X.shape[1])]
+    U = units.copy()
+    U[attrs] = X
+    pop = units[pop_col].to_numpy(float)
+    return _Units(units, id_col, pop_col, pop, float(pop.sum()), w, X, U, attrs, contiguity,
+                  tuple(boundary_cols))
+
+
+def _solve_k(u: _Units, k: int, lo: float, hi: float, method: str, balance_weight: float,
+             n_starts: int, seed: int) -> tuple[np.ndarray | None, str]:
+    """Labels of one k (or None) and the status (``ok`` / ``infeasible: <why>``)."""
+    if k < 1 or k > len(u.units):
+        return None, f"infeasible: k={k} outside 1..{len(u.units)} units"
+    if lo * k > u.total + 1e-9 or hi * k < u.total - 1e-9:
+        return None, f"infeasible: bounds {lo:.0f}-{hi:.0f} x {k} cannot hold total {u.total:.0f}"
+    try:
+        if method == "skater":
+            return _skater_multistart(u.w, u.X, k, u.pop, lo, hi, balance_weight, n_starts, seed), "ok"
+        if method == "ward":
+            return _ward_spatial(u.attributed, u.w, u.attrs, k), "ok"
+        return _maxp(u.attributed, u.w, u.attrs, u.pop_col, lo, seed), "ok"
+    # spopt's ways of saying "no admissible partition": SKATER raises scipy's OptimizeWarning
+    # when no cut meets the population floor, and ValueError for islands / no feasible
+    # component; anything else is a bug and propagates.
+    except (OptimizeWarning, ValueError) as exc:
+        return None, f"infeasible: {method} failed ({exc})"
+
+
+def _infeasible_scheme(u: _Units, k: int, method: str, lo: float, hi: float, status: str) -> Scheme:
+    return Scheme(name=f"auto_{method}_k{k}", assignment=pd.Series(dtype=str),
+                  localities=gpd.GeoDataFrame(geometry=[], crs=u.units.crs),
+                  meta={"k": k, "method": method, "pop_col": u.pop_col, "bounds_people": (lo, hi),
+                        "feasible": False, "status": status})
+
+
+def _feasibility(u: _Units, names: np.ndarray, k: int, lo: float, hi: float,
+                 method: str) -> dict:
+    """Bounds, contiguity and k achieved of a labelling: the scheme's ``meta`` entries."""
+    sums = pd.Series(u.pop).groupby(names).sum()
+    within = {str(n): bool(lo - 1e-9 <= v <= hi + 1e-9) for n, v in sums.items()}
+    contiguous = all(v == 1 for v in _components(u.w, names).values())
+    k_ach = int(len(sums))
+    feasible = all(within.values()) and contiguous and (method == "maxp" or k_ach == k)
+    why = []
+    if k_ach != k:
+        why.append(f"{k_ach} localities found")
+    if not all(within.values()):
+        out = [f"{n} {sums[n]:.0f}" for n, ok in within.items() if not ok]
+        why.append(f"outside bounds {lo:.0f}-{hi:.0f}: {', '.join(out)}")
+    if not contiguous:
+        why.append("not contiguous")
+    return {"k": k, "k_achieved": k_ach, "method": method, "pop_col": u.pop_col,
+            "bounds_people": (lo, hi), "within_bounds": within, "contiguous": contiguous,
+            "feasible": feasible, "status": "ok" if feasible else "infeasible: " + "; ".join(why),
+            "units": u.id_col, "contiguity": u.contiguity, "boundary_cols": list(u.boundary_cols),
+            "pop_by_locality": {str(n): float(v) for n, v in sums.items()},
+            "max_dev_pct": float(100 * np.max(np.abs(sums / (u.total / k_ach) - 1)))}
+
+
+def _scheme_from_labels(u: _Units, labels: np.ndarray, k: int, lo: float, hi: float, method: str,
+                        lsoa: gpd.GeoDataFrame | None, name_col: str | None) -> Scheme:
+    """Name the localities, expand units to LSOAs and record feasibility."""
+    names = _name_localities(u.units, labels, u.pop, name_col, "L")
+    unit_assign = pd.Series(names, index=u.units[u.id_col].to_numpy())
+    if u.id_col == LSOA_ID:
+        assignment, base = unit_assign, u.units
+    else:
+        assignment = pd.Series(lsoa[u.id_col].map(unit_assign).to_numpy(),
+                               index=lsoa[LSOA_ID].to_numpy())
+        base = lsoa
+    report = pd.DataFrame({u.id_col: u.units[u.id_col].to_numpy(), "locality": names,
+                           u.pop_col: u.pop})
+    return _make_scheme(f"auto_{method}_k{k}", base, assignment, report,
+                        _feasibility(u, names, k, lo, hi, method))
 
 
 def generate_schemes(units_gdf: gpd.GeoDataFrame, k_values: Iterable[int] = range(3, 8),
@@ -625,6 +772,7 @@ def generate_schemes(units_gdf: gpd.GeoDataFrame, k_values: Iterable[int] = rang
         status`` (``ok``/``infeasible: ...``).  An infeasible k is returned with
         ``feasible=False`` and the reason, never silently dropped.
     """
+    # 1. validate the request
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}' (one of {', '.join(METHODS)})")
     _require(units_gdf, [id_col, pop_col], "units layer")
@@ -633,81 +781,16 @@ def generate_schemes(units_gdf: gpd.GeoDataFrame, k_values: Iterable[int] = rang
             raise LocmapError(f"generate_schemes: units keyed by '{id_col}' need `lsoa` "
                               "to expand the scheme to LSOAs")
         _require(lsoa, [LSOA_ID, id_col], "lsoa layer")
-    units = units_gdf.sort_values(id_col).reset_index(drop=True)
-    if units[id_col].duplicated().any():
-        raise DuplicateIdError("units layer", "unit ids are not unique", column=id_col)
-    pop = units[pop_col].to_numpy(float)
-    total = float(pop.sum())
-    w = contiguity_weights(units, contiguity)
-    if w.islands:
-        raise PartitionError(f"units {list(units[id_col].iloc[w.islands])} have no "
-                             f"{contiguity} neighbour; use contiguity='fuzzy'")
-    X = _features(units, boundary_cols, boundary_weight, coord_weight)
-    attrs = [f"_f{i}" for i in range(X.shape[1])]
-    U = units.copy()
-    U[attrs] = X
-    lsoa_base = lsoa if lsoa is not None else units
+    # 2. contiguity and attributes of the building units
+    u = _prepare_units(units_gdf, id_col, pop_col, contiguity, boundary_cols, boundary_weight,
+                       coord_weight)
+    # 3. one regionalisation per k; an infeasible k is kept with its reason
     schemes = []
-    for k in k_values:
-        k = int(k)
-        lo, hi = population_bounds(total, k, bounds, tolerance)
-        status, labels = "ok", None
-        if k < 1 or k > len(units):
-            status = f"infeasible: k={k} outside 1..{len(units)} units"
-        elif lo * k > total + 1e-9 or hi * k < total - 1e-9:
-            status = f"infeasible: bounds {lo:.0f}-{hi:.0f} x {k} cannot hold total {total:.0f}"
-        else:
-            try:
-                if method == "skater":
-                    labels = _skater_multistart(w, X, k, pop, lo, hi, balance_weight,
-                                                n_starts, seed)
-                elif method == "ward":
-                    labels = _ward_spatial(U, w, attrs, k)
-                else:
-                    labels = _maxp(U, w, attrs, pop_col, lo, seed)
-            except Exception as exc:  # noqa: BLE001 - solver failure is reported, not hidden
-                status = f"infeasible: {method} failed ({exc})"
-        if labels is None:
-            schemes.append(Scheme(name=f"auto_{method}_k{k}", assignment=pd.Series(dtype=str),
-                                  localities=gpd.GeoDataFrame(geometry=[], crs=units.crs),
-                                  meta={"k": k, "method": method, "pop_col": pop_col,
-                                        "bounds_people": (lo, hi), "feasible": False,
-                                        "status": status}))
-            continue
-        names = _name_localities(units, labels, pop, name_col, "L")
-        unit_assign = pd.Series(names, index=units[id_col].to_numpy())
-        if id_col == LSOA_ID:
-            assignment = unit_assign
-        else:
-            assignment = pd.Series(lsoa[id_col].map(unit_assign).to_numpy(),
-                                   index=lsoa[LSOA_ID].to_numpy())
-        sums = pd.Series(pop).groupby(names).sum()
-        within = {str(n): bool(lo - 1e-9 <= v <= hi + 1e-9) for n, v in sums.items()}
-        comp = _components(w, names)
-        contiguous = all(v == 1 for v in comp.values())
-        k_ach = int(len(sums))
-        feasible = all(within.values()) and contiguous and (method == "maxp" or k_ach == k)
-        if not feasible:
-            why = []
-            if k_ach != k:
-                why.append(f"{k_ach} localities found")
-            if not all(within.values()):
-                out = [f"{n} {sums[n]:.0f}" for n, ok in within.items() if not ok]
-                why.append(f"outside bounds {lo:.0f}-{hi:.0f}: {', '.join(out)}")
-            if not contiguous:
-                why.append("not contiguous")
-            status = "infeasible: " + "; ".join(why)
-        meta = {"k": k, "k_achieved": k_ach, "method": method, "pop_col": pop_col,
-                "bounds_people": (lo, hi), "within_bounds": within, "contiguous": contiguous,
-                "feasible": feasible, "status": status, "units": id_col,
-                "contiguity": contiguity, "boundary_cols": list(boundary_cols),
-                "pop_by_locality": {str(n): float(v) for n, v in sums.items()},
-                "max_dev_pct": float(100 * np.max(np.abs(sums / (total / k_ach) - 1)))}
-        report = pd.DataFrame({id_col: units[id_col].to_numpy(), "locality": names,
-                               pop_col: pop})
-        lb = lsoa_base if id_col != LSOA_ID else units
-        sch = _make_scheme(f"auto_{method}_k{k}", lb, assignment, report, meta)
-        schemes.append(sch)
+    for k in map(int, k_values):
+        lo, hi = population_bounds(u.total, k, bounds, tolerance) if k >= 1 else (np.nan, np.nan)
+        labels, status = _solve_k(u, k, lo, hi, method, balance_weight, n_starts, seed)
+        schemes.append(_infeasible_scheme(u, k, method, lo, hi, status) if labels is None
+                       else _scheme_from_labels(u, labels, k, lo, hi, method, lsoa, name_col))
     return schemes
 
 
@@ -720,91 +803,3 @@ def best_scheme(schemes: Sequence[Scheme], score: Callable[[Scheme], float] | No
         return None
     score = score or (lambda s: s.meta.get("max_dev_pct", np.inf))
     return min(ok, key=lambda s: (score(s), s.k))
-
-
-# ---------------------------------------------------------------------- synthetic example
-def synthetic_area(nx: int = 6, ny: int = 5, cell_m: float = 1000.0, seed: int = 0) -> dict:
-    """A small synthetic study area for tests and documentation examples.
-
-    ``nx x ny`` square LSOAs (``cell_m`` metres) grouped into 2x... wards (column pairs
-    per row pair), three towns (west/centre/east) and four PCNs (quadrants), two homes per
-    LSOA carrying its population, and a few services of three types, some outside the
-    area (``cross_border``).  Returns a dict with ``lsoa, wards, homes, services,
-    distances`` (distance contract of docs/architecture.md, straight line x 1.3 at
-    4 km/h, method ``estimated``).
-    """
-    from shapely.geometry import Point, box  # noqa: PLC0415
-
-    rng = np.random.default_rng(seed)
-    rows = []
-    for j in range(ny):
-        for i in range(nx):
-            code = f"E0100{j:02d}{i:02d}"
-            ward = f"W{j // 2}{i // 2}"
-            town = "West" if i < nx // 3 else ("Centre" if i < 2 * nx // 3 else "East")
-            pcn = f"P{int(j >= ny / 2)}{int(i >= nx / 2)}"
-            p019 = float(rng.integers(200, 600))
-            p04 = float(np.round(p019 * 0.25))
-            p511 = float(np.round(p019 * 0.37))
-            rows.append({LSOA_ID: code, "lsoa21nm": f"Syn {j}-{i}", "ward_cd": ward,
-                         "ward_nm": f"Ward {ward}", "town": town, "pcn_code": pcn,
-                         "pcn_name": f"PCN {pcn}", "lad_cd": "E09999999",
-                         "pop_total": float(np.round(p019 * 4.2)), "pop_0_4": p04,
-                         "pop_5_11": p511, "pop_12_19": p019 - p04 - p511, "pop_0_19": p019,
-                         "imd_score": float(rng.uniform(5, 45)),
-                         "imd_decile": int(rng.integers(1, 11)),
-                         "idaci_decile": int(rng.integers(1, 11)),
-                         "idaci_rank": int(rng.integers(1, 33000)),
-                         "idaci_numerator": float(rng.integers(10, 150)),
-                         "geometry": box(i * cell_m, j * cell_m, (i + 1) * cell_m,
-                                         (j + 1) * cell_m)})
-    lsoa = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:27700")
-    wards = units_from_lsoa(lsoa, "ward_cd")
-    wards["ward_nm"] = "Ward " + wards["ward_cd"]
-    homes = []
-    for r in lsoa.itertuples():
-        x0, y0, x1, y1 = r.geometry.bounds
-        for h in range(2):
-            pt = Point(rng.uniform(x0 + 50, x1 - 50), rng.uniform(y0 + 50, y1 - 50))
-            rec = {"home_id": f"{r.lsoa21cd}_{h}", "postcode": f"SY{h} {r.Index}",
-                   LSOA_ID: r.lsoa21cd, "ward_cd": r.ward_cd, "town": r.town,
-                   "pcn_code": r.pcn_code, "geometry": pt}
-            for b in BANDS:
-                rec[b] = getattr(r, b) / 2.0
-            homes.append(rec)
-    homes = gpd.GeoDataFrame(homes, geometry="geometry", crs="EPSG:27700")
-    W, H = nx * cell_m, ny * cell_m
-    svc = []
-    types = {"childrens_centre": 4, "gp_practice": 6, "library": 3}
-    n = 0
-    for t, cnt in types.items():
-        for _ in range(cnt):
-            n += 1
-            svc.append({"service_id": f"S{n:02d}", "name": f"{t} {n}", "service_type": t,
-                        "x": rng.uniform(0, W), "y": rng.uniform(0, H), "lad_cd": "E09999999"})
-    # two services just outside the area (cross-border)
-    svc.append({"service_id": "X01", "name": "Outside CC", "service_type": "childrens_centre",
-                "x": -300.0, "y": H / 2, "lad_cd": "E09888888"})
-    svc.append({"service_id": "X02", "name": "Outside GP", "service_type": "gp_practice",
-                "x": W + 300.0, "y": H / 3, "lad_cd": "E09888888"})
-    services = gpd.GeoDataFrame(svc, geometry=gpd.points_from_xy([s["x"] for s in svc],
-                                                                  [s["y"] for s in svc]),
-                                crs="EPSG:27700")
-    services["in_study_area"] = services["lad_cd"] == "E09999999"
-    services["located"] = True
-    hx, hy = homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()
-    recs = []
-    for t in types:
-        s = services[services["service_type"] == t].reset_index(drop=True)
-        d = np.hypot(hx[:, None] - s["x"].to_numpy()[None], hy[:, None] - s["y"].to_numpy()[None])
-        order = np.argsort(d, axis=1, kind="stable")[:, :3]
-        for hi_, hid in enumerate(homes["home_id"]):
-            for rnk, sj in enumerate(order[hi_], start=1):
-                st = float(d[hi_, sj])
-                recs.append((hid, t, rnk, s["service_id"][sj], st * 1.3, st * 1.3 / (4000 / 60),
-                             st, s["lad_cd"][sj], s["lad_cd"][sj] != "E09999999", "estimated"))
-    distances = pd.DataFrame(recs, columns=["home_id", "service_type", "rank", "service_id",
-                                            "distance_m", "minutes", "straight_m",
-                                            "service_lad_cd", "cross_border", "method"])
-    return {"lsoa": lsoa, "wards": wards, "homes": homes, "services": services,
-            "distances": distances}

@@ -18,8 +18,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from locmap.errors import MissingColumnError
 from locmap.bands import BANDS
+from locmap.distance.routing import method_label
+from locmap.errors import MissingColumnError
+from locmap.localities.alignment import crosstab
 
 LSOA_ID = "lsoa21cd"
 DEFAULT_KEY_TYPES: tuple[str, ...] = ("childrens_centre", "gp_practice", "primary_school",
@@ -119,6 +121,193 @@ def _nearest_by_type(distances: pd.DataFrame) -> pd.DataFrame:
     return d.drop_duplicates(["home_id", "service_type"])
 
 
+def coverage_thresholds(scorecard: pd.DataFrame) -> list[float]:
+    """Thresholds (minutes) with an any-key coverage column in ``scorecard``, ascending."""
+    pre, suf = "pct_children_within_", "min_any_key"
+    return sorted(float(c[len(pre):-len(suf)]) for c in scorecard.columns
+                  if c.startswith(pre) and c.endswith(suf))
+
+
+def scorecard_at_threshold(scorecard: pd.DataFrame, minutes: float,
+                           child_col: str = "pop_0_19") -> pd.DataFrame:
+    """The scorecard with its gap columns at another gap threshold, from its coverage columns.
+
+    Exact: a child beyond ``minutes`` of every key service is one not within ``minutes``
+    of any, so ``pct_gap_children = 100 - pct_children_within_<minutes>min_any_key`` and
+    ``gap_children`` is that share of ``child_col``.  Nothing else depends on the threshold.
+
+    Raises
+    ------
+    MissingColumnError
+        The scorecard has no coverage column at ``minutes`` (build it with that threshold).
+    """
+    col = f"pct_children_within_{float(minutes):g}min_any_key"
+    if col not in scorecard.columns:
+        raise MissingColumnError("scorecard", col, list(scorecard.columns))
+    out = scorecard.copy()
+    out["pct_gap_children"] = 100.0 - out[col]
+    out["gap_children"] = out[child_col] * out["pct_gap_children"] / 100.0
+    out["gap_threshold_min"] = float(minutes)
+    return out
+
+
+def _check_inputs(lsoa: pd.DataFrame, homes: pd.DataFrame, distances: pd.DataFrame,
+                  child_col: str) -> None:
+    for c in (LSOA_ID,):
+        if c not in lsoa.columns:
+            raise MissingColumnError("lsoa layer", c, list(lsoa.columns))
+    for c in ("home_id", LSOA_ID, child_col):
+        if c not in homes.columns:
+            raise MissingColumnError("homes layer", c, list(homes.columns))
+    for c in ("home_id", "service_type", "rank", "service_id", "minutes"):
+        if c not in distances.columns:
+            raise MissingColumnError("distance table", c, list(distances.columns))
+
+
+def _weighted_mean(L: pd.DataFrame, col: str, w: pd.Series, index: pd.Index) -> pd.Series:
+    """Mean of ``L[col]`` weighted by ``w`` per locality (NaN values left out)."""
+    if col not in L.columns:
+        return pd.Series(np.nan, index=index)
+    v = L[col].astype(float)
+    ok = v.notna()
+    num = (v.where(ok, 0) * w).groupby(L["locality"]).sum()
+    den = w.where(ok, 0).groupby(L["locality"]).sum()
+    return num / den.replace(0, np.nan)
+
+
+def _population_and_need(L: pd.DataFrame, child_col: str) -> pd.DataFrame:
+    """Population bands, child share and deprivation per locality (index: locality)."""
+    g = L.groupby("locality")
+    out = g[[b for b in BANDS if b in L.columns]].sum()
+    out.insert(0, "n_lsoa", g.size())
+    child = L[child_col].astype(float)
+    popw = L["pop_total"].astype(float) if "pop_total" in L.columns else child
+    if "pop_total" in out.columns and child_col in out.columns:
+        out["pct_pop_0_19"] = 100 * out[child_col] / out["pop_total"].replace(0, np.nan)
+    out["imd_score_popw"] = _weighted_mean(L, "imd_score", popw, out.index)
+    out["imd_decile_childw"] = _weighted_mean(L, "imd_decile", child, out.index)
+    out["idaci_decile_childw"] = _weighted_mean(L, "idaci_decile", child, out.index)
+    out["idaci_rank_childw"] = _weighted_mean(L, "idaci_rank", child, out.index)
+    out["idaci_children_income_deprived"] = (
+        L["idaci_numerator"].astype(float).fillna(0).groupby(L["locality"]).sum()
+        if "idaci_numerator" in L.columns else np.nan)
+    for dec_col, name in (("idaci_decile", "pct_children_idaci_most_deprived_20"),
+                          ("imd_decile", "pct_children_imd_most_deprived_20")):
+        if dec_col in L.columns:
+            most = (L[dec_col].astype(float) <= 2)
+            out[name] = 100 * (child * most).groupby(L["locality"]).sum() / out[child_col]
+        else:
+            out[name] = np.nan
+    return out
+
+
+def _assets(out: pd.DataFrame, services: gpd.GeoDataFrame, lsoa: gpd.GeoDataFrame,
+            assignment: pd.Series, child_col: str,
+            service_types: Sequence[str] | None) -> pd.Series:
+    """Add service counts and per-1,000 rates to ``out``; return each located service's locality."""
+    svc = services
+    if "located" in svc.columns:
+        svc = svc[svc["located"].fillna(False).astype(bool)]
+    svc_loc = service_locality(svc, lsoa, assignment)
+    s_tab = pd.DataFrame({"service_id": svc["service_id"].to_numpy(),
+                          "service_type": svc["service_type"].to_numpy()})
+    s_tab["locality"] = s_tab["service_id"].map(svc_loc)
+    types = list(service_types) if service_types else sorted(set(svc["service_type"]))
+    cnt = s_tab.dropna(subset=["locality"]).groupby(["locality", "service_type"]).size()
+    cnt = cnt.unstack(fill_value=0).reindex(index=out.index, fill_value=0)
+    out["n_services_total"] = cnt.sum(axis=1) if len(cnt.columns) else 0
+    for t in types:
+        n = cnt[t] if t in cnt.columns else pd.Series(0, index=out.index)
+        out[f"n_{t}"] = n.astype(int)
+        out[f"{t}_per_1000"] = 1000 * n / out[child_col].replace(0, np.nan)
+    return svc_loc
+
+
+def _share(w: pd.Series, hit: pd.Series, loc: pd.Series, kids: pd.Series) -> pd.Series:
+    """% of each locality's children (weights ``w``) for whom ``hit`` holds."""
+    return 100 * (w * hit.astype(float)).groupby(loc).sum() / kids
+
+
+def _access(out: pd.DataFrame, H: pd.DataFrame, mins: pd.DataFrame, key: list[str],
+            thresholds_minutes: Sequence[float], gap_threshold_min: float, child_col: str) -> None:
+    """Coverage columns at every threshold (the gap threshold included) and the gap columns."""
+    w, loc = H[child_col].astype(float), H["locality"]
+    kids = w.groupby(loc).sum()
+    any_key = mins[key].min(axis=1, skipna=True) if key else pd.Series(np.nan, index=H.index)
+    cov_types = [t for t in COVERAGE_TYPES if t in mins.columns]
+    thresholds = list(thresholds_minutes)
+    if float(gap_threshold_min) not in {float(t) for t in thresholds}:
+        thresholds.append(float(gap_threshold_min))  # the ranking reads coverage at the gap threshold
+    for T in thresholds:
+        tl = f"{T:g}"
+        for t in cov_types:
+            out[f"pct_children_within_{tl}min_{t}"] = _share(w, mins[t] <= T, loc, kids)
+        out[f"pct_children_within_{tl}min_any_key"] = _share(w, any_key <= T, loc, kids)
+    gap = (~(any_key <= gap_threshold_min)).astype(float)  # NaN (unreachable) counts as gap
+    out["gap_children"] = (w * gap).groupby(loc).sum()
+    out["pct_gap_children"] = 100 * out["gap_children"] / kids
+
+
+def _hard_edge(out: pd.DataFrame, H: pd.DataFrame, near: pd.DataFrame, key: list[str],
+               svc_loc: pd.Series, child_col: str) -> None:
+    """Nearest key service / children's centre across the locality edge or the borough border."""
+    w, loc = H[child_col].astype(float), H["locality"]
+    kids = w.groupby(loc).sum()
+    if key:
+        nk = near[near["service_type"].isin(key)].sort_values(
+            ["home_id", "minutes", "service_type"]).drop_duplicates("home_id")
+        nk = nk.set_index("home_id").reindex(H.index)
+        cross = (nk["cross_border"].fillna(False).astype(bool) if "cross_border" in nk.columns
+                 else pd.Series(False, index=H.index))
+        sloc = nk["service_id"].map(svc_loc)
+        outside = cross | (sloc.isna() & nk["service_id"].notna())
+        other = ~outside & nk["service_id"].notna() & (sloc != loc)
+        out["pct_children_nearest_key_other_locality"] = _share(w, other, loc, kids)
+        out["pct_children_nearest_key_outside_borough"] = _share(w, outside, loc, kids)
+        out["hard_edge_risk_pct"] = (out["pct_children_nearest_key_other_locality"]
+                                     + out["pct_children_nearest_key_outside_borough"])
+    if (near["service_type"] == "childrens_centre").any():
+        nc = near[near["service_type"] == "childrens_centre"].set_index("home_id").reindex(H.index)
+        cross = nc["cross_border"].fillna(False).astype(bool) if "cross_border" in nc else False
+        sloc = nc["service_id"].map(svc_loc)
+        across = (cross | (sloc != loc)) & nc["service_id"].notna()
+        out["pct_children_nearest_cc_across_edge"] = _share(w, across, loc, kids)
+    else:  # no children's centre in the register: the column stays, empty (same schema everywhere)
+        out["pct_children_nearest_cc_across_edge"] = np.nan
+
+
+def _size(out: pd.DataFrame, size_guide: tuple[float, float], child_col: str) -> None:
+    """Size against the guide (total population)."""
+    lo, hi = size_guide
+    size_col = "pop_total" if "pop_total" in out.columns else child_col
+    out["size_guide_min"] = float(lo)
+    out["size_guide_max"] = float(hi)
+    sz = out[size_col]
+    out["size_vs_guide"] = np.where(sz < lo, "below", np.where(sz > hi, "above", "within"))
+    out["size_gap_people"] = np.where(sz < lo, sz - lo, np.where(sz > hi, sz - hi, 0.0))
+
+
+def _alignment(out: pd.DataFrame, L: pd.DataFrame, assignment: pd.Series,
+               align_to: Mapping[str, pd.Series], child_col: str) -> None:
+    """The town/PCN holding most of each locality's children, and that share."""
+    cw = pd.Series(L[child_col].astype(float).to_numpy(), index=L[LSOA_ID].to_numpy())
+    for nm, other_assign in align_to.items():
+        t = crosstab(assignment, other_assign, cw, normalize="index")
+        out[f"align_{nm}_best"] = t.idxmax(axis=1).reindex(out.index)
+        out[f"align_{nm}_share"] = t.max(axis=1).reindex(out.index)
+
+
+def _run_labels(out: pd.DataFrame, distances: pd.DataFrame, gap_threshold_min: float,
+                walk_speed_kmh: float | None) -> None:
+    """Gap threshold, walking speed and the distance-method label of the run."""
+    out["gap_threshold_min"] = float(gap_threshold_min)
+    if walk_speed_kmh is not None:
+        out["walk_speed_kmh"] = float(walk_speed_kmh)
+    if "method" in distances.columns and len(distances):
+        m = sorted(distances["method"].dropna().unique())
+        out["distance_method"] = "; ".join(method_label(x) for x in m)
+
+
 def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.DataFrame,
                     services: gpd.GeoDataFrame, distances: pd.DataFrame,
                     key_service_types: Sequence[str] | None = None,
@@ -147,7 +336,8 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
     key_service_types : sequence of str
         Types counted as "key services" (manifest ``key_service_types``).
     thresholds_minutes : sequence of float
-        Pram-distance thresholds for coverage columns (minutes).
+        Pram-distance thresholds for coverage columns (minutes); the gap threshold is
+        always added (the ranking's readiness criterion reads coverage at it).
     gap_threshold_min : float
         Threshold defining ``gap_children`` (minutes).
     align_to : mapping, optional
@@ -160,151 +350,29 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
     DataFrame
         Sorted by locality; see :func:`column_descriptions`.
     """
-    for c in (LSOA_ID,):
-        if c not in lsoa.columns:
-            raise MissingColumnError("lsoa layer", c, list(lsoa.columns))
-    for c in ("home_id", LSOA_ID, child_col):
-        if c not in homes.columns:
-            raise MissingColumnError("homes layer", c, list(homes.columns))
-    for c in ("home_id", "service_type", "rank", "service_id", "minutes"):
-        if c not in distances.columns:
-            raise MissingColumnError("distance table", c, list(distances.columns))
+    # 1. validate and pick the key service types present in the distance table
+    _check_inputs(lsoa, homes, distances, child_col)
     present = set(distances["service_type"].unique())
     key = list(key_service_types) if key_service_types else [t for t in DEFAULT_KEY_TYPES if t in present]
     key = [t for t in key if t in present]
+    # 2. population, need and assets per locality (LSOA layer + service register)
     L = pd.DataFrame(lsoa.drop(columns="geometry", errors="ignore")).copy()
     L["locality"] = L[LSOA_ID].map(assignment)
-    bands = [b for b in BANDS if b in L.columns]
-    g = L.groupby("locality")
-    out = g[bands].sum()
-    out.insert(0, "n_lsoa", g.size())
-    child = L[child_col].astype(float)
-    popw = L["pop_total"].astype(float) if "pop_total" in L.columns else child
-
-    def wmean(col: str, w: pd.Series) -> pd.Series:
-        if col not in L.columns:
-            return pd.Series(np.nan, index=out.index)
-        v = L[col].astype(float)
-        ok = v.notna()
-        num = (v.where(ok, 0) * w).groupby(L["locality"]).sum()
-        den = w.where(ok, 0).groupby(L["locality"]).sum()
-        return num / den.replace(0, np.nan)
-
-    if "pop_total" in out.columns and child_col in out.columns:
-        out["pct_pop_0_19"] = 100 * out[child_col] / out["pop_total"].replace(0, np.nan)
-    out["imd_score_popw"] = wmean("imd_score", popw)
-    out["imd_decile_childw"] = wmean("imd_decile", child)
-    out["idaci_decile_childw"] = wmean("idaci_decile", child)
-    out["idaci_rank_childw"] = wmean("idaci_rank", child)
-    out["idaci_children_income_deprived"] = (
-        L["idaci_numerator"].astype(float).fillna(0).groupby(L["locality"]).sum()
-        if "idaci_numerator" in L.columns else np.nan)
-    for dec_col, name in (("idaci_decile", "pct_children_idaci_most_deprived_20"),
-                          ("imd_decile", "pct_children_imd_most_deprived_20")):
-        if dec_col in L.columns:
-            most = (L[dec_col].astype(float) <= 2)
-            out[name] = 100 * (child * most).groupby(L["locality"]).sum() / out[child_col]
-        else:
-            out[name] = np.nan
-
-    # ---- assets: services by type inside each locality
-    svc = services
-    if "located" in svc.columns:
-        svc = svc[svc["located"].fillna(False).astype(bool)]
-    svc_loc = service_locality(svc, lsoa, assignment)
-    s_tab = pd.DataFrame({"service_id": svc["service_id"].to_numpy(),
-                          "service_type": svc["service_type"].to_numpy()})
-    s_tab["locality"] = s_tab["service_id"].map(svc_loc)
-    types = list(service_types) if service_types else sorted(set(svc["service_type"]))
-    cnt = s_tab.dropna(subset=["locality"]).groupby(["locality", "service_type"]).size()
-    cnt = cnt.unstack(fill_value=0).reindex(index=out.index, fill_value=0)
-    out["n_services_total"] = cnt.sum(axis=1) if len(cnt.columns) else 0
-    for t in types:
-        n = cnt[t] if t in cnt.columns else pd.Series(0, index=out.index)
-        out[f"n_{t}"] = n.astype(int)
-        out[f"{t}_per_1000"] = 1000 * n / out[child_col].replace(0, np.nan)
-
-    # ---- access from the distance table (rank 1 per home x type)
+    out = _population_and_need(L, child_col)
+    svc_loc = _assets(out, services, lsoa, assignment, child_col, service_types)
+    # 3. access, gaps and hard-edge risk from the distance table (rank 1 per home x type)
     H = pd.DataFrame(homes[["home_id", LSOA_ID, child_col]]).copy()
     H["locality"] = H[LSOA_ID].map(assignment)
     H = H.set_index("home_id")
     near = _nearest_by_type(distances)
-    mins = near.pivot(index="home_id", columns="service_type", values="minutes")
-    mins = mins.reindex(H.index)
-    w = H[child_col].astype(float)
-    kids = w.groupby(H["locality"]).sum()
-    any_key = mins[key].min(axis=1, skipna=True) if key else pd.Series(np.nan, index=H.index)
-    cov_types = [t for t in COVERAGE_TYPES if t in mins.columns]
-    for T in thresholds_minutes:
-        tl = f"{T:g}"
-        for t in cov_types:
-            ok = (mins[t] <= T).astype(float)
-            out[f"pct_children_within_{tl}min_{t}"] = 100 * (w * ok).groupby(
-                H["locality"]).sum() / kids
-        ok = (any_key <= T).astype(float)
-        out[f"pct_children_within_{tl}min_any_key"] = 100 * (w * ok).groupby(
-            H["locality"]).sum() / kids
-    gap = (~(any_key <= gap_threshold_min)).astype(float)  # NaN (unreachable) counts as gap
-    out["gap_children"] = (w * gap).groupby(H["locality"]).sum()
-    out["pct_gap_children"] = 100 * out["gap_children"] / kids
-
-    # ---- hard-edge risk: nearest key service across the locality edge or borough border
-    if key:
-        nk = near[near["service_type"].isin(key)].sort_values(
-            ["home_id", "minutes", "service_type"]).drop_duplicates("home_id")
-        nk = nk.set_index("home_id").reindex(H.index)
-        cross = (nk["cross_border"].fillna(False).astype(bool) if "cross_border" in nk.columns
-                 else pd.Series(False, index=H.index))
-        sloc = nk["service_id"].map(svc_loc)
-        outside = cross | (sloc.isna() & nk["service_id"].notna())
-        other = ~outside & nk["service_id"].notna() & (sloc != H["locality"])
-        out["pct_children_nearest_key_other_locality"] = 100 * (w * other).groupby(
-            H["locality"]).sum() / kids
-        out["pct_children_nearest_key_outside_borough"] = 100 * (w * outside).groupby(
-            H["locality"]).sum() / kids
-        out["hard_edge_risk_pct"] = (out["pct_children_nearest_key_other_locality"]
-                                     + out["pct_children_nearest_key_outside_borough"])
-    if (near["service_type"] == "childrens_centre").any():
-        nc = near[near["service_type"] == "childrens_centre"].set_index("home_id").reindex(H.index)
-        cross = nc["cross_border"].fillna(False).astype(bool) if "cross_border" in nc else False
-        sloc = nc["service_id"].map(svc_loc)
-        across = (cross | (sloc != H["locality"])) & nc["service_id"].notna()
-        out["pct_children_nearest_cc_across_edge"] = 100 * (w * across).groupby(
-            H["locality"]).sum() / kids
-    else:  # no children's centre in the register: the column stays, empty (same schema everywhere)
-        out["pct_children_nearest_cc_across_edge"] = np.nan
-
-    # ---- size vs guide (total population)
-    lo, hi = size_guide
-    size_col = "pop_total" if "pop_total" in out.columns else child_col
-    out["size_guide_min"] = float(lo)
-    out["size_guide_max"] = float(hi)
-    sz = out[size_col]
-    out["size_vs_guide"] = np.where(sz < lo, "below", np.where(sz > hi, "above", "within"))
-    out["size_gap_people"] = np.where(sz < lo, sz - lo, np.where(sz > hi, sz - hi, 0.0))
-
-    # ---- alignment with other schemes (towns, PCNs)
+    mins = near.pivot(index="home_id", columns="service_type", values="minutes").reindex(H.index)
+    _access(out, H, mins, key, thresholds_minutes, gap_threshold_min, child_col)
+    _hard_edge(out, H, near, key, svc_loc, child_col)
+    # 4. size against the guide, alignment with towns/PCNs, labels of the run
+    _size(out, size_guide, child_col)
     if align_to:
-        from locmap.localities.alignment import crosstab  # noqa: PLC0415
-
-        cw = pd.Series(child.to_numpy(), index=L[LSOA_ID].to_numpy())
-        for nm, other_assign in align_to.items():
-            t = crosstab(assignment, other_assign, cw, normalize="index")
-            out[f"align_{nm}_best"] = t.idxmax(axis=1).reindex(out.index)
-            out[f"align_{nm}_share"] = t.max(axis=1).reindex(out.index)
-
-    out["gap_threshold_min"] = float(gap_threshold_min)
-    if walk_speed_kmh is not None:
-        out["walk_speed_kmh"] = float(walk_speed_kmh)
-    if "method" in distances.columns and len(distances):
-        m = sorted(distances["method"].dropna().unique())
-        try:
-            from locmap.distance.routing import method_label  # noqa: PLC0415
-            out["distance_method"] = "; ".join(method_label(x) for x in m)
-        except Exception:  # noqa: BLE001 - routing module optional here
-            labels = {"street": "street distance",
-                      "estimated": "estimated street distance (calibrated)"}
-            out["distance_method"] = "; ".join(labels.get(x, x) for x in m)
+        _alignment(out, L, assignment, align_to, child_col)
+    _run_labels(out, distances, gap_threshold_min, walk_speed_kmh)
     out = out.reset_index().rename(columns={"index": "locality"})
     out.insert(0, "scheme", scheme_name)
     return out.sort_values("locality").reset_index(drop=True)
