@@ -1,0 +1,201 @@
+"""``locmap nearest`` and ``locmap finder``: the nearest family services to a home, across the border.
+
+Examples::
+
+    locmap nearest --postcode "UB5 6AA"
+    locmap nearest --postcode ub56pa --k 1 --types gp_practice library
+    locmap nearest --lonlat -0.3762 51.5443
+    locmap nearest --easting 513158 --northing 184163
+    locmap nearest --postcodes homes.csv --out nearest.csv      # or .json
+    locmap finder --area ealing --out finder.html
+
+``nearest`` prints, per service type, the ``k`` nearest services of any borough and the
+nearest in the home borough, flagging where the nearest is across the border.  A postcode
+that cannot be answered (malformed, unknown, non-geographic, outside the area) gives its
+reason and, where there is one, the nearest valid postcode of the same sector: exit code 2
+for a single home; in a ``--postcodes`` list it is a row of the output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from locmap import export
+from locmap.cli import add_common, settings_from_args
+from locmap.data.area import load_area
+from locmap.data.io import read_csv_any
+from locmap.errors import DataFileError, MissingColumnError, SettingsError
+from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
+from locmap.finder.postcodes import PostcodeError, lad_names
+
+_TO_BNG = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: at most this many homes are printed in full; more go to --out
+MAX_PRINTED = 20
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``nearest`` and ``finder``."""
+    p = subparsers.add_parser(
+        "nearest", help="nearest services of each type to a postcode or point, across the border",
+        description="For each service type: the k nearest services of any borough (name, address, "
+                    "borough, pram minutes, distance, method) and the nearest in the home borough, "
+                    "flagging where the nearest is across the border.")
+    add_common(p)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--postcode", nargs="+", metavar="POSTCODE", help="one or more postcodes (any case/spacing)")
+    where.add_argument("--postcodes", type=Path, metavar="FILE",
+                       help="CSV with a 'postcode' column, or a text file with one postcode per line")
+    where.add_argument("--lonlat", nargs=2, type=float, metavar=("LON", "LAT"), help="a point in WGS84 degrees")
+    where.add_argument("--easting", type=float, help="a point in British National Grid metres (with --northing)")
+    p.add_argument("--northing", type=float, help="British National Grid northing in metres (with --easting)")
+    p.add_argument("--k", type=int, default=None, help="nearest services per type, any borough (default 3)")
+    p.add_argument("--types", nargs="+", default=None, help="service types (default: every type with services)")
+    p.add_argument("--out", type=Path, default=None, help="write the full table: .csv or .json")
+    p.set_defaults(func=run_nearest)
+
+
+# ----------------------------------------------------------------------------- nearest
+def read_postcode_file(path: Path) -> list[str]:
+    """Postcodes of a CSV (column ``postcode``, any case) or a text file (one per line)."""
+    if not path.is_file():
+        raise DataFileError(path, "file not found")
+    if path.suffix.lower() == ".csv":
+        df, _ = read_csv_any(path)
+        cols = {str(c).strip().lower(): c for c in df.columns}
+        if "postcode" not in cols:
+            raise MissingColumnError(path, "postcode", list(df.columns))
+        return ["" if pd.isna(v) else str(v) for v in df[cols["postcode"]]]
+    try:
+        return path.read_bytes().decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataFileError(path, f"not UTF-8 text (byte {exc.start}): save it as UTF-8 text with one "
+                                  "postcode per line, or as a CSV with a 'postcode' column") from None
+
+
+def _point(args: argparse.Namespace) -> tuple[float, float]:
+    if args.lonlat:
+        lon, lat = args.lonlat
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise SettingsError(f"--lonlat {lon} {lat}: not longitude/latitude degrees")
+        if 49 <= lon <= 61 and -9 <= lat <= 3:
+            raise SettingsError(f"--lonlat {lon} {lat}: looks like LAT LON; give longitude first "
+                                f"(--lonlat {lat} {lon})")
+        return _TO_BNG.transform(lon, lat)
+    if args.northing is None:
+        raise SettingsError("--easting needs --northing (British National Grid metres)")
+    return float(args.easting), float(args.northing)
+
+
+def _inside(area: Any, x: float, y: float) -> None:
+    """Refuse a point outside the area's borough, naming the borough it is in."""
+    pt = shapely.Point(x, y)
+    if area.borough.geometry.union_all().covers(pt):
+        return
+    nw = area.neighbour_wards
+    hit = nw[nw.geometry.covers(pt)] if nw is not None and len(nw) else nw
+    where = f"in {hit['lad_nm'].iat[0]}" if hit is not None and len(hit) else "not in a neighbouring borough"
+    raise PostcodeError(f"point ({x:.0f}, {y:.0f}) EPSG:27700 is outside {area.pack.lad_nm} ({where}): "
+                        f"this look-up covers homes in {area.pack.lad_nm}")
+
+
+def _clean(text: object) -> str:
+    """Text from data, safe for a terminal (control characters shown as '?')."""
+    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else _CONTROL.sub("?", str(text))
+
+
+def _print_home(rows: pd.DataFrame, area_name: str, notes: dict[str, str]) -> None:
+    for t, g in rows.groupby("service_type", sort=False):
+        over = g[g["scope"] == "overall"]
+        home = g[g["scope"] == "home_borough"]
+        flag = "   ACROSS THE BORDER" if bool(over["nearest_across_border"].iat[0]) else ""
+        print(f"\n{_clean(g['type_label'].iat[0])}{flag}")
+        for r in over.itertuples():
+            if r.service_id is None or pd.isna(r.distance_m):
+                print(f"  {r.rank}  (no reachable service)")
+                continue
+            mark = "" if r.certain else " *"
+            addr = ", ".join(_clean(v) for v in (r.address, r.service_postcode) if _clean(v))
+            print(f"  {r.rank}  {_clean(r.name)}{' (' + addr + ')' if addr else ''}  "
+                  f"[{_clean(r.service_lad_nm)}]  {r.minutes:.1f} min, {r.distance_m:,.0f} m{mark}")
+        if len(home) and pd.notna(home["distance_m"].iat[0]):
+            h = home.iloc[0]
+            same = h["service_id"] == over["service_id"].iat[0]
+            print(f"     nearest in {area_name}: " + ("the same" if same else
+                  f"{_clean(h['name'])}  {h['minutes']:.1f} min (+{h['extra_minutes_in_borough']:.1f} min)"))
+        else:
+            print(f"     nearest in {area_name}: none listed")
+        if t in notes and not over["certain"].all():
+            print(f"     * {notes[t]}; one could be nearer")
+
+
+def _print(res: pd.DataFrame, area: Any, settings: Any, notes: dict[str, str]) -> None:
+    label = f"{res['label'].dropna().iat[0]}, " if res["label"].notna().any() else ""
+    print(f"{area.pack.title}: {label}pram-pushing speed {settings.walk_speed_kmh:g} km/h")
+    for _, g in res.groupby("row", sort=True):
+        head = g.iloc[0]
+        print("\n" + "=" * 78)
+        if head["status"] != "ok":
+            sug = f" Try {head['suggestion']}." if isinstance(head["suggestion"], str) else ""
+            print(f"{_clean(head['query'])}: {head['status']}: {_clean(head['reason'])}.{sug}")
+            continue
+        where = head["postcode"] if isinstance(head["postcode"], str) else f"point {head['query']} (EPSG:27700)"
+        print(f"{where} ({_clean(head['home_lad_nm'])})" +
+              (f"  note: {head['note']}" if head["note"] else ""))
+        _print_home(g, str(head["home_lad_nm"]), notes)
+
+
+def _write(res: pd.DataFrame, path: Path, meta: dict[str, Any]) -> Path:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return export.write_csv(res, path)
+    if suffix == ".json":
+        records = json.loads(res.to_json(orient="records", force_ascii=False))
+        return export.write_text(path, json.dumps({**meta, "results": records}, ensure_ascii=False, indent=1))
+    raise SettingsError(f"--out {path}: use a file name ending .csv or .json")
+
+
+def run_nearest(args: argparse.Namespace) -> int:
+    """Run ``locmap nearest``; exit 2 when a single home cannot be answered."""
+    settings = settings_from_args(args)
+    if args.k is not None:
+        settings = settings.with_(k_nearest=args.k)
+    area = load_area(args.area, settings)
+    if args.postcode or args.postcodes:
+        queries = args.postcode or read_postcode_file(args.postcodes)
+        res = nearest_for_postcodes(area, queries, k=settings.k_nearest, service_types=args.types,
+                                    settings=settings)
+    else:
+        x, y = _point(args)
+        _inside(area, x, y)
+        near = nearest_for_points(area, np.array([[x, y]]), k=settings.k_nearest,
+                                  service_types=args.types, settings=settings)
+        res = near.drop(columns="point").assign(
+            row=1, query=f"{x:.0f},{y:.0f}", postcode=None, status="ok", reason="", suggestion=None,
+            note="", easting=x, northing=y, home_lad_cd=area.pack.lad_cd,
+            home_lad_nm=lad_names(area)[area.pack.lad_cd])
+    notes = coverage_notes(area, args.types)
+    n_rows = res["row"].nunique()
+    if n_rows <= MAX_PRINTED:
+        _print(res, area, settings, notes)
+    status = res.drop_duplicates("row")["status"].value_counts()
+    print(f"\n{n_rows} home(s): " + ", ".join(f"{k} {v}" for k, v in status.items()))
+    if args.out:
+        meta = {"area": area.pack.name, "label": res["label"].dropna().iat[0] if res["label"].notna().any() else None,
+                "walk_speed_kmh": settings.walk_speed_kmh, "k": settings.k_nearest,
+                "notes": list(notes.values()), "attribution": area.attribution or export.ATTRIBUTION}
+        print(f"written to {_write(res, args.out, meta)}")
+    elif n_rows > MAX_PRINTED:
+        print(f"more than {MAX_PRINTED} homes: give --out FILE.csv or FILE.json for the table")
+    single = bool(args.postcode) and len(args.postcode) == 1
+    return 2 if single and status.get("ok", 0) == 0 else 0
+
