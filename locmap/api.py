@@ -72,6 +72,7 @@ __all__ = [
     "make_settings", "load", "check_summary", "area_overview", "need_and_assets", "calibration_summary",
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
+    "write_tables", "locality_tables", "write_locality_outputs",
     "RunOptions", "run_all", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
 ]
 
@@ -191,12 +192,20 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         gap_areas_all=gaps_all, gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band),
         fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a,
         cross_border=_cross_border_shares(res), cross_border_services=_cross_border_services(area, res),
-        straight_vs_street=_straight_vs_street(res, cov), calibration=calibration_summary(area, res.method),
+        straight_vs_street=_straight_vs_street(res, cov), calibration=_calibration(area, res, router),
         gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band)
 
 
 #: The earlier name of :func:`analyse_access`.
 access_analysis = analyse_access
+
+
+def _calibration(area: AreaData, res: acc.AccessResult, router: Any) -> pd.DataFrame:
+    """The calibration table of the router actually used (none for a router without one)."""
+    if res.method == "estimated" and getattr(router, "calibration", None) is None:
+        return pd.DataFrame([{"service_type": "all", "note": "estimated distances from a supplied "
+                              "router without a calibration record"}])
+    return calibration_summary(area, res.method, getattr(router, "calibration", None))
 
 
 def default_gap_minutes(settings: Settings) -> float:
@@ -824,3 +833,26 @@ def candidate_sites(area, spec: str | Sequence[str]) -> pd.DataFrame:
                          "x": s.geometry.x.to_numpy(), "y": s.geometry.y.to_numpy()})
 
 
+
+
+# ----------------------------------------------------------------------------- writing tables
+def write_tables(tables: Mapping[str, Any], out_dir: str | Path, prefix: str = "") -> list[Path]:
+    """Write every DataFrame of ``tables`` (a dict or a result) to ``out_dir/<prefix><name>.csv``
+    (geometry dropped; atomic writes)."""
+    out, written = Path(out_dir), []
+    for name in tables.keys():
+        df = tables[name]
+        if isinstance(df, pd.DataFrame):
+            df = pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
+            written.append(export.write_csv(df, out / f"{prefix}{name}.csv"))
+    return written
+
+
+def locality_tables(result: LocalityAnalysis) -> dict[str, pd.DataFrame]:
+    """``file stem -> DataFrame`` of a locality analysis (:meth:`LocalityAnalysis.tables`)."""
+    return result.tables()
+
+
+def write_locality_outputs(result: LocalityAnalysis, out_dir: str | Path) -> list[Path]:
+    """The CSVs of a locality analysis plus ``localities_run.json`` (:meth:`LocalityAnalysis.write`)."""
+    return result.write(out_dir)

@@ -36,6 +36,9 @@ class _Fields:
     def __contains__(self, name: object) -> bool:
         return name in self.keys()
 
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
 
 def write_table(df: pd.DataFrame, out: Path, stem: str, fmt: str = "csv") -> list[Path]:
     """Write ``df`` as ``<stem>.csv`` and/or ``<stem>.parquet`` (``fmt``: csv, parquet, both)."""

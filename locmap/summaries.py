@@ -123,15 +123,16 @@ def need_and_assets(area, service_types: Sequence[str] | None = None) -> dict[st
 
 
 # ----------------------------------------------------------------------------- 03 access
-def calibration_summary(area, method: str) -> pd.DataFrame:
+def calibration_summary(area, method: str, calibration=None) -> pd.DataFrame:
     """How good the estimated street distance is: the circuity fit on IoD2019 road distances.
 
-    One row per service type plus ``all``; empty (with a note) when distances are along streets.
+    One row per service type plus ``all``; a single note row when distances are along streets,
+    or when an estimated router without a calibration (``router.calibration``) was supplied.
+    ``calibration`` defaults to the area's own fit (:func:`locmap.distance.calibration.calibrate`).
     """
     if method != "estimated":
         return pd.DataFrame([{"service_type": "all", "note": "street distances: no calibration used"}])
-
-    c = calibrate(area)
+    c = calibration if calibration is not None else calibrate(area)
     rows = [{"service_type": "all", "n_lsoa11": c.n, "circuity": c.circuity, "intercept_m": c.intercept_m,
              "mae_m": c.mae_m, "rmse_m": c.rmse_m, "r2": c.r2, "source": c.source}]
     for st, d in c.per_service.items():

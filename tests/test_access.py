@@ -413,7 +413,8 @@ def test_fca_by_area(homes, services, syn_settings):
 def _fake_area(homes, services, syn_settings):
     pack = SimpleNamespace(name="synthetic", lad_cd=AREA_LAD, key_service_types=tuple(KEYS),
                            service_types={k: k for k in KEYS})
-    return SimpleNamespace(pack=pack, settings=syn_settings, homes=homes, services=services,
+    pcns = pd.DataFrame({"pcn_code": pd.Series(dtype=str), "pcn_name": pd.Series(dtype=str)})
+    return SimpleNamespace(pack=pack, settings=syn_settings, homes=homes, services=services, pcns=pcns,
                            name="synthetic", attribution="test attribution")
 
 
@@ -426,11 +427,12 @@ def test_compute_access_bundle(homes, services, syn_settings):
 
 
 def test_cli_writes_outputs(tmp_path, homes, services, syn_settings, monkeypatch):
+    from locmap import api
     from locmap.cli import access as cli_access
 
     area = _fake_area(homes, services, syn_settings)
-    monkeypatch.setattr(cli_access, "_load_area", lambda name, s: area)
-    monkeypatch.setattr(cli_access, "_router_for", lambda area, s: FakeRouter())
+    monkeypatch.setattr(api, "load", lambda name, s: area)
+    monkeypatch.setattr(acc, "default_router_for", lambda area, s: FakeRouter())
     parser = argparse.ArgumentParser(prog="locmap")
     sub = parser.add_subparsers(dest="command")
     cli_access.add_parser(sub)
@@ -456,18 +458,17 @@ def test_cli_writes_outputs(tmp_path, homes, services, syn_settings, monkeypatch
 
 
 def test_cli_reports_locmap_errors(tmp_path, monkeypatch, capsys):
-    from locmap.cli import access as cli_access
+    from locmap import api
+    from locmap.cli import main
     from locmap.errors import DataRootNotFoundError
 
     def boom(name, s):
         raise DataRootNotFoundError("no data folder found")
 
-    monkeypatch.setattr(cli_access, "_load_area", boom)
-    parser = argparse.ArgumentParser(prog="locmap")
-    cli_access.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["access", "--out", str(tmp_path), "--no-progress"])
-    assert args.func(args) == 2
-    assert "no data folder" in capsys.readouterr().err
+    monkeypatch.setattr(api, "load", boom)
+    assert main(["access", "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("locmap: error: no data folder") and "What to do" in err
 
 
 # ----------------------------------------------------------------------------- real data
