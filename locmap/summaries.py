@@ -77,8 +77,6 @@ def need_and_assets(area, service_types: Sequence[str] | None = None) -> dict[st
     ``rejects_by_reason``, ``rejects`` (every rejected row), ``unlocated`` (kept but no
     location), ``accounting`` (read = used + rejected per input file).
     """
-    from locmap.localities.scorecard import service_locality  # noqa: PLC0415
-
     lsoa, svc = area.lsoa, area.services
     if service_types:
         svc = svc[svc["service_type"].isin(list(service_types))]

@@ -7,7 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 from tqdm.auto import tqdm
 
-from locmap.data.area import AreaData
+from locmap.data.bundle import AreaData
 from locmap.data.boundaries import load_boundaries
 from locmap.errors import PopulationError
 from locmap.export import ATTRIBUTION
