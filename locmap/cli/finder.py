@@ -34,6 +34,7 @@ from locmap.cli import add_common, settings_from_args
 from locmap.data.area import load_area
 from locmap.data.io import read_csv_any
 from locmap.errors import DataFileError, MissingColumnError, SettingsError
+from locmap.finder import page
 from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
 from locmap.finder.postcodes import PostcodeError, lad_names
 
@@ -62,6 +63,17 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--types", nargs="+", default=None, help="service types (default: every type with services)")
     p.add_argument("--out", type=Path, default=None, help="write the full table: .csv or .json")
     p.set_defaults(func=run_nearest)
+
+    p = subparsers.add_parser(
+        "finder", help="write the self-contained offline family-services finder page (one HTML file)",
+        description="One HTML file that works offline (no server, no CDN, no network): search a "
+                    "postcode, see the nearest services of each type in any borough and in the home "
+                    "borough, as a list and on a small map; printable.")
+    add_common(p)
+    p.add_argument("--k", type=int, default=page.DEFAULT_K, help=f"services per type shown (default {page.DEFAULT_K})")
+    p.add_argument("--types", nargs="+", default=None, help="service types (default: every type with services)")
+    p.add_argument("--out", type=Path, default=Path("finder.html"), help="output .html file (default finder.html)")
+    p.set_defaults(func=run_finder)
 
 
 # ----------------------------------------------------------------------------- nearest
@@ -199,3 +211,15 @@ def run_nearest(args: argparse.Namespace) -> int:
     single = bool(args.postcode) and len(args.postcode) == 1
     return 2 if single and status.get("ok", 0) == 0 else 0
 
+
+# ----------------------------------------------------------------------------- finder
+def run_finder(args: argparse.Namespace) -> int:
+    """Run ``locmap finder``: write the offline page and print what it holds."""
+    if args.k < 1:
+        raise SettingsError(f"--k {args.k}: give at least 1 service per type")
+    settings = settings_from_args(args)
+    area = load_area(args.area, settings)
+    info = page.write_finder_page(area, args.out, k=args.k, service_types=args.types, settings=settings)
+    print(f"finder page written to {info.path}: {info.size_bytes / 1e6:.2f} MB, {info.n_postcodes:,} "
+          f"postcodes, {info.n_services:,} services, k={info.k}; distances: {info.label}")
+    return 0

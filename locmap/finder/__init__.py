@@ -13,8 +13,9 @@ from locmap.finder.nearest import (
     nearest_for_postcodes,
     services_by_type,
 )
+from locmap.finder.page import FinderPage, build_finder_page, finder_data, write_finder_page
 from locmap.finder.postcodes import STATUSES, PostcodeError, PostcodeIndex, build_index, lookup_postcodes
 
-__all__ = ["NEAREST_COLUMNS", "STATUSES", "PostcodeError", "PostcodeIndex", "answer_table", "build_index",
-           "coverage_notes", "lookup_postcodes", "nearest_for_points", "nearest_for_postcodes",
-           "services_by_type"]
+__all__ = ["NEAREST_COLUMNS", "STATUSES", "FinderPage", "PostcodeError", "PostcodeIndex", "answer_table",
+           "build_finder_page", "build_index", "coverage_notes", "finder_data", "lookup_postcodes",
+           "nearest_for_points", "nearest_for_postcodes", "services_by_type", "write_finder_page"]

@@ -53,6 +53,22 @@ class TypeServices:
     lads: tuple[str, ...]
 
 
+def _fill_lad(area: AreaData, svc: pd.DataFrame) -> pd.Series:
+    """The services' borough codes, missing ones (e.g. a user's own services) taken from the
+    borough outline their point lies in (left missing outside every loaded borough)."""
+    lad = svc["lad_cd"].astype(object) if "lad_cd" in svc.columns else pd.Series(None, index=svc.index, dtype=object)
+    miss = lad.isna().to_numpy()
+    if miss.any():
+        codes, shapes = zip(*_borough_shapes(area).items())
+        tree = shapely.STRtree(list(shapes))
+        pi, gi = tree.query(svc.geometry.values[miss], predicate="covered_by")
+        found = np.full(int(miss.sum()), None, dtype=object)
+        found[pi] = np.asarray(codes, dtype=object)[gi]
+        lad = lad.copy()
+        lad.iloc[np.flatnonzero(miss)] = found
+    return lad
+
+
 def services_by_type(area: AreaData, service_types: Sequence[str] | None = None) -> dict[str, TypeServices]:
     """Located services per type (``service_types`` default: every type with one).
 
@@ -62,7 +78,8 @@ def services_by_type(area: AreaData, service_types: Sequence[str] | None = None)
         For a requested type with no located service.
     """
     svc = area.located_services()
-    svc = svc[svc.geometry.notna() & ~svc.geometry.is_empty]
+    svc = svc[svc.geometry.notna() & ~svc.geometry.is_empty].copy()
+    svc["lad_cd"] = _fill_lad(area, svc)
     names = lad_names(area)
     types = list(dict.fromkeys(service_types)) if service_types is not None else \
         [t for t in area.pack.service_types if (svc["service_type"] == t).any()] + \

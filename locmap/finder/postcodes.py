@@ -273,4 +273,6 @@ def lookup_postcodes(index: PostcodeIndex, queries: Iterable[object]) -> pd.Data
         out.loc[bad_rows, "reason"] = reason
         out["suggestion"] = out["suggestion"].astype(object)
         out.loc[bad_rows, "suggestion"] = sug
+        out["suggestion"] = pd.Series([v if isinstance(v, str) else None for v in out["suggestion"]],
+                                      index=out.index, dtype=object)
     return out[list(LOOKUP_COLUMNS)]
