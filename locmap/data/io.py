@@ -7,9 +7,12 @@ are repaired with ``shapely.make_valid`` and reported, or rejected with the feat
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import errno
 import io as _io
+import itertools
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -17,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import python_calamine
 import shapely
 from pyproj import CRS
 
@@ -26,12 +30,17 @@ from locmap.errors import (CRSError, DataFileError, DuplicateIdError, EmptyLayer
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
 
-def read_csv_any(path: str | Path, dtype=str) -> tuple[pd.DataFrame, str]:
+def read_csv_any(path: str | Path, dtype=str, delimiter: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read a CSV trying UTF-8 (with or without BOM), then Windows-1252, then Latin-1
     (UTF-16 first when the file starts with a UTF-16 byte-order mark).
 
     Returns the frame (all columns as strings by default, blank cells as NaN) and the
-    encoding used.  Raises :class:`DataFileError` naming the file when it cannot be parsed.
+    encoding used; ``frame.attrs`` holds ``encoding`` and ``delimiter``.  Raises
+    :class:`DataFileError` naming the file when it cannot be parsed, and "not a text file"
+    for binary files (:func:`ensure_text`).
+
+    The delimiter is ``delimiter`` or, by default, sniffed (:func:`sniff_delimiter`): comma,
+    semicolon, tab or ``|``, and Excel's ``sep=;`` first line is honoured.
 
     Hostile-input rules: the first column is never used as an index (Excel's trailing
     delimiter on every row does not shift the columns); extra fields beyond the header are
@@ -55,7 +64,9 @@ def read_csv_any(path: str | Path, dtype=str) -> tuple[pd.DataFrame, str]:
         except UnicodeDecodeError as exc:
             last_exc = exc
             continue
-        df = _parse_csv_text(text, path, dtype)
+        text, sep = _delimiter_of(text, delimiter)
+        df = _parse_csv_text(text, path, dtype, sep)
+        df.attrs.update(encoding=enc, delimiter=sep)
         cols: list[str] = []
         for c in df.columns:
             base = str(c).strip().lstrip("\ufeff").strip()
@@ -133,9 +144,43 @@ def ensure_text(raw: bytes, path: str | Path) -> None:
                                "(.xlsx, .geojson, .gpkg) where locmap reads that format.")
 
 
-def _parse_csv_text(text: str, path: Path, dtype) -> pd.DataFrame:
+#: delimiters :func:`sniff_delimiter` chooses from (the first wins a tie)
+DELIMITERS = (",", ";", "\t", "|")
+_SNIFF_RECORDS = 50
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of CSV ``text``: of :data:`DELIMITERS`, the one that splits the header
+    into the most fields and the most of the next records into that many fields (a
+    trailing delimiter allowed); comma when none splits the header."""
+    best, best_key = ",", (0, 0, 0)
+    for rank, d in enumerate(DELIMITERS):
+        try:
+            recs = list(itertools.islice(csv.reader(_io.StringIO(text.replace("\x00", "")), delimiter=d),
+                                         _SNIFF_RECORDS + 1))
+        except csv.Error:
+            continue
+        if not recs or len(recs[0]) < 2:
+            continue
+        n = len(recs[0])
+        fits = sum(len(r) in (n, n + 1) for r in recs[1:] if r)
+        key = (fits, n, -rank)
+        if key > best_key:
+            best, best_key = d, key
+    return best
+
+
+def _delimiter_of(text: str, delimiter: str | None) -> tuple[str, str]:
+    """(text without an Excel ``sep=X`` line, delimiter): the given one, the ``sep=`` one, or sniffed."""
+    first, _, rest = text.partition("\n")
+    if first.rstrip("\r").lower().startswith("sep=") and len(first.rstrip("\r")) == 5:
+        return rest, delimiter or first.rstrip("\r")[4]
+    return text, delimiter or sniff_delimiter(text)
+
+
+def _parse_csv_text(text: str, path: Path, dtype, sep: str = ",") -> pd.DataFrame:
     kwargs = dict(dtype=dtype, keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                  index_col=False)
+                  index_col=False, sep=sep)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -143,7 +188,7 @@ def _parse_csv_text(text: str, path: Path, dtype) -> pd.DataFrame:
                 return pd.read_csv(_io.StringIO(text), **kwargs)
             except pd.errors.ParserWarning:
                 # rows longer than the header: fine when the extra fields are blank
-                row = _first_overlong_row(text)
+                row = _first_overlong_row(text, sep)
                 if row is not None:
                     raise DataFileError(path, "more fields than the header row (values would be "
                                               "lost; add a column name or remove the extra values)",
@@ -156,10 +201,10 @@ def _parse_csv_text(text: str, path: Path, dtype) -> pd.DataFrame:
         raise DataFileError(path, f"cannot parse as CSV: {exc}") from exc
 
 
-def _first_overlong_row(text: str) -> int | None:
+def _first_overlong_row(text: str, sep: str = ",") -> int | None:
     """1-based data row of the first record with non-blank values beyond the header."""
     try:
-        reader = csv.reader(_io.StringIO(text.replace("\x00", "")))
+        reader = csv.reader(_io.StringIO(text.replace("\x00", "")), delimiter=sep)
         header = next(reader, [])
         for i, rec in enumerate(reader, start=1):
             if len(rec) > len(header) and any(v.strip() for v in rec[len(header):]):
@@ -340,3 +385,176 @@ def read_layer(spec, data_root: Path, target_crs: str = "EPSG:27700", required: 
     out, notes = repair_geometries(out, path, id_col, polygonal=polygonal)
     out = out.to_crs(target_crs)
     return out, notes
+
+
+# ------------------------------------------------------------------ other table formats
+#: file suffixes read as spreadsheets (first sheet unless one is chosen)
+SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+#: file suffixes read as vector layers (geometry instead of coordinate columns)
+LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".shp")
+#: rows searched for the header row of a spreadsheet (title rows above it are skipped)
+HEADER_SEARCH_ROWS = 10
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """A table read from a file: text cells (blank = NaN) plus what the reader decided.
+
+    ``frame`` has one row per data row (row 1 = the first row under the header) and all
+    cells as text; ``notes`` say which sheet/layer/delimiter was used and anything skipped.
+    """
+
+    frame: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+
+def _cell_text(v) -> str | float:
+    """One spreadsheet/attribute value as text: integral floats without '.0', dates ISO, blank -> NaN."""
+    if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and np.isnan(v)):
+        return np.nan
+    if isinstance(v, bool | np.bool_):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, float | np.floating) and float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    if isinstance(v, dt.datetime | dt.date | dt.time | pd.Timestamp):
+        return v.isoformat()
+    return str(v)
+
+
+def _choose(names: list[str], choice: str | int | None, path: Path, what: str) -> tuple[str, str | None]:
+    """The sheet/layer named ``choice`` (exact name, else a 1-based position); the first when None.
+
+    Returns (name, note).  A choice that matches nothing is an error listing the names.
+    """
+    if not names:
+        raise EmptyLayerError(path, f"the file has no {what}s")
+    listed = ", ".join(repr(n) for n in names)
+    if choice is None:
+        note = (f"{path.name}: read the first {what} {names[0]!r} of {len(names)} ({listed}); "
+                f"choose another with the {what} option" if len(names) > 1 else None)
+        return names[0], note
+    if str(choice) in names:
+        return str(choice), None
+    if str(choice).strip().isdigit() and 1 <= int(str(choice)) <= len(names):
+        return names[int(str(choice)) - 1], None
+    raise DataFileError(path, f"no {what} {choice!r} (the file has {listed})",
+                        remedy=f"give one of those {what} names, or its position (1 = first).")
+
+
+def _header_row(rows: list[list], header_hint: Iterable[str]) -> int:
+    """Index of the header row: the first of the top rows holding one of ``header_hint``
+    (case and spaces ignored), else the first non-empty row."""
+    hints = {str(h).strip().lower() for h in header_hint}
+    for i, r in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        if hints & {str(c).strip().lower() for c in r if isinstance(c, str)}:
+            return i
+    return next((i for i, r in enumerate(rows) if any(not _is_blank_cell(c) for c in r)), 0)
+
+
+def _is_blank_cell(c) -> bool:
+    return c is None or (isinstance(c, str) and not c.strip()) or (isinstance(c, float) and np.isnan(c))
+
+
+def _unique_names(names: list) -> list[str]:
+    cols: list[str] = []
+    for i, c in enumerate(names):
+        base = str(c).strip().lstrip("\ufeff").strip() if not _is_blank_cell(c) else f"column{i + 1}"
+        name, k = base, 1
+        while name in cols:
+            name, k = f"{base}.{k}", k + 1
+        cols.append(name)
+    return cols
+
+
+def read_sheet(path: str | Path, sheet: str | int | None = None,
+               header_hint: Iterable[str] = ("name",)) -> TableRead:
+    """Read one sheet of a workbook (.xlsx/.xlsm/.xls/.ods) as text cells.
+
+    Uses python-calamine (a Rust reader: no macros run, formulas are not evaluated; a formula
+    cell gives the value Excel last saved for it, blank if none was saved).  ``sheet`` is a
+    sheet name or a 1-based position; default the first sheet (a note lists the others).
+    The header is the first of the top :data:`HEADER_SEARCH_ROWS` rows holding one of
+    ``header_hint`` (title rows above it are skipped, with a note), else the first non-empty
+    row.  Empty rows after the last data row are not rows of the table.
+    """
+    path = check_input_file(path)
+    try:
+        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+        name, note = _choose(list(wb.sheet_names), sheet, path, "sheet")
+        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except python_calamine.CalamineError as exc:
+        raise DataFileError(path, f"cannot read as a workbook: {exc}",
+                            remedy="open it in Excel or LibreOffice and save it again as .xlsx, "
+                                   "or save the sheet as CSV.") from exc
+    notes = [n for n in (note,) if n]
+    if not any(any(not _is_blank_cell(c) for c in r) for r in rows):
+        raise EmptyLayerError(path, f"sheet {name!r} is empty")
+    h = _header_row(rows, header_hint)
+    if h:
+        notes.append(f"{path.name}: sheet {name!r}: {h} row(s) above the header row skipped (titles)")
+    body = rows[h + 1:]
+    while body and all(_is_blank_cell(c) for c in body[-1]):
+        body.pop()
+    header = _unique_names(rows[h])
+    width = len(header)
+    for i, r in enumerate(body, start=1):
+        if len(r) > width and any(not _is_blank_cell(c) for c in r[width:]):
+            raise DataFileError(path, "values to the right of the last named column (add a column name "
+                                      "or remove the values)", row=i)
+    data = [[_cell_text(c) for c in (list(r) + [None] * width)[:width]] for r in body]
+    frame = pd.DataFrame(data, columns=header, dtype=object)
+    return TableRead(frame, tuple(notes))
+
+
+#: columns the layer reader adds: easting/northing (EPSG:27700) of each feature's geometry and
+#: the reason a geometry could not be used (blank when fine)
+GEOMETRY_COLUMNS = ("_geometry_easting", "_geometry_northing", "_geometry_problem")
+
+
+def read_point_layer(path: str | Path, layer: str | int | None = None,
+                     target_crs: str = "EPSG:27700") -> TableRead:
+    """Read a vector layer (GeoJSON, GeoPackage, FlatGeobuf, Shapefile) as a table of text cells
+    plus the :data:`GEOMETRY_COLUMNS` of each feature in ``target_crs`` (metres).
+
+    Any CRS declared in the file is reprojected; GeoJSON without one is WGS84 (RFC 7946).
+    Points are used as they are; polygons by a point inside them (``point_on_surface``); a
+    multipoint of one point as that point.  Other geometries (lines, several points) and
+    features without a geometry get a reason in ``_geometry_problem`` (the caller decides:
+    a services row then falls back to its postcode).  Raises :class:`CRSError` for a layer
+    without a CRS or with coordinates that do not fit it.
+    """
+    path = check_input_file(path)
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        name, note = _choose(names, layer, path, "layer")
+        gdf = gpd.read_file(path, engine="pyogrio", layer=name)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise DataFileError(path, f"cannot read as a vector layer: {exc}") from exc
+    if gdf.crs is None:
+        raise CRSError(path, f"layer {name!r} has no coordinate reference system")
+    gdf = _check_crs(gdf, None, path).to_crs(target_crs)
+    frame = pd.DataFrame({c: [_cell_text(v) for v in gdf[c]] for c in gdf.columns if c != gdf.geometry.name},
+                         index=range(len(gdf)), dtype=object)
+    x, y, problem = _points_of(gdf.geometry.values)
+    frame[GEOMETRY_COLUMNS[0]], frame[GEOMETRY_COLUMNS[1]], frame[GEOMETRY_COLUMNS[2]] = x, y, problem
+    return TableRead(frame, tuple(n for n in (note,) if n))
+
+
+def _points_of(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, problem) per geometry: a usable point, or NaN and the reason."""
+    geoms = np.asarray(geoms, dtype=object)
+    kind = np.array(["" if g is None else g.geom_type for g in geoms], dtype=object)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    single_multi = (kind == "MultiPoint") & (shapely.get_num_geometries(geoms) == 1)
+    polygonal = np.isin(kind, ["Polygon", "MultiPolygon"])
+    usable = ~missing & ((kind == "Point") | single_multi | polygonal)
+    pts = np.full(len(geoms), None, dtype=object)
+    pts[usable & (kind == "Point")] = geoms[usable & (kind == "Point")]
+    pts[usable & single_multi] = shapely.get_geometry(geoms[usable & single_multi], 0)
+    pts[usable & polygonal] = shapely.point_on_surface(geoms[usable & polygonal])
+    x = np.where(usable, shapely.get_x(pts), np.nan)
+    y = np.where(usable, shapely.get_y(pts), np.nan)
+    several = (kind == "MultiPoint") & ~single_multi
+    kind = np.where(several, "MultiPoint of several points", kind)
+    problem = np.where(missing | usable, "", "geometry is a " + kind + " (expected a point or polygon)")
+    return x, y, problem

@@ -7,13 +7,19 @@ or written to the rejects table with file, row number and reason.  A user CSV
 shared data is incomplete, so councils are expected to supply their own.
 
 Row numbers are 1-based data rows (the header is not counted), so row 1 is the line after
-the header.
+the header (in a spreadsheet: the row under the header row; in GeoJSON/GeoPackage: feature 1).
+
+Formats (:func:`read_service_table`): CSV/TSV (delimiter sniffed: comma, semicolon, tab or
+``|``), Excel/OpenDocument workbooks (first sheet, or the one chosen), GeoJSON/GeoPackage/
+FlatGeobuf/Shapefile (each feature's geometry, in any CRS, gives its easting/northing in
+EPSG:27700).  Every format goes through the same row rules and the same accounting.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -21,9 +27,10 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from locmap.errors import DataFileError, ManifestError
-from locmap.data.io import read_csv_any, rename_columns
+from locmap.data.io import (GEOMETRY_COLUMNS, LAYER_SUFFIXES, SHEET_SUFFIXES, TableRead, read_csv_any,
+                            read_point_layer, read_sheet, rename_columns)
 from locmap.data.manifest import AreaPack
+from locmap.errors import DataFileError, ManifestError
 
 REGISTER_COLUMNS = ["service_id", "name", "service_type", "subtype", "address", "postcode", "easting",
                     "northing", "lad_cd", "lad_nm", "in_study_area", "located", "location_quality",
@@ -66,7 +73,12 @@ def _norm_key(v) -> str:
 
 @dataclass
 class ServiceRegister:
-    """Result of :func:`build_register`."""
+    """Result of :func:`build_register`.
+
+    ``services`` (EPSG:27700, columns :data:`REGISTER_COLUMNS` + ``source_file``), ``rejects``
+    (:data:`REJECT_COLUMNS`), ``accounting`` (per source: ``source_key, file, read, used,
+    rejected, accounted``) and ``notes`` (formats, sheets, delimiters, unlocated services).
+    """
 
     services: gpd.GeoDataFrame
     rejects: pd.DataFrame
@@ -93,39 +105,90 @@ def _blank(v) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
-def _num(v):
+_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d*,\d+$")
+
+
+def parse_number(v) -> float | str:
+    """A number from a cell: float (NaN for blank) or the reason it is not one (str).
+
+    ``1,200`` is a thousands separator; ``51,5`` or ``515000,5`` is a decimal comma and not
+    read as a number ("looks like a decimal comma"), so it is never misread as 515 or 5150005.
+    """
     if _blank(v):
         return np.nan
+    s = str(v).strip()
+    if "," in s:
+        if _THOUSANDS_RE.match(s):
+            s = s.replace(",", "")
+        elif _DECIMAL_COMMA_RE.match(s):
+            return f"{s!r} looks like a decimal comma ({s.replace(',', '.')}): use a point as the decimal separator"
+        else:
+            return f"{s!r} is not a number"
     try:
-        f = float(str(v).replace(",", "").strip())
+        f = float(s)
     except (TypeError, ValueError):
-        return None  # unparseable
-    return f if np.isfinite(f) else None
+        return f"{s!r} is not a number"
+    return f if np.isfinite(f) else f"{s!r} is not a finite number"
 
 
-def _locate(rec: dict, postcodes: pd.DataFrame) -> tuple[float, float, str] | str | None:
-    """Coordinates for a record: (easting, northing, quality), a reject reason (str) or None (no location)."""
-    e, n = _num(rec.get("easting")), _num(rec.get("northing"))
-    if e is None or n is None:
-        return "bad coordinates: easting/northing not numeric"
-    if not (np.isnan(e) or np.isnan(n)):
-        if BNG_X[0] < e < BNG_X[1] and BNG_Y[0] < n < BNG_Y[1]:
-            return float(e), float(n), _quality(rec, "source coordinates")
-        if BNG_X[0] < n < BNG_X[1] and BNG_Y[0] < e < BNG_Y[1]:
-            return "bad coordinates: easting/northing look swapped"
-        if -9 < e < 2.5 and 49 < n < 61 or 49 < e < 61 and -9 < n < 2.5:
-            return "bad coordinates: easting/northing hold degrees (lat/lon in the wrong columns)"
-        return f"bad coordinates: ({e}, {n}) outside the British National Grid"
-    lat, lon = _num(rec.get("lat")), _num(rec.get("lon"))
-    if lat is None or lon is None:
-        return "bad coordinates: lat/lon not numeric"
-    if not (np.isnan(lat) or np.isnan(lon)):
-        if 49 < lat < 61 and -9 < lon < 2.5:
-            x, y = _TO_BNG.transform(lon, lat)
-            return float(x), float(y), _quality(rec, "source lat/lon")
-        if 49 < lon < 61 and -9 < lat < 2.5:
-            return "bad coordinates: lat and lon look swapped"
-        return f"bad coordinates: lat/lon ({lat}, {lon}) outside Great Britain"
+def _num(v):
+    """float, NaN for blank, None when not a number (see :func:`parse_number` for the reason)."""
+    f = parse_number(v)
+    return None if isinstance(f, str) else f
+
+
+def _decimal_comma_reading(v) -> float | None:
+    """``51,507`` read with a decimal comma (51.507), for values whose thousands reading is out of range."""
+    s = "" if _blank(v) else str(v).strip()
+    if s.count(",") != 1 or "." in s:
+        return None
+    f = _num(s.replace(",", "."))
+    return f if f is not None and not np.isnan(f) else None
+
+
+def _in_gb_degrees(lat: float, lon: float) -> bool:
+    return 49 < lat < 61 and -9 < lon < 2.5
+
+
+def _locate_easting_northing(rec: dict) -> tuple[float, float, str] | str | None:
+    e, n = parse_number(rec.get("easting")), parse_number(rec.get("northing"))
+    for axis, v in (("easting", e), ("northing", n)):
+        if isinstance(v, str):
+            return f"bad coordinates: {axis} {v}"
+    if np.isnan(e) or np.isnan(n):
+        return None
+    if BNG_X[0] < e < BNG_X[1] and BNG_Y[0] < n < BNG_Y[1]:
+        return float(e), float(n), _quality(rec, "source coordinates")
+    if BNG_X[0] < n < BNG_X[1] and BNG_Y[0] < e < BNG_Y[1]:
+        return "bad coordinates: easting/northing swapped? (northing in the easting column)"
+    if _in_gb_degrees(e, n) or _in_gb_degrees(n, e):
+        return "bad coordinates: easting/northing hold degrees (lat/lon in the wrong columns)"
+    return f"bad coordinates: ({e}, {n}) outside the British National Grid"
+
+
+def _locate_lat_lon(rec: dict) -> tuple[float, float, str] | str | None:
+    lat, lon = parse_number(rec.get("lat")), parse_number(rec.get("lon"))
+    for axis, v in (("lat", lat), ("lon", lon)):
+        if isinstance(v, str):
+            return f"bad coordinates: {axis} {v}"
+    if np.isnan(lat) or np.isnan(lon):
+        return None
+    if _in_gb_degrees(lat, lon):
+        x, y = _TO_BNG.transform(lon, lat)
+        return float(x), float(y), _quality(rec, "source lat/lon")
+    if _in_gb_degrees(lon, lat):
+        return "bad coordinates: lat and lon look swapped"
+    dlat, dlon = _decimal_comma_reading(rec.get("lat")), _decimal_comma_reading(rec.get("lon"))
+    if (dlat is not None or dlon is not None) and _in_gb_degrees(dlat if dlat is not None else lat,
+                                                                  dlon if dlon is not None else lon):
+        raw = rec.get("lat") if dlat is not None else rec.get("lon")
+        return (f"bad coordinates: {str(raw).strip()!r} looks like a decimal comma "
+                f"({str(raw).strip().replace(',', '.')}): use a point as the decimal separator")
+    return f"bad coordinates: lat/lon ({lat}, {lon}) outside Great Britain"
+
+
+def _locate_postcode(rec: dict, postcodes: pd.DataFrame) -> tuple[float, float, str] | str | None:
     pc = rec.get("postcode_norm")
     if pc is None:
         return None
@@ -138,6 +201,29 @@ def _locate(rec: dict, postcodes: pd.DataFrame) -> tuple[float, float, str] | st
     if e is None or n is None or np.isnan(e) or np.isnan(n):
         return f"unknown postcode: {pc} has no coordinates in the postcode table"
     return float(e), float(n), "postcode centroid"
+
+
+def _locate_geometry(rec: dict) -> tuple[float, float, str] | str | None:
+    problem = rec.get(GEOMETRY_COLUMNS[2])
+    if not _blank(problem):
+        return f"bad coordinates: {problem}"
+    e, n = _num(rec.get(GEOMETRY_COLUMNS[0])), _num(rec.get(GEOMETRY_COLUMNS[1]))
+    if e is None or n is None or np.isnan(e) or np.isnan(n):
+        return None
+    return float(e), float(n), _quality(rec, "source geometry")
+
+
+def _locate(rec: dict, postcodes: pd.DataFrame) -> tuple[float, float, str] | str | None:
+    """Coordinates for a record: (easting, northing, quality), a reject reason (str) or None (no location).
+
+    Tried in order: the feature's geometry (GeoJSON/GeoPackage), easting/northing, lat/lon,
+    postcode; the first that is present decides (a bad value is rejected, not skipped).
+    """
+    for locate in (_locate_geometry, _locate_easting_northing, _locate_lat_lon):
+        loc = locate(rec)
+        if loc is not None:
+            return loc
+    return _locate_postcode(rec, postcodes)
 
 
 def _quality(rec: dict, default: str) -> str:
@@ -176,162 +262,246 @@ def _types(rec: dict, src: dict, name_rules) -> list[str]:
     return []
 
 
-def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, rejects: _Rejects,
-                display_path: str) -> tuple[list[dict], int]:
-    """Read one source file into service records.  Returns (records, rows read)."""
-    df, enc = read_csv_any(path)
-    t = rename_columns(df, src["columns"], path, required=("name",))
-    key = src["key"]
-    excl = src.get("exclude", []) or []
-    name_rules = pack.services.get("name_type_rules", [])
-    records = []
-    n_read = len(df)
-    raw_all_blank = df.isna().all(axis=1).to_numpy()
-    for i, rec in enumerate(t.to_dict("records")):
-        row = i + 1
-        if raw_all_blank[i]:
-            rejects.add(display_path, row, "blank row", "", key)
-            continue
-        # exclusions from the manifest
-        raw = df.iloc[i]
-        reason = None
-        for ex in excl:
-            v = raw.get(ex["column"]) if ex["column"] in df.columns else None
-            if v is None or _blank(v):
-                continue
-            if "values" in ex and str(v).strip() in [str(x) for x in ex["values"]]:
-                reason = ex["reason"]
-            elif "pattern" in ex and re.search(ex["pattern"], str(v)):
-                reason = ex["reason"]
-            if reason:
-                break
-        if reason:
-            rejects.add(display_path, row, "excluded", f"{reason} ({ex['column']}={raw.get(ex['column'])!r})", key)
-            continue
-        action = "add" if _blank(rec.get("action")) else str(rec["action"]).strip().lower()
-        if action not in ("add", "replace", "remove"):
-            rejects.add(display_path, row, "bad action", f"action {action!r} is not add, replace or remove", key)
-            continue
-        if action == "remove":
-            if _blank(rec.get("service_id")):
-                rejects.add(display_path, row, "unknown service_id", "remove needs a service_id", key)
-                continue
-            records.append({"source_key": key, "source_row": row, "source_file": display_path, "action": "remove",
-                            "user_service_id": str(rec["service_id"]).strip(), "name": rec.get("name") or "",
-                            "service_id": str(rec["service_id"]).strip()})
-            continue
-        if action == "replace" and _blank(rec.get("service_id")):
-            rejects.add(display_path, row, "unknown service_id", "replace needs a service_id", key)
-            continue
-        name = rec.get("name")
-        if _blank(name):
-            rejects.add(display_path, row, "missing name", "", key)
-            continue
-        name = str(name).strip()
-        rec["name"] = name
-        status = _status(rec, src.get("status_rules"))
-        if not _blank(rec.get("closed_year")):
-            # community-run libraries carry the year the council stopped running them
-            if str(rec.get("subtype") or "").strip() not in src.get("closed_year_ignore_if_subtype", []):
-                status = "closed"
-        if status == "closed":
-            rejects.add(display_path, row, "closed", f"{name}: status {rec.get('status') or ''} {rec.get('closed_year') or ''}".strip(), key)
-            continue
-        types = _types(rec, src, name_rules)
-        if not types:
-            rejects.add(display_path, row, "missing/unknown service type",
-                        f"{name}: {src.get('type_from') or 'type'}={rec.get(src.get('type_from') or 'type')!r}", key)
-            continue
-        unknown = [ty for ty in types if ty not in pack.service_types]
-        if unknown:
-            rejects.add(display_path, row, "missing/unknown service type",
-                        f"{name}: {unknown[0]!r} not in the area's vocabulary ({', '.join(pack.service_types)})", key)
-            continue
-        rec["postcode_norm"] = normalise_postcode(rec.get("postcode"))
-        loc = _locate(rec, postcodes)
-        if isinstance(loc, str):
-            rejects.add(display_path, row, loc.split(":")[0], f"{name}: {loc}", key)
-            continue
-        cap = _num(rec.get("capacity"))
-        base = {
-            "name": name, "subtype": None if _blank(rec.get("subtype")) else str(rec.get("subtype")).strip(),
-            "address": None if _blank(rec.get("address")) else str(rec.get("address")).strip(),
-            "postcode": None if (rec["postcode_norm"] or "").startswith("INVALID") else rec["postcode_norm"],
-            "easting": loc[0] if loc else np.nan, "northing": loc[1] if loc else np.nan,
-            "located": loc is not None,
-            "location_quality": loc[2] if loc else "no location (supply a postcode or coordinates)",
-            "lad_cd": None if _blank(rec.get("lad_cd")) else str(rec["lad_cd"]).strip(),
-            "lad_nm": None if _blank(rec.get("lad_nm")) else str(rec["lad_nm"]).strip(),
-            "capacity": cap if cap is not None else np.nan,
-            "source": src.get("source", key), "source_key": key, "source_row": row,
-            "source_file": display_path,
-            "vintage": str(src.get("vintage", "")), "status": status,
-            "pcn_code": None if _blank(rec.get("pcn_code")) else rec.get("pcn_code"),
-            "pcn_name": None if _blank(rec.get("pcn_name")) else rec.get("pcn_name"),
-            "raw_id": None if _blank(rec.get("id")) else str(rec["id"]).strip(),
-            "user_service_id": None if _blank(rec.get("service_id")) else str(rec["service_id"]).strip(),
-            "action": action,
-        }
-        if base["lad_cd"] is None and src.get("lad_default"):
-            base["lad_cd"] = src["lad_default"]
-        if base["lad_cd"] is None and rec["postcode_norm"] in postcodes.index:
-            base["lad_cd"] = postcodes.loc[rec["postcode_norm"], "lad_cd"]
-        for ty in types:
-            r = dict(base, service_type=ty)
-            sid = base["user_service_id"] or f"{key}:{base['raw_id'] or 'row' + str(row)}"
-            r["service_id"] = sid if len(types) == 1 else f"{sid}#{ty}"
-            records.append(r)
-    return records, n_read
+# ------------------------------------------------------------------ reading one source
+def read_service_table(path: str | Path, sheet: str | int | None = None,
+                       name_column: str = "name") -> TableRead:
+    """Read a services file of any supported format as text cells (blank = NaN).
 
-
-def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataFrame, buffer_m: float,
-                   user_csv: str | Path | None = None, crs: str = "EPSG:27700") -> ServiceRegister:
-    """Build the unified service register of an area pack.
-
-    Parameters
-    ----------
-    outline : shapely geometry
-        Study-area outline in ``crs`` (metres); services farther than ``buffer_m`` are rejected.
-    postcodes : DataFrame
-        Indexed by normalised postcode, with ``easting, northing, lad_cd`` (EPSG:27700).
-    user_csv : path, optional
-        Extra/corrected services (schema :data:`USER_COLUMNS`, docs/services.md).
+    By suffix: ``.xlsx .xlsm .xls .ods`` -> :func:`~locmap.data.io.read_sheet` (``sheet`` = a
+    sheet name or 1-based position; default the first); ``.geojson .json .gpkg .fgb .shp`` ->
+    :func:`~locmap.data.io.read_point_layer` (``sheet`` = the layer; geometry reprojected to
+    EPSG:27700); anything else is CSV text with a sniffed delimiter (``sheet`` must be None).
+    The notes say which sheet/layer/delimiter was used.
     """
-    rejects = _Rejects()
-    all_recs: list[dict] = []
-    acct = []
-    sources = list(pack.services.get("sources", []))
-    paths = []
-    for src in sources:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in SHEET_SUFFIXES:
+        return read_sheet(path, sheet, header_hint=(name_column,))
+    if suffix in LAYER_SUFFIXES:
+        return read_point_layer(path, sheet)
+    if sheet is not None:
+        raise DataFileError(path, f"a sheet or layer ({sheet!r}) was chosen, but this is a CSV file",
+                            remedy="leave the sheet option out for CSV files; it applies to workbooks "
+                                   f"({', '.join(SHEET_SUFFIXES)}) and GeoPackages.")
+    df, _ = read_csv_any(path)
+    sep = df.attrs.get("delimiter", ",")
+    notes = () if sep == "," else (f"{path.name}: delimiter {_SEP_NAMES.get(sep, repr(sep))} "
+                                   "(sniffed from the header row)",)
+    return TableRead(df, notes)
+
+
+_SEP_NAMES = {";": "semicolon ';'", "\t": "tab", "|": "pipe '|'"}
+
+
+@dataclass
+class _Source:
+    """What the row rules need to know about the source being read."""
+
+    src: dict
+    key: str
+    display_path: str
+    pack: AreaPack
+    postcodes: pd.DataFrame
+    rejects: "_Rejects"
+    name_rules: list
+
+    def reject(self, row: int, reason: str, detail: Any = "") -> None:
+        self.rejects.add(self.display_path, row, reason, detail, self.key)
+
+
+def _exclusion(raw: pd.Series, rules: list[dict]) -> str | None:
+    """Detail of the first manifest ``exclude`` rule matching the raw row, else None."""
+    for ex in rules:
+        v = raw.get(ex["column"]) if ex["column"] in raw.index else None
+        if v is None or _blank(v):
+            continue
+        if ("values" in ex and str(v).strip() in [str(x) for x in ex["values"]]) \
+                or ("pattern" in ex and re.search(ex["pattern"], str(v))):
+            return f"{ex['reason']} ({ex['column']}={v!r})"
+    return None
+
+
+def _action_record(ctx: _Source, rec: dict, row: int) -> tuple[str | None, dict | None]:
+    """(action, removal record) for a row, or (None, None) after rejecting a bad action."""
+    action = "add" if _blank(rec.get("action")) else str(rec["action"]).strip().lower()
+    if action not in ("add", "replace", "remove"):
+        ctx.reject(row, "bad action", f"action {action!r} is not add, replace or remove")
+        return None, None
+    if action in ("replace", "remove") and _blank(rec.get("service_id")):
+        ctx.reject(row, "unknown service_id", f"{action} needs a service_id")
+        return None, None
+    if action == "remove":
+        sid = str(rec["service_id"]).strip()
+        return action, {"source_key": ctx.key, "source_row": row, "source_file": ctx.display_path,
+                        "action": "remove", "user_service_id": sid, "name": rec.get("name") or "",
+                        "service_id": sid}
+    return action, None
+
+
+def _open_status(ctx: _Source, rec: dict, row: int, name: str) -> bool:
+    """True when the row's service is open; a closed one is rejected."""
+    status = _status(rec, ctx.src.get("status_rules"))
+    if not _blank(rec.get("closed_year")):
+        # community-run libraries carry the year the council stopped running them
+        if str(rec.get("subtype") or "").strip() not in ctx.src.get("closed_year_ignore_if_subtype", []):
+            status = "closed"
+    if status == "closed":
+        ctx.reject(row, "closed", f"{name}: status {rec.get('status') or ''} {rec.get('closed_year') or ''}".strip())
+        return False
+    rec["_status"] = status
+    return True
+
+
+def _known_types(ctx: _Source, rec: dict, row: int, name: str) -> list[str]:
+    """The row's service types in the area's vocabulary; [] after rejecting the row."""
+    types = _types(rec, ctx.src, ctx.name_rules)
+    if not types:
+        col = ctx.src.get("type_from") or "type"
+        ctx.reject(row, "missing/unknown service type", f"{name}: {col}={rec.get(col)!r}")
+        return []
+    unknown = [ty for ty in types if ty not in ctx.pack.service_types]
+    if unknown:
+        ctx.reject(row, "missing/unknown service type",
+                   f"{name}: {unknown[0]!r} not in the area's vocabulary ({', '.join(ctx.pack.service_types)})")
+        return []
+    return types
+
+
+def _text_or_none(v) -> str | None:
+    return None if _blank(v) else str(v).strip()
+
+
+def _service_base(ctx: _Source, rec: dict, row: int, name: str, loc, action: str) -> dict:
+    """The register fields shared by every type of one row."""
+    pc = rec["postcode_norm"]
+    cap = _num(rec.get("capacity"))
+    base = {
+        "name": name, "subtype": _text_or_none(rec.get("subtype")), "address": _text_or_none(rec.get("address")),
+        "postcode": None if (pc or "").startswith("INVALID") else pc,
+        "easting": loc[0] if loc else np.nan, "northing": loc[1] if loc else np.nan,
+        "located": loc is not None,
+        "location_quality": loc[2] if loc else "no location (supply a postcode or coordinates)",
+        "lad_cd": _text_or_none(rec.get("lad_cd")), "lad_nm": _text_or_none(rec.get("lad_nm")),
+        "capacity": cap if cap is not None else np.nan,
+        "source": ctx.src.get("source", ctx.key), "source_key": ctx.key, "source_row": row,
+        "source_file": ctx.display_path, "vintage": str(ctx.src.get("vintage", "")), "status": rec["_status"],
+        "pcn_code": None if _blank(rec.get("pcn_code")) else rec.get("pcn_code"),
+        "pcn_name": None if _blank(rec.get("pcn_name")) else rec.get("pcn_name"),
+        "raw_id": _text_or_none(rec.get("id")), "user_service_id": _text_or_none(rec.get("service_id")),
+        "action": action, "_capacity_text": None if cap is not None else str(rec.get("capacity")).strip(),
+    }
+    if base["lad_cd"] is None and ctx.src.get("lad_default"):
+        base["lad_cd"] = ctx.src["lad_default"]
+    if base["lad_cd"] is None and pc in ctx.postcodes.index:
+        base["lad_cd"] = ctx.postcodes.loc[pc, "lad_cd"]
+    return base
+
+
+def _row_records(ctx: _Source, rec: dict, raw: pd.Series, row: int) -> list[dict]:
+    """The register records of one data row (one per service type, or a user removal);
+    [] after rejecting the row with its reason."""
+    excluded = _exclusion(raw, ctx.src.get("exclude", []) or [])
+    if excluded:
+        ctx.reject(row, "excluded", excluded)
+        return []
+    action, removal = _action_record(ctx, rec, row)
+    if action is None or removal is not None:
+        return [removal] if removal else []
+    if _blank(rec.get("name")):
+        ctx.reject(row, "missing name")
+        return []
+    name = rec["name"] = str(rec["name"]).strip()
+    if not _open_status(ctx, rec, row, name):
+        return []
+    types = _known_types(ctx, rec, row, name)
+    if not types:
+        return []
+    rec["postcode_norm"] = normalise_postcode(rec.get("postcode"))
+    loc = _locate(rec, ctx.postcodes)
+    if isinstance(loc, str):
+        ctx.reject(row, loc.split(":")[0], f"{name}: {loc}")
+        return []
+    base = _service_base(ctx, rec, row, name, loc, action)
+    sid = base["user_service_id"] or f"{ctx.key}:{base['raw_id'] or 'row' + str(row)}"
+    return [dict(base, service_type=ty, service_id=sid if len(types) == 1 else f"{sid}#{ty}") for ty in types]
+
+
+def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, rejects: _Rejects,
+                display_path: str, sheet: str | int | None = None) -> tuple[list[dict], int, list[str]]:
+    """Read one source file into service records.
+
+    Returns (records, rows read, notes).  Every data row gives one or more records (a
+    service per type, or a user removal) or one reject; ``sheet`` chooses the sheet of a
+    workbook or the layer of a GeoPackage (default: the source's ``sheet`` key, else the first).
+    """
+    columns = src["columns"]
+    table = read_service_table(path, sheet if sheet is not None else src.get("sheet"),
+                               name_column=_first(columns.get("name", "name")))
+    df = table.frame
+    t = rename_columns(df, columns, path, required=("name",))
+    for c in GEOMETRY_COLUMNS:
+        if c in df.columns:
+            t[c] = df[c]
+    ctx = _Source(src, src["key"], display_path, pack, postcodes, rejects,
+                  pack.services.get("name_type_rules", []))
+    raw_all_blank = df.drop(columns=[c for c in GEOMETRY_COLUMNS if c in df.columns]).isna().all(axis=1)
+    records: list[dict] = []
+    for i, rec in enumerate(t.to_dict("records")):
+        if raw_all_blank.iloc[i] and _blank(rec.get(GEOMETRY_COLUMNS[0])):
+            ctx.reject(i + 1, "blank row")
+            continue
+        records.extend(_row_records(ctx, rec, df.iloc[i], i + 1))
+    return records, len(df), list(table.notes) + _capacity_notes(records, display_path)
+
+
+def _first(v):
+    return v[0] if isinstance(v, list) else v
+
+
+def _capacity_notes(records: list[dict], display_path: str) -> list[str]:
+    bad = [(r["source_row"], r["_capacity_text"]) for r in records if r.get("_capacity_text")]
+    if not bad:
+        return []
+    shown = "; ".join(f"row {row}: {text!r}" for row, text in bad[:5])
+    return [f"{display_path}: capacity is not a number in {len(bad)} row(s), left blank (equal weights in "
+            f"2SFCA): {shown}"]
+
+
+# ------------------------------------------------------------------ the register
+def _source_list(pack: AreaPack, data_root: Path, user_csv: str | Path | None) -> list[tuple[dict, Path, str]]:
+    """(source spec, absolute path, path as shown) for every manifest source and the user file."""
+    out = []
+    for src in pack.services.get("sources", []):
         p = Path(src["path"])
-        paths.append((src, p if p.is_absolute() else data_root / p, src["path"]))
+        out.append((src, p if p.is_absolute() else data_root / p, src["path"]))
     if user_csv is not None:
         user_src = {"key": "user", "path": str(user_csv), "source": f"user file {Path(user_csv).name}",
                     "vintage": "user", "columns": {c: c for c in USER_COLUMNS if c not in ("service_type",)}
                     | {"type": "service_type"},
                     "status_rules": [["(?i)^(closed|c)$", "closed"], ["(?i)^(open|a|active)$", "open"]]}
-        paths.append((user_src, Path(user_csv), str(user_csv)))
-    keys = [src["key"] for src, _, _ in paths]
+        out.append((user_src, Path(user_csv), str(user_csv)))
+    return out
+
+
+def _validate_sources(pack: AreaPack, sources: list[tuple[dict, Path, str]]) -> None:
+    keys = [src["key"] for src, _, _ in sources]
     dup_keys = sorted({k for k in keys if keys.count(k) > 1})
     if dup_keys:
         raise ManifestError(f"{pack.path}: [[services.sources]] keys must be unique "
                             f"('user' is reserved for the user services CSV): {dup_keys}")
-    for src, _, _ in paths:
+    for src, _, _ in sources:
         for ex in src.get("exclude", []) or []:
             if not isinstance(ex, dict) or "column" not in ex or "reason" not in ex \
                     or not ("values" in ex or "pattern" in ex):
                 raise ManifestError(f"{pack.path}: services source '{src['key']}': every exclude rule "
                                     f"needs 'column', 'reason' and 'values' or 'pattern' (got {ex!r})")
-    # a postcode listed twice in the postcode table: the first row wins
-    postcodes = postcodes[~postcodes.index.duplicated(keep="first")]
-    for src, p, disp in paths:
-        recs, n = read_source(src, p, pack, postcodes, rejects, disp)
-        all_recs.extend(recs)
-        acct.append({"source_key": src["key"], "file": disp, "read": n})
-    # user actions: remove/replace
-    by_id = {}
+
+
+def _apply_user_actions(records: list[dict], rejects: _Rejects) -> tuple[list[dict], list[dict]]:
+    """Apply the user file's replace/remove rows in reading order: (remaining records, removal rows)."""
     final: list[dict] = []
-    for r in all_recs:
+    removals: list[dict] = []
+    for r in records:
         if r["source_key"] == "user" and r["action"] in ("remove", "replace"):
             target = r["user_service_id"]
             hit = [x for x in final if x["service_id"] == target or x["service_id"].startswith(target + "#")]
@@ -344,52 +514,90 @@ def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataF
                 rejects.add(x["source_file"], x["source_row"], "replaced by user file" if r["action"] == "replace"
                             else "removed by user file", f"{x['service_id']} ({x['name']})", x["source_key"])
             if r["action"] == "remove":
-                r["_used_as_action"] = True
-                by_id.setdefault("__removals__", []).append(r)
+                removals.append(r)
                 continue
         final.append(r)
-    # outside area + buffer, duplicates
-    dedupe_m = float(pack.services.get("dedupe_m", 150))
-    kept: list[dict] = []
-    seen_ids: dict[str, dict] = {}
-    seen_raw: dict[tuple, dict] = {}
-    seen_name: dict[tuple, list] = {}
-    for r in final:
-        if r["located"]:
-            pt = shapely.Point(r["easting"], r["northing"])
-            d = float(shapely.distance(pt, outline))
-            if d > buffer_m:
-                rejects.add(r["source_file"], r["source_row"], "outside study area + buffer",
-                            f"{r['name']}: {d:.0f} m from {pack.lad_nm} (buffer {buffer_m:.0f} m)", r["source_key"])
-                continue
-            r["in_study_area"] = bool(shapely.contains_xy(outline, r["easting"], r["northing"])) if d == 0 else False
-        else:
-            r["in_study_area"] = r["lad_cd"] == pack.lad_cd if r["lad_cd"] else True
-        if r["service_id"] in seen_ids:
-            k = seen_ids[r["service_id"]]
-            rejects.add(r["source_file"], r["source_row"], "duplicate",
-                        f"{r['name']}: service_id {r['service_id']} already used by {k['source_file']} row {k['source_row']}",
-                        r["source_key"])
-            continue
-        dup = None
-        if r["raw_id"] is not None:
-            dup = seen_raw.get((r["service_type"], r["raw_id"]))
+    return final, removals
+
+
+def _outside_detail(r: dict, outline, buffer_m: float, lad_nm: str, d_m: float) -> tuple[str, str]:
+    """(reason, detail) for a service beyond the buffer: "bad coordinates" when its easting and
+    northing swapped back would put it within the area + buffer, else "outside study area + buffer"."""
+    if r["location_quality"] == "source coordinates":
+        swapped_d_m = float(shapely.distance(shapely.Point(r["northing"], r["easting"]), outline))
+        if swapped_d_m <= buffer_m:
+            return "bad coordinates", (f"{r['name']}: easting/northing swapped? ({r['easting']:.0f}, "
+                                       f"{r['northing']:.0f}) is {d_m / 1000:.0f} km from {lad_nm}; swapped, "
+                                       f"({r['northing']:.0f}, {r['easting']:.0f}) would be "
+                                       + ("inside it" if swapped_d_m == 0 else f"{swapped_d_m:.0f} m from it"))
+    return ("outside study area + buffer",
+            f"{r['name']}: {d_m:.0f} m from {lad_nm} (buffer {buffer_m:.0f} m)")
+
+
+def _place(r: dict, outline, buffer_m: float, pack: AreaPack) -> tuple[str, str] | None:
+    """Set ``in_study_area`` of a record, or (reason, detail) when it lies beyond the buffer."""
+    if not r["located"]:
+        r["in_study_area"] = r["lad_cd"] == pack.lad_cd if r["lad_cd"] else True
+        return None
+    d = float(shapely.distance(shapely.Point(r["easting"], r["northing"]), outline))
+    if d > buffer_m:
+        return _outside_detail(r, outline, buffer_m, pack.lad_nm, d)
+    r["in_study_area"] = bool(shapely.contains_xy(outline, r["easting"], r["northing"])) if d == 0 else False
+    return None
+
+
+class _Duplicates:
+    """Services seen so far, by service_id, (type, source id) and (type, normalised name)."""
+
+    def __init__(self, dedupe_m: float):
+        self.dedupe_m = dedupe_m
+        self.ids: dict[str, dict] = {}
+        self.raw: dict[tuple, dict] = {}
+        self.names: dict[tuple, list] = {}
+
+    def detail(self, r: dict) -> str | None:
+        """Why ``r`` duplicates a service seen earlier, else None."""
+        if r["service_id"] in self.ids:
+            k = self.ids[r["service_id"]]
+            return f"{r['name']}: service_id {r['service_id']} already used by {k['source_file']} row {k['source_row']}"
+        dup = self.raw.get((r["service_type"], r["raw_id"])) if r["raw_id"] is not None else None
         if dup is None and r["located"]:
-            for other in seen_name.get((r["service_type"], normalise_name(r["name"])), []):
-                if other["located"] and np.hypot(other["easting"] - r["easting"], other["northing"] - r["northing"]) <= dedupe_m:
-                    dup = other
-                    break
-        if dup is not None:
-            rejects.add(r["source_file"], r["source_row"], "duplicate",
-                        f"{r['name']}: same service as {dup['service_id']} ({dup['source_file']} row {dup['source_row']})",
-                        r["source_key"])
-            continue
-        seen_ids[r["service_id"]] = r
+            dup = next((o for o in self.names.get((r["service_type"], normalise_name(r["name"])), [])
+                        if o["located"] and np.hypot(o["easting"] - r["easting"],
+                                                     o["northing"] - r["northing"]) <= self.dedupe_m), None)
+        if dup is None:
+            return None
+        return f"{r['name']}: same service as {dup['service_id']} ({dup['source_file']} row {dup['source_row']})"
+
+    def add(self, r: dict) -> None:
+        self.ids[r["service_id"]] = r
         if r["raw_id"] is not None:
-            seen_raw[(r["service_type"], r["raw_id"])] = r
-        seen_name.setdefault((r["service_type"], normalise_name(r["name"])), []).append(r)
+            self.raw[(r["service_type"], r["raw_id"])] = r
+        self.names.setdefault((r["service_type"], normalise_name(r["name"])), []).append(r)
+
+
+def _nearby_unique(records: list[dict], outline, buffer_m: float, pack: AreaPack, rejects: _Rejects) -> list[dict]:
+    """Records within ``buffer_m`` metres of the outline (or unlocated) that duplicate no earlier
+    one (same service_id, same type and source id, or same type and name within the pack's
+    ``dedupe_m``); the others are rejected in reading order."""
+    seen = _Duplicates(float(pack.services.get("dedupe_m", 150)))
+    kept = []
+    for r in records:
+        outside = _place(r, outline, buffer_m, pack)
+        if outside is not None:
+            rejects.add(r["source_file"], r["source_row"], outside[0], outside[1], r["source_key"])
+            continue
+        dup = seen.detail(r)
+        if dup is not None:
+            rejects.add(r["source_file"], r["source_row"], "duplicate", dup, r["source_key"])
+            continue
+        seen.add(r)
         kept.append(r)
-    rej = rejects.frame()
+    return kept
+
+
+def _register_frame(kept: list[dict], crs: str) -> gpd.GeoDataFrame:
+    """The services GeoDataFrame (:data:`REGISTER_COLUMNS` + ``source_file``), sorted by type and id."""
     df = pd.DataFrame(kept)
     if df.empty:
         df = pd.DataFrame(columns=REGISTER_COLUMNS + ["source_file"])
@@ -402,23 +610,69 @@ def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataF
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     geom = [shapely.Point(e, n) if loc else None for e, n, loc in zip(df["easting"], df["northing"], df["located"])]
     gdf = gpd.GeoDataFrame(df[REGISTER_COLUMNS + ["source_file"]], geometry=geom, crs=crs)
-    gdf = gdf.sort_values(["service_type", "service_id"], kind="stable").reset_index(drop=True)
-    # accounting: a row is used if it produced a kept service or a user removal
-    used_rows = {(r["source_key"], r["source_row"]) for r in kept}
-    used_rows |= {(r["source_key"], r["source_row"]) for r in by_id.get("__removals__", [])}
+    return gdf.sort_values(["service_type", "service_id"], kind="stable").reset_index(drop=True)
+
+
+def _accounting(read: list[dict], kept: list[dict], removals: list[dict], rej: pd.DataFrame) -> pd.DataFrame:
+    """Per source: rows read, used (gave a kept service or a user removal), rejected; a bug guard
+    raises when used + rejected != read."""
+    used_rows = {(r["source_key"], r["source_row"]) for r in kept + removals}
     rejected_rows = set(zip(rej["source_key"], rej["row"])) if len(rej) else set()
     rows = []
-    for a in acct:
+    for a in read:
         k = a["source_key"]
         used = {r for r in used_rows if r[0] == k}
         rejd = {r for r in rejected_rows if r[0] == k} - used
         rows.append({**a, "used": len(used), "rejected": len(rejd),
                      "accounted": len(used) + len(rejd) == a["read"]})
-    accounting = pd.DataFrame(rows)
-    notes = []
+    accounting = pd.DataFrame(rows, columns=["source_key", "file", "read", "used", "rejected", "accounted"])
     bad = accounting[~accounting["accounted"]]
     if len(bad):  # pragma: no cover - a bug guard: every row must be used or rejected
         raise DataFileError(bad["file"].iloc[0], f"row accounting failed: {bad.to_dict('records')}")
+    return accounting
+
+
+def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataFrame, buffer_m: float,
+                   user_csv: str | Path | None = None, crs: str = "EPSG:27700",
+                   user_sheet: str | int | None = None) -> ServiceRegister:
+    """Build the unified service register of an area pack.
+
+    Parameters
+    ----------
+    outline : shapely geometry
+        Study-area outline in ``crs`` (metres); services farther than ``buffer_m`` metres are rejected.
+    postcodes : DataFrame
+        Indexed by normalised postcode, with ``easting, northing, lad_cd`` (EPSG:27700).
+    user_csv : path, optional
+        The council's own services file (schema :data:`USER_COLUMNS`, docs/services.md): CSV
+        (any delimiter), Excel/OpenDocument workbook, GeoJSON or GeoPackage.
+    user_sheet : str or int, optional
+        Sheet (workbook) or layer (GeoPackage) of ``user_csv``: a name or 1-based position;
+        default the first.  Refused for a CSV file.
+    """
+    rejects = _Rejects()
+    # 1. which files, and are the manifest's rules well-formed
+    sources = _source_list(pack, data_root, user_csv)
+    _validate_sources(pack, sources)
+    # a postcode listed twice in the postcode table: the first row wins
+    postcodes = postcodes[~postcodes.index.duplicated(keep="first")]
+    # 2. every row of every file -> records or rejects
+    records: list[dict] = []
+    read: list[dict] = []
+    notes: list[str] = []
+    for src, path, shown in sources:
+        recs, n, src_notes = read_source(src, path, pack, postcodes, rejects, shown,
+                                         sheet=user_sheet if src["key"] == "user" else None)
+        records.extend(recs)
+        notes.extend(src_notes)
+        read.append({"source_key": src["key"], "file": shown, "read": n})
+    # 3. the user's replace/remove rows, the study area + buffer, duplicates
+    remaining, removals = _apply_user_actions(records, rejects)
+    kept = _nearby_unique(remaining, outline, buffer_m, pack, rejects)
+    # 4. tables, accounting (used + rejected = read for every file), notes
+    rej = rejects.frame()
+    gdf = _register_frame(kept, crs)
+    accounting = _accounting(read, kept, removals, rej)
     n_unloc = int((~gdf["located"]).sum())
     if n_unloc:
         notes.append(f"{n_unloc} service(s) have no location and are kept as unlocated: "
@@ -426,4 +680,5 @@ def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataF
     return ServiceRegister(services=gdf, rejects=rej, accounting=accounting, notes=notes)
 
 
-__all__ = ["build_register", "ServiceRegister", "normalise_postcode", "USER_COLUMNS", "REGISTER_COLUMNS"]
+__all__ = ["build_register", "ServiceRegister", "normalise_postcode", "parse_number", "read_service_table",
+           "USER_COLUMNS", "REGISTER_COLUMNS"]
