@@ -69,7 +69,7 @@ from locmap.settings import Settings
 from locmap.summaries import area_overview, calibration_summary, need_and_assets
 
 __all__ = [
-    "make_settings", "load", "check_summary", "area_overview", "need_and_assets", "calibration_summary",
+    "make_settings", "load", "user_services_note", "check_summary", "area_overview", "need_and_assets", "calibration_summary",
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
@@ -106,6 +106,19 @@ def load(area_name: str, settings: Settings) -> AreaData:
     """Load and validate an area pack (:func:`locmap.data.area.load_area`; user services from
     ``settings.user_services``)."""
     return load_area(area_name, settings)
+
+
+def user_services_note(area: AreaData, rejects_path: str | Path | None = None) -> str | None:
+    """One line on the user's own services file: rows read, used and rejected, and where the
+    reasons are (``None`` when no user file was loaded)."""
+    acct = area.checks.get("services_accounting")
+    if acct is None or not len(acct) or "user" not in set(acct["source_key"]):
+        return None
+    r = acct[acct["source_key"] == "user"].iloc[0]
+    where = (f"reasons in {rejects_path}" if rejects_path
+             else "reasons: locmap check --services FILE --rejects rejects.csv")
+    return (f"your services file {r['file']}: {int(r['read'])} rows read, {int(r['used'])} used, "
+            f"{int(r['rejected'])} rejected" + (f" ({where})" if int(r["rejected"]) else ""))
 
 
 def check_summary(area: AreaData) -> dict:
@@ -719,6 +732,9 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
     files.append(step("check", export.write_csv, area.rejects, out / "rejects.csv"))
+    note = user_services_note(area, out / "rejects.csv")
+    if note:
+        say(note)
     access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes)
     files += step("access-write", access.write, out / "access", "both", area.name, area.attribution)
     loc = step("localities", analyse_localities, area, access, schemes=options.schemes,

@@ -19,7 +19,8 @@ from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV
 
 #: Sub-command modules, in --help order; each has ``add_parser(subparsers)``.
-SUBCOMMAND_MODULES = ("check", "run", "network", "access", "localities", "maps", "notebooks", "finder")
+SUBCOMMAND_MODULES = ("check", "run", "network", "access", "localities", "maps", "notebooks", "finder",
+                      "report")
 
 DESCRIPTION = """\
 locmap maps the needs and assets of a place so that council and NHS planners can choose

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from locmap import api
+from locmap.data.area import AreaData
 from locmap.settings import DATA_ROOT_ENV, PROFILES, Settings
 
 #: CLI option (argparse dest) -> Settings field.
@@ -67,3 +69,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def say(msg: str) -> None:
     """A progress line on stderr (stdout stays for results)."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def load_area(args: argparse.Namespace, settings: Settings | None = None) -> AreaData:
+    """The area named by ``--area`` with these settings; says how many rows of ``--services`` were
+    rejected and where to see why."""
+    area = api.load(args.area, settings or settings_from_args(args))
+    note = api.user_services_note(area, getattr(args, "rejects", None))
+    if note:
+        say(note)
+    return area

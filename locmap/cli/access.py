@@ -31,7 +31,7 @@ from typing import Any
 
 from locmap import api
 from locmap.bands import BANDS
-from locmap.cli._options import add_common, say, settings_from_args
+from locmap.cli._options import add_common, load_area, say, settings_from_args
 
 FORMATS = ("csv", "parquet", "both")
 
@@ -63,7 +63,7 @@ def run_access(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     log = (lambda msg: None) if args.no_progress else say
     log(f"loading area '{args.area}' ...")
-    area = api.load(args.area, settings)
+    area = load_area(args, settings)
     res = api.analyse_access(area, settings, service_types=args.types, cell_m=args.cell_m,
                              gap_band=args.gap_band, fca_band=args.fca_band)
     log(f"distances: {res.label}; {len(res.result.wide)} homes, types {res.result.service_types}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api, export
-from locmap.cli._options import add_common, settings_from_args
+from locmap.cli._options import add_common, load_area
 
 
 def add_parser(subparsers: Any) -> None:
@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    area = api.load(args.area, settings_from_args(args))
+    area = load_area(args)
     s = api.check_summary(area)
     print(json.dumps(s, indent=2, default=str) if args.json else "\n".join(summary_lines(s)))
     if args.rejects:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api
-from locmap.cli._options import add_common, settings_from_args
+from locmap.cli._options import add_common, load_area, settings_from_args
 
 DEFAULT_CANDIDATES = api.DEFAULT_CANDIDATES
 
@@ -90,7 +90,7 @@ def _floats(text: str | None) -> list[float] | None:
 def run_localities(args: argparse.Namespace) -> int:
     """Scorecards, alignment, ranking and sensitivity for each requested scheme."""
     settings = settings_from_args(args)
-    area = api.load(args.area, settings)
+    area = load_area(args, settings)
     access = api.analyse_access(area, settings, fca=False, gap_minutes=args.gap_minutes)
     res = api.analyse_localities(
         area, access, schemes=args.scheme, k_values=args.n_localities, weights=args.weights,
@@ -121,7 +121,7 @@ def _report(res: api.LocalityAnalysis) -> list[str]:
 def run_sites(args: argparse.Namespace) -> int:
     """Suggest ``p`` hub sites for one locality (or the whole area)."""
     settings = settings_from_args(args)
-    area = api.load(args.area, settings)
+    area = load_area(args, settings)
     scheme = api.build_schemes(area, args.scheme)[0]
     res = api.hub_sites(area, settings, scheme, args.locality, p=args.p, minutes=args.sites_minutes,
                         band=args.band, candidates=args.candidates, existing=args.existing,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api
-from locmap.cli._options import add_common, say, settings_from_args
+from locmap.cli._options import add_common, load_area, say, settings_from_args
 from locmap.errors import SettingsError
 from locmap.maps.web import DEFAULT_LAYERS, KNOWN_LAYERS
 
@@ -67,7 +67,7 @@ def run_map(args: argparse.Namespace) -> int:
     layers = parse_layers(args.layers)
     t0 = time.perf_counter()
     settings = settings_from_args(args)
-    area = api.load(args.area, settings)
+    area = load_area(args, settings)
     inputs = api.map_layers(area, scheme=args.scheme, layers=layers, gap_minutes=args.gap_minutes)
     path = api.write_map(area, args.out, inputs, layers, title=args.title, offline=args.offline)
     size_mb = Path(path).stat().st_size / 1e6
@@ -79,7 +79,7 @@ def run_map(args: argparse.Namespace) -> int:
 def run_sheet(args: argparse.Namespace) -> int:
     """``locmap sheet``: write the locality profile sheet (PNG + PDF)."""
     settings = settings_from_args(args)
-    area = api.load(args.area, settings)
+    area = load_area(args, settings)
     inputs = api.map_layers(area, scheme=args.scheme, layers=("access", "localities"))
     for p in api.write_sheet(area, args.locality, args.out, inputs, scheme=args.scheme,
                              paper=args.paper, dpi=args.dpi):

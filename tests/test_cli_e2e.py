@@ -1,0 +1,151 @@
+"""Every sub-command end to end on the real Ealing data, as a user types it (a subprocess started in a
+temporary working folder), plus the main job: its outputs, its settings honoured, one error convention."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from locmap.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCMAP = [sys.executable, "-m", "locmap"]
+
+
+def _data_root() -> Path:
+    try:
+        return Settings.from_env().resolve_data_root()
+    except Exception as exc:  # noqa: BLE001 - a test-only guard: no data, no test
+        pytest.skip(f"no shared data: {exc}")
+
+
+def locmap(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LOCMAP_DATA_ROOT": str(_data_root()), "LOCMAP_NO_PROGRESS": "1"}
+    proc = subprocess.run([*LOCMAP, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"locmap {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def run_out(tmp_path_factory):
+    """One ``locmap run`` on Ealing with non-default thresholds and k (shared by the checks below)."""
+    cwd = tmp_path_factory.mktemp("run")
+    proc = locmap("run", "--area", "ealing", "--out", "job", "--minutes", "8", "12", "16",
+                  "--k-nearest", "2", "--schemes", "towns,pcns", cwd=cwd)
+    return cwd / "job", proc
+
+
+def test_run_writes_every_step_into_the_folder_named_relative_to_the_working_directory(run_out):
+    out, proc = run_out
+    for rel in ("rejects.csv", "access/nearest.csv", "access/nearest.parquet", "access/coverage.csv",
+                "access/gaps.gpkg", "access/README.txt", "localities/ranking_towns.csv",
+                "localities/sensitivity_pcns.csv", "localities/localities_run.json", "maps/ealing.html",
+                "maps/ealing_offline.html", "timings.csv"):
+        assert (out / rel).is_file(), rel
+    lead = proc.stdout.split("leading towns locality: ")[1].split(" ")[0]
+    assert (out / "sheets" / f"{lead}.pdf").is_file()
+    assert (out / "sites" / f"sites_summary_{lead}_p2_12min.csv").is_file()
+
+
+def test_run_honours_thresholds_and_k_nearest(run_out):
+    out, _ = run_out
+    cov = pd.read_csv(out / "access" / "coverage.csv")
+    assert sorted(cov["threshold_minutes"].unique()) == [8.0, 12.0, 16.0]
+    nearest = pd.read_csv(out / "access" / "nearest.csv")
+    assert nearest["rank"].max() == 2
+    meta = json.loads((out / "localities" / "localities_run.json").read_text())
+    assert meta["thresholds_min"] == [8.0, 12.0, 16.0] and meta["gap_scenarios_min"] == [8.0, 12.0, 16.0]
+    sites = pd.read_csv(next((out / "sites").glob("sites_summary_*.csv")))
+    assert set(sites["minutes"]) == {12.0}
+
+
+def test_run_computes_access_once(run_out):
+    out, _ = run_out
+    steps = pd.read_csv(out / "timings.csv")["step"].tolist()
+    assert steps.count("access") == 1
+    assert steps[:3] == ["load", "check", "access"] and "map-offline" in steps
+
+
+def test_check_prints_totals_and_writes_rejects(tmp_path):
+    proc = locmap("check", "--area", "ealing", "--json", "--rejects", "rej.csv", cwd=tmp_path)
+    summary = json.loads(proc.stdout.split("rejects written to")[0])
+    assert summary["layers"]["wards"] == 24 and summary["layers"]["lsoa21"] == 199
+    assert round(summary["population"]["lsoa21_total"]) == 367111
+    rej = pd.read_csv(tmp_path / "rej.csv")
+    # one rejects row per rejected input row (an all-through school is one row, not two)
+    assert len(rej) == len(rej.drop_duplicates(["file", "row"])) == sum(r["rejected"] for r in summary["rows"])
+
+
+def test_access_writes_the_requested_format_only(tmp_path):
+    locmap("access", "--area", "ealing", "--types", "gp_practice", "--format", "csv", "--out", "acc",
+           "--minutes", "15", cwd=tmp_path)
+    names = {p.name for p in (tmp_path / "acc").iterdir()}
+    assert "nearest.csv" in names and not any(n.endswith(".parquet") for n in names)
+    t = pd.read_csv(tmp_path / "acc" / "nearest.csv")
+    assert set(t["service_type"]) - {"any_key_service"} == {"gp_practice"} and len(t) > 5000
+
+
+def test_localities_and_sites_accept_any_letter_case(tmp_path):
+    proc = locmap("localities", "--area", "ealing", "--scheme", "towns", "--draws", "200", "--out", "loc",
+                  cwd=tmp_path)
+    assert "towns: base-weights first = " in proc.stdout
+    assert (tmp_path / "loc" / "ranking_towns.csv").is_file()
+    proc = locmap("sites", "--area", "ealing", "--locality", "nORTHOLT", "--p", "1", "--out", "sites",
+                  cwd=tmp_path)
+    assert "mclp:" in proc.stdout and (tmp_path / "sites" / "sites_Northolt_p1_15min.csv").is_file()
+
+
+def test_map_and_sheet(tmp_path):
+    locmap("map", "--area", "ealing", "--layers", "boundaries,services", "--out", "m/e.html", "--offline",
+           cwd=tmp_path)
+    html = (tmp_path / "m" / "e.html").read_text()
+    assert "OpenStreetMap" in html and "cdn.jsdelivr" not in html
+    locmap("sheet", "--area", "ealing", "--locality", "hanwell", "--dpi", "60", "--out", "s", cwd=tmp_path)
+    assert {p.name for p in (tmp_path / "s").iterdir()} >= {"Hanwell.png", "Hanwell.pdf"}
+
+
+def test_network_info_and_notebooks_help(tmp_path):
+    proc = locmap("network", "info", cwd=tmp_path)
+    assert proc.returncode == 0
+    proc = locmap("notebooks", "--help", cwd=tmp_path)
+    assert "--only" in proc.stdout
+
+
+def test_notebooks_runs_one_notebook(tmp_path):
+    proc = locmap("notebooks", "--area", "ealing", "--only", "01", "--out", "nb", cwd=tmp_path)
+    assert (tmp_path / "nb" / "01_area_overview.ipynb").is_file(), proc.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "run", "access", "localities", "sites", "map", "sheet",
+                                     "network", "notebooks"])
+def test_help_is_plain_text(command, tmp_path):
+    proc = locmap(command, "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for markup in ("``", ":func:", ":class:", ":mod:"):
+        assert markup not in proc.stdout, (command, markup)
+
+
+def test_errors_are_one_line_with_exit_code_2_for_bad_input(tmp_path):
+    proc = locmap("sites", "--area", "ealing", "--locality", "Atlantis", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("locmap: error: locality 'Atlantis'") and "Traceback" not in proc.stderr
+    proc = locmap("map", "--layers", "need,nosuch", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "unknown layer(s) nosuch" in proc.stderr
+    proc = locmap("run", "--speed-kmh", "0", "--out", "x", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "walk_speed_kmh must be > 0" in proc.stderr
+
+
+def test_failed_run_leaves_no_output_folder(tmp_path):
+    bad = tmp_path / "services.csv"
+    bad.write_bytes(b"\x00\x01\x02PK\x03\x04 not text")
+    proc = locmap("run", "--area", "ealing", "--services", "services.csv", "--out", "never", cwd=tmp_path,
+                  check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("locmap: error:") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "never").exists()
