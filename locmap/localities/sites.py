@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import pulp
 
 from locmap.errors import LocmapError
 
@@ -29,6 +30,11 @@ SITES_COLUMNS: dict[str, tuple[str, str]] = {
     "order": ("position", "position of the site in the chosen set (1..p)"),
     "site_id": ("id", "candidate site id"),
     "sites": ("ids", "the chosen set, ';'-separated"),
+    "site_names": ("names", "names of the chosen set, ';'-separated, in the order of sites"),
+    "added_names": ("names", "names of added_sites"),
+    "selected": ("ids", "the chosen sites, ';'-separated"),
+    "selected_names": ("names", "names of the chosen sites, in the order of selected"),
+    "name": ("name", "candidate site name"),
     "added_sites": ("ids", "sites in this set that were not in the set for p-1"),
     "children_covered": ("children", "children within max_m of a chosen site (new coverage "
                          "when existing services are given)"),
@@ -42,6 +48,8 @@ SITES_COLUMNS: dict[str, tuple[str, str]] = {
     "minutes": ("minutes", "coverage threshold in minutes of pram distance"),
     "status": ("label", "optimal, or stopped by the solver time limit (best solution found)"),
     "n_demand_classes": ("demand points", "demand points after merging identical ones (model size)"),
+    "n_existing_services": ("services", "existing services whose coverage is not counted as new (MCLP); "
+                            "0 = all coverage counts"),
 }
 
 BIG_M = 1e9
@@ -54,8 +62,6 @@ PMEDIAN_MAX_DEMAND_POINTS = 200
 
 
 def _solver(time_limit_s: float | None = None):
-    import pulp  # noqa: PLC0415
-
     return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s or SOLVER_TIME_LIMIT_S)
 
 
@@ -67,6 +73,7 @@ def _status(model) -> str:
 
 def _aggregate_cost_rows(C: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Group ``C``'s rows into ``n`` clusters (k-means, seeded); return weighted mean rows and summed weights."""
+    # scikit-learn takes ~1 s to import; only large p-median problems need k-means
     from sklearn.cluster import KMeans  # noqa: PLC0415
 
     finite_max = float(np.max(C[C < BIG_M])) if (C < BIG_M).any() else 1.0
@@ -151,7 +158,7 @@ def solve_mclp(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p: int,
         ``pct_children_covered`` (of all demand), ``n_clients_uncovered`` and
         ``pct_clients_covered`` (unweighted, as spopt reports), ``mean_distance_m``.
     """
-    from spopt.locate import MCLP  # noqa: PLC0415
+    from spopt.locate import MCLP  # noqa: PLC0415  (spopt: ~1.4 s import, only when solving)
 
     C, w, ids = _prepare(cost_m, demand, site_ids)
     if not 1 <= p <= C.shape[1]:
@@ -202,7 +209,7 @@ def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
     nearest chosen site) and, if ``max_m`` is given, ``children_covered`` /
     ``pct_children_covered``.
     """
-    from spopt.locate import PMedian  # noqa: PLC0415
+    from spopt.locate import PMedian  # noqa: PLC0415  (spopt: ~1.4 s import, only when solving)
 
     C, w, ids = _prepare(cost_m, demand, site_ids)
     if not 1 <= p <= C.shape[1]:
@@ -300,12 +307,37 @@ def suggest_sites(cost_m: np.ndarray, demand: np.ndarray, site_ids: Sequence, p:
             rows.append({"model": r["model"], "p": p, "order": o, "site_id": ids[j],
                          "children_served": served})
     out_sites = pd.DataFrame(rows)
-    if sites is not None and "site_id" in sites.columns:
-        extra = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
-        out_sites = out_sites.merge(extra, on="site_id", how="left")
     summary = pd.DataFrame([{k: (";".join(map(str, v)) if k == "selected" else v)
                              for k, v in r.items() if k != "selected_idx"} for r in (mc, pm)])
     if minutes is not None:
         summary["minutes"] = float(minutes)
+    summary["n_existing_services"] = 0 if existing_cost_m is None else int(np.asarray(existing_cost_m).shape[1])
     gain = coverage_gain(C, w, max_m, p, ids, existing_cost_m)
+    if sites is not None and "site_id" in sites.columns:
+        out_sites, gain, summary = _with_site_names(out_sites, gain, summary, sites)
     return {"sites": out_sites, "gain": gain, "summary": summary}
+
+
+def _with_site_names(out_sites: pd.DataFrame, gain: pd.DataFrame, summary: pd.DataFrame,
+                     sites: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Candidate attributes joined to the chosen sites (name right after the id) and the
+    names of every ';'-separated id list beside it (``selected_names``, ``site_names``,
+    ``added_names``)."""
+    extra = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
+    out_sites = out_sites.merge(extra, on="site_id", how="left")
+    if "name" not in extra.columns:
+        return out_sites, gain, summary
+    cols = list(out_sites.columns)
+    cols.remove("name")
+    cols.insert(cols.index("site_id") + 1, "name")
+    name_of = dict(zip(extra["site_id"].astype(str), extra["name"].astype(str)))
+
+    def names(ids: str) -> str:
+        return ";".join(name_of.get(i, i) for i in ids.split(";")) if ids else ""
+
+    summary.insert(summary.columns.get_loc("selected") + 1, "selected_names",
+                   summary["selected"].map(names))
+    gain.insert(gain.columns.get_loc("sites") + 1, "site_names", gain["sites"].map(names))
+    gain.insert(gain.columns.get_loc("added_sites") + 1, "added_names",
+                gain["added_sites"].map(names))
+    return out_sites[cols], gain, summary
