@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -143,3 +145,10 @@ def test_no_soft_fallback_around_own_imports():
 @pytest.mark.parametrize("mod", sorted(m for m in MODULES if m != "locmap.__main__"))
 def test_module_has_a_docstring(mod):
     assert ast.get_docstring(ast.parse(MODULES[mod].read_text())), mod
+
+
+def test_architecture_doc_lists_every_module_as_the_code_is():
+    root = PKG.parent
+    proc = subprocess.run([sys.executable, str(root / "docs" / "gen_architecture.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -1,1 +1,1 @@
-"""locmap.localities"""
+"""Candidate localities: schemes, scorecards, ranking with sensitivity and recommendation, alignment, hub sites."""
