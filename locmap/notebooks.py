@@ -1,21 +1,31 @@
 """Execute the notebook suite (``notebooks/*.ipynb``) with papermill.
 
-``run_notebooks("ealing", "out/notebooks")`` runs the five notebooks in order, each in a fresh
+``run_notebooks("ealing", "out/notebooks")`` runs the notebooks in order, each in a fresh
 kernel of the current Python, injecting ``area``, ``out_dir`` (``<out>/<notebook stem>``) and any
 extra ``parameters``; the executed copies are saved as ``<out>/<notebook>.ipynb``.  Any cell
 error stops the run with :class:`NotebookRunError` naming the notebook (its executed copy,
 with the traceback, is still saved).
+
+Each kernel runs with ``<out>`` as its working directory (where the executed copy is saved),
+so the links the notebooks print to their files work from the executed copy; it talks to the
+runner over local IPC sockets (no unencrypted TCP ports, so no kernel warning); it does not
+inherit ``MPLBACKEND`` (figures show inline).  Executed copies are signed as trusted for
+the current user (``jupyter trust``), so JupyterLab shows their interactive maps without a
+"trust this notebook" step; ``trust=False`` leaves them untrusted.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from locmap.errors import LocmapError
+from locmap.export import write_text
 from locmap.settings import PROJECT_ROOT
 
 #: Folder holding the committed notebooks.
@@ -54,7 +64,7 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     def runs_here(kname: str) -> bool:
         try:
             argv = ksm.get_kernel_spec(kname).argv
-        except Exception:  # noqa: BLE001 - a broken spec simply doesn't count
+        except (KeyError, ValueError, OSError):  # a missing or broken spec simply doesn't count
             return False
         first = argv[0] if argv else ""
         if first in ("python", "python3", "{python}"):
@@ -85,7 +95,7 @@ def _yaml_value(text: str) -> Any:
 
 def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str, Any] | None = None,
                   only: Iterable[str] | str | None = None, kernel_name: str | None = None,
-                  timeout: int = 900, log=None) -> list[Path]:
+                  timeout: int = 900, log=None, trust: bool = True) -> list[Path]:
     """Execute the suite for ``area`` into ``out_dir``; return the executed notebooks' paths.
 
     Parameters
@@ -103,26 +113,27 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
         Default: :func:`ensure_kernel`.
     timeout : int
         Per-cell timeout in seconds.
+    trust : bool
+        Sign the executed copies as trusted for the current user (see the module docstring).
 
     Raises
     ------
     NotebookRunError
         On the first failing notebook (its executed copy with the error is saved).
     """
-    import papermill as pm  # noqa: PLC0415
+    import papermill as pm  # noqa: PLC0415 - heavy, only needed to run notebooks
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     kernel = kernel_name or ensure_kernel()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    written = []
-    timings = []
     paths = notebook_paths(only)
     declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in paths}
     unknown = sorted(set(parameters or {}) - set().union(*declared.values())) if paths else []
     if unknown:
         raise NotebookRunError(f"unknown notebook parameter(s) {', '.join(unknown)} "
                                f"(known: {', '.join(sorted(set().union(*declared.values())))})")
+    written, timings = [], []
     for nb in paths:
         # each notebook gets only the parameters it declares
         extra = {k: v for k, v in dict(parameters or {}).items() if k in declared[nb]}
@@ -130,22 +141,57 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
         target = out / nb.name
         t0 = time.perf_counter()
         log(f"running {nb.name} ...")
-        try:
-            pm.execute_notebook(str(nb), str(target), parameters=params, kernel_name=kernel,
-                                cwd=str(nb.parent), progress_bar=False, execution_timeout=timeout,
-                                report_mode=False)
-        except Exception as exc:  # papermill raises PapermillExecutionError and others
-            raise NotebookRunError(f"notebook {nb.name} failed (executed copy: {target}): "
-                                   f"{type(exc).__name__}: {str(exc).strip()[:2000]}") from exc
+        _execute(nb, target, params, kernel, timeout)
+        if trust:
+            sign_notebook(target)
         dt = time.perf_counter() - t0
         timings.append((nb.stem, dt))
         log(f"  {nb.name}: {dt:.1f} s -> {target}")
         written.append(target)
-    from locmap.export import write_text  # noqa: PLC0415
-
     lines = ["notebook,seconds"] + [f"{n},{s:.1f}" for n, s in timings]
     write_text(out / "notebook_timings.csv", "\n".join(lines) + "\n")
     return written
+
+
+@contextlib.contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """The kernel's environment: no ``MPLBACKEND`` (a test runner's Agg would hide inline figures)."""
+    saved = os.environ.pop("MPLBACKEND", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+
+
+def _execute(nb: Path, target: Path, params: Mapping[str, Any], kernel: str, timeout: int) -> None:
+    """Run one notebook in a fresh kernel over IPC sockets, in the folder of ``target``."""
+    import papermill as pm  # noqa: PLC0415 - heavy, only needed to run notebooks
+    from jupyter_client.manager import KernelManager  # noqa: PLC0415
+    from papermill.exceptions import PapermillExecutionError  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="locmap-kernel-") as sockets, _kernel_environment():
+        km = KernelManager(kernel_name=kernel, transport="ipc", ip=str(Path(sockets) / "kernel"))
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=dict(params), kernel_name=kernel, km=km,
+                                cwd=str(target.parent), progress_bar=False, execution_timeout=timeout,
+                                report_mode=False)
+        except (PapermillExecutionError, RuntimeError, OSError, TimeoutError) as exc:
+            # cell errors, a dead kernel or a timeout (nbclient's errors derive from these)
+            raise NotebookRunError(f"notebook {nb.name} failed (executed copy: {target}): "
+                                   f"{type(exc).__name__}: {str(exc).strip()[:2000]}") from exc
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=False)
+
+
+def sign_notebook(path: Path) -> None:
+    """Mark an executed notebook as trusted for the current user (as ``jupyter trust`` does)."""
+    import nbformat  # noqa: PLC0415 - installed with papermill
+    from nbformat.sign import NotebookNotary  # noqa: PLC0415
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookNotary().sign(nb)
 
 
 def parse_parameters(pairs: Iterable[Iterable[str]] | None) -> dict[str, Any]:
