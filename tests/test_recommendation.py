@@ -7,8 +7,8 @@ import pytest
 
 from locmap.errors import MissingColumnError
 from locmap.localities.ranking import (CRITERIA, Recommendation, Weights, criteria_sources,
-                                       criteria_table, rank_localities, recommend, rule_order,
-                                       sensitivity, what_if)
+                                       criteria_table, rank_localities, ranking_text, recommend,
+                                       rule_order, sensitivity, what_if)
 from locmap.localities.schemes import scheme_from_column
 from locmap.localities.scorecard import build_scorecard, scorecard_at_threshold
 from locmap.localities.testing import synthetic_area
@@ -142,3 +142,14 @@ def test_threshold_changes_reapply_the_rule_on_the_scorecard(syn_scorecards):
     assert thr["leader_base"].iloc[0] == at10["locality"].iloc[0]
     with pytest.raises(MissingColumnError):
         what_if(res["base"], res["summary"], scorecard=sc, thresholds_min=[12])
+
+
+def test_ranking_text_marks_the_recommendation_beside_the_base_order():
+    ranking = _ranking(CRIT)
+    sens = _sens({"A": 0.15, "B": 0.55, "C": 0.30})
+    text = ranking_text(ranking, sens, recommend(ranking, sens))
+    lines = text.splitlines()
+    assert lines[0].split() == ["rank", "locality", "score", "first", "in", "median", "rank", "rank", "in", "90%"]
+    assert lines[1].split()[:4] == ["1", "A", "0.575", "15.0%"]
+    assert lines[2].split()[:5] == ["2", "B", "*", "0.555", "55.0%"]
+    assert lines[-1] == "* recommended: B (runner-up A)"

@@ -609,3 +609,22 @@ def recommend(ranking: pd.DataFrame, sensitivity: pd.DataFrame, scheme: str = "t
         reason=_reason(rec, lead, n_draws, note, wi), flips=flips, base_leader=str(lead.name),
         rank_p05=float(rec["rank_p05"]), rank_p95=float(rec["rank_p95"]), n_draws=n_draws,
         score_margin=score_margin, changes_tested=tuple(wi["change"]))
+
+
+def ranking_text(ranking: pd.DataFrame, sensitivity: pd.DataFrame,
+                 recommendation: Recommendation | None = None) -> str:
+    """The key ranking table for a terminal: rank at the base weights, locality, score, share of
+    draws first, median rank and 90% rank range (plus a marker on the recommended locality)."""
+    sens = sensitivity.set_index("locality")
+    rows = [("rank", "locality", "score", "first in", "median rank", "rank in 90%")]
+    for r in ranking.itertuples():
+        s = sens.loc[r.locality]
+        mark = " *" if recommendation is not None and r.locality == recommendation.locality else ""
+        rows.append((f"{r.rank}", f"{r.locality}{mark}", f"{r.score:.3f}", f"{s['p_first']:.1%}",
+                     f"{s['rank_median']:g}", f"{s['rank_p05']:g}-{s['rank_p95']:g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) if i == 1 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    if recommendation is not None:
+        lines.append(f"* recommended: {recommendation.locality} (runner-up {recommendation.runner_up})")
+    return "\n".join(lines)

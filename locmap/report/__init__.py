@@ -25,12 +25,14 @@ from typing import Any
 
 from locmap.data.area import AreaData
 from locmap.export import write_text
-from locmap.localities.ranking import Recommendation, Weights
+from locmap.localities.columns import describe_column
+from locmap.localities.ranking import Recommendation, Weights, what_if
 from locmap.report.content import build_view
 from locmap.report.inputs import ReportError, ReportInputs, recommendation_for, report_inputs
 from locmap.report.page import render_page
 from locmap.report.pdf import PdfError, print_pdf
 from locmap.settings import Settings
+from locmap.tables import write_readable_tables
 
 __all__ = ["ReportResult", "build_report", "recommendation_for", "report_inputs",
            "ReportInputs", "ReportError", "PdfError", "HTML_NAME", "PDF_NAME"]
@@ -45,10 +47,11 @@ class ReportResult:
     html: Path
     pdf: Path | None
     recommendation: Recommendation
+    tables: tuple[Path, ...] = ()
 
     @property
     def files(self) -> tuple[Path, ...]:
-        return tuple(p for p in (self.html, self.pdf) if p is not None)
+        return tuple(p for p in (self.html, self.pdf, *self.tables) if p is not None)
 
 
 def build_report(area: AreaData, access: Any, localities: Any, sites: Any, settings: Settings,
@@ -76,4 +79,16 @@ def build_report(area: AreaData, access: Any, localities: Any, sites: Any, setti
     out = Path(out_dir)
     html_path = write_text(out / HTML_NAME, html)
     pdf_path = print_pdf(html_path, out / PDF_NAME) if pdf else None
-    return ReportResult(html=html_path, pdf=pdf_path, recommendation=rec)
+    return ReportResult(html=html_path, pdf=pdf_path, recommendation=rec,
+                        tables=tuple(_write_tables(inp, rec, out, pdf)))
+
+
+def _write_tables(inp: ReportInputs, rec: Recommendation, out: Path, pdf: bool) -> list[Path]:
+    """``recommendation_<scheme>.csv``, ``what_if_<scheme>.csv`` and the folder's README.txt."""
+    wi = what_if(inp.table(f"ranking_{inp.scheme}"), inp.table(f"sensitivity_{inp.scheme}"), inp.weights,
+                 inp.table(f"scorecard_{inp.scheme}"), score_margin=rec.score_margin)
+    notes = (f"{HTML_NAME}: the decision pack (opens offline in any browser)."
+             + (f"\n{PDF_NAME}: the same content on A4." if pdf else "")
+             + f"\n\n{rec.headline()}\nRule: {rec.rule}\n{rec.reason}")
+    return write_readable_tables({f"recommendation_{inp.scheme}": rec.to_frame(), f"what_if_{inp.scheme}": wi},
+                                 out, describe_column, f"locmap decision pack - {inp.area.pack.title}", notes)

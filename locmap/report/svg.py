@@ -169,7 +169,11 @@ class _Frame:
 
     def path(self, geom: BaseGeometry, tolerance_m: float = 8.0) -> str:
         d = []
+        if geom.is_empty:
+            return ""
         for ring in _rings(geom.simplify(tolerance_m, preserve_topology=True)):
+            if len(ring) < 4:  # an empty or degenerate ring left by clipping: nothing to draw
+                continue
             px, py = self.xy(ring[:, 0], ring[:, 1])
             d.append("M" + "L".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py)) + "Z")
         return "".join(d)
