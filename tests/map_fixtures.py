@@ -198,3 +198,70 @@ def make_localities(area: AreaData) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
                          "pct_0_4_within_15min_gp": [81.2, 64.0], "rank": [1, 2],
                          "note": ["ok", "<script>window.__xss=1</script>"]})
     return loc, card
+
+
+# ----------------------------------------------------------------------------- hostile text
+#: Payloads that must stay inert in every output (issue 12): template evaluation and syntax
+#: errors, script/HTML injection, matplotlib mathtext, spreadsheet formulas.
+RCE_CANARY = "CANARY"
+HOSTILE_PAYLOADS: tuple[str, ...] = (
+    "{{7*7}}",
+    "{{ cycler.__init__.__globals__.os.system('touch CANARY') }}",
+    "{% for x in range(3) %}",
+    "{#",
+    "{{",
+    "</script>",
+    "<img src=x onerror=alert(1)>",
+    "$\\alpha$",
+    '=HYPERLINK("http://x","y")',
+)
+#: text fields of the synthetic area that carry a payload, and how each is labelled
+HOSTILE_FIELDS: tuple[str, ...] = ("service name", "service address", "service subtype", "service type",
+                                   "unlocated service name", "ward name", "town name", "LSOA name",
+                                   "PCN name", "locality name", "scorecard text", "gap text",
+                                   "area title", "map title")
+
+
+def hostile(i: int, prefix: str = "Hub") -> str:
+    """``"<prefix> <payload i>"`` (payloads cycle), e.g. ``"Hub {{7*7}}"``."""
+    return f"{prefix} {HOSTILE_PAYLOADS[i % len(HOSTILE_PAYLOADS)]}"
+
+
+def make_hostile_area(seed: int = 7) -> AreaData:
+    """:func:`make_area` with a payload in every text field that can reach a map or sheet.
+
+    Service ``i`` is named ``hostile(i)`` (so every payload is a name, an address and a subtype
+    of some service); one located service has a payload as its type code; wards, towns, LSOAs,
+    PCNs and the pack title carry payloads too.
+    """
+    area = make_area(seed)
+    n = len(HOSTILE_PAYLOADS)
+    svc = area.services.copy()
+    svc["name"] = [hostile(i) for i in range(len(svc))]
+    svc["address"] = [hostile(i + 1, "1") for i in range(len(svc))]
+    svc["subtype"] = [hostile(i + 2, "sub") for i in range(len(svc))]
+    svc.loc[svc.index[len(svc) // 2], "service_type"] = HOSTILE_PAYLOADS[0]
+    wards = area.wards.assign(ward_nm=[hostile(i, "Ward") for i in range(len(area.wards))])
+    towns_map = {t: hostile(i + 3, "Town") for i, t in enumerate(area.towns["town"])}
+    towns = area.towns.assign(town=area.towns["town"].map(towns_map))
+    wards["town"] = area.wards["town"].map(towns_map)
+    lsoa = area.lsoa.assign(lsoa21nm=[hostile(i, "LSOA") for i in range(len(area.lsoa))],
+                            ward_nm=area.lsoa["ward_cd"].map(wards.set_index("ward_cd")["ward_nm"]),
+                            town=area.lsoa["town"].map(towns_map))
+    pcns = area.pcns.assign(pcn_name=[hostile(i + 5, "PCN") for i in range(len(area.pcns))])
+    pack = SimpleNamespace(name="synthetic", title=hostile(n - 1, "Area"),
+                           key_service_types=list(SERVICE_TYPES[:2]))
+    return AreaData(pack=pack, settings=area.settings, wards=wards, lsoa=lsoa, towns=towns, pcns=pcns,
+                    pcn_members=area.pcn_members, borough=area.borough, neighbour_wards=area.neighbour_wards,
+                    services=svc, rejects=area.rejects, homes=area.homes, attribution=area.attribution)
+
+
+def make_hostile_layers(area: AreaData) -> dict:
+    """Access, gaps, localities and scorecard for :func:`make_hostile_area`, with payloads in text."""
+    loc, card = make_localities(area)
+    names = [hostile(7 + 2 * i, "Loc") for i in range(len(loc))]  # "Loc $\alpha$", "Loc {{7*7}}"
+    loc = loc.assign(locality=names)
+    card = card.assign(locality=names, note=[hostile(i + 4, "note") for i in range(len(card))],
+                       size_vs_guide=[hostile(8, "size"), hostile(3, "size")])
+    gaps = make_gaps(area).assign(name=[hostile(i + 6, "gap") for i in range(2)])
+    return dict(access=make_access(area), gaps=gaps, localities=loc, scorecard=card)

@@ -6,6 +6,10 @@ runs the CLI on a hostile services CSV; the browser checks are in ``tests/test_b
 """
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -20,10 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from map_fixtures import make_access, make_area, make_gaps, make_localities  # noqa: E402
+from map_fixtures import (HOSTILE_PAYLOADS, make_access, make_area, make_gaps, make_hostile_area,  # noqa: E402
+                          make_hostile_layers, make_localities)
+from matplotlib.text import Text  # noqa: E402
 
 from locmap.maps import _inert  # noqa: E402
-from locmap.maps.web import build_map, render_html  # noqa: E402
+from locmap.maps import static as sm  # noqa: E402
+from locmap.maps.offline import external_assets, save_map  # noqa: E402
+from locmap.maps.web import build_map, render_html, safe_text  # noqa: E402
 
 CANARY = "CANARY"
 RCE = "{{ cycler.__init__.__globals__.os.system('touch CANARY') }}"
@@ -103,3 +111,82 @@ def test_other_threads_get_real_templates_while_locmap_renders():
 def test_literal_template_normalises_like_jinja():
     for text in ("a\r\nb\rc\n", "x\n\n", "", "no newline", "\n"):
         assert _inert.LiteralTemplate(text).render() == jinja2.Template(text).render()
+
+
+# --------------------------------------------------------------------------- part 2: Python API
+#: "<prefix> 49" would mean a template was evaluated (prefixes used by map_fixtures.hostile)
+EVALUATED = re.compile(r"\b(Hub|Ward|Town|LSOA|PCN|Loc|note|gap|size|sub|Area|Title|1) 49\b")
+TITLE = "Title " + " | ".join(HOSTILE_PAYLOADS)
+
+
+@pytest.fixture(scope="module")
+def hostile_api(tmp_path_factory):
+    """Every payload in every text field, through build_map/save_map and the print maps, built once
+    in an empty working directory (where the canary would appear)."""
+    cwd = tmp_path_factory.mktemp("hostile_api")
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        area = make_hostile_area()
+        lay = make_hostile_layers(area)
+        online = render_html(build_map(area, title=TITLE, **lay))
+        offline = save_map(build_map(area, title=TITLE, offline=True, **lay), cwd / "map.html", offline=True)
+        loc = lay["localities"]
+        sheet = sm.profile_sheet(area, loc["locality"].iloc[0], loc, lay["scorecard"].iloc[0], cwd / "sheets",
+                                 dpi=50, access=lay["access"])
+        figures = [sm.plot_services(area, dpi=50, title=TITLE), sm.plot_choropleth(area, "pop_0_4", "wards", dpi=50),
+                   sm.small_multiples(area, localities=loc, dpi=50, paper="A4"),
+                   sm.profile_figure(area, loc["locality"].iloc[1], loc, lay["scorecard"].iloc[1], dpi=50)]
+        yield dict(cwd=cwd, area=area, layers=lay, online=online, offline=offline.read_text(encoding="utf-8"),
+                   offline_path=offline, sheet=sheet, figures=figures)
+    finally:
+        os.chdir(old)
+
+
+def test_no_payload_runs_on_the_machine_that_builds_the_maps(hostile_api):
+    assert not (hostile_api["cwd"] / "CANARY").exists()
+    assert not Path("CANARY").exists()
+
+
+@pytest.mark.parametrize("which", ["online", "offline"])
+def test_no_payload_is_evaluated_and_every_one_is_written_escaped(hostile_api, which):
+    page = hostile_api[which]
+    assert EVALUATED.findall(page) == []
+    # no template syntax survives anywhere in the page: every brace, % and # from data is an entity
+    for token in ("{{", "{%", "{#", "<img src=x"):
+        assert token not in page, token
+    prefixes = EVALUATED.pattern.split("(")[1].split(")")[0].split("|")
+    for prefix in prefixes:                       # no data text opens or closes an element
+        assert f"{prefix} </script>" not in page and f"{prefix} <img" not in page, prefix
+    for prefix in ("Hub", "1", "sub"):             # service name, address, subtype (popups, tooltips)
+        for i in range(len(HOSTILE_PAYLOADS)):
+            assert safe_text(f"{prefix} {HOSTILE_PAYLOADS[i]}") in page, (prefix, i)
+    assert safe_text(TITLE) in page                                    # --title
+    assert safe_text(hostile_api["area"].pack.title) in page           # area-pack title
+    for name in hostile_api["layers"]["localities"]["locality"]:       # locality labels and legend
+        assert safe_text(name) in page
+
+
+def test_hostile_maps_are_written_complete(hostile_api):
+    path = hostile_api["offline_path"]
+    assert path.stat().st_size > 100_000
+    assert external_assets(hostile_api["offline"]) == []
+    assert hostile_api["offline"].rstrip().endswith("</html>")
+    assert [p.suffix for p in hostile_api["sheet"]] == [".png", ".pdf"]
+
+
+def test_print_maps_draw_every_text_literally(hostile_api):
+    for fig in hostile_api["figures"]:
+        texts = fig.findobj(Text)
+        assert len(texts) > 10
+        assert all(not t.get_parse_math() and not t.get_usetex() for t in texts)
+    labels = " ".join(t.get_text() for t in hostile_api["figures"][0].findobj(Text))
+    assert TITLE in labels and "Hub" not in labels  # services map: title literal, names not drawn
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (pdftotext)")
+def test_sheet_pdf_holds_the_payload_text_as_typed(hostile_api):
+    pdf = hostile_api["sheet"][1]
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Locality profile: Loc $\\alpha$" in text             # mathtext off: no alpha glyph
+    assert "=HYPERLINK" in text and "size 49" not in text

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from map_fixtures import (XSS_IMG, XSS_SCRIPT, XSS_TEMPLATE, make_access, make_a
 
 from locmap import export  # noqa: E402
 from locmap.export import ATTRIBUTION  # noqa: E402
-from locmap.maps.web import build_map, render_html, safe_text  # noqa: E402
+from locmap.maps.web import (GAP_FILL_OPACITY, NEED_FILL_OPACITY, build_map, clip_to_outline,  # noqa: E402
+                             render_html, safe_text)
 from locmap.maps.offline import OfflineAssetError, external_assets, make_self_contained, save_map  # noqa: E402
 
 
@@ -55,7 +58,7 @@ def test_layers_present(page):
 
 def test_legend_and_scheme(page):
     assert "locmap-legend" in page
-    assert "Natural Breaks (Jenks), 5 classes (mapclassify)" in page
+    assert "Classes (mapclassify): Natural Breaks (Jenks), 5 classes" in page
     assert "estimated street distance (calibrated)" in page
     assert "Not on the map (no location): 2" in page
 
@@ -140,3 +143,41 @@ def test_save_atomic_keeps_old_file(area, tmp_path, monkeypatch):
 
 def test_html_size_small(offline_page):
     assert len(offline_page.encode()) < 1_000_000
+
+
+def test_html_is_byte_identical_across_builds_and_processes(area, full, tmp_path):
+    first = render_html(build_map(area, offline=True, **full))
+    assert render_html(build_map(area, offline=True, **full)) == first
+    assert re.search(r"map_[0-9a-f]{32}", first).group(0) == "map_" + "0" * 31 + "2"  # numbered, not random
+    root = Path(__file__).resolve().parent.parent
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(root / 'tests')!r}, {str(root)!r}]
+        from map_fixtures import make_access, make_area, make_gaps, make_localities
+        from locmap.maps.web import build_map
+        from locmap.maps.offline import save_map
+        area = make_area()
+        loc, card = make_localities(area)
+        m = build_map(area, offline=True, access=make_access(area), gaps=make_gaps(area), localities=loc,
+                      scorecard=card)
+        save_map(m, sys.argv[1], offline=True)
+    """)
+    seed = "2" if sys.flags.hash_randomization == 0 else "0"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "other.html")], check=True, timeout=120,
+                   env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"})
+    here = save_map(build_map(area, offline=True, **full), tmp_path / "here.html", offline=True)
+    assert (tmp_path / "other.html").read_bytes() == here.read_bytes()
+
+
+def test_legend_swatches_have_the_fill_opacity_of_the_layer(page):
+    legend = page[page.index("locmap-legend"):]
+    assert re.search(rf"background:rgba\(\d+,\d+,\d+,{NEED_FILL_OPACITY:g}\)", legend)
+    assert f"rgba(178,24,43,{GAP_FILL_OPACITY:g});border:2px dashed #b2182b" in legend
+    assert f'"fillOpacity": {NEED_FILL_OPACITY}' in page
+
+
+def test_need_fills_are_clipped_to_the_borough(area):
+    spilled = area.lsoa.assign(geometry=area.lsoa.geometry.buffer(200))
+    clipped = clip_to_outline(spilled, area)
+    assert clipped.geometry.difference(area.borough.union_all().buffer(1e-6)).area.max() < 1e-6
+    assert clipped.geometry.area.sum() < spilled.geometry.area.sum()

@@ -1,11 +1,19 @@
-"""Static (matplotlib) maps on the synthetic fixture."""
+"""Static (matplotlib) maps on the synthetic fixture: pages, cartography, palette, reproducibility."""
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.text import Text
+from PIL import Image
+from shapely.geometry import box
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
@@ -13,9 +21,13 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:
 
 from map_fixtures import make_access, make_area, make_localities  # noqa: E402
 
+from locmap.errors import UnknownAreaError  # noqa: E402
+from locmap.maps import palette  # noqa: E402
 from locmap.maps import static as sm  # noqa: E402
+from locmap.maps.web import build_map, pretty, render_html  # noqa: E402
 
 DPI = 60  # small for speed; the A4 size check scales with dpi
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +35,25 @@ def area():
     return make_area()
 
 
-def _pixels(path: Path) -> np.ndarray:
-    from PIL import Image  # noqa: PLC0415
+@pytest.fixture(scope="module")
+def sheet_fig(area):
+    loc, card = make_localities(area)
+    return sm.profile_figure(area, "Northolt", loc, card.iloc[0], dpi=DPI, access=make_access(area))
 
+
+def _pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L"), dtype=float)
 
 
+def _all_text(fig) -> str:
+    return " ".join(" ".join(t.get_text().split()) for t in fig.findobj(Text))
+
+
+def _legend_labels(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.texts]
+
+
+# --------------------------------------------------------------------------- pages
 def test_choropleth_a4_png_pdf(area, tmp_path):
     paths = sm.save(sm.plot_choropleth(area, "pop_0_4", paper="A4", dpi=DPI), tmp_path / "need")
     assert [p.suffix for p in paths] == [".png", ".pdf"]
@@ -52,8 +77,7 @@ def test_decile_map(area, tmp_path):
 def test_small_multiples_service_types(area, tmp_path):
     acc = make_access(area)
     fig = sm.small_multiples(area, panels=["gp_practice", "library", "childrens_centre"], access=acc, dpi=DPI)
-    texts = " ".join(t.get_text() for t in fig.legends[0].texts) + fig.legends[0].get_title().get_text()
-    assert "estimated street distance (calibrated)" in texts
+    assert "distances: estimated street distance (calibrated)" in _all_text(fig)
     (png,) = sm.save(fig, tmp_path / "sm", formats=("png",))
     assert _pixels(png).var() > 100
 
@@ -73,8 +97,6 @@ def test_profile_sheet(area, tmp_path):
 
 
 def test_profile_sheet_unknown_locality(area, tmp_path):
-    from locmap.errors import UnknownAreaError  # noqa: PLC0415
-
     loc, _ = make_localities(area)
     with pytest.raises(UnknownAreaError, match="Nowhere"):
         sm.profile_sheet(area, "Nowhere", loc, None, tmp_path)
@@ -84,3 +106,213 @@ def test_scale_bar_nice_lengths():
     assert sm._nice_length_m(10_000) == 2000
     assert sm._nice_length_m(2_600) == 500
     assert sm._nice_length_m(900) == 100
+
+
+# --------------------------------------------------------------------------- cartography
+def test_service_palette_distinct_in_normal_and_colour_blind_vision():
+    colours = [s.colour for s in palette.SERVICE_STYLES.values()]
+    assert len(set(colours)) == len(colours) == 9
+    normal, pair = palette.min_pairwise_delta_e(colours)
+    assert normal >= palette.MIN_DELTA_E00 == 20.0, pair
+    for vision in ("deuteranopia", "protanopia"):
+        d, pair = palette.min_pairwise_delta_e(colours, vision)
+        assert d >= palette.MIN_DELTA_E00_CVD == 10.0, (vision, pair, d)
+    # the colours issue 16 found identical are now far apart, also for deuteranopes
+    gp, special = (palette.hex_to_rgb(palette.SERVICE_STYLES[t].colour) for t in ("gp_practice", "special_school"))
+    lab = palette.rgb_to_lab(palette.simulate_cvd(np.array([gp, special]), "deuteranopia"))
+    assert palette.delta_e2000(lab[0], lab[1]) > 25
+    # and the old pair really was a clash (the check can fail)
+    assert palette.min_pairwise_delta_e(["#0072B2", "#1F77B4"])[0] < 5
+
+
+def test_ciede2000_matches_sharma_2005_reference_pairs():
+    pairs = [((50, 2.6772, -79.7751), (50, 0, -82.7485), 2.0425),
+             ((50, 0, 0), (50, -1, 2), 2.3669),
+             ((50, 2.5, 0), (73, 25, -18), 27.1492),
+             ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+             ((2.0776, 0.0795, -1.1350), (0.9033, -0.0636, -0.5514), 0.9082)]
+    got = palette.delta_e2000(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
+    np.testing.assert_allclose(got, [p[2] for p in pairs], atol=1e-4)
+    # Machado 2009 deuteranopia keeps greys grey and maps pure red and green close together
+    assert np.allclose(palette.simulate_cvd(np.array([0.5, 0.5, 0.5])), 0.5, atol=0.01)
+    red, green = palette.simulate_cvd(np.array([[1.0, 0, 0], [0, 0.6, 0]]))
+    assert palette.delta_e2000(palette.rgb_to_lab(red), palette.rgb_to_lab(green)) < 15
+
+
+def test_childrens_centres_are_the_most_prominent_markers(area):
+    styles = palette.SERVICE_STYLES
+    cc = styles["childrens_centre"]
+    assert cc.size_pt == max(s.size_pt for s in styles.values())
+    assert palette.by_prominence(["library", "gp_practice", "childrens_centre"])[0] == "childrens_centre"
+    fig = sm.plot_services(area, dpi=DPI)
+    assert _legend_labels(fig)[0].startswith("Children's centre")
+    points = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    top = max(points, key=lambda c: c.get_zorder())
+    assert np.allclose(top.get_facecolor()[0][:3], palette.hex_to_rgb(cc.colour))
+
+
+def test_one_label_vocabulary_in_web_and_print(area):
+    assert palette.service_label("childrens_centre") == "Children's centre"
+    assert palette.service_label("gp_practice") == "GP practice"
+    assert palette.service_label("youth_club") == "Youth club"
+    assert palette.service_label("youth_club", {"youth_club": "Youth club / centre"}) == "Youth club / centre"
+    types = list(dict.fromkeys(area.services["service_type"]))
+    expected = {palette.service_label(t) for t in types}
+    labels = {re.sub(r" \(\d+\)$", "", lab) for lab in _legend_labels(sm.plot_services(area, dpi=DPI))}
+    assert expected <= labels
+    acc = make_access(area)
+    titles = [ax.get_title() for ax in sm.small_multiples(area, panels=types, access=acc, dpi=DPI).axes
+              if ax.get_title()]
+    assert titles == [palette.service_label(t) for t in types]
+    page = render_html(build_map(area, layers=("services",), offline=True))
+    for t in types:  # layer names reach the page as JSON (folium escapes & as \u0026)
+        assert f"Services: {pretty(t)} (".replace("&", "\\u0026") in page, t
+    assert "childrens centre" not in _all_text(sm.plot_services(area, dpi=DPI)).lower()
+
+
+def test_class_labels_never_repeat_a_bound():
+    assert palette.class_labels(1220, [1220, 2447.2, 3498]) == ["1,220", "1,220 – 2,447", "2,447 – 3,498"]
+    assert palette.class_labels(0.1, [0.12, 0.14]) == ["0.10 – 0.12", "0.12 – 0.14"]
+    labels = palette.class_labels(5, [5.2, 5.4, 9])
+    assert all(a != b for lab in labels if " – " in lab for a, b in [lab.split(" – ")])
+
+
+def test_legends_show_the_boundary_lines_drawn(area, sheet_fig):
+    choro = _legend_labels(sm.plot_choropleth(area, "pop_0_4", dpi=DPI))
+    assert {"Borough boundary", "Town boundary", "Ward boundary"} <= set(choro)
+    assert {"This locality", "Other localities", "Borough boundary", "Ward boundary"} <= set(_legend_labels(sheet_fig))
+
+
+def test_legend_swatches_match_the_fills(sheet_fig):
+    ax = sheet_fig.axes[0]
+    fills = ax.collections[0].get_facecolor()                # LSOA fills
+    patches = [h for leg in sheet_fig.legends for h in leg.get_patches()]
+    assert len(patches) >= 3
+    swatches = {tuple(np.round(p.get_facecolor(), 3)) for p in patches}
+    drawn = {tuple(np.round(f, 3)) for f in fills}
+    assert swatches <= drawn | {(1.0, 1.0, 1.0, 1.0)}        # same colour *and* alpha as drawn
+
+
+def test_map_fills_its_box_and_furniture_sits_beside_it(sheet_fig):
+    ax = sheet_fig.axes[0]
+    ax.apply_aspect()
+    orig, drawn = ax.get_position(original=True), ax.get_position()
+    assert drawn.height / orig.height > 0.99 and drawn.width / orig.width > 0.99  # no blank band
+    others = [a for a in sheet_fig.axes[1:] if a.get_xlim() != (0.0, 1.0) or a.texts]
+    furniture = [a for a in sheet_fig.axes if any(t.get_text() == "N" for t in a.texts)
+                 or any(t.get_text().endswith(" m") or t.get_text().endswith(" km") for t in a.texts)]
+    assert len(furniture) == 2 and others
+    for a in furniture:
+        assert not a.get_position().overlaps(drawn)
+
+
+@pytest.mark.parametrize("n", range(1, 10))
+def test_small_multiples_have_no_empty_panels(n):
+    nrows, ncols, legend_in_grid = sm.grid_layout(n, 1.6, 16.0, 9.0)
+    empty = nrows * ncols - n
+    assert 0 <= empty < ncols                      # never a whole empty row
+    assert legend_in_grid == (empty > 0)           # leftover cells hold the legend
+
+
+def test_small_multiples_legend_takes_the_leftover_cells(area):
+    loc, _ = make_localities(area)
+    loc3 = loc.iloc[[0, 1, 0]].assign(locality=["A", "B", "C"])
+    fig = sm.small_multiples(area, localities=loc3, dpi=DPI, paper="A4")
+    maps = [a for a in fig.axes if a.get_title()]
+    assert len(maps) == 3
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert not any(legend.overlaps(a.get_window_extent()) for a in maps)
+
+
+def test_titles_have_plain_words(area, sheet_fig):
+    figs = [sm.plot_choropleth(area, "pop_0_19", layer="wards", dpi=DPI),
+            sm.plot_choropleth(area, "pop_0_4", layer="pcns", dpi=DPI), sheet_fig,
+            sm.small_multiples(area, panels=["gp_practice"], access=make_access(area), dpi=DPI)]
+    for fig in figs:
+        text = _all_text(fig)
+        assert "per wards" not in text and "per pcns" not in text
+        assert re.search(r"\([^()]*\(", text) is None, text   # no nested brackets
+    assert "per ward" in _all_text(figs[0]) and "per PCN footprint" in _all_text(figs[1])
+
+
+def test_fills_are_clipped_to_the_borough_outline(area):
+    wide = area.lsoa.copy()
+    wide.loc[wide.index[0], "geometry"] = wide.geometry.iloc[0].buffer(300)   # spills over the border
+    clipped = sm.clip_to_outline(wide, area)
+    outline = area.borough.union_all()
+    assert wide.geometry.iloc[0].difference(outline).area > 1e4
+    assert clipped.geometry.difference(outline.buffer(1e-6)).area.max() < 1e-6
+    assert len(clipped) == len(wide)
+    assert area.lsoa.geometry.iloc[0].equals(make_area().lsoa.geometry.iloc[0])  # input untouched
+    assert box(0, 0, 1, 1).area == 1
+
+
+# --------------------------------------------------------------------------- files and notebooks
+def test_png_and_pdf_are_byte_identical_across_runs_and_have_no_dates(area, tmp_path):
+    loc, card = make_localities(area)
+    acc = make_access(area)
+    first = sm.profile_sheet(area, "Northolt", loc, card.iloc[0], tmp_path / "a", dpi=DPI, access=acc)
+    second = sm.profile_sheet(area, "Northolt", loc, card.iloc[0], tmp_path / "b", dpi=DPI, access=acc)
+    for p, q in zip(first, second):
+        assert p.read_bytes() == q.read_bytes(), p.name
+    pdf = first[1].read_bytes()
+    assert b"/CreationDate" not in pdf and b"/Creator (locmap)" in pdf
+    assert Image.open(first[0]).info.get("Software") == "locmap (matplotlib)"
+
+
+def test_sheet_bytes_identical_in_another_process(area, tmp_path):
+    """A fresh interpreter (another hash seed) writes the same PNG and PDF bytes."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT / 'tests')!r}, {str(ROOT)!r}]
+        from map_fixtures import make_access, make_area, make_localities
+        from locmap.maps import static as sm
+        area = make_area()
+        loc, card = make_localities(area)
+        sm.profile_sheet(area, "Northolt", loc, card.iloc[0], sys.argv[1], dpi={DPI}, access=make_access(area))
+    """)
+    seed = "2" if sys.flags.hash_randomization == 0 else "0"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "other")], check=True,
+                   env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}, timeout=120)
+    loc, card = make_localities(area)
+    here = sm.profile_sheet(area, "Northolt", loc, card.iloc[0], tmp_path / "here", dpi=DPI,
+                            access=make_access(area))
+    for path in here:
+        assert (tmp_path / "other" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_importing_static_maps_selects_no_backend():
+    """No ``matplotlib.use("Agg")`` at import: a notebook keeps its inline backend."""
+    code = ("import matplotlib; import locmap.maps.static as sm; "
+            "print(matplotlib.rcParams._get_backend_or_none())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "MPLBACKEND": ""}, cwd=ROOT).stdout.split()
+    assert out == ["None"]
+
+
+def test_figure_shows_inline_as_png(area):
+    fig = sm.plot_services(area, dpi=DPI)
+    png = fig._repr_png_()
+    assert png.startswith(b"\x89PNG")
+    assert Image.open(__import__("io").BytesIO(png)).size[0] == int(297 / 25.4 * DPI)
+
+
+def test_notebook_cell_returning_a_figure_has_an_image_output(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT / 'tests')!r}, {str(ROOT)!r}]
+        from map_fixtures import make_area
+        from locmap.maps import static as sm
+        fig = sm.plot_services(make_area(), dpi=40)
+        sm.save(fig, {str(tmp_path / 'services')!r}, formats=("png",))
+        fig"""))]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs if o.output_type == "stream" and o.name == "stderr"] == []
+    data = [o for o in outputs if o.output_type == "execute_result"][0]["data"]
+    assert "image/png" in data, json.dumps(list(data))
+    assert (tmp_path / "services.png").exists()

@@ -18,6 +18,7 @@ Only background tiles still come from the network; the banner added by
 from __future__ import annotations
 
 import base64
+import importlib
 import os
 import re
 from functools import lru_cache
@@ -47,8 +48,6 @@ _OPTIONAL = {
 
 
 def _xstatic_dir(module: str) -> Path:
-    import importlib  # noqa: PLC0415
-
     try:
         mod = importlib.import_module(f"xstatic.pkg.{module}")
     except ImportError as exc:  # pragma: no cover - dependency declared in pyproject

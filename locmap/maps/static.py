@@ -1,16 +1,24 @@
-"""Printable static maps (matplotlib): A4/A3 landscape PNG and PDF.
+"""Printable static maps (matplotlib): A4/A3 landscape PNG and PDF, and inline notebook figures.
 
-Every figure has a title, legend, scale bar (drawn here, in metres: EPSG:27700 is metric),
-north arrow and the attribution text.  Files are written with
-:func:`locmap.export.write_figure` (atomic).
+Every figure has a title, legend (classes, service types and the boundary lines drawn), scale
+bar and north arrow (placed beside the map, never on data) and the attribution text.
 
-- :func:`plot_choropleth` -- one LSOA/ward variable, classified with mapclassify;
+- :func:`plot_choropleth` -- one LSOA/ward/town/PCN variable, classified with mapclassify;
 - :func:`plot_services` -- services by type over the boundaries;
 - :func:`small_multiples` -- one panel per service type (access bands) or per locality;
-- :func:`profile_sheet` -- one page per locality: map plus a key-figures table.
+- :func:`profile_figure` / :func:`profile_sheet` -- one page per locality: map plus key figures.
+
+Figures are built with the object-oriented API (:class:`SheetFigure`, a
+``matplotlib.figure.Figure``) and never through pyplot, so importing this module selects no
+backend: the CLI writes files headless, and a notebook cell that returns a figure shows it
+inline (``SheetFigure._repr_png_``).  :func:`save` writes PNG/PDF atomically with fixed
+metadata (no creation date), so the same inputs give byte-identical files.  Every text on a
+figure is drawn literally (matplotlib's mathtext and usetex off), so a name like ``$\\alpha$``
+prints as typed.
 """
 from __future__ import annotations
 
+import io
 import math
 import textwrap
 from collections.abc import Sequence
@@ -19,33 +27,63 @@ from typing import Any
 
 import geopandas as gpd
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Text
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
-
-from locmap.export import ATTRIBUTION, write_figure  # noqa: E402
-from locmap.maps.web import ACCESS_BANDS, NO_ACCESS_COLOUR, classify, method_label, service_colour  # noqa: E402
-from locmap.bands import BAND_LABELS  # noqa: E402
-from locmap.settings import CRS_METRIC  # noqa: E402
+from locmap.bands import BAND_LABELS
+from locmap.errors import UnknownAreaError
+from locmap.export import ATTRIBUTION, write_figure
+from locmap.maps.palette import by_prominence, class_labels, service_label, service_style
+from locmap.maps.web import ACCESS_BANDS, NO_ACCESS_COLOUR, classify, clip_to_outline, method_label
+from locmap.settings import CRS_METRIC
 
 #: ISO 216 landscape sizes in inches (width, height).
 PAPER_INCHES: dict[str, tuple[float, float]] = {
     "A4": (297 / 25.4, 210 / 25.4),
     "A3": (420 / 25.4, 297 / 25.4),
 }
+#: File metadata: fixed, no dates, so the same figure gives the same bytes.
+FILE_METADATA: dict[str, dict[str, Any]] = {
+    "png": {"Software": "locmap (matplotlib)"},
+    "pdf": {"Creator": "locmap", "Producer": "locmap (matplotlib)", "CreationDate": None},
+}
+#: Boundary line styles shared by maps and legends: (colour, width in points, label).
+LINES: dict[str, tuple[str, float, str]] = {
+    "borough": ("#000000", 1.4, "Borough boundary"),
+    "town": ("#4B0082", 0.9, "Town boundary"),
+    "ward": ("#777777", 0.3, "Ward boundary"),
+    "locality": ("#0B3D91", 2.4, "This locality"),
+    "other_locality": ("#555555", 0.6, "Other localities"),
+}
+#: singular names of the layers a choropleth can map ("per ward", never "per wards")
+LAYER_NOUNS: dict[str, str] = {"lsoa": "LSOA", "wards": "ward", "towns": "town", "pcns": "PCN footprint"}
+_NO_DATA = (1.0, 1.0, 1.0, 1.0)
+
+
+class SheetFigure(Figure):
+    """A ``matplotlib.figure.Figure`` that shows itself as a PNG in notebooks (no pyplot needed)."""
+
+    #: resolution of the inline notebook image (the file resolution is the figure's ``dpi``)
+    notebook_dpi = 100
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=min(self.dpi, self.notebook_dpi),
+                     metadata=FILE_METADATA["png"])
+        return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- page furniture
-def new_figure(paper: str = "A4", dpi: int = 200) -> Figure:
+def new_figure(paper: str = "A4", dpi: int = 200) -> SheetFigure:
     """Landscape figure of the given paper size (``"A4"`` or ``"A3"``)."""
     if paper not in PAPER_INCHES:
         raise ValueError(f"paper must be one of {sorted(PAPER_INCHES)}, not {paper!r}")
-    return plt.figure(figsize=PAPER_INCHES[paper], dpi=dpi)
+    return SheetFigure(figsize=PAPER_INCHES[paper], dpi=dpi)
 
 
 def _nice_length_m(span_m: float) -> float:
@@ -58,30 +96,39 @@ def _nice_length_m(span_m: float) -> float:
     return float(exp)
 
 
-def add_scale_bar(ax: plt.Axes, length_m: float | None = None, location: tuple[float, float] = (0.04, 0.04)) -> float:
-    """Draw a two-segment scale bar on an EPSG:27700 axis; returns its length in metres."""
+def add_map_furniture(fig: Figure, ax: Axes, x: float, y: float) -> float:
+    """Scale bar and north arrow for map ``ax``, drawn beside it at figure position (x, y).
+
+    The scale bar is a small axes whose width is its length at the map's scale (EPSG:27700
+    metres), so it stays true whatever the page; the arrow points to grid north.  Neither
+    sits on the map.
+
+    Returns
+    -------
+    float
+        Scale-bar length in metres.
+    """
+    ax.apply_aspect()  # the box as drawn (equal aspect)
     x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    length_m = length_m or _nice_length_m(x1 - x0)
-    bx = x0 + location[0] * (x1 - x0)
-    by = y0 + location[1] * (y1 - y0)
-    h = 0.012 * (y1 - y0)
-    half = length_m / 2
-    ax.add_patch(Rectangle((bx, by), half, h, facecolor="black", edgecolor="black", zorder=20))
-    ax.add_patch(Rectangle((bx + half, by), half, h, facecolor="white", edgecolor="black", zorder=20))
+    pos = ax.get_position()
+    length_m = _nice_length_m(x1 - x0)
+    width = length_m / (x1 - x0) * pos.width
+    bar = fig.add_axes((x, y, width, 0.012))
+    bar.set_xlim(0, length_m)
+    bar.set_ylim(0, 1)
+    bar.axis("off")
+    bar.add_patch(Rectangle((0, 0), length_m / 2, 1, facecolor="black", edgecolor="black", clip_on=False))
+    bar.add_patch(Rectangle((length_m / 2, 0), length_m / 2, 1, facecolor="white", edgecolor="black",
+                            clip_on=False))
     label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
-    for xx, txt in ((bx, "0"), (bx + length_m, label)):
-        ax.text(xx, by + 1.8 * h, txt, ha="center", va="bottom", fontsize=7, zorder=20,
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
+    for xx, txt in ((0, "0"), (length_m, label)):
+        bar.text(xx, 1.6, txt, ha="center", va="bottom", fontsize=7)
+    arrow = fig.add_axes((x + width + 0.02, y - 0.005, 0.025, 0.06))
+    arrow.axis("off")
+    arrow.annotate("N", xy=(0.5, 1.0), xytext=(0.5, 0.12), xycoords="axes fraction", ha="center",
+                   va="center", fontsize=9, fontweight="bold",
+                   arrowprops={"facecolor": "black", "width": 3, "headwidth": 9, "headlength": 8})
     return length_m
-
-
-def add_north_arrow(ax: plt.Axes, location: tuple[float, float] = (0.95, 0.90)) -> None:
-    """North arrow (grid north of British National Grid) in axis coordinates."""
-    x, y = location
-    ax.annotate("N", xy=(x, y), xytext=(x, y - 0.09), xycoords="axes fraction", ha="center", va="center",
-                fontsize=10, fontweight="bold", zorder=20,
-                arrowprops={"facecolor": "black", "width": 4, "headwidth": 11, "headlength": 10})
 
 
 def add_attribution(fig: Figure, text: str = ATTRIBUTION, y: float = 0.012) -> None:
@@ -89,12 +136,36 @@ def add_attribution(fig: Figure, text: str = ATTRIBUTION, y: float = 0.012) -> N
     fig.text(0.01, y, "\n".join(textwrap.wrap(text, 230)), fontsize=5.5, color="#333333", va="bottom")
 
 
-def _frame(ax: plt.Axes, gdf: gpd.GeoDataFrame, pad_frac: float = 0.04) -> None:
-    minx, miny, maxx, maxy = gdf.total_bounds
+def literal_text(fig: Figure) -> Figure:
+    """Draw every text of ``fig`` literally: mathtext and usetex off (``$\\alpha$`` prints as typed)."""
+    for t in fig.findobj(Text):
+        t.set_parse_math(False)
+        t.set_usetex(False)
+    return fig
+
+
+def _map_axes(ax: Axes, bounds: Sequence[float], pad_frac: float = 0.04) -> None:
+    """Frame a map axis on ``bounds`` (EPSG:27700) with equal aspect, filling the axes box.
+
+    The shorter side of the bounds is widened to the box's shape, so the map uses the page
+    (no blank band above or below a wide locality).
+    """
+    minx, miny, maxx, maxy = bounds
     px, py = (maxx - minx) * pad_frac, (maxy - miny) * pad_frac
-    ax.set_xlim(minx - px, maxx + px)
-    ax.set_ylim(miny - py, maxy + py)
-    ax.set_aspect("equal")
+    minx, maxx, miny, maxy = minx - px, maxx + px, miny - py, maxy + py
+    pos = ax.get_position(original=True)
+    fig_w, fig_h = ax.figure.get_size_inches()
+    box_ratio = (pos.width * fig_w) / (pos.height * fig_h)
+    dx, dy = maxx - minx, max(maxy - miny, 1e-9)
+    if dx / dy < box_ratio:
+        grow = (dy * box_ratio - dx) / 2
+        minx, maxx = minx - grow, maxx + grow
+    else:
+        grow = (dx / box_ratio - dy) / 2
+        miny, maxy = miny - grow, maxy + grow
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("")
@@ -107,104 +178,155 @@ def _metric(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
     return gdf.to_crs(CRS_METRIC) if gdf.crs is not None and str(gdf.crs) != CRS_METRIC else gdf
 
 
-def _plot_service_points(ax: plt.Axes, located: gpd.GeoDataFrame, types: Sequence[str], markersize: float,
-                         legend_markersize: float, include_empty: bool) -> list[Line2D]:
-    """Plot located services one colour per type; return legend handles labelled with counts."""
+def _outline_frame(area: Any) -> gpd.GeoDataFrame:
+    borough = getattr(area, "borough", None)
+    return _metric(borough if borough is not None and len(borough) else area.wards)
+
+
+def _line(key: str) -> Line2D:
+    colour, width, label = LINES[key]
+    return Line2D([], [], color=colour, lw=max(width, 0.8), label=label)
+
+
+def _outline(ax: Axes, area: Any, towns: bool = True) -> list[Line2D]:
+    """Ward, town and borough boundaries; returns their legend handles (thickest first)."""
     handles = []
-    for t in types:
-        sub = located[located["service_type"] == t]
-        if len(sub):
-            sub.plot(ax=ax, color=service_colour(t, types), markersize=markersize, edgecolor="#222222",
-                     linewidth=0.3, zorder=10)
-        if len(sub) or include_empty:
-            handles.append(Line2D([], [], marker="o", ls="", markersize=legend_markersize,
-                                  markerfacecolor=service_colour(t, types), markeredgecolor="#222222",
-                                  label=f"{t.replace('_', ' ')} ({len(sub)})"))
+    for key, layer, show in (("borough", "borough", True), ("town", "towns", towns), ("ward", "wards", True)):
+        gdf = getattr(area, layer, None)
+        if show and gdf is not None and len(gdf):
+            colour, width, _label = LINES[key]
+            zorder = {"ward": 5, "town": 6, "borough": 7}[key]
+            _metric(gdf).boundary.plot(ax=ax, color=colour, linewidth=width, zorder=zorder)
+            handles.append(_line(key))
     return handles
 
 
-def _outline(ax: plt.Axes, area: Any, towns: bool = True) -> None:
-    if getattr(area, "wards", None) is not None:
-        _metric(area.wards).boundary.plot(ax=ax, color="#777777", linewidth=0.3, zorder=5)
-    if towns and getattr(area, "towns", None) is not None:
-        _metric(area.towns).boundary.plot(ax=ax, color="#4B0082", linewidth=0.9, zorder=6)
-    if getattr(area, "borough", None) is not None:
-        _metric(area.borough).boundary.plot(ax=ax, color="black", linewidth=1.4, zorder=7)
+def _plot_service_points(ax: Axes, located: gpd.GeoDataFrame, types: Sequence[str], scale: float,
+                         include_empty: bool, count_note: str = "") -> list[Line2D]:
+    """Located services, one colour and marker per type, the most prominent drawn on top.
+
+    Returns legend handles (most prominent first) labelled ``"Children's centre (5)"``.
+    """
+    handles = []
+    ordered = by_prominence(types)
+    for depth, t in enumerate(ordered):
+        style = service_style(t)
+        sub = located[located["service_type"] == t]
+        if len(sub):
+            ax.scatter(sub.geometry.x, sub.geometry.y, s=(style.size_pt * scale) ** 2, c=style.colour,
+                       marker=style.marker, edgecolors="#222222", linewidths=0.4,
+                       zorder=20 + len(ordered) - depth)
+        if len(sub) or include_empty:
+            handles.append(Line2D([], [], marker=style.marker, ls="", markersize=style.size_pt * 0.75,
+                                  markerfacecolor=style.colour, markeredgecolor="#222222",
+                                  label=f"{service_label(t)} ({len(sub)}{count_note})"))
+    return handles
 
 
-def _finish(fig: Figure, ax: plt.Axes, title: str, subtitle: str = "") -> None:
+def _header(fig: Figure, title: str, subtitle: str = "") -> None:
     fig.suptitle(title, fontsize=14, fontweight="bold", x=0.01, ha="left", y=0.985)
     if subtitle:
-        fig.text(0.01, 0.935, subtitle, fontsize=8.5, color="#333333", ha="left")
-    add_scale_bar(ax)
-    add_north_arrow(ax)
+        fig.text(0.01, 0.937, subtitle, fontsize=8.5, color="#333333", ha="left")
+
+
+def _finish(fig: Figure, ax: Axes, title: str, subtitle: str = "",
+            furniture_xy: tuple[float, float] = (0.765, 0.075)) -> Figure:
+    _header(fig, title, subtitle)
+    add_map_furniture(fig, ax, *furniture_xy)
     add_attribution(fig)
+    return literal_text(fig)
 
 
 def save(fig: Figure, out_base: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``out_base.<fmt>`` for each format (atomic) and close it."""
+    """Save ``fig`` as ``out_base.<fmt>`` for each format (atomic, fixed metadata).
+
+    The figure stays usable (e.g. to show it in a notebook after saving).
+    """
     out_base = Path(out_base)
-    paths = [write_figure(fig, out_base.with_suffix(f".{fmt}"), dpi=fig.dpi) for fmt in formats]
-    plt.close(fig)
-    return paths
+    return [write_figure(fig, out_base.with_suffix(f".{fmt}"), dpi=fig.dpi,
+                         metadata=FILE_METADATA.get(fmt, {})) for fmt in formats]
+
+
+# --------------------------------------------------------------------------- classes
+def _classes(values: pd.Series, column: str, scheme: str, k: int, cmap: str
+             ) -> tuple[np.ndarray, list[str], np.ndarray, str]:
+    """Class index per value, legend labels, colours (RGBA rows) and the scheme's name."""
+    if column.endswith("_decile"):
+        classes = pd.to_numeric(values, errors="coerce").fillna(0).astype(int).to_numpy() - 1
+        labels = [f"Decile {d}" + (" (most deprived)" if d == 1 else "") for d in range(1, 11)]
+        colours = matplotlib.colormaps["RdYlBu"](np.linspace(0.05, 0.95, 10))
+        return classes, labels, colours, "national deciles (fixed)"
+    classes, bins, scheme_label = classify(values, scheme=scheme, k=k)
+    lo = float(np.nanmin(pd.to_numeric(values, errors="coerce"))) if len(bins) else 0.0
+    colours = matplotlib.colormaps[cmap](np.linspace(0.15, 0.95, max(len(bins), 1)))
+    return classes, class_labels(lo, bins), colours, scheme_label
+
+
+def _faces(classes: np.ndarray, colours: np.ndarray) -> list:
+    return [colours[c] if 0 <= c < len(colours) else _NO_DATA for c in classes]
+
+
+def _class_handles(labels: Sequence[str], colours: np.ndarray) -> list[Patch]:
+    return [Patch(facecolor=colours[i], edgecolor="#555555", label=lab) for i, lab in enumerate(labels)]
+
+
+def _band_label(column: str) -> str:
+    text = BAND_LABELS.get(column, column.replace("_", " "))
+    return text[:1].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------- maps
 def plot_choropleth(area: Any, column: str = "pop_0_4", layer: str = "lsoa", scheme: str = "NaturalBreaks",
                     k: int = 5, title: str | None = None, paper: str = "A4", dpi: int = 200,
-                    cmap: str = "YlOrRd") -> Figure:
-    """Choropleth of ``column`` of ``area.<layer>`` (classes from mapclassify; legend names the scheme)."""
+                    cmap: str = "YlOrRd") -> SheetFigure:
+    """Choropleth of ``column`` of ``area.<layer>`` (classes from mapclassify; legend names the scheme).
+
+    Fills are clipped to the study-area outline for display.
+    """
     gdf = _metric(getattr(area, layer))
     if column not in gdf.columns:
         raise KeyError(f"column '{column}' is not in the {layer} layer")
     fig = new_figure(paper, dpi)
-    ax = fig.add_axes([0.01, 0.06, 0.74, 0.86])
-    if column.endswith("_decile"):
-        classes = pd.to_numeric(gdf[column], errors="coerce").fillna(0).astype(int).to_numpy() - 1
-        bins = [float(d) for d in range(1, 11)]
-        labels = [f"decile {d}" + (" (most deprived)" if d == 1 else "") for d in range(1, 11)]
-        colours = plt.get_cmap("RdYlBu")(np.linspace(0.05, 0.95, 10))
-        scheme_label = "national deciles (fixed)"
-    else:
-        classes, bins, scheme_label = classify(gdf[column], scheme=scheme, k=k)
-        lo = float(np.nanmin(gdf[column]))
-        labels = [f"{(lo if i == 0 else bins[i - 1]):,.0f} – {b:,.0f}" for i, b in enumerate(bins)]
-        colours = plt.get_cmap(cmap)(np.linspace(0.15, 0.95, max(len(bins), 1)))
-    face = [colours[c] if 0 <= c < len(colours) else (1, 1, 1, 1) for c in classes]
-    gdf.plot(ax=ax, color=face, edgecolor="#999999", linewidth=0.2, zorder=2)
-    _outline(ax, area)
-    _frame(ax, gdf)
-    handles = [Patch(facecolor=colours[i], edgecolor="#555555", label=lab) for i, lab in enumerate(labels)]
-    handles += [Line2D([], [], color="#4B0082", lw=1, label="town"), Line2D([], [], color="black", lw=1.4, label="borough")]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.765, 0.9), fontsize=8, frameon=False,
-               title=f"{BAND_LABELS.get(column, column.replace('_', ' '))} per {layer.upper() if layer == 'lsoa' else layer}\n"
-                     f"classes: {scheme_label}", title_fontsize=8.5, alignment="left")
-    _finish(fig, ax, title or f"{getattr(area, 'name', '').title()}: {BAND_LABELS.get(column, column)}")
-    return fig
+    ax = fig.add_axes((0.01, 0.06, 0.74, 0.86))
+    classes, labels, colours, scheme_label = _classes(gdf[column], column, scheme, k, cmap)
+    shown = clip_to_outline(gdf.assign(_cls=classes), area)
+    shown.plot(ax=ax, color=_faces(shown["_cls"].to_numpy(), colours), edgecolor="#999999",
+               linewidth=0.2, zorder=2)
+    lines = _outline(ax, area)
+    _map_axes(ax, _outline_frame(area).total_bounds)
+    noun = LAYER_NOUNS.get(layer, layer)
+    fig.legend(handles=_class_handles(labels, colours) + lines, loc="upper left", bbox_to_anchor=(0.765, 0.92),
+               fontsize=8, frameon=False, alignment="left", title_fontsize=8.5,
+               title=f"{_band_label(column)} per {noun}\nclasses: {scheme_label}")
+    return _finish(fig, ax, title or f"{str(getattr(area, 'name', '')).title()}: {BAND_LABELS.get(column, column)}")
+
+
+def _located(area: Any) -> gpd.GeoDataFrame:
+    svc = area.services
+    return _metric(svc[svc["located"].fillna(False).astype(bool) & svc.geometry.notna()])
 
 
 def plot_services(area: Any, service_types: Sequence[str] | None = None, title: str | None = None,
-                  paper: str = "A4", dpi: int = 200) -> Figure:
-    """Services by type (distinct colours) over wards, towns and the borough outline."""
+                  paper: str = "A4", dpi: int = 200) -> SheetFigure:
+    """Services by type (distinct colours and markers) over wards, towns and the borough outline."""
     svc = area.services
-    located = _metric(svc[svc["located"].fillna(False).astype(bool) & svc.geometry.notna()])
     types = list(service_types) if service_types else list(dict.fromkeys(svc["service_type"].dropna()))
     fig = new_figure(paper, dpi)
-    ax = fig.add_axes([0.01, 0.06, 0.74, 0.86])
-    _metric(area.wards).plot(ax=ax, color="#f4f4f4", edgecolor="none", zorder=1)
-    _outline(ax, area)
-    handles = _plot_service_points(ax, located, types, markersize=14, legend_markersize=6, include_empty=True)
-    _frame(ax, _metric(area.borough) if getattr(area, "borough", None) is not None else _metric(area.wards), 0.08)
+    ax = fig.add_axes((0.01, 0.06, 0.74, 0.86))
+    _outline_frame(area).plot(ax=ax, color="#f4f4f4", edgecolor="none", zorder=1)
+    lines = _outline(ax, area)
+    handles = _plot_service_points(ax, _located(area), types, scale=1.0, include_empty=True)
+    _map_axes(ax, _outline_frame(area).total_bounds, 0.08)
+    fig.legend(handles=handles + lines, loc="upper left", bbox_to_anchor=(0.765, 0.92), fontsize=8,
+               frameon=False, title="Services by type", title_fontsize=9, alignment="left")
     n_unloc = int((~svc["located"].fillna(False).astype(bool) & svc["service_type"].isin(types)).sum())
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.765, 0.9), fontsize=8, frameon=False,
-               title="Services by type", title_fontsize=9)
     if n_unloc:
-        fig.text(0.767, 0.12, f"{n_unloc} service(s) have no location\nand are not shown", fontsize=7.5, color="#8a1c1c")
-    _finish(fig, ax, title or f"{getattr(area, 'name', '').title()}: family services")
-    return fig
+        fig.text(0.767, 0.2, f"{n_unloc} service(s) have no location\nand are not shown", fontsize=7.5,
+                 color="#8a1c1c")
+    return _finish(fig, ax, title or f"{str(getattr(area, 'name', '')).title()}: family services")
 
 
-def _access_panel(ax: plt.Axes, area: Any, access: gpd.GeoDataFrame, column: str) -> None:
+def _access_panel(ax: Axes, area: Any, access: gpd.GeoDataFrame, column: str) -> None:
     pts = _metric(access[access.geometry.notna()])
     minutes = pd.to_numeric(pts[column], errors="coerce").to_numpy(dtype=float)
     colours = np.array([NO_ACCESS_COLOUR] * len(minutes), dtype=object)
@@ -214,75 +336,128 @@ def _access_panel(ax: plt.Axes, area: Any, access: gpd.GeoDataFrame, column: str
     _outline(ax, area, towns=True)
 
 
+def _locality_panel(ax: Axes, lsoa: gpd.GeoDataFrame, faces: list, locs: gpd.GeoDataFrame, name: str) -> None:
+    poly = locs[locs["locality"].astype(str) == str(name)]
+    inside = (lsoa.geometry.representative_point().within(poly.union_all()).to_numpy() if len(poly)
+              else np.zeros(len(lsoa), bool))
+    face = [f if ok else (0.93, 0.93, 0.93, 1) for f, ok in zip(faces, inside)]
+    lsoa.plot(ax=ax, color=face, edgecolor="#bbbbbb", linewidth=0.1, zorder=2)
+    colour, width, _label = LINES["locality"]
+    poly.boundary.plot(ax=ax, color=colour, linewidth=width / 2, zorder=8)
+
+
+def grid_layout(n: int, panel_aspect: float, box_w: float, box_h: float,
+                legend_w: float = 0.17) -> tuple[int, int, bool]:
+    """Rows, columns and legend placement for ``n`` panels with no empty panel.
+
+    The legend either fills the cells left over in the last row (``True``) or takes a column
+    on the right (``False``, only when the panels fill the grid exactly).  Chooses the layout
+    with the largest panels; ``panel_aspect`` is width / height of one map, ``box_w`` and
+    ``box_h`` the space available in inches.
+    """
+    best = (0.0, 1, n, False)
+    for ncols in range(1, n + 1):
+        nrows = math.ceil(n / ncols)
+        legend_in_grid = n % ncols != 0
+        width = box_w if legend_in_grid else box_w * (1 - legend_w)
+        cell_w, cell_h = width / ncols, box_h / nrows
+        panel_w = min(cell_w, cell_h * panel_aspect)
+        area = panel_w * panel_w / panel_aspect
+        if area > best[0] + 1e-9:
+            best = (area, nrows, ncols, legend_in_grid)
+    return best[1], best[2], best[3]
+
+
+def _panels_of(access: gpd.GeoDataFrame | None, localities: gpd.GeoDataFrame | None,
+               panels: Sequence[str] | None) -> list[str]:
+    if panels is not None:
+        return list(panels)
+    if localities is not None:
+        return list(localities["locality"].astype(str))
+    if access is None:
+        raise ValueError("small_multiples: give access (service-type panels) or localities")
+    return [c.split("__", 1)[1] for c in access.columns if c.startswith("minutes__")]
+
+
+def _access_handles(access: gpd.GeoDataFrame, method: str | None) -> tuple[list, str]:
+    if method is None:
+        vals = access["method"].dropna().unique().tolist() if "method" in access.columns else []
+        method = "street" if vals == ["street"] else "estimated"
+    handles = [Patch(facecolor=c, label=lab) for _lo, _hi, lab, c in ACCESS_BANDS]
+    handles.append(Patch(facecolor=NO_ACCESS_COLOUR, label="No reachable service"))
+    return handles, "Minutes from home to the nearest service\n" + textwrap.fill(
+        f"distances: {method_label(method)}", 34)
+
+
 def small_multiples(area: Any, panels: Sequence[str] | None = None, access: gpd.GeoDataFrame | None = None,
                     localities: gpd.GeoDataFrame | None = None, method: str | None = None,
                     title: str | None = None, paper: str = "A3", dpi: int = 200,
-                    column: str = "pop_0_4") -> Figure:
-    """Grid of small maps, one per panel.
+                    column: str = "pop_0_4") -> SheetFigure:
+    """Grid of small maps, one per panel, with no empty panel (the legend fills the rest).
 
     Panels are service types (homes coloured by pram-distance band; needs ``access``) or, when
     ``localities`` is given, locality names (``column`` per LSOA inside each locality).
     """
     by_locality = localities is not None
-    if panels is None:
-        if by_locality:
-            panels = list(localities["locality"].astype(str))
-        else:
-            panels = [c.split("__", 1)[1] for c in access.columns if c.startswith("minutes__")]
-    n = len(panels)
-    if n == 0:
+    names = _panels_of(access, localities, panels)
+    if not names:
         raise ValueError("small_multiples: no panels to draw")
-    ncols = min(4, math.ceil(math.sqrt(n * 1.4)))
-    nrows = math.ceil(n / ncols)
+    if not by_locality:
+        missing = [n for n in names if access is None or f"minutes__{n}" not in access.columns]
+        if missing:
+            raise KeyError(f"small_multiples: access has no column 'minutes__{missing[0]}'")
     fig = new_figure(paper, dpi)
-    gs = fig.add_gridspec(nrows, ncols, left=0.01, right=0.82, bottom=0.07, top=0.90, wspace=0.03, hspace=0.12)
-    frame_gdf = _metric(area.borough) if getattr(area, "borough", None) is not None else _metric(area.wards)
-    if by_locality:
-        lsoa = _metric(area.lsoa)
-        classes, bins, scheme_label = classify(lsoa[column], k=5)
-        colours = plt.get_cmap("YlOrRd")(np.linspace(0.15, 0.95, max(len(bins), 1)))
-        locs = _metric(localities)
-    axes = []
-    for i, name in enumerate(panels):
-        ax = fig.add_subplot(gs[i // ncols, i % ncols])
-        axes.append(ax)
-        if by_locality:
-            poly = locs[locs["locality"].astype(str) == str(name)]
-            inside = lsoa.geometry.representative_point().within(poly.union_all()) if len(poly) else np.zeros(len(lsoa), bool)
-            face = [colours[c] if (ok and c >= 0) else (0.93, 0.93, 0.93, 1) for c, ok in zip(classes, inside)]
-            lsoa.plot(ax=ax, color=face, edgecolor="#bbbbbb", linewidth=0.1, zorder=2)
-            poly.boundary.plot(ax=ax, color="black", linewidth=1.2, zorder=8)
-            _frame(ax, frame_gdf)
-        else:
-            col = f"minutes__{name}"
-            if access is None or col not in access.columns:
-                raise KeyError(f"small_multiples: access has no column '{col}'")
-            _access_panel(ax, area, access, col)
-            _frame(ax, frame_gdf)
-        ax.set_title(str(name).replace("_", " "), fontsize=9)
-    add_scale_bar(axes[-1])
-    add_north_arrow(axes[0], (0.92, 0.85))
-    if by_locality:
-        lo = float(np.nanmin(lsoa[column]))
-        handles = [Patch(facecolor=colours[i], label=f"{(lo if i == 0 else bins[i - 1]):,.0f} – {b:,.0f}")
-                   for i, b in enumerate(bins)]
-        ltitle = f"{BAND_LABELS.get(column, column)} per LSOA\nclasses: {scheme_label}"
+    frame = _outline_frame(area)
+    minx, miny, maxx, maxy = frame.total_bounds
+    box = (0.01, 0.07, 0.98, 0.83)  # left, bottom, width, height (figure fraction)
+    fw, fh = fig.get_size_inches()
+    nrows, ncols, legend_in_grid = grid_layout(len(names), (maxx - minx) / (maxy - miny),
+                                               box[2] * fw, box[3] * fh)
+    right = box[0] + box[2] * (1 if legend_in_grid else 0.83)
+    gs = fig.add_gridspec(nrows, ncols, left=box[0], right=right, bottom=box[1], top=box[1] + box[3],
+                          wspace=0.03, hspace=0.1)
+    axes = [fig.add_subplot(gs[i // ncols, i % ncols]) for i in range(len(names))]
+    handles, ltitle = _draw_panels(axes, names, area, access, localities, column, method)
+    if legend_in_grid:
+        slot = gs[nrows - 1, len(names) % ncols:].get_position(fig)
+        anchor = (slot.x0 + 0.01, slot.y1)
+        furniture = (slot.x0 + 0.01, slot.y0 + 0.02)
     else:
-        if method is None:
-            vals = access["method"].dropna().unique().tolist() if "method" in access.columns else []
-            method = "street" if vals == ["street"] else "estimated"
-        handles = [Patch(facecolor=c, label=lab) for _lo, _hi, lab, c in ACCESS_BANDS]
-        handles.append(Patch(facecolor=NO_ACCESS_COLOUR, label="no reachable service"))
-        ltitle = f"Minutes from home to nearest\n({method_label(method)})"
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.835, 0.9), fontsize=8, frameon=False,
+        anchor, furniture = (right + 0.01, box[1] + box[3]), (right + 0.01, box[1] + 0.02)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=anchor, fontsize=8, frameon=False,
                title=ltitle, title_fontsize=8.5, alignment="left")
-    fig.suptitle(title or f"{getattr(area, 'name', '').title()}: "
-                 + ("localities" if by_locality else "pram-pushing distance by service type"),
-                 fontsize=14, fontweight="bold", x=0.01, ha="left", y=0.985)
-    add_attribution(fig)
-    return fig
+    default = "localities" if by_locality else "pram-pushing distance by service type"
+    return _finish(fig, axes[-1], title or f"{str(getattr(area, 'name', '')).title()}: {default}",
+                   furniture_xy=furniture)
 
 
+def _draw_panels(axes: Sequence[Axes], names: Sequence[str], area: Any, access: gpd.GeoDataFrame | None,
+                 localities: gpd.GeoDataFrame | None, column: str, method: str | None) -> tuple[list, str]:
+    """Draw every panel; returns the legend handles and title."""
+    frame = _outline_frame(area)
+    if localities is not None:
+        lsoa = clip_to_outline(area.lsoa, area)
+        classes, labels, colours, scheme_label = _classes(lsoa[column], column, "NaturalBreaks", 5, "YlOrRd")
+        faces = _faces(classes, colours)
+        locs = _metric(localities)
+    for ax, name in zip(axes, names):
+        if localities is not None:
+            _locality_panel(ax, lsoa, faces, locs, name)
+            ax.set_title(str(name), fontsize=9)
+        else:
+            _access_panel(ax, area, access, f"minutes__{name}")
+            ax.set_title(service_label(name), fontsize=9)
+        _map_axes(ax, frame.total_bounds)
+    if localities is not None:
+        handles = _class_handles(labels, colours) + [_line("locality"),
+                                                     Patch(facecolor=(0.93, 0.93, 0.93, 1), label="Outside the locality")]
+        handles[-2].set_label("Locality outline")
+        return handles, f"{_band_label(column)} per LSOA\nclasses: {scheme_label}"
+    handles, ltitle = _access_handles(access, method)
+    return handles + [_line("borough"), _line("town"), _line("ward")], ltitle
+
+
+# --------------------------------------------------------------------------- profile sheets
 #: scorecard columns shown on a profile sheet, with plain labels ({gap} = gap threshold, minutes)
 SHEET_FIGURES: tuple[tuple[str, str], ...] = (
     ("pop_total", "Population, all ages"),
@@ -306,34 +481,109 @@ SHEET_FIGURES: tuple[tuple[str, str], ...] = (
 )
 
 
+def _figure_text(key: str, value: Any) -> str:
+    if isinstance(value, (float, np.floating, int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        v = float(value)
+        if not np.isfinite(v):
+            return ""
+        if key.endswith("_share"):
+            return f"{v:.2f}"
+        return f"{v:,.0f}" if (abs(v) >= 100 or key.startswith("n_")) else f"{v:,.1f}"
+    return str(value)
+
+
 def _key_figures(row: pd.Series | dict | None, max_rows: int = 22) -> list[tuple[str, str]]:
     """(label, value) pairs of :data:`SHEET_FIGURES` present in a scorecard row."""
     if row is None:
-        return [("scorecard", "not available")]
+        return [("Scorecard", "not available")]
     row = dict(row)
     gap = row.get("gap_threshold_min", 15)
-    out = []
-    for k, label in SHEET_FIGURES:
-        if k not in row:
-            continue
-        v = row[k]
-        if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool):
-            v = float(v)
-            whole = abs(v) >= 100 or k.startswith("n_")
-            txt = "" if not np.isfinite(v) else (f"{v:,.0f}" if whole else f"{v:,.1f}")
-            if k.endswith("_share") and np.isfinite(v):
-                txt = f"{v:.2f}"
-        else:
-            txt = str(v)
-        out.append((label.format(gap=f"{float(gap):g}"), txt[:40]))
+    out = [(label.format(gap=f"{float(gap):g}"), _figure_text(k, row[k])[:40])
+           for k, label in SHEET_FIGURES if k in row]
     return out[:max_rows]
+
+
+def _far_homes(ax: Axes, access: gpd.GeoDataFrame, geom: Any, service_type: str, far_minutes: float,
+               method: str | None) -> list[Line2D]:
+    """Homes at least ``far_minutes`` from ``service_type`` near the locality (red dots)."""
+    col = f"minutes__{service_type}"
+    if access is None or col not in access.columns:
+        return []
+    pts = _metric(access)
+    far = pts[(pd.to_numeric(pts[col], errors="coerce") >= far_minutes) & pts.geometry.within(geom.buffer(2000))]
+    if len(far):
+        ax.scatter(far.geometry.x, far.geometry.y, s=3, c="#d73027", linewidths=0, zorder=8)
+    if method is None:
+        vals = access["method"].dropna().unique().tolist() if "method" in access.columns else []
+        method = "street" if vals == ["street"] else "estimated"
+    label = (f"Homes {far_minutes:g}+ min from a\n{service_label(service_type).lower()}\n"
+             + textwrap.fill(f"distances: {method_label(method)}", 28))
+    return [Line2D([], [], marker="o", ls="", markersize=3, color="#d73027", label=label)]
+
+
+def _sheet_map(ax: Axes, area: Any, locs: gpd.GeoDataFrame, poly: gpd.GeoDataFrame
+               ) -> tuple[list, str]:
+    """LSOA need fill (clipped), boundaries and the locality outline; legend handles + title."""
+    lsoa = clip_to_outline(area.lsoa, area)
+    classes, labels, colours, scheme_label = _classes(lsoa["pop_0_4"], "pop_0_4", "NaturalBreaks", 5, "YlOrRd")
+    lsoa.plot(ax=ax, color=_faces(classes, colours), edgecolor="#cccccc", linewidth=0.2, zorder=2)
+    lines = _outline(ax, area, towns=False)
+    for key, gdf, z in (("other_locality", locs, 7), ("locality", poly, 9)):
+        colour, width, _label = LINES[key]
+        gdf.boundary.plot(ax=ax, color=colour, linewidth=width, zorder=z)
+    handles = _class_handles(labels, colours) + [_line("locality"), _line("other_locality")] + lines
+    return handles, f"Children 0-4 per LSOA\nclasses: {scheme_label}"
+
+
+def profile_figure(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame,
+                   scorecard_row: pd.Series | dict | None, paper: str = "A4", dpi: int = 200,
+                   access: gpd.GeoDataFrame | None = None, method: str | None = None,
+                   service_type: str = "childrens_centre", far_minutes: float = 15.0) -> SheetFigure:
+    """The profile sheet of one locality as a figure (shown inline in a notebook).
+
+    Map (children 0-4 per LSOA, services within 1.5 km, homes ``far_minutes``+ from
+    ``service_type``), legend with the lines drawn, key-figures table, scale bar and north
+    arrow beside the map.  See :func:`profile_sheet` for the parameters.
+    """
+    locs = _metric(scheme_gdf)
+    poly = locs[locs["locality"].astype(str) == str(locality_name)]
+    if not len(poly):
+        raise UnknownAreaError(f"locality '{locality_name}' is not in the scheme "
+                               f"(known: {', '.join(sorted(locs['locality'].astype(str)))})")
+    geom = poly.union_all()
+    fig = new_figure(paper, dpi)
+    ax = fig.add_axes((0.01, 0.07, 0.60, 0.85))
+    handles, ltitle = _sheet_map(ax, area, locs, poly)
+    handles += _far_homes(ax, access, geom, service_type, far_minutes, method)
+    types = list(dict.fromkeys(area.services["service_type"].dropna()))
+    near = _located(area)
+    near = near[near.geometry.within(geom.buffer(1500))]
+    handles += _plot_service_points(ax, near, types, scale=1.0, include_empty=False)
+    _map_axes(ax, geom.buffer(800).bounds, pad_frac=0.0)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.62, 0.93), fontsize=7, frameon=False,
+               title=ltitle, title_fontsize=7.5, alignment="left", ncols=2, columnspacing=1.2)
+    _key_figures_table(fig, _key_figures(scorecard_row))
+    return _finish(fig, ax, f"Locality profile: {locality_name}",
+                   f"{str(getattr(area, 'name', '')).title()}: candidate locality outlined in blue; "
+                   "services within 1.5 km shown", furniture_xy=(0.63, 0.085))
+
+
+def _key_figures_table(fig: Figure, rows: Sequence[tuple[str, str]]) -> None:
+    """Key figures under the legend, right of the map (rows from :func:`_key_figures`)."""
+    tab_ax = fig.add_axes((0.625, 0.16, 0.365, 0.47))
+    tab_ax.axis("off")
+    table = tab_ax.table(cellText=[[k, v] for k, v in rows], colLabels=["Key figure", "Value"],
+                         loc="upper center", cellLoc="left", colWidths=[0.8, 0.2])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7.5)
+    table.scale(1, 1.3)
 
 
 def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, scorecard_row: pd.Series | dict | None,
                   out_dir: str | Path, paper: str = "A4", dpi: int = 200, access: gpd.GeoDataFrame | None = None,
                   method: str | None = None, service_type: str = "childrens_centre",
                   formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """One page per locality: map (need, services, pram distance) plus a key-figures table.
+    """Write the profile sheet of one locality (PNG + PDF) and return the files.
 
     Parameters
     ----------
@@ -348,69 +598,14 @@ def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, s
     out_dir : path-like
         Folder; files are ``<locality>.png`` / ``.pdf`` (name made file-safe).
     access : GeoDataFrame, optional
-        Homes with ``minutes__<type>``: homes beyond 15 minutes of ``service_type`` are marked.
+        Homes with ``minutes__<type>``: homes 15+ minutes from ``service_type`` are marked.
 
     Returns
     -------
     list of Path
         Files written.
     """
-    locs = _metric(scheme_gdf)
-    poly = locs[locs["locality"].astype(str) == str(locality_name)]
-    if not len(poly):
-        from locmap.errors import UnknownAreaError  # noqa: PLC0415
-
-        raise UnknownAreaError(f"locality '{locality_name}' is not in the scheme "
-                               f"(known: {', '.join(sorted(locs['locality'].astype(str)))})")
-    geom = poly.union_all()
-    fig = new_figure(paper, dpi)
-    ax = fig.add_axes([0.01, 0.06, 0.55, 0.86])
-    lsoa = _metric(area.lsoa)
-    classes, bins, scheme_label = classify(lsoa["pop_0_4"], k=5)
-    colours = plt.get_cmap("YlOrRd")(np.linspace(0.15, 0.95, max(len(bins), 1)))
-    lsoa.plot(ax=ax, color=[colours[c] if c >= 0 else "white" for c in classes], edgecolor="#cccccc",
-              linewidth=0.2, alpha=0.75, zorder=2)
-    _outline(ax, area, towns=False)
-    locs.boundary.plot(ax=ax, color="#555555", linewidth=0.6, zorder=7)
-    poly.boundary.plot(ax=ax, color="#0b3d91", linewidth=2.4, zorder=9)
-    handles = [Patch(facecolor=colours[i], label=f"{(float(np.nanmin(lsoa['pop_0_4'])) if i == 0 else bins[i - 1]):,.0f} – {b:,.0f}")
-               for i, b in enumerate(bins)]
-    if access is not None and f"minutes__{service_type}" in access.columns:
-        pts = _metric(access)
-        far = pts[(pd.to_numeric(pts[f"minutes__{service_type}"], errors="coerce") >= 15)
-                  & pts.geometry.within(geom.buffer(2000))]
-        if len(far):
-            ax.scatter(far.geometry.x, far.geometry.y, s=3, c="#d73027", linewidths=0, zorder=8)
-        if method is None:
-            vals = access["method"].dropna().unique().tolist() if "method" in access.columns else []
-            method = "street" if vals == ["street"] else "estimated"
-        handles.append(Line2D([], [], marker="o", ls="", markersize=3, color="#d73027",
-                              label=f"homes 15+ min from\n{service_type.replace('_', ' ')}\n"
-                                    + textwrap.fill(f"({method_label(method)})", 24)))
-    svc = area.services
-    located = _metric(svc[svc["located"].fillna(False).astype(bool) & svc.geometry.notna()])
-    near = located[located.geometry.within(geom.buffer(1500))]
-    types = list(dict.fromkeys(svc["service_type"].dropna()))
-    handles += _plot_service_points(ax, near, types, markersize=16, legend_markersize=5, include_empty=False)
-    minx, miny, maxx, maxy = geom.buffer(800).bounds
-    ax.set_xlim(minx, maxx)
-    ax.set_ylim(miny, maxy)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.565, 0.92), fontsize=7, frameon=False,
-               title=f"children 0-4 per LSOA\n({scheme_label})", title_fontsize=7.5, alignment="left")
-    tab_ax = fig.add_axes([0.745, 0.08, 0.25, 0.84])
-    tab_ax.axis("off")
-    rows = _key_figures(scorecard_row)
-    table = tab_ax.table(cellText=[[k, v] for k, v in rows], colLabels=["Key figure", "Value"],
-                         loc="upper center", cellLoc="left", colWidths=[0.8, 0.2])
-    table.auto_set_font_size(False)
-    table.set_fontsize(6.5)
-    table.scale(1, 1.25)
-    _finish(fig, ax, f"Locality profile: {locality_name}",
-            f"{getattr(area, 'name', '').title()} - candidate locality outlined in blue; services within 1.5 km shown")
+    fig = profile_figure(area, locality_name, scheme_gdf, scorecard_row, paper=paper, dpi=dpi,
+                         access=access, method=method, service_type=service_type)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(locality_name)) or "locality"
     return save(fig, Path(out_dir) / safe, formats)

@@ -6,54 +6,51 @@
   neighbouring wards across the border;
 - :func:`add_need_choropleth` -- children per LSOA by age band and IDACI decile, classified with
   mapclassify (the legend names the scheme);
-- :func:`add_services` -- services by type (distinct colours, popups, clusters where dense);
-  services without a location are listed in the legend panel instead;
+- :func:`add_services` -- services by type (colours and labels from :mod:`locmap.maps.palette`,
+  children's centres largest and on top; popups, clusters where dense); services without a
+  location are listed in the legend panel instead;
 - :func:`add_access_bands` -- homes coloured by pram-pushing minutes to the nearest service;
 - :func:`add_gap_areas` -- polygons where families are beyond a threshold;
 - :func:`add_localities` -- candidate localities with scorecard popups.
 
-Safety: every string that comes from data goes through :func:`safe_text` before it reaches
-folium, which writes popups, tooltips, DivIcons and layer names into the page as raw HTML
-(inside JavaScript template literals).  GeoJSON properties shown in tooltips are escaped in a
-copy of the frame.  Input frames are never mutated.
+Safety: every map hangs from :class:`locmap.maps._inert.InertFigure`, so rendered text is never
+compiled again as a Jinja2 template; and every string that comes from data or the user goes
+through :func:`safe_text` before it reaches folium, which writes popups, tooltips, DivIcons and
+layer names into the page as raw HTML (inside JavaScript template literals).  GeoJSON properties
+shown in tooltips are escaped in a copy of the frame.  Input frames are never mutated.
 
-Geometries are reprojected to WGS84 and simplified for display only (``display_tolerance_m``).
+Geometries are clipped to the study-area outline (fills), reprojected to WGS84 and simplified
+for display only (``tolerance_m``).  Legend swatches use the opacity of what they describe.
 """
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import folium
 import geopandas as gpd
+import mapclassify
 import numpy as np
 import pandas as pd
 from branca.element import MacroElement
+from folium.plugins import Fullscreen, MarkerCluster, Search
 from jinja2 import Template
+from matplotlib import colormaps
+from matplotlib.colors import to_hex, to_rgb
 
+from locmap.bands import BAND_LABELS
 from locmap.distance.routing import method_label as routing_method_label
 from locmap.export import ATTRIBUTION
 from locmap.maps._inert import attach
-from locmap.bands import BAND_LABELS
+from locmap.maps.palette import SERVICE_STYLES, by_prominence, class_labels, service_label, service_style
 from locmap.settings import CRS_METRIC, CRS_WEB
 
 DEFAULT_LAYERS: tuple[str, ...] = ("boundaries", "need", "services", "access", "gaps", "localities")
 KNOWN_LAYERS: frozenset[str] = frozenset(DEFAULT_LAYERS)
 
-#: Distinct colours per service type (colour-blind-friendly where possible: Okabe-Ito + extras).
-SERVICE_COLOURS: dict[str, str] = {
-    "childrens_centre": "#D55E00",
-    "gp_practice": "#0072B2",
-    "pharmacy": "#009E73",
-    "library": "#CC79A7",
-    "primary_school": "#E69F00",
-    "secondary_school": "#56B4E9",
-    "nursery_school": "#F0E442",
-    "other_school": "#7F7F7F",
-}
-_FALLBACK_COLOURS = ("#8C564B", "#17BECF", "#BCBD22", "#1F77B4", "#9467BD")
+#: Colour per known service type (from :data:`locmap.maps.palette.SERVICE_STYLES`).
+SERVICE_COLOURS: dict[str, str] = {t: st.colour for t, st in SERVICE_STYLES.items()}
 
 #: Pram-distance bands: (lower minutes, upper minutes, label, colour).  Lower bound inclusive.
 ACCESS_BANDS: tuple[tuple[float, float, str, str], ...] = (
@@ -69,6 +66,17 @@ OFFLINE_BANNER = ("Offline copy: background map tiles need internet; boundaries,
 
 #: Services of one type above this count are clustered (online maps only).
 CLUSTER_MIN_POINTS = 40
+
+#: Fill opacities of the drawn layers; legend swatches use the same values.
+NEED_FILL_OPACITY = 0.65
+GAP_FILL_OPACITY = 0.25
+HOMES_FILL_OPACITY = 0.85
+SERVICE_FILL_OPACITY = 0.95
+GAP_COLOUR = "#b2182b"
+LOCALITY_FILL_OPACITY = 0.08
+#: Locality outline/label colours: ColorBrewer Dark2 without its mustard (low contrast as text).
+LOCALITY_COLOURS: tuple[str, ...] = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d",
+                                     "#666666")
 
 
 #: Page CSS: compact, scrollable layer control; attribution control wraps instead of overflowing.
@@ -130,17 +138,13 @@ def method_label(method: str | None) -> str:
 
 
 def service_colour(service_type: str, order: Sequence[str] = ()) -> str:
-    """Colour of one service type (stable across maps)."""
-    if service_type in SERVICE_COLOURS:
-        return SERVICE_COLOURS[service_type]
-    idx = list(order).index(service_type) if service_type in order else abs(hash(service_type))
-    return _FALLBACK_COLOURS[idx % len(_FALLBACK_COLOURS)]
+    """Colour of one service type (stable across maps, runs and processes; ``order`` unused)."""
+    return service_style(service_type).colour
 
 
 def pretty(name: str) -> str:
-    """``"gp_practice"`` -> ``"Gp practice"``-style label (escaped)."""
-    special = {"gp_practice": "GP practice", "childrens_centre": "Children's centre"}
-    return safe_text(special.get(name, str(name).replace("_", " ").capitalize()))
+    """Human label of a service type for HTML (``"gp_practice"`` -> ``"GP practice"``, escaped)."""
+    return safe_text(service_label(name))
 
 
 def to_display(gdf: gpd.GeoDataFrame, tolerance_m: float = 5.0, precision_deg: float = 1e-5,
@@ -273,7 +277,7 @@ class AccessBandLayer(folium.map.Layer):
         for (var i = 0; i < pts.length; i++) {
             var b = bands.charCodeAt(i) - 48;
             L.circleMarker(pts[i], {renderer: renderer, radius: {{ this.radius }}, weight: 0,
-                fillColor: colours[b], fillOpacity: 0.85})
+                fillColor: colours[b], fillOpacity: {{ this.opacity }}})
              .bindTooltip(labels[b])
              .addTo({{ this.get_name() }});
         }
@@ -290,6 +294,7 @@ class AccessBandLayer(folium.map.Layer):
         self.colours = colours
         self.labels = labels
         self.radius = radius
+        self.opacity = HOMES_FILL_OPACITY
 
 
 # --------------------------------------------------------------------------- classification
@@ -314,8 +319,6 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
     label : str
         Human-readable scheme name for the legend, e.g. ``"Natural Breaks (Jenks), 5 classes"``.
     """
-    import mapclassify  # noqa: PLC0415
-
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(v)
     classes = np.full(len(v), -1, dtype=int)
@@ -328,32 +331,58 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
         classes[ok] = 0
         return classes, [float(np.nanmax(v))], f"{names.get(scheme, scheme)}, 1 class"
     klass = getattr(mapclassify, scheme)
-    kwargs = {"k": k}
-    if scheme == "NaturalBreaks":
-        kwargs["initial"] = 20
-        np.random.seed(0)  # NaturalBreaks uses random starts: keep maps reproducible
-    c = klass(v[ok], **kwargs)
+    kwargs = {"k": k, "initial": 20} if scheme == "NaturalBreaks" else {"k": k}
+    # NaturalBreaks runs k-means from random starts on numpy's global generator: seed it for
+    # reproducible maps, and give the caller's generator state back afterwards
+    state = np.random.get_state()
+    try:
+        np.random.seed(0)
+        c = klass(v[ok], **kwargs)
+    finally:
+        np.random.set_state(state)
     classes[ok] = c.yb
     bins = [float(b) for b in c.bins]
     return classes, bins, f"{names.get(scheme, scheme)}, {len(bins)} classes"
 
 
 def _ramp(n: int, cmap: str = "YlOrRd") -> list[str]:
-    from matplotlib import colormaps  # noqa: PLC0415
-    from matplotlib.colors import to_hex  # noqa: PLC0415
-
+    """``n`` colours along a matplotlib colormap (the same ramp as the print maps)."""
     cm = colormaps[cmap]
     if n == 1:
         return [to_hex(cm(0.6))]
     return [to_hex(cm(0.15 + 0.8 * i / (n - 1))) for i in range(n)]
 
 
-def _swatch(colour: str, label: str, shape: str = "box") -> str:
-    """One legend row; ``label`` must already be safe HTML."""
+def _rgba(colour: str, opacity: float) -> str:
+    r, g, b = (round(255 * x) for x in to_rgb(colour))
+    return f"rgba({r},{g},{b},{opacity:g})"
+
+
+def _swatch(colour: str, label: str, shape: str = "box", opacity: float = 1.0, size_px: int = 12,
+            border: str = "1px solid #555") -> str:
+    """One legend row; the swatch has the fill opacity of what it describes.
+
+    ``label`` must already be safe HTML.
+    """
     radius = "50%" if shape == "circle" else "2px"
-    return (f"<div><span style='display:inline-block;width:12px;height:12px;margin-right:5px;"
-            f"vertical-align:middle;background:{colour};border:1px solid #555;border-radius:{radius}'>"
-            f"</span>{label}</div>")
+    return (f"<div><span style='display:inline-block;width:{size_px}px;height:{size_px}px;margin-right:5px;"
+            f"vertical-align:middle;background:{_rgba(colour, opacity)};border:{border};"
+            f"border-radius:{radius}'></span>{label}</div>")
+
+
+def clip_to_outline(gdf: gpd.GeoDataFrame, area: Any) -> gpd.GeoDataFrame:
+    """Polygons clipped to the study-area outline, for display only (rows and order kept).
+
+    LSOA and PCN-footprint polygons come from other generalisations than the borough
+    outline; clipping stops fills spilling across the drawn boundary.  Returns EPSG:27700.
+    """
+    gdf = gdf.to_crs(CRS_METRIC) if gdf.crs is not None and str(gdf.crs) != CRS_METRIC else gdf
+    borough = getattr(area, "borough", None)
+    outline = (borough if borough is not None and len(borough) else area.wards)
+    outline = outline.to_crs(CRS_METRIC) if outline.crs is not None else outline
+    clipped = gdf.geometry.intersection(outline.union_all())
+    keep = ~clipped.is_empty
+    return gdf[keep].set_geometry(clipped[keep])
 
 
 # --------------------------------------------------------------------------- layers
@@ -365,59 +394,69 @@ def _legend(m: folium.Map) -> LegendPanel:
     return legend
 
 
+#: Boundary layers: (attribute of the area, layer name, label column, fields, aliases, style,
+#: shown at first, searchable).  Line colours differ from every service colour.
+BOUNDARY_LAYERS: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], dict, bool, bool], ...] = (
+    ("borough", "Borough boundary", "lad_nm", ("lad_nm", "lad_cd"), ("Borough", "Code"),
+     {"color": "#000000", "weight": 3, "fillOpacity": 0}, True, False),
+    ("neighbour_wards", "Neighbouring wards (across the border)", "ward_nm", ("ward_nm", "lad_nm"),
+     ("Ward", "Borough"),
+     {"color": "#777777", "weight": 1, "dashArray": "4 4", "fillColor": "#cccccc", "fillOpacity": 0.15},
+     False, False),
+    ("towns", "Towns", "town", ("town", "n_wards", "pop_0_4", "pop_0_19"),
+     ("Town", "Wards", "Children 0-4", "Children 0-19"),
+     {"color": "#4B0082", "weight": 3, "fillOpacity": 0}, True, True),
+    ("wards", "Wards", "ward_nm", ("ward_nm", "ward_cd", "town", "pop_0_4"), ("Ward", "Code", "Town", "Children 0-4"),
+     {"color": "#333333", "weight": 1.2, "fillOpacity": 0}, True, True),
+    ("pcns", "PCN footprints (approximate)", "pcn_name", ("pcn_name", "pcn_code", "n_practices", "footprint_method"),
+     ("PCN, approximate footprint", "Code", "Practices", "Footprint method"),
+     {"color": "#117733", "weight": 2, "dashArray": "6 3", "fillOpacity": 0}, False, False),
+    ("lsoa", "LSOAs (2021)", "lsoa21nm", ("lsoa21nm", "lsoa21cd", "ward_nm"), ("LSOA", "Code", "Ward"),
+     {"color": "#999999", "weight": 0.6, "fillOpacity": 0}, False, False),
+)
+
+
 def add_boundaries(m: folium.Map, area: Any, tolerance_m: float = 5.0, searchable: bool = True) -> list[folium.FeatureGroup]:
     """Borough outline, wards, towns, PCN footprints (approximate), LSOAs, neighbour wards.
 
-    Returns the feature groups added (wards and towns are shown by default).
+    Returns the feature groups added (borough, towns and wards are shown by default); the
+    legend shows each line as drawn.
     """
-    groups = []
-    legend = _legend(m)
-    rows = []
-
-    def geo(name: str, gdf: gpd.GeoDataFrame | None, label_col: str, fields: list[str], aliases: list[str],
-            style: dict, show: bool, search: bool = False) -> None:
+    if not hasattr(m, "_locmap_searchable"):
+        m._locmap_searchable = []  # type: ignore[attr-defined]
+    groups, rows = [], []
+    for attr, name, label_col, fields, aliases, style, show, search in BOUNDARY_LAYERS:
+        gdf = getattr(area, attr, None)
         if gdf is None or len(gdf) == 0:
-            return
+            continue
         disp = escaped_copy(to_display(gdf, tolerance_m, columns=fields), fields)
         fg = folium.FeatureGroup(name=name, show=show)
+        keep = [(f, a) for f, a in zip(fields, aliases) if f in disp.columns]
         gj = folium.GeoJson(
             disp.__geo_interface__, name=name,
-            style_function=lambda _f, s=style: s,
-            highlight_function=lambda _f: {"weight": style.get("weight", 1) + 2},
-            tooltip=folium.GeoJsonTooltip(fields=[f for f in fields if f in disp.columns],
-                                          aliases=[a for f, a in zip(fields, aliases) if f in disp.columns]),
+            style_function=lambda _f, st=style: st,
+            highlight_function=lambda _f, st=style: {"weight": st.get("weight", 1) + 2},
+            tooltip=folium.GeoJsonTooltip(fields=[f for f, _a in keep], aliases=[a for _f, a in keep]),
         )
         gj.add_to(fg)
         fg.add_to(m)
         groups.append(fg)
-        dash = "dashed" if style.get("dashArray") else "solid"
-        rows.append(f"<div><span style='display:inline-block;width:18px;margin-right:5px;vertical-align:middle;"
-                    f"border-top:{max(2, int(style.get('weight', 1)))}px {dash} {style['color']}'></span>{name}</div>")
+        rows.append(_line_swatch(style, name))
         if search and searchable:
             m._locmap_searchable.append((gj, label_col, name))  # type: ignore[attr-defined]
-
-    if not hasattr(m, "_locmap_searchable"):
-        m._locmap_searchable = []  # type: ignore[attr-defined]
-    geo("Borough boundary", area.borough, "lad_nm", ["lad_nm", "lad_cd"], ["Borough", "Code"],
-        {"color": "#000000", "weight": 3, "fillOpacity": 0}, True)
-    geo("Neighbouring wards (across the border)", area.neighbour_wards, "ward_nm",
-        ["ward_nm", "lad_nm"], ["Ward", "Borough"],
-        {"color": "#777777", "weight": 1, "dashArray": "4 4", "fillColor": "#cccccc", "fillOpacity": 0.15}, False)
-    geo("Towns", area.towns, "town", ["town", "n_wards", "pop_0_4", "pop_0_19"],
-        ["Town", "Wards", "Children 0-4", "Children 0-19"],
-        {"color": "#4B0082", "weight": 3, "fillOpacity": 0}, True, search=True)
-    geo("Wards", area.wards, "ward_nm", ["ward_nm", "ward_cd", "town", "pop_0_4"],
-        ["Ward", "Code", "Town", "Children 0-4"],
-        {"color": "#333333", "weight": 1.2, "fillOpacity": 0}, True, search=True)
-    geo("PCN footprints (approximate)", area.pcns, "pcn_name", ["pcn_name", "pcn_code", "n_practices", "footprint_method"],
-        ["PCN (approximate footprint)", "Code", "Practices", "Footprint method"],
-        {"color": "#0072B2", "weight": 2, "dashArray": "6 3", "fillOpacity": 0}, False)
-    geo("LSOAs (2021)", area.lsoa, "lsoa21nm", ["lsoa21nm", "lsoa21cd", "ward_nm"], ["LSOA", "Code", "Ward"],
-        {"color": "#999999", "weight": 0.6, "fillOpacity": 0}, False)
     if rows:
-        legend.add("Boundaries", "".join(rows) + "<div style='color:#555'>PCN footprints are approximate "
-                   "(built from practice registrations), not official boundaries.</div>")
+        _legend(m).add("Boundaries", "".join(rows) + "<div style='color:#555'>PCN footprints are approximate, "
+                       "built from practice registrations; they are not official boundaries.</div>")
     return groups
+
+
+def _line_swatch(style: dict, label: str) -> str:
+    """Legend row for a boundary line drawn with ``style`` (Leaflet path options)."""
+    dash = "dashed" if style.get("dashArray") else "solid"
+    fill = _rgba(style.get("fillColor", "#ffffff"), style.get("fillOpacity", 0))
+    return (f"<div><span style='display:inline-block;width:18px;height:9px;margin-right:5px;"
+            f"vertical-align:middle;background:{fill};border-top:{max(2, round(style.get('weight', 1)))}px "
+            f"{dash} {style['color']}'></span>{label}</div>")
 
 
 def add_need_choropleth(m: folium.Map, area: Any, bands: Sequence[str] = ("pop_0_4", "pop_0_19"),
@@ -426,118 +465,159 @@ def add_need_choropleth(m: folium.Map, area: Any, bands: Sequence[str] = ("pop_0
     """Choropleths of children per LSOA (one layer per band) and IDACI decile.
 
     Classes come from mapclassify (``scheme``, ``k``); the legend states the scheme and breaks.
+    Fills are clipped to the study-area outline for display.
     """
-    groups = []
-    legend = _legend(m)
     lsoa = area.lsoa
     if lsoa is None or len(lsoa) == 0:
-        return groups
-    base_cols = ["lsoa21nm", "lsoa21cd", "ward_nm", "town", "idaci_decile", *bands]
-    for i, band in enumerate(bands):
-        if band not in lsoa.columns:
-            continue
-        classes, bins, scheme_label = classify(lsoa[band], scheme=scheme, k=k)
-        colours = _ramp(len(bins))
-        disp = to_display(lsoa.assign(_cls=classes), tolerance_m, columns=[*base_cols, "_cls"])
-        disp = escaped_copy(disp, ["lsoa21nm", "lsoa21cd", "ward_nm", "town"])
-        disp[band] = disp[band].round(0)
-        label = safe_text(BAND_LABELS.get(band, band))
-        name = f"Need: {label} per LSOA"
-        fg = folium.FeatureGroup(name=name, show=show_first and i == 0)
-        folium.GeoJson(
-            disp.__geo_interface__,
-            style_function=lambda f, c=colours: {
-                "fillColor": c[f["properties"]["_cls"]] if f["properties"]["_cls"] >= 0 else "#ffffff",
-                "color": "#666666", "weight": 0.4, "fillOpacity": 0.65},
-            tooltip=folium.GeoJsonTooltip(fields=["lsoa21nm", "ward_nm", "town", band],
-                                          aliases=["LSOA", "Ward", "Town", label.capitalize()]),
-        ).add_to(fg)
-        fg.add_to(m)
-        groups.append(fg)
-        lo = float(np.nanmin(lsoa[band])) if len(bins) else 0.0
-        rows = []
-        for j, (ub, col) in enumerate(zip(bins, colours)):
-            low = lo if j == 0 else bins[j - 1]
-            rows.append(_swatch(col, f"{low:,.0f} – {ub:,.0f}"))
-        legend.add(name, f"<div style='color:#555'>Classes: {safe_text(scheme_label)} (mapclassify)</div>"
-                   + "".join(rows), is_open=show_first and i == 0)
+        return []
+    shown = clip_to_outline(lsoa, area)
+    groups = [_need_layer(m, shown, band, scheme, k, tolerance_m, show_first and i == 0)
+              for i, band in enumerate(b for b in bands if b in lsoa.columns)]
     if "idaci_decile" in lsoa.columns:
-        dec = pd.to_numeric(lsoa["idaci_decile"], errors="coerce")
-        colours = _ramp(10, "RdYlBu")  # decile 1 (most deprived) red ... 10 blue
-        disp = to_display(lsoa, tolerance_m, columns=base_cols)
-        disp = escaped_copy(disp, ["lsoa21nm", "lsoa21cd", "ward_nm", "town"])
-        disp["idaci_decile"] = dec.loc[disp.index].fillna(0).astype(int)
-        name = "Deprivation: IDACI decile (IoD2025)"
-        fg = folium.FeatureGroup(name=name, show=False)
-        folium.GeoJson(
-            disp.__geo_interface__,
-            style_function=lambda f, c=colours: {
-                "fillColor": c[f["properties"]["idaci_decile"] - 1] if 1 <= f["properties"]["idaci_decile"] <= 10 else "#ffffff",
-                "color": "#666666", "weight": 0.4, "fillOpacity": 0.65},
-            tooltip=folium.GeoJsonTooltip(fields=["lsoa21nm", "ward_nm", "idaci_decile"],
-                                          aliases=["LSOA", "Ward", "IDACI decile (1 = most deprived)"]),
-        ).add_to(fg)
-        fg.add_to(m)
-        groups.append(fg)
-        rows = "".join(_swatch(colours[d - 1], f"decile {d}" + (" (most deprived 10%)" if d == 1 else
-                                                                   " (least deprived)" if d == 10 else ""))
-                       for d in range(1, 11))
-        legend.add(name, "<div style='color:#555'>Classes: national deciles (fixed), "
-                   "Income Deprivation Affecting Children Index</div>" + rows, is_open=False)
+        groups.append(_idaci_layer(m, shown, bands, tolerance_m))
     return groups
+
+
+_LSOA_TEXT = ["lsoa21nm", "lsoa21cd", "ward_nm", "town"]
+
+
+def _need_layer(m: folium.Map, lsoa: gpd.GeoDataFrame, band: str, scheme: str, k: int, tolerance_m: float,
+                show: bool) -> folium.FeatureGroup:
+    """One need choropleth (``band`` per LSOA) and its legend section."""
+    classes, bins, scheme_label = classify(lsoa[band], scheme=scheme, k=k)
+    colours = _ramp(len(bins))
+    disp = to_display(lsoa.assign(_cls=classes), tolerance_m, columns=[*_LSOA_TEXT, band, "_cls"])
+    disp = escaped_copy(disp, _LSOA_TEXT)
+    disp[band] = disp[band].round(0)
+    label = safe_text(BAND_LABELS.get(band, band))
+    name = f"Need: {label} per LSOA"
+    fg = folium.FeatureGroup(name=name, show=show)
+    folium.GeoJson(
+        disp.__geo_interface__,
+        style_function=lambda f, c=colours: {
+            "fillColor": c[f["properties"]["_cls"]] if f["properties"]["_cls"] >= 0 else "#ffffff",
+            "color": "#666666", "weight": 0.4, "fillOpacity": NEED_FILL_OPACITY},
+        tooltip=folium.GeoJsonTooltip(fields=["lsoa21nm", "ward_nm", "town", band],
+                                      aliases=["LSOA", "Ward", "Town", label[:1].upper() + label[1:]]),
+    ).add_to(fg)
+    fg.add_to(m)
+    lo = float(np.nanmin(pd.to_numeric(lsoa[band], errors="coerce"))) if len(bins) else 0.0
+    rows = "".join(_swatch(col, safe_text(text), opacity=NEED_FILL_OPACITY)
+                   for col, text in zip(colours, class_labels(lo, bins)))
+    _legend(m).add(name, f"<div style='color:#555'>Classes (mapclassify): {safe_text(scheme_label)}</div>"
+                   + rows, is_open=show)
+    return fg
+
+
+def _idaci_layer(m: folium.Map, lsoa: gpd.GeoDataFrame, bands: Sequence[str], tolerance_m: float
+                 ) -> folium.FeatureGroup:
+    """IDACI decile per LSOA (fixed national deciles) and its legend section."""
+    dec = pd.to_numeric(lsoa["idaci_decile"], errors="coerce")
+    colours = _ramp(10, "RdYlBu")  # decile 1 (most deprived) red ... 10 blue
+    disp = to_display(lsoa, tolerance_m, columns=[*_LSOA_TEXT, "idaci_decile", *bands])
+    disp = escaped_copy(disp, _LSOA_TEXT)
+    disp["idaci_decile"] = dec.loc[disp.index].fillna(0).astype(int)
+    name = "Deprivation: IDACI decile (IoD2025)"
+    fg = folium.FeatureGroup(name=name, show=False)
+    folium.GeoJson(
+        disp.__geo_interface__,
+        style_function=lambda f, c=colours: {
+            "fillColor": c[f["properties"]["idaci_decile"] - 1] if 1 <= f["properties"]["idaci_decile"] <= 10 else "#ffffff",
+            "color": "#666666", "weight": 0.4, "fillOpacity": NEED_FILL_OPACITY},
+        tooltip=folium.GeoJsonTooltip(fields=["lsoa21nm", "ward_nm", "idaci_decile"],
+                                      aliases=["LSOA", "Ward", "IDACI decile, 1 = most deprived"]),
+    ).add_to(fg)
+    fg.add_to(m)
+    rows = "".join(_swatch(colours[d - 1], f"Decile {d}" + (": most deprived 10%" if d == 1 else
+                                                              ": least deprived" if d == 10 else ""),
+                           opacity=NEED_FILL_OPACITY) for d in range(1, 11))
+    _legend(m).add(name, "<div style='color:#555'>Classes: national deciles (fixed), "
+                   "Income Deprivation Affecting Children Index</div>" + rows, is_open=False)
+    return fg
+
+
+#: Leaflet pane of the most prominent service markers (children's centres): above the other
+#: vector layers (overlayPane, z-index 400), below markers, tooltips and popups.
+PROMINENT_PANE = "locmapProminent"
 
 
 def add_services(m: folium.Map, area: Any, service_types: Sequence[str] | None = None,
-                 cluster: bool = True, cluster_min_points: int = CLUSTER_MIN_POINTS) -> list[folium.FeatureGroup]:
+                 cluster: bool = True, cluster_min_points: int = CLUSTER_MIN_POINTS,
+                 shown_types: Sequence[str] | None = None) -> list[folium.FeatureGroup]:
     """One layer per service type: circle markers with escaped popups and tooltips.
 
-    Types with at least ``cluster_min_points`` services are clustered when ``cluster`` is true
-    (online maps).  Services without a location are counted and named in the legend panel.
+    Types are listed most prominent first (children's centres: largest markers, drawn above
+    everything else); ``shown_types`` are visible at first (default: the pack's key service
+    types, or all), the others are a click away in the layer control.  Types with at least
+    ``cluster_min_points`` services are clustered when ``cluster`` is true (online maps).
+    Services without a location are counted and named in the legend panel.
     """
-    from folium.plugins import MarkerCluster  # noqa: PLC0415
-
-    groups = []
-    legend = _legend(m)
     svc = area.services
     if svc is None or len(svc) == 0:
-        return groups
-    types = list(service_types) if service_types else list(dict.fromkeys(svc["service_type"].dropna()))
+        return []
+    types = by_prominence(list(service_types) if service_types else list(svc["service_type"].dropna()))
+    if shown_types is None:
+        shown_types = getattr(getattr(area, "pack", None), "key_service_types", None) or types
     located_mask = svc["located"].fillna(False).astype(bool) & svc.geometry.notna()
-    located = svc[located_mask]
-    if len(located):
-        web = located.to_crs(CRS_WEB)
-    rows = []
+    web = svc[located_mask].to_crs(CRS_WEB) if located_mask.any() else svc[located_mask]
+    folium.map.CustomPane(PROMINENT_PANE, z_index=450, pointer_events=True).add_to(m)
+    groups, rows = [], []
     for stype in types:
-        sub = web[web["service_type"] == stype] if len(located) else located
-        colour = service_colour(stype, types)
-        label = pretty(stype)
-        fg = folium.FeatureGroup(name=f"Services: {label} ({len(sub)})", show=True)
-        target = MarkerCluster(name=None, control=False).add_to(fg) if (
-            cluster and len(sub) >= cluster_min_points) else fg
-        for _, r in sub.iterrows():
-            info = [("Type", stype.replace("_", " ")), ("Subtype", r.get("subtype")),
-                    ("Address", r.get("address")), ("Postcode", r.get("postcode")),
-                    ("Borough", r.get("lad_nm")), ("Location", r.get("location_quality")),
-                    ("Source", r.get("source")), ("Vintage", r.get("vintage")), ("Status", r.get("status"))]
-            info = [(k, v) for k, v in info if _fmt(v) != ""]
-            popup = folium.Popup(_table_html(info, title=r.get("name")), max_width=320, parse_html=False)
-            folium.CircleMarker(
-                location=[round(r.geometry.y, 6), round(r.geometry.x, 6)], radius=6, color="#222222",
-                weight=1, fill=True, fill_color=colour, fill_opacity=0.95, popup=popup,
-                tooltip=folium.Tooltip(f"{safe_text(r.get('name'))} ({label})"),
-            ).add_to(target)
-        fg.add_to(m)
-        groups.append(fg)
-        rows.append(_swatch(colour, f"{label} ({len(sub)})", shape="circle"))
-    unlocated = svc[~located_mask & svc["service_type"].isin(types)]
-    note = ""
-    if len(unlocated):
-        names = [f"{safe_text(n)} ({pretty(t)})" for n, t in zip(unlocated["name"], unlocated["service_type"])]
-        shown = "<br>".join(names[:15]) + (f"<br>… and {len(names) - 15} more" if len(names) > 15 else "")
-        note = (f"<div class='locmap-unlocated' style='margin-top:3px;color:#8a1c1c'><b>Not on the map "
-                f"(no location): {len(unlocated)}</b><br>{shown}</div>")
-    legend.add("Services", "".join(rows) + note)
+        sub = web[web["service_type"] == stype]
+        groups.append(_service_layer(m, sub, stype, show=stype in shown_types,
+                                     cluster=cluster and len(sub) >= cluster_min_points))
+        style = service_style(stype)
+        rows.append(_swatch(style.colour, f"{pretty(stype)} ({len(sub)})", shape="circle",
+                            opacity=SERVICE_FILL_OPACITY, size_px=round(2 * _service_radius(stype)),
+                            border=f"{_service_weight(stype):g}px solid #222"))
+    note = _unlocated_note(svc[~located_mask & svc["service_type"].isin(types)])
+    _legend(m).add("Services", "".join(rows) + note)
     return groups
+
+
+def _service_radius(stype: str) -> float:
+    return max(5.0, round(0.6 * service_style(stype).size_pt, 1))
+
+
+def _service_weight(stype: str) -> float:
+    return 2.5 if service_style(stype).rank == 0 else 1.0
+
+
+def _service_layer(m: folium.Map, sub: gpd.GeoDataFrame, stype: str, show: bool, cluster: bool
+                   ) -> folium.FeatureGroup:
+    """Markers of one service type (WGS84 points) in a feature group added to ``m``."""
+    style = service_style(stype)
+    label = pretty(stype)
+    fg = folium.FeatureGroup(name=f"Services: {label} ({len(sub)})", show=show)
+    target = MarkerCluster(name=None, control=False).add_to(fg) if cluster else fg
+    extra = {"pane": PROMINENT_PANE} if style.rank == 0 else {}
+    for _, r in sub.iterrows():
+        info = [("Type", service_label(stype)), ("Subtype", r.get("subtype")),
+                ("Address", r.get("address")), ("Postcode", r.get("postcode")),
+                ("Borough", r.get("lad_nm")), ("Location", r.get("location_quality")),
+                ("Source", r.get("source")), ("Vintage", r.get("vintage")), ("Status", r.get("status"))]
+        info = [(k, v) for k, v in info if _fmt(v) != ""]
+        popup = folium.Popup(_table_html(info, title=r.get("name")), max_width=320, parse_html=False)
+        folium.CircleMarker(
+            location=[round(r.geometry.y, 6), round(r.geometry.x, 6)], radius=_service_radius(stype),
+            color="#222222", weight=_service_weight(stype), fill=True, fill_color=style.colour,
+            fill_opacity=SERVICE_FILL_OPACITY, popup=popup,
+            tooltip=folium.Tooltip(f"{safe_text(r.get('name'))} &middot; {label}"), **extra,
+        ).add_to(target)
+    fg.add_to(m)
+    return fg
+
+
+def _unlocated_note(unlocated: pd.DataFrame, max_names: int = 15) -> str:
+    """Legend note naming the services that have no location (escaped)."""
+    if not len(unlocated):
+        return ""
+    names = [f"{safe_text(n)} &middot; {pretty(t)}" for n, t in zip(unlocated["name"], unlocated["service_type"])]
+    shown = "<br>".join(names[:max_names])
+    if len(names) > max_names:
+        shown += f"<br>… and {len(names) - max_names} more"
+    return (f"<div class='locmap-unlocated' style='margin-top:3px;color:#8a1c1c'><b>Not on the map "
+            f"(no location): {len(unlocated)}</b><br>{shown}</div>")
 
 
 def _band_index(minutes: np.ndarray) -> np.ndarray:
@@ -580,7 +660,7 @@ def add_access_bands(m: folium.Map, access: gpd.GeoDataFrame, method: str | None
     homes = HomesData(latlon)
     homes.add_to(m)
     colours = [b[3] for b in ACCESS_BANDS] + [NO_ACCESS_COLOUR] * 6
-    labels = [f"{b[2]} ({mlabel})" for b in ACCESS_BANDS] + ["no reachable service"] * 6
+    labels = [f"{b[2]}, {mlabel}" for b in ACCESS_BANDS] + ["No reachable service"] * 6
     for i, col in enumerate(cols):
         stype = col.split("__", 1)[1]
         idx = _band_index(pd.to_numeric(pts[col], errors="coerce").to_numpy(dtype=float))
@@ -589,11 +669,12 @@ def add_access_bands(m: folium.Map, access: gpd.GeoDataFrame, method: str | None
                                 show=show_first and i == 0, radius=radius)
         layer.add_to(m)
         layers.append(layer)
-    rows = "".join(_swatch(b[3], b[2], "circle") for b in ACCESS_BANDS)
+    rows = "".join(_swatch(b[3], b[2], "circle", opacity=HOMES_FILL_OPACITY, border="none") for b in ACCESS_BANDS)
     legend = _legend(m)
     legend.add("Pram-pushing distance from homes",
-               f"<div class='locmap-method'>Minutes to the nearest service, <b>{mlabel}</b></div>" + rows
-               + _swatch(NO_ACCESS_COLOUR, "no reachable service", "circle"), is_open=show_first)
+               f"<div class='locmap-method'>Minutes to the nearest service; distances: <b>{mlabel}</b></div>"
+               + rows + _swatch(NO_ACCESS_COLOUR, "No reachable service", "circle", opacity=HOMES_FILL_OPACITY,
+                                border="none"), is_open=show_first)
     return layers
 
 
@@ -619,20 +700,22 @@ def add_gap_areas(m: folium.Map, gaps: gpd.GeoDataFrame, tolerance_m: float = 5.
         _gap_features(part, fields, fg)
         fg.add_to(m)
         groups.append(fg)
-    _legend(m).add("Gap areas", _swatch("#b2182b", "families beyond the threshold (see popup)"), is_open=show)
+    _legend(m).add("Gap areas", _swatch(GAP_COLOUR, "Families beyond the threshold (click for numbers)",
+                                        opacity=GAP_FILL_OPACITY, border=f"2px dashed {GAP_COLOUR}"),
+                   is_open=show)
     return groups
 
 
 def _gap_features(disp: gpd.GeoDataFrame, fields: list[str], fg: folium.FeatureGroup) -> None:
     for _, r in disp.iterrows():
         thr = pd.to_numeric(r.get("threshold_minutes"), errors="coerce")
-        title = (f"Gap: {str(r.get('service_type', '')).replace('_', ' ')}"
+        title = (f"Gap: {service_label(str(r.get('service_type', 'service')))}"
                  + (f" beyond {float(thr):g} min" if pd.notna(thr) else ""))
         rows = [(c.replace("_", " "), r[c]) for c in fields]
         gj = folium.GeoJson(
             {"type": "Feature", "properties": {}, "geometry": r.geometry.__geo_interface__},
-            style_function=lambda _f: {"color": "#b2182b", "weight": 2, "fillColor": "#b2182b",
-                                       "fillOpacity": 0.25, "dashArray": "5 3"},
+            style_function=lambda _f: {"color": GAP_COLOUR, "weight": 2, "fillColor": GAP_COLOUR,
+                                       "fillOpacity": GAP_FILL_OPACITY, "dashArray": "5 3"},
         )
         folium.Popup(_table_html(rows, title=title), max_width=320, parse_html=False).add_to(gj)
         folium.Tooltip(safe_text(title)).add_to(gj)
@@ -648,7 +731,7 @@ def add_localities(m: folium.Map, localities: gpd.GeoDataFrame, scorecard: pd.Da
     card = None
     if scorecard is not None and len(scorecard) and name_col in scorecard.columns:
         card = scorecard.set_index(name_col)
-    palette = _ramp(max(len(disp), 2), "tab10") if len(disp) <= 10 else _ramp(len(disp), "tab20")
+    palette = LOCALITY_COLOURS
     fg = folium.FeatureGroup(name="Candidate localities (scorecard)", show=True)
     for i, (_, r) in enumerate(disp.iterrows()):
         loc_name = r[name_col]
@@ -661,9 +744,10 @@ def add_localities(m: folium.Map, localities: gpd.GeoDataFrame, scorecard: pd.Da
         colour = palette[i % len(palette)]
         gj = folium.GeoJson(
             {"type": "Feature", "properties": {}, "geometry": r.geometry.__geo_interface__},
-            style_function=lambda _f, c=colour: {"color": c, "weight": 4, "fillColor": c, "fillOpacity": 0.08},
+            style_function=lambda _f, c=colour: {"color": c, "weight": 4, "fillColor": c,
+                                                 "fillOpacity": LOCALITY_FILL_OPACITY},
         )
-        folium.Popup(_table_html(rows or [("scorecard", "not available")], title=loc_name),
+        folium.Popup(_table_html(rows or [("Scorecard", "not available")], title=loc_name),
                      max_width=360, parse_html=False).add_to(gj)
         folium.Tooltip(f"Locality: {safe_text(loc_name)}").add_to(gj)
         gj.add_to(fg)
@@ -675,7 +759,10 @@ def add_localities(m: folium.Map, localities: gpd.GeoDataFrame, scorecard: pd.Da
                                      f"{safe_text(loc_name)}</div>", icon_size=(150, 18), icon_anchor=(0, 9)),
         ).add_to(fg)
     fg.add_to(m)
-    _legend(m).add("Candidate localities", "<div>Outlined; click a locality for its scorecard.</div>")
+    swatches = "".join(_swatch(palette[i % len(palette)], safe_text(name), opacity=LOCALITY_FILL_OPACITY,
+                               border=f"3px solid {palette[i % len(palette)]}")
+                       for i, name in enumerate(disp[name_col]))
+    _legend(m).add("Candidate localities", "<div>Click a locality for its scorecard.</div>" + swatches)
     return fg
 
 
@@ -732,7 +819,18 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
     unknown = [lyr for lyr in layers if lyr not in KNOWN_LAYERS]
     if unknown:
         raise ValueError(f"unknown map layer(s) {unknown}; choose from {sorted(KNOWN_LAYERS)}")
-    attribution = _attribution_text(area)
+    m = _new_map(area, offline)
+    _add_layers(m, area, layers, access=access, gaps=gaps, localities=localities, scorecard=scorecard,
+                offline=offline, method=method, access_service_types=access_service_types,
+                need_bands=need_bands, scheme=scheme, tolerance_m=tolerance_m)
+    _add_controls(m, offline)
+    _add_panels(m, area, title, method, offline)
+    m._locmap_offline = offline  # type: ignore[attr-defined]
+    return m
+
+
+def _new_map(area: Any, offline: bool) -> folium.Map:
+    """Empty map fitted to the study area, hung from an :class:`~locmap.maps._inert.InertFigure`."""
     outline = area.borough if area.borough is not None and len(area.borough) else area.wards
     minx, miny, maxx, maxy = outline.to_crs(CRS_WEB).total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
@@ -743,11 +841,19 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
         m.default_js = [js for js in m.default_js if js[0] in ("leaflet", "jquery")]
         m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
     folium.TileLayer("OpenStreetMap", name="Background: OpenStreetMap",
-                     attr=f"{html.escape(ATTRIBUTION)} | Tiles © OpenStreetMap contributors",
+                     attr=f"{safe_text(ATTRIBUTION)} | Tiles © OpenStreetMap contributors",
                      control=True, show=True).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
-    legend = _legend(m)
     m._locmap_searchable = []  # type: ignore[attr-defined]
+    return m
+
+
+def _add_layers(m: folium.Map, area: Any, layers: Sequence[str], *, access: gpd.GeoDataFrame | None,
+                gaps: gpd.GeoDataFrame | None, localities: gpd.GeoDataFrame | None,
+                scorecard: pd.DataFrame | None, offline: bool, method: str | None,
+                access_service_types: Sequence[str] | None, need_bands: Sequence[str], scheme: str,
+                tolerance_m: float) -> None:
+    """The thematic layers, in drawing order (fills first, points last)."""
     # one thematic layer visible at first (need > access > gaps); the others are a click away
     present = [lyr for lyr, ok in (("need", True), ("access", access is not None), ("gaps", gaps is not None))
                if lyr in layers and ok]
@@ -765,22 +871,31 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
         add_localities(m, localities, scorecard, tolerance_m=tolerance_m)
     if "services" in layers:
         add_services(m, area, cluster=not offline)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    if not offline:
-        from folium.plugins import Fullscreen, Search  # noqa: PLC0415
 
-        Fullscreen(position="topleft").add_to(m)
-        for gj, label_col, _name in m._locmap_searchable[:1]:  # type: ignore[attr-defined]
-            Search(layer=gj, search_label=label_col, placeholder="Search ward/town",
-                   collapsed=True, position="topleft").add_to(m)
-    legend.add_to(m)
+
+def _add_controls(m: folium.Map, offline: bool) -> None:
+    """Layer control; online maps also get Fullscreen and a ward/town search (CDN plugins)."""
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    if offline:
+        return
+    Fullscreen(position="topleft").add_to(m)
+    for gj, label_col, _name in m._locmap_searchable[:1]:  # type: ignore[attr-defined]
+        Search(layer=gj, search_label=label_col, placeholder="Search ward/town",
+               collapsed=True, position="topleft").add_to(m)
+
+
+def _add_panels(m: folium.Map, area: Any, title: str, method: str | None, offline: bool) -> None:
+    """Legend, title, attribution and (offline) banner panels; all text through :func:`safe_text`."""
+    _legend(m).add_to(m)
     FixedPanel(_PAGE_CSS, "display:none", "locmap-css").add_to(m)
-    FixedPanel(f"<b>{safe_text(title)}</b><br><span style='font-size:11px'>{safe_text(getattr(getattr(area, 'pack', None), 'title', getattr(area, 'name', '')))}"
-               + (f" &middot; distances: {safe_text(method_label(method))}" if method else "") + "</span>",
+    area_title = getattr(getattr(area, "pack", None), "title", getattr(area, "name", ""))
+    distances = f" &middot; distances: {safe_text(method_label(method))}" if method else ""
+    FixedPanel(f"<b>{safe_text(title)}</b><br><span style='font-size:11px'>{safe_text(area_title)}"
+               f"{distances}</span>",
                "position:fixed;top:10px;left:60px;z-index:1000;background:rgba(255,255,255,0.93);"
                "padding:4px 10px;border:1px solid #888;border-radius:4px;font:14px Arial,sans-serif;"
                "max-width:45vw", "locmap-title").add_to(m)
-    FixedPanel(safe_text(attribution),
+    FixedPanel(safe_text(_attribution_text(area)),
                "position:fixed;bottom:4px;left:4px;z-index:1000;background:rgba(255,255,255,0.9);"
                "padding:2px 6px;font:10px Arial,sans-serif;max-width:45vw;color:#222;border-radius:3px",
                "locmap-attribution").add_to(m)
@@ -789,8 +904,6 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
                    "position:fixed;top:52px;left:60px;z-index:1000;background:#fff3cd;color:#664d03;"
                    "padding:3px 8px;border:1px solid #e0c36a;border-radius:4px;font:12px Arial,sans-serif",
                    "locmap-offline-banner").add_to(m)
-    m._locmap_offline = offline  # type: ignore[attr-defined]
-    return m
 
 
 def render_html(m: folium.Map) -> str:
