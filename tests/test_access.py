@@ -12,8 +12,10 @@ import pytest
 from shapely.geometry import Point
 
 from locmap.access import nearest as acc
-from locmap.errors import EmptyServiceTypeError
+from locmap.access.fca import _fca_with_access_lib
 from locmap.bands import BANDS
+from locmap.distance import network, routing
+from locmap.errors import EmptyServiceTypeError
 from locmap.settings import Settings
 
 AREA_LAD = "E09000009"
@@ -46,6 +48,10 @@ class FakeRouter:
         dist = np.take_along_axis(d, idx, axis=1)
         bad = ~np.isfinite(dist)
         return np.where(bad, np.nan, dist), np.where(bad, -1, idx)
+
+    def nearest_routes(self, origins_xy, targets_xy, k=1, max_m=None):
+        d, i = self.nearest(origins_xy, targets_xy, k, max_m)
+        return routing.NearestRoutes(d, d.copy(), i)
 
     def matrix(self, origins_xy, targets_xy, max_m=None):
         self.calls.append(("matrix", len(origins_xy), len(targets_xy)))
@@ -353,7 +359,7 @@ def test_2sfca_access_library_hand_computed():
     ii, jj = np.nonzero(cost <= 30)
     long = pd.DataFrame({"origin": np.array(["A", "B", "C"])[ii],
                          "dest": np.array(["C1", "C2"])[jj], "cost": cost[ii, jj]})
-    got = acc._fca_with_access_lib(np.array(["A", "B", "C"]), demand, np.array(["C1", "C2"]),
+    got = _fca_with_access_lib(np.array(["A", "B", "C"]), demand, np.array(["C1", "C2"]),
                                    supply, long, 30.0)
     np.testing.assert_allclose(got, expected)
 
@@ -371,7 +377,7 @@ def test_2sfca_access_library_hospital_example():
     ii, jj = np.nonzero(c <= 61)
     ids = np.array([1, 2, 3])
     long = pd.DataFrame({"origin": ids[ii], "dest": ids[jj], "cost": c[ii, jj]})
-    got = acc._fca_with_access_lib(ids, demand, ids, supply, long, 61.0)
+    got = _fca_with_access_lib(ids, demand, ids, supply, long, 61.0)
     np.testing.assert_allclose(got, expected)
     np.testing.assert_allclose(got, [0.761364, 0.958333, 1.094697], atol=1e-6)
 
@@ -414,7 +420,7 @@ def _fake_area(homes, services, syn_settings):
     pack = SimpleNamespace(name="synthetic", lad_cd=AREA_LAD, key_service_types=tuple(KEYS),
                            service_types={k: k for k in KEYS})
     pcns = pd.DataFrame({"pcn_code": pd.Series(dtype=str), "pcn_name": pd.Series(dtype=str)})
-    return SimpleNamespace(pack=pack, settings=syn_settings, homes=homes, services=services, pcns=pcns,
+    return SimpleNamespace(pack=pack, settings=syn_settings, homes=homes, services=services, pcns=pcns, checks={},
                            name="synthetic", attribution="test attribution")
 
 
@@ -514,9 +520,7 @@ def test_real_ealing_gaps_and_fca(ealing_access):
         beyond = cov[(cov.area_id == "__total__") & (cov.service_type == t)
                      & (cov.band == "pop_0_4")]["pop_beyond"].iat[0]
         assert g["gap_pop_0_4"].sum() == pytest.approx(beyond, rel=1e-9)
-    from locmap.distance.calibration import default_router
-
-    router = default_router(area, res.settings)
+    router = routing.default_router(area, res.settings)
     ph_a, _ = acc.two_step_fca(area.homes, area.services, router, res.settings,
                                service_types=["primary_school"], demand_band="pop_5_11")
     ph_n, _ = acc.two_step_fca(area.homes, area.services, router, res.settings,
@@ -530,7 +534,6 @@ ACC_ANY = acc.ANY_KEY
 
 # ----------------------------------------------------------------------------- real routers
 def test_with_real_estimated_router(homes, services, syn_settings):
-    routing = pytest.importorskip("locmap.distance.routing")
     r = routing.EstimatedRouter(circuity=1.25, intercept_m=30.0)
     res = acc.nearest_services(homes, services, r, syn_settings, area_lad_cd=AREA_LAD,
                                key_service_types=KEYS)
@@ -554,7 +557,6 @@ def test_with_real_estimated_router(homes, services, syn_settings):
 
 
 def test_router_reasons_used_in_unreachable(homes, services, syn_settings):
-    routing = pytest.importorskip("locmap.distance.routing")
 
     class ReportingRouter(FakeRouter):
         def nearest(self, origins_xy, targets_xy, k=1, max_m=None):
@@ -571,8 +573,6 @@ def test_router_reasons_used_in_unreachable(homes, services, syn_settings):
 
 
 def test_with_street_router_matches_matrix_brute_force(syn_settings):
-    routing = pytest.importorskip("locmap.distance.routing")
-    network = pytest.importorskip("locmap.distance.network")
     e, nodes = network.synthetic_street_tables(20, 15, seed=3)
     net = network.network_from_edges(e, nodes, "walk")
     x0, y0 = 510_000.0, 175_000.0

@@ -36,7 +36,7 @@ def _write_grid_osm(path, lon0=-0.43, lon1=-0.23, lat0=51.48, lat1=51.57, step_d
 @pytest.fixture(scope="module")
 def street_access(ealing, tmp_path_factory):
     from locmap.access.nearest import compute_access
-    from locmap.distance.calibration import default_router
+    from locmap.distance.routing import default_router
 
     osm = _write_grid_osm(tmp_path_factory.mktemp("net") / "grid.osm")
     cache = tmp_path_factory.mktemp("cache")

@@ -22,7 +22,8 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from locmap.access.nearest import _method_of, _points_xy, _require, wide_column
+from locmap import _progress
+from locmap.access._common import method_of, points_xy, require, wide_column
 from locmap.bands import BANDS
 
 SQRT3 = np.sqrt(3.0)
@@ -108,8 +109,8 @@ def gap_polygons(
     if cell_m <= 0:
         raise ValueError("cell_m must be positive")
     col = wide_column("minutes", service_type)
-    _require(wide_homes, (col, band, *bands), "homes (access results)")
-    method, label = _method_of(wide_homes, None, None)
+    require(wide_homes, (col, band, *bands), "homes (access results)")
+    method, label = method_of(wide_homes, None, None)
     minutes = wide_homes[col].to_numpy(dtype=float)
     beyond = ~(np.isfinite(minutes) & (minutes <= float(threshold_minutes)))
     pop = wide_homes[list(bands)].to_numpy(dtype=float)
@@ -119,7 +120,7 @@ def gap_polygons(
                              geometry=[], crs=wide_homes.crs)
     if not beyond.any():
         return empty
-    xy = _points_xy(wide_homes, "homes")[beyond]
+    xy = points_xy(wide_homes, "homes")[beyond]
     pb = pop[beyond]
     q, r = hex_axial(xy, cell_m)
     cells = pd.DataFrame(pb, columns=list(bands))
@@ -177,13 +178,11 @@ def all_gap_polygons(
     band: str = "pop_0_4",
     progress: bool = False,
 ) -> gpd.GeoDataFrame:
-    """:func:`gap_polygons` for every type x threshold, stacked in one layer."""
+    """:func:`gap_polygons` for every type x threshold, stacked in one layer (``progress``:
+    a tqdm bar)."""
     combos = [(t, thr) for t in service_types for thr in thresholds_minutes]
-    if progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415
-
-        combos = tqdm(combos, desc="gap areas", leave=False)
-    parts = [gap_polygons(wide_homes, t, thr, cell_m=cell_m, band=band) for t, thr in combos]
+    parts = [gap_polygons(wide_homes, t, thr, cell_m=cell_m, band=band)
+             for t, thr in _progress.progress(combos, progress, "gap areas")]
     parts = [p for p in parts if len(p)]
     if not parts:
         return gap_polygons(wide_homes.iloc[:0], service_types[0] if service_types else "",
@@ -198,7 +197,7 @@ def gap_summary(coverage_df: pd.DataFrame, level: str) -> pd.DataFrame:
     Parameters
     ----------
     coverage_df : DataFrame
-        Output of :func:`locmap.access.nearest.coverage`.
+        Output of :func:`locmap.access.coverage.coverage`.
     level : str
         e.g. ``"ward"``.
 

@@ -1,108 +1,54 @@
-"""Distance from every home to the nearest services, coverage, and 2SFCA.
+"""Distance from every home to its nearest services: the tidy table and the per-home layer.
 
-The module turns *homes* (population at residential points) and *services*
-(located facilities) into:
+:func:`nearest_services` turns *homes* (population at residential points) and *services*
+(located facilities) into an :class:`AccessResult`: the tidy distance table of the data
+contract (one row per home x service type x rank) and a wide per-home layer.
+:func:`compute_access` does it for an :class:`~locmap.data.area.AreaData` with the area's
+default router (:func:`locmap.distance.routing.default_router`).
 
-* :func:`nearest_services` - the tidy distance table of the data contract
-  (one row per home x service type x rank) plus a wide per-home layer, both
-  wrapped in an :class:`AccessResult`;
-* :func:`coverage` - people within / beyond each pram-distance threshold, per
-  area level (LSOA, ward, town, PCN) and age band, with a borough total;
-* :func:`two_step_fca` / :func:`fca_by_area` - capacity-aware access (two-step
-  floating catchment area, via PySAL ``access``);
-* :func:`compute_access` - the whole thing for an :class:`~locmap.data.area.AreaData`.
+Coverage by area and age band is in :mod:`locmap.access.coverage`, 2SFCA in
+:mod:`locmap.access.fca`, gap polygons in :mod:`locmap.access.gaps`; their public names are
+also importable from here (``acc.coverage``, ``acc.two_step_fca`` ...).
 
-Gap polygons live in :mod:`locmap.access.gaps`.
-
-Every table carries ``method`` (``"street"`` or ``"estimated"``) and ``label``
-(from :func:`locmap.distance.routing.method_label`) so an estimated distance is never
-shown as if it were measured along streets.  Distances are metres in
-EPSG:27700; minutes are ``distance_m / settings.metres_per_minute``.
+Every table carries ``method`` (``"street"`` or ``"estimated"``) and ``label`` (from
+:func:`locmap.distance.routing.method_label`) so an estimated distance is never shown as if it
+were measured along streets.  ``distance_m`` is always the physical route length in metres
+(EPSG:27700); minutes are ``distance_m / settings.metres_per_minute``, except with pram
+penalties, where the routes also carry ``pram_cost_m`` (equivalent flat, paved metres) and
+minutes are ``pram_cost_m / metres_per_minute`` (docs/network.md says why).
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from locmap.errors import CRSError, EmptyServiceTypeError, LocmapError, MissingColumnError
-from locmap.bands import BANDS
+from locmap._progress import progress
+from locmap.access._common import (
+    ANY_KEY,
+    DEFAULT_LEVELS,
+    STRAIGHT_LABEL,
+    TABLE_COLUMNS,
+    TOTAL_ID,
+    UNASSIGNED_ID,
+    points_xy,
+    require,
+    split_services,
+    wide_column,
+)
+from locmap.access.coverage import coverage
+from locmap.access.fca import DEMAND_BANDS, demand_band_for, fca_by_area, two_step_fca, two_step_fca_numpy
+from locmap.distance.routing import REASONS, NearestRoutes, Router, default_router, method_label
 from locmap.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from locmap.data.area import AreaData
 
-#: Pseudo service type: the nearest of any of the manifest's key service types.
-ANY_KEY = "any_key_service"
 
-#: Label for the straight-line comparison columns.
-STRAIGHT_LABEL = "straight-line distance (as the crow flies)"
-
-#: Columns of the tidy distance table (data contract, docs/architecture.md).
-TABLE_COLUMNS: tuple[str, ...] = (
-    "home_id", "service_type", "rank", "service_id", "distance_m", "minutes", "straight_m",
-    "service_lad_cd", "cross_border", "method",
-)
-
-#: Default area levels for coverage: level name -> homes column.
-DEFAULT_LEVELS: dict[str, str] = {
-    "lsoa": "lsoa21cd", "ward": "ward_cd", "town": "town", "pcn": "pcn_code",
-}
-
-TOTAL_ID = "__total__"
-UNASSIGNED_ID = "__unassigned__"
-
-# the routing module owns the user-facing wording of each method
-from locmap.distance.routing import method_label  # noqa: E402
-
-
-def _progress(iterable: Iterable, settings: Settings, desc: str, total: int | None = None):
-    if not settings.progress:
-        return iterable
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(iterable, desc=desc, total=total, leave=False)
-
-
-def _points_xy(gdf: gpd.GeoDataFrame, what: str) -> np.ndarray:
-    """(n, 2) array of point coordinates; projected CRS required."""
-    crs = gdf.crs
-    if crs is not None and crs.is_geographic:
-        raise CRSError(what, f"coordinates are in a geographic CRS ({crs.to_string()}); "
-                             "reproject to EPSG:27700 (metres) before measuring")
-    geom = gdf.geometry
-    if len(geom) == 0:
-        return np.empty((0, 2), dtype=float)
-    if geom.isna().any() or geom.is_empty.any():
-        bad = np.flatnonzero((geom.isna() | geom.is_empty).to_numpy())[:5]
-        raise LocmapError(f"{what}: {int((geom.isna() | geom.is_empty).sum())} rows have no "
-                          f"geometry (first positions: {bad.tolist()})")
-    if not (geom.geom_type == "Point").all():
-        geom = geom.representative_point()
-    return np.column_stack([geom.x.to_numpy(dtype=float), geom.y.to_numpy(dtype=float)])
-
-
-def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    for c in columns:
-        if c not in df.columns:
-            raise MissingColumnError(what, c, list(df.columns))
-
-
-def _safe(name: str) -> str:
-    return str(name)
-
-
-def wide_column(kind: str, service_type: str) -> str:
-    """Name of a per-home wide column, e.g. ``wide_column("minutes", "gp_practice")``."""
-    return f"{kind}__{_safe(service_type)}"
-
-
-# ----------------------------------------------------------------------------- result
 @dataclass
 class AccessResult:
     """Distances from homes to services, with everything needed to report them honestly.
@@ -140,6 +86,9 @@ class AccessResult:
         Study-area local authority code (``cross_border`` is relative to it).
     notes : list of str
         Human-readable notes (what was skipped and why).
+    minutes_from : str
+        ``"distance_m"`` (minutes = physical distance / speed) or ``"pram_cost_m"`` (pram
+        penalties applied: minutes = pram cost / speed; ``pram_cost_m`` columns present).
     """
 
     table: pd.DataFrame
@@ -154,6 +103,7 @@ class AccessResult:
     key_service_types: list[str] = field(default_factory=list)
     area_lad_cd: str | None = None
     notes: list[str] = field(default_factory=list)
+    minutes_from: str = "distance_m"
 
     def summary(self) -> pd.DataFrame:
         """Per type: homes, reachable homes, median/p90 minutes to the nearest service."""
@@ -170,52 +120,24 @@ class AccessResult:
 
 
 # ----------------------------------------------------------------------------- nearest
-def _split_services(services: pd.DataFrame, service_types: Sequence[str] | None,
-                    explicit: bool) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
-    """Located services per type, the excluded rows and the skipped types."""
-    _require(services, ("service_id", "service_type"), "services")
-    located = services["located"].fillna(False).astype(bool) if "located" in services.columns \
-        else pd.Series(True, index=services.index)
-    geom_ok = ~(services.geometry.isna() | services.geometry.is_empty) \
-        if isinstance(services, gpd.GeoDataFrame) else pd.Series(True, index=services.index)
-    excluded = []
-    not_loc = ~located
-    bad_geom = located & ~geom_ok
-    for mask, reason in ((not_loc, "not located (located == False)"),
-                         (bad_geom, "located == True but geometry missing/empty")):
-        if mask.any():
-            part = services.loc[mask, [c for c in ("service_id", "service_type", "name")
-                                       if c in services.columns]].copy()
-            part["reason"] = reason
-            excluded.append(pd.DataFrame(part))
-    excluded_df = (pd.concat(excluded, ignore_index=True) if excluded else
-                   pd.DataFrame(columns=["service_id", "service_type", "name", "reason"]))
-    usable = services[located & geom_ok]
+@dataclass(frozen=True)
+class _TypeRoutes:
+    """Routes from every home to the k nearest services of one type (arrays (n, kk))."""
 
-    types = list(dict.fromkeys(service_types)) if service_types is not None else \
-        sorted(pd.unique(services["service_type"].dropna()).tolist())
-    per_type: dict[str, pd.DataFrame] = {}
-    skipped = []
-    for t in types:
-        sub = usable[usable["service_type"] == t]
-        if len(sub) == 0:
-            n_all = int((services["service_type"] == t).sum())
-            reason = (f"no located services of type '{t}' "
-                      f"({n_all} listed, {n_all} without location)" if n_all else
-                      f"no services of type '{t}' in the register")
-            if explicit:
-                raise EmptyServiceTypeError(f"services: {reason}")
-            skipped.append({"service_type": t, "reason": reason})
-            continue
-        per_type[t] = sub
-    skipped_df = pd.DataFrame(skipped, columns=["service_type", "reason"])
-    return per_type, excluded_df, skipped_df
+    distance_m: np.ndarray
+    cost_m: np.ndarray
+    missing: np.ndarray
+    straight_m: np.ndarray
+    service_id: np.ndarray
+    service_lad: np.ndarray
+    cross_border: pd.arrays.BooleanArray
+    straight_nearest_m: np.ndarray
 
 
 def nearest_services(
     homes: gpd.GeoDataFrame,
     services: gpd.GeoDataFrame,
-    router: Any,
+    router: Router,
     settings: Settings | None = None,
     service_types: Sequence[str] | None = None,
     k: int | None = None,
@@ -231,9 +153,8 @@ def nearest_services(
     services : GeoDataFrame
         ``service_id, service_type, located, lad_cd, geometry`` (contract columns).
     router : Router
-        Object with ``method`` and ``nearest(origins_xy, targets_xy, k, max_m)``
-        (``locmap.distance.routing.StreetRouter`` / ``EstimatedRouter``).  Called once per
-        service type, never per facility.
+        ``locmap.distance.routing.StreetRouter`` / ``EstimatedRouter`` (``method`` and
+        ``nearest_routes``).  Called once per service type, never per facility.
     settings : Settings, optional
         Walking speed for minutes; ``k_nearest`` default.
     service_types : list of str, optional
@@ -248,8 +169,8 @@ def nearest_services(
         Study-area LAD code; ``cross_border`` is ``service lad_cd != area_lad_cd``
         (missing when either is unknown).
     key_service_types : list of str, optional
-        Types combined into the :data:`ANY_KEY` pseudo-type (minimum distance
-        over the key types that were computed).
+        Types combined into the :data:`ANY_KEY` pseudo-type (the cheapest over the key
+        types that were computed).
 
     Returns
     -------
@@ -259,156 +180,190 @@ def nearest_services(
     k = int(k or settings.k_nearest)
     if k < 1:
         raise ValueError("k must be >= 1")
-    _require(homes, ("home_id",), "homes")
+    require(homes, ("home_id",), "homes")
     method = str(getattr(router, "method", "estimated"))
-    label = method_label(method)
-    mpm = settings.metres_per_minute
-
     explicit = service_types is not None
     wanted = list(service_types) if explicit else \
         sorted(set(pd.unique(services["service_type"].dropna()).tolist())
                | set(key_service_types or ()))
-    wanted = [t for t in wanted if t != ANY_KEY]
-    per_type, excluded, skipped = _split_services(services, wanted, explicit)
-
-    home_xy = _points_xy(homes, "homes")
+    per_type, excluded, skipped = split_services(services, [t for t in wanted if t != ANY_KEY],
+                                                 explicit)
+    home_xy = points_xy(homes, "homes")
     home_ids = homes["home_id"].to_numpy()
-    n = len(home_ids)
-    wide = homes.copy()
-    tables: list[pd.DataFrame] = []
-    unreach: list[pd.DataFrame] = []
-    notes: list[str] = []
+    mpm = settings.metres_per_minute
+    tables, unreach, cols = [], [], {}
+    note = ""
+    for t in progress(list(per_type), settings.progress, "nearest services"):
+        routes = router.nearest_routes(home_xy, points_xy(per_type[t], f"services[{t}]"),
+                                       k=min(k, len(per_type[t])))
+        tr = _type_routes(routes, home_xy, per_type[t], area_lad_cd)
+        note = routes.cost_note or note
+        tables.append(_tidy_rows(t, home_ids, tr, mpm, method))
+        cols.update(_wide_columns(t, tr, mpm))
+        unreach.append(_unreachable_rows(home_ids, home_xy, t, tr.missing[:, 0],
+                                         _router_reasons(router, np.flatnonzero(tr.missing[:, 0]))))
+    keys = [t for t in (key_service_types or ()) if t != ANY_KEY]
+    notes = _notes(excluded, skipped)
+    computed = list(per_type)
+    if _any_key(keys, per_type, cols, home_ids, home_xy, area_lad_cd, mpm, method, tables,
+                unreach, notes):
+        computed.append(ANY_KEY)
+    label = method_label(method) + (f"; minutes from {note}" if note else "")
+    return _assemble(homes, cols, tables, unreach, notes, method, label, settings, computed,
+                     excluded, skipped, keys, area_lad_cd, bool(note))
+
+
+def _type_routes(routes: NearestRoutes, home_xy: np.ndarray, sub: pd.DataFrame,
+                 area_lad_cd: str | None) -> _TypeRoutes:
+    """Routes of one type as arrays: NaN/None where a home reached no service."""
+    svc_xy = points_xy(sub, "services")
+    n = home_xy.shape[0]
+    idx = np.asarray(routes.idx, dtype=np.int64).reshape(n, -1)
+    cost = np.asarray(routes.cost_m, dtype=float).reshape(n, -1)
+    dist = np.asarray(routes.distance_m, dtype=float).reshape(n, -1)
+    missing = (idx < 0) | ~np.isfinite(cost)
+    safe = np.where(missing, 0, idx)
+    straight = np.hypot(home_xy[:, 0:1] - svc_xy[safe, 0], home_xy[:, 1:2] - svc_xy[safe, 1])
+    lad = sub["lad_cd"].to_numpy(dtype=object) if "lad_cd" in sub.columns \
+        else np.full(len(sub), None, dtype=object)
+    slad = np.where(missing, None, lad[safe])
+    return _TypeRoutes(
+        distance_m=np.where(missing, np.nan, dist), cost_m=np.where(missing, np.nan, cost),
+        missing=missing, straight_m=np.where(missing, np.nan, straight),
+        service_id=np.where(missing, None, sub["service_id"].to_numpy()[safe].astype(object)),
+        service_lad=slad, cross_border=_cross_border(slad.ravel(), area_lad_cd),
+        straight_nearest_m=(np.asarray(cKDTree(svc_xy).query(home_xy, k=1)[0], float)
+                            if n else np.empty(0)))
+
+
+def _tidy_rows(t: str, home_ids: np.ndarray, tr: _TypeRoutes, mpm: float,
+               method: str) -> pd.DataFrame:
+    """Rows of the tidy table for one type; ``pram_cost_m`` only when costs differ."""
+    n, kk = tr.distance_m.shape
+    tab = pd.DataFrame({
+        "home_id": np.repeat(home_ids, kk), "service_type": t,
+        "rank": np.tile(np.arange(1, kk + 1), n), "service_id": tr.service_id.ravel(),
+        "distance_m": tr.distance_m.ravel(), "minutes": tr.cost_m.ravel() / mpm,
+        "straight_m": tr.straight_m.ravel(), "service_lad_cd": tr.service_lad.ravel(),
+        "cross_border": tr.cross_border, "method": method,
+    })
+    if not _same(tr.cost_m, tr.distance_m):
+        tab.insert(5, "pram_cost_m", tr.cost_m.ravel())
+    return tab
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+def _wide_columns(t: str, tr: _TypeRoutes, mpm: float) -> dict[str, Any]:
+    """Per-home columns of one type (nearest service only)."""
+    cols = {wide_column("distance_m", t): tr.distance_m[:, 0]}
+    if not _same(tr.cost_m, tr.distance_m):
+        cols[wide_column("pram_cost_m", t)] = tr.cost_m[:, 0]
+    cols.update({
+        wide_column("minutes", t): tr.cost_m[:, 0] / mpm,
+        wide_column("nearest_id", t): tr.service_id[:, 0],
+        wide_column("cross_border", t): np.asarray(tr.cross_border).reshape(tr.missing.shape)[:, 0],
+        wide_column("straight_m", t): tr.straight_m[:, 0],
+        wide_column("straight_nearest_m", t): tr.straight_nearest_m,
+        wide_column("unreachable", t): tr.missing[:, 0],
+    })
+    return cols
+
+
+def _unreachable_rows(home_ids: np.ndarray, home_xy: np.ndarray, t: str, missing: np.ndarray,
+                      reasons: Any) -> pd.DataFrame:
+    rows = np.flatnonzero(missing)
+    return pd.DataFrame({"home_id": home_ids[rows], "service_type": t, "reason": reasons,
+                         "x": home_xy[rows, 0], "y": home_xy[rows, 1]})
+
+
+def _notes(excluded: pd.DataFrame, skipped: pd.DataFrame) -> list[str]:
+    notes = []
     if len(excluded):
         notes.append(f"{len(excluded)} services excluded (no location); see excluded_services")
     for row in skipped.itertuples():
         notes.append(f"skipped {row.service_type}: {row.reason}")
+    return notes
 
-    new_cols: dict[str, Any] = {}
-    for t in _progress(list(per_type), settings, "nearest services"):
-        sub = per_type[t]
-        svc_xy = _points_xy(sub, f"services[{t}]")
-        svc_ids = sub["service_id"].to_numpy()
-        svc_lad = sub["lad_cd"].to_numpy(dtype=object) if "lad_cd" in sub.columns \
-            else np.full(len(sub), None, dtype=object)
-        kk = min(k, len(sub))
-        dist, idx = router.nearest(home_xy, svc_xy, k=kk)
-        dist = np.asarray(dist, dtype=float).reshape(n, kk)
-        idx = np.asarray(idx, dtype=np.int64).reshape(n, kk)
-        missing = (idx < 0) | ~np.isfinite(dist)
-        dist = np.where(missing, np.nan, dist)
-        idx = np.where(missing, -1, idx)
-        safe_idx = np.where(missing, 0, idx)
-        straight = np.hypot(home_xy[:, 0:1] - svc_xy[safe_idx, 0],
-                            home_xy[:, 1:2] - svc_xy[safe_idx, 1])
-        straight = np.where(missing, np.nan, straight)
-        sid = np.where(missing, None, svc_ids[safe_idx].astype(object))
-        slad = np.where(missing, None, svc_lad[safe_idx])
-        cross = _cross_border(slad.ravel(), area_lad_cd)
-        tab = pd.DataFrame({
-            "home_id": np.repeat(home_ids, kk),
-            "service_type": t,
-            "rank": np.tile(np.arange(1, kk + 1), n),
-            "service_id": sid.ravel(),
-            "distance_m": dist.ravel(),
-            "minutes": dist.ravel() / mpm,
-            "straight_m": straight.ravel(),
-            "service_lad_cd": slad.ravel(),
-            "cross_border": cross,
-            "method": method,
-        })
-        tables.append(tab)
 
-        # straight-line nearest of the type (for the crow-flies comparison)
-        straight_nearest = cKDTree(svc_xy).query(home_xy, k=1)[0] if n else np.empty(0)
+def _any_key(keys: list[str], per_type: dict, cols: dict, home_ids: np.ndarray,
+             home_xy: np.ndarray, area_lad_cd: str | None, mpm: float, method: str,
+             tables: list, unreach: list, notes: list) -> bool:
+    """The :data:`ANY_KEY` pseudo-type: per home, the cheapest of the computed key types.
 
-        first = tab[tab["rank"] == 1]
-        new_cols[wide_column("distance_m", t)] = dist[:, 0]
-        new_cols[wide_column("minutes", t)] = dist[:, 0] / mpm
-        new_cols[wide_column("nearest_id", t)] = sid[:, 0]
-        new_cols[wide_column("cross_border", t)] = first["cross_border"].to_numpy()
-        new_cols[wide_column("straight_m", t)] = straight[:, 0]
-        new_cols[wide_column("straight_nearest_m", t)] = np.asarray(straight_nearest, float)
-        new_cols[wide_column("unreachable", t)] = missing[:, 0]
-        if missing[:, 0].any():
-            rows = np.flatnonzero(missing[:, 0])
-            unreach.append(pd.DataFrame({
-                "home_id": home_ids[rows], "service_type": t,
-                "reason": _router_reasons(router, rows),
-                "x": home_xy[rows, 0], "y": home_xy[rows, 1],
-            }))
+    Adds its tidy rows, wide columns and unreachable rows; returns whether it was built."""
+    if not keys:
+        return False
+    have = [t for t in keys if t in per_type]
+    lacking = [t for t in keys if t not in per_type]
+    if lacking:
+        notes.append(f"'{ANY_KEY}' built without {lacking} (not computed/empty)")
+    if not have:
+        return False
+    cost_kind = "pram_cost_m" if wide_column("pram_cost_m", have[0]) in cols else "distance_m"
+    c = np.column_stack([cols[wide_column(cost_kind, t)] for t in have])
+    allnan = np.isnan(c).all(axis=1)
+    j = np.argmin(np.where(np.isnan(c), np.inf, c), axis=1)
+    rows = np.arange(len(home_ids))
 
-    computed = list(per_type)
-    keys = [t for t in (key_service_types or ()) if t != ANY_KEY]
-    if keys:
-        have = [t for t in keys if t in per_type]
-        lacking = [t for t in keys if t not in per_type]
-        if lacking:
-            notes.append(f"'{ANY_KEY}' built without {lacking} (not computed/empty)")
-        if have:
-            d = np.column_stack([new_cols[wide_column("distance_m", t)] for t in have])
-            allnan = np.isnan(d).all(axis=1)
-            j = np.argmin(np.where(np.isnan(d), np.inf, d), axis=1)
-            rows_ = np.arange(n)
+    def pick(kind: str) -> np.ndarray:
+        arr = np.column_stack([np.asarray(cols[wide_column(kind, t)], dtype=object) for t in have])
+        out = arr[rows, j]
+        out[allnan] = None
+        return out
 
-            def pick(kind: str) -> np.ndarray:
-                arr = np.column_stack([np.asarray(new_cols[wide_column(kind, t)], dtype=object)
-                                       for t in have])
-                out = arr[rows_, j]
-                out[allnan] = None
-                return out
+    cmin = np.where(allnan, np.nan, c[rows, j])
+    dmin = pick("distance_m").astype(float)
+    nearest_type = np.array(have, dtype=object)[j]
+    nearest_type[allnan] = None
+    sid = pick("nearest_id")
+    lad_lookup = {(t, s): lad for t in have for s, lad in zip(
+        per_type[t]["service_id"], per_type[t]["lad_cd"] if "lad_cd" in per_type[t].columns
+        else [None] * len(per_type[t]))}
+    slad = np.array([lad_lookup.get((a, b)) for a, b in zip(nearest_type, sid)], dtype=object)
+    cross = _cross_border(slad, area_lad_cd)
+    st = pick("straight_m").astype(float)
+    tab = pd.DataFrame({
+        "home_id": home_ids, "service_type": ANY_KEY, "rank": 1, "service_id": sid,
+        "distance_m": dmin, "minutes": cmin / mpm, "straight_m": st, "service_lad_cd": slad,
+        "cross_border": cross, "method": method})
+    if cost_kind == "pram_cost_m":
+        tab.insert(5, "pram_cost_m", cmin)
+    tables.append(tab)
+    sn = np.column_stack([cols[wide_column("straight_nearest_m", t)] for t in have])
+    cols[wide_column("distance_m", ANY_KEY)] = dmin
+    if cost_kind == "pram_cost_m":
+        cols[wide_column("pram_cost_m", ANY_KEY)] = cmin
+    cols.update({
+        wide_column("minutes", ANY_KEY): cmin / mpm, wide_column("nearest_id", ANY_KEY): sid,
+        wide_column("nearest_type", ANY_KEY): nearest_type,
+        wide_column("cross_border", ANY_KEY): cross, wide_column("straight_m", ANY_KEY): st,
+        wide_column("straight_nearest_m", ANY_KEY): (np.nanmin(sn, axis=1) if len(home_ids)
+                                                     else np.empty(0)),
+        wide_column("unreachable", ANY_KEY): allnan})
+    unreach.append(_unreachable_rows(home_ids, home_xy, ANY_KEY, allnan,
+                                     f"no reachable service of any key type {have}"))
+    return True
 
-            dmin = np.where(allnan, np.nan, d[rows_, j])
-            st = pick("straight_m").astype(float)
-            sn = np.column_stack([new_cols[wide_column("straight_nearest_m", t)] for t in have])
-            nearest_type = np.array(have, dtype=object)[j]
-            nearest_type[allnan] = None
-            sid = pick("nearest_id")
-            lad_lookup = {
-                (t, sid_): lad for t in have
-                for sid_, lad in zip(per_type[t]["service_id"],
-                                     per_type[t]["lad_cd"] if "lad_cd" in per_type[t].columns
-                                     else [None] * len(per_type[t]))
-            }
-            slad = np.array([lad_lookup.get((a, b)) for a, b in zip(nearest_type, sid)],
-                            dtype=object)
-            cross = _cross_border(slad, area_lad_cd)
-            tables.append(pd.DataFrame({
-                "home_id": home_ids, "service_type": ANY_KEY, "rank": 1,
-                "service_id": sid, "distance_m": dmin, "minutes": dmin / mpm,
-                "straight_m": st, "service_lad_cd": slad, "cross_border": cross,
-                "method": method,
-            }))
-            new_cols[wide_column("distance_m", ANY_KEY)] = dmin
-            new_cols[wide_column("minutes", ANY_KEY)] = dmin / mpm
-            new_cols[wide_column("nearest_id", ANY_KEY)] = sid
-            new_cols[wide_column("nearest_type", ANY_KEY)] = nearest_type
-            new_cols[wide_column("cross_border", ANY_KEY)] = cross
-            new_cols[wide_column("straight_m", ANY_KEY)] = st
-            new_cols[wide_column("straight_nearest_m", ANY_KEY)] = np.nanmin(sn, axis=1) \
-                if n else np.empty(0)
-            new_cols[wide_column("unreachable", ANY_KEY)] = allnan
-            if allnan.any():
-                rows = np.flatnonzero(allnan)
-                unreach.append(pd.DataFrame({
-                    "home_id": home_ids[rows], "service_type": ANY_KEY,
-                    "reason": f"no reachable service of any key type {have}",
-                    "x": home_xy[rows, 0], "y": home_xy[rows, 1],
-                }))
-            computed.append(ANY_KEY)
 
-    for c, v in new_cols.items():
-        if c.startswith("cross_border__"):
-            wide[c] = pd.array(v, dtype="boolean")
-        else:
-            wide[c] = v
+def _assemble(homes, cols, tables, unreach, notes, method, label, settings, computed, excluded,
+              skipped, keys, area_lad_cd, penalised) -> AccessResult:
+    """The wide layer, the tidy table and the unreachable rows as one :class:`AccessResult`."""
+    wide = homes.copy()
+    for c, v in cols.items():
+        wide[c] = pd.array(v, dtype="boolean") if c.startswith("cross_border__") else v
     wide["method"] = method
     wide["label"] = label
-
-    table = (pd.concat(tables, ignore_index=True) if tables else
-             pd.DataFrame(columns=list(TABLE_COLUMNS)))
+    columns = list(TABLE_COLUMNS)
+    if penalised:
+        columns.insert(5, "pram_cost_m")
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     table["cross_border"] = table["cross_border"].astype("boolean")
     table["rank"] = table["rank"].astype("int64")
     table["label"] = label
+    unreach = [u for u in unreach if len(u)]
     unreachable = (pd.concat(unreach, ignore_index=True) if unreach else
                    pd.DataFrame(columns=["home_id", "service_type", "reason", "x", "y"]))
     if len(unreachable):
@@ -418,7 +373,7 @@ def nearest_services(
         table=table, wide=wide, unreachable=unreachable, method=method, label=label,
         settings=settings, service_types=computed, excluded_services=excluded,
         skipped_types=skipped, key_service_types=list(keys), area_lad_cd=area_lad_cd,
-        notes=notes,
+        notes=notes, minutes_from="pram_cost_m" if penalised else "distance_m",
     )
 
 
@@ -431,10 +386,6 @@ def _router_reasons(router: Any, rows: np.ndarray) -> np.ndarray:
     table = getattr(report, "rows", None)
     if not isinstance(table, pd.DataFrame) or table.empty:
         return out
-    try:
-        from locmap.distance.routing import REASONS  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        REASONS = {}
     o = table[(table["side"] == "origin") & (table["reason"] != "fewer_than_k")]
     if o.empty:
         return out
@@ -456,415 +407,21 @@ def _cross_border(service_lad: np.ndarray, area_lad_cd: str | None) -> pd.arrays
     return out
 
 
-# ----------------------------------------------------------------------------- coverage
-def _bands_present(df: pd.DataFrame, bands: Sequence[str]) -> list[str]:
-    _require(df, bands, "homes")
-    return list(bands)
-
-
-def _method_of(wide: pd.DataFrame, method: str | None, label: str | None) -> tuple[str, str]:
-    if method is None:
-        method = str(wide["method"].iat[0]) if "method" in wide.columns and len(wide) else \
-            "estimated"
-    if label is None:
-        label = str(wide["label"].iat[0]) if "label" in wide.columns and len(wide) else \
-            method_label(method)
-    return method, label
-
-
-def _area_keys(wide: pd.DataFrame, column: str) -> np.ndarray:
-    _require(wide, (column,), "homes")
-    key = wide[column].astype(object)
-    return key.where(key.notna(), UNASSIGNED_ID).astype(str).to_numpy()
-
-
-def coverage(
-    wide_homes: pd.DataFrame,
-    areas: Mapping[str, str] | None = None,
-    thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
-    service_types: Sequence[str] | None = None,
-    bands: Sequence[str] = BANDS,
-    settings: Settings | None = None,
-    method: str | None = None,
-    label: str | None = None,
-) -> pd.DataFrame:
-    """People within / beyond each threshold, per area, service type and age band.
-
-    Parameters
-    ----------
-    wide_homes : DataFrame
-        ``AccessResult.wide``: homes with band columns and ``minutes__<type>``,
-        ``straight_nearest_m__<type>``, ``unreachable__<type>``.
-    areas : dict, optional
-        Level name -> homes column (default :data:`DEFAULT_LEVELS`, only the
-        columns present).  Homes with a missing area id are reported under
-        ``"__unassigned__"`` so totals are conserved.
-    thresholds_minutes : list of float
-        Pram-distance thresholds (minutes).  "Within" means ``minutes <= t``.
-    service_types : list of str, optional
-        Default: every type with a ``minutes__`` column.
-    bands : list of str
-        Population columns (people, may be fractional).
-    settings : Settings, optional
-        Walking speed used to turn thresholds into metres for the straight-line
-        comparison (default ``Settings()``: 4.0 km/h).
-    method, label : str, optional
-        Override the routing method/label (default: from ``wide_homes``).
-
-    Returns
-    -------
-    DataFrame
-        ``level, area_id, service_type, threshold_minutes, band, pop_within,
-        pop_beyond, pop_total, pct_within, pop_unreachable, pct_within_straight,
-        straight_label, method, label``, plus one ``area_id="__total__"`` row per
-        level.  ``pop_total`` is defined as ``pop_within + pop_beyond`` (so the
-        identity is exact); it equals the sum of the band over the area's homes
-        up to floating-point rounding.  Unreachable homes count as beyond and
-        their people are also in ``pop_unreachable``.  ``pct_within_straight``
-        uses the straight line to the nearest service (``straight_nearest_m``)
-        at the same walking speed - a comparison only, labelled
-        ``straight_label``.
-    """
-    settings = settings or Settings()
-    method, label = _method_of(wide_homes, method, label)
-    if areas is None:
-        areas = {lvl: col for lvl, col in DEFAULT_LEVELS.items() if col in wide_homes.columns}
-    if service_types is None:
-        service_types = [c.split("__", 1)[1] for c in wide_homes.columns
-                         if c.startswith("minutes__")]
-    bands = _bands_present(wide_homes, bands)
-    pop = wide_homes[list(bands)].to_numpy(dtype=float)
-    pop = np.where(np.isfinite(pop), pop, 0.0)
-    keys = {lvl: _area_keys(wide_homes, col) for lvl, col in areas.items()}
-
-    out: list[pd.DataFrame] = []
-    for t in service_types:
-        _require(wide_homes, (wide_column("minutes", t),), "homes (access results)")
-        minutes = wide_homes[wide_column("minutes", t)].to_numpy(dtype=float)
-        unreach = ~np.isfinite(minutes)
-        sn_col = wide_column("straight_nearest_m", t)
-        straight = wide_homes[sn_col].to_numpy(dtype=float) if sn_col in wide_homes.columns \
-            else np.full(len(minutes), np.nan)
-        for thr in thresholds_minutes:
-            thr = float(thr)
-            within = np.isfinite(minutes) & (minutes <= thr)
-            within_s = np.isfinite(straight) & (straight <= thr * settings.metres_per_minute)
-            # people arrays: (n_homes, n_bands * 4)
-            w = pop * within[:, None]
-            b = pop * (~within)[:, None]
-            u = pop * unreach[:, None]
-            ws = pop * within_s[:, None]
-            stacked = np.hstack([w, b, u, ws])
-            for lvl, key in keys.items():
-                g = pd.DataFrame(stacked).groupby(key, sort=True).sum()
-                tot = g.sum(axis=0).to_frame().T
-                tot.index = [TOTAL_ID]
-                g = pd.concat([g, tot])
-                nb = len(bands)
-                for bi, band in enumerate(bands):
-                    pw = g.iloc[:, bi].to_numpy()
-                    pb = g.iloc[:, nb + bi].to_numpy()
-                    pu = g.iloc[:, 2 * nb + bi].to_numpy()
-                    pws = g.iloc[:, 3 * nb + bi].to_numpy()
-                    ptot = pw + pb
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        pct = np.where(ptot > 0, 100.0 * pw / ptot, np.nan)
-                        pcts = np.where(ptot > 0, 100.0 * pws / ptot, np.nan)
-                    out.append(pd.DataFrame({
-                        "level": lvl, "area_id": g.index.astype(str), "service_type": t,
-                        "threshold_minutes": thr, "band": band, "pop_within": pw,
-                        "pop_beyond": pb, "pop_total": ptot, "pct_within": pct,
-                        "pop_unreachable": pu, "pct_within_straight": pcts,
-                    }))
-    cols = ["level", "area_id", "service_type", "threshold_minutes", "band", "pop_within",
-            "pop_beyond", "pop_total", "pct_within", "pop_unreachable",
-            "pct_within_straight", "straight_label", "method", "label"]
-    if not out:
-        return pd.DataFrame(columns=cols)
-    res = pd.concat(out, ignore_index=True)
-    res["straight_label"] = STRAIGHT_LABEL
-    res["method"] = method
-    res["label"] = label
-    return res[cols]
-
-
-# ----------------------------------------------------------------------------- 2SFCA
-#: Who uses each service type (2SFCA demand) unless the caller chooses one band.
-DEMAND_BANDS: dict[str, str] = {
-    "childrens_centre": "pop_0_4",
-    "nursery_school": "pop_0_4",
-    "primary_school": "pop_5_11",
-    "secondary_school": "pop_12_19",
-    "special_school": "pop_0_19",
-    "other_school": "pop_0_19",
-    "gp_practice": "pop_total",
-    "pharmacy": "pop_total",
-    "library": "pop_total",
-}
-
-
-def demand_band_for(service_type: str, default: str = "pop_0_4") -> str:
-    """The age band whose people use ``service_type`` (:data:`DEMAND_BANDS`)."""
-    return DEMAND_BANDS.get(service_type, default)
-
-
-def _capacities(sub: pd.DataFrame, column: str) -> tuple[np.ndarray, str]:
-    """Supply per facility and a note on how missing capacities were filled.
-
-    A type with no capacity at all gets 1.0 per facility (every facility equal).
-    A type with some capacities gets the *median of the known ones* for the
-    missing, because 1.0 next to real school rolls of ~400 would make those
-    facilities vanish from the ratio.
-    """
-    if column not in sub.columns:
-        return np.ones(len(sub)), "no capacity column: 1.0 per facility"
-    cap = pd.to_numeric(sub[column], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(cap) & (cap > 0)
-    if not ok.any():
-        return np.ones(len(sub)), "no capacities: 1.0 per facility"
-    if ok.all():
-        return cap, "all capacities known"
-    fill = float(np.median(cap[ok]))
-    cap = np.where(ok, cap, fill)
-    return cap, f"{int((~ok).sum())} of {len(ok)} capacities missing: filled with median {fill:g}"
-
-
-def two_step_fca_numpy(
-    demand: np.ndarray, supply: np.ndarray, cost: np.ndarray, max_cost: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Plain two-step floating catchment area (Luo & Wang 2003), dense numpy.
-
-    Parameters
-    ----------
-    demand : (n,) people at each origin
-    supply : (m,) capacity at each facility
-    cost : (n, m) travel cost, ``inf`` where unreachable
-    max_cost : catchment size (same unit as ``cost``; ``cost <= max_cost`` is inside)
-
-    Returns
-    -------
-    access : (n,) supply per person reachable from each origin (0 where none)
-    ratio : (m,) facility supply-to-demand ratio R_j (NaN where no demand in catchment)
-    """
-    inside = np.isfinite(cost) & (cost <= max_cost)
-    demand_in = inside.T.astype(float) @ np.asarray(demand, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(demand_in > 0, np.asarray(supply, float) / demand_in, np.nan)
-    access = inside.astype(float) @ np.where(np.isfinite(ratio), ratio, 0.0)
-    return access, ratio
-
-
-def _fca_with_access_lib(home_ids: np.ndarray, demand: np.ndarray, svc_ids: np.ndarray,
-                         supply: np.ndarray, long: pd.DataFrame, max_cost: float) -> np.ndarray:
-    """2SFCA through PySAL ``access`` (``Access.two_stage_fca``)."""
-    from access import Access  # noqa: PLC0415
-
-    demand_df = pd.DataFrame({"geoid": home_ids, "demand": demand})
-    supply_df = pd.DataFrame({"geoid": svc_ids, "supply": supply})
-    with warnings.catch_warnings():
-        # access 1.1.10 uses set_index(inplace=True), deprecated in pandas 3.1 (Pandas4Warning)
-        warnings.simplefilter("ignore")
-        a = Access(demand_df=demand_df, demand_index="geoid", demand_value="demand",
-                   supply_df=supply_df, supply_index="geoid", supply_value="supply",
-                   cost_df=long, cost_origin="origin", cost_dest="dest", cost_name="cost")
-        res = a.two_stage_fca(name="fca", max_cost=max_cost)
-    s = res["fca_supply"].reindex(pd.Index(home_ids, name="geoid"))
-    return s.fillna(0.0).to_numpy(dtype=float)
-
-
-def two_step_fca(
-    homes: gpd.GeoDataFrame,
-    services: gpd.GeoDataFrame,
-    router: Any,
-    settings: Settings | None = None,
-    service_types: Sequence[str] | None = None,
-    thresholds_minutes: Sequence[float] | None = None,
-    demand_band: str = "pop_0_4",
-    capacity_column: str = "capacity",
-    engine: str = "access",
-    per: float = 1000.0,
-    extra_demand: gpd.GeoDataFrame | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Capacity-aware access: two-step floating catchment area per home.
-
-    Step 1: each facility's capacity is divided by the demand (``demand_band``
-    people) of all homes within ``threshold`` minutes of it.  Step 2: each
-    home sums those ratios over the facilities within ``threshold`` minutes.
-    Costs come from **one** ``router.matrix`` call per service type, limited
-    to the largest threshold, converted to minutes.
-
-    Parameters
-    ----------
-    homes, services : GeoDataFrame
-        As for :func:`nearest_services`.
-    router : Router
-        Needs ``matrix(origins_xy, targets_xy, max_m)`` and ``method``.
-    settings : Settings, optional
-    service_types : list of str, optional
-        Default: every type with located services.
-    thresholds_minutes : list of float, optional
-        Catchment sizes (default ``settings.thresholds_minutes``).
-    demand_band : str
-        Demand column (people, default children 0-4).
-    capacity_column : str
-        Supply column; see :func:`_capacities` for missing values.
-    engine : {"access", "numpy"}
-        ``"access"`` uses PySAL ``access`` (checked with pandas 3.1);
-        ``"numpy"`` the dense reference implementation.
-    per : float
-        Scale: the ratio is reported per ``per`` people (``fca_per_1000``).
-    extra_demand : GeoDataFrame, optional
-        Demand-only homes (e.g. ``AreaData.neighbour_homes``: people in neighbouring
-        boroughs near the border).  They count in every facility's catchment (step 1)
-        but get no rows in ``per_home``: without them, services near the border look
-        better than they are because cross-border users are ignored.
-
-    Returns
-    -------
-    per_home : DataFrame
-        ``home_id, service_type, threshold_minutes, demand_band, fca_ratio,
-        fca_per_1000, n_in_catchment, method, label``.
-    per_service : DataFrame
-        ``service_id, service_type, threshold_minutes, demand_band, capacity,
-        demand_in_catchment, supply_ratio, capacity_note, method, label``.
-    """
-    settings = settings or Settings()
-    if engine not in ("access", "numpy"):
-        raise ValueError("engine must be 'access' or 'numpy'")
-    thresholds = [float(t) for t in (thresholds_minutes or settings.thresholds_minutes)]
-    _require(homes, ("home_id", demand_band), "homes")
-    method = str(getattr(router, "method", "estimated"))
-    label = method_label(method)
-    mpm = settings.metres_per_minute
-    explicit = service_types is not None
-    per_type, _, _ = _split_services(
-        services, list(service_types) if explicit else None, explicit)
-    n_report = len(homes)
-    if extra_demand is not None and len(extra_demand):
-        _require(extra_demand, ("home_id", demand_band), "extra_demand")
-        clash = set(extra_demand["home_id"]) & set(homes["home_id"])
-        if clash:
-            raise ValueError(f"extra_demand home_ids clash with homes: {sorted(clash)[:5]}")
-        homes = pd.concat([homes[["home_id", demand_band, "geometry"]],
-                           extra_demand[["home_id", demand_band, "geometry"]]], ignore_index=True)
-        homes = gpd.GeoDataFrame(homes, geometry="geometry", crs=extra_demand.crs)
-    home_xy = _points_xy(homes, "homes")
-    home_ids = homes["home_id"].to_numpy()
-    demand = pd.to_numeric(homes[demand_band], errors="coerce").fillna(0.0).to_numpy(float)
-    max_m = max(thresholds) * mpm
-
-    homes_out, svc_out = [], []
-    for t in _progress(list(per_type), settings, "2SFCA"):
-        sub = per_type[t]
-        svc_xy = _points_xy(sub, f"services[{t}]")
-        svc_ids = sub["service_id"].astype(str).to_numpy()
-        supply, cap_note = _capacities(sub, capacity_column)
-        cost_m = np.asarray(router.matrix(home_xy, svc_xy, max_m=max_m), dtype=float)
-        cost_min = cost_m / mpm
-        for thr in thresholds:
-            inside = np.isfinite(cost_min) & (cost_min <= thr)
-            access_np, ratio = two_step_fca_numpy(demand, supply, cost_min, thr)
-            if engine == "access":
-                # facilities whose catchment holds no demand would give supply/0 = inf in
-                # the library and poison every home near them: leave them out (their
-                # ratio is undefined; they add nothing).
-                keep_svc = np.isfinite(ratio)
-                ii, jj = np.nonzero(inside & keep_svc[None, :])
-                long = pd.DataFrame({"origin": home_ids[ii], "dest": svc_ids[jj],
-                                     "cost": cost_min[ii, jj]})
-                acc = _fca_with_access_lib(home_ids, demand, svc_ids[keep_svc],
-                                           supply[keep_svc], long, thr) if len(long) else \
-                    np.zeros(len(home_ids))
-            else:
-                acc = access_np
-            homes_out.append(pd.DataFrame({
-                "home_id": home_ids[:n_report], "service_type": t, "threshold_minutes": thr,
-                "demand_band": demand_band, "fca_ratio": acc[:n_report], "fca_per_1000": acc[:n_report] * per,
-                "n_in_catchment": inside[:n_report].sum(axis=1),
-            }))
-            svc_out.append(pd.DataFrame({
-                "service_id": svc_ids, "service_type": t, "threshold_minutes": thr,
-                "demand_band": demand_band, "capacity": supply,
-                "demand_in_catchment": inside.T.astype(float) @ demand,
-                "supply_ratio": ratio, "capacity_note": cap_note,
-            }))
-    ph = pd.concat(homes_out, ignore_index=True) if homes_out else pd.DataFrame(
-        columns=["home_id", "service_type", "threshold_minutes", "demand_band", "fca_ratio",
-                 "fca_per_1000", "n_in_catchment"])
-    ps = pd.concat(svc_out, ignore_index=True) if svc_out else pd.DataFrame(
-        columns=["service_id", "service_type", "threshold_minutes", "demand_band", "capacity",
-                 "demand_in_catchment", "supply_ratio", "capacity_note"])
-    for df in (ph, ps):
-        df["method"] = method
-        df["label"] = label
-    if per != 1000.0:
-        ph = ph.rename(columns={"fca_per_1000": f"fca_per_{per:g}"})
-    return ph, ps
-
-
-def fca_by_area(
-    fca_homes: pd.DataFrame,
-    homes: pd.DataFrame,
-    areas: Mapping[str, str] | None = None,
-    demand_band: str | None = None,
-) -> pd.DataFrame:
-    """Demand-weighted mean 2SFCA score per area (and ``__total__`` per level).
-
-    Returns ``level, area_id, service_type, threshold_minutes, demand_band,
-    demand, fca_ratio, fca_per_1000, method, label``.  ``fca_ratio`` is
-    ``sum(demand_i * A_i) / sum(demand_i)``: for a closed system with every
-    home in a catchment this equals total supply / total demand.
-    """
-    if areas is None:
-        areas = {lvl: col for lvl, col in DEFAULT_LEVELS.items() if col in homes.columns}
-    if len(fca_homes) == 0:
-        return pd.DataFrame(columns=["level", "area_id", "service_type", "threshold_minutes",
-                                     "demand_band", "demand", "fca_ratio", "fca_per_1000",
-                                     "method", "label"])
-    band = demand_band or str(fca_homes["demand_band"].iat[0])
-    cols = ["home_id", band] + [c for c in areas.values() if c != band]
-    h = pd.DataFrame(homes[cols])
-    merged = fca_homes.merge(h, on="home_id", how="left", validate="many_to_one")
-    merged["_w"] = merged[band].fillna(0.0) * merged["fca_ratio"]
-    out = []
-    for lvl, col in areas.items():
-        key = merged[col].astype(object)
-        merged["_area"] = key.where(key.notna(), UNASSIGNED_ID).astype(str)
-        grp = ["service_type", "threshold_minutes"]
-        g = merged.groupby(grp + ["_area"], sort=True)[[band, "_w"]].sum().reset_index()
-        tot = merged.groupby(grp, sort=True)[[band, "_w"]].sum().reset_index()
-        tot["_area"] = TOTAL_ID
-        g = pd.concat([g, tot], ignore_index=True)
-        g.insert(0, "level", lvl)
-        out.append(g)
-    res = pd.concat(out, ignore_index=True).rename(columns={"_area": "area_id", band: "demand"})
-    with np.errstate(invalid="ignore", divide="ignore"):
-        res["fca_ratio"] = np.where(res["demand"] > 0, res["_w"] / res["demand"], np.nan)
-    res["fca_per_1000"] = res["fca_ratio"] * 1000.0
-    res["demand_band"] = band
-    res["method"] = fca_homes["method"].iat[0]
-    res["label"] = fca_homes["label"].iat[0]
-    return res[["level", "area_id", "service_type", "threshold_minutes", "demand_band",
-                "demand", "fca_ratio", "fca_per_1000", "method", "label"]]
-
-
 # ----------------------------------------------------------------------------- bundle
 def _pack_attr(area: Any, name: str, default: Any = None) -> Any:
     return getattr(getattr(area, "pack", None), name, default)
 
 
-def default_router_for(area: "AreaData", settings: Settings) -> Any:
-    """The project's default router for ``area`` (street when a network is configured,
-    otherwise calibrated estimate) - imported lazily from :mod:`locmap.distance.calibration`."""
-    from locmap.distance.calibration import default_router  # noqa: PLC0415
-
+def default_router_for(area: "AreaData", settings: Settings) -> Router:
+    """The project's default router for ``area``: :func:`locmap.distance.routing.default_router`
+    (street when a network was asked for, else the calibrated estimate)."""
     return default_router(area, settings)
 
 
 def compute_access(
     area: "AreaData",
     settings: Settings | None = None,
-    router: Any = None,
+    router: Router | None = None,
     service_types: Sequence[str] | None = None,
     k: int | None = None,
 ) -> AccessResult:
@@ -873,14 +430,22 @@ def compute_access(
     Uses ``area.homes``, ``area.services``, ``area.pack.lad_cd`` (for
     ``cross_border``) and ``area.pack.key_service_types`` (for
     :data:`ANY_KEY`).  ``router`` defaults to
-    :func:`locmap.distance.calibration.default_router`.
+    :func:`locmap.distance.routing.default_router`.
     """
     settings = settings or getattr(area, "settings", None) or Settings.from_env()
     if router is None:
         router = default_router_for(area, settings)
-    res = nearest_services(
+    return nearest_services(
         area.homes, area.services, router, settings, service_types=service_types, k=k,
         area_lad_cd=_pack_attr(area, "lad_cd"),
         key_service_types=list(_pack_attr(area, "key_service_types", ()) or ()),
     )
-    return res
+
+
+__all__ = [
+    "ANY_KEY", "STRAIGHT_LABEL", "TABLE_COLUMNS", "DEFAULT_LEVELS", "TOTAL_ID", "UNASSIGNED_ID",
+    "AccessResult", "nearest_services", "compute_access", "default_router_for", "wide_column",
+    # re-exported from locmap.access.coverage / locmap.access.fca (their home modules)
+    "coverage", "two_step_fca", "two_step_fca_numpy", "fca_by_area", "demand_band_for",
+    "DEMAND_BANDS",
+]

@@ -51,7 +51,9 @@ class AreaPack:
     tables: dict[str, LayerSpec]
     pcn: dict[str, Any]
     services: dict[str, Any]
-    network: str | None
+    #: street-network file named by the pack (key ``network``), resolved against the folder of
+    #: the pack file; ``None`` when the pack names none (estimated distances)
+    network: Path | None
     path: Path
     raw: dict[str, Any]
 
@@ -82,6 +84,16 @@ def _spec(section: str, key: str, d: dict, path: Path) -> LayerSpec:
         raise ManifestError(f"{path}: [{section}.{key}].columns must be a table")
     options = {k: v for k, v in d.items() if k not in ("path", "columns", "crs")}
     return LayerSpec(key=key, path=d["path"], columns=dict(cols), crs=d.get("crs"), options=options)
+
+
+def _network_path(value: Any, pack_file: Path) -> Path | None:
+    """The pack's ``network`` as a path: relative paths start from the pack file's folder."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ManifestError(f"{pack_file}: 'network' must be a file path (text), got {value!r}")
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (pack_file.parent / p).absolute()
 
 
 def manifest_path(name_or_path: str | Path, settings: Settings | None = None) -> Path:
@@ -152,5 +164,5 @@ def load_manifest(name_or_path: str | Path, settings: Settings | None = None) ->
         crs=raw.get("crs", "EPSG:27700"), neighbour_lad_cds=tuple(raw.get("neighbour_lad_cds", [])),
         service_types=dict(st), key_service_types=tuple(raw["key_service_types"]),
         layers=layers, tables=tables, pcn=raw.get("pcn", {}), services=services,
-        network=raw.get("network"), path=path, raw=raw,
+        network=_network_path(raw.get("network"), path), path=path, raw=raw,
     )

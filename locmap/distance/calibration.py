@@ -8,14 +8,14 @@ distance to the nearest GP practice / primary school in the register — and fit
     road_m = intercept_m + circuity * straight_m      (ordinary least squares, both services pooled)
 
 reporting MAE and R² (and the ratio-only fit for comparison).  The fitted model drives
-:class:`locmap.distance.routing.EstimatedRouter`; every output then says
-"estimated street distance (calibrated)".  Caveat: IoD2019 used c. 2016-17 service
+:class:`locmap.distance.routing.EstimatedRouter` (chosen by
+:func:`locmap.distance.routing.default_router` when no street network was asked for); every
+output then says "estimated street distance (calibrated)".  Caveat: IoD2019 used c. 2016-17 service
 locations; the registers here are 2025-26 (documented in docs/decisions.md).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,34 +112,4 @@ def calibrate(area) -> Calibration:
     return _CAL_CACHE[key][1]
 
 
-def network_path(area) -> Path | None:
-    """The street-network file configured for the area (settings.network_file or manifest), if present."""
-    cand = area.settings.network_file or area.pack.network
-    if not cand:
-        return None
-    p = Path(cand)
-    if not p.is_absolute():
-        p = area.settings.resolve_data_root() / p
-    return p if p.is_file() else None
-
-
-def default_router(area, settings=None, rebuild: bool = False):
-    """The router every locmap call uses by default.
-
-    A :class:`~locmap.distance.routing.StreetRouter` on the area's OSM network when a network file is
-    configured and present; otherwise an :class:`~locmap.distance.routing.EstimatedRouter` with the
-    calibrated circuity.  The same calls switch to street distances once a network exists.
-    """
-    from locmap.distance.routing import EstimatedRouter, StreetRouter  # noqa: PLC0415
-
-    settings = settings or area.settings
-    path = network_path(area)
-    if path is not None:
-        from locmap.distance.network import load_or_build  # noqa: PLC0415
-
-        net = load_or_build(path, settings.profile, settings, rebuild=rebuild)
-        return StreetRouter(net, max_snap_m=settings.max_snap_m)
-    cal = calibrate(area)
-    router = EstimatedRouter(cal.circuity, cal.intercept_m)
-    router.calibration = cal
-    return router
+__all__ = ["CALIBRATION_PAIRS", "Calibration", "calibration_table", "fit_circuity", "calibrate"]

@@ -1,31 +1,41 @@
 """Pedestrian / pram street networks as compact CSR graphs.
 
-A :class:`StreetNetwork` is an immutable-ish bundle of numpy arrays: node ids,
-node coordinates in a projected CRS (EPSG:27700 by default, metres) and a
-directed ``scipy.sparse.csr_matrix`` of edge costs in metres.  It is built from
-OpenStreetMap data (``.osm.pbf`` via pyrosm, GraphML / OSM XML via osmnx, or any
-edge/node GeoDataFrames) through one common path, :func:`network_from_edges`,
-which applies a *profile*:
+A :class:`StreetNetwork` is a bundle of numpy arrays: node ids, node coordinates in a projected
+CRS (EPSG:27700 by default, metres) and two directed ``scipy.sparse.csr_matrix`` with the same
+sparsity: the routing **cost** (metres; pram penalties included when asked for) and the
+physical **length** (metres) of every edge.
 
-``"walk"``
-    every walkable highway, steps included.  Cost = length (metres).
-``"pram"``
-    ``walk`` minus steps and ways tagged unsuitable for prams / wheelchairs
-    (``wheelchair=no``, ``stroller=no``, ``ramp:stroller=no`` ...), with optional
-    multiplicative penalties (:class:`PramPenalties`, all factors >= 1).  Pram cost
-    is therefore >= walk cost for every pair of points.
+Every input (``.osm.pbf``, ``.osm``/``.osm.bz2`` XML, osmnx ``.graphml``, GeoPackage/GeoJSON,
+an Overpass download) is read by :mod:`locmap.distance._osm` into the same edge table and built
+here by one function, :func:`network_from_edges`, so the same OSM data gives the same network
+whatever the format (tests/test_network_formats.py checks node/edge counts, costs and
+distances on real OSM data).  The build:
 
-Only the largest weakly connected component is kept (by default); what was dropped
-and why is recorded in ``StreetNetwork.report``.  Built networks are cached as
-``.npz`` files (:func:`load_or_build`), which load in milliseconds.
+1. projects the nodes to the metric CRS (pyproj) and measures every edge there: the length of
+   its geometry when it has one (simplified osmnx graphs), otherwise the straight line between
+   its two nodes (an OSM way segment).  This is the documented length choice: the same metric
+   as snapping and straight-line distances (British National Grid scale error in London is
+   below 0.04 %); OSM/osmnx haversine lengths differ from it by less than 0.1 % on Helsinki;
+2. drops what nobody may walk along and, for ``pram``, what a pram cannot use (the rules of
+   :data:`PROFILE_RULES`, each with a reason counted in ``report["dropped_edges"]``);
+3. applies pram penalties only when asked (:class:`PramPenalties`; default none);
+4. stores every way segment in both directions except ``oneway:foot`` ways, merges duplicate
+   edges (minimum cost), keeps the largest weakly connected component and reports the rest.
+
+Built networks are cached as ``.npz`` files (:func:`load_or_build`) that load in milliseconds.
+Which network a run uses (``--network``, ``Settings.network_file``, the area pack) is decided by
+:func:`requested_network`: a network that was asked for is used or refused with a
+:class:`~locmap.errors.NetworkError`, never replaced by estimated distances.
 
 Shortest paths live in :mod:`locmap.distance.routing`.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,56 +43,82 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyproj
 import scipy.sparse as sp
+import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from locmap.distance._osm import (
+    NON_WALKABLE_HIGHWAYS,
+    PRAM_NO_TAGS,
+    PROFILE_TAG_KEYS,
+    SIDEWALK_KEYS,
+    EdgeTables,
+    fetch_overpass,
+    read_tables,
+    tables_from_osmnx,
+)
 from locmap.errors import NetworkError
+from locmap.export import atomic_path
 from locmap.settings import CRS_METRIC, CRS_WEB, Settings
 
 log = logging.getLogger(__name__)
 
 #: Bump when the build logic changes: invalidates every cached network.
-ENGINE_VERSION = "network-1"
+ENGINE_VERSION = "network-2"
 
 PROFILES = ("walk", "pram")
 
-#: ``highway`` values nobody walks along (dropped in both profiles, reason "not_walkable").
-NON_WALKABLE_HIGHWAYS = frozenset({
-    "motorway", "motorway_link", "bus_guideway", "busway", "construction", "proposed",
-    "planned", "abandoned", "disused", "raceway", "razed", "escape", "no", "platform",
-})
-#: ``access`` / ``foot`` values meaning "pedestrians may not use this way".
-NO_ACCESS = frozenset({"no", "private"})
-#: ``foot`` values that override a restrictive ``access`` tag.
+#: ``foot`` values that close a way to pedestrians (the most specific access tag decides).
+FOOT_CLOSED = frozenset({"no", "private", "use_sidepath"})
+#: ``access`` values that close a way when no ``foot`` tag says otherwise.
+ACCESS_CLOSED = frozenset({"no", "private"})
+#: ``foot`` values that open a ``highway=cycleway`` to pedestrians (shared-use paths).
 FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official"})
-#: Tags that, when "no", make a way unsuitable for a pram (reason = the tag name).
-PRAM_NO_TAGS = ("wheelchair", "stroller", "ramp:stroller", "pram", "ramp:pram")
-#: Tag keys read from the edges (direct columns or the pyrosm ``tags`` JSON column).
-TAG_KEYS = ("highway", "access", "foot", "surface", "incline", "kerb", "smoothness",
-            "oneway:foot", *PRAM_NO_TAGS)
+#: ``oneway:foot`` values: walkable only in the way's direction / only against it.
+ONEWAY_FOOT_FORWARD = frozenset({"yes", "true", "1"})
+ONEWAY_FOOT_BACKWARD = frozenset({"-1", "reverse"})
+
+#: Every rule, in the order applied: (reason, profiles, what it drops).  docs/network.md shows it.
+PROFILE_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("not_walkable_highway", PROFILES, f"highway in {sorted(NON_WALKABLE_HIGHWAYS)}"),
+    ("area_yes", PROFILES, "area=yes (the outline of a square is not a route)"),
+    ("cycleway_without_foot", PROFILES,
+     f"highway=cycleway unless foot in {sorted(FOOT_ALLOWED)} (shared-use path)"),
+    ("foot_no", PROFILES, f"foot in {sorted(FOOT_CLOSED)}"),
+    ("access_private", PROFILES, f"access in {sorted(ACCESS_CLOSED)} and no foot tag"),
+    ("service_private", PROFILES, "service=private"),
+    ("sidewalk_separate", PROFILES,
+     f"any of {list(SIDEWALK_KEYS)} = separate (the footway is its own way)"),
+    ("steps", ("pram",), "highway=steps"),
+    *((f"{k}_no", ("pram",), f"{k}=no") for k in PRAM_NO_TAGS),
+)
 
 
 @dataclass(frozen=True)
 class PramPenalties:
     """Multiplicative cost factors of the ``pram`` profile (all >= 1; 1 = off).
 
-    The cost of an edge is ``length_m * product(applicable factors)``; a path cost is
-    still expressed in metres ("equivalent flat, paved metres").
+    ``PramPenalties()`` holds the suggested factors; ``PramPenalties.none()`` (the default of
+    every builder) switches them off.  The cost of an edge is ``length_m * product(applicable
+    factors)``, a "pram cost" in equivalent flat, paved metres: minutes are pram cost / speed
+    (a factor of 1.5 on gravel means pushing takes 1.5 times as long there).  Outputs then carry
+    the physical route length (``distance_m``) and the cost (``pram_cost_m``) separately.
 
     Attributes
     ----------
     unpaved_factor : float
-        Applied to ways whose ``surface`` is in ``unpaved_surfaces`` (default 1.5).
+        Applied to ways whose ``surface`` is in ``unpaved_surfaces`` (suggested 1.5).
     unpaved_surfaces : tuple of str
         OSM ``surface`` values treated as unpaved.
     steep_incline_factor : float
-        Applied to ways with ``|incline|`` above ``steep_incline_pct`` percent, or
-        tagged ``incline=steep`` (default 1.3).  Applied in both directions.
+        Applied to ways with ``|incline|`` above ``steep_incline_pct`` percent, or tagged
+        ``incline=steep`` (suggested 1.3).  Applied in both directions.
     steep_incline_pct : float
-        Threshold in percent (default 8, the UK guidance maximum for ramps is ~8%).
+        Threshold in percent (default 8, about the UK guidance maximum for ramps).
     raised_kerb_factor : float
-        Applied to ways tagged ``kerb=raised`` (typically crossing footways) (default 1.2).
+        Applied to ways tagged ``kerb=raised`` (typically crossing footways) (suggested 1.2).
     """
 
     unpaved_factor: float = 1.5
@@ -102,8 +138,13 @@ class PramPenalties:
 
     @classmethod
     def none(cls) -> "PramPenalties":
-        """No penalties (pram = walk minus steps and unsuitable ways)."""
+        """No penalties (pram = walk minus steps and unsuitable ways); the default."""
         return cls(unpaved_factor=1.0, steep_incline_factor=1.0, raised_kerb_factor=1.0)
+
+    @property
+    def active(self) -> bool:
+        """True when any factor is above 1."""
+        return max(self.unpaved_factor, self.steep_incline_factor, self.raised_kerb_factor) > 1.0
 
     def key(self) -> str:
         """Stable text used in cache keys."""
@@ -118,16 +159,15 @@ class StreetNetwork:
     Attributes
     ----------
     node_ids : ndarray of int64, shape (N,)
-        OSM node ids (or synthetic ids).
+        OSM node ids (or synthetic ids), ascending.
     x, y : ndarray of float64, shape (N,)
         Node coordinates in ``crs`` (metres; EPSG:27700 by default).
     csr : scipy.sparse.csr_matrix, shape (N, N)
-        Edge costs in metres, ``csr[i, j]`` = cost of walking from node i to node j.
-        Footways are two-way (both directions stored); duplicate edges keep the minimum;
-        zero-length edges are stored as explicit zeros (scipy.csgraph treats explicit
-        zeros of a sparse matrix as edges).
+        Routing cost in metres, ``csr[i, j]`` = cost of going from node i to node j: the
+        length times the pram penalties (equal to :attr:`length_csr` without penalties).
+        Zero-length edges are explicit zeros (scipy.csgraph treats them as edges).
     length_csr : scipy.sparse.csr_matrix, shape (N, N)
-        Pure geometric length (metres) of the same edges (same sparsity as ``csr``).
+        Physical length (metres) of the same edges (same sparsity and order as ``csr``).
     profile : str
         ``"walk"`` or ``"pram"``.
     source : str
@@ -135,7 +175,7 @@ class StreetNetwork:
     crs : str
         CRS of ``x``/``y`` (metres).
     report : dict
-        Build report: nodes/edges read, dropped edges by reason, dropped components.
+        Build report: what was read, dropped edges by reason, penalised edges, components.
     """
 
     node_ids: np.ndarray
@@ -149,7 +189,7 @@ class StreetNetwork:
     report: dict = field(default_factory=dict)
     _tree: cKDTree | None = field(default=None, init=False, repr=False, compare=False)
     _labels: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-    _csr_t: sp.csr_matrix | None = field(default=None, init=False, repr=False, compare=False)
+    _rev: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -175,11 +215,27 @@ class StreetNetwork:
         return np.column_stack([self.x, self.y])
 
     @property
+    def penalised(self) -> bool:
+        """True when some edge costs more than its length (pram penalties applied)."""
+        return bool(np.any(self.csr.data != self.length_csr.data))
+
+    def reversed_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(indptr, indices, cost_m, length_m)`` of the reversed graph (edge j->i for every
+        i->j), cached; cost and length share one order."""
+        if self._rev is None:
+            c = self.csr
+            order = sp.csr_matrix((np.arange(1, c.nnz + 1, dtype=np.float64), c.indices, c.indptr),
+                                  shape=c.shape).T.tocsr()
+            perm = order.data.astype(np.int64) - 1
+            self._rev = (order.indptr.astype(np.int64), order.indices.astype(np.int64),
+                         c.data[perm], self.length_csr.data[perm])
+        return self._rev
+
+    @property
     def csr_reversed(self) -> sp.csr_matrix:
-        """Transpose of :attr:`csr` (edge j->i for every i->j), cached."""
-        if self._csr_t is None:
-            self._csr_t = _transpose_keep_zeros(self.csr)
-        return self._csr_t
+        """Transpose of :attr:`csr` (cost of j->i for every i->j), explicit zeros kept."""
+        indptr, indices, cost, _ = self.reversed_arrays()
+        return sp.csr_matrix((cost, indices, indptr), shape=self.csr.shape)
 
     @property
     def component_labels(self) -> np.ndarray:
@@ -213,9 +269,9 @@ class StreetNetwork:
 
         Notes
         -----
-        Snapping is to nodes, not to the nearest point on an edge.  OSM extracts read with
-        pyrosm (and ``fetch_osm``, which does not simplify) keep every OSM vertex as a
-        node, so the nearest node is usually within a few metres of the nearest edge.
+        Snapping is to nodes, not to the nearest point on an edge.  OSM files, downloads and
+        unsimplified GraphML keep every OSM vertex as a node, so the nearest node is usually
+        within a few metres of the nearest edge.
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         n = xy.shape[0]
@@ -243,7 +299,7 @@ class StreetNetwork:
     def to_networkx(self):
         """A ``networkx.DiGraph``: node = row index (attrs ``osmid``, ``x``, ``y``), edge attrs
         ``cost_m`` (profile cost, metres) and ``length_m`` (metres)."""
-        import networkx as nx  # noqa: PLC0415
+        import networkx as nx  # noqa: PLC0415  (0.5 s import; only cross-checks and benchmarks)
 
         G = nx.DiGraph(crs=self.crs, profile=self.profile)
         G.add_nodes_from((i, {"osmid": int(o), "x": float(a), "y": float(b)})
@@ -256,8 +312,6 @@ class StreetNetwork:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the network as an uncompressed ``.npz`` (atomic)."""
-        from locmap.export import atomic_path  # noqa: PLC0415
-
         path = Path(path)
         meta = {"profile": self.profile, "source": self.source, "crs": self.crs,
                 "report": self.report, "engine": ENGINE_VERSION}
@@ -276,9 +330,9 @@ class StreetNetwork:
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
+            meta = json.loads(arrays["meta"].tobytes().decode())
         except (OSError, ValueError, KeyError) as exc:
             raise NetworkError(f"{path}: not a readable locmap network cache ({exc})") from exc
-        meta = json.loads(arrays["meta"].tobytes().decode())
         n = arrays["node_ids"].shape[0]
         shape = (n, n)
         csr = sp.csr_matrix((arrays["cost"], arrays["indices"], arrays["indptr"]), shape=shape)
@@ -288,58 +342,59 @@ class StreetNetwork:
                    crs=meta["crs"], report=meta["report"])
 
 
-def _transpose_keep_zeros(m: sp.csr_matrix) -> sp.csr_matrix:
-    """CSR transpose that keeps explicit zeros (no duplicate summing: input is deduplicated)."""
-    t = sp.csr_matrix((m.data, m.indices, m.indptr), shape=m.shape).T.tocsr()
-    # .T of CSR is a CSC view; tocsr() keeps explicit zeros as long as there are no duplicates
-    return t
-
-
-def _csr_from_arrays(u: np.ndarray, v: np.ndarray, data: list[np.ndarray], n: int) -> list[sp.csr_matrix]:
-    """Build CSR matrices sharing one sparsity pattern from sorted, unique (u, v) arrays."""
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(u, minlength=n), out=indptr[1:])
-    idx_dtype = np.int32 if n < 2**31 - 1 and u.shape[0] < 2**31 - 1 else np.int64
-    indptr = indptr.astype(idx_dtype)
-    indices = v.astype(idx_dtype)
-    return [sp.csr_matrix((d.astype(np.float64), indices, indptr), shape=(n, n)) for d in data]
-
-
 # ============================================================================ tags
-def _tag_series(edges: pd.DataFrame, key: str) -> pd.Series:
-    """Lower-cased string values of OSM tag ``key`` per edge ('' when absent).
-
-    Looks in a direct column first, then in a ``tags`` column holding dicts or JSON text
-    (pyrosm).  osmnx may store lists for merged ways: the first value is used.
-    """
-    out = pd.Series("", index=edges.index, dtype=object)
+def _tag(edges: pd.DataFrame, key: str) -> pd.Categorical:
+    """Normalised values of OSM tag ``key`` per edge: lower-case text, "" when absent, several
+    values joined by ";".  Looks in a column ``key``, then in a pyrosm-style ``tags`` column
+    (JSON text or dicts)."""
     if key in edges.columns:
         col = edges[key]
-        vals = col.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
-                       else str(v[0] if isinstance(v, (list, tuple)) and v else v))
-        out = vals.astype(str).str.strip().str.lower()
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return _renormalise(col.array)
+        return pd.Categorical(_normalise_list(col.tolist()))
     if "tags" in edges.columns:
-        tags = edges["tags"]
-        needle = f'"{key}"'
-        mask = (out == "") & tags.notna()
-        if mask.any():
-            sub = tags[mask]
-            as_text = sub.map(lambda t: t if isinstance(t, str) else "")
-            has = as_text.str.contains(needle, regex=False) | sub.map(lambda t: isinstance(t, dict))
-            for i, t in sub[has].items():
-                d = t if isinstance(t, dict) else _safe_json(t)
-                val = d.get(key) if isinstance(d, dict) else None
-                if val is not None:
-                    out.at[i] = str(val).strip().lower()
+        vals = [(t if isinstance(t, dict) else _safe_json(t)).get(key) for t in edges["tags"]]
+        return pd.Categorical(_normalise_list(vals))
+    return pd.Categorical.from_codes(np.zeros(len(edges), np.int64), [""])
+
+
+def _normalise_list(values: list) -> list[str]:
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            out.append("")
+        elif isinstance(v, (list, tuple, set)):
+            out.append(";".join(str(x).strip().lower() for x in v if x is not None))
+        else:
+            out.append(str(v).strip().lower())
     return out
 
 
-def _safe_json(text: str) -> dict:
+def _renormalise(cat: pd.Categorical) -> pd.Categorical:
+    """A categorical with normalised categories (and "" for missing values)."""
+    cats = np.asarray(_normalise_list(list(cat.categories)) + [""], dtype=object)
+    uniq, inv = np.unique(cats.astype(str), return_inverse=True)
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    codes = np.where(codes < 0, len(cats) - 1, codes)
+    return pd.Categorical.from_codes(inv[codes], uniq)
+
+
+def _safe_json(text: Any) -> dict:
+    if not isinstance(text, str):
+        return {}
     try:
         d = json.loads(text)
-    except (TypeError, ValueError):
+    except ValueError:
         return {}
     return d if isinstance(d, dict) else {}
+
+
+def _any_part(cat: pd.Categorical, values: frozenset | set | tuple) -> np.ndarray:
+    """Per edge: does any ";"-separated part of the tag value lie in ``values``?"""
+    values = set(values)
+    hit = np.array([any(p.strip() in values for p in str(c).split(";")) for c in cat.categories],
+                   dtype=bool)
+    return hit[np.asarray(cat.codes, dtype=np.int64)] if hit.size else np.zeros(len(cat), bool)
 
 
 def _incline_pct(values: pd.Series) -> np.ndarray:
@@ -356,6 +411,186 @@ def _incline_pct(values: pd.Series) -> np.ndarray:
     return out
 
 
+# ============================================================================ build steps
+@functools.lru_cache(maxsize=16)
+def _transformer(src: str, dst: str) -> pyproj.Transformer | None:
+    """lon/lat-order transformer between two CRSs (None when they are the same)."""
+    a, b = pyproj.CRS.from_user_input(src), pyproj.CRS.from_user_input(dst)
+    return None if a == b else pyproj.Transformer.from_crs(a, b, always_xy=True)
+
+
+def _project(x: np.ndarray, y: np.ndarray, src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
+    t = _transformer(str(src), str(dst))
+    if t is None:
+        return np.asarray(x, float), np.asarray(y, float)
+    px, py = t.transform(np.asarray(x, float), np.asarray(y, float))
+    return np.asarray(px, float), np.asarray(py, float)
+
+
+def _node_table(nodes: pd.DataFrame, crs: str, nodes_crs: str | None, source: str) -> pd.DataFrame:
+    """DataFrame indexed by int64 node id (ascending, unique) with ``x``, ``y`` in ``crs`` metres."""
+    ids = nodes["id"] if "id" in nodes.columns else pd.Series(nodes.index, index=nodes.index)
+    geom = getattr(nodes, "geometry", None) if "geometry" in nodes.columns else None
+    if geom is not None and geom.notna().any():
+        if nodes.crs is None:
+            raise NetworkError(f"{source}: node layer has no CRS")
+        x, y = _project(geom.x.to_numpy(), geom.y.to_numpy(), str(nodes.crs), crs)
+    elif {"x", "y"} <= set(nodes.columns):
+        x, y = _project(nodes["x"].to_numpy(float), nodes["y"].to_numpy(float),
+                        nodes_crs or crs, crs)
+    else:
+        raise NetworkError(f"{source}: node table needs point geometry or x/y columns")
+    tab = pd.DataFrame({"x": x, "y": y}, index=pd.Index(ids.to_numpy(dtype=np.int64), name="id"))
+    tab = tab[~tab.index.duplicated()]
+    return tab.sort_index(kind="stable")
+
+
+def _rows_of(ids: np.ndarray, node_tab: pd.DataFrame) -> np.ndarray:
+    """Row of each node id in the (sorted) node table; -1 where the node is not there."""
+    known = node_tab.index.to_numpy()
+    if known.size == 0:
+        return np.full(ids.size, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(known, ids), known.size - 1)
+    return np.where(known[pos] == ids, pos, -1).astype(np.int64)
+
+
+def _edge_lengths(edges: pd.DataFrame, ui: np.ndarray, vi: np.ndarray, node_tab: pd.DataFrame,
+                  crs: str) -> np.ndarray:
+    """Edge length in metres, measured in ``crs``: along the edge geometry when there is one,
+    else the ``length_m`` column, else the straight line between the two nodes."""
+    out = np.full(len(edges), np.nan)
+    geom = edges.geometry if "geometry" in edges.columns and hasattr(edges, "crs") else None
+    if geom is not None and edges.crs is not None:
+        has = (geom.notna() & ~geom.is_empty).to_numpy()
+        if has.any():
+            coords, which = shapely.get_coordinates(geom[has].to_numpy(), return_index=True)
+            px, py = _project(coords[:, 0], coords[:, 1], str(edges.crs), crs)
+            same = which[1:] == which[:-1]
+            seg = np.where(same, np.hypot(np.diff(px), np.diff(py)), 0.0)
+            out[has] = np.bincount(which[:-1], weights=seg, minlength=int(has.sum()))
+    if "length_m" in edges.columns:
+        miss = ~np.isfinite(out)
+        out[miss] = pd.to_numeric(edges["length_m"], errors="coerce").to_numpy(float)[miss]
+    miss = ~np.isfinite(out) & (ui >= 0) & (vi >= 0)
+    if miss.any():
+        x, y = node_tab["x"].to_numpy(), node_tab["y"].to_numpy()
+        out[miss] = np.hypot(x[vi[miss]] - x[ui[miss]], y[vi[miss]] - y[ui[miss]])
+    return out
+
+
+class _Dropper:
+    """Marks edges as dropped, first reason wins, counts per reason."""
+
+    def __init__(self, n: int) -> None:
+        self.keep = np.ones(n, dtype=bool)
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, mask: np.ndarray, reason: str) -> None:
+        m = np.asarray(mask, dtype=bool) & self.keep
+        if m.any():
+            self.counts[reason] = self.counts.get(reason, 0) + int(m.sum())
+            self.keep[m] = False
+
+
+def _profile_drops(edges: pd.DataFrame, profile: str, drop: _Dropper) -> None:
+    """Apply :data:`PROFILE_RULES` for ``profile`` (tags read with :func:`_tag`)."""
+    hw, foot = _tag(edges, "highway"), _tag(edges, "foot")
+    foot_set = np.asarray(foot.categories, dtype=object)[np.asarray(foot.codes)] != ""
+    drop(_any_part(hw, NON_WALKABLE_HIGHWAYS), "not_walkable_highway")
+    drop(_any_part(_tag(edges, "area"), {"yes"}), "area_yes")
+    drop(_any_part(hw, {"cycleway"}) & ~_any_part(foot, FOOT_ALLOWED), "cycleway_without_foot")
+    drop(_any_part(foot, FOOT_CLOSED), "foot_no")
+    drop(~foot_set & _any_part(_tag(edges, "access"), ACCESS_CLOSED), "access_private")
+    drop(_any_part(_tag(edges, "service"), {"private"}), "service_private")
+    sidewalk = np.zeros(len(edges), bool)
+    for key in SIDEWALK_KEYS:
+        sidewalk |= _any_part(_tag(edges, key), {"separate"})
+    drop(sidewalk, "sidewalk_separate")
+    if profile == "pram":
+        drop(_any_part(hw, {"steps"}), "steps")
+        for key in PRAM_NO_TAGS:
+            drop(_any_part(_tag(edges, key), {"no"}), f"{key}_no")
+
+
+def _penalty_factor(edges: pd.DataFrame, penalties: PramPenalties,
+                    keep: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Cost factor per edge (>= 1) and how many kept edges each active penalty touches."""
+    surface = _tag(edges, "surface")
+    unpaved = _any_part(surface, set(penalties.unpaved_surfaces))
+    incline = _tag(edges, "incline")
+    pct = _incline_pct(pd.Series(list(incline.categories), dtype=object))
+    steep = (pct > penalties.steep_incline_pct)[np.asarray(incline.codes)] if pct.size else \
+        np.zeros(len(edges), bool)
+    raised = _any_part(_tag(edges, "kerb"), {"raised"})
+    rules = (("unpaved", unpaved, penalties.unpaved_factor),
+             ("steep_incline", steep, penalties.steep_incline_factor),
+             ("raised_kerb", raised, penalties.raised_kerb_factor))
+    factor = np.ones(len(edges))
+    counts = {}
+    for name, mask, f in rules:
+        applies = mask & (f > 1.0)
+        factor = np.where(applies, factor * f, factor)
+        counts[name] = int((applies & keep).sum())
+    return factor, counts
+
+
+def _directed(edges: pd.DataFrame, ui: np.ndarray, vi: np.ndarray, keep: np.ndarray,
+              cost: np.ndarray, length: np.ndarray, two_way: bool) -> tuple[np.ndarray, ...]:
+    """Directed edge arrays ``(U, V, C, L)``: both directions except ``oneway:foot`` ways."""
+    ow = _tag(edges, "oneway:foot")
+    fwd_only = _any_part(ow, ONEWAY_FOOT_FORWARD)
+    back_only = _any_part(ow, ONEWAY_FOOT_BACKWARD)
+    if not two_way and "oneway" in edges.columns:
+        car = edges["oneway"].map(lambda v: v is True or str(v).lower() in ("yes", "true", "1"))
+        fwd_only |= car.to_numpy(dtype=bool)
+    u, v, c, ln = ui[keep], vi[keep], cost[keep], length[keep]
+    fw, bw = ~back_only[keep], ~fwd_only[keep]
+    return (np.concatenate([u[fw], v[bw]]), np.concatenate([v[fw], u[bw]]),
+            np.concatenate([c[fw], c[bw]]), np.concatenate([ln[fw], ln[bw]]))
+
+
+def _dedupe(U, V, C, L) -> tuple[tuple[np.ndarray, ...], int]:
+    """Sort by (u, v, cost) and keep the cheapest of duplicate edges."""
+    order = np.lexsort((L, C, V, U))
+    U, V, C, L = U[order], V[order], C[order], L[order]
+    first = np.ones(U.shape[0], dtype=bool)
+    first[1:] = (U[1:] != U[:-1]) | (V[1:] != V[:-1])
+    return (U[first], V[first], C[first], L[first]), int((~first).sum())
+
+
+def _component_nodes(U: np.ndarray, V: np.ndarray, n_all: int, largest: bool,
+                     report: dict) -> np.ndarray:
+    """Boolean mask of the nodes kept: used by an edge and, if ``largest``, in the largest
+    weakly connected component (the others are counted in ``report``)."""
+    used = np.zeros(n_all, dtype=bool)
+    used[U] = True
+    used[V] = True
+    report["isolated_nodes_dropped"] = int((~used).sum())
+    adj = sp.csr_matrix((np.ones(U.shape[0]), (U, V)), shape=(n_all, n_all))
+    ncomp, labels = connected_components(adj, directed=True, connection="weak")
+    sizes = np.bincount(labels[used], minlength=ncomp) if used.any() else np.zeros(0, dtype=int)
+    report["components"] = int((sizes > 0).sum())
+    report["dropped_components"] = report["dropped_component_nodes"] = 0
+    if not (largest and used.any()):
+        return used
+    big = int(np.argmax(sizes))
+    other = np.sort(sizes[(sizes > 0) & (np.arange(ncomp) != big)])[::-1]
+    report["dropped_components"] = int(other.shape[0])
+    report["dropped_component_nodes"] = int(other.sum())
+    report["dropped_component_sizes_top20"] = [int(s) for s in other[:20]]
+    return used & (labels == big)
+
+
+def _csr_from_arrays(u: np.ndarray, v: np.ndarray, data: list[np.ndarray], n: int) -> list[sp.csr_matrix]:
+    """Build CSR matrices sharing one sparsity pattern from sorted, unique (u, v) arrays."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(u, minlength=n), out=indptr[1:])
+    idx_dtype = np.int32 if n < 2**31 - 1 and u.shape[0] < 2**31 - 1 else np.int64
+    indptr = indptr.astype(idx_dtype)
+    indices = v.astype(idx_dtype)
+    return [sp.csr_matrix((d.astype(np.float64), indices, indptr), shape=(n, n)) for d in data]
+
+
 # ============================================================================ builders
 def network_from_edges(
     edges: pd.DataFrame,
@@ -367,34 +602,40 @@ def network_from_edges(
     largest_component: bool = True,
     source: str = "edges",
     two_way: bool = True,
+    nodes_crs: str | None = None,
+    read_report: dict | None = None,
 ) -> StreetNetwork:
-    """Build a :class:`StreetNetwork` from edge and node tables (the common path).
+    """Build a :class:`StreetNetwork` from edge and node tables (the one build path).
 
     Parameters
     ----------
     edges : GeoDataFrame or DataFrame
-        One row per way segment with columns ``u``, ``v`` (node ids) and optionally
-        ``geometry`` (LineString, any CRS with ``edges.crs`` set), ``length_m`` (metres,
-        used when there is no geometry), OSM tags as columns (``highway``, ``surface``,
-        ``foot`` ...) and/or a pyrosm-style ``tags`` column (JSON text or dict), and
-        ``oneway`` (bool, only honoured when ``two_way=False``).
+        One row per way segment with ``u``, ``v`` (node ids, ``u -> v`` in the way's
+        direction) and optionally ``geometry`` (LineString, any CRS with ``edges.crs`` set),
+        ``length_m`` (metres, used when there is no geometry), OSM tags as columns
+        (:data:`~locmap.distance._osm.PROFILE_TAG_KEYS`) and/or a pyrosm-style ``tags``
+        column (JSON text or dict), and ``oneway`` (bool, only honoured when ``two_way=False``).
     nodes : GeoDataFrame or DataFrame
-        Node ids in column ``id`` (or the index) and ``geometry`` points (or ``x``/``y``
-        columns in ``crs``).
+        Node ids in ``id`` (or the index) and ``geometry`` points, or ``x``/``y`` columns in
+        ``nodes_crs``.  Segments touching a node that is not listed are dropped
+        (``node_missing``: a clipped extract).
     profile : {"walk", "pram"}
-        Profile (see module docstring).
+        The rules applied (:data:`PROFILE_RULES`).
     crs : str
-        Metric CRS to measure in (default EPSG:27700; pass e.g. EPSG:3067 for Helsinki).
+        Metric CRS to measure in (default EPSG:27700; e.g. EPSG:3067 for Helsinki).
     penalties : PramPenalties, optional
-        Pram penalties (default ``PramPenalties()``); ignored for ``walk``.
+        Pram penalties; default none (see :class:`PramPenalties`).  Ignored for ``walk``.
     largest_component : bool
         Keep only the largest weakly connected component (default) and report the rest.
     source : str
         Description stored in the network.
     two_way : bool
         Pedestrians walk both ways along one-way streets: every edge is added in both
-        directions, except ways tagged ``oneway:foot=yes/-1``.  With ``two_way=False``,
-        a boolean ``oneway`` column is honoured too (used for synthetic tests).
+        directions, except ways tagged ``oneway:foot``.  ``False`` also honours ``oneway``.
+    nodes_crs : str, optional
+        CRS of ``nodes.x``/``nodes.y`` (default ``crs``).
+    read_report : dict, optional
+        The reader's report, stored as ``report["read"]``.
 
     Returns
     -------
@@ -404,113 +645,42 @@ def network_from_edges(
     t0 = time.perf_counter()
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {PROFILES}")
-    penalties = penalties or PramPenalties()
+    penalties = penalties or PramPenalties.none()
     for col in ("u", "v"):
         if col not in edges.columns:
             raise NetworkError(f"{source}: edge table has no '{col}' column")
     edges = edges.reset_index(drop=True)
     report: dict[str, Any] = {"source": source, "profile": profile, "crs": crs,
-                              "edges_read": int(len(edges))}
-
-    # ---- nodes -> metric coordinates
-    node_tab = _node_table(nodes, crs, source)
+                              "read": dict(read_report or {}), "edges_read": int(len(edges))}
+    # 1. nodes in the metric CRS, edge lengths measured there
+    node_tab = _node_table(nodes, crs, nodes_crs, source)
     report["nodes_read"] = int(len(node_tab))
-
-    # ---- edge lengths (metres, in the metric CRS)
-    length_m = _edge_lengths(edges, node_tab, crs)
-
-    # ---- profile filters
-    keep = np.ones(len(edges), dtype=bool)
-    dropped: dict[str, int] = {}
-
-    def drop(mask: np.ndarray, reason: str) -> None:
-        m = mask & keep
-        if m.any():
-            dropped[reason] = dropped.get(reason, 0) + int(m.sum())
-            keep[m] = False
-
-    u_id = edges["u"].to_numpy()
-    v_id = edges["v"].to_numpy()
-    known = np.isin(u_id, node_tab.index.to_numpy()) & np.isin(v_id, node_tab.index.to_numpy())
-    drop(~known, "node_missing")
-    drop(u_id == v_id, "self_loop")
+    ui = _rows_of(edges["u"].to_numpy(dtype=np.int64), node_tab)
+    vi = _rows_of(edges["v"].to_numpy(dtype=np.int64), node_tab)
+    length_m = _edge_lengths(edges, ui, vi, node_tab, crs)
+    # 2. what nobody may walk, and what a pram cannot use
+    drop = _Dropper(len(edges))
+    drop((ui < 0) | (vi < 0), "node_missing")
+    drop(ui == vi, "self_loop")
     drop(~np.isfinite(length_m), "no_geometry")
-    drop(np.isfinite(length_m) & (length_m < 0), "negative_length")  # Dijkstra needs lengths >= 0
-
-    tags = {k: _tag_series(edges, k) for k in TAG_KEYS}
-    hw = tags["highway"]
-    drop(hw.isin(NON_WALKABLE_HIGHWAYS).to_numpy(), "not_walkable_highway")
-    drop((tags["foot"].isin(NO_ACCESS)).to_numpy(), "foot_no")
-    drop((tags["access"].isin(NO_ACCESS) & ~tags["foot"].isin(FOOT_ALLOWED)).to_numpy(),
-         "access_private")
-    factor = np.ones(len(edges))
+    drop(np.isfinite(length_m) & (length_m < 0), "negative_length")  # Dijkstra needs >= 0
+    _profile_drops(edges, profile, drop)
+    report["dropped_edges"] = drop.counts
+    # 3. penalties (pram only, when asked)
+    factor, report["penalised_edges"] = _penalty_factor(
+        edges, penalties if profile == "pram" else PramPenalties.none(), drop.keep)
     if profile == "pram":
-        drop((hw == "steps").to_numpy(), "steps")
-        for key in PRAM_NO_TAGS:
-            drop((tags[key] == "no").to_numpy(), f"{key}_no")
-        unpaved = tags["surface"].isin(penalties.unpaved_surfaces).to_numpy()
-        steep = _incline_pct(tags["incline"]) > penalties.steep_incline_pct
-        raised = (tags["kerb"] == "raised").to_numpy()
-        factor = (np.where(unpaved, penalties.unpaved_factor, 1.0)
-                  * np.where(steep, penalties.steep_incline_factor, 1.0)
-                  * np.where(raised, penalties.raised_kerb_factor, 1.0))
-        report["penalised_edges"] = {"unpaved": int((unpaved & keep).sum()),
-                                     "steep_incline": int((steep & keep).sum()),
-                                     "raised_kerb": int((raised & keep).sum())}
         report["penalties"] = asdict(penalties)
-    report["dropped_edges"] = dropped
+    # 4. directions, duplicates, components
+    arrays = _directed(edges, ui, vi, drop.keep, length_m * factor, length_m, two_way)
+    (U, V, C, L), report["duplicate_edges_merged"] = _dedupe(*arrays)
+    keep_node = _component_nodes(U, V, len(node_tab), largest_component, report)
+    return _assemble(node_tab, keep_node, U, V, C, L, profile, source, crs, report, t0)
 
-    # ---- directions
-    ow_foot = tags["oneway:foot"]
-    fwd_only = np.array(ow_foot.isin(["yes", "true", "1"]), dtype=bool)
-    back_only = np.array(ow_foot == "-1", dtype=bool)
-    if not two_way and "oneway" in edges.columns:
-        ow = edges["oneway"].map(lambda v: v is True or str(v).lower() in ("yes", "true", "1"))
-        fwd_only |= ow.to_numpy(dtype=bool)
-    id_to_row = pd.Series(np.arange(len(node_tab), dtype=np.int64), index=node_tab.index)
-    uk, vk = u_id[keep], v_id[keep]
-    ui = id_to_row.reindex(uk).to_numpy(dtype=np.int64)
-    vi = id_to_row.reindex(vk).to_numpy(dtype=np.int64)
-    lk = length_m[keep]
-    ck = lk * factor[keep]
-    f_only, b_only = fwd_only[keep], back_only[keep]
-    fw = ~b_only
-    bw = ~f_only
-    U = np.concatenate([ui[fw], vi[bw]])
-    V = np.concatenate([vi[fw], ui[bw]])
-    C = np.concatenate([ck[fw], ck[bw]])
-    L = np.concatenate([lk[fw], lk[bw]])
 
-    # ---- duplicates keep the minimum cost
-    order = np.lexsort((C, V, U))
-    U, V, C, L = U[order], V[order], C[order], L[order]
-    first = np.ones(U.shape[0], dtype=bool)
-    first[1:] = (U[1:] != U[:-1]) | (V[1:] != V[:-1])
-    report["duplicate_edges_merged"] = int((~first).sum())
-    U, V, C, L = U[first], V[first], C[first], L[first]
-
-    # ---- keep nodes used by edges, then the largest component
-    used = np.zeros(len(node_tab), dtype=bool)
-    used[U] = True
-    used[V] = True
-    report["isolated_nodes_dropped"] = int((~used).sum())
-    n_all = len(node_tab)
-    adj = sp.csr_matrix((np.ones(U.shape[0]), (U, V)), shape=(n_all, n_all))
-    ncomp, labels = connected_components(adj, directed=True, connection="weak")
-    sizes = np.bincount(labels[used], minlength=ncomp) if used.any() else np.zeros(0, dtype=int)
-    report["components"] = int((sizes > 0).sum())
-    if largest_component and used.any():
-        big = int(np.argmax(sizes))
-        keep_node = used & (labels == big)
-        other = np.sort(sizes[(sizes > 0) & (np.arange(ncomp) != big)])[::-1]
-        report["dropped_components"] = int(other.shape[0])
-        report["dropped_component_nodes"] = int(other.sum())
-        report["dropped_component_sizes_top20"] = [int(s) for s in other[:20]]
-    else:
-        keep_node = used
-        report["dropped_components"] = 0
-        report["dropped_component_nodes"] = 0
-    new_index = np.full(n_all, -1, dtype=np.int64)
+def _assemble(node_tab, keep_node, U, V, C, L, profile, source, crs, report, t0) -> StreetNetwork:
+    """Renumber the kept nodes and build the CSR matrices."""
+    new_index = np.full(len(node_tab), -1, dtype=np.int64)
     new_index[keep_node] = np.arange(int(keep_node.sum()))
     ekeep = keep_node[U] & keep_node[V]
     report["dropped_component_directed_edges"] = int((~ekeep).sum())
@@ -518,7 +688,8 @@ def network_from_edges(
     n = int(keep_node.sum())
     if n == 0:
         raise NetworkError(f"{source}: no usable walkable edges for profile '{profile}' "
-                           f"(dropped: {dropped or 'nothing'}); check the extract covers the area")
+                           f"(dropped: {report['dropped_edges'] or 'nothing'}); check that the "
+                           "file is a street network of the study area")
     csr, lcsr = _csr_from_arrays(U, V, [C, L], n)
     report["nodes"] = n
     report["edges"] = int(csr.nnz)
@@ -531,95 +702,61 @@ def network_from_edges(
     )
 
 
-def _node_table(nodes: pd.DataFrame, crs: str, source: str) -> pd.DataFrame:
-    """DataFrame indexed by int64 node id with ``x``, ``y`` in ``crs``."""
-    import geopandas as gpd  # noqa: PLC0415
-
-    ids = nodes["id"] if "id" in nodes.columns else pd.Series(nodes.index, index=nodes.index)
-    if isinstance(nodes, gpd.GeoDataFrame) and "geometry" in nodes.columns and nodes.geometry.notna().any():
-        g = nodes.geometry
-        if nodes.crs is None:
-            raise NetworkError(f"{source}: node layer has no CRS")
-        g = g.to_crs(crs)
-        x, y = g.x.to_numpy(), g.y.to_numpy()
-    elif {"x", "y"} <= set(nodes.columns):
-        x, y = nodes["x"].to_numpy(dtype=float), nodes["y"].to_numpy(dtype=float)
-    else:
-        raise NetworkError(f"{source}: node table needs point geometry or x/y columns")
-    tab = pd.DataFrame({"x": x, "y": y}, index=pd.Index(ids.to_numpy(dtype=np.int64), name="id"))
-    tab = tab[~tab.index.duplicated()]
-    return tab
-
-
-def _edge_lengths(edges: pd.DataFrame, node_tab: pd.DataFrame, crs: str) -> np.ndarray:
-    """Edge length in metres: geometry length in ``crs``; else ``length_m``; else straight line."""
-    import geopandas as gpd  # noqa: PLC0415
-
-    n = len(edges)
-    out = np.full(n, np.nan)
-    if isinstance(edges, gpd.GeoDataFrame) and "geometry" in edges.columns and edges.crs is not None:
-        g = edges.geometry
-        has = g.notna().to_numpy() & ~g.is_empty.to_numpy()
-        if has.any():
-            out[has] = g[has].to_crs(crs).length.to_numpy()
-    if "length_m" in edges.columns:
-        miss = ~np.isfinite(out)
-        out[miss] = pd.to_numeric(edges["length_m"], errors="coerce").to_numpy()[miss]
-    miss = ~np.isfinite(out)
-    if miss.any():
-        xs = node_tab["x"].reindex(edges["u"].to_numpy()[miss]).to_numpy()
-        ys = node_tab["y"].reindex(edges["u"].to_numpy()[miss]).to_numpy()
-        xe = node_tab["x"].reindex(edges["v"].to_numpy()[miss]).to_numpy()
-        ye = node_tab["y"].reindex(edges["v"].to_numpy()[miss]).to_numpy()
-        out[miss] = np.hypot(xe - xs, ye - ys)
-    return out
-
-
-def network_from_pbf(
-    path: str | Path,
+# ============================================================================ files
+def network_from_tables(
+    tables: EdgeTables,
     profile: str = "walk",
-    bbox_or_polygon: Any = None,
     *,
     crs: str = CRS_METRIC,
     penalties: PramPenalties | None = None,
     largest_component: bool = True,
+    bbox_or_polygon: Any = None,
 ) -> StreetNetwork:
-    """Build from an OSM ``.osm.pbf`` extract with pyrosm (``network_type="walking"``).
+    """Build from a reader's :class:`~locmap.distance._osm.EdgeTables` (see
+    :func:`network_from_edges`).  ``bbox_or_polygon`` (EPSG:4326 ``[minx, miny, maxx, maxy]``
+    or a shapely geometry) keeps only the nodes inside it, as a clipped extract would."""
+    nodes, read = tables.nodes, dict(tables.report)
+    if bbox_or_polygon is not None:
+        nodes, read["nodes_outside_clip"] = _clip(nodes, tables.nodes_crs, bbox_or_polygon)
+    return network_from_edges(tables.edges, nodes, profile, crs=crs, penalties=penalties,
+                              largest_component=largest_component, source=tables.source,
+                              nodes_crs=tables.nodes_crs, read_report=read)
 
-    Parameters
-    ----------
-    path : path
-        ``.osm.pbf`` file (e.g. Geofabrik ``greater-london-latest.osm.pbf``).
-    bbox_or_polygon : shapely geometry or [minx, miny, maxx, maxy], optional
-        Area to read, in WGS84 lon/lat (pyrosm's ``bounding_box``).
-    crs : str
-        Metric CRS (default EPSG:27700).
 
-    Notes
-    -----
-    pyrosm's ``walking`` filter already removes motorways, cycleways, ``foot=no`` ...;
-    those ways are not counted in ``report["dropped_edges"]``.
+def _clip(nodes: pd.DataFrame, nodes_crs: str, area: Any) -> tuple[pd.DataFrame, int]:
+    geom = area if hasattr(area, "geom_type") else shapely.box(*map(float, area))
+    lon, lat = _project(nodes["x"].to_numpy(float), nodes["y"].to_numpy(float), nodes_crs, CRS_WEB)
+    inside = shapely.intersects_xy(geom, lon, lat)
+    return nodes[inside], int((~inside).sum())
+
+
+def network_from_file(
+    path: str | Path,
+    profile: str = "walk",
+    *,
+    crs: str = CRS_METRIC,
+    penalties: PramPenalties | None = None,
+    largest_component: bool = True,
+    bbox_or_polygon: Any = None,
+) -> StreetNetwork:
+    """Build from any supported file: ``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.osm.gz``,
+    ``.graphml`` (osmnx), ``.gpkg``/``.geojson`` (see :mod:`locmap.distance._osm`).
+
+    Raises
+    ------
+    NetworkError
+        Missing, empty or unreadable file, unknown format, or no walkable way in it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise NetworkError(f"{path}: OSM file not found")
-    import warnings  # noqa: PLC0415
+    check_network_file(path)
+    return network_from_tables(read_tables(path), profile, crs=crs, penalties=penalties,
+                               largest_component=largest_component, bbox_or_polygon=bbox_or_polygon)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pyrosm  # noqa: PLC0415
 
-        try:
-            osm = pyrosm.OSM(str(path), bounding_box=bbox_or_polygon)
-            got = osm.get_network(network_type="walking", nodes=True)
-        except Exception as exc:  # pyrosm raises plain exceptions on bad files
-            raise NetworkError(f"{path}: could not read OSM data with pyrosm ({exc})") from exc
-    if got is None or got[1] is None or len(got[1]) == 0:
-        raise NetworkError(f"{path}: no walkable ways in the extract"
-                           + (" inside the given area" if bbox_or_polygon is not None else ""))
-    nodes, edges = got
-    return network_from_edges(edges, nodes, profile, crs=crs, penalties=penalties,
-                              largest_component=largest_component, source=str(path))
+def network_from_pbf(path: str | Path, profile: str = "walk", bbox_or_polygon: Any = None,
+                     **kwargs: Any) -> StreetNetwork:
+    """:func:`network_from_file` for an OSM extract (kept for its positional ``bbox_or_polygon``)."""
+    return network_from_file(path, profile, bbox_or_polygon=bbox_or_polygon, **kwargs)
 
 
 def network_from_osmnx(
@@ -631,48 +768,110 @@ def network_from_osmnx(
     largest_component: bool = True,
     source: str = "osmnx graph",
 ) -> StreetNetwork:
-    """Build from an osmnx ``MultiDiGraph`` (``ox.graph_from_xml``, ``ox.load_graphml`` ...).
+    """Build from an osmnx ``MultiDiGraph`` (``ox.graph_from_*``, ``ox.load_graphml``)."""
+    return network_from_tables(tables_from_osmnx(G, source), profile, crs=crs,
+                               penalties=penalties, largest_component=largest_component)
 
-    Edge geometry (when present) or straight node-to-node lines give the lengths,
-    measured in ``crs``.  osmnx stores each two-way way in both directions; duplicates
-    are merged (minimum kept).
+
+def _network_error(message: str, remedy: str) -> NetworkError:
+    exc = NetworkError(message)
+    exc.remedy = remedy
+    return exc
+
+
+def check_network_file(path: str | Path, asked_by: str | None = None) -> Path:
+    """Refuse a street-network path that is missing, a folder, unreadable or empty.
+
+    Returns the path.  The message names the path, who asked for it and what to do.
     """
-    import geopandas as gpd  # noqa: PLC0415
-    import osmnx as ox  # noqa: PLC0415
-
-    if G.number_of_edges() == 0:
-        raise NetworkError(f"{source}: graph has no edges")
-    nodes, edges = ox.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
-    edges = edges.reset_index()
-    nodes = nodes.reset_index().rename(columns={"osmid": "id"})
-    nodes = gpd.GeoDataFrame(nodes, geometry="geometry", crs=nodes.crs)
-    return network_from_edges(edges, nodes, profile, crs=crs, penalties=penalties,
-                              largest_component=largest_component, source=source)
-
-
-def network_from_file(path: str | Path, profile: str = "walk", **kwargs) -> StreetNetwork:
-    """Build from ``.pbf`` (pyrosm), ``.graphml`` (osmnx) or ``.osm``/``.xml`` (osmnx)."""
     path = Path(path)
-    if not path.is_file():
-        raise NetworkError(f"{path}: street-network file not found")
-    name = path.name.lower()
-    if name.endswith(".pbf"):
-        return network_from_pbf(path, profile, **kwargs)
-    import osmnx as ox  # noqa: PLC0415
+    by = f" (asked for by {asked_by})" if asked_by else ""
+    fix = ("check the path: relative paths start from the folder you ran locmap in (for an "
+           "area pack: from the pack file); or leave the network out to use estimated distances")
+    if not path.exists():
+        raise _network_error(f"{path}: street-network file not found{by}", fix)
+    if path.is_dir():
+        raise _network_error(f"{path}: is a folder, not a street-network file{by}", fix)
+    if not os.access(path, os.R_OK):
+        raise _network_error(f"{path}: street-network file cannot be read (permission denied){by}",
+                             "make the file readable for your user, or name another file")
+    if path.stat().st_size == 0:
+        raise _network_error(f"{path}: street-network file is empty (0 bytes){by}",
+                             "download or export it again (geo/README.md)")
+    return path
 
-    kwargs.pop("bbox_or_polygon", None)
-    try:
-        if name.endswith(".graphml"):
-            G = ox.load_graphml(path)
-        elif name.endswith((".osm", ".xml", ".osm.xml")):
-            G = ox.graph_from_xml(path, simplify=False, retain_all=True)
-        else:
-            raise NetworkError(f"{path}: unknown network format (use .osm.pbf, .graphml or .osm)")
-    except NetworkError:
-        raise
-    except Exception as exc:
-        raise NetworkError(f"{path}: could not read street network ({exc})") from exc
-    return network_from_osmnx(G, profile, source=str(path), **kwargs)
+
+@dataclass(frozen=True)
+class NetworkRequest:
+    """A street-network file a run was asked to use, and who asked for it."""
+
+    path: Path
+    asked_by: str
+
+
+def requested_network(settings: Settings, pack: Any = None) -> NetworkRequest | None:
+    """The network a run must use: ``settings.network_file`` (``--network``; an absolute path,
+    fixed against the working directory when the Settings was made), else the area pack's
+    ``network`` (resolved against the pack file), else ``None`` (estimated distances)."""
+    if settings.network_file is not None:
+        return NetworkRequest(Path(settings.network_file), "--network / Settings.network_file")
+    pack_network = getattr(pack, "network", None)
+    if pack_network:
+        return NetworkRequest(Path(pack_network),
+                              f"area pack {getattr(pack, 'path', '?')}, key 'network'")
+    return None
+
+
+#: Share of homes allowed farther than max_snap_m from the network before it is refused as
+#: not covering the study area (a complete OSM network leaves none; a partial one many).
+MAX_SHARE_OFF_NETWORK = 0.02
+
+
+def check_covers(net: StreetNetwork, homes_xy: np.ndarray, max_snap_m: float,
+                 request: NetworkRequest | None = None) -> dict:
+    """Refuse a network that does not cover the study area's homes.
+
+    Parameters
+    ----------
+    net : StreetNetwork
+    homes_xy : array (n, 2)
+        Homes in the network CRS (metres).
+    max_snap_m : float
+        A home farther than this from every node is off the network.
+
+    Returns
+    -------
+    dict
+        ``homes``, ``homes_off_network``, ``share_off_network``.
+
+    Raises
+    ------
+    NetworkError
+        More than :data:`MAX_SHARE_OFF_NETWORK` of the homes are off the network.
+    """
+    _, d = net.snap(homes_xy)
+    finite = np.isfinite(d)
+    off = int((finite & (d > max_snap_m)).sum())
+    share = off / max(int(finite.sum()), 1)
+    out = {"homes": int(finite.sum()), "homes_off_network": off, "share_off_network": share}
+    if share <= MAX_SHARE_OFF_NETWORK:
+        return out
+    where = request.path if request else net.source
+    by = f" (asked for by {request.asked_by})" if request else ""
+    xy = np.asarray(homes_xy, float)[finite]
+    raise _network_error(
+        f"{where}: the street network does not cover the study area{by}: {off:,} of "
+        f"{int(finite.sum()):,} homes ({share:.0%}) are more than {max_snap_m:.0f} m from it. "
+        f"Network extent {_lonlat_box(net.bbox, net.crs)}, homes extent "
+        f"{_lonlat_box((xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()), net.crs)} "
+        "(lon/lat)",
+        "use a network of the study area plus a buffer: `locmap network fetch --area NAME "
+        "--out geo/NAME_walk.graphml`, or cut one from a Geofabrik extract (geo/README.md)")
+
+
+def _lonlat_box(bbox: tuple, crs: str) -> str:
+    lon, lat = _project(np.array([bbox[0], bbox[2]]), np.array([bbox[1], bbox[3]]), crs, CRS_WEB)
+    return f"{lon[0]:.4f}, {lat[0]:.4f}, {lon[1]:.4f}, {lat[1]:.4f}"
 
 
 # ============================================================================ cache
@@ -687,9 +886,10 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def cache_key(source_path: str | Path, profile: str, penalties: PramPenalties | None = None,
               crs: str = CRS_METRIC, area: Any = None) -> str:
-    """sha256 of (file bytes hash, profile, penalties, crs, area, engine version)."""
+    """sha256 of (file bytes hash, profile, penalties, crs, clip area, engine version): the same
+    derivation for every input format."""
     parts = [file_sha256(source_path), profile,
-             (penalties or PramPenalties()).key() if profile == "pram" else "-",
+             (penalties or PramPenalties.none()).key() if profile == "pram" else "-",
              str(crs), ENGINE_VERSION, _area_key(area)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -716,14 +916,12 @@ def load_or_build(
 
     Cache files live in ``settings.resolve_cache_dir()/network/`` and are named
     ``<file stem>-<profile>-<key[:16]>.npz`` where the key is :func:`cache_key`, so a
-    changed input file, profile, penalty, CRS or engine version builds afresh.
+    changed input file, profile, penalty, CRS, clip area or engine version builds afresh.
     """
     settings = settings or Settings.from_env()
     profile = profile or settings.profile
     crs = crs or settings.crs
-    source_path = Path(source_path)
-    if not source_path.is_file():
-        raise NetworkError(f"{source_path}: street-network file not found")
+    source_path = check_network_file(source_path)
     key = cache_key(source_path, profile, penalties, crs, bbox_or_polygon)
     stem = source_path.name.split(".")[0]
     cache = settings.resolve_cache_dir() / "network" / f"{stem}-{profile}-{key[:16]}.npz"
@@ -734,10 +932,8 @@ def load_or_build(
             return net
         except NetworkError as exc:
             log.warning("ignoring unreadable cache %s: %s", cache, exc)
-    kwargs: dict[str, Any] = {"crs": crs, "penalties": penalties}
-    if bbox_or_polygon is not None:
-        kwargs["bbox_or_polygon"] = bbox_or_polygon
-    net = network_from_file(source_path, profile, **kwargs)
+    net = network_from_file(source_path, profile, crs=crs, penalties=penalties,
+                            bbox_or_polygon=bbox_or_polygon)
     net.report["cache_key"] = key
     net.save(cache)
     net.report = {**net.report, "cache": str(cache), "cache_hit": False}
@@ -753,8 +949,9 @@ def cached_networks(settings: Settings | None = None) -> list[Path]:
 
 # ============================================================================ fetch
 def fetch_osm(polygon_wgs84: Any, buffer_m: float = 2000.0, out_path: str | Path = "network.graphml",
-              *, timeout_s: float = 60.0) -> Path:
-    """Download the walkable OSM network around a polygon (osmnx / Overpass; needs internet).
+              *, settings: Settings | None = None, overpass_url: str | None = None,
+              timeout_s: float = 180.0) -> Path:
+    """Download the OSM ways around a polygon (osmnx / Overpass; needs internet) as GraphML.
 
     Parameters
     ----------
@@ -763,72 +960,45 @@ def fetch_osm(polygon_wgs84: Any, buffer_m: float = 2000.0, out_path: str | Path
     buffer_m : float
         Buffer added around the polygon (metres, applied in EPSG:27700).
     out_path : path
-        GraphML file to write (atomically).  Read it back with :func:`load_or_build`.
+        GraphML file to write (atomically).  Read it back with :func:`load_or_build` or
+        ``locmap run --network FILE``: it gives the same network as an extract of the same
+        OSM data (every profile tag is kept).
+    settings : Settings, optional
+        Its cache folder holds osmnx's response cache (``<cache>/overpass``).
+    overpass_url : str, optional
+        Another Overpass endpoint (a mirror, or a local stand-in in tests).
 
     Raises
     ------
     NetworkError
         When Overpass cannot be reached (offline) or returns no data.
     """
-    import geopandas as gpd  # noqa: PLC0415
-    import osmnx as ox  # noqa: PLC0415
-
-    from locmap.export import atomic_path  # noqa: PLC0415
-
-    poly = gpd.GeoSeries([polygon_wgs84], crs=CRS_WEB).to_crs(CRS_METRIC).buffer(buffer_m)
-    poly = poly.to_crs(CRS_WEB).iloc[0]
-    extra = ["surface", "incline", "wheelchair", "stroller", "ramp:stroller", "foot",
-             "kerb", "smoothness", "oneway:foot", "access"]
-    old_tags, old_timeout = list(ox.settings.useful_tags_way), ox.settings.requests_timeout
-    ox.settings.useful_tags_way = sorted(set(old_tags) | set(extra))
-    ox.settings.requests_timeout = timeout_s
-    try:
-        try:
-            G = ox.graph_from_polygon(poly, network_type="walk", simplify=False, retain_all=False)
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise NetworkError(
-                    "could not download OpenStreetMap data: no connection to the Overpass API "
-                    f"({type(exc).__name__}). This machine may be offline; download a Geofabrik "
-                    "extract elsewhere and pass it with --osm FILE (docs/network.md)") from exc
-            raise NetworkError(f"OpenStreetMap download failed: {exc}") from exc
-    finally:
-        ox.settings.useful_tags_way = old_tags
-        ox.settings.requests_timeout = old_timeout
-    out_path = Path(out_path)
-    with atomic_path(out_path, suffix=".graphml") as tmp:
-        ox.save_graphml(G, tmp)
-    return out_path
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    import socket  # noqa: PLC0415
-
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        name = type(e).__name__
-        if isinstance(e, (ConnectionError, socket.gaierror, TimeoutError)) or name in (
-                "ConnectionError", "ConnectTimeout", "ReadTimeout", "NewConnectionError",
-                "MaxRetryError", "NameResolutionError", "ProxyError", "SSLError"):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
+    settings = settings or Settings.from_env()
+    area = shapely.transform(polygon_wgs84, lambda c: np.column_stack(_project(
+        c[:, 0], c[:, 1], CRS_WEB, CRS_METRIC)))
+    buffered = area.buffer(buffer_m)
+    poly = shapely.transform(buffered, lambda c: np.column_stack(_project(
+        c[:, 0], c[:, 1], CRS_METRIC, CRS_WEB)))
+    return fetch_overpass(poly, out_path, cache_dir=settings.resolve_cache_dir() / "overpass",
+                          overpass_url=overpass_url, timeout_s=timeout_s)
 
 
 def describe(net: StreetNetwork) -> str:
     """Human-readable build report."""
     r = net.report
     lines = [repr(net)]
+    read = r.get("read") or {}
+    if read:
+        lines.append("  read: " + ", ".join(f"{k}={v}" for k, v in read.items() if v not in ([], None)))
     for k in ("nodes_read", "edges_read", "nodes", "edges", "duplicate_edges_merged",
               "components", "dropped_components", "dropped_component_nodes", "cache", "cache_hit"):
         if k in r:
             lines.append(f"  {k}: {r[k]}")
     if r.get("dropped_edges"):
         lines.append("  dropped edges: " + ", ".join(f"{k}={v}" for k, v in r["dropped_edges"].items()))
-    if r.get("penalised_edges"):
-        lines.append("  penalised edges: " + ", ".join(f"{k}={v}" for k, v in r["penalised_edges"].items()))
+    pen = {k: v for k, v in (r.get("penalised_edges") or {}).items() if v}
+    lines.append("  penalised edges: " + (", ".join(f"{k}={v}" for k, v in pen.items())
+                                          if pen else "none (no pram penalties)"))
     bb = net.bbox
     lines.append(f"  bbox ({net.crs}, m): {bb[0]:.0f}, {bb[1]:.0f}, {bb[2]:.0f}, {bb[3]:.0f}")
     return "\n".join(lines)
@@ -885,9 +1055,12 @@ def synthetic_street_tables(
     return edges, nodes
 
 
+
+
 __all__ = [
-    "ENGINE_VERSION", "PROFILES", "PramPenalties", "StreetNetwork", "network_from_edges",
-    "network_from_pbf", "network_from_osmnx", "network_from_file", "load_or_build",
-    "cache_key", "file_sha256", "fetch_osm", "describe", "cached_networks",
-    "synthetic_street_tables",
+    "ENGINE_VERSION", "PROFILES", "PROFILE_RULES", "PramPenalties", "StreetNetwork",
+    "NetworkRequest", "network_from_edges", "network_from_tables", "network_from_file",
+    "network_from_pbf", "network_from_osmnx", "load_or_build", "cache_key", "file_sha256",
+    "fetch_osm", "describe", "cached_networks", "check_network_file", "check_covers",
+    "requested_network", "synthetic_street_tables", "MAX_SHARE_OFF_NETWORK",
 ]

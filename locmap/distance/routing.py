@@ -1,16 +1,20 @@
-"""Distances from many origins (homes) to many targets (services).
+"""Distances from many origins (homes) to many targets (services), and the router a run uses.
 
 Two interchangeable routers share one interface (:class:`Router`):
 
 :class:`StreetRouter` (``method = "street"``)
-    Shortest paths on a :class:`locmap.distance.network.StreetNetwork` with
-    ``scipy.sparse.csgraph.dijkstra``.  A distance is
-    ``snap(origin) + network path(origin node -> target node) + snap(target)``, all in
-    metres (EPSG:27700, or the network's CRS), where ``snap`` is the straight line from the
-    point to its nearest network node.
+    Shortest paths on a :class:`locmap.distance.network.StreetNetwork`.  A route is
+    ``snap(origin) + network path(origin node -> target node) + snap(target)``, in metres
+    (EPSG:27700, or the network's CRS), where ``snap`` is the straight line from the point to
+    its nearest network node.  Routes are chosen by **cost** (the pram cost when penalties are
+    on, else the length); each route has a cost and a physical **length** (:class:`NearestRoutes`).
 :class:`EstimatedRouter` (``method = "estimated"``)
-    Straight line x a calibrated circuity factor (+ optional intercept), used when no street
-    network is available.  Every label shown to users says "estimated".
+    Straight line x a calibrated circuity factor (+ intercept), used when no street network was
+    asked for.  Every label shown to users says "estimated".
+
+:func:`default_router` picks one for an area: the network asked for (``--network``,
+``Settings.network_file`` or the area pack) is used or refused with a ``NetworkError``; the
+estimate runs only when no network was asked for.
 
 Both return NaN / -1 for pairs that cannot be measured and never drop them silently:
 ``router.unreachable_report`` describes, for the last call, which origins/targets could
@@ -19,17 +23,29 @@ not be used and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+from locmap._progress import progress
+from locmap.distance._kbest import k_nearest_sources
+from locmap.distance.calibration import Calibration, calibrate
+from locmap.distance.network import (
+    NetworkRequest,
+    PramPenalties,
+    StreetNetwork,
+    check_covers,
+    check_network_file,
+    load_or_build,
+    requested_network,
+)
 from locmap.errors import (
     DisconnectedGraphError,
     EmptyServiceTypeError,
+    NetworkError,
     OutsideNetworkError,
 )
 
@@ -59,6 +75,17 @@ def method_label(method: str) -> str:
         return METHOD_LABELS[method]
     except KeyError:
         raise ValueError(f"unknown distance method {method!r}; use one of {sorted(METHOD_LABELS)}") from None
+
+
+def cost_note(penalties: dict | None) -> str:
+    """Plain words for the pram penalties of a network build report (``report["penalties"]``)."""
+    if not penalties:
+        return ""
+    parts = [(name, penalties.get(key, 1.0)) for name, key in (
+        ("unpaved", "unpaved_factor"), ("steep incline", "steep_incline_factor"),
+        ("raised kerb", "raised_kerb_factor"))]
+    active = [f"{name} x{f:g}" for name, f in parts if f > 1.0]
+    return "pram cost: " + ", ".join(active) if active else ""
 
 
 # ============================================================================ report
@@ -120,25 +147,58 @@ class UnreachableReport:
 
 
 # ============================================================================ protocol
+@dataclass(frozen=True)
+class NearestRoutes:
+    """The k nearest targets of every origin, by routing cost.
+
+    Attributes
+    ----------
+    cost_m : ndarray (n, k) float
+        Routing cost in metres, ascending per row: the pram cost ("equivalent flat, paved
+        metres") when pram penalties apply, otherwise equal to ``distance_m``.  NaN where
+        unreachable or fewer than k targets.
+    distance_m : ndarray (n, k) float
+        Physical length of the same routes (metres); NaN where ``cost_m`` is.
+    idx : ndarray (n, k) int64
+        Target positions in ``targets_xy``; -1 where ``cost_m`` is NaN.
+    penalised : bool
+        True when costs include pram penalties (then ``cost_m >= distance_m``).
+    cost_note : str
+        What the cost adds to the distance, e.g. "pram cost: unpaved x1.5, steep incline x1.3,
+        raised kerb x1.2" ("" without penalties).
+    """
+
+    cost_m: np.ndarray
+    distance_m: np.ndarray
+    idx: np.ndarray
+    penalised: bool = False
+    cost_note: str = ""
+
+
 @runtime_checkable
 class Router(Protocol):
     """Common interface of :class:`StreetRouter` and :class:`EstimatedRouter`.
 
     All coordinates are ``(n, 2)`` arrays in EPSG:27700 metres (or the network CRS);
-    all distances are metres.
+    all distances and costs are metres.
     """
 
     method: str
     unreachable_report: UnreachableReport | None
 
+    def nearest_routes(self, origins_xy: np.ndarray, targets_xy: np.ndarray, k: int = 1,
+                       max_m: float | None = None) -> NearestRoutes:
+        """The k cheapest targets per origin with cost and physical length."""
+        ...
+
     def nearest(self, origins_xy: np.ndarray, targets_xy: np.ndarray, k: int = 1,
                 max_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(dist_m (n, k) float, idx (n, k) int)``; NaN / -1 where unreachable."""
+        """``(cost_m (n, k) float, idx (n, k) int)``; NaN / -1 where unreachable."""
         ...
 
     def matrix(self, origins_xy: np.ndarray, targets_xy: np.ndarray,
                max_m: float | None = None) -> np.ndarray:
-        """``(n, m)`` metres; inf where unreachable or beyond ``max_m``."""
+        """``(n, m)`` cost in metres; inf where unreachable or beyond ``max_m``."""
         ...
 
 
@@ -156,60 +216,14 @@ def _check_targets(targets: np.ndarray) -> None:
         raise EmptyServiceTypeError("no targets given: the service type has no located services")
 
 
-def _progress(it: Iterable, enabled: bool, total: int, desc: str) -> Iterable:
-    if not enabled or total <= 1:
-        return it
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(it, total=total, desc=desc, unit="chunk")
-
-
-def _k_smallest(total: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise k smallest (ties by column index) of an (n, m) array with inf for missing."""
-    n, m = total.shape
-    kk = min(k, m)
-    dist = np.full((n, k), np.nan)
-    idx = np.full((n, k), -1, dtype=np.int64)
-    if n == 0 or kk == 0:
-        return dist, idx
-    if kk < m:
-        part = np.argpartition(total, kk - 1, axis=1)[:, :kk]
-        # include ties at the k-th value deterministically: re-rank candidates
-        kth = np.take_along_axis(total, part, axis=1).max(axis=1, keepdims=True)
-        cand_mask = total <= kth
-        if cand_mask.sum() == n * kk:
-            cand = part
-        else:  # ties: fall back to a full stable sort of the rows
-            cand = np.argsort(total, axis=1, kind="stable")[:, :kk]
-    else:
-        cand = np.tile(np.arange(m), (n, 1))
-    vals = np.take_along_axis(total, cand, axis=1)
-    order = _lexsort_rows(vals, cand)
-    cand = np.take_along_axis(cand, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    ok = np.isfinite(vals)
-    dist[:, :kk] = np.where(ok, vals, np.nan)
-    idx[:, :kk] = np.where(ok, cand, -1)
-    return dist, idx
-
-
-def _lexsort_rows(vals: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """Per-row order by (value, candidate index)."""
-    # stable argsort by candidate index, then stable by value
-    o1 = np.argsort(cand, axis=1, kind="stable")
-    v1 = np.take_along_axis(vals, o1, axis=1)
-    o2 = np.argsort(v1, axis=1, kind="stable")
-    return np.take_along_axis(o1, o2, axis=1)
-
-
 # ============================================================================ street
 class StreetRouter:
-    """Shortest street distances on a :class:`~locmap.distance.network.StreetNetwork`.
+    """Shortest street routes on a :class:`~locmap.distance.network.StreetNetwork`.
 
     Parameters
     ----------
     network : StreetNetwork
-        Graph in a metric CRS; costs in metres (profile costs, so pram penalties count).
+        Graph in a metric CRS; costs and lengths in metres.
     max_snap_m : float
         Points farther than this from every node cannot be used (metres, default 300).
     on_outside : {"report", "raise"}
@@ -218,30 +232,29 @@ class StreetRouter:
     progress : bool
         tqdm bars on chunked loops.
     chunk_size : int
-        Sources per Dijkstra batch in :meth:`matrix` and ``nearest(k > 1)`` (bounds memory at
+        Sources per Dijkstra batch in :meth:`matrix` (bounds memory at
         ``chunk_size x n_nodes x 8`` bytes).
 
     Notes
     -----
-    Distance = ``snap_o + path(node_o -> node_t) + snap_t`` (metres).  Snapping is to the
+    Route = ``snap_o + path(node_o -> node_t) + snap_t`` (metres).  Snapping is to the
     nearest node (cKDTree), see :meth:`StreetNetwork.snap`.
 
-    ``nearest(k=1)`` runs ONE multi-source Dijkstra (``min_only=True``) from all targets on the
-    **reversed** graph, so the distance found for a node is the directed cost node -> target.
-    Each target enters through its own virtual node joined to its snapped node by an edge of
-    length ``snap_t``, so the target snap distance is part of the minimisation and
-    ``return_sources`` names the winning target directly.
+    :meth:`nearest_routes` (and :meth:`nearest`) run ONE exact k-nearest-sources search
+    (:func:`locmap.distance._kbest.k_nearest_sources`, a label-setting Dijkstra with k labels
+    per node) from all targets on the **reversed** graph, so the cost found for a node is the
+    directed cost node -> target.  Each target starts at its own snap distance, so the target
+    snap is part of the minimisation; ties are broken by the lower target index.  It stops as
+    soon as every origin node holds its k labels.
 
-    ``nearest(k>1)`` and :meth:`matrix` compute the exact node-to-node table between the unique
-    origin and target nodes with one Dijkstra per node of the smaller side (in batches of
-    ``chunk_size``, with ``limit=max_m``), then take the k smallest per origin
-    (``argpartition``).  Pass ``max_m`` to make this much faster on big graphs.
+    :meth:`matrix` computes the exact node-to-node table with one scipy Dijkstra per node of
+    the smaller side (in batches of ``chunk_size``, with ``limit=max_m``).
     """
 
     method = "street"
 
-    def __init__(self, network, max_snap_m: float = 300.0, on_outside: str = "report",
-                 progress: bool = False, chunk_size: int = 64) -> None:
+    def __init__(self, network: StreetNetwork, max_snap_m: float = 300.0,
+                 on_outside: str = "report", progress: bool = False, chunk_size: int = 64) -> None:
         if on_outside not in ("report", "raise"):
             raise ValueError("on_outside must be 'report' or 'raise'")
         self.network = network
@@ -348,7 +361,7 @@ class StreetRouter:
             graph, src, dst, transpose = self.network.csr, uo, ut, False
         chunks = [src[i:i + self.chunk_size] for i in range(0, src.size, self.chunk_size)]
         pos = 0
-        for ch in _progress(chunks, self.progress, len(chunks), "street distances"):
+        for ch in progress(chunks, self.progress, "street distances", unit="chunk"):
             d = dijkstra(graph, directed=True, indices=ch, limit=limit)[:, dst]
             if transpose:
                 out[:, pos:pos + ch.size] = d.T
@@ -358,9 +371,9 @@ class StreetRouter:
         return out[inv_o][:, inv_t]
 
     # ------------------------------------------------------------------ public
-    def nearest(self, origins_xy: np.ndarray, targets_xy: np.ndarray, k: int = 1,
-                max_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest targets of every origin by street distance.
+    def nearest_routes(self, origins_xy: np.ndarray, targets_xy: np.ndarray, k: int = 1,
+                       max_m: float | None = None) -> NearestRoutes:
+        """The k cheapest targets of every origin, with cost and physical length.
 
         Parameters
         ----------
@@ -371,14 +384,11 @@ class StreetRouter:
         k : int
             Number of nearest targets.
         max_m : float, optional
-            Ignore targets farther than this (metres, total distance incl. snaps).
+            Ignore targets costing more than this (metres, total incl. snaps).
 
         Returns
         -------
-        dist_m : ndarray (n, k) float
-            Distances in metres, ascending; NaN where unreachable / fewer than k targets.
-        idx : ndarray (n, k) int64
-            Target positions in ``targets_xy``; -1 where ``dist_m`` is NaN.
+        NearestRoutes
 
         Raises
         ------
@@ -393,24 +403,48 @@ class StreetRouter:
             raise ValueError("k must be >= 1")
         o, t, on, od, tn, td, report = self._prepare(origins_xy, targets_xy)
         n = o.shape[0]
-        dist = np.full((n, k), np.nan)
+        cost, dist = np.full((n, k), np.nan), np.full((n, k), np.nan)
         idx = np.full((n, k), -1, dtype=np.int64)
         self.unreachable_report = report
-        ok_o = np.flatnonzero(on >= 0)
-        ok_t = np.flatnonzero(tn >= 0)
-        if ok_o.size == 0:
-            return dist, idx
-        if k == 1:
-            d1, i1 = self._nearest1(on[ok_o], od[ok_o], tn[ok_t], td[ok_t], max_m)
-            i1 = np.where(i1 >= 0, ok_t[np.maximum(i1, 0)], -1)
-            dist[ok_o, 0], idx[ok_o, 0] = d1, i1
-        else:
-            dk, ik = self._nearest_k(on[ok_o], od[ok_o], tn[ok_t], td[ok_t], k, max_m)
-            dist[ok_o] = dk
-            idx[ok_o] = np.where(ik >= 0, ok_t[np.maximum(ik, 0)], -1)
-            few = ok_o[np.isfinite(dk[:, 0]) & ~np.isfinite(dk[:, -1])]
+        ok_o, ok_t = np.flatnonzero(on >= 0), np.flatnonzero(tn >= 0)
+        if ok_o.size:
+            c, d, i = self._search(on[ok_o], od[ok_o], tn[ok_t], td[ok_t], k, max_m)
+            cost[ok_o], dist[ok_o] = c, d
+            idx[ok_o] = np.where(i >= 0, ok_t[np.maximum(i, 0)], -1)
+            self._report_unreached(ok_o, ok_t, on, od, tn, cost, k, max_m, report)
+        penalised = self.network.penalised
+        return NearestRoutes(cost, dist, idx, penalised=penalised,
+                             cost_note=cost_note(self.network.report.get("penalties"))
+                             if penalised else "")
+
+    def nearest(self, origins_xy: np.ndarray, targets_xy: np.ndarray, k: int = 1,
+                max_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(cost_m, idx)`` of :meth:`nearest_routes` (cost = distance without penalties)."""
+        r = self.nearest_routes(origins_xy, targets_xy, k, max_m)
+        return r.cost_m, r.idx
+
+    def _search(self, on: np.ndarray, od: np.ndarray, tn: np.ndarray, td: np.ndarray, k: int,
+                max_m: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Labels of the origin nodes from one k-nearest-sources search; totals add ``od``."""
+        indptr, indices, cost, length = self.network.reversed_arrays()
+        limit = np.inf if max_m is None else float(max_m)
+        lab_c, lab_l, lab_s = k_nearest_sources(
+            indptr, indices, cost, length, tn.astype(np.int64), td.astype(float),
+            td.astype(float), int(k), limit, np.unique(on).astype(np.int64))
+        c = od[:, None] + lab_c[on]
+        d = od[:, None] + lab_l[on]
+        s = lab_s[on]
+        bad = (s < 0) | ~np.isfinite(c)
+        if max_m is not None:
+            bad |= c > max_m
+        return np.where(bad, np.nan, c), np.where(bad, np.nan, d), np.where(bad, -1, s)
+
+    def _report_unreached(self, ok_o, ok_t, on, od, tn, cost, k, max_m, report) -> None:
+        """Reasons for usable origins with fewer than k / no targets; raise when none reach any."""
+        if k > 1:
+            few = ok_o[np.isfinite(cost[ok_o, 0]) & ~np.isfinite(cost[ok_o, -1])]
             report.add("origin", few, "fewer_than_k", od[few])
-        unreached = ok_o[~np.isfinite(dist[ok_o, 0])]
+        unreached = ok_o[~np.isfinite(cost[ok_o, 0])]
         self._explain_unreached(unreached, on, tn, max_m, report, od)
         if unreached.size == ok_o.size and (report.indices("origin", "other_component").size
                                             == ok_o.size):
@@ -418,75 +452,6 @@ class StreetRouter:
                 f"no origin can reach any target: the {ok_o.size} usable origins and "
                 f"{ok_t.size} usable targets lie on different pieces of the street network; "
                 f"build the network with largest_component=True or check the extract")
-        return dist, idx
-
-    def _nearest1(self, on: np.ndarray, od: np.ndarray, tn: np.ndarray, td: np.ndarray,
-                  max_m: float | None) -> tuple[np.ndarray, np.ndarray]:
-        """One multi-source Dijkstra on the reversed graph with one virtual node per target."""
-        R = self.network.csr_reversed
-        N = R.shape[0]
-        m = tn.size
-        indptr = np.concatenate([R.indptr.astype(np.int64),
-                                 R.indptr[-1] + np.arange(1, m + 1, dtype=np.int64)])
-        indices = np.concatenate([R.indices.astype(np.int64), tn])
-        data = np.concatenate([R.data, td])
-        aug = sp.csr_matrix((data, indices, indptr), shape=(N + m, N + m))
-        limit = np.inf if max_m is None else float(max_m)
-        d, _, src = dijkstra(aug, directed=True, indices=N + np.arange(m), min_only=True,
-                             return_predecessors=True, limit=limit)
-        total = d[on] + od
-        which = src[on] - N
-        bad = ~np.isfinite(total) | (which < 0)
-        if max_m is not None:
-            bad |= total > max_m
-        return np.where(bad, np.nan, total), np.where(bad, -1, which)
-
-    def _nearest_k(self, on: np.ndarray, od: np.ndarray, tn: np.ndarray, td: np.ndarray,
-                   k: int, max_m: float | None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact k nearest with radius-limited searches (see class notes).
-
-        Pass 1 runs one Dijkstra per unique target node on the reversed graph with
-        ``limit = R`` (R from the straight-line k-th nearest distance x 1.5, 95th percentile).
-        Node costs <= R are exact, so an origin's k-th best total ``T_k`` is final when
-        ``T_k <= od + R + min(td)`` (any target not found costs more than that).  Origins not
-        yet final are redone with R doubled, or, once they are fewer than the targets, with an
-        unlimited forward Dijkstra from their own nodes.
-        """
-        n, m = on.size, tn.size
-        dist = np.full((n, k), np.nan)
-        idx = np.full((n, k), -1, dtype=np.int64)
-        cap = np.inf if max_m is None else float(max_m)
-        net = self.network
-        # initial radius from straight-line distances between nodes
-        kk = min(k, m)
-        tree = cKDTree(np.column_stack([net.x[tn], net.y[tn]]))
-        s, _ = tree.query(np.column_stack([net.x[on], net.y[on]]), k=kk)
-        s = np.asarray(s, dtype=float).reshape(n, kk)[:, -1]
-        radius = min(cap, float(np.percentile(s, 95)) * 1.5 + 100.0)
-        todo = np.arange(n)
-        min_td = float(td.min())
-        bb = net.bbox
-        diag = float(np.hypot(bb[2] - bb[0], bb[3] - bb[1])) + 1.0
-        while todo.size:
-            uo = np.unique(on[todo])
-            exact = (radius >= cap or uo.size <= np.unique(tn).size
-                     or radius > 8.0 * diag)  # beyond any plausible detour: go exact
-            limit = cap if exact else radius
-            nd = self.node_distance_matrix(on[todo], tn, None if np.isinf(limit) else limit)
-            total = od[todo, None] + nd + td[None, :]
-            if max_m is not None:
-                total[total > max_m] = np.inf
-            dk, ik = _k_smallest(total, k)
-            if exact:
-                done = np.ones(todo.size, dtype=bool)
-            else:
-                kth = dk[:, kk - 1]
-                done = np.isfinite(kth) & (kth <= od[todo] + radius + min_td)
-            dist[todo[done]] = dk[done]
-            idx[todo[done]] = ik[done]
-            todo = todo[~done]
-            radius = min(cap, radius * 2.0)
-        return dist, idx
 
     def matrix(self, origins_xy: np.ndarray, targets_xy: np.ndarray,
                max_m: float | None = None) -> np.ndarray:
@@ -543,13 +508,15 @@ class EstimatedRouter:
     method = "estimated"
 
     def __init__(self, circuity: float, intercept_m: float = 0.0, chunk_rows: int = 4096,
-                 progress: bool = False) -> None:
+                 progress: bool = False, calibration: Calibration | None = None) -> None:
         if not np.isfinite(circuity) or circuity < 1.0:
             raise ValueError(f"circuity must be a finite number >= 1 (got {circuity})")
         self.circuity = float(circuity)
         self.intercept_m = float(intercept_m)
         self.chunk_rows = int(chunk_rows)
         self.progress = progress
+        #: the fit this router came from (None when built by hand)
+        self.calibration = calibration
         self.unreachable_report: UnreachableReport | None = None
 
     def estimate(self, straight_m: np.ndarray) -> np.ndarray:
@@ -609,6 +576,12 @@ class EstimatedRouter:
         report.add("origin", few, "fewer_than_k")
         return dist, idx
 
+    def nearest_routes(self, origins_xy: np.ndarray, targets_xy: np.ndarray, k: int = 1,
+                       max_m: float | None = None) -> NearestRoutes:
+        """:meth:`nearest` as :class:`NearestRoutes` (cost = distance: no penalties here)."""
+        dist, idx = self.nearest(origins_xy, targets_xy, k, max_m)
+        return NearestRoutes(dist, dist.copy(), idx, penalised=False)
+
     def matrix(self, origins_xy: np.ndarray, targets_xy: np.ndarray,
                max_m: float | None = None) -> np.ndarray:
         """Estimated distance (metres) for every origin-target pair, computed in row blocks.
@@ -618,7 +591,7 @@ class EstimatedRouter:
         o, t, fo, ft, report = self._prepare(origins_xy, targets_xy)
         out = np.empty((o.shape[0], t.shape[0]))
         starts = range(0, o.shape[0], self.chunk_rows)
-        for s in _progress(starts, self.progress, len(starts), "estimated distances"):
+        for s in progress(starts, self.progress, "estimated distances", unit="block"):
             blk = o[s:s + self.chunk_rows]
             straight = np.hypot(blk[:, None, 0] - t[None, :, 0], blk[:, None, 1] - t[None, :, 1])
             out[s:s + self.chunk_rows] = self.estimate(straight)
@@ -631,5 +604,57 @@ class EstimatedRouter:
         return out
 
 
-__all__ = ["method_label", "METHOD_LABELS", "REASONS", "Router", "StreetRouter",
-           "EstimatedRouter", "UnreachableReport"]
+# ============================================================================ choice
+def default_router(area: Any, settings: Any = None, *, rebuild: bool = False,
+                   penalties: PramPenalties | None = None) -> "StreetRouter | EstimatedRouter":
+    """The router every locmap call uses for an area.
+
+    * A network was asked for (``settings.network_file`` from ``--network``, else the area
+      pack's ``network``): it is checked (exists, readable, not empty), built or loaded from
+      the cache (``settings.profile``, ``penalties``), and must cover the area's homes
+      (:func:`~locmap.distance.network.check_covers`); any failure is a ``NetworkError`` that
+      names the file and who asked for it.  Returns a :class:`StreetRouter`.
+    * No network asked for: an :class:`EstimatedRouter` with the circuity calibrated on the
+      area (``router.calibration``).
+
+    Parameters
+    ----------
+    area : AreaData
+        Needs ``pack``, ``settings`` and ``homes`` (EPSG:27700 points).
+    settings : Settings, optional
+        Default ``area.settings``.
+    rebuild : bool
+        Ignore the network cache.
+    penalties : PramPenalties, optional
+        Pram penalties (default none, see :class:`~locmap.distance.network.PramPenalties`).
+    """
+    settings = settings or area.settings
+    request = requested_network(settings, getattr(area, "pack", None))
+    if request is None:
+        cal = calibrate(area)
+        return EstimatedRouter(cal.circuity, cal.intercept_m, progress=settings.progress,
+                               calibration=cal)
+    check_network_file(request.path, request.asked_by)
+    try:
+        net = load_or_build(request.path, settings.profile, settings, rebuild=rebuild,
+                            penalties=penalties)
+        homes = area.homes
+        xy = np.column_stack([homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()])
+        net.report["coverage"] = check_covers(net, xy, settings.max_snap_m, request)
+    except NetworkError as exc:
+        raise _naming(exc, request) from exc
+    return StreetRouter(net, max_snap_m=settings.max_snap_m, progress=settings.progress)
+
+
+def _naming(exc: NetworkError, request: NetworkRequest) -> NetworkError:
+    """The same error, saying who asked for the network when the message does not."""
+    msg = Exception.__str__(exc)
+    if request.asked_by not in msg:
+        msg = f"{msg} (network asked for by {request.asked_by})"
+    new = type(exc)(msg)
+    new.remedy = exc.remedy
+    return new
+
+
+__all__ = ["method_label", "cost_note", "METHOD_LABELS", "REASONS", "Router", "NearestRoutes", "StreetRouter",
+           "EstimatedRouter", "UnreachableReport", "default_router"]

@@ -1,0 +1,300 @@
+"""Capacity-aware access: two-step floating catchment area (2SFCA, Luo & Wang 2003).
+
+Costs come from ``router.matrix`` (metres: street or estimated distance, or pram cost when
+pram penalties apply) turned into minutes at ``settings.walk_speed_kmh``.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from access import Access
+
+from locmap._progress import progress
+from locmap.access._common import (
+    DEFAULT_LEVELS,
+    TOTAL_ID,
+    UNASSIGNED_ID,
+    points_xy,
+    require,
+    split_services,
+)
+from locmap.distance.routing import method_label
+from locmap.settings import Settings
+
+#: Who uses each service type (2SFCA demand) unless the caller chooses one band.
+DEMAND_BANDS: dict[str, str] = {
+    "childrens_centre": "pop_0_4",
+    "nursery_school": "pop_0_4",
+    "primary_school": "pop_5_11",
+    "secondary_school": "pop_12_19",
+    "special_school": "pop_0_19",
+    "other_school": "pop_0_19",
+    "gp_practice": "pop_total",
+    "pharmacy": "pop_total",
+    "library": "pop_total",
+}
+
+PER_HOME_COLUMNS = ["home_id", "service_type", "threshold_minutes", "demand_band", "fca_ratio",
+                    "fca_per_1000", "n_in_catchment"]
+PER_SERVICE_COLUMNS = ["service_id", "service_type", "threshold_minutes", "demand_band",
+                       "capacity", "demand_in_catchment", "supply_ratio", "capacity_note"]
+
+
+def demand_band_for(service_type: str, default: str = "pop_0_4") -> str:
+    """The age band whose people use ``service_type`` (:data:`DEMAND_BANDS`)."""
+    return DEMAND_BANDS.get(service_type, default)
+
+
+def _capacities(sub: pd.DataFrame, column: str) -> tuple[np.ndarray, str]:
+    """Supply per facility and a note on how missing capacities were filled.
+
+    A type with no capacity at all gets 1.0 per facility (every facility equal).
+    A type with some capacities gets the *median of the known ones* for the
+    missing, because 1.0 next to real school rolls of ~400 would make those
+    facilities vanish from the ratio.
+    """
+    if column not in sub.columns:
+        return np.ones(len(sub)), "no capacity column: 1.0 per facility"
+    cap = pd.to_numeric(sub[column], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(cap) & (cap > 0)
+    if not ok.any():
+        return np.ones(len(sub)), "no capacities: 1.0 per facility"
+    if ok.all():
+        return cap, "all capacities known"
+    fill = float(np.median(cap[ok]))
+    cap = np.where(ok, cap, fill)
+    return cap, f"{int((~ok).sum())} of {len(ok)} capacities missing: filled with median {fill:g}"
+
+
+def two_step_fca_numpy(
+    demand: np.ndarray, supply: np.ndarray, cost: np.ndarray, max_cost: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Plain two-step floating catchment area (Luo & Wang 2003), dense numpy.
+
+    Parameters
+    ----------
+    demand : (n,) people at each origin
+    supply : (m,) capacity at each facility
+    cost : (n, m) travel cost, ``inf`` where unreachable
+    max_cost : catchment size (same unit as ``cost``; ``cost <= max_cost`` is inside)
+
+    Returns
+    -------
+    access : (n,) supply per person reachable from each origin (0 where none)
+    ratio : (m,) facility supply-to-demand ratio R_j (NaN where no demand in catchment)
+    """
+    inside = np.isfinite(cost) & (cost <= max_cost)
+    demand_in = inside.T.astype(float) @ np.asarray(demand, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(demand_in > 0, np.asarray(supply, float) / demand_in, np.nan)
+    access = inside.astype(float) @ np.where(np.isfinite(ratio), ratio, 0.0)
+    return access, ratio
+
+
+def _fca_with_access_lib(home_ids: np.ndarray, demand: np.ndarray, svc_ids: np.ndarray,
+                         supply: np.ndarray, long: pd.DataFrame, max_cost: float) -> np.ndarray:
+    """2SFCA through PySAL ``access`` (``Access.two_stage_fca``)."""
+    demand_df = pd.DataFrame({"geoid": home_ids, "demand": demand})
+    supply_df = pd.DataFrame({"geoid": svc_ids, "supply": supply})
+    with warnings.catch_warnings():
+        # access 1.1.10 uses set_index(inplace=True), deprecated in pandas 3.1 (Pandas4Warning)
+        warnings.simplefilter("ignore")
+        a = Access(demand_df=demand_df, demand_index="geoid", demand_value="demand",
+                   supply_df=supply_df, supply_index="geoid", supply_value="supply",
+                   cost_df=long, cost_origin="origin", cost_dest="dest", cost_name="cost")
+        res = a.two_stage_fca(name="fca", max_cost=max_cost)
+    s = res["fca_supply"].reindex(pd.Index(home_ids, name="geoid"))
+    return s.fillna(0.0).to_numpy(dtype=float)
+
+
+def two_step_fca(
+    homes: gpd.GeoDataFrame,
+    services: gpd.GeoDataFrame,
+    router: Any,
+    settings: Settings | None = None,
+    service_types: Sequence[str] | None = None,
+    thresholds_minutes: Sequence[float] | None = None,
+    demand_band: str = "pop_0_4",
+    capacity_column: str = "capacity",
+    engine: str = "access",
+    per: float = 1000.0,
+    extra_demand: gpd.GeoDataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Capacity-aware access: two-step floating catchment area per home.
+
+    Step 1: each facility's capacity is divided by the demand (``demand_band``
+    people) of all homes within ``threshold`` minutes of it.  Step 2: each
+    home sums those ratios over the facilities within ``threshold`` minutes.
+    Costs come from **one** ``router.matrix`` call per service type, limited
+    to the largest threshold, converted to minutes.
+
+    Parameters
+    ----------
+    homes, services : GeoDataFrame
+        As for :func:`locmap.access.nearest.nearest_services`.
+    router : Router
+        Needs ``matrix(origins_xy, targets_xy, max_m)`` and ``method``.
+    settings : Settings, optional
+    service_types : list of str, optional
+        Default: every type with located services.
+    thresholds_minutes : list of float, optional
+        Catchment sizes (default ``settings.thresholds_minutes``).
+    demand_band : str
+        Demand column (people, default children 0-4).
+    capacity_column : str
+        Supply column; see :func:`_capacities` for missing values.
+    engine : {"access", "numpy"}
+        ``"access"`` uses PySAL ``access`` (checked with pandas 3.1);
+        ``"numpy"`` the dense reference implementation.
+    per : float
+        Scale: the ratio is reported per ``per`` people (``fca_per_1000``).
+    extra_demand : GeoDataFrame, optional
+        Demand-only homes (e.g. ``AreaData.neighbour_homes``: people in neighbouring
+        boroughs near the border).  They count in every facility's catchment (step 1)
+        but get no rows in ``per_home``: without them, services near the border look
+        better than they are because cross-border users are ignored.
+
+    Returns
+    -------
+    per_home : DataFrame
+        ``home_id, service_type, threshold_minutes, demand_band, fca_ratio,
+        fca_per_1000, n_in_catchment, method, label``.
+    per_service : DataFrame
+        ``service_id, service_type, threshold_minutes, demand_band, capacity,
+        demand_in_catchment, supply_ratio, capacity_note, method, label``.
+    """
+    settings = settings or Settings()
+    if engine not in ("access", "numpy"):
+        raise ValueError("engine must be 'access' or 'numpy'")
+    thresholds = [float(t) for t in (thresholds_minutes or settings.thresholds_minutes)]
+    require(homes, ("home_id", demand_band), "homes")
+    method = str(getattr(router, "method", "estimated"))
+    explicit = service_types is not None
+    per_type, _, _ = split_services(services, list(service_types) if explicit else None, explicit)
+    n_report = len(homes)
+    homes = _with_extra_demand(homes, extra_demand, demand_band)
+    home_xy = points_xy(homes, "homes")
+    home_ids = homes["home_id"].to_numpy()
+    demand = pd.to_numeric(homes[demand_band], errors="coerce").fillna(0.0).to_numpy(float)
+    mpm = settings.metres_per_minute
+    homes_out, svc_out = [], []
+    for t in progress(list(per_type), settings.progress, "2SFCA"):
+        sub = per_type[t]
+        svc_ids = sub["service_id"].astype(str).to_numpy()
+        supply, cap_note = _capacities(sub, capacity_column)
+        cost_min = np.asarray(router.matrix(home_xy, points_xy(sub, f"services[{t}]"),
+                                            max_m=max(thresholds) * mpm), dtype=float) / mpm
+        for thr in thresholds:
+            acc, ratio, inside = _catchments(home_ids, demand, svc_ids, supply, cost_min, thr, engine)
+            homes_out.append(pd.DataFrame({
+                "home_id": home_ids[:n_report], "service_type": t, "threshold_minutes": thr,
+                "demand_band": demand_band, "fca_ratio": acc[:n_report],
+                "fca_per_1000": acc[:n_report] * per, "n_in_catchment": inside[:n_report].sum(axis=1),
+            }))
+            svc_out.append(pd.DataFrame({
+                "service_id": svc_ids, "service_type": t, "threshold_minutes": thr,
+                "demand_band": demand_band, "capacity": supply,
+                "demand_in_catchment": inside.T.astype(float) @ demand,
+                "supply_ratio": ratio, "capacity_note": cap_note,
+            }))
+    return _fca_tables(homes_out, svc_out, method, per)
+
+
+def _with_extra_demand(homes: gpd.GeoDataFrame, extra: gpd.GeoDataFrame | None,
+                       band: str) -> gpd.GeoDataFrame:
+    """Homes followed by the demand-only homes (their rows are cut from the output)."""
+    if extra is None or not len(extra):
+        return homes
+    require(extra, ("home_id", band), "extra_demand")
+    clash = set(extra["home_id"]) & set(homes["home_id"])
+    if clash:
+        raise ValueError(f"extra_demand home_ids clash with homes: {sorted(clash)[:5]}")
+    both = pd.concat([homes[["home_id", band, "geometry"]], extra[["home_id", band, "geometry"]]],
+                     ignore_index=True)
+    return gpd.GeoDataFrame(both, geometry="geometry", crs=extra.crs)
+
+
+def _catchments(home_ids: np.ndarray, demand: np.ndarray, svc_ids: np.ndarray,
+                supply: np.ndarray, cost_min: np.ndarray, thr: float,
+                engine: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(access per home, ratio per service, inside mask)`` for one threshold (minutes)."""
+    inside = np.isfinite(cost_min) & (cost_min <= thr)
+    access_np, ratio = two_step_fca_numpy(demand, supply, cost_min, thr)
+    if engine == "numpy":
+        return access_np, ratio, inside
+    # facilities whose catchment holds no demand would give supply/0 = inf in the library
+    # and poison every home near them: leave them out (their ratio is undefined; they add
+    # nothing).
+    keep_svc = np.isfinite(ratio)
+    ii, jj = np.nonzero(inside & keep_svc[None, :])
+    long = pd.DataFrame({"origin": home_ids[ii], "dest": svc_ids[jj], "cost": cost_min[ii, jj]})
+    acc = _fca_with_access_lib(home_ids, demand, svc_ids[keep_svc], supply[keep_svc], long,
+                               thr) if len(long) else np.zeros(len(home_ids))
+    return acc, ratio, inside
+
+
+def _fca_tables(homes_out: list, svc_out: list, method: str,
+                per: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ph = pd.concat(homes_out, ignore_index=True) if homes_out else \
+        pd.DataFrame(columns=PER_HOME_COLUMNS)
+    ps = pd.concat(svc_out, ignore_index=True) if svc_out else \
+        pd.DataFrame(columns=PER_SERVICE_COLUMNS)
+    for df in (ph, ps):
+        df["method"] = method
+        df["label"] = method_label(method)
+    if per != 1000.0:
+        ph = ph.rename(columns={"fca_per_1000": f"fca_per_{per:g}"})
+    return ph, ps
+
+
+def fca_by_area(
+    fca_homes: pd.DataFrame,
+    homes: pd.DataFrame,
+    areas: Mapping[str, str] | None = None,
+    demand_band: str | None = None,
+) -> pd.DataFrame:
+    """Demand-weighted mean 2SFCA score per area (and ``__total__`` per level).
+
+    Returns ``level, area_id, service_type, threshold_minutes, demand_band,
+    demand, fca_ratio, fca_per_1000, method, label``.  ``fca_ratio`` is
+    ``sum(demand_i * A_i) / sum(demand_i)``: for a closed system with every
+    home in a catchment this equals total supply / total demand.
+    """
+    cols_out = ["level", "area_id", "service_type", "threshold_minutes", "demand_band",
+                "demand", "fca_ratio", "fca_per_1000", "method", "label"]
+    if areas is None:
+        areas = {lvl: col for lvl, col in DEFAULT_LEVELS.items() if col in homes.columns}
+    if len(fca_homes) == 0:
+        return pd.DataFrame(columns=cols_out)
+    band = demand_band or str(fca_homes["demand_band"].iat[0])
+    cols = ["home_id", band] + [c for c in areas.values() if c != band]
+    h = pd.DataFrame(homes[cols])
+    merged = fca_homes.merge(h, on="home_id", how="left", validate="many_to_one")
+    merged["_w"] = merged[band].fillna(0.0) * merged["fca_ratio"]
+    out = []
+    for lvl, col in areas.items():
+        key = merged[col].astype(object)
+        merged["_area"] = key.where(key.notna(), UNASSIGNED_ID).astype(str)
+        grp = ["service_type", "threshold_minutes"]
+        g = merged.groupby(grp + ["_area"], sort=True)[[band, "_w"]].sum().reset_index()
+        tot = merged.groupby(grp, sort=True)[[band, "_w"]].sum().reset_index()
+        tot["_area"] = TOTAL_ID
+        g = pd.concat([g, tot], ignore_index=True)
+        g.insert(0, "level", lvl)
+        out.append(g)
+    res = pd.concat(out, ignore_index=True).rename(columns={"_area": "area_id", band: "demand"})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        res["fca_ratio"] = np.where(res["demand"] > 0, res["_w"] / res["demand"], np.nan)
+    res["fca_per_1000"] = res["fca_ratio"] * 1000.0
+    res["demand_band"] = band
+    res["method"] = fca_homes["method"].iat[0]
+    res["label"] = fca_homes["label"].iat[0]
+    return res[cols_out]
+
+
+__all__ = ["DEMAND_BANDS", "demand_band_for", "two_step_fca", "two_step_fca_numpy",
+           "fca_by_area"]

@@ -1,0 +1,187 @@
+"""Exact k-nearest-sources search on a street graph: one label-setting Dijkstra (numba).
+
+Every node gets up to ``k`` labels ``(cost, length, source)``: its ``k`` cheapest distinct
+sources.  All sources start in one priority queue at their own cost (the snap distance of a
+service); a popped entry ``(cost, source, node)`` becomes a label of ``node`` unless the node
+already holds ``k`` labels or a label of that source, and only then are its edges relaxed.
+Entries are popped in ``(cost, source)`` order, so each node's labels come out sorted by cost,
+ties broken by the lower source index.
+
+Why it is exact: the first time a ``(source, node)`` pair is popped its cost is the shortest
+path cost from that source (plain Dijkstra, interleaved over sources).  A path from source s
+through a node x that already holds k labels cheaper than s's cannot give s a place among the
+k best of any node behind x (the k sources of x reach it more cheaply through x), so not
+expanding it loses nothing.  The work is about k x one multi-source Dijkstra, instead of one
+Dijkstra per source.
+
+numba compiles the kernel on first use and caches the machine code on disk (``cache=True``).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit,
+                      wanted):
+    """Labels of every node: its ``k`` cheapest distinct sources.
+
+    Parameters
+    ----------
+    indptr, indices : int arrays
+        CSR structure of the graph searched (the *reversed* street graph when the sources are
+        services and the costs wanted are node -> service).
+    cost, length : float64 arrays
+        Edge cost (metres of pram cost) and physical length (metres), aligned with ``indices``.
+    src_node : int64 array (m,)
+        Node of each source (m < 2**31).
+    src_cost, src_length : float64 arrays (m,)
+        Cost and length at which each source starts (its snap distance).
+    k : int
+        Labels per node.
+    limit : float
+        Costs above this are not explored (``inf`` for none).
+    wanted : int64 array
+        Distinct nodes whose labels are needed: the search stops once they all hold k labels
+        (the labels of other nodes may then be incomplete).
+
+    Returns
+    -------
+    lab_cost, lab_length : float64 (n, k)
+        Cost and physical length of each label, ascending (``inf`` where a node has fewer).
+    lab_src : int64 (n, k)
+        Source index of each label (-1 where none).
+
+    Notes
+    -----
+    Each node keeps its k best (cost, source) pairs seen so far (``_offer``); only those are
+    queued.  The labels already settled stay the first entries of that list (entries are
+    popped in (cost, source) order and a later offer never beats a popped one), so a popped
+    entry is settled when it is the node's next entry, and at the end the lists are the labels.
+    """
+    n = indptr.size - 1
+    tc = np.full(n * k, np.inf)
+    tl = np.full(n * k, np.inf)
+    ts = np.full(n * k, -1, np.int64)
+    nlab = np.zeros(n, np.int64)
+    want = np.zeros(n, np.bool_)
+    want[wanted] = True
+    missing = wanted.size
+    hc = np.empty(2 * src_node.size + n // 4 + 1024)
+    hk = np.empty(hc.size, np.int64)  # (source << 32) | node: ties break by source, then node
+    size = 0
+    for j in range(src_node.size):
+        v = src_node[j]
+        if src_cost[j] <= limit and _offer(tc, tl, ts, v * k, src_cost[j], src_length[j], j, k):
+            size = _push(hc, hk, size, src_cost[j], (j << 32) | v)
+    while size > 0:
+        c, key = hc[0], hk[0]
+        size = _pop(hc, hk, size)
+        s, v = key >> 32, key & 0xFFFFFFFF
+        m = nlab[v]
+        if m >= k or ts[v * k + m] != s or tc[v * k + m] != c:
+            continue  # stale: improved since, or pushed out by k better sources
+        nlab[v] = m + 1
+        if m + 1 == k and want[v]:
+            missing -= 1
+            if missing == 0:
+                break
+        ln = tl[v * k + m]
+        for e in range(indptr[v], indptr[v + 1]):
+            w = indices[e]
+            nc = c + cost[e]
+            if nc > limit or nlab[w] >= k:
+                continue
+            if _offer(tc, tl, ts, w * k, nc, ln + length[e], s, k):
+                if size == hc.size:
+                    hc, hk = _grow(hc, hk, size)
+                size = _push(hc, hk, size, nc, (s << 32) | w)
+    return tc.reshape(n, k), tl.reshape(n, k), ts.reshape(n, k)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _offer(tc, tl, ts, base, c, ln, s, k) -> bool:
+    """Record (c, s) among a node's k best (cost, source) pairs (distinct sources, sorted;
+    the node's entries are ``base .. base + k - 1``).
+
+    False when it is not among them: it can then never become a label of the node (k distinct
+    sources already reach it more cheaply), so it is not queued.
+    """
+    p = k  # position of s in the list, k when absent
+    for t in range(k):
+        if ts[base + t] == s:
+            p = t
+            break
+    if p < k:
+        if not c < tc[base + p]:
+            return False
+    else:
+        last = base + k - 1
+        if tc[last] < c or (tc[last] == c and ts[last] < s):
+            return False
+        p = k - 1  # the worst leaves the list
+    while p > 0:
+        q = base + p - 1
+        if c < tc[q] or (c == tc[q] and s < ts[q]):
+            tc[q + 1] = tc[q]
+            tl[q + 1] = tl[q]
+            ts[q + 1] = ts[q]
+            p -= 1
+        else:
+            break
+    tc[base + p] = c
+    tl[base + p] = ln
+    ts[base + p] = s
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow(hc, hk, size):
+    a, b = np.empty(hc.size * 2), np.empty(hc.size * 2, np.int64)
+    a[:size], b[:size] = hc[:size], hk[:size]
+    return a, b
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _push(hc, hk, size, c, key) -> int:
+    """Binary min-heap on (cost, key): insert and sift up."""
+    i = size
+    while i > 0:
+        p = (i - 1) >> 1
+        pc = hc[p]
+        if pc < c or (pc == c and hk[p] <= key):
+            break
+        hc[i], hk[i] = pc, hk[p]
+        i = p
+    hc[i], hk[i] = c, key
+    return size + 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pop(hc, hk, size) -> int:
+    """Remove the root: move the last entry down to its place."""
+    size -= 1
+    if size == 0:
+        return 0
+    c, key = hc[size], hk[size]
+    i = 0
+    while True:
+        a = 2 * i + 1
+        if a >= size:
+            break
+        ca = hc[a]
+        b = a + 1
+        if b < size:
+            cb = hc[b]
+            if cb < ca or (cb == ca and hk[b] < hk[a]):
+                a, ca = b, cb
+        if c < ca or (c == ca and key <= hk[a]):
+            break
+        hc[i], hk[i] = ca, hk[a]
+        i = a
+    hc[i], hk[i] = c, key
+    return size
+
+
+__all__ = ["k_nearest_sources"]
