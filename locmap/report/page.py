@@ -123,16 +123,17 @@ SCRIPT = """
     var norm = raw.map(function (v) { return v / sum; });
     outs.forEach(function (o, i) { o.textContent = Math.round(norm[i] * 100) + "%"; });
     var rows = rank(norm);
+    var pick = rulePick(rows);
     rows.forEach(function (r, i) {
       var tr = document.createElement("tr"); tr.setAttribute("data-locality", r.l.name);
       cell(tr, String(i + 1), "num"); cell(tr, r.l.name); cell(tr, r.score.toFixed(3), "num");
       var td = document.createElement("td"); var bar = document.createElement("div");
-      bar.style.height = "10px"; bar.style.background = i === 0 ? "#0072B2" : "#9a9a9a";
+      bar.style.height = "10px"; bar.style.background = r.l.name === pick ? "#0072B2" : "#9a9a9a";
       bar.style.width = Math.max(0, Math.round(r.score * 260)) + "px"; td.appendChild(bar); tr.appendChild(td);
       cell(tr, (r.l.p_first * 100).toFixed(1) + "%", "num");
       body.appendChild(tr);
     });
-    document.getElementById("live-pick").textContent = rulePick(rows);
+    document.getElementById("live-pick").textContent = pick;
   }
   sliders.forEach(function (s) { s.addEventListener("input", render); });
   document.getElementById("live-reset").addEventListener("click", function () {
@@ -215,7 +216,7 @@ Highest score at the base weights: <strong>{{ r.base_leader }}</strong>.</p>
 {% for c in v.live.criteria %}<label for="w-{{ c }}">{{ v.live.labels[c] }}</label><input type="range" id="w-{{ c }}" name="{{ c }}" min="0" max="100" step="1" value="{{ (v.live.base_weights[loop.index0] * 100) | round | int }}"><output id="wn-{{ c }}"></output>
 {% endfor %}</div>
 <p><button type="button" id="live-reset">Back to the agreed weights</button> <span id="live-message"></span></p>
-<p>The rule would pick: <span id="live-pick"></span></p>
+<p>The rule would pick (blue bar): <span id="live-pick"></span></p>
 <table id="live-table"><thead><tr><th class="num">Rank</th><th>Locality</th><th class="num">Score</th><th></th><th class="num">First in (draws)</th></tr></thead><tbody id="live-body"></tbody></table>
 </section>
 
