@@ -633,9 +633,10 @@ def london_comparators(area: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["key", "measure", "unit", "area_value", "london_value", "rank", "n_boroughs"])
 
 
-def comparator_table(area: Any, out_dir: str | Path | None = None) -> Table:
-    """:func:`london_comparators` as a presentation table."""
-    comp = london_comparators(area).copy()
+def comparator_table(area: Any, out_dir: str | Path | None = None, keys: Sequence[str] | None = None) -> Table:
+    """:func:`london_comparators` (only ``keys``, when given) as a presentation table."""
+    comp = london_comparators(area)
+    comp = (comp if keys is None else comp[comp["key"].isin(list(keys))]).copy()
     comp["london_rank"] = pd.Series(dtype=object)
     if len(comp):
         digits = comp["unit"].str.startswith("per").map({True: 2, False: 1})
@@ -856,6 +857,13 @@ def generated_status(loc: Any) -> pd.DataFrame:
     return gen
 
 
+def ranked_schemes(loc: Any) -> list[str]:
+    """Schemes whose ranking is shown: every scheme except infeasible generated ones."""
+    gen = pd.DataFrame(loc["generated"])
+    bad = set(gen.loc[~gen["feasible"].astype(bool), "scheme"]) if len(gen) else set()
+    return [name for name in loc["rankings"] if name not in bad]
+
+
 def leaders(loc: Any) -> pd.DataFrame:
     """The leaders of every *feasible* scheme (an infeasible generated scheme is never a leader)."""
     lead = pd.DataFrame(loc["leaders"])
@@ -933,17 +941,19 @@ def pathfinder_findings(area: Any, loc: Any, rec: Any, hubs: Sequence[Any] = ())
     """Key findings of the pathfinder choice (notebooks 04, 05): the recommendation under the
     documented rule (``rec``: :class:`locmap.localities.ranking.Recommendation`), how stable it
     is, what the generated schemes and the hub sites add."""
-    pts = [f"Recommended pathfinder ({rec.scheme}): {rec.locality}. {rec.reason}",
-           f"{rec.locality} scores {rec.score:.3f} at the chosen weights and comes first in "
-           f"{100 * rec.p_first:.1f}% of {rec.n_draws:,} random weightings and scenarios; median rank "
-           f"{rec.median_rank:g} (best {rec.rank_min}, worst {rec.rank_max})."
-           + (f" Runner-up: {rec.runner_up}." if rec.runner_up else "")]
+    pts = [f"Recommended pathfinder ({rec.scheme}): {rec.locality}"
+           + (f"; runner-up {rec.runner_up}." if rec.runner_up else ".")
+           + f" It comes first in {100 * rec.p_first:.1f}% of {rec.n_draws:,} random weightings and scenarios "
+           f"(median rank {rec.median_rank:g}, best {rec.rank_min}, worst {rec.rank_max}); score "
+           f"{rec.score:.3f} at the chosen weights. The lead is {'stable' if rec.stable else 'NOT stable'}: "
+           + ("the choice is robust." if rec.stable else "treat the choice as a judgement for the partners."),
+           f"Why (the rule of docs/localities.md): {rec.reason}"]
     if rec.base_leader and rec.base_leader != rec.locality:
         pts.append(f"At the chosen weights alone {rec.base_leader} ranks first, but it leads in fewer weightings: "
                    f"the rule prefers the locality that stays first when the weights are uncertain.")
-    pts.append("The lead is stable under the rule." if rec.stable else
-               "The lead is not stable: " + ("; ".join(rec.flips[:4]) if rec.flips else
-                                             "it is not first in enough draws") + ".")
+    if rec.flips:
+        pts.append(f"What changes the choice ({len(rec.flips)} of {len(rec.changes_tested)} single changes tried): "
+                   + "; ".join(rec.flips[:4]) + ("; ..." if len(rec.flips) > 4 else "") + ".")
     pts += _generated_sentences(loc) + _hub_sentences(hubs)
     return Findings(tuple(pts), {"recommended": rec.locality, "runner_up": rec.runner_up or "",
                                  "stable": bool(rec.stable)})
