@@ -64,6 +64,9 @@ from locmap.localities.sites import suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
 from locmap.maps.web import DEFAULT_LAYERS, build_map
+from locmap.report import build_report
+from locmap.report.inputs import recommendation_for
+from locmap.report.pdf import CHROMIUM_NAMES
 from locmap.results import AccessAnalysis, LocalityAnalysis, MapInputs, RunResult, SitesResult
 from locmap.settings import Settings
 from locmap.summaries import area_overview, calibration_summary, need_and_assets
@@ -73,7 +76,7 @@ __all__ = [
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
-    "RunOptions", "run_all", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
+    "RunOptions", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
 ]
 
 ANY_KEY = acc.ANY_KEY
@@ -672,6 +675,11 @@ class RunOptions:
         Threshold of the headline gap areas (minutes; default the middle threshold).
     maps : bool
         Write the HTML maps and the print sheet.
+    report : bool
+        Write the decision pack (``report/decision_pack.html``).
+    report_pdf : bool or None
+        Print the pack to A4 PDF: ``True`` requires Chromium (an error without it), ``False``
+        skips it, ``None`` prints it when Chromium is on PATH and says so when it is not.
     """
 
     schemes: tuple[str, ...] = ("towns", "pcns", "auto")
@@ -682,6 +690,8 @@ class RunOptions:
     existing: tuple[str, ...] = ("childrens_centre",)
     gap_minutes: float | None = None
     maps: bool = True
+    report: bool = True
+    report_pdf: bool | None = None
 
 
 class _Steps:
@@ -696,17 +706,6 @@ class _Steps:
         value = fn(*args, **kwargs)
         self.timings[name] = time.perf_counter() - t0
         return value
-
-
-def lead_locality(localities: LocalityAnalysis, scheme: str = "towns") -> str | None:
-    """The locality most often ranked first in ``scheme``'s sensitivity draws (ties: by name)."""
-    sens = localities.sensitivity.get(scheme)
-    if sens is None or not len(sens):
-        return None
-    return str(sens.sort_values(["p_first", "locality"], ascending=[False, True])["locality"].iloc[0])
-
-
-LEAD_RULE = "the locality most often ranked first across the sensitivity draws"
 
 
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
@@ -740,20 +739,35 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     files += step("localities-write", loc.write, out / "localities")
-    lead = lead_locality(loc, options.lead_scheme)
-    sites = None
-    if lead:
-        say(f"== leading {options.lead_scheme} locality ({LEAD_RULE}): {lead}")
-        sites = step("sites", hub_sites, area, settings, loc.schemes[options.lead_scheme], lead,
-                     p=options.sites_p, minutes=options.sites_minutes, existing=options.existing,
-                     router=access.router)
-        files += sites.write(out / "sites")
+    rec = step("recommend", recommendation_for, loc, options.lead_scheme)
+    say(f"== {rec.headline()}\n   rule: {rec.rule}")
+    sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
+                       p=options.sites_p, minutes=options.sites_minutes, existing=options.existing,
+                       router=access.router) for name in (rec.locality, rec.runner_up) if name)
+    for s in sites:
+        files += s.write(out / "sites")
     if options.maps:
-        files += _run_maps(step, area, access, loc, lead, out, options)
+        files += _run_maps(step, area, access, loc, rec.locality, out, options)
+    if options.report:
+        files += _run_report(step, area, access, loc, sites, settings, out, options, say)
     files.append(export.write_text(out / "timings.csv", "step,seconds\n" + "".join(
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
-    return RunResult(out_dir=out, access=access, localities=loc, lead_locality=lead, lead_rule=LEAD_RULE,
-                     sites=sites, files=tuple(sorted(files)), timings=dict(step.timings))
+    return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
+                     files=tuple(sorted(files)), timings=dict(step.timings))
+
+
+def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis,
+                sites: tuple[SitesResult, ...], settings: Settings, out: Path, options: RunOptions,
+                say: Callable[[str], None]) -> list[Path]:
+    pdf = options.report_pdf
+    if pdf is None:
+        pdf = any(shutil.which(n) for n in CHROMIUM_NAMES)
+        if not pdf:
+            say("note: no Chromium on PATH, so the decision pack is written as HTML only "
+                "(install chromium for the A4 PDF)")
+    res = step("report", build_report, area, access, loc, list(sites), settings, out / "report",
+               scheme=options.lead_scheme, pdf=pdf)
+    return list(res.files)
 
 
 def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, lead: str | None,

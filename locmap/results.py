@@ -294,13 +294,13 @@ class MapInputs(_Fields):
 # -------------------------------------------------------------------------------------- run
 @dataclass(frozen=True)
 class RunResult(_Fields):
-    """The main job: every step's result, the recommended locality and the files written."""
+    """The main job: every step's result, the recommendation (locality, rule, evidence), the hub
+    sites of the recommended locality and the runner-up, and the files written."""
 
     out_dir: Path
     access: AccessAnalysis
     localities: LocalityAnalysis
-    lead_locality: str | None
-    lead_rule: str
-    sites: SitesResult | None
+    recommendation: Any
+    sites: tuple
     files: tuple[Path, ...]
     timings: Mapping[str, float]

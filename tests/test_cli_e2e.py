@@ -48,9 +48,14 @@ def test_run_writes_every_step_into_the_folder_named_relative_to_the_working_dir
                 "localities/sensitivity_pcns.csv", "localities/localities_run.json", "maps/ealing.html",
                 "maps/ealing_offline.html", "timings.csv"):
         assert (out / rel).is_file(), rel
-    lead = proc.stdout.split("leading towns locality: ")[1].split(" ")[0]
+    lead = proc.stdout.split("towns: recommended pathfinder ")[1].split(" ")[0]
+    runner_up = proc.stdout.split("runner-up ")[1].split()[0]
+    assert "rule: Among the localities whose base-weight score" in proc.stdout
     assert (out / "sheets" / f"{lead}.pdf").is_file()
-    assert (out / "sites" / f"sites_summary_{lead}_p2_12min.csv").is_file()
+    for name in (lead, runner_up):
+        assert (out / "sites" / f"sites_summary_{name}_p2_12min.csv").is_file()
+    assert (out / "report" / "decision_pack.html").is_file()
+    assert lead in (out / "report" / "decision_pack.html").read_text()
 
 
 def test_run_honours_thresholds_and_k_nearest(run_out):

@@ -32,6 +32,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--gap-minutes", type=float, default=None,
                    help="threshold of the headline gap areas in minutes (default: the middle of --minutes)")
     p.add_argument("--no-maps", action="store_true", help="skip the HTML maps and the print sheet")
+    p.add_argument("--no-report", action="store_true", help="skip the decision pack (report/)")
+    pdf = p.add_mutually_exclusive_group()
+    pdf.add_argument("--pdf", dest="report_pdf", action="store_const", const=True, default=None,
+                     help="require the A4 PDF of the decision pack (needs Chromium; default: when found)")
+    pdf.add_argument("--no-pdf", dest="report_pdf", action="store_const", const=False,
+                     help="write the decision pack as HTML only")
     p.set_defaults(func=run_run)
 
 
@@ -40,13 +46,16 @@ def options_from_args(args: argparse.Namespace) -> api.RunOptions:
         schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()), k_values=args.n_localities,
         lead_scheme=args.lead_scheme, sites_p=args.sites_p, sites_minutes=args.sites_minutes,
         existing=tuple(s.strip() for s in args.existing.split(",") if s.strip()),
-        gap_minutes=args.gap_minutes, maps=not args.no_maps)
+        gap_minutes=args.gap_minutes, maps=not args.no_maps, report=not args.no_report,
+        report_pdf=args.report_pdf)
 
 
 def run_run(args: argparse.Namespace) -> int:
     res = api.run_all(args.area, settings_from_args(args), args.out, options_from_args(args), say=say)
-    if res.lead_locality:
-        print(f"leading {args.lead_scheme} locality: {res.lead_locality} ({res.lead_rule})")
+    rec = res.recommendation
+    print(rec.headline())
+    print(f"rule: {rec.rule}")
+    print(rec.reason)
     print(f"outputs written to {args.out} ({len(res.files)} files, {sum(res.timings.values()):.1f} s):")
     for path in res.files:
         print(f"  {path}")
