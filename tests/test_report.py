@@ -21,7 +21,7 @@ import pytest
 
 from locmap import api, report
 from locmap.localities.columns import describe_column
-from locmap.localities.ranking import Weights, rank_localities, rule_order
+from locmap.localities.ranking import Weights, rank_localities, rule_order, what_if
 from locmap.localities.schemes import generate_schemes, units_from_lsoa
 from locmap.localities.testing import synthetic_area
 from locmap.report.page import json_for_script
@@ -242,6 +242,8 @@ def test_every_localities_column_is_described(run):
         generate_schemes(units_from_lsoa(syn["lsoa"], "ward_cd"), [2, 3], id_col="ward_cd", lsoa=syn["lsoa"],
                          n_starts=1))
     tables["recommendation_towns"] = run["rec"].to_frame()
+    tables["what_if_towns"] = what_if(run["tables"]["ranking_towns"], run["tables"]["sensitivity_towns"],
+                                      Weights(**run["loc"].meta["weights"]), run["tables"]["scorecard_towns"])
     tables["sites_summary"] = run["sites"][0].summary
     tables["sites"] = run["sites"][0].sites
     tables["sites_gain"] = run["sites"][0].gain
@@ -249,6 +251,9 @@ def test_every_localities_column_is_described(run):
     crit = d[(d["file"] == "ranking_towns") & d["column"].str.startswith("crit_")]
     assert len(crit) == 5 and (crit["description"].str.len() > 40).all()
     assert set(d.loc[d["file"] == "sensitivity_towns", "column"]) >= {f"p_rank_{r}" for r in range(1, 8)}
+    described = d.set_index(["file", "column"])["description"]
+    assert described["recommendation_towns", "locality"] == "recommended pathfinder locality"
+    assert described["what_if_towns", "flips"].startswith("whether the change changes")
     with pytest.raises(KeyError, match="no description"):
         data_dictionary({"x": pd.DataFrame({"mystery": [1]})}, describe_column)
 

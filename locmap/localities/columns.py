@@ -41,6 +41,10 @@ OTHER_COLUMNS: dict[str, tuple[str, str]] = {
     "column": ("name", "scorecard column"),
     "direction": ("label", "higher or lower is better"),
     "present": ("yes/no", "whether the scorecard has the column"),
+}
+
+#: Columns of ``what_if_<scheme>`` (:func:`locmap.localities.ranking.what_if`).
+WHAT_IF_COLUMNS: dict[str, tuple[str, str]] = {
     "change": ("text", "a single change of the base weights or the gap threshold"),
     "kind": ("label", "weight or threshold"),
     "leader_base": ("name", "locality with the highest score after the change"),
@@ -80,16 +84,19 @@ _PATTERNS: tuple[tuple[re.Pattern, callable], ...] = (
 
 def describe_column(name: str, table: str = "") -> tuple[str, str]:
     """(unit, description) of a localities output column (``table``: the file stem, e.g.
-    ``generated_schemes``, for names whose meaning depends on the table).
+    ``generated_schemes``, ``recommendation_towns``, ``what_if_towns``, for names whose meaning
+    depends on the table).
 
     Raises
     ------
     KeyError
         The column is not described anywhere (a defect: add it to the module's table).
     """
-    first = (GENERATED_COLUMNS,) if table.startswith("generated") else ()
+    first = tuple(cols for prefix, cols in (("generated", GENERATED_COLUMNS),
+                                            ("recommendation", RECOMMENDATION_COLUMNS),
+                                            ("what_if", WHAT_IF_COLUMNS)) if table.startswith(prefix))
     for columns in (*first, COLUMN_DESCRIPTIONS, RANKING_COLUMNS, ALIGNMENT_COLUMNS, SITES_COLUMNS,
-                    RECOMMENDATION_COLUMNS, OTHER_COLUMNS):
+                    RECOMMENDATION_COLUMNS, WHAT_IF_COLUMNS, OTHER_COLUMNS):
         if name in columns:
             return columns[name]
     try:
