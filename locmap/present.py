@@ -983,18 +983,24 @@ def _hub_sentences(hubs: Sequence[Any]) -> list[str]:
     return pts
 
 
-def workshop_findings(area: Any, files: pd.DataFrame, rec: Any | None = None) -> Findings:
-    """Key findings of the workshop pack (notebook 05): what was written, and the recommendation."""
+def workshop_findings(area: Any, files: pd.DataFrame, rec: Any | None = None, loc: Any | None = None) -> Findings:
+    """Key findings of the workshop pack (notebook 05): what was written, the recommendation and
+    (from ``loc``, the scheme's scorecard) the locality with the largest gap."""
     kinds = files["kind"].value_counts()
     n_sheets = int(files.loc[files["kind"] == "sheet", "locality"].nunique()) if len(files) else 0
     pts = [f"Written: {int(kinds.filter(like='map').sum())} interactive map(s) and print sheets for "
            f"{n_sheets} localit{'y' if n_sheets == 1 else 'ies'} ({len(files)} files, "
            f"{files['size_kb'].sum() / 1024:.1f} MB)."]
     if rec is not None:
-        pts.append(f"Recommended pathfinder ({rec.scheme}, as in notebook 04): {rec.locality}, first in "
+        pts.append(f"Recommended pathfinder ({rec.scheme}): {rec.locality} (the rule of notebook 04), first in "
                    f"{100 * rec.p_first:.1f}% of {rec.n_draws:,} weightings"
                    + ("; the lead is stable." if rec.stable else "; the lead is not stable: treat it as a judgement.")
                    + (f" Runner-up: {rec.runner_up}." if rec.runner_up else ""))
+    card = loc["scorecards"].get(rec.scheme) if loc is not None and rec is not None else None
+    if card is not None and len(card) > 1 and "gap_children" in card:
+        top = card.sort_values("gap_children", ascending=False).iloc[0]
+        pts.append(f"Largest gap ({rec.scheme}): {top['locality']}, {top['gap_children']:,.0f} children 0-19 "
+                   f"({top['pct_gap_children']:.1f}%) beyond {top['gap_threshold_min']:g} minutes of any key service.")
     return Findings(tuple(pts), {"recommended": rec.locality if rec is not None else ""})
 
 

@@ -4,8 +4,9 @@ Example::
 
     locmap notebooks --area ealing --out out/notebooks --only 01,03 -p n_draws 500
 
-Executed copies go to ``--out``; each notebook writes its tables, maps and sheets to
-``--out/<notebook stem>/``.  Exit code 1 when any notebook fails.
+Executed copies go to ``--out`` (signed as trusted for the current user unless ``--no-trust``);
+each notebook writes its tables, maps and sheets to ``--out/<notebook stem>/``.  Exit code 1
+when any notebook fails.
 """
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import argparse
 import sys
 from typing import Any
 
+from locmap.errors import LocmapError
+from locmap.notebooks import parse_parameters, run_notebooks
+
 
 def add_parser(subparsers: Any) -> None:
     """Register ``notebooks``."""
     p = subparsers.add_parser(
         "notebooks", help="execute the notebook suite (papermill) and save executed copies",
-        description="Run notebooks/01..05 for an area pack in a fresh kernel each, inject the "
+        description="Run notebooks/01.. for an area pack in a fresh kernel each, inject the "
                     "parameters, and save the executed notebooks (and their tables, maps and "
                     "print sheets) in --out.  Exit code 1 if any notebook fails.")
     p.add_argument("--area", default="ealing", help="area pack name (default: ealing)")
@@ -28,16 +32,17 @@ def add_parser(subparsers: Any) -> None:
                    default=None, help="notebook parameter (YAML value), repeatable: -p n_draws 500")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the current Python)")
     p.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
+    p.add_argument("--no-trust", action="store_true",
+                   help="do not sign the executed copies as trusted (JupyterLab then hides their "
+                        "interactive maps until File > Trust Notebook)")
     p.set_defaults(func=run_notebooks_cmd)
 
 
 def run_notebooks_cmd(args: argparse.Namespace) -> int:
-    from locmap.errors import LocmapError  # noqa: PLC0415
-    from locmap.notebooks import parse_parameters, run_notebooks  # noqa: PLC0415
-
+    """Run the suite; print each executed copy (exit 1 and the reason when one fails)."""
     try:
         paths = run_notebooks(args.area, args.out, parse_parameters(args.parameter), only=args.only,
-                              kernel_name=args.kernel, timeout=args.timeout)
+                              kernel_name=args.kernel, timeout=args.timeout, trust=not args.no_trust)
     except LocmapError as exc:
         print(f"locmap notebooks: {exc}", file=sys.stderr)
         return 1
