@@ -35,6 +35,7 @@ from locmap.data.area import load_area
 from locmap.data.io import read_csv_any
 from locmap.errors import DataFileError, MissingColumnError, SettingsError
 from locmap.finder import page
+from locmap.finder import borough_outlines
 from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
 from locmap.finder.postcodes import PostcodeError, lad_names
 
@@ -113,9 +114,9 @@ def _inside(area: Any, x: float, y: float) -> None:
     pt = shapely.Point(x, y)
     if area.borough.geometry.union_all().covers(pt):
         return
-    nw = area.neighbour_wards
-    hit = nw[nw.geometry.covers(pt)] if nw is not None and len(nw) else nw
-    where = f"in {hit['lad_nm'].iat[0]}" if hit is not None and len(hit) else "not in a neighbouring borough"
+    b = borough_outlines(area)
+    hit = b[b.geometry.covers(pt)]
+    where = f"in {hit['lad_nm'].iat[0]}" if len(hit) else "not in a borough of the data"
     raise PostcodeError(f"point ({x:.0f}, {y:.0f}) EPSG:27700 is outside {area.pack.lad_nm} ({where}): "
                         f"this look-up covers homes in {area.pack.lad_nm}")
 

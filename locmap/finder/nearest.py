@@ -27,6 +27,7 @@ from locmap.access.nearest import default_router_for
 from locmap.data.area import AreaData
 from locmap.distance.routing import method_label
 from locmap.errors import EmptyServiceTypeError
+from locmap.finder._boroughs import borough_outlines
 from locmap.finder.postcodes import LOOKUP_COLUMNS, PostcodeIndex, build_index, lad_names, lookup_postcodes
 from locmap.settings import Settings
 
@@ -105,16 +106,13 @@ def services_by_type(area: AreaData, service_types: Sequence[str] | None = None)
 
 
 def _borough_shapes(area: AreaData) -> dict[str, Any]:
-    shapes = {str(area.pack.lad_cd): area.borough.geometry.union_all()}
-    nw = area.neighbour_wards
-    if nw is not None and len(nw):
-        for lad, g in nw.groupby("lad_cd"):
-            shapes[str(lad)] = shapely.union_all(g.geometry.values)
-    return shapes
+    b = borough_outlines(area)
+    return dict(zip(b["lad_cd"], b.geometry.values))
 
 
 _REGIONS: dict = {}
 _SIMPLIFY_M = 5.0
+_CLOSE_M = 50.0
 
 
 def covered_region(area: AreaData, lads: Iterable[str]) -> Any:
@@ -122,18 +120,19 @@ def covered_region(area: AreaData, lads: Iterable[str]) -> Any:
     those boroughs within ``settings.buffer_m`` of the area (EPSG:27700 polygon, simplified by
     5 m; cached per area layers and ``lads``)."""
     lads = tuple(sorted(lads))
-    key = (id(area.borough), id(area.neighbour_wards), area.settings.buffer_m, lads)
+    key = (id(borough_outlines(area)), area.settings.buffer_m, lads)
     if key not in _REGIONS:
         shapes = _borough_shapes(area)
         parts = [shapes[lad] for lad in lads if lad in shapes]
         outline = area.borough.geometry.union_all()
-        region = shapely.intersection(shapely.union_all(parts), outline.buffer(area.settings.buffer_m)) \
-            if parts else shapely.Polygon()
+        # closing by _CLOSE_M removes slivers between outlines of different generalisations
+        joined = shapely.union_all(parts).buffer(_CLOSE_M).buffer(-_CLOSE_M) if parts else shapely.Polygon()
+        region = shapely.intersection(joined, outline.buffer(area.settings.buffer_m))
         region = shapely.simplify(region, _SIMPLIFY_M)
         shapely.prepare(region)
-        # the key's layers stay referenced by the cache, so their ids cannot be reused
-        _REGIONS[key] = (area.borough, area.neighbour_wards, region, shapely.boundary(region))
-    return _REGIONS[key][2:]
+        # the key's outlines stay referenced by the cache, so their id cannot be reused
+        _REGIONS[key] = (borough_outlines(area), region, shapely.boundary(region))
+    return _REGIONS[key][1:]
 
 
 def covered_margin_m(area: AreaData, xy: np.ndarray, lads: Iterable[str]) -> np.ndarray:

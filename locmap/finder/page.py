@@ -47,6 +47,7 @@ from pyproj import Transformer
 from locmap.data.area import AreaData
 from locmap.export import ATTRIBUTION, write_text
 from locmap.finder import _page_assets as assets
+from locmap.finder._boroughs import borough_outlines
 from locmap.finder.nearest import coverage_notes, nearest_for_points, services_by_type
 from locmap.finder.postcodes import PostcodeIndex, build_index, lad_names, suggest
 from locmap.maps.offline import _assets as leaflet_assets
@@ -83,21 +84,18 @@ def _lonlat(xy: np.ndarray) -> np.ndarray:
 
 
 def _outlines(area: AreaData) -> list[dict[str, Any]]:
-    """Borough outlines (area + neighbours) as ``{name, home, rings, label}`` in lat/lon."""
-    shapes = [(str(area.pack.lad_nm), True, area.borough.geometry.union_all())]
-    nw = area.neighbour_wards
-    if nw is not None and len(nw):
-        for nm, g in nw.groupby("lad_nm"):
-            shapes.append((str(nm), False, shapely.union_all(g.geometry.values)))
+    """Outlines of the area and its neighbours as ``{name, home, rings, label}`` in lat/lon."""
+    b = borough_outlines(area)
+    wanted = [str(area.pack.lad_cd), *map(str, area.pack.neighbour_lad_cds)]
     out = []
-    for name, home, geom in shapes:
+    for lad, name, geom in zip(b["lad_cd"], b["lad_nm"], b.geometry):
+        if lad not in wanted:
+            continue
         geom = shapely.simplify(geom, OUTLINE_SIMPLIFY_M)
-        rings = []
-        for poly in getattr(geom, "geoms", [geom]):
-            xy = np.asarray(poly.exterior.coords)
-            rings.append(np.round(_lonlat(xy), 5).tolist())
+        rings = [np.round(_lonlat(np.asarray(poly.exterior.coords)), 5).tolist()
+                 for poly in getattr(geom, "geoms", [geom]) if poly.area > 1e4]
         label = np.round(_lonlat(np.asarray(geom.representative_point().coords)), 5)[0].tolist()
-        out.append({"name": name, "home": home, "rings": rings, "label": label})
+        out.append({"name": str(name), "home": lad == wanted[0], "rings": rings, "label": label})
     return out
 
 

@@ -36,6 +36,7 @@ import pandas as pd
 
 from locmap.data.area import AreaData
 from locmap.data.services import POSTCODE_RE
+from locmap.finder._boroughs import borough_outlines
 from locmap.errors import LocmapError
 
 #: The statuses a look-up can end in (see the module docstring).
@@ -144,12 +145,9 @@ def _non_geographic(pc: pd.DataFrame, max_stacked: int) -> pd.Series:
 
 
 def lad_names(area: AreaData) -> dict[str, str]:
-    """Borough code -> name for the area and its neighbours."""
-    names = {str(area.pack.lad_cd): str(area.pack.lad_nm)}
-    nw = area.neighbour_wards
-    if nw is not None and len(nw) and "lad_nm" in nw.columns:
-        names.update(nw.drop_duplicates("lad_cd").set_index("lad_cd")["lad_nm"].astype(str).to_dict())
-    return names
+    """Borough code -> name for the area and every borough of its pack's ``boroughs`` layer."""
+    b = borough_outlines(area)
+    return dict(zip(b["lad_cd"], b["lad_nm"]))
 
 
 def build_index(area: AreaData) -> PostcodeIndex:
