@@ -215,6 +215,8 @@ HOSTILE_PAYLOADS: tuple[str, ...] = (
     "$\\alpha$",
     '=HYPERLINK("http://x","y")',
 )
+#: a map title carrying every payload
+HOSTILE_TITLE = "Title " + " | ".join(HOSTILE_PAYLOADS)
 #: text fields of the synthetic area that carry a payload, and how each is labelled
 HOSTILE_FIELDS: tuple[str, ...] = ("service name", "service address", "service subtype", "service type",
                                    "unlocated service name", "ward name", "town name", "LSOA name",

@@ -11,12 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from map_fixtures import make_access, make_area, make_gaps, make_localities  # noqa: E402
+from map_fixtures import (HOSTILE_PAYLOADS, HOSTILE_TITLE, make_access, make_area, make_gaps,  # noqa: E402
+                          make_hostile_area, make_hostile_layers, make_localities)
+
+from locmap.data.area import load_area  # noqa: E402
+from locmap.errors import DataRootNotFoundError  # noqa: E402
+from locmap.maps.offline import save_map  # noqa: E402
+from locmap.maps.web import build_map  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -35,6 +42,7 @@ _NETWORK_NOISE = ("tile.openstreetmap.org", "Failed to load resource", "net::ERR
 
 def make_driver(tmp_path: Path, width: int = 1400, height: int = 900):
     """Headless Chromium WebDriver with console logging enabled."""
+    # selenium is a test-only dependency, imported here so collection works without it
     from selenium import webdriver  # noqa: PLC0415
     from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
 
@@ -89,17 +97,12 @@ def open_map(driver, path: Path, timeout_s: float = 20.0) -> float | None:
 
 def screenshot_variance(driver, out_png: Path) -> float:
     """Save a screenshot and return the pixel variance of its grey levels."""
-    from PIL import Image  # noqa: PLC0415
-
     driver.save_screenshot(str(out_png))
     arr = np.asarray(Image.open(out_png).convert("L"), dtype=float)
     return float(arr.var())
 
 
 def _export(tmp_path: Path, offline: bool) -> Path:
-    from locmap.maps.web import build_map  # noqa: PLC0415
-    from locmap.maps.offline import save_map  # noqa: PLC0415
-
     area = make_area()
     loc, card = make_localities(area)
     m = build_map(area, access=make_access(area), gaps=make_gaps(area), localities=loc, scorecard=card,
@@ -178,13 +181,64 @@ def test_hostile_names_do_not_execute(driver, tmp_path):
     assert severe_errors(driver) == []
 
 
+#: Opens every popup and tooltip of the page (hidden layers are shown first) and returns the text
+#: the reader sees: popups, tooltips, legend, title and layer control.
+_READ_ALL_TEXT = """
+var out = {popups: [], tooltips: [], errors: []}, map = null, k, v;
+for (k in window) { try { if (window[k] instanceof L.Map) { map = window[k]; } } catch (e) {} }
+for (k in window) { try { v = window[k];
+  if (v instanceof L.FeatureGroup && !map.hasLayer(v)) { v.addTo(map); } } catch (e) {} }
+for (k in window) { try { v = window[k];
+  if (v instanceof L.GeoJSON && v.getTooltip()) {
+    v.eachLayer(function (l) {
+      var at = l.getBounds ? l.getBounds().getCenter() : l.getLatLng();
+      l.fire('mouseover', {latlng: at}, true);
+      var t = v.getTooltip().getElement();
+      if (t) { out.tooltips.push(t.textContent); }
+    });
+  } else if (v instanceof L.Layer && v._map) {
+    if (v.getPopup && v.getPopup()) { v.openPopup(); out.popups.push(v.getPopup().getElement().textContent); }
+    if (v.getTooltip && v.getTooltip()) { v.openTooltip(); out.tooltips.push(v.getTooltip().getElement().textContent); }
+  }
+} catch (e) { out.errors.push(k + ': ' + e); } }
+out.legend = document.querySelector('.locmap-legend').textContent;
+out.title = document.querySelector('.locmap-title').textContent;
+out.layers = document.querySelector('.leaflet-control-layers').textContent;
+out.images = document.querySelectorAll('img[src="x"]').length;
+return out;
+"""
+
+
+def test_hostile_text_is_shown_literally(driver, tmp_path):
+    """Every payload (template, script, HTML, mathtext, formula) reads as typed in the browser."""
+    area = make_hostile_area()
+    layers = make_hostile_layers(area)
+    page = save_map(build_map(area, title=HOSTILE_TITLE, offline=True, **layers), tmp_path / "hostile.html",
+                    offline=True)
+    assert open_map(driver, page) is not None
+    seen = driver.execute_script(_READ_ALL_TEXT)  # an alert() from a payload would raise here
+    assert seen["errors"] == [] and seen["images"] == 0
+    assert driver.execute_script("return typeof window.__xss") == "undefined"
+    popups, tooltips = " | ".join(seen["popups"]), " | ".join(seen["tooltips"])
+    assert len(seen["popups"]) >= len(area.located_services()) and len(seen["tooltips"]) > 40
+    for p in HOSTILE_PAYLOADS:
+        for text, where in ((f"Hub {p}", popups), (f"1 {p}", popups), (f"sub {p}", popups),   # name, address, subtype
+                            (f"Hub {p}", tooltips)):
+            assert text in where, (text, where[:300])
+    for name in (*area.wards["ward_nm"], *area.towns["town"], *area.lsoa["lsoa21nm"], *area.pcns["pcn_name"]):
+        assert name in tooltips, name                     # GeoJSON properties through tojson
+    for name in layers["localities"]["locality"]:
+        assert name in seen["legend"] and f"Locality: {name}" in tooltips
+    unlocated = area.services.loc[~area.services["located"], "name"]
+    assert all(n in seen["legend"] for n in unlocated)    # legend note of services with no location
+    assert seen["title"].startswith(HOSTILE_TITLE) and area.pack.title in seen["title"]
+    assert "Services: {{7*7}} (1)" in seen["layers"]      # a type code from data, as a layer name
+    assert " 49" not in popups + tooltips + seen["legend"] + seen["title"]
+    assert severe_errors(driver) == []
+
+
 @pytest.mark.realdata
 def test_real_ealing_map(driver, tmp_path):
-    from locmap.data.area import load_area  # noqa: PLC0415
-    from locmap.errors import DataRootNotFoundError  # noqa: PLC0415
-    from locmap.maps.web import build_map  # noqa: PLC0415
-    from locmap.maps.offline import save_map  # noqa: PLC0415
-
     try:
         area = load_area("ealing")
     except DataRootNotFoundError as exc:

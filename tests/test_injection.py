@@ -24,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from map_fixtures import (HOSTILE_PAYLOADS, make_access, make_area, make_gaps, make_hostile_area,  # noqa: E402
+from map_fixtures import (HOSTILE_PAYLOADS, HOSTILE_TITLE, make_access, make_area, make_gaps, make_hostile_area,  # noqa: E402
                           make_hostile_layers, make_localities)
 from matplotlib.text import Text  # noqa: E402
 
+from locmap.errors import LocmapError  # noqa: E402
 from locmap.maps import _inert  # noqa: E402
 from locmap.maps import static as sm  # noqa: E402
 from locmap.maps.offline import external_assets, save_map  # noqa: E402
@@ -116,7 +117,7 @@ def test_literal_template_normalises_like_jinja():
 # --------------------------------------------------------------------------- part 2: Python API
 #: "<prefix> 49" would mean a template was evaluated (prefixes used by map_fixtures.hostile)
 EVALUATED = re.compile(r"\b(Hub|Ward|Town|LSOA|PCN|Loc|note|gap|size|sub|Area|Title|1) 49\b")
-TITLE = "Title " + " | ".join(HOSTILE_PAYLOADS)
+TITLE = HOSTILE_TITLE
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +191,83 @@ def test_sheet_pdf_holds_the_payload_text_as_typed(hostile_api):
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "Locality profile: Loc $\\alpha$" in text             # mathtext off: no alpha glyph
     assert "=HYPERLINK" in text and "size 49" not in text
+
+
+# --------------------------------------------------------------------------- part 3: command line
+def _hostile_services_csv(path: Path) -> Path:
+    """A user services file (docs/services.md) with every payload in name, subtype and address,
+    located inside Ealing, plus one row whose *type* is a formula (rejected, so it reaches
+    rejects.csv)."""
+    rows = ["name,service_type,subtype,address,easting,northing"]
+    for i, p in enumerate(HOSTILE_PAYLOADS):
+        q = p.replace('"', '""')
+        kind = "childrens_centre" if i % 2 == 0 else "gp_practice"
+        rows.append(f'"Hub {q}",{kind},"sub {q}","1 {q}",{515500 + 400 * i},{181200 + 150 * (i % 3)}')
+    rows.append('"Formula type",'
+                '"=HYPERLINK(""http://x"",""y"")",,,517000,181000')
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _locmap_all(commands: dict[str, list[str]], cwd: Path, data_root: Path) -> dict[str, str]:
+    """Run ``locmap <args>`` for each command, two at a time; returns each one's stdout + stderr."""
+    env = {**os.environ, "LOCMAP_DATA_ROOT": str(data_root), "LOCMAP_NO_PROGRESS": "1"}
+    out, names = {}, list(commands)
+    for pair in (names[i:i + 2] for i in range(0, len(names), 2)):
+        procs = {n: subprocess.Popen([sys.executable, "-m", "locmap", *commands[n]], cwd=cwd, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in pair}
+        for name, proc in procs.items():
+            text, _ = proc.communicate(timeout=600)
+            assert proc.returncode == 0, (name, text[-2000:])
+            out[name] = text
+    return out
+
+
+@pytest.fixture(scope="module")
+def hostile_cli(tmp_path_factory, settings):
+    """``locmap map`` (twice, for reproducibility), ``locmap sheet`` and ``locmap run`` (with maps)
+    on real Ealing data with the hostile services file, in an empty working directory."""
+    try:
+        data_root = settings.resolve_data_root()
+    except LocmapError as exc:  # pragma: no cover - CI has ../shared/data
+        pytest.skip(str(exc))
+    cwd = tmp_path_factory.mktemp("hostile_cli")
+    csv = _hostile_services_csv(cwd / "hostile.csv")
+    common = ["--services", str(csv), "--no-progress"]
+    map_args = ["map", *common, "--offline", "--layers", "boundaries,services", "--title", TITLE]
+    logs = _locmap_all({"map": [*map_args, "--out", "map1.html"], "map2": [*map_args, "--out", "map2.html"],
+                        "sheet": ["sheet", *common, "--locality", "ealing", "--dpi", "60", "--out", "sheets"],
+                        "run": ["run", *common, "--out", "run"]}, cwd, data_root)
+    return {"cwd": cwd, **logs}
+
+
+@pytest.mark.realdata
+def test_cli_runs_nothing_from_a_hostile_services_file(hostile_cli):
+    cwd = hostile_cli["cwd"]
+    assert not (cwd / "CANARY").exists()
+    pages = [cwd / "map1.html", cwd / "run" / "maps" / "ealing.html", cwd / "run" / "maps" / "ealing_offline.html"]
+    for path in pages:
+        page = path.read_text(encoding="utf-8")
+        assert EVALUATED.findall(page) == [], path
+        for p in HOSTILE_PAYLOADS:
+            assert safe_text(f"Hub {p}") in page and safe_text(f"1 {p}") in page, (path.name, p)
+        assert "{{" not in page and "{%" not in page and "{#" not in page
+    assert safe_text(TITLE) in pages[0].read_text(encoding="utf-8")
+    assert sorted(p.name for p in (cwd / "sheets").iterdir()) == ["Ealing.pdf", "Ealing.png"]
+    assert sorted(p.name for p in (cwd / "run" / "sheets").iterdir())[0].endswith(".pdf")
+    assert "9 used" in hostile_cli["map"] and "1 rejected" in hostile_cli["map"]
+
+
+@pytest.mark.realdata
+def test_cli_rejects_csv_neutralises_a_formula(hostile_cli):
+    text = (hostile_cli["cwd"] / "run" / "rejects.csv").read_text(encoding="utf-8")
+    rows = [r for r in text.splitlines() if "HYPERLINK" in r]
+    assert rows, "the formula-typed row is missing from rejects.csv"
+    cells = [c for r in rows for c in r.split(",")]
+    assert not any(c.lstrip('"').startswith(("=", "+", "@")) for c in cells), rows
+
+
+@pytest.mark.realdata
+def test_cli_map_is_byte_identical_in_two_processes(hostile_cli):
+    cwd = hostile_cli["cwd"]
+    assert (cwd / "map1.html").read_bytes() == (cwd / "map2.html").read_bytes()
