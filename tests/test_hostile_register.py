@@ -323,6 +323,20 @@ def test_trailing_delimiter_on_every_row_does_not_shift_columns(area):
     assert sorted(reg.services["service_id"]) == ["gp:G1", "gp:G2"]
 
 
+def test_trailing_delimiter_on_some_rows_only_or_after_a_blank_row(area):
+    """pandas refuses these ("Expected 9 fields in line 3, saw 10"); a blank extra field loses nothing."""
+    header = ",".join(fz.GP_HEADER)
+    area.gp_csv.write_text(f"{header}\nG1,Elm,W5 5JY,,,A,,,\n\nG2,Oak,W3 6AA,,,A,,,,\nG3,Ash,W3 6AA,,,A,,,\n",
+                           encoding="utf-8")
+    _empty(area.schools_csv, fz.SCHOOL_HEADER)
+    reg = _build(area)
+    _assert_accounted(reg, {"gp": 4, "schools": 0})
+    assert sorted(reg.services["name"]) == ["Ash", "Elm", "Oak"] and _reason(reg, 2)[0] == "blank row"
+    area.gp_csv.write_text(f"{header}\nG1,Elm,W5 5JY,,,A,,,\nG2,Oak,W3 6AA,,,A,,,,LOST\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"gp.csv, row 2: more fields than the header"):
+        _build(area)
+
+
 def test_values_beyond_the_header_are_an_error_naming_the_row(area):
     area.gp_csv.write_text("code,Practice Name,Postcode,E,N,status,list_size,special,lad\n"
                            "G1,Elm,W5 5JY,,,A,,,,LOST\nG2,Oak,W5 5JY,,,A,,,,LOST\n", encoding="utf-8")

@@ -18,7 +18,7 @@ import shapely
 from pyproj import Transformer
 
 from locmap.data.services import build_register, parse_number, read_service_table
-from locmap.errors import CRSError, DataFileError
+from locmap.errors import CRSError, DataFileError, EmptyLayerError
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("fuzz_register", ROOT / "benchmarks" / "fuzz_register.py")
@@ -202,6 +202,13 @@ def test_geopackage_layer_choice_and_missing_crs(area, tmp_path):
         _features("EPSG:27700").set_crs(None, allow_override=True).to_file(nocrs, engine="pyogrio")
     with pytest.raises(CRSError, match="has no coordinate reference system"):
         _build(area, nocrs)
+
+
+def test_empty_layer_is_an_empty_layer_error_not_a_missing_column(area, tmp_path):
+    path = tmp_path / "none.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(EmptyLayerError, match="layer 'none' has no features"):
+        _build(area, path)
 
 
 # ------------------------------------------------------------------ delimiters, decimal commas, swaps

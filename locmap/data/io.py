@@ -197,8 +197,27 @@ def _parse_csv_text(text: str, path: Path, dtype, sep: str = ",") -> pd.DataFram
                 return pd.read_csv(_io.StringIO(text), **kwargs)
     except pd.errors.EmptyDataError:
         raise EmptyLayerError(path, "file is empty (no header row)") from None
-    except (pd.errors.ParserError, ValueError) as exc:
+    except pd.errors.ParserError as exc:
+        # pandas allows a trailing delimiter only when the first data row has one too
+        row = _first_overlong_row(text, sep)
+        if row:
+            raise DataFileError(path, "more fields than the header row (values would be lost; add a "
+                                      "column name or remove the extra values)", row=row) from None
+        if row is None and dtype is str:
+            return _parse_records(text, sep)
         raise DataFileError(path, f"cannot parse as CSV: {exc}") from exc
+    except ValueError as exc:
+        raise DataFileError(path, f"cannot parse as CSV: {exc}") from exc
+
+
+def _parse_records(text: str, sep: str) -> pd.DataFrame:
+    """Text cells of a CSV whose rows have blank fields beyond the header on some rows only
+    (pandas refuses those): the extra blank fields dropped, short rows padded, blanks NaN."""
+    reader = csv.reader(_io.StringIO(text), delimiter=sep)
+    header = next(reader)
+    width = len(header)
+    rows = [[v if v != "" else np.nan for v in (rec + [""] * width)[:width]] for rec in reader]
+    return pd.DataFrame(rows, columns=header, dtype=object)
 
 
 def _first_overlong_row(text: str, sep: str = ",") -> int | None:
@@ -530,6 +549,8 @@ def read_point_layer(path: str | Path, layer: str | int | None = None,
         gdf = gpd.read_file(path, engine="pyogrio", layer=name)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataFileError(path, f"cannot read as a vector layer: {exc}") from exc
+    if len(gdf) == 0:
+        raise EmptyLayerError(path, f"layer {name!r} has no features")
     if gdf.crs is None:
         raise CRSError(path, f"layer {name!r} has no coordinate reference system")
     gdf = _check_crs(gdf, None, path).to_crs(target_crs)

@@ -438,13 +438,13 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
     table = read_service_table(path, sheet if sheet is not None else src.get("sheet"),
                                name_column=_first(columns.get("name", "name")))
     df = table.frame
-    t = rename_columns(df, columns, path, required=("name",))
-    for c in GEOMETRY_COLUMNS:
-        if c in df.columns:
-            t[c] = df[c]
+    geometry = [c for c in GEOMETRY_COLUMNS if c in df.columns]
+    t = rename_columns(df.drop(columns=geometry), columns, path, required=("name",))
+    for c in geometry:
+        t[c] = df[c]
     ctx = _Source(src, src["key"], display_path, pack, postcodes, rejects,
                   pack.services.get("name_type_rules", []))
-    raw_all_blank = df.drop(columns=[c for c in GEOMETRY_COLUMNS if c in df.columns]).isna().all(axis=1)
+    raw_all_blank = df.drop(columns=geometry).isna().all(axis=1)
     records: list[dict] = []
     for i, rec in enumerate(t.to_dict("records")):
         if raw_all_blank.iloc[i] and _blank(rec.get(GEOMETRY_COLUMNS[0])):
