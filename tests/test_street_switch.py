@@ -7,38 +7,16 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from locmap.access.nearest import compute_access
+from locmap.distance.routing import default_router
+from osm_fixtures import ealing_grid_osm
+
 pytestmark = pytest.mark.realdata
-
-
-def _write_grid_osm(path, lon0=-0.43, lon1=-0.23, lat0=51.48, lat1=51.57, step_deg=(0.003, 0.0018)):
-    """A synthetic OSM XML street grid over Ealing (~200 m spacing): footways and residential streets."""
-    lons = np.arange(lon0, lon1, step_deg[0])
-    lats = np.arange(lat0, lat1, step_deg[1])
-    ids = np.arange(1, lons.size * lats.size + 1).reshape(lats.size, lons.size)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="locmap-test">']
-    for i, la in enumerate(lats):
-        for j, lo in enumerate(lons):
-            out.append(f'<node id="{ids[i, j]}" lat="{la:.7f}" lon="{lo:.7f}" version="1"/>')
-    wid = 10_000_000
-    for i in range(lats.size):  # east-west streets
-        wid += 1
-        refs = "".join(f'<nd ref="{ids[i, j]}"/>' for j in range(lons.size))
-        out.append(f'<way id="{wid}" version="1">{refs}<tag k="highway" v="residential"/></way>')
-    for j in range(lons.size):  # north-south footways
-        wid += 1
-        refs = "".join(f'<nd ref="{ids[i, j]}"/>' for i in range(lats.size))
-        out.append(f'<way id="{wid}" version="1">{refs}<tag k="highway" v="footway"/></way>')
-    out.append("</osm>")
-    path.write_text("\n".join(out), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
 def street_access(ealing, tmp_path_factory):
-    from locmap.access.nearest import compute_access
-    from locmap.distance.routing import default_router
-
-    osm = _write_grid_osm(tmp_path_factory.mktemp("net") / "grid.osm")
+    osm = ealing_grid_osm(tmp_path_factory.mktemp("net") / "grid.osm")
     cache = tmp_path_factory.mktemp("cache")
     s = ealing.settings.with_(cache_dir=cache, network_file=osm, progress=False)
     area = dataclasses.replace(ealing, settings=s)

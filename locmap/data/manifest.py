@@ -7,6 +7,7 @@ only a new manifest.  The format is documented in ``docs/area-packs.md``.
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,7 @@ def _network_path(value: Any, pack_file: Path) -> Path | None:
     if not isinstance(value, str):
         raise ManifestError(f"{pack_file}: 'network' must be a file path (text), got {value!r}")
     p = Path(value).expanduser()
-    return p if p.is_absolute() else (pack_file.parent / p).absolute()
+    return p if p.is_absolute() else Path(os.path.normpath((pack_file.parent / p).absolute()))
 
 
 def manifest_path(name_or_path: str | Path, settings: Settings | None = None) -> Path:
