@@ -204,6 +204,10 @@ def test_map_fills_its_box_and_furniture_sits_beside_it(sheet_fig):
     assert len(furniture) == 2 and others
     for a in furniture:
         assert not a.get_position().overlaps(drawn)
+    (table_ax,) = [a for a in sheet_fig.axes if a.tables]
+    legend = sheet_fig.legends[0].get_window_extent().transformed(sheet_fig.transFigure.inverted())
+    for other in (drawn, legend, *(a.get_position() for a in furniture)):
+        assert not table_ax.get_position().overlaps(other)
 
 
 @pytest.mark.parametrize("n", range(1, 10))

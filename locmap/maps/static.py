@@ -560,23 +560,30 @@ def profile_figure(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame,
     near = near[near.geometry.within(geom.buffer(1500))]
     handles += _plot_service_points(ax, near, types, scale=1.0, include_empty=False)
     _map_axes(ax, geom.buffer(800).bounds, pad_frac=0.0)
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.62, 0.93), fontsize=7, frameon=False,
-               title=ltitle, title_fontsize=7.5, alignment="left", ncols=2, columnspacing=1.2)
-    _key_figures_table(fig, _key_figures(scorecard_row))
+    legend = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.62, 0.93), fontsize=7,
+                        frameon=False, title=ltitle, title_fontsize=7.5, alignment="left", ncols=2,
+                        columnspacing=1.2)
+    legend_bottom = legend.get_window_extent().transformed(fig.transFigure.inverted()).y0
+    _key_figures_table(fig, _key_figures(scorecard_row), top=min(0.64, legend_bottom - 0.02))
     return _finish(fig, ax, f"Locality profile: {locality_name}",
                    f"{str(getattr(area, 'name', '')).title()}: candidate locality outlined in blue; "
                    "services within 1.5 km shown", furniture_xy=(0.63, 0.085))
 
 
-def _key_figures_table(fig: Figure, rows: Sequence[tuple[str, str]]) -> None:
-    """Key figures under the legend, right of the map (rows from :func:`_key_figures`)."""
-    tab_ax = fig.add_axes((0.625, 0.16, 0.365, 0.47))
+def _key_figures_table(fig: Figure, rows: Sequence[tuple[str, str]], top: float = 0.64,
+                       bottom: float = 0.14, row_height: float = 0.028) -> None:
+    """Key figures under the legend, right of the map, above the scale bar (never overlapping it).
+
+    The table fills a box from ``top`` down (figure fraction), ``row_height`` per row, and is
+    squeezed to end at ``bottom`` when there are many rows.
+    """
+    height = min(top - bottom, (len(rows) + 1) * row_height)
+    tab_ax = fig.add_axes((0.625, top - height, 0.365, height))
     tab_ax.axis("off")
     table = tab_ax.table(cellText=[[k, v] for k, v in rows], colLabels=["Key figure", "Value"],
-                         loc="upper center", cellLoc="left", colWidths=[0.8, 0.2])
+                         cellLoc="left", colWidths=[0.8, 0.2], bbox=(0.0, 0.0, 1.0, 1.0))
     table.auto_set_font_size(False)
     table.set_fontsize(7.5)
-    table.scale(1, 1.3)
 
 
 def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, scorecard_row: pd.Series | dict | None,
