@@ -12,7 +12,9 @@ from shapely.geometry import Point
 
 from locmap.access.crossborder import crossborder_shares, home_crossborder
 from locmap.access.nearest import TOTAL_ID, compute_access, nearest_services
+from locmap.data.area import load_area
 from locmap.distance.routing import EstimatedRouter
+from locmap.finder import nearest_for_postcodes
 from locmap.settings import Settings
 
 HOME, NEIGHBOUR = "E09000009", "E09000017"
@@ -92,8 +94,6 @@ def test_shares_by_ward_town_pcn_and_total_are_people_weighted(toy):
 # ----------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def ealing():
-    from locmap.data.area import load_area  # noqa: PLC0415 - real data only for these tests
-
     area = load_area("ealing")
     res = compute_access(area, service_types=["gp_practice", "childrens_centre", "library", "primary_school"])
     per_home = home_crossborder(area, res)
@@ -131,8 +131,6 @@ def test_ealing_people_are_conserved_at_every_level(ealing):
 
 @pytest.mark.realdata
 def test_ealing_homes_agree_with_the_postcode_finder(ealing):
-    from locmap.finder import nearest_for_postcodes  # noqa: PLC0415
-
     area, _, per_home, _ = ealing
     sample = per_home[per_home["postcode"].notna() & (per_home["service_type"] == "library")].iloc[::97]
     found = nearest_for_postcodes(area, sample["postcode"], k=1, service_types=["library"])

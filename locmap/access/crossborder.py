@@ -131,6 +131,20 @@ def _area_names(area: Any, level: str) -> dict[str, str]:
     return frame.drop_duplicates(id_col).set_index(id_col)[name_col].astype(str).to_dict()
 
 
+def _sum_by_area(sums: pd.DataFrame, key: pd.Series, names: Mapping[str, str]) -> pd.DataFrame:
+    """Column sums of ``sums`` per area (``key``; missing -> ``__unassigned__``) and type, plus
+    a ``__total__`` row per type; ``_area`` and ``area_name`` columns."""
+    key = key.astype(object)
+    area_id = key.where(key.notna(), UNASSIGNED_ID).astype(str)
+    cols = ["_p", "_pc", "_pu", "_h", "_hc", "_px"]
+    g = sums.assign(_area=area_id.to_numpy()).groupby(["_area", "service_type"], sort=True)[cols].sum()
+    tot = sums.groupby("service_type", sort=True)[cols].sum()
+    tot.index = pd.MultiIndex.from_product([[TOTAL_ID], tot.index], names=g.index.names)
+    g = pd.concat([g, tot]).reset_index()
+    g["area_name"] = g["_area"].map(names).fillna(g["_area"])
+    return g
+
+
 def crossborder_shares(area: Any, access_result: AccessResult, bands: Sequence[str] = CROSSBORDER_BANDS,
                        levels: Mapping[str, str] | None = None, router: Any = None,
                        homes_table: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -174,20 +188,11 @@ def crossborder_shares(area: Any, access_result: AccessResult, bands: Sequence[s
     parts = []
     for band in bands:
         people = h[band].fillna(0.0).to_numpy(float)
-        h = h.assign(_p=people, _pc=people * cross, _pu=people * unknown, _h=1, _hc=cross.astype(int),
-                     _px=people * cross * extra)
+        sums = pd.DataFrame({"service_type": h["service_type"], "_p": people, "_pc": people * cross,
+                             "_pu": people * unknown, "_h": 1, "_hc": cross.astype(int), "_px": people * cross * extra})
         for level, col in levels.items():
-            key = h[col].astype(object)
-            h["_area"] = key.where(key.notna(), UNASSIGNED_ID).astype(str)
-            g = h.groupby(["_area", "service_type"], sort=True)[["_p", "_pc", "_pu", "_h", "_hc", "_px"]].sum()
-            tot = h.groupby("service_type", sort=True)[["_p", "_pc", "_pu", "_h", "_hc", "_px"]].sum()
-            tot.index = pd.MultiIndex.from_product([[TOTAL_ID], tot.index], names=g.index.names)
-            g = pd.concat([g, tot]).reset_index()
             names = _area_names(area, level) if level in CROSSBORDER_LEVELS else {}
-            g.insert(0, "level", level)
-            g["area_name"] = g["_area"].map(names).fillna(g["_area"])
-            g["band"] = band
-            parts.append(g)
+            parts.append(_sum_by_area(sums, h[col], names).assign(level=level, band=band))
     res = pd.concat(parts, ignore_index=True).rename(columns={
         "_area": "area_id", "_p": "people", "_pc": "people_cross_border", "_pu": "people_unknown",
         "_h": "homes", "_hc": "homes_cross_border"})

@@ -77,13 +77,13 @@ input:focus, button:focus, #map:focus, #results:focus { outline: 3px solid #ffdd
 .uncertain, .note { color: var(--muted); font-size: 0.9rem; margin: 0.2rem 0 0; }
 footer { color: var(--muted); font-size: 0.85rem; margin-top: 1.5rem; border-top: 1px solid #b1b4b6; }
 .leaflet-tooltip.borough-label { background: transparent; border: none; box-shadow: none; color: #505a5f; font-weight: bold; }
-@media (max-width: 50rem) { .layout { grid-template-columns: 1fr; } #map { position: static; height: 22rem; } }
+@media (max-width: 50rem) { .layout { grid-template-columns: 1fr; } #map { position: relative; top: 0; height: 22rem; } }
 @media print {
   form, .hint, button { display: none !important; }
   body { font-size: 10.5pt; }
   header, main, footer { max-width: none; padding: 0; }
   .layout { display: block; }
-  #map { position: static; height: 9cm; width: 100%; break-inside: avoid; margin-top: 0.5rem; }
+  #map { position: relative; top: 0; height: 9cm; width: 100%; break-inside: avoid; margin-top: 0.5rem; }
   .leaflet-control-container { display: none; }
   .badge { border: 1px solid #000; }
   a { color: inherit; }
@@ -197,6 +197,12 @@ APP_JS = r"""
   if (homeBounds) { map.fitBounds(homeBounds); } else { map.setView([51.5, -0.3], 11); }
   var layer = L.layerGroup().addTo(map);
 
+  var lastBounds = null;
+  function fitMap() { if (lastBounds) { map.fitBounds(lastBounds, { maxZoom: 16 }); } }
+  function printSize() { map.invalidateSize({ animate: false }); fitMap(); }
+  window.addEventListener("beforeprint", printSize);
+  window.addEventListener("afterprint", printSize);
+
   function drawMap(i, hits) {
     layer.clearLayers();
     var home = [LL[2 * i] / 1e6, LL[2 * i + 1] / 1e6], pts = [home];
@@ -210,7 +216,8 @@ APP_JS = r"""
     });
     L.circleMarker(home, { radius: 9, color: "#0b0c0c", weight: 3, fillColor: "#ffdd00", fillOpacity: 1 })
       .bindTooltip(el("span", null, "Home: " + PCS[i])).addTo(layer);
-    map.fitBounds(L.latLngBounds(pts).pad(0.15), { maxZoom: 16 });
+    lastBounds = L.latLngBounds(pts).pad(0.15);
+    fitMap();
   }
 
   // ------------------------------------------------------------------ results

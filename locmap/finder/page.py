@@ -75,7 +75,9 @@ class FinderPage:
 
 # ----------------------------------------------------------------------------- data
 def _b64(arr: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()).decode("ascii")
+    """Base64 of the array's bytes, little-endian (what typed arrays read in every browser)."""
+    little = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return base64.b64encode(little.tobytes()).decode("ascii")
 
 
 def _lonlat(xy: np.ndarray) -> np.ndarray:
@@ -111,7 +113,7 @@ def _answers(area: AreaData, index: PostcodeIndex, k: int, service_types: Sequen
 
 def _arrays(near: pd.DataFrame, n_pc: int, types: list[str], k: int) -> tuple[dict[str, Any], pd.Index]:
     """Pack the nearest table into the typed arrays of the module docstring."""
-    sids, codes = pd.Index(pd.unique(near["service_id"].dropna())), None
+    sids = pd.Index(pd.unique(near["service_id"].dropna()))
     codes = sids.get_indexer(near["service_id"])
     none_idx = len(sids) if len(sids) < 65535 else np.iinfo(np.uint32).max
     dtype = np.uint16 if len(sids) < 65535 else np.uint32
