@@ -607,3 +607,59 @@ def test_with_street_router_matches_matrix_brute_force(syn_settings):
         assert far <= set(rep["home_id"])
         assert rep.loc[rep.home_id.isin(far), "reason"].str.contains(
             "max_snap|extent").all()
+
+
+def _street_case(penalties):
+    """Homes and services on a synthetic grid where 40 % of the ways are gravel."""
+    e, nodes = network.synthetic_street_tables(20, 15, seed=3)
+    e["surface"] = np.where(np.random.default_rng(2).random(len(e)) < 0.4, "gravel", "asphalt")
+    net = network.network_from_edges(e, nodes, "pram", penalties=penalties)
+    rng = np.random.default_rng(7)
+    x0, y0 = 510_000.0, 175_000.0
+    homes = make_homes(150).set_geometry(gpd.points_from_xy(
+        x0 + rng.uniform(0, 1500, 150), y0 + rng.uniform(0, 1100, 150), crs=CRS))
+    sv = make_services()
+    sv = sv[sv.located].copy()
+    sv = sv.set_geometry(gpd.points_from_xy(x0 + rng.uniform(0, 1500, len(sv)),
+                                            y0 + rng.uniform(0, 1100, len(sv)), crs=CRS))
+    return homes, sv, routing.StreetRouter(net)
+
+
+def test_pram_penalties_give_pram_cost_and_minutes_follow_the_cost(syn_settings):
+    homes, sv, router = _street_case(network.PramPenalties())
+    res = acc.nearest_services(homes, sv, router, syn_settings, key_service_types=KEYS)
+    t = res.table
+    assert list(t.columns[:7]) == ["home_id", "service_type", "rank", "service_id", "distance_m",
+                                   "pram_cost_m", "minutes"]
+    ok = t["distance_m"].notna()
+    assert (t.loc[ok, "pram_cost_m"] >= t.loc[ok, "distance_m"] - 1e-9).all()
+    assert (t.loc[ok, "pram_cost_m"] > t.loc[ok, "distance_m"] + 1.0).mean() > 0.5
+    mpm = syn_settings.metres_per_minute
+    np.testing.assert_allclose(t["minutes"], t["pram_cost_m"] / mpm)
+    assert res.minutes_from == "pram_cost_m"
+    assert res.label == ("street distance; minutes from pram cost: unpaved x1.5, steep incline x1.3, "
+                         "raised kerb x1.2")
+    for s in ("gp_practice", acc.ANY_KEY):
+        np.testing.assert_allclose(res.wide[f"minutes__{s}"], res.wide[f"pram_cost_m__{s}"] / mpm)
+    # the cheapest key service by pram cost, with the physical length of that same route
+    costs = np.column_stack([res.wide[f"pram_cost_m__{k}"] for k in KEYS if k in res.service_types])
+    np.testing.assert_allclose(res.wide[f"pram_cost_m__{acc.ANY_KEY}"], np.nanmin(costs, axis=1))
+    any_rows = t[t.service_type == acc.ANY_KEY].set_index("home_id")
+    for home, row in any_rows.sample(20, random_state=0).iterrows():
+        typ = res.wide.set_index("home_id").at[home, f"nearest_type__{acc.ANY_KEY}"]
+        same = t[(t.home_id == home) & (t.service_type == typ) & (t["rank"] == 1)].iloc[0]
+        assert (row.distance_m, row.pram_cost_m) == (same.distance_m, same.pram_cost_m)
+    cov = acc.coverage(res.wide, {"ward": "ward_cd"}, (10,), ["gp_practice"], settings=syn_settings)
+    tot = cov[(cov.area_id == "__total__") & (cov.band == "pop_total")].iloc[0]
+    within = (res.wide["pram_cost_m__gp_practice"] <= 10 * mpm).to_numpy()
+    assert tot.pop_within == pytest.approx(res.wide.loc[within, "pop_total"].sum())
+
+
+def test_without_penalties_there_is_no_pram_cost_column(syn_settings):
+    homes, sv, router = _street_case(None)
+    res = acc.nearest_services(homes, sv, router, syn_settings, key_service_types=KEYS)
+    assert list(res.table.columns) == [*acc.TABLE_COLUMNS, "label"]
+    assert not [c for c in res.wide.columns if c.startswith("pram_cost_m")]
+    np.testing.assert_allclose(res.table["minutes"],
+                               res.table["distance_m"] / syn_settings.metres_per_minute)
+    assert res.minutes_from == "distance_m" and res.label == "street distance"
