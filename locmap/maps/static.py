@@ -270,8 +270,21 @@ def _class_handles(labels: Sequence[str], colours: np.ndarray) -> list[Patch]:
     return [Patch(facecolor=colours[i], edgecolor="#555555", label=lab) for i, lab in enumerate(labels)]
 
 
+#: plain names of the mapped columns that are not age bands
+COLUMN_LABELS: dict[str, str] = {
+    "idaci_decile": "IDACI decile (IoD2025, 1 = most deprived)",
+    "imd_decile": "IMD decile (1 = most deprived)",
+    "imd_score": "IMD score",
+}
+
+
+def _column_label(column: str) -> str:
+    """Plain name of a mapped column: an age band, an index, else the column name in words."""
+    return BAND_LABELS.get(column) or COLUMN_LABELS.get(column) or column.replace("_", " ")
+
+
 def _band_label(column: str) -> str:
-    text = BAND_LABELS.get(column, column.replace("_", " "))
+    text = _column_label(column)
     return text[:1].upper() + text[1:]
 
 
@@ -298,7 +311,7 @@ def plot_choropleth(area: Any, column: str = "pop_0_4", layer: str = "lsoa", sch
     fig.legend(handles=_class_handles(labels, colours) + lines, loc="upper left", bbox_to_anchor=(0.765, 0.92),
                fontsize=8, frameon=False, alignment="left", title_fontsize=8.5,
                title=f"{_band_label(column)} per {noun}\nclasses: {scheme_label}")
-    return _finish(fig, ax, title or f"{str(getattr(area, 'name', '')).title()}: {BAND_LABELS.get(column, column)}")
+    return _finish(fig, ax, title or f"{str(getattr(area, 'name', '')).title()}: {_column_label(column)}")
 
 
 def _located(area: Any) -> gpd.GeoDataFrame:
