@@ -857,6 +857,18 @@ def generated_status(loc: Any) -> pd.DataFrame:
     return gen
 
 
+#: The scorecard columns shown in a notebook (each with its description in the data dictionary);
+#: a column the area's scorecard lacks (no children's centres) is left out.
+SCORECARD_MAIN = ("locality", "pop_total", "pop_0_19", "pct_children_idaci_most_deprived_20", "pct_gap_children",
+                  "n_childrens_centre", "gp_practice_per_1000", "hard_edge_risk_pct", "align_pcn_best",
+                  "align_pcn_share", "size_vs_guide")
+
+
+def scorecard_main(scorecard: pd.DataFrame) -> pd.DataFrame:
+    """The main columns of a scorecard (:data:`SCORECARD_MAIN`, those it has)."""
+    return pd.DataFrame(scorecard)[[c for c in SCORECARD_MAIN if c in scorecard.columns]]
+
+
 def ranked_schemes(loc: Any) -> list[str]:
     """Schemes whose ranking is shown: every scheme except infeasible generated ones."""
     gen = pd.DataFrame(loc["generated"])
@@ -941,6 +953,10 @@ def pathfinder_findings(area: Any, loc: Any, rec: Any, hubs: Sequence[Any] = ())
     """Key findings of the pathfinder choice (notebooks 04, 05): the recommendation under the
     documented rule (``rec``: :class:`locmap.localities.ranking.Recommendation`), how stable it
     is, what the generated schemes and the hub sites add."""
+    single = _single_locality(loc, rec)
+    if single:
+        return Findings((single,) + tuple(_generated_sentences(loc) + _hub_sentences(hubs)),
+                        {"recommended": rec.locality, "runner_up": "", "stable": bool(rec.stable)})
     pts = [f"Recommended pathfinder ({rec.scheme}): {rec.locality}"
            + (f"; runner-up {rec.runner_up}." if rec.runner_up else ".")
            + f" It comes first in {100 * rec.p_first:.1f}% of {rec.n_draws:,} random weightings and scenarios "
@@ -957,6 +973,17 @@ def pathfinder_findings(area: Any, loc: Any, rec: Any, hubs: Sequence[Any] = ())
     pts += _generated_sentences(loc) + _hub_sentences(hubs)
     return Findings(tuple(pts), {"recommended": rec.locality, "runner_up": rec.runner_up or "",
                                  "stable": bool(rec.stable)})
+
+
+def _single_locality(loc: Any, rec: Any) -> str:
+    """The sentence for a scheme with one locality (nothing to choose between), else ''."""
+    ranking = loc["rankings"].get(rec.scheme)
+    if ranking is None or len(ranking) > 1:
+        return ""
+    others = [n for n in loc["rankings"] if n != rec.scheme and len(loc["rankings"][n]) > 1]
+    return (f"The {rec.scheme} scheme has only one locality ({rec.locality}, the whole area): there is no "
+            f"pathfinder to choose between. Choose a scheme with several localities"
+            + (f" ({', '.join(others)})" if others else " (e.g. pcns or auto)") + ".")
 
 
 def _generated_sentences(loc: Any) -> list[str]:
@@ -991,7 +1018,10 @@ def workshop_findings(area: Any, files: pd.DataFrame, rec: Any | None = None, lo
     pts = [f"Written: {int(kinds.filter(like='map').sum())} interactive map(s) and print sheets for "
            f"{n_sheets} localit{'y' if n_sheets == 1 else 'ies'} ({len(files)} files, "
            f"{files['size_kb'].sum() / 1024:.1f} MB)."]
-    if rec is not None:
+    single = _single_locality(loc, rec) if loc is not None and rec is not None else ""
+    if single:
+        pts.append(single)
+    elif rec is not None:
         pts.append(f"Recommended pathfinder ({rec.scheme}): {rec.locality} (the rule of notebook 04), first in "
                    f"{100 * rec.p_first:.1f}% of {rec.n_draws:,} weightings"
                    + ("; the lead is stable." if rec.stable else "; the lead is not stable: treat it as a judgement.")
