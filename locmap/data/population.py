@@ -59,6 +59,10 @@ def lsoa21_population(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
                       postcodes: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """LSOA 2021 population by age band, conserving Census 2021 MSOA band totals exactly.
 
+    Steps: Census 2021 bands per MSOA -> mid-2020 bands per LSOA 2011 -> shares of each LSOA 2011
+    in its LSOA 2021 children (residential postcodes where split) -> the mid-2020 prior per
+    LSOA 2021 -> each MSOA's Census count distributed in proportion to the prior.
+
     Parameters
     ----------
     lsoa : GeoDataFrame
@@ -71,7 +75,29 @@ def lsoa21_population(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
     (DataFrame, dict)
         ``lsoa21cd`` + :data:`BANDS` (people, float) and a check dict with the totals.
     """
-    # --- Census MSOA bands
+    cb, cpath = _census_msoa_bands(pack, data_root)
+    lk = read_table(pack.table("lsoa11_lsoa21"), data_root, required=("lsoa11cd", "lsoa21cd"))
+    lk = lk[lk["lsoa21cd"].isin(lsoa["lsoa21cd"])]
+    mb, mpath = _mye_lsoa11_bands(pack, data_root, lk["lsoa11cd"])
+    prior = _prior_lsoa21(_lsoa11_shares(lk, postcodes), mb, mpath)
+    l = lsoa[["lsoa21cd", "msoa21nm"]].set_index("lsoa21cd").join(prior)
+    _check_prior_covers(l, cb, cpath)
+    out = _distribute_msoa_counts(l, cb.set_index("msoa21nm"))
+    check = {
+        "census_msoa_total": float(cb[list(PARTITION_BANDS)].sum().sum()),
+        "lsoa21_total": float(out["pop_total"].sum()),
+        "census_lad_total": census_lad_total(pack, data_root),
+        "mye2020_total": float(mb[list(PARTITION_BANDS)].sum().sum()),
+        "n_msoa": int(len(cb)), "n_lsoa21": int(len(out)),
+        "bands_census": {b: float(cb[b].sum()) for b in PARTITION_BANDS},
+    }
+    if abs(check["lsoa21_total"] - check["census_msoa_total"]) > 1e-6 * check["census_msoa_total"]:
+        raise PopulationError(f"LSOA total {check['lsoa21_total']} != Census MSOA total {check['census_msoa_total']}")
+    return out[["lsoa21cd", *BANDS, "pop_20plus"]], check
+
+
+def _census_msoa_bands(pack: AreaPack, data_root: Path) -> tuple[pd.DataFrame, Path]:
+    """Census 2021 partition bands per MSOA of the area (``msoa21nm`` + bands)."""
     cspec = pack.table("census_msoa")
     cpath = cspec.resolve(data_root)
     cm = read_table(cspec, data_root, required=("msoa21nm", "lad_cd", "total"), keep_other=True)
@@ -80,16 +106,23 @@ def lsoa21_population(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
         raise PopulationError(f"{cpath}: no MSOA rows for {pack.lad_cd}")
     cb = _band_counts(cm, cspec.options.get("single_year_prefix", "age_"), "total", cpath)
     cb["msoa21nm"] = cm["msoa21nm"].to_numpy()
-    # --- mid-2020 LSOA11 bands
+    return cb, cpath
+
+
+def _mye_lsoa11_bands(pack: AreaPack, data_root: Path, lsoa11_codes: pd.Series) -> tuple[pd.DataFrame, Path]:
+    """Mid-2020 partition bands per LSOA 2011 (``lsoa11cd`` + bands) for the given codes."""
     mspec = pack.table("mye_lsoa11")
     mpath = mspec.resolve(data_root)
     my = read_table(mspec, data_root, required=("lsoa11cd", "total"), keep_other=True)
-    lk = read_table(pack.table("lsoa11_lsoa21"), data_root, required=("lsoa11cd", "lsoa21cd"))
-    lk = lk[lk["lsoa21cd"].isin(lsoa["lsoa21cd"])]
-    my = my[my["lsoa11cd"].isin(lk["lsoa11cd"])].reset_index(drop=True)
+    my = my[my["lsoa11cd"].isin(lsoa11_codes)].reset_index(drop=True)
     mb = _band_counts(my, mspec.options.get("single_year_prefix", "age_"), "total", mpath)
     mb["lsoa11cd"] = my["lsoa11cd"].to_numpy()
-    # --- share of each LSOA11 going to each LSOA21 (1 unless split)
+    return mb, mpath
+
+
+def _lsoa11_shares(lk: pd.DataFrame, postcodes: pd.DataFrame | None) -> pd.DataFrame:
+    """Share of each LSOA 2011 going to each LSOA 2021: 1 unless split, then by residential postcodes
+    (equal shares where a split LSOA 2011 has no postcode in any child)."""
     lk = lk[["lsoa11cd", "lsoa21cd"]].drop_duplicates()
     n_children = lk.groupby("lsoa11cd")["lsoa21cd"].transform("size")
     lk["share"] = 1.0 / n_children
@@ -103,15 +136,22 @@ def lsoa21_population(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
         use = split & (tot > 0)
         lk.loc[use, "share"] = lk.loc[use, "n"] / tot[use]
         lk = lk.drop(columns="n")
-    w = lk.merge(mb, on="lsoa11cd", how="left")
+    return lk
+
+
+def _prior_lsoa21(shares: pd.DataFrame, mb: pd.DataFrame, mpath: Path) -> pd.DataFrame:
+    """Mid-2020 bands moved to LSOA 2021 through the shares (the prior of the Census split)."""
+    w = shares.merge(mb, on="lsoa11cd", how="left")
     missing11 = w["pop_0_4"].isna()
     if missing11.any():
         raise PopulationError(f"{mpath}: no mid-2020 estimate for LSOA11 {sorted(w.loc[missing11, 'lsoa11cd'])[:5]}")
     for b in PARTITION_BANDS:
         w[b] = w[b] * w["share"]
-    prior = w.groupby("lsoa21cd")[list(PARTITION_BANDS)].sum()
-    # --- distribute MSOA census counts
-    l = lsoa[["lsoa21cd", "msoa21nm"]].set_index("lsoa21cd").join(prior)
+    return w.groupby("lsoa21cd")[list(PARTITION_BANDS)].sum()
+
+
+def _check_prior_covers(l: pd.DataFrame, cb: pd.DataFrame, cpath: Path) -> None:
+    """Every LSOA has a prior, every LSOA's MSOA is in the Census table and every MSOA has an LSOA."""
     if l[list(PARTITION_BANDS)].isna().any().any():
         bad = l.index[l["pop_0_4"].isna()].tolist()
         raise PopulationError(f"no mid-2020 prior for LSOA21 {bad[:5]} (check the LSOA11->21 lookup)")
@@ -121,8 +161,12 @@ def lsoa21_population(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
     empty_msoa = sorted(set(cb["msoa21nm"]) - set(l["msoa21nm"]))
     if empty_msoa:
         raise PopulationError(f"{cpath}: MSOA(s) {empty_msoa[:5]} have no LSOA in the area: totals would be lost")
+
+
+def _distribute_msoa_counts(l: pd.DataFrame, cbi: pd.DataFrame) -> pd.DataFrame:
+    """Each MSOA's Census band count shared among its LSOAs in proportion to the prior
+    (equally where the prior is 0); 0-19 and all ages are sums of the partition bands."""
     out = pd.DataFrame(index=l.index)
-    cbi = cb.set_index("msoa21nm")
     for b in PARTITION_BANDS:
         grp = l.groupby("msoa21nm")[b].transform("sum")
         share = np.where(grp > 0, l[b] / grp.where(grp > 0, 1.0),
@@ -130,18 +174,7 @@ def lsoa21_population(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
         out[b] = share * cbi.loc[l["msoa21nm"], b].to_numpy()
     out["pop_0_19"] = out[["pop_0_4", "pop_5_11", "pop_12_19"]].sum(axis=1)
     out["pop_total"] = out["pop_0_19"] + out["pop_20plus"]
-    out = out.reset_index()
-    check = {
-        "census_msoa_total": float(cb[list(PARTITION_BANDS)].sum().sum()),
-        "lsoa21_total": float(out["pop_total"].sum()),
-        "census_lad_total": census_lad_total(pack, data_root),
-        "mye2020_total": float(mb[list(PARTITION_BANDS)].sum().sum()),
-        "n_msoa": int(len(cb)), "n_lsoa21": int(len(out)),
-        "bands_census": {b: float(cb[b].sum()) for b in PARTITION_BANDS},
-    }
-    if abs(check["lsoa21_total"] - check["census_msoa_total"]) > 1e-6 * check["census_msoa_total"]:
-        raise PopulationError(f"LSOA total {check['lsoa21_total']} != Census MSOA total {check['census_msoa_total']}")
-    return out[["lsoa21cd", *BANDS, "pop_20plus"]], check
+    return out.reset_index()
 
 
 def deprivation(pack: AreaPack, data_root: Path, lsoa_codes) -> pd.DataFrame:
