@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,18 +50,25 @@ def _unprivileged_prefix() -> list[str]:
     if shutil.which("setpriv") is None:
         pytest.skip("running as root and setpriv (util-linux) is missing: cannot drop root to test permissions")
     r = subprocess.run([*NOBODY, str(ROOT / ".venv" / "bin" / "python"), "-c", "import locmap.cli"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=_env(Path(tempfile.gettempdir())))
     if r.returncode != 0:
         pytest.skip(f"user nobody cannot run this checkout's locmap ({r.stderr.strip()[-200:]}); "
                     "permission tests need a world-readable clone")
     return NOBODY
 
 
-def _cli(args: list[str], cwd: Path, prefix: list[str] = ()) -> subprocess.CompletedProcess:
-    home = cwd / ".home"  # writable by the unprivileged user too (matplotlib's config folder)
+def _env(cwd: Path) -> dict[str, str]:
+    """Environment for a subprocess, with HOME, matplotlib's config folder and numba's cache
+    in a folder the unprivileged user can write (the checkout's own __pycache__ is root's)."""
+    home = cwd / ".home-nobody"
     home.mkdir(exist_ok=True)
     home.chmod(0o777)
-    env = dict(os.environ, LOCMAP_NO_PROGRESS="1", HOME=str(home), MPLCONFIGDIR=str(home))
+    return dict(os.environ, LOCMAP_NO_PROGRESS="1", HOME=str(home), MPLCONFIGDIR=str(home),
+                NUMBA_CACHE_DIR=str(home / "numba"))
+
+
+def _cli(args: list[str], cwd: Path, prefix: list[str] = ()) -> subprocess.CompletedProcess:
+    env = _env(cwd)
     exe = [str(LOCMAP)] if LOCMAP.exists() else [sys.executable, "-m", "locmap.cli"]
     return subprocess.run([*prefix, *exe, *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=300)
@@ -120,6 +128,29 @@ def test_file_in_place_of_the_output_folder_is_named(tmp_path):
         export.write_csv(pd.DataFrame({"a": [1]}), tmp_path / "out" / "sub" / "t.csv")
     assert f"{tmp_path / 'out'} is a file" in str(ei.value)
     assert (tmp_path / "out").read_text() == "keep"
+
+
+def test_check_output_path_refuses_before_any_work(tmp_path):
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "adir").mkdir()
+    cases = [((tmp_path / "adir", False), "is a folder; a file name is expected"),
+             ((tmp_path / "afile", True), "is a file; a folder is expected"),
+             ((tmp_path / "afile" / "sub" / "t.csv", False), f"{tmp_path / 'afile'} is a file")]
+    for (path, folder), words in cases:
+        with pytest.raises(OutputError, match=re.escape(words)):
+            export.check_output_path(path, folder=folder)
+    assert export.check_output_path(tmp_path / "new" / "t.csv") == tmp_path / "new" / "t.csv"
+    assert sorted(os.listdir(tmp_path)) == ["adir", "afile"]  # nothing created
+
+
+def test_check_output_path_refuses_a_read_only_folder_for_an_unprivileged_user(shared_dir):
+    prefix = _unprivileged_prefix()
+    ro = shared_dir / "readonly"
+    ro.mkdir(mode=0o555)
+    code = f"from locmap.export import check_output_path; check_output_path({str(ro / 'out')!r}, folder=True)"
+    r = subprocess.run([*prefix, str(ROOT / ".venv" / "bin" / "python"), "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, env=_env(shared_dir))
+    assert r.returncode == 1 and f"OutputError: {ro / 'out'}: permission denied" in r.stderr, r.stderr
 
 
 @pytest.fixture
