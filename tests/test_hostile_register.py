@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from locmap.data.manifest import load_manifest
 from locmap.errors import DataFileError, LocmapError, ManifestError
 from locmap.data.io import read_csv_any, to_number
 from locmap.data.services import USER_COLUMNS, build_register, normalise_postcode
@@ -414,8 +415,6 @@ def test_duplicate_source_keys_are_a_manifest_error(area, tmp_path):
     text = area.manifest.read_text().replace('key = "schools"', 'key = "gp"')
     m = tmp_path / "dup.toml"
     m.write_text(text)
-    from locmap.data.manifest import load_manifest
-
     with pytest.raises(ManifestError, match=r"keys must be unique.*\['gp'\]"):
         build_register(load_manifest(m), area.dir, fz.OUTLINE, fz.postcode_table(), fz.BUFFER_M)
 

@@ -23,6 +23,8 @@ import pytest
 
 from locmap import export
 from locmap.distance.network import cache_key, load_or_build
+from locmap.cli import main
+from locmap.errors import DataRootNotFoundError
 from locmap.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,9 +155,6 @@ def test_register_in_process_twice_is_identical(tmp_path):
 @pytest.mark.realdata
 def test_locmap_check_json_is_deterministic(settings, capsys):
     """`locmap check --json` twice on the real area: identical apart from the load time."""
-    from locmap.cli import main
-    from locmap.errors import DataRootNotFoundError
-
     try:
         settings.resolve_data_root()
     except DataRootNotFoundError as exc:  # pragma: no cover
