@@ -60,6 +60,9 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     popped in (cost, source) order and a later offer never beats a popped one), so a popped
     entry is settled when it is the node's next entry, and at the end the lists are the labels.
     """
+    if k == 1:
+        return _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length,
+                               limit, wanted)
     n = indptr.size - 1
     tc = np.full(n * k, np.inf)
     tl = np.full(n * k, np.inf)
@@ -98,6 +101,50 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
                     hc, hk = _grow(hc, hk, size)
                 size = _push(hc, hk, size, nc, (s << 32) | w)
     return tc.reshape(n, k), tl.reshape(n, k), ts.reshape(n, k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length, limit, wanted):
+    """k = 1: plain multi-source Dijkstra with (cost, source) order; same results and layout."""
+    n = indptr.size - 1
+    tc = np.full(n, np.inf)
+    tl = np.full(n, np.inf)
+    ts = np.full(n, -1, np.int64)
+    done = np.zeros(n, np.bool_)
+    want = np.zeros(n, np.bool_)
+    want[wanted] = True
+    missing = wanted.size
+    hc = np.empty(2 * src_node.size + n // 4 + 1024)
+    hk = np.empty(hc.size, np.int64)
+    size = 0
+    for j in range(src_node.size):
+        v = src_node[j]
+        c = src_cost[j]
+        if c <= limit and (c < tc[v] or (c == tc[v] and j < ts[v])):
+            tc[v], tl[v], ts[v] = c, src_length[j], j
+            size = _push(hc, hk, size, c, (j << 32) | v)
+    while size > 0:
+        c, key = hc[0], hk[0]
+        size = _pop(hc, hk, size)
+        s, v = key >> 32, key & 0xFFFFFFFF
+        if done[v] or ts[v] != s or tc[v] != c:
+            continue
+        done[v] = True
+        if want[v]:
+            missing -= 1
+            if missing == 0:
+                break
+        ln = tl[v]
+        for e in range(indptr[v], indptr[v + 1]):
+            w = indices[e]
+            nc = c + cost[e]
+            if nc > limit or done[w] or nc > tc[w] or (nc == tc[w] and s >= ts[w]):
+                continue
+            tc[w], tl[w], ts[w] = nc, ln + length[e], s
+            if size == hc.size:
+                hc, hk = _grow(hc, hk, size)
+            size = _push(hc, hk, size, nc, (s << 32) | w)
+    return tc.reshape(n, 1), tl.reshape(n, 1), ts.reshape(n, 1)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -22,6 +22,7 @@ not be used and why.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -263,6 +264,7 @@ class StreetRouter:
         self.progress = progress
         self.chunk_size = int(chunk_size)
         self.unreachable_report: UnreachableReport | None = None
+        self._located: dict[str, tuple] = {}
         #: node rows / snap distances (metres) of the last call (-1 / NaN when unusable)
         self.last_origin_nodes = np.zeros(0, dtype=np.int64)
         self.last_origin_snap_m = np.zeros(0)
@@ -270,19 +272,34 @@ class StreetRouter:
         self.last_target_snap_m = np.zeros(0)
 
     # ------------------------------------------------------------------ snapping
+    def _locate(self, xy: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Nearest node and distance of each point, and which points are unusable (cached for
+        the last few point sets: nearest_services asks with the same homes for every type)."""
+        key = hashlib.blake2b(np.ascontiguousarray(xy).tobytes(), digest_size=16).hexdigest()
+        key = f"{key}-{xy.shape[0]}-{self.max_snap_m!r}"
+        if key not in self._located:
+            net = self.network
+            idx, d = net.snap(xy, self.max_snap_m)
+            finite = np.isfinite(xy).all(axis=1)
+            minx, miny, maxx, maxy = net.bbox
+            pad = self.max_snap_m
+            inside = (finite & (xy[:, 0] >= minx - pad) & (xy[:, 0] <= maxx + pad)
+                      & (xy[:, 1] >= miny - pad) & (xy[:, 1] <= maxy + pad))
+            bad = (np.flatnonzero(~finite), np.flatnonzero(finite & ~inside),
+                   np.flatnonzero(inside & (idx < 0)))
+            if len(self._located) >= 4:
+                self._located.pop(next(iter(self._located)))
+            self._located[key] = (idx, d, *bad)
+        idx, d, bad_nf, bad_ext, bad_snap = self._located[key]
+        return idx.copy(), d.copy(), bad_nf, bad_ext, bad_snap
+
     def _snap(self, xy: np.ndarray, side: str, report: UnreachableReport) -> tuple[np.ndarray, np.ndarray]:
         net = self.network
-        idx, d = net.snap(xy, self.max_snap_m)
-        finite = np.isfinite(xy).all(axis=1)
-        minx, miny, maxx, maxy = net.bbox
-        pad = self.max_snap_m
-        inside = (finite & (xy[:, 0] >= minx - pad) & (xy[:, 0] <= maxx + pad)
-                  & (xy[:, 1] >= miny - pad) & (xy[:, 1] <= maxy + pad))
-        bad_nf = np.flatnonzero(~finite)
-        bad_ext = np.flatnonzero(finite & ~inside)
-        bad_snap = np.flatnonzero(inside & (idx < 0))
+        idx, d, bad_nf, bad_ext, bad_snap = self._locate(xy)
         n = xy.shape[0]
+        pad = self.max_snap_m
         if n and bad_ext.size == n:
+            minx, miny, maxx, maxy = net.bbox
             raise OutsideNetworkError(
                 f"none of the {n} {side}s lies within the street network's extent "
                 f"(bbox {minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f} in {net.crs}, + {pad:.0f} m); "
