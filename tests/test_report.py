@@ -1,7 +1,7 @@
 """The workshop decision pack on real Ealing data: offline HTML in headless Chromium, the A4 PDF,
 the live weights against Python, inert text from data; and the readable CSV tables.
 
-One pack is built per module (about 5 s): the real Ealing run (towns + PCNs, 500 draws) with three
+One pack is built per module (a few seconds): the real Ealing run (towns + PCNs, 500 draws) with three
 localities and a hub site renamed to hostile text, so every test also checks that names from data
 stay text.
 """
@@ -20,11 +20,13 @@ import pandas as pd
 import pytest
 
 from locmap import api, report
+from locmap.access.nearest import compute_access
 from locmap.localities.columns import describe_column
 from locmap.localities.ranking import Weights, rank_localities, rule_order, what_if
 from locmap.localities.schemes import generate_schemes, units_from_lsoa
 from locmap.localities.testing import synthetic_area
 from locmap.report.page import json_for_script
+from locmap.report.pdf import PdfError, print_pdf
 from locmap.tables import add_names, data_dictionary, readable, round_for_csv, write_readable_tables
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,12 +50,12 @@ def _rename(df: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def run(ealing, settings):
     """Real Ealing: access, localities (towns, PCNs), hub sites of the leading two; hostile names."""
-    access = api.analyse_access(ealing, settings, fca=False)
+    access = compute_access(ealing, settings)  # the plain AccessResult: build_report takes it as well
     loc = api.analyse_localities(ealing, access, schemes=("towns", "pcns"), n_draws=500, settings=settings)
     tables = {k: _rename(v) for k, v in loc.tables().items()}
     rec = report.recommendation_for(tables, "towns", loc.meta["weights"])
-    sites = [api.hub_sites(ealing, settings, loc.schemes["towns"], n, router=access.router,
-                           existing=("childrens_centre",)) for n in (rec.locality, rec.runner_up)]
+    sites = [api.hub_sites(ealing, settings, loc.schemes["towns"], n, existing=("childrens_centre",))
+             for n in (rec.locality, rec.runner_up)]
     summary = sites[0].summary.copy()
     summary["selected_names"] = HOSTILE_SITE + ";" + summary["selected_names"].str.split(";").str[1]
     sites[0] = dataclasses.replace(sites[0], summary=summary)
@@ -262,3 +264,12 @@ def test_json_in_a_script_block_cannot_close_it():
     text = str(json_for_script({"name": "</script><script>alert(1)</script>", "amp": "a&b"}))
     assert "</" not in text and "<" not in text and "&" not in text
     assert json.loads(text) == {"name": "</script><script>alert(1)</script>", "amp": "a&b"}
+
+
+def test_pdf_without_chromium_is_a_clear_error(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text("<!DOCTYPE html><p>x</p>", encoding="utf-8")
+    with pytest.raises(PdfError, match="cannot run Chromium") as err:
+        print_pdf(page, tmp_path / "p.pdf", chromium=tmp_path / "no-chromium")
+    assert "apt-get install -y chromium" in str(err.value) and err.value.exit_code == 1
+    assert not (tmp_path / "p.pdf").exists()

@@ -57,6 +57,8 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | Path 
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
             raise PdfError(f"Chromium did not finish printing {html_path} within {timeout_s:g} s") from None
+        except (FileNotFoundError, PermissionError) as exc:
+            raise PdfError(f"cannot run Chromium '{exe}': {exc.strerror}") from None
         if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
             raise PdfError(f"Chromium could not print {html_path} (exit code {proc.returncode}): {tail}")
