@@ -22,14 +22,18 @@ import numba
 import numpy as np
 
 
+#: Most labels per node (``nlab`` is a uint8).
+MAX_K = 255
+
+
 @numba.njit(cache=True, nogil=True)
 def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit,
-                      wanted):
+                      wanted, track_length):
     """Labels of every node: its ``k`` cheapest distinct sources.
 
     Parameters
     ----------
-    indptr, indices : int arrays
+    indptr, indices : int32 or int64 arrays
         CSR structure of the graph searched (the *reversed* street graph when the sources are
         services and the costs wanted are node -> service).
     cost, length : float64 arrays
@@ -39,18 +43,22 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     src_cost, src_length : float64 arrays (m,)
         Cost and length at which each source starts (its snap distance).
     k : int
-        Labels per node.
+        Labels per node (1 .. :data:`MAX_K`).
     limit : float
         Costs above this are not explored (``inf`` for none).
     wanted : int64 array
         Distinct nodes whose labels are needed: the search stops once they all hold k labels
         (the labels of other nodes may then be incomplete).
+    track_length : bool
+        Also carry the physical length of each label (needed only when cost != length).
 
     Returns
     -------
-    lab_cost, lab_length : float64 (n, k)
-        Cost and physical length of each label, ascending (``inf`` where a node has fewer).
-    lab_src : int64 (n, k)
+    lab_cost : float64 (n, k)
+        Cost of each label, ascending (``inf`` where a node has fewer).
+    lab_length : float64 (n, k)
+        Physical length of each label (a copy of ``lab_cost`` when not ``track_length``).
+    lab_src : int32 (n, k)
         Source index of each label (-1 where none).
 
     Notes
@@ -62,12 +70,12 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     """
     if k == 1:
         return _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length,
-                               limit, wanted)
+                               limit, wanted, track_length)
     n = indptr.size - 1
     tc = np.full(n * k, np.inf)
-    tl = np.full(n * k, np.inf)
-    ts = np.full(n * k, -1, np.int64)
-    nlab = np.zeros(n, np.int64)
+    tl = np.full(n * k if track_length else 1, np.inf)
+    ts = np.full(n * k, -1, np.int32)
+    nlab = np.zeros(n, np.uint8)
     want = np.zeros(n, np.bool_)
     want[wanted] = True
     missing = wanted.size
@@ -76,40 +84,80 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     size = 0
     for j in range(src_node.size):
         v = src_node[j]
-        if src_cost[j] <= limit and _offer(tc, tl, ts, v * k, src_cost[j], src_length[j], j, k):
-            size = _push(hc, hk, size, src_cost[j], (j << 32) | v)
+        if src_cost[j] <= limit and _offer(tc, tl, ts, v * k, src_cost[j], src_length[j],
+                                           np.int32(j), k, track_length):
+            size = _push(hc, hk, size, src_cost[j], (np.int64(j) << 32) | v)
     while size > 0:
         c, key = hc[0], hk[0]
         size = _pop(hc, hk, size)
-        s, v = key >> 32, key & 0xFFFFFFFF
+        s, v = np.int32(key >> 32), key & 0xFFFFFFFF
         m = nlab[v]
         if m >= k or ts[v * k + m] != s or tc[v * k + m] != c:
             continue  # stale: improved since, or pushed out by k better sources
-        nlab[v] = m + 1
+        nlab[v] = m + np.uint8(1)
         if m + 1 == k and want[v]:
             missing -= 1
             if missing == 0:
                 break
-        ln = tl[v * k + m]
+        ln = tl[v * k + m] if track_length else c
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
             nc = c + cost[e]
             if nc > limit or nlab[w] >= k:
                 continue
-            if _offer(tc, tl, ts, w * k, nc, ln + length[e], s, k):
-                if size == hc.size:
-                    hc, hk = _grow(hc, hk, size)
-                size = _push(hc, hk, size, nc, (s << 32) | w)
-    return tc.reshape(n, k), tl.reshape(n, k), ts.reshape(n, k)
+            nl = ln + length[e] if track_length else 0.0
+            if not _offer(tc, tl, ts, w * k, nc, nl, s, k, track_length):
+                continue
+            if size == hc.size:
+                hc, hk = _grow(hc, hk, size)
+            size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
+    lab_cost = tc.reshape(n, k)
+    return lab_cost, (tl.reshape(n, k) if track_length else lab_cost.copy()), ts.reshape(n, k)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _offer(tc, tl, ts, base, c, ln, s, k, track) -> bool:
+    """Put (c, s) among a node's k best (cost, source) pairs (distinct sources, sorted; the
+    node's entries are ``base .. base + k - 1``; ``tl`` follows when ``track``).
+
+    False when it is not among them: it can then never become a label of the node (k distinct
+    sources already reach it more cheaply), so it is not queued.
+    """
+    last = base + k - 1
+    if tc[last] < c or (tc[last] == c and ts[last] <= s):
+        return False  # no better than the k-th (if s is listed, its entry is no worse either)
+    p = k - 1  # the worst leaves the list, unless s is listed with a higher cost
+    for t in range(k):
+        if ts[base + t] == s:
+            if not c < tc[base + t]:
+                return False
+            p = t
+            break
+    while p > 0:
+        q = base + p - 1
+        if c < tc[q] or (c == tc[q] and s < ts[q]):
+            tc[q + 1] = tc[q]
+            ts[q + 1] = ts[q]
+            if track:
+                tl[q + 1] = tl[q]
+            p -= 1
+        else:
+            break
+    tc[base + p] = c
+    ts[base + p] = s
+    if track:
+        tl[base + p] = ln
+    return True
 
 
 @numba.njit(cache=True, nogil=True)
-def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length, limit, wanted):
-    """k = 1: plain multi-source Dijkstra with (cost, source) order; same results and layout."""
+def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length, limit, wanted,
+                    track_length):
+    """k = 1: plain multi-source Dijkstra with the same (cost, source) order and outputs."""
     n = indptr.size - 1
     tc = np.full(n, np.inf)
-    tl = np.full(n, np.inf)
-    ts = np.full(n, -1, np.int64)
+    tl = np.full(n if track_length else 1, np.inf)
+    ts = np.full(n, -1, np.int32)
     done = np.zeros(n, np.bool_)
     want = np.zeros(n, np.bool_)
     want[wanted] = True
@@ -121,12 +169,14 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
         v = src_node[j]
         c = src_cost[j]
         if c <= limit and (c < tc[v] or (c == tc[v] and j < ts[v])):
-            tc[v], tl[v], ts[v] = c, src_length[j], j
-            size = _push(hc, hk, size, c, (j << 32) | v)
+            tc[v], ts[v] = c, j
+            if track_length:
+                tl[v] = src_length[j]
+            size = _push(hc, hk, size, c, (np.int64(j) << 32) | v)
     while size > 0:
         c, key = hc[0], hk[0]
         size = _pop(hc, hk, size)
-        s, v = key >> 32, key & 0xFFFFFFFF
+        s, v = np.int32(key >> 32), key & 0xFFFFFFFF
         if done[v] or ts[v] != s or tc[v] != c:
             continue
         done[v] = True
@@ -134,53 +184,20 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             missing -= 1
             if missing == 0:
                 break
-        ln = tl[v]
+        ln = tl[v] if track_length else c
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
             nc = c + cost[e]
             if nc > limit or done[w] or nc > tc[w] or (nc == tc[w] and s >= ts[w]):
                 continue
-            tc[w], tl[w], ts[w] = nc, ln + length[e], s
+            tc[w], ts[w] = nc, s
+            if track_length:
+                tl[w] = ln + length[e]
             if size == hc.size:
                 hc, hk = _grow(hc, hk, size)
-            size = _push(hc, hk, size, nc, (s << 32) | w)
-    return tc.reshape(n, 1), tl.reshape(n, 1), ts.reshape(n, 1)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _offer(tc, tl, ts, base, c, ln, s, k) -> bool:
-    """Record (c, s) among a node's k best (cost, source) pairs (distinct sources, sorted;
-    the node's entries are ``base .. base + k - 1``).
-
-    False when it is not among them: it can then never become a label of the node (k distinct
-    sources already reach it more cheaply), so it is not queued.
-    """
-    p = k  # position of s in the list, k when absent
-    for t in range(k):
-        if ts[base + t] == s:
-            p = t
-            break
-    if p < k:
-        if not c < tc[base + p]:
-            return False
-    else:
-        last = base + k - 1
-        if tc[last] < c or (tc[last] == c and ts[last] < s):
-            return False
-        p = k - 1  # the worst leaves the list
-    while p > 0:
-        q = base + p - 1
-        if c < tc[q] or (c == tc[q] and s < ts[q]):
-            tc[q + 1] = tc[q]
-            tl[q + 1] = tl[q]
-            ts[q + 1] = ts[q]
-            p -= 1
-        else:
-            break
-    tc[base + p] = c
-    tl[base + p] = ln
-    ts[base + p] = s
-    return True
+            size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
+    lab_cost = tc.reshape(n, 1)
+    return lab_cost, (tl.reshape(n, 1) if track_length else lab_cost.copy()), ts.reshape(n, 1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -231,4 +248,4 @@ def _pop(hc, hk, size) -> int:
     return size
 
 
-__all__ = ["k_nearest_sources"]
+__all__ = ["MAX_K", "k_nearest_sources"]

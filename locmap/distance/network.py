@@ -221,13 +221,14 @@ class StreetNetwork:
 
     def reversed_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(indptr, indices, cost_m, length_m)`` of the reversed graph (edge j->i for every
-        i->j), cached; cost and length share one order."""
+        i->j; int32 structure when it fits), cached; cost and length share one order."""
         if self._rev is None:
             c = self.csr
             order = sp.csr_matrix((np.arange(1, c.nnz + 1, dtype=np.float64), c.indices, c.indptr),
                                   shape=c.shape).T.tocsr()
             perm = order.data.astype(np.int64) - 1
-            self._rev = (order.indptr.astype(np.int64), order.indices.astype(np.int64),
+            idx = np.int32 if c.nnz < 2**31 - 1 else np.int64  # smaller arrays search faster
+            self._rev = (order.indptr.astype(idx), order.indices.astype(idx),
                          c.data[perm], self.length_csr.data[perm])
         return self._rev
 

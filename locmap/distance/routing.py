@@ -32,7 +32,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from locmap._progress import progress
-from locmap.distance._kbest import k_nearest_sources
+from locmap.distance._kbest import MAX_K, k_nearest_sources
 from locmap.distance.calibration import Calibration, calibrate
 from locmap.distance.network import (
     NetworkRequest,
@@ -443,14 +443,17 @@ class StreetRouter:
     def _search(self, on: np.ndarray, od: np.ndarray, tn: np.ndarray, td: np.ndarray, k: int,
                 max_m: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Labels of the origin nodes from one k-nearest-sources search; totals add ``od``."""
+        if k > MAX_K:
+            raise ValueError(f"k must be at most {MAX_K} (got {k})")
         indptr, indices, cost, length = self.network.reversed_arrays()
         limit = np.inf if max_m is None else float(max_m)
         lab_c, lab_l, lab_s = k_nearest_sources(
             indptr, indices, cost, length, tn.astype(np.int64), td.astype(float),
-            td.astype(float), int(k), limit, np.unique(on).astype(np.int64))
+            td.astype(float), int(k), limit, np.unique(on).astype(np.int64),
+            self.network.penalised)
         c = od[:, None] + lab_c[on]
         d = od[:, None] + lab_l[on]
-        s = lab_s[on]
+        s = lab_s[on].astype(np.int64)
         bad = (s < 0) | ~np.isfinite(c)
         if max_m is not None:
             bad |= c > max_m
