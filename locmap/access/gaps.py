@@ -132,21 +132,7 @@ def gap_polygons(
         return empty
 
     qs, rs = agg["q"].to_numpy(), agg["r"].to_numpy()
-    if dissolve:
-        lookup = {(a, b): i for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist()))}
-        src, dst = [], []
-        for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist())):
-            for da, db in _NEIGHBOURS:
-                j = lookup.get((a + da, b + db))
-                if j is not None:
-                    src.append(i)
-                    dst.append(j)
-        n = len(agg)
-        graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
-        _, comp = connected_components(graph, directed=False)
-    else:
-        comp = np.arange(len(agg))
-    agg["_comp"] = comp
+    agg["_comp"] = _hex_components(qs, rs) if dissolve else np.arange(len(agg))
     polys = hex_polygons(qs, rs, cell_m)
     agg["n_cells"] = 1
     sums = agg.groupby("_comp", sort=True)[[*bands, "n_homes", "n_cells"]].sum()
@@ -168,6 +154,22 @@ def gap_polygons(
     gdf.insert(0, "gap_id", [f"{service_type}-{threshold_minutes:g}-{i + 1}"
                              for i in range(len(gdf))])
     return gdf[list(GAP_COLUMNS)]
+
+
+def _hex_components(qs: np.ndarray, rs: np.ndarray) -> np.ndarray:
+    """Component label of each hexagon: hexagons sharing an edge are joined (lattice neighbours,
+    no floating-point touching tests)."""
+    lookup = {(a, b): i for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist()))}
+    src, dst = [], []
+    for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist())):
+        for da, db in _NEIGHBOURS:
+            j = lookup.get((a + da, b + db))
+            if j is not None:
+                src.append(i)
+                dst.append(j)
+    n = len(qs)
+    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
 
 
 def all_gap_polygons(
