@@ -405,3 +405,22 @@ def test_fetch_osm_offline_gives_network_error(monkeypatch, tmp_path):
     with pytest.raises(NetworkError, match="offline"):
         fetch_osm(box(-0.42, 51.48, -0.22, 51.57), 500, out)
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- command line
+def test_cli_build_reports_what_was_read_dropped_and_penalised(tmp_path, monkeypatch, capsys,
+                                                               helsinki_pbf):
+    from locmap.cli import main
+
+    monkeypatch.setenv("LOCMAP_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["network", "build", "--osm", helsinki_pbf, "--profile", "pram",
+                 "--pram-penalties", "--crs", HELSINKI_CRS]) == 0
+    out = capsys.readouterr().out
+    assert "nodes=5,542" in out and "ways_with_missing_nodes=191" in out
+    assert "dropped edges: node_missing=920" in out and "steps=150" in out
+    assert "penalised edges: unpaved=" in out and "cache_hit: False" in out
+    assert main(["network", "build", "--osm", helsinki_pbf, "--profile", "pram",
+                 "--crs", HELSINKI_CRS]) == 0  # no penalties: another cache entry
+    assert "penalised edges: none (no pram penalties)" in capsys.readouterr().out
+    assert main(["network", "info"]) == 0
+    assert len(list((tmp_path / "cache" / "network").glob("Helsinki-pram-*.npz"))) == 2
