@@ -76,15 +76,12 @@ __all__ = [
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
-    "RunOptions", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
+    "decision_pack", "RunOptions", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
 ]
 
 ANY_KEY = acc.ANY_KEY
 #: Default candidate hub sites (service types).
 DEFAULT_CANDIDATES: tuple[str, ...] = ("childrens_centre", "primary_school", "library", "gp_practice")
-#: Scheme names built from an LSOA column.
-COLUMN_SCHEMES: dict[str, str] = {"towns": "town", "pcns": "pcn_name", "pcn": "pcn_name",
-                                  "wards": "ward_nm"}
 
 
 # ----------------------------------------------------------------------------- settings, load
@@ -401,9 +398,7 @@ class _SchemeContext:
     @classmethod
     def of(cls, area: AreaData, key: Sequence[str], settings: Settings) -> "_SchemeContext":
         lsoa = area.lsoa
-        towns = lc.scheme_from_column(lsoa, "town", "towns")
-        pcns = lc.scheme_from_column(lsoa, "pcn_name" if "pcn_name" in lsoa else "pcn_code", "pcns")
-        wards = lc.scheme_from_column(lsoa, "ward_nm", "wards")
+        towns, pcns, wards = (lc.column_scheme(lsoa, n) for n in ("towns", "pcns", "wards"))
         return cls(lsoa=lsoa, homes=area.homes, services=area.services, key=tuple(key),
                    thresholds=tuple(settings.thresholds_minutes), base_speed=settings.walk_speed_kmh,
                    ref={"town": towns.assignment, "pcn": pcns.assignment},
@@ -580,9 +575,7 @@ def map_layers(area: AreaData, access: AccessAnalysis | None = None,
 def _map_scheme(area: AreaData, scheme: str, localities: LocalityAnalysis | None) -> Any:
     if localities is not None and scheme in localities.schemes:
         return localities.schemes[scheme]
-    if scheme not in COLUMN_SCHEMES:
-        raise UnknownAreaError(f"unknown locality scheme '{scheme}'; choose from {sorted(COLUMN_SCHEMES)}")
-    return build_schemes(area, scheme)[0]
+    return lc.column_scheme(area.lsoa, scheme)
 
 
 def _map_gaps(area: AreaData, access: AccessAnalysis, minutes: float) -> gpd.GeoDataFrame:
@@ -650,6 +643,31 @@ def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",
     df["path"] = df["path"].astype(str)
     df["notes"] = "; ".join(inputs.notes)
     return df
+
+
+# ----------------------------------------------------------------------------- decision pack
+def decision_pack(area: AreaData, settings: Settings | None = None, out_dir: str | Path = "report",
+                  scheme: str = "towns", weights: Any = None, n_draws: int = 2000, seed: int = 0,
+                  sites_p: int = 2, existing: Sequence[str] = ("childrens_centre",), pdf: bool = True,
+                  access: AccessAnalysis | None = None, localities: LocalityAnalysis | None = None,
+                  sites: Sequence[SitesResult] | None = None) -> Any:
+    """The workshop decision pack (``decision_pack.html`` + A4 PDF) for ``scheme``'s localities.
+
+    What is not given is computed once here: access (no 2SFCA), the localities of ``scheme`` and
+    the PCN footprints (for the alignment section), the recommendation by the documented rule and
+    hub sites for the recommended locality and the runner-up.  Returns the
+    :class:`~locmap.report.ReportResult` (files and the recommendation).
+    """
+    settings = settings or area.settings
+    access = access or analyse_access(area, settings, fca=False)
+    localities = localities or analyse_localities(area, access, schemes=tuple(dict.fromkeys((scheme, "pcns"))),
+                                                  weights=weights, n_draws=n_draws, seed=seed, settings=settings)
+    rec = recommendation_for(localities, scheme, weights)
+    if sites is None:
+        sites = [hub_sites(area, settings, localities.schemes[scheme], name, p=sites_p, router=access.router,
+                           existing=existing) for name in (rec.locality, rec.runner_up) if name]
+    return build_report(area, access, localities, list(sites), settings, Path(out_dir), scheme=scheme,
+                        weights=weights, pdf=pdf)
 
 
 # ----------------------------------------------------------------------------- the main job
@@ -735,7 +753,8 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     if note:
         say(note)
     access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes)
-    files += step("access-write", access.write, out / "access", "both", area.name, area.attribution)
+    files += step("access-write", access.write, out / "access", "both", area.name, area.attribution,
+                  area.services.set_index("service_id")["name"])
     loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     files += step("localities-write", loc.write, out / "localities")
@@ -765,8 +784,8 @@ def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Local
         if not pdf:
             say("note: no Chromium on PATH, so the decision pack is written as HTML only "
                 "(install chromium for the A4 PDF)")
-    res = step("report", build_report, area, access, loc, list(sites), settings, out / "report",
-               scheme=options.lead_scheme, pdf=pdf)
+    res = step("report", decision_pack, area, settings, out / "report", scheme=options.lead_scheme, pdf=pdf,
+               access=access, localities=loc, sites=sites)
     return list(res.files)
 
 
@@ -803,10 +822,8 @@ def build_schemes(area, spec: str, k_values: Iterable[int] | str = range(3, 8), 
     """Candidate schemes for one ``spec``: towns, pcns, wards, auto (k_values), a CSV or polygon file."""
 
     lsoa = area.lsoa
-    if spec in COLUMN_SCHEMES:
-        col = COLUMN_SCHEMES[spec]
-        col = col if col in lsoa else "pcn_code"
-        return [lc.scheme_from_column(lsoa, col, "pcns" if spec == "pcn" else spec)]
+    if lc.column_scheme_name(spec):
+        return [lc.column_scheme(lsoa, spec)]
     if spec == "auto":
         ks = parse_k(k_values)
         if units == "wards":

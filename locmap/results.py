@@ -17,9 +17,12 @@ import geopandas as gpd
 import pandas as pd
 
 from locmap import export
+from locmap.access import columns as access_columns
 from locmap.access import nearest as acc
 from locmap.bands import BAND_LABELS
+from locmap.localities.columns import describe_column as locality_column
 from locmap.settings import Settings
+from locmap.tables import add_names, data_dictionary_text, data_dictionary, readable, write_readable_tables
 
 
 class _Fields:
@@ -40,11 +43,13 @@ class _Fields:
         return [(k, getattr(self, k)) for k in self.keys()]
 
 
-def write_table(df: pd.DataFrame, out: Path, stem: str, fmt: str = "csv") -> list[Path]:
-    """Write ``df`` as ``<stem>.csv`` and/or ``<stem>.parquet`` (``fmt``: csv, parquet, both)."""
+def write_table(df: pd.DataFrame, out: Path, stem: str, fmt: str = "csv", describe=None) -> list[Path]:
+    """Write ``df`` as ``<stem>.csv`` (rounded for reading when ``describe`` is given, see
+    :mod:`locmap.tables`) and/or ``<stem>.parquet`` (full precision; ``fmt``: csv, parquet, both)."""
     written = []
     if fmt in ("csv", "both"):
-        written.append(export.write_csv(df, out / f"{stem}.csv"))
+        csv = readable(df.drop(columns="geometry", errors="ignore"), describe, stem) if describe else df
+        written.append(export.write_csv(csv, out / f"{stem}.csv"))
     if fmt in ("parquet", "both"):
         written.append(export.write_parquet(_parquet_safe(df), out / f"{stem}.parquet"))
     return written
@@ -170,16 +175,24 @@ class AccessAnalysis(_Fields):
         return t
 
     def write(self, out_dir: str | Path, fmt: str = "csv", area_name: str = "",
-              attribution: str | None = None) -> list[Path]:
-        """Write the tables, ``gaps.gpkg``, ``homes_access.gpkg`` and ``README.txt`` (atomic)."""
+              attribution: str | None = None, service_names: Mapping | pd.Series | None = None) -> list[Path]:
+        """Write the tables (CSV rounded for reading, Parquet at full precision), ``gaps.gpkg``,
+        ``homes_access.gpkg`` and ``README.txt`` (method, then every column); atomic writes.
+        ``service_names`` (service id -> name) puts names beside the ids of ``nearest``."""
         out = Path(out_dir)
+        tables = self.tables()
+        if service_names is not None:
+            tables["nearest"] = add_names(tables["nearest"], "service_id", service_names, "service_name")
         written = []
-        for stem, df in self.tables().items():
-            written += write_table(df, out, stem, fmt)
+        for stem, df in tables.items():
+            written += write_table(df, out, stem, fmt, access_columns.describe_column)
         written.append(export.write_gpkg({"gaps": _gpkg_safe(self.gap_areas_all)}, out / "gaps.gpkg"))
         written.append(export.write_gpkg({"homes_access": _gpkg_safe(self.result.wide)},
                                          out / "homes_access.gpkg"))
-        written.append(export.write_text(out / "README.txt", self.readme(area_name, attribution)))
+        dictionary = data_dictionary({k: readable(v, access_columns.describe_column, k) for k, v in tables.items()},
+                                     access_columns.describe_column, strict=False)
+        text = self.readme(area_name, attribution) + "\n" + data_dictionary_text(dictionary, "Columns")
+        written.append(export.write_text(out / "README.txt", text))
         return written
 
     def readme(self, area_name: str, attribution: str | None = None) -> str:
@@ -253,10 +266,10 @@ class LocalityAnalysis(_Fields):
         return t
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """The CSVs of :meth:`tables` plus ``localities_run.json`` (atomic writes)."""
+        """The tables as CSV (rounded for reading), a ``README.txt`` describing every column and
+        ``localities_run.json`` (weights, draws, seed, speeds, thresholds); atomic writes."""
         out = Path(out_dir)
-        written = [export.write_csv(pd.DataFrame(df.drop(columns="geometry", errors="ignore")),
-                                    out / f"{name}.csv") for name, df in self.tables().items()]
+        written = write_readable_tables(self.tables(), out, locality_column, "locmap localities")
         written.append(export.write_text(out / "localities_run.json", json.dumps(self.meta, indent=2)))
         return written
 

@@ -67,6 +67,6 @@ def run_access(args: argparse.Namespace) -> int:
     res = api.analyse_access(area, settings, service_types=args.types, cell_m=args.cell_m,
                              gap_band=args.gap_band, fca_band=args.fca_band)
     log(f"distances: {res.label}; {len(res.result.wide)} homes, types {res.result.service_types}")
-    res.write(args.out, args.format, area.name, area.attribution)
+    res.write(args.out, args.format, area.name, area.attribution, area.services.set_index("service_id")["name"])
     log(f"wrote {args.out}/ (nearest, coverage, gaps, 2SFCA) - {res.label}")
     return 0

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api
+from locmap.localities import schemes as lc
+from locmap.localities.ranking import ranking_text
 from locmap.cli._options import add_common, load_area, settings_from_args
 
 DEFAULT_CANDIDATES = api.DEFAULT_CANDIDATES
@@ -99,6 +101,11 @@ def run_localities(args: argparse.Namespace) -> int:
         units=args.units, balance_col=args.balance_col, tolerance=args.tolerance, settings=settings)
     for line in _report(res):
         print(line)
+    for scheme in res.rankings:
+        if lc.column_scheme_name(scheme):
+            rec = api.recommendation_for(res, scheme)
+            print(f"\n{scheme}:\n" + ranking_text(res.rankings[scheme], res.sensitivity[scheme], rec))
+            print(rec.headline())
     written = res.write(Path(args.out))
     print(f"wrote {len(written)} files to {args.out}")
     return 0

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api
+from locmap.localities import schemes as lc
 from locmap.cli._options import add_common, load_area, say, settings_from_args
 from locmap.errors import SettingsError
 from locmap.maps.web import DEFAULT_LAYERS, KNOWN_LAYERS
 
-SCHEMES = ("pcns", "towns", "wards")
+SCHEMES = tuple(sorted(lc.SCHEME_COLUMNS))
 
 
 def add_parser(subparsers: Any) -> None:

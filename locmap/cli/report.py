@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from locmap import api, report
-from locmap.cli._options import add_common, load_area, say, settings_from_args
+from locmap import api
+from locmap.cli._options import add_common, load_area, settings_from_args
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,22 +41,12 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Compute what the pack shows (access once), then write it."""
+    """``locmap report``: parse -> Settings -> api.decision_pack -> print the recommendation."""
     settings = settings_from_args(args)
     area = load_area(args, settings)
-    say("== access")
-    access = api.analyse_access(area, settings, fca=False)
-    say("== localities")
-    loc = api.analyse_localities(area, access, schemes=tuple(dict.fromkeys((args.scheme, "pcns"))),
-                                 weights=args.weights, n_draws=args.draws, seed=args.seed, settings=settings)
-    rec = report.recommendation_for(loc, args.scheme)
-    say("== hub sites")
-    sites = [api.hub_sites(area, settings, loc.schemes[args.scheme], name, p=args.p, router=access.router,
-                           existing=("childrens_centre",))
-             for name in (rec.locality, rec.runner_up) if name]
-    say("== report")
-    res = report.build_report(area, access, loc, sites, settings, Path(args.out), scheme=args.scheme,
-                              pdf=not args.no_pdf)
+    res = api.decision_pack(area, settings, Path(args.out), scheme=args.scheme, weights=args.weights,
+                            n_draws=args.draws, seed=args.seed, sites_p=args.p, pdf=not args.no_pdf)
+    rec = res.recommendation
     print(rec.headline())
     print(f"rule: {rec.rule}")
     print(rec.reason)

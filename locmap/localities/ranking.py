@@ -277,7 +277,8 @@ def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarra
     summary = pd.DataFrame({
         "locality": locs, "p_first": first, "rank_base": base_rank,
         "rank_min": R.min(0), "rank_max": R.max(0),
-        "rank_p05": np.percentile(R, 5, axis=0), "rank_p95": np.percentile(R, 95, axis=0),
+        "rank_p05": np.percentile(R, 5, axis=0, method="lower"),
+        "rank_p95": np.percentile(R, 95, axis=0, method="higher"),
         "rank_median": np.median(R, axis=0), "score_mean": S.mean(0), "n_draws": n_draws})
     for r in range(1, n_loc + 1):
         summary[f"{RANK_SHARE_PREFIX}{r}"] = (R == r).mean(axis=0)
