@@ -59,7 +59,7 @@ from locmap.errors import DataFileError, MissingColumnError, UnknownAreaError
 from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
 from locmap.localities.ranking import Weights, rescale_minutes, sensitivity
-from locmap.localities.scorecard import build_scorecard, column_descriptions
+from locmap.localities.scorecard import build_scorecard, column_descriptions, scenario_scorecards
 from locmap.localities.sites import suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
@@ -415,11 +415,12 @@ class _SchemeContext:
 def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, dist_by_speed: Mapping[float, pd.DataFrame],
                   gap_minutes: float, gap_scenarios: Sequence[float], weights: Weights, n_draws: int,
                   concentration: float | None, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Base scorecard of one scheme and its ranking/sensitivity over speed x gap scenarios."""
+    """Base scorecard of one scheme and its ranking/sensitivity over speed x gap scenarios
+    (scenario scorecards derived from the base and one distance table per speed)."""
     lc.check_partition(sch.assignment, ctx.lsoa, homes=ctx.homes)
     sc = ctx.scorecard(sch, dist, gap_minutes, ctx.base_speed)
-    scen = {f"{v:g}kmh_{g:g}min": ctx.scorecard(sch, d_v, g, v)
-            for v, d_v in dist_by_speed.items() for g in gap_scenarios}
+    scen = scenario_scorecards(sc, sch.assignment, ctx.homes, dist_by_speed, gap_scenarios,
+                               key_service_types=list(ctx.key), thresholds_minutes=list(ctx.thresholds))
     base_name = f"{ctx.base_speed:g}kmh_{gap_minutes:g}min"
     scen.setdefault(base_name, sc)
     return sc, sensitivity(scen, weights, n_draws=n_draws, concentration=concentration, seed=seed,

@@ -151,6 +151,57 @@ def scorecard_at_threshold(scorecard: pd.DataFrame, minutes: float,
     return out
 
 
+def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.DataFrame,
+                        distances_by_speed: Mapping[float, pd.DataFrame], gap_scenarios: Sequence[float],
+                        key_service_types: Sequence[str] | None = None,
+                        thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
+                        child_col: str = "pop_0_19") -> dict[str, pd.DataFrame]:
+    """Scorecards of every (walking speed x gap threshold) scenario, derived from one base scorecard.
+
+    Only the access and gap columns depend on the scenario (re-read from that speed's distance
+    table, one pivot per speed); need, assets, hard-edge risk (the nearest service does not change
+    when every time is scaled by the same speed), size and alignment are the base's.  Exactly
+    equal to :func:`build_scorecard` per scenario (tested), without rebuilding the
+    scenario-independent parts.
+
+    Returns
+    -------
+    dict
+        ``"<speed>kmh_<gap>min"`` -> scorecard (the base's columns and order).
+    """
+    H = pd.DataFrame(homes[["home_id", LSOA_ID, child_col]]).copy()
+    H["locality"] = H[LSOA_ID].map(assignment)
+    H = H.set_index("home_id")
+    base_ix = base.set_index("locality")
+    out: dict[str, pd.DataFrame] = {}
+    for v, dist in distances_by_speed.items():
+        present = set(dist["service_type"].unique())
+        key = [t for t in (key_service_types or DEFAULT_KEY_TYPES) if t in present]
+        mins = (_nearest_by_type(dist).pivot(index="home_id", columns="service_type", values="minutes")
+                .reindex(H.index))
+        for g in gap_scenarios:
+            card = base_ix.drop(columns=[c for c in base_ix.columns if c.startswith("pct_children_within_")])
+            _access(card, H, mins, key, thresholds_minutes, float(g), child_col)
+            card["gap_threshold_min"] = float(g)
+            if "walk_speed_kmh" in card.columns:
+                card["walk_speed_kmh"] = float(v)
+            card = card.reset_index()
+            cols = [c for c in base.columns if c in card.columns]
+            new = [c for c in card.columns if c not in base.columns]
+            out[f"{v:g}kmh_{g:g}min"] = card[_ordered(cols, new)]
+    return out
+
+
+def _ordered(base_cols: list[str], new_cols: list[str]) -> list[str]:
+    """Base column order, with coverage columns of a new threshold placed after the base's coverage
+    columns (where build_scorecard puts them)."""
+    cov = [c for c in base_cols if c.startswith("pct_children_within_")]
+    if not new_cols or not cov:
+        return base_cols + new_cols
+    at = base_cols.index(cov[-1]) + 1
+    return base_cols[:at] + new_cols + base_cols[at:]
+
+
 def _check_inputs(lsoa: pd.DataFrame, homes: pd.DataFrame, distances: pd.DataFrame,
                   child_col: str) -> None:
     for c in (LSOA_ID,):
