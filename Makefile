@@ -1,33 +1,47 @@
 # Two commands do everything (see README):
-#   make demo   - create .venv, install locmap, run the whole Ealing job into out/
-#   make test   - create .venv if needed, install test tools + headless Chromium, run the tests
+#   make demo   - create .venv, install locmap (runtime dependencies only), run the whole Ealing job into out/
+#   make test   - create .venv if needed, install the test tools + headless Chromium, poppler-utils, run the tests
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+DEBIAN_TEST_PACKAGES := chromium chromium-driver poppler-utils
 
-.PHONY: demo test install browser clean-out
+.PHONY: demo test install install-dev system-packages clean-out
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/locmap run --area ealing --out $(OUT)
 
-browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
-	  echo "installing chromium + chromium-driver for browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	  || echo "WARNING: could not install chromium; browser tests will be skipped"; \
+# Debian packages the tests use: chromium + chromium-driver (browser tests, PDF printing),
+# poppler-utils (pdftoppm/pdftotext: PDF pages rendered and read back).
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing for the tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES) >/dev/null) \
+	  || echo "WARNING: could not install$$missing; tests that need them will be skipped with a reason"; \
 	fi
 
-test: $(STAMP) browser
+test: $(DEV_STAMP) system-packages
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 clean-out:
