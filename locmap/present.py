@@ -34,6 +34,8 @@ from typing import Any
 import folium
 import numpy as np
 import pandas as pd
+from branca.element import MacroElement
+from jinja2 import Template
 from PIL import Image
 
 from locmap.bands import BAND_LABELS
@@ -1064,6 +1066,39 @@ def _label_layer(gdf: Any, col: str, name: str, colour: str) -> folium.FeatureGr
     return fg
 
 
+class _RefitWhenShown(MacroElement):
+    """Fit the map to the area again when its container first gets a size.
+
+    A notebook output that is off screen (JupyterLab's windowed notebooks, ``content-visibility``
+    in exported HTML) can start with a zero-size iframe: Leaflet then fits the area at zoom 0
+    (the whole world).  This re-fits on the first non-zero size and keeps the map sized.
+    ``bounds`` are numbers computed here, never data text.
+    """
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+      var map = {{ this._parent.get_name() }};
+      var bounds = L.latLngBounds({{ this.bounds }});
+      var last = map.getContainer().clientWidth;
+      if (typeof ResizeObserver === "undefined") { return; }
+      new ResizeObserver(function () {
+        var w = map.getContainer().clientWidth;
+        map.invalidateSize();
+        if (last === 0 && w > 0) { map.fitBounds(bounds); }
+        last = w;
+      }).observe(map.getContainer());
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, bounds_wgs84: Sequence[float]) -> None:
+        super().__init__()
+        self._name = "RefitWhenShown"
+        minx, miny, maxx, maxy = (float(v) for v in bounds_wgs84)
+        self.bounds = f"[[{miny:.6f}, {minx:.6f}], [{maxy:.6f}, {maxx:.6f}]]"
+
+
 #: Label layers :func:`map_view` can add: name -> (AreaData attribute, column, colour).
 LABELS: dict[str, tuple[str, str, str]] = {
     "towns": ("towns", "town", "#4B0082"), "pcns": ("pcns", "pcn_name", "#0072B2"),
@@ -1101,6 +1136,8 @@ def map_view(area: Any, layers: Sequence[str], *, labels: Sequence[str] = ("town
         if gdf is None or col not in gdf.columns or (key == "towns" and len(gdf) < 2):
             continue
         _label_layer(gdf, col, key, colour).add_to(m)
+    outline = area.borough if area.borough is not None and len(area.borough) else area.wards
+    _RefitWhenShown(outline.to_crs(web.CRS_WEB).total_bounds).add_to(m)
     # the layer control must be rendered after every layer it lists (it references them by name)
     for name, child in list(m._children.items()):
         if isinstance(child, folium.LayerControl):
@@ -1234,6 +1271,11 @@ def gap_table(gaps: pd.DataFrame, gap_minutes: float, area: Any, band: str = "po
         wide[id_col] = wide[id_col].map(lambda v: names.get(v, v))
         wide = wide.rename(columns={id_col: "pcn_name"})
     return wide
+
+
+def access_layers(area: Any) -> list[str]:
+    """Service types drawn as pram-distance layers: any key service first, then each key type."""
+    return [ANY_KEY, *area.pack.key_service_types]
 
 
 def leading_localities(rec: Any, top_n: int = 2) -> list[str]:

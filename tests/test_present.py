@@ -146,6 +146,7 @@ def test_map_view_is_self_contained_labelled_and_inert(ealing):
     hostile = dataclasses.replace(ealing, towns=towns)
     view = present.map_view(hostile, ["boundaries"], labels=["towns", "pcns"], title="Towns")
     assert "<script src=" not in view.page  # Leaflet inlined: draws without a CDN
+    assert "new ResizeObserver" in view.page  # re-fits when an off-screen output is first shown
     assert "Southall" in view.page and "NORTHOLT PCN" in view.page  # permanent labels
     assert "<script>alert(1)" not in view.page and "alert(1)" in view.page  # shown, as text
     assert "7*7" in view.page and "{{ 7*7 }}" not in view.page  # never compiled as a template
