@@ -232,10 +232,16 @@ def _column(name: str, series: pd.Series, service_labels: Mapping[str, str]) -> 
     band, _, stype = name.partition("__")
     if stype and band in COLUMNS:
         return Column(f"{COLUMNS[band].label.replace(' (people)', '')}: nearest "
-                      f"{service_labels.get(stype, stype).split(' (')[0].lower()} (people)", "people")
+                      f"{_lower(service_labels.get(stype, stype).split(' (')[0])} (people)", "people")
     kind = ("count" if pd.api.types.is_integer_dtype(series) else
             "score" if pd.api.types.is_float_dtype(series) else "text")
     return Column(str(name).replace("_", " ").capitalize(), kind)
+
+
+def _lower(label: str) -> str:
+    """A label inside a sentence: first letter lower-cased unless it starts an acronym ("GP")."""
+    first = label.split(" ", 1)[0]
+    return label if first.isupper() else label[:1].lower() + label[1:]
 
 
 def service_labels(area: Any) -> dict[str, str]:
@@ -780,7 +786,7 @@ def _service_sentences(area: Any, need: Any, comp: pd.DataFrame) -> list[str]:
             low = per.sort_values(st).iloc[0]
             key = f"{st}_per_1000"
             london = (f", London {comp.loc[key, 'london_value']:.2f}" if key in comp.index else "")
-            pts.append(f"Fewest {labels.get(st, st).lower()} services per 1,000 children 0-19: {low['town']} "
+            pts.append(f"Fewest {_lower(labels.get(st, st))} services per 1,000 children 0-19: {low['town']} "
                        f"({low[st]:.2f}{london})" + (_cc_short(area) if st == CHILDRENS_CENTRE else "") + ".")
     return pts
 
@@ -802,7 +808,7 @@ def access_findings(area: Any, acc: Any, gap_minutes: float) -> Findings:
         return Findings((f"No coverage figures at {gap_minutes:g} minutes: add {gap_minutes:g} to "
                          f"thresholds_minutes.",), {})
     t = tot.iloc[0]
-    types = ", ".join(service_labels(area).get(k, k).lower() for k in area.pack.key_service_types)
+    types = ", ".join(_lower(service_labels(area).get(k, k)) for k in area.pack.key_service_types)
     pts = [f"At {s.walk_speed_kmh:g} km/h ({s.metres_per_minute:.0f} m a minute, {acc['label']}), "
            f"{t['pct_within']:.1f}% of {who} live within {gap_minutes:g} minutes of a key service ({types}); "
            f"{t['pop_beyond']:,.0f} ({100 - t['pct_within']:.1f}%) do not."]
@@ -827,13 +833,13 @@ def _type_sentences(area: Any, acc: Any, gap_minutes: float, band: str, who: str
     if len(cov):
         worst = cov.iloc[0]
         med = acc["summary"].set_index("service_type")["median_minutes"].get(worst["service_type"], np.nan)
-        pts.append(f"The hardest key service to reach is the nearest {labels.get(worst['service_type'], '').lower()}: "
+        pts.append(f"The hardest key service to reach is the nearest {_lower(labels.get(worst['service_type'], ''))}: "
                    f"{worst['pct_within']:.1f}% of {who} within {gap_minutes:g} minutes, median {med:.0f} minutes"
                    + (_cc_short(area) if worst["service_type"] == CHILDRENS_CENTRE else "") + ".")
     areas = acc["gap_areas"]
     if len(areas):
         big = areas.sort_values(f"gap_{band}", ascending=False).iloc[0]
-        pts.append(f"The largest contiguous gap area (nearest {labels.get(big['service_type'], '').lower()}) holds "
+        pts.append(f"The largest contiguous gap area (nearest {_lower(labels.get(big['service_type'], ''))}) holds "
                    f"{big[f'gap_{band}']:,.0f} {who} over {big['area_m2'] / 1e6:.1f} km²"
                    + (_cc_short(area) if big["service_type"] == CHILDRENS_CENTRE else "") + ".")
     cb = acc["cross_border"]
