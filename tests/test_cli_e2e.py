@@ -152,5 +152,7 @@ def test_failed_run_leaves_no_output_folder(tmp_path):
     proc = locmap("run", "--area", "ealing", "--services", "services.csv", "--out", "never", cwd=tmp_path,
                   check=False)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("locmap: error:") and "Traceback" not in proc.stderr
+    before, _, error = proc.stderr.partition("locmap: error:")
+    assert error and "services.csv" in error and "Traceback" not in proc.stderr
+    assert all(line.startswith("== ") for line in before.splitlines())  # only the steps' progress lines
     assert not (tmp_path / "never").exists()
