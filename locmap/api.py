@@ -52,6 +52,7 @@ import pandas as pd
 
 from locmap import export
 from locmap.access import nearest as acc
+from locmap.access.crossborder import crossborder_shares
 from locmap.access.gaps import all_gap_polygons, gap_summary
 from locmap.bands import BANDS
 from locmap.data.area import AreaData, load_area
@@ -204,7 +205,8 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         gap_summaries={lvl: gap_summary(cov, lvl) for lvl in levels}, gaps_by_pcn=_named_pcn_gaps(area, cov),
         gap_areas_all=gaps_all, gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band),
         fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a,
-        cross_border=_cross_border_shares(res), cross_border_services=_cross_border_services(area, res),
+        cross_border=_cross_border_shares(res), crossborder_shares=crossborder_shares(area, res, router=router),
+        cross_border_services=_cross_border_services(area, res),
         straight_vs_street=_straight_vs_street(res, cov), calibration=_calibration(area, res, router),
         gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band)
 

@@ -104,6 +104,9 @@ class AccessAnalysis(_Fields):
         Two-step floating catchment scores (empty when not computed).
     cross_border, cross_border_services, straight_vs_street, calibration : DataFrame
         Report tables (see :func:`locmap.api.analyse_access`).
+    crossborder_shares : DataFrame
+        Children (0-4, 0-19) whose nearest service of each type lies in another borough, by ward,
+        town and PCN footprint (:func:`locmap.access.crossborder.crossborder_shares`).
     gap_minutes, cell_m, gap_band
         Parameters of the gap areas (minutes, metres, age-band column).
     """
@@ -120,6 +123,7 @@ class AccessAnalysis(_Fields):
     fca_services: pd.DataFrame
     fca_areas: pd.DataFrame
     cross_border: pd.DataFrame
+    crossborder_shares: pd.DataFrame
     cross_border_services: pd.DataFrame
     straight_vs_street: pd.DataFrame
     calibration: pd.DataFrame
@@ -161,6 +165,8 @@ class AccessAnalysis(_Fields):
         """``file stem -> table`` of everything ``locmap access`` writes as CSV/Parquet."""
         res = self.result
         t = {"nearest": res.table, "coverage": self.coverage}
+        if len(self.crossborder_shares):
+            t["crossborder_shares"] = self.crossborder_shares
         for lvl, df in self.gap_summaries.items():
             t[f"gap_summary_{lvl}"] = df
         if len(self.fca_homes):

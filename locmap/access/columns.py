@@ -49,6 +49,14 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "demand_in_catchment": ("people", "children of the demand band within the service's catchment (incl. across the border)"),
     "supply_ratio": ("index", "capacity per child in the service's catchment (2SFCA step 1)"),
     "capacity_note": ("label", "where the capacity comes from"),
+    "area_name": ("name", "name of the area (ward, town, PCN)"),
+    "people": ("people", "people of the age band living in the area"),
+    "people_cross_border": ("people", "people of the age band whose nearest service of the type is in another borough"),
+    "share_cross_border": ("share 0-1", "share of the age band whose nearest service of the type is in another borough"),
+    "people_unknown": ("people", "people whose nearest service's borough is not known"),
+    "homes": ("homes", "residential points in the area"),
+    "homes_cross_border": ("homes", "residential points whose nearest service of the type is in another borough"),
+    "mean_extra_minutes_cross_border": ("minutes", "mean extra minutes to the nearest service of the type in the home borough, for those whose nearest is across the border"),
 }
 
 _PATTERNS: tuple[tuple[re.Pattern, str, str], ...] = (
