@@ -557,7 +557,7 @@ def map_layers(area: AreaData, access: AccessAnalysis | None = None,
     """
     settings = settings or area.settings
     layers = tuple(layers)
-    want = {"access", "gaps", "localities"} & set(layers)
+    want = {"access", "gaps", "crossborder", "localities"} & set(layers)
     if access is None and want:
         access = analyse_access(area, settings, fca=False, gap_minutes=gap_minutes)
     if access is None:
@@ -572,7 +572,7 @@ def map_layers(area: AreaData, access: AccessAnalysis | None = None,
                                     thresholds_minutes=settings.thresholds_minutes, scheme_name=scheme,
                                     walk_speed_kmh=settings.walk_speed_kmh)
     return MapInputs(access=res.wide, method=res.method, gaps=_map_gaps(area, access, gap_minutes),
-                     localities=sch.localities, scorecard=scorecard)
+                     localities=sch.localities, scorecard=scorecard, crossborder=access.crossborder_shares)
 
 
 def _map_scheme(area: AreaData, scheme: str, localities: LocalityAnalysis | None) -> Any:
@@ -603,6 +603,7 @@ def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,
     title = title or f"{area.name.title()}: children, deprivation and family services"
     m = build_map(area, layers=layers, access=inputs.access, gaps=inputs.gaps,
                   localities=inputs.localities, scorecard=inputs.scorecard, title=title,
+                  crossborder=inputs.crossborder,
                   offline=offline, method=inputs.method)
     return save_map(m, path, offline=offline)
 

@@ -307,6 +307,7 @@ class MapInputs(_Fields):
     gaps: gpd.GeoDataFrame | None = None
     localities: gpd.GeoDataFrame | None = None
     scorecard: pd.DataFrame | None = None
+    crossborder: pd.DataFrame | None = None
     notes: tuple[str, ...] = ()
 
 

@@ -181,3 +181,19 @@ def test_need_fills_are_clipped_to_the_borough(area):
     clipped = clip_to_outline(spilled, area)
     assert clipped.geometry.difference(area.borough.union_all().buffer(1e-6)).area.max() < 1e-6
     assert clipped.geometry.area.sum() < spilled.geometry.area.sum()
+
+
+def test_crossborder_layers_show_the_ward_share_whose_nearest_service_is_across_the_border(ealing):
+    """Real Ealing: one layer per key type; Southfield's nearest library is across the border for most children."""
+    from locmap import api
+    from locmap.maps.web import build_map, render_html
+
+    s = ealing.settings.with_(progress=False)
+    acc = api.analyse_access(ealing, s, fca=False)
+    shares = acc.crossborder_shares
+    lib = shares[(shares["level"] == "ward") & (shares["band"] == "pop_0_4")
+                 & (shares["service_type"] == "library")].set_index("area_name")
+    assert lib.loc["Southfield", "share_cross_border"] > 0.5
+    html = render_html(build_map(ealing, layers=("crossborder",), crossborder=shares, offline=True))
+    assert "Across the border: nearest library" in html and "Across the border: nearest GP practice" in html
+    assert html.count("Across the border: nearest ") >= 4

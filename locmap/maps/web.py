@@ -46,7 +46,8 @@ from locmap.maps._inert import attach
 from locmap.maps.palette import SERVICE_STYLES, by_prominence, class_labels, service_label, service_style
 from locmap.settings import CRS_METRIC, CRS_WEB
 
-DEFAULT_LAYERS: tuple[str, ...] = ("boundaries", "need", "services", "access", "gaps", "localities")
+DEFAULT_LAYERS: tuple[str, ...] = ("boundaries", "need", "services", "access", "gaps", "crossborder",
+                                   "localities")
 KNOWN_LAYERS: frozenset[str] = frozenset(DEFAULT_LAYERS)
 
 #: Colour per known service type (from :data:`locmap.maps.palette.SERVICE_STYLES`).
@@ -536,6 +537,66 @@ def _idaci_layer(m: folium.Map, lsoa: gpd.GeoDataFrame, bands: Sequence[str], to
     return fg
 
 
+#: Classes of the cross-border share (lower bounds, %) and their colours (light to dark purple).
+CROSSBORDER_CLASSES: tuple[tuple[float, str, str], ...] = (
+    (0.0, "#f2f0f7", "none"), (0.5, "#cbc9e2", "under 5%"), (5.0, "#9e9ac8", "5-15%"),
+    (15.0, "#756bb1", "15-30%"), (30.0, "#54278f", "30% or more"))
+
+
+def add_crossborder(m: folium.Map, area: Any, shares: pd.DataFrame, band: str = "pop_0_4",
+                    service_types: Sequence[str] | None = None, tolerance_m: float = 5.0) -> list[folium.FeatureGroup]:
+    """Per ward, the share of children whose nearest service of a type lies in another borough.
+
+    ``shares`` is :func:`locmap.access.crossborder.crossborder_shares` (rows with ``level ==
+    "ward"``); one layer per service type (default: any key service and the key types).
+    """
+    wards = shares[(shares["level"] == "ward") & (shares["band"] == band)]
+    if not len(wards) or area.wards is None or not len(area.wards):
+        return []
+    types = list(service_types or dict.fromkeys(wards["service_type"]))
+    keys = getattr(getattr(area, "pack", None), "key_service_types", None)
+    if service_types is None and keys:
+        types = [t for t in types if t == "any_key_service" or t in keys]
+    return [_crossborder_layer(m, area, wards[wards["service_type"] == t], t, band, tolerance_m)
+            for t in types]
+
+
+def _crossborder_class(pct: float) -> int:
+    if not pct > 0:
+        return 0
+    return max(i for i, (lo, _, _) in enumerate(CROSSBORDER_CLASSES) if pct >= lo) if pct >= 0.5 else 1
+
+
+def _crossborder_layer(m: folium.Map, area: Any, rows: pd.DataFrame, service_type: str, band: str,
+                       tolerance_m: float) -> folium.FeatureGroup:
+    label = "any key service" if service_type == "any_key_service" else service_label(service_type)
+    label = label if label[:2].isupper() else label[:1].lower() + label[1:]  # "GP practice", "library"
+    w = area.wards.merge(rows[["area_id", "share_cross_border", "people", "people_cross_border"]],
+                         left_on="ward_cd", right_on="area_id", how="left")
+    w["pct"] = (100.0 * w["share_cross_border"].fillna(0.0)).round(1)
+    w["people_cross_border"] = w["people_cross_border"].fillna(0.0).round(0)
+    w["_cls"] = [_crossborder_class(v) for v in w["pct"]]
+    disp = escaped_copy(to_display(w, tolerance_m, columns=["ward_nm", "town", "pct", "people_cross_border", "_cls"]),
+                        ["ward_nm", "town"])
+    name = f"Across the border: nearest {safe_text(label)}"
+    fg = folium.FeatureGroup(name=name, show=False)
+    folium.GeoJson(
+        disp.__geo_interface__,
+        style_function=lambda f: {"fillColor": CROSSBORDER_CLASSES[f["properties"]["_cls"]][1],
+                                  "color": "#555555", "weight": 0.6, "fillOpacity": NEED_FILL_OPACITY},
+        tooltip=folium.GeoJsonTooltip(
+            fields=["ward_nm", "town", "pct", "people_cross_border"],
+            aliases=["Ward", "Town", f"% of {safe_text(BAND_LABELS.get(band, band))} whose nearest "
+                     f"{safe_text(label)} is in another borough", "Children"]),
+    ).add_to(fg)
+    fg.add_to(m)
+    rows_html = "".join(_swatch(col, safe_text(text), opacity=NEED_FILL_OPACITY)
+                        for _, col, text in CROSSBORDER_CLASSES)
+    _legend(m).add(name, f"<div style='color:#555'>% of {safe_text(BAND_LABELS.get(band, band))} per ward "
+                   "whose nearest service is across the borough border</div>" + rows_html, is_open=False)
+    return fg
+
+
 #: Leaflet pane of the most prominent service markers (children's centres): above the other
 #: vector layers (overlayPane, z-index 400), below markers, tooltips and popups.
 PROMINENT_PANE = "locmapProminent"
@@ -775,6 +836,7 @@ def _attribution_text(area: Any) -> str:
 def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.GeoDataFrame | None = None,
               gaps: gpd.GeoDataFrame | None = None, localities: gpd.GeoDataFrame | None = None,
               scorecard: pd.DataFrame | None = None, title: str = "Needs and assets: children and family services",
+              crossborder: pd.DataFrame | None = None,
               offline: bool = False, method: str | None = None, access_service_types: Sequence[str] | None = None,
               need_bands: Sequence[str] = ("pop_0_4", "pop_0_19"), scheme: str = "NaturalBreaks",
               tolerance_m: float = 5.0) -> folium.Map:
@@ -795,6 +857,8 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
         Candidate localities with a ``locality`` column.
     scorecard : DataFrame, optional
         Keyed by ``locality``; shown in the locality popups.
+    crossborder : DataFrame, optional
+        :func:`locmap.access.crossborder.crossborder_shares`: the ``crossborder`` layers.
     title : str
         Shown at the top of the page (escaped).
     offline : bool
@@ -821,6 +885,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
         raise ValueError(f"unknown map layer(s) {unknown}; choose from {sorted(KNOWN_LAYERS)}")
     m = _new_map(area, offline)
     _add_layers(m, area, layers, access=access, gaps=gaps, localities=localities, scorecard=scorecard,
+                crossborder=crossborder,
                 offline=offline, method=method, access_service_types=access_service_types,
                 need_bands=need_bands, scheme=scheme, tolerance_m=tolerance_m)
     _add_controls(m, offline)
@@ -850,7 +915,7 @@ def _new_map(area: Any, offline: bool) -> folium.Map:
 
 def _add_layers(m: folium.Map, area: Any, layers: Sequence[str], *, access: gpd.GeoDataFrame | None,
                 gaps: gpd.GeoDataFrame | None, localities: gpd.GeoDataFrame | None,
-                scorecard: pd.DataFrame | None, offline: bool, method: str | None,
+                scorecard: pd.DataFrame | None, crossborder: pd.DataFrame | None, offline: bool, method: str | None,
                 access_service_types: Sequence[str] | None, need_bands: Sequence[str], scheme: str,
                 tolerance_m: float) -> None:
     """The thematic layers, in drawing order (fills first, points last)."""
@@ -867,6 +932,8 @@ def _add_layers(m: folium.Map, area: Any, layers: Sequence[str], *, access: gpd.
                          show_first=first == "access")
     if "gaps" in layers and gaps is not None:
         add_gap_areas(m, gaps, tolerance_m=tolerance_m, show=first == "gaps")
+    if "crossborder" in layers and crossborder is not None:
+        add_crossborder(m, area, crossborder, tolerance_m=tolerance_m)
     if "localities" in layers and localities is not None:
         add_localities(m, localities, scorecard, tolerance_m=tolerance_m)
     if "services" in layers:
