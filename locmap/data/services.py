@@ -90,12 +90,22 @@ class ServiceRegister:
 
 
 class _Rejects:
+    """The rejects table being built: one entry per (file, row, reason, detail).
+
+    A row that gives several services (an all-through school: primary and secondary) and is
+    rejected for the same reason for each is listed once.
+    """
+
     def __init__(self):
         self.rows: list[dict] = []
+        self._seen: set[tuple] = set()
 
     def add(self, file, row, reason, detail="", key=""):
-        self.rows.append({"file": str(file), "row": int(row), "reason": reason, "detail": str(detail),
-                          "source_key": key})
+        entry = (str(file), int(row), reason, str(detail), key)
+        if entry in self._seen:
+            return
+        self._seen.add(entry)
+        self.rows.append(dict(zip(REJECT_COLUMNS, entry)))
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=REJECT_COLUMNS)
