@@ -35,7 +35,9 @@ KERNEL_NAME = "locmap"
 
 
 class NotebookRunError(LocmapError):
-    """A notebook of the suite failed."""
+    """A notebook of the suite failed (a failure while running: exit code 1)."""
+
+    exit_code = 1
 
 
 def notebook_paths(only: Iterable[str] | str | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:

@@ -60,6 +60,9 @@ class Settings:
     user_services : Path or None
         The user's own services CSV/XLSX/GeoJSON (add/replace/remove services, docs/services.md).
         Relative paths are resolved against the working directory when the Settings is made.
+    user_services_sheet : str or None
+        The sheet of a workbook ``user_services`` (name, or 1-based position as text; default the
+        first), or the layer of a GeoPackage.
     network_file : Path or None
         A street-network file the user chose (``.osm.pbf``, ``.osm``, ``.graphml``...).  When set it
         is used or refused with an error, never replaced by estimated distances.  Relative paths are
@@ -78,6 +81,7 @@ class Settings:
     profile: str = "pram"
     progress: bool = True
     user_services: Path | None = None
+    user_services_sheet: str | None = None
     network_file: Path | None = None
 
     def __post_init__(self) -> None:

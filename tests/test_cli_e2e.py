@@ -156,3 +156,19 @@ def test_failed_run_leaves_no_output_folder(tmp_path):
     assert error and "services.csv" in error and "Traceback" not in proc.stderr
     assert all(line.startswith("== ") for line in before.splitlines())  # only the steps' progress lines
     assert not (tmp_path / "never").exists()
+
+
+def test_services_workbook_sheet_is_chosen_by_name_or_position(tmp_path):
+    with pd.ExcelWriter(tmp_path / "hubs.xlsx") as w:
+        pd.DataFrame({"note": ["read me"]}).to_excel(w, sheet_name="Readme", index=False)
+        pd.DataFrame({"name": ["New Hub"], "service_type": ["childrens_centre"], "postcode": ["UB5 6PA"],
+                      "action": ["add"]}).to_excel(w, sheet_name="Hubs", index=False)
+    for sheet in ("Hubs", "2"):
+        proc = locmap("check", "--area", "ealing", "--services", "hubs.xlsx", "--sheet", sheet, cwd=tmp_path)
+        assert "hubs.xlsx: 1 rows read, 1 used, 0 rejected" in proc.stderr
+
+
+def test_missing_services_file_fails_before_any_work(tmp_path):
+    proc = locmap("run", "--services", "nosuch.csv", "--out", "job", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "nosuch.csv: file not found" in proc.stderr
+    assert "== load" not in proc.stderr and not (tmp_path / "job").exists()

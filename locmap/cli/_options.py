@@ -12,11 +12,14 @@ from typing import Any
 
 from locmap import api
 from locmap.data.area import AreaData
+from locmap.data.io import check_input_file
+from locmap.export import check_output_path
 from locmap.settings import DATA_ROOT_ENV, PROFILES, Settings
 
 #: CLI option (argparse dest) -> Settings field.
 SETTINGS_FIELDS: dict[str, str] = {
-    "data_root": "data_root", "services": "user_services", "network": "network_file",
+    "data_root": "data_root", "services": "user_services", "sheet": "user_services_sheet",
+    "network": "network_file",
     "profile": "profile", "speed_kmh": "walk_speed_kmh", "minutes": "thresholds_minutes",
     "k_nearest": "k_nearest", "max_snap_m": "max_snap_m", "buffer_m": "buffer_m",
     "cache_dir": "cache_dir", "crs": "crs",
@@ -33,6 +36,9 @@ def add_common(p: argparse.ArgumentParser, minutes: bool = True) -> None:
     g.add_argument("--services", type=Path, default=None,
                    help="your own services file (CSV, XLSX, GeoJSON or GeoPackage) to add, replace or "
                         "remove services (docs/services.md); relative to the current folder")
+    g.add_argument("--sheet", default=None,
+                   help="sheet of a --services workbook (name, or position counting from 1; default: the first), "
+                        "or layer of a GeoPackage")
     g.add_argument("--network", type=Path, default=None,
                    help="street network file (.osm.pbf, .osm, .graphml); relative to the current folder. "
                         "A missing or unusable file is an error. Default: the area pack's network if it "
@@ -73,9 +79,23 @@ def say(msg: str) -> None:
 
 def load_area(args: argparse.Namespace, settings: Settings | None = None) -> AreaData:
     """The area named by ``--area`` with these settings; says how many rows of ``--services`` were
-    rejected and where to see why."""
-    area = api.load(args.area, settings or settings_from_args(args))
+    rejected and where to see why.  The ``--services`` file and the ``--out``/``--rejects`` paths
+    are checked first, so a typo fails in a second, not after the work."""
+    settings = settings or settings_from_args(args)
+    check_paths(args, settings)
+    area = api.load(args.area, settings)
     note = api.user_services_note(area, getattr(args, "rejects", None))
     if note:
         say(note)
     return area
+
+
+def check_paths(args: argparse.Namespace, settings: Settings) -> None:
+    """Refuse an unreadable ``--services`` file or an unwritable ``--out``/``--rejects`` before any work."""
+    if settings.user_services is not None:
+        check_input_file(settings.user_services)
+    out = getattr(args, "out", None)
+    if out:
+        check_output_path(out, folder=not str(out).lower().endswith((".html", ".csv", ".json")))
+    if getattr(args, "rejects", None):
+        check_output_path(args.rejects)

@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from locmap import api
-from locmap.cli._options import add_common, say, settings_from_args
+from locmap.cli._options import add_common, check_paths, say, settings_from_args
 
 
 def add_parser(subparsers: Any) -> None:
@@ -51,7 +51,9 @@ def options_from_args(args: argparse.Namespace) -> api.RunOptions:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    res = api.run_all(args.area, settings_from_args(args), args.out, options_from_args(args), say=say)
+    settings = settings_from_args(args)
+    check_paths(args, settings)
+    res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say)
     rec = res.recommendation
     print(rec.headline())
     print(f"rule: {rec.rule}")

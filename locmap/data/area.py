@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from locmap.data.bundle import AreaData
 from locmap.data.loaders import build_area
@@ -14,6 +15,17 @@ __all__ = ["AreaData", "load_area"]
 
 
 _CACHE: dict = {}
+
+
+def _file_stamp(path: str | Path | None) -> tuple[int, int] | None:
+    """(size, mtime ns) of a file, so an edited user file is loaded again; None if absent."""
+    if path is None:
+        return None
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None  # the reader reports the missing/unreadable file with its own error
+    return st.st_size, st.st_mtime_ns
 
 
 def load_area(name: str = "ealing", settings: Settings | None = None, user_services=None,
@@ -41,7 +53,7 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
     user_services = user_services or settings.user_services
     # only what changes the loaded data (not speeds, thresholds or profile) keys the cache
     key = (str(name), str(settings.resolve_data_root()), str(settings.project_root), settings.crs,
-           settings.buffer_m, str(user_services))
+           settings.buffer_m, str(user_services), _file_stamp(user_services), settings.user_services_sheet)
     if use_cache and key in _CACHE:
         # same data, possibly different speeds/thresholds: share the layers, carry these settings
         return dataclasses.replace(_CACHE[key], settings=settings)

@@ -52,8 +52,10 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
     lsoa = lsoa.merge(dep.drop(columns=[c for c in dep.columns if c in ("lsoa21nm", "lad_cd")], errors="ignore"),
                       on="lsoa21cd", how="left")
     steps.update()
+    sheet = settings.user_services_sheet
     reg = build_register(pack, root, b.borough.geometry.iloc[0], pcodes, settings.buffer_m,
-                         user_csv=user_services, crs=pack.crs)
+                         user_csv=user_services, crs=pack.crs,
+                         user_sheet=int(sheet) if sheet is not None and str(sheet).isdigit() else sheet)
     notes += reg.notes
     steps.update()
     max_stacked = int(pack.table("postcodes").options.get("max_stacked_for_homes", 3))

@@ -291,7 +291,7 @@ def read_service_table(path: str | Path, sheet: str | int | None = None,
         return read_point_layer(path, sheet)
     if sheet is not None:
         raise DataFileError(path, f"a sheet or layer ({sheet!r}) was chosen, but this is a CSV file",
-                            remedy="leave the sheet option out for CSV files; it applies to workbooks "
+                            remedy="leave --sheet out for CSV files; it applies to workbooks "
                                    f"({', '.join(SHEET_SUFFIXES)}) and GeoPackages.")
     df, _ = read_csv_any(path)
     sep = df.attrs.get("delimiter", ",")
