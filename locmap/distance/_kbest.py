@@ -18,15 +18,23 @@ numba compiles the kernel on first use and caches the machine code on disk (``ca
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numba
 import numpy as np
+
+#: Cache compiled kernels on disk only where numba can write them: next to this file, or in
+#: ``$NUMBA_CACHE_DIR``.  A read-only install (a shared site-packages) compiles in memory on
+#: first use instead of failing at import ("cannot cache function ... no locator available").
+DISK_CACHE = bool(os.environ.get("NUMBA_CACHE_DIR")) or os.access(Path(__file__).parent, os.W_OK)
 
 
 #: Most labels per node (``nlab`` is a uint8).
 MAX_K = 255
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=DISK_CACHE, nogil=True)
 def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit,
                       wanted, track_length):
     """Labels of every node: its ``k`` cheapest distinct sources.
@@ -115,7 +123,7 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     return lab_cost, (tl.reshape(n, k) if track_length else lab_cost.copy()), ts.reshape(n, k)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _offer(tc, tl, ts, base, c, ln, s, k, track) -> bool:
     """Put (c, s) among a node's k best (cost, source) pairs (distinct sources, sorted; the
     node's entries are ``base .. base + k - 1``; ``tl`` follows when ``track``).
@@ -150,7 +158,7 @@ def _offer(tc, tl, ts, base, c, ln, s, k, track) -> bool:
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=DISK_CACHE, nogil=True)
 def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length, limit, wanted,
                     track_length):
     """k = 1: plain multi-source Dijkstra with the same (cost, source) order and outputs."""
@@ -200,14 +208,14 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
     return lab_cost, (tl.reshape(n, 1) if track_length else lab_cost.copy()), ts.reshape(n, 1)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=DISK_CACHE, nogil=True)
 def _grow(hc, hk, size):
     a, b = np.empty(hc.size * 2), np.empty(hc.size * 2, np.int64)
     a[:size], b[:size] = hc[:size], hk[:size]
     return a, b
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _push(hc, hk, size, c, key) -> int:
     """Binary min-heap on (cost, key): insert and sift up."""
     i = size
@@ -222,7 +230,7 @@ def _push(hc, hk, size, c, key) -> int:
     return size + 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _pop(hc, hk, size) -> int:
     """Remove the root: move the last entry down to its place."""
     size -= 1
