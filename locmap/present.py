@@ -54,7 +54,7 @@ CHILDRENS_CENTRE = "childrens_centre"
 # ----------------------------------------------------------------------------- columns
 #: Display kinds: how a value is formatted.
 KINDS = ("text", "people", "count", "pct", "share", "pts", "minutes", "metres", "km2", "m2",
-         "score", "per1000", "rank", "yesno")
+         "score", "per1000", "rank", "yesno", "kb")
 
 _BAND_TITLE = {"pop_total": "Residents", "pop_0_4": "Children 0-4", "pop_5_11": "Children 5-11",
                "pop_12_19": "Young people 12-19", "pop_0_19": "Children and young people 0-19"}
@@ -183,7 +183,7 @@ COLUMNS: dict[str, Column] = {
     "imd_decile (1 = most deprived)": Column("IMD decile (1 = most deprived)", "rank"),
     "size_bytes": Column("Size (kB)", "count"),
     # workshop files
-    "kind": Column("What"), "path": Column("File"), "size_kb": Column("Size (kB)", "count"),
+    "kind": Column("What"), "path": Column("File"), "size_kb": Column("Size (kB)", "kb"),
 }
 
 #: Value labels for coded columns (``service_type`` values come from the area pack).
@@ -219,6 +219,8 @@ def _fmt(value: Any, kind: str) -> str:
         return f"{v:,.2f}"
     if kind in ("score", "per1000"):
         return f"{v:.2f}"
+    if kind == "kb":
+        return f"{v:,.1f}"
     raise ValueError(f"unknown display kind {kind!r} (one of {', '.join(KINDS)})")
 
 
