@@ -46,14 +46,4 @@ def test_hounslow_pcns_and_register_rows_accounted(hounslow):
     acct = hounslow.checks["services_accounting"]
     assert (acct["used"] + acct["rejected"] == acct["read"]).all()
 
-
-@pytest.mark.notebooks
-def test_notebooks_run_for_hounslow_with_only_the_area_parameter_changed(tmp_path):
-    from locmap.cli import main
-
-    assert main(["notebooks", "--area", "hounslow", "--only", "01,02,03", "--out", str(tmp_path)]) == 0
-    for name in ("01_area_overview", "02_need_and_assets", "03_pram_distance_gaps"):
-        nb = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
-        assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                    if o.get("output_type") == "error"]
-    assert (tmp_path / "01_area_overview" / "01_population_by_town.csv").stat().st_size > 0
+# The notebooks' Hounslow run (all six, area-aware text) is tests/test_notebooks.py::test_hounslow_suite_is_area_aware.
