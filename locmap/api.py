@@ -163,7 +163,7 @@ def _bands(df: pd.DataFrame) -> list[str]:
 def analyse_access(area: AreaData, settings: Settings | None = None,
                    service_types: Sequence[str] | None = None, gap_minutes: float | None = None,
                    cell_m: float = 250.0, gap_band: str = "pop_0_4", router: Any = None,
-                   fca: bool = True, fca_band: str | None = None) -> AccessAnalysis:
+                   fca: bool = True, fca_band: str | None = None, gaps: bool = True) -> AccessAnalysis:
     """Pram distance from every home to each service type, coverage, gaps, 2SFCA and caveats.
 
     Distances are computed once here; every later step takes this result.
@@ -188,6 +188,8 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         Also compute the two-step floating catchment (2SFCA) tables.
     fca_band : str, optional
         Demand band for every type (default: per type, :func:`locmap.access.nearest.demand_band_for`).
+    gaps : bool
+        Also draw the gap-area polygons (every type x threshold); ``False`` leaves them empty.
     """
     settings = settings or area.settings
     gap_minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
@@ -196,14 +198,16 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
     thresholds = [float(t) for t in settings.thresholds_minutes]
     levels = _levels(res)
     cov = acc.coverage(res.wide, levels, thresholds, res.service_types, settings=settings)
-    gaps_all = all_gap_polygons(res.wide, res.service_types, thresholds, cell_m=cell_m, band=gap_band,
-                                progress=settings.progress)
+    gaps_all = (all_gap_polygons(res.wide, res.service_types, thresholds, cell_m=cell_m, band=gap_band,
+                                 progress=settings.progress) if gaps
+                else gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=res.wide.crs))
     fca_h, fca_s, fca_a = _fca_tables(area, res, router, settings, levels, fca_band) if fca else (
         pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     return AccessAnalysis(
         result=res, router=router, coverage=cov, coverage_total=_coverage_total(cov),
         gap_summaries={lvl: gap_summary(cov, lvl) for lvl in levels}, gaps_by_pcn=_named_pcn_gaps(area, cov),
-        gap_areas_all=gaps_all, gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band),
+        gap_areas_all=gaps_all,
+        gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band) if gaps else gaps_all,
         fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a,
         cross_border=_cross_border_shares(res), crossborder_shares=crossborder_shares(area, res, router=router),
         cross_border_services=_cross_border_services(area, res),
