@@ -24,10 +24,29 @@ from pathlib import Path
 import numba
 import numpy as np
 
-#: Cache compiled kernels on disk only where numba can write them: next to this file, or in
-#: ``$NUMBA_CACHE_DIR``.  A read-only install (a shared site-packages) compiles in memory on
-#: first use instead of failing at import ("cannot cache function ... no locator available").
-DISK_CACHE = bool(os.environ.get("NUMBA_CACHE_DIR")) or os.access(Path(__file__).parent, os.W_OK)
+
+
+def _disk_cache() -> bool:
+    """Where numba keeps the compiled kernels: next to this file when it is writable, else
+    ``$NUMBA_CACHE_DIR``, else the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``,
+    ``locmap/numba``).  When none is writable (a read-only install run by a user without a home)
+    the kernels compile in memory on first use (a few seconds) instead of failing at import
+    ("cannot cache function ... no locator available")."""
+    if os.access(Path(__file__).parent, os.W_OK) or numba.config.CACHE_DIR:
+        return True
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "locmap" / "numba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(folder, os.W_OK):
+        return False
+    numba.config.CACHE_DIR = str(folder)  # read by numba when each kernel below is decorated
+    return True
+
+
+#: Whether the compiled kernels are cached on disk (see :func:`_disk_cache`).
+DISK_CACHE = _disk_cache()
 
 
 #: Most labels per node (``nlab`` is a uint8).
