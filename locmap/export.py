@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pyogrio
 from pandas.api.types import is_object_dtype, is_string_dtype
@@ -210,7 +211,10 @@ def neutralise_text(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
             or isinstance(values.dtype, pd.CategoricalDtype)):
         return values
     s = pd.Series(values, copy=False).astype(object)
-    hit = s.str.match(_FORMULA_RE).fillna(False).astype(bool)
+    # test each distinct value once (text columns repeat: types, labels, methods, codes)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    hit_u = pd.Series(uniques, dtype=object).str.match(_FORMULA_RE).fillna(False).to_numpy(bool)
+    hit = pd.Series(np.append(hit_u, False)[codes], index=s.index)  # code -1 (missing) -> False
     if not hit.any():
         return values
     out = s.mask(hit, FORMULA_GUARD + s.where(hit, ""))

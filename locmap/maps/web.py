@@ -30,7 +30,6 @@ from typing import Any
 
 import folium
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 from branca.element import MacroElement
@@ -331,6 +330,8 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
     if k < 2:
         classes[ok] = 0
         return classes, [float(np.nanmax(v))], f"{names.get(scheme, scheme)}, 1 class"
+    import mapclassify  # noqa: PLC0415  (heavy: ~2 s at import, numba compiles; only maps that classify need it)
+
     klass = getattr(mapclassify, scheme)
     kwargs = {"k": k, "initial": 20} if scheme == "NaturalBreaks" else {"k": k}
     # NaturalBreaks runs k-means from random starts on numpy's global generator: seed it for
