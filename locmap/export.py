@@ -183,6 +183,13 @@ def _first_existing(folder: Path) -> Path:
     return folder
 
 
+#: GeoPackages record a "last change" time per table; GDAL takes it from OGR_CURRENT_DATE when set,
+#: so the same tables write the same bytes (reproducible exports; a user's own setting is kept).
+GPKG_DATE = "2000-01-01T00:00:00.000Z"
+if pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") is None:
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+
+
 def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` atomically."""
     with atomic_path(path) as tmp:
@@ -279,7 +286,7 @@ def write_gpkg(layers: dict, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         for name, gdf in layers.items():
             try:
-                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")  # dates fixed: see GPKG_DATE
             except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
                 # GDAL reports a full disk as a failed SQL statement, not as an OSError
                 raise _gdal_write_error(exc, Path(path), tmp.parent) from exc

@@ -198,3 +198,26 @@ def test_network_cache_notices_changed_input(tmp_path):
     Path(c.report["cache"]).write_bytes(b"garbage")
     d = load_or_build(src, "walk", s)
     assert d.report["cache_hit"] is False and d.n_edges == c.n_edges
+
+
+def test_geopackage_and_pdf_exports_are_byte_identical_when_written_again(tmp_path):
+    """GeoPackage 'last change' times and Chromium PDF dates are fixed, so exports can be diffed."""
+    import hashlib
+    import time
+
+    import geopandas as gpd
+    import shapely
+
+    from locmap.export import write_gpkg
+    from locmap.report.pdf import without_dates
+
+    g = gpd.GeoDataFrame({"a": [1, 2]}, geometry=[shapely.Point(0, 0), shapely.Point(1, 1)], crs=27700)
+    write_gpkg({"x": g}, tmp_path / "a.gpkg")
+    time.sleep(1.1)
+    write_gpkg({"x": g}, tmp_path / "b.gpkg")
+    digest = [hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("a.gpkg", "b.gpkg")]
+    assert digest[0] == digest[1]
+    pdf = b"%PDF-1.4\n<</CreationDate (D:20261130041258+00'00')\n/ModDate (D:20261201000000Z)>>"
+    fixed = without_dates(pdf)
+    assert len(fixed) == len(pdf) and b"2026" not in fixed
+    assert b"/CreationDate (D:20000101000000+00'00')" in fixed

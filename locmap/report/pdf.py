@@ -9,6 +9,7 @@ feature off; the page itself forbids network requests (Content-Security-Policy).
 from __future__ import annotations
 
 import shutil
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -62,4 +63,18 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, chromium: str | Path 
         if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
             raise PdfError(f"Chromium could not print {html_path} (exit code {proc.returncode}): {tail}")
-        return write_bytes(pdf_path, out.read_bytes())
+        return write_bytes(pdf_path, without_dates(out.read_bytes()))
+
+
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:[0-9]{14}[^)]*\)")
+
+
+def without_dates(pdf: bytes) -> bytes:
+    """The PDF with its creation/modification dates set to 2000-01-01 00:00 UTC, byte for byte the
+    same length (the cross-reference offsets stay valid), so the same pack prints to the same bytes."""
+    def zero(m: re.Match) -> bytes:
+        text = m.group(0)
+        head = text[: text.index(b"D:") + 2]
+        tail = re.sub(rb"[0-9]", b"0", text[len(head) + 14:])
+        return head + b"20000101000000" + tail
+    return _PDF_DATE.sub(zero, pdf)
