@@ -162,6 +162,7 @@ def bench_networkx(net, origins, services, k1, k1c, args, res):
     res["c_max_err_m"] = float(np.nanmax(np.abs(k1c[smallest][0][fin, 0] - ref[fin]))) if fin.any() else 0.0
     res["c_cut_s"] = t_nx * total_fac / max(done, 1)
     res["c_cut_measured_fac"] = done
+    res["c_cut_total_fac"] = total_fac
     n_unl = min(5 if args.quick else 10, total_fac)
     fac, _ = net.snap(services[max(services)], 1.0)
     t, _ = timed(per_facility_networkx, G, fac[:n_unl], on, None)
@@ -261,6 +262,14 @@ def render(results, args, lengths_note: str) -> str:
             f"{fmt(r['a_k1_s'] / r['floor_s'], 1)}x | {fmt(r['a_k3_s'], 3)} | "
             f"{fmt(r['a_k3_s'] / r['floor_s'], 1)}x | {fmt(r['b_multi_s'], 3)} | "
             f"{fmt(r['b_multi_s'] / r['a_k1_s'], 1)}x |")
+    big = results[-1]
+    k1, k3 = big["a_k1_s"] / big["floor_s"], big["a_k3_s"] / big["floor_s"]
+    lines += ["", f"Targets on the Ealing-size graph: locmap k=1 within 2x of the floor: "
+              f"{'met' if k1 <= 2 else 'not met'} ({k1:.1f}x); locmap k=3 within 5x of the floor: "
+              f"{'met' if k3 <= 5 else 'not met'} ({k3:.1f}x). Before the k-nearest-sources search "
+              "(an outside check of the previous engine, same graph): k=1 2.6x, k=3 28x (one "
+              "Dijkstra per service). k=3 settles every node three times (three labels) and keeps "
+              "each node's three best services sorted, so it cannot get near 1x of a k=1 search."]
     lines += ["", "What users do today, same run (ratio = their time / locmap's for the same k and cutoff):", "",
               "| graph | method | seconds | ratio |", "|---|---|---:|---:|"]
     for r in results:
@@ -276,6 +285,8 @@ def render(results, args, lengths_note: str) -> str:
               "distances only, no snapping, no target snap distances, no output tables. locmap k=1/k=3 are "
               "`StreetRouter.nearest` end to end (snap 6,590 points, one exact k-nearest-sources search per "
               "type, assemble (n, k) tables with the physical length of each route).",
+              "- On the small Helsinki graph the floor takes 2 ms and locmap's time is mostly snapping "
+              "6,590 points and writing the (n, k) tables; the ratios that matter are on the Ealing-size graph.",
               "- The synthetic graph stands in for Ealing (no Ealing OSM extract on this machine); origins are "
               "uniform random points in the graph's bounding box, facilities sit on random nodes. Real Ealing "
               "homes leave the 2 km buffer ring empty, where the search stops early; the synthetic benchmark "
@@ -288,7 +299,9 @@ def _detail_rows(r, args) -> list[str]:
     g, m = r["graph"], f"{args.max_m:.0f}"
     rows = [(f"locmap k=1, max_m {m}", r["a_k1_cut_s"], None),
             (f"locmap k=3, max_m {m}", r["a_k3_cut_s"], None),
-            (f"networkx per facility, cutoff {m} (extrapolated from {r['c_cut_measured_fac']} facilities)",
+            (f"networkx per facility, cutoff {m} "
+             + (f"(all {r['c_cut_total_fac']} facilities)" if r["c_cut_measured_fac"] == r["c_cut_total_fac"]
+                else f"(extrapolated from {r['c_cut_measured_fac']} of {r['c_cut_total_fac']} facilities)"),
              r["c_cut_s"], r["c_cut_s"] / r["a_k1_cut_s"]),
             (f"networkx per facility, no cutoff (extrapolated from {r['c_unl_measured_fac']} facilities)",
              r["c_unl_s"], r["c_unl_s"] / r["a_k1_s"])]
