@@ -420,8 +420,13 @@ def _fake_area(homes, services, syn_settings):
     pack = SimpleNamespace(name="synthetic", lad_cd=AREA_LAD, key_service_types=tuple(KEYS),
                            service_types={k: k for k in KEYS})
     pcns = pd.DataFrame({"pcn_code": pd.Series(dtype=str), "pcn_name": pd.Series(dtype=str)})
+    def located_services(service_type=None):
+        s = services[services["located"]]
+        return s if service_type is None else s[s["service_type"] == service_type]
+
     return SimpleNamespace(pack=pack, settings=syn_settings, homes=homes, services=services, pcns=pcns, checks={},
-                           name="synthetic", attribution="test attribution")
+                           name="synthetic", attribution="test attribution",
+                           located_services=located_services)
 
 
 def test_compute_access_bundle(homes, services, syn_settings):
