@@ -211,6 +211,9 @@ class AccessAnalysis(_Fields):
             f"Distances: {res.label} (method = '{res.method}').",
             f"Pram-pushing speed: {s.walk_speed_kmh:.1f} km/h "
             f"({s.metres_per_minute:.1f} m per minute); profile '{s.profile}'.",
+            ("Minutes = pram_cost_m / speed: pram penalties apply (pram_cost_m = the route in "
+             "equivalent flat, paved metres; distance_m = its physical length)."
+             if res.minutes_from == "pram_cost_m" else "Minutes = distance_m / speed (no pram penalties)."),
             f"Thresholds: {', '.join(f'{t:g}' for t in thresholds)} minutes "
             f"(= {', '.join(f'{s.minutes_to_metres(t):.0f}' for t in thresholds)} m).",
             f"Service types: {', '.join(res.service_types)}.",

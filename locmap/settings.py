@@ -67,6 +67,10 @@ class Settings:
         A street-network file the user chose (``.osm.pbf``, ``.osm``, ``.graphml``...).  When set it
         is used or refused with an error, never replaced by estimated distances.  Relative paths are
         resolved against the working directory when the Settings is made.
+    pram_penalties : bool
+        Apply the suggested pram penalties (unsurfaced, steep, raised kerbs...) on a street
+        network: outputs then carry ``pram_cost_m`` beside the physical ``distance_m`` and minutes
+        follow the cost.  Off by default (tagging is patchy; docs/network.md).
     """
 
     data_root: Path | None = None
@@ -83,6 +87,7 @@ class Settings:
     user_services: Path | None = None
     user_services_sheet: str | None = None
     network_file: Path | None = None
+    pram_penalties: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -13,13 +13,14 @@ from typing import Any
 from locmap import api
 from locmap.data.area import AreaData
 from locmap.data.io import check_input_file
+from locmap.distance.network import check_network_file
 from locmap.export import check_output_path
 from locmap.settings import DATA_ROOT_ENV, PROFILES, Settings
 
 #: CLI option (argparse dest) -> Settings field.
 SETTINGS_FIELDS: dict[str, str] = {
     "data_root": "data_root", "services": "user_services", "sheet": "user_services_sheet",
-    "network": "network_file",
+    "network": "network_file", "pram_penalties": "pram_penalties",
     "profile": "profile", "speed_kmh": "walk_speed_kmh", "minutes": "thresholds_minutes",
     "k_nearest": "k_nearest", "max_snap_m": "max_snap_m", "buffer_m": "buffer_m",
     "cache_dir": "cache_dir", "crs": "crs",
@@ -44,6 +45,9 @@ def add_common(p: argparse.ArgumentParser, minutes: bool = True) -> None:
                         "A missing or unusable file is an error. Default: the area pack's network if it "
                         "names one, else estimated street distances")
     g.add_argument("--profile", choices=PROFILES, default=None, help="street profile (default: pram)")
+    g.add_argument("--pram-penalties", action="store_const", const=True, default=None,
+                   help="on a street network, slow the pram on unsurfaced, steep or raised-kerb ways "
+                        "(outputs add pram_cost_m; minutes follow it). Default: off")
     g.add_argument("--speed-kmh", type=float, default=None,
                    help="pram-pushing speed in km/h (default: 4.0)")
     if minutes:
@@ -94,6 +98,8 @@ def check_paths(args: argparse.Namespace, settings: Settings) -> None:
     """Refuse an unreadable ``--services`` file or an unwritable ``--out``/``--rejects`` before any work."""
     if settings.user_services is not None:
         check_input_file(settings.user_services)
+    if settings.network_file is not None:
+        check_network_file(settings.network_file, "--network / Settings.network_file")
     out = getattr(args, "out", None)
     if out:
         check_output_path(out, folder=not str(out).lower().endswith((".html", ".csv", ".json")))

@@ -646,9 +646,12 @@ def default_router(area: Any, settings: Any = None, *, rebuild: bool = False,
     rebuild : bool
         Ignore the network cache.
     penalties : PramPenalties, optional
-        Pram penalties (default none, see :class:`~locmap.distance.network.PramPenalties`).
+        Pram penalties; default ``PramPenalties()`` when ``settings.pram_penalties`` is set, else
+        none (see :class:`~locmap.distance.network.PramPenalties`).
     """
     settings = settings or area.settings
+    if penalties is None and getattr(settings, "pram_penalties", False):
+        penalties = PramPenalties()
     request = requested_network(settings, getattr(area, "pack", None))
     if request is None:
         cal = calibrate(area)
