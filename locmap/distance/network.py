@@ -49,6 +49,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from locmap.distance._osm import _normalise_values as normalise_tag_values
 from locmap.distance._osm import (
     NON_WALKABLE_HIGHWAYS,
     PRAM_NO_TAGS,
@@ -352,28 +353,16 @@ def _tag(edges: pd.DataFrame, key: str) -> pd.Categorical:
         col = edges[key]
         if isinstance(col.dtype, pd.CategoricalDtype):
             return _renormalise(col.array)
-        return pd.Categorical(_normalise_list(col.tolist()))
+        return pd.Categorical(normalise_tag_values(col.tolist()))
     if "tags" in edges.columns:
         vals = [(t if isinstance(t, dict) else _safe_json(t)).get(key) for t in edges["tags"]]
-        return pd.Categorical(_normalise_list(vals))
+        return pd.Categorical(normalise_tag_values(vals))
     return pd.Categorical.from_codes(np.zeros(len(edges), np.int64), [""])
-
-
-def _normalise_list(values: list) -> list[str]:
-    out = []
-    for v in values:
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            out.append("")
-        elif isinstance(v, (list, tuple, set)):
-            out.append(";".join(str(x).strip().lower() for x in v if x is not None))
-        else:
-            out.append(str(v).strip().lower())
-    return out
 
 
 def _renormalise(cat: pd.Categorical) -> pd.Categorical:
     """A categorical with normalised categories (and "" for missing values)."""
-    cats = np.asarray(_normalise_list(list(cat.categories)) + [""], dtype=object)
+    cats = np.asarray(normalise_tag_values(list(cat.categories)) + [""], dtype=object)
     uniq, inv = np.unique(cats.astype(str), return_inverse=True)
     codes = np.asarray(cat.codes, dtype=np.int64)
     codes = np.where(codes < 0, len(cats) - 1, codes)
