@@ -141,7 +141,7 @@ def _sum_by_area(sums: pd.DataFrame, key: pd.Series, names: Mapping[str, str]) -
     tot = sums.groupby("service_type", sort=True)[cols].sum()
     tot.index = pd.MultiIndex.from_product([[TOTAL_ID], tot.index], names=g.index.names)
     g = pd.concat([g, tot]).reset_index()
-    g["area_name"] = g["_area"].map(names).fillna(g["_area"])
+    g["area_name"] = g["_area"].map(names).astype(object).fillna(g["_area"].astype(object))
     return g
 
 
