@@ -172,3 +172,16 @@ def test_missing_services_file_fails_before_any_work(tmp_path):
     proc = locmap("run", "--services", "nosuch.csv", "--out", "job", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "nosuch.csv: file not found" in proc.stderr
     assert "== load" not in proc.stderr and not (tmp_path / "job").exists()
+
+
+def test_run_twice_gives_identical_files(run_out, tmp_path):
+    """Reproducible exports: the same inputs give the same bytes in every file (timings excepted)."""
+    first, _ = run_out
+    locmap("run", "--area", "ealing", "--out", "job", "--minutes", "8", "12", "16", "--k-nearest", "2",
+           "--schemes", "towns,pcns", cwd=tmp_path)
+    second = tmp_path / "job"
+    names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    differ = [str(n) for n in names if n.name != "timings.csv"
+              and (first / n).read_bytes() != (second / n).read_bytes()]
+    assert differ == []
