@@ -13,6 +13,8 @@ from locmap.errors import DataRootNotFoundError, SettingsError
 
 #: Environment variable naming the folder that holds the shared datasets.
 DATA_ROOT_ENV = "LOCMAP_DATA_ROOT"
+#: Folders a data root holds (at least one must be there).
+DATA_SUBFOLDERS = ("boundaries", "services", "population")
 #: Environment variable naming the cache folder (default: <project>/geo/cache).
 CACHE_ENV = "LOCMAP_CACHE_DIR"
 
@@ -147,6 +149,12 @@ class Settings:
             candidates.append(self.project_root.parent / "shared" / "data")
         for c in candidates:
             if c.is_dir():
+                if not any((c / sub).is_dir() for sub in DATA_SUBFOLDERS):
+                    what = "is empty" if not any(c.iterdir()) else "holds none of " + ", ".join(
+                        f"{s}/" for s in DATA_SUBFOLDERS)
+                    raise DataRootNotFoundError(
+                        f"the data folder {c} {what}; set {DATA_ROOT_ENV} to the folder holding "
+                        f"{', '.join(f'{s}/' for s in DATA_SUBFOLDERS)}")
                 return c.resolve()
         raise DataRootNotFoundError(
             f"no data folder found (looked in {', '.join(str(c) for c in candidates)}); "

@@ -185,3 +185,12 @@ def test_run_twice_gives_identical_files(run_out, tmp_path):
     differ = [str(n) for n in names if n.name != "timings.csv"
               and (first / n).read_bytes() != (second / n).read_bytes()]
     assert differ == []
+
+
+def test_empty_data_root_says_so(tmp_path):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    env = {**os.environ, "LOCMAP_DATA_ROOT": str(empty)}
+    proc = subprocess.run([*LOCMAP, "check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"the data folder {empty} is empty; set LOCMAP_DATA_ROOT" in proc.stderr
