@@ -17,6 +17,7 @@ from pathlib import Path
 import branca.element
 import folium
 import jinja2
+import nbformat
 import pytest
 from branca.element import Element, Figure
 
@@ -271,3 +272,32 @@ def test_cli_rejects_csv_neutralises_a_formula(hostile_cli):
 def test_cli_map_is_byte_identical_in_two_processes(hostile_cli):
     cwd = hostile_cli["cwd"]
     assert (cwd / "map1.html").read_bytes() == (cwd / "map2.html").read_bytes()
+
+
+@pytest.mark.realdata
+def test_notebook_with_a_hostile_services_file_runs_nothing_and_shows_text_literally(tmp_path, settings):
+    """Notebook 02 (the register) executed with the hostile services file: no canary, nothing evaluated,
+    no error, and the payload names reach the outputs as text (escaped in the HTML tables and map)."""
+    try:
+        data_root = settings.resolve_data_root()
+    except LocmapError as exc:  # pragma: no cover - CI has ../shared/data
+        pytest.skip(str(exc))
+    csv = _hostile_services_csv(tmp_path / "hostile.csv")
+    env = {**os.environ, "LOCMAP_DATA_ROOT": str(data_root), "LOCMAP_NO_PROGRESS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "locmap", "notebooks", "--area", "ealing", "--only", "02",
+                           "-p", "user_services", str(csv), "--out", "nb"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not any(p.name == CANARY for p in tmp_path.rglob("*"))
+    text = (tmp_path / "nb" / "02_need_and_assets.ipynb").read_text(encoding="utf-8")
+    assert '"output_type": "error"' not in text
+    assert EVALUATED.findall(text) == []
+    nb = nbformat.read(tmp_path / "nb" / "02_need_and_assets.ipynb", as_version=4)
+    html = ["".join(str(o.get("data", {}).get("text/html", "")) for o in c.outputs)
+            for c in nb.cells if c.cell_type == "code"]
+    marker = f"<td style='text-align:left'>user</td><td style='text-align:left'>{csv}</td>"
+    accounting = next(h for h in html if marker in h)  # the row-accounting table: the user file's row
+    row = re.sub(r"<[^>]+>", "|", accounting[accounting.index(marker) + len(marker) - 5:]).split("|")
+    assert [c for c in row if c.strip()][:4] == ["10", "9", "1", "yes"]  # read, used, rejected, accounted
+    interactive = next(h for h in html if "<iframe" in h)
+    assert interactive.count("Hub ") >= 9 and "Hub &amp;#123;&amp;#123;7*7&amp;#125;&amp;#125;" in interactive
