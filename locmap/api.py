@@ -54,7 +54,7 @@ from locmap import export
 from locmap.access import nearest as acc
 from locmap.access.crossborder import crossborder_shares
 from locmap.access.gaps import all_gap_polygons, gap_summary
-from locmap.bands import BANDS
+from locmap.bands import bands_in
 from locmap.data.area import AreaData, load_area
 from locmap.errors import DataFileError, MissingColumnError, UnknownAreaError
 from locmap.localities import schemes as lc
@@ -139,7 +139,7 @@ def check_summary(area: AreaData) -> dict:
             "lsoa21_total": round(float(area.lsoa["pop_total"].sum()), 3),
             "census_msoa_sum": pop["census_msoa_total"], "census_borough_total": pop["census_lad_total"],
             "perturbation_difference": (pop["census_lad_total"] or 0) - pop["census_msoa_total"],
-            "bands": {b: round(float(area.lsoa[b].sum()), 3) for b in _bands(area.lsoa)},
+            "bands": {b: round(float(area.lsoa[b].sum()), 3) for b in bands_in(area.lsoa)},
             "homes_total": round(float(area.homes["pop_total"].sum()), 3),
         },
         "homes": {k: v for k, v in c["homes"].items() if k != "lsoas_without_postcode"},
@@ -153,10 +153,6 @@ def check_summary(area: AreaData) -> dict:
         "notes": area.notes,
         "load_seconds": round(c["load_seconds"], 2),
     }
-
-
-def _bands(df: pd.DataFrame) -> list[str]:
-    return [b for b in BANDS if b in df.columns]
 
 
 # ----------------------------------------------------------------------------- access
@@ -201,6 +197,7 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
     gaps_all = (all_gap_polygons(res.wide, res.service_types, thresholds, cell_m=cell_m, band=gap_band,
                                  progress=settings.progress) if gaps
                 else gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=res.wide.crs))
+    shares = crossborder_shares(area, res, router=router)
     fca_h, fca_s, fca_a = _fca_tables(area, res, router, settings, levels, fca_band) if fca else (
         pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     return AccessAnalysis(
@@ -209,7 +206,7 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         gap_areas_all=gaps_all,
         gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band) if gaps else gaps_all,
         fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a,
-        cross_border=_cross_border_shares(res), crossborder_shares=crossborder_shares(area, res, router=router),
+        cross_border=_cross_border_totals(shares, res.label), crossborder_shares=shares,
         cross_border_services=_cross_border_services(area, res),
         straight_vs_street=_straight_vs_street(res, cov), calibration=_calibration(area, res, router),
         gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band)
@@ -268,11 +265,18 @@ def _headline_gaps(res: acc.AccessResult, gaps_all: gpd.GeoDataFrame, minutes: f
     """Gap areas of "any key service" and each key type at ``minutes``."""
     key = [t for t in res.key_service_types if t in res.service_types]
     types = ([ANY_KEY] if ANY_KEY in res.service_types else []) + key or res.service_types[:1]
-    if minutes in [float(t) for t in res.settings.thresholds_minutes] and len(gaps_all):
+    return _gaps_at(res, gaps_all, types, minutes, cell_m, band)
+
+
+def _gaps_at(res: acc.AccessResult, gaps_all: gpd.GeoDataFrame, types: Sequence[str], minutes: float,
+             cell_m: float, band: str) -> gpd.GeoDataFrame:
+    """Gap areas of ``types`` at ``minutes``: taken from the run's gap areas when that threshold was
+    drawn, else drawn here."""
+    if len(gaps_all) and float(minutes) in {float(t) for t in res.settings.thresholds_minutes}:
         sub = gaps_all[gaps_all["service_type"].isin(types)
                        & np.isclose(gaps_all["threshold_minutes"].astype(float), minutes)]
         return gpd.GeoDataFrame(sub.reset_index(drop=True), crs=gaps_all.crs)
-    return all_gap_polygons(res.wide, types, [minutes], cell_m=cell_m, band=band)
+    return all_gap_polygons(res.wide, list(types), [minutes], cell_m=cell_m, band=band)
 
 
 def _fca_tables(area: AreaData, res: acc.AccessResult, router: Any, settings: Settings,
@@ -294,18 +298,15 @@ def _fca_tables(area: AreaData, res: acc.AccessResult, router: Any, settings: Se
     return tuple(pd.concat(x, ignore_index=True) for x in (homes, services, areas))
 
 
-def _cross_border_shares(res: acc.AccessResult) -> pd.DataFrame:
-    rows = []
-    for t in res.service_types:
-        cb = res.wide.get(acc.wide_column("cross_border", t))
-        if cb is None:
-            continue
-        cbm = cb.fillna(False).astype(bool).to_numpy()
-        for band in ("pop_0_4", "pop_0_19"):
-            p = res.wide[band].to_numpy(float)
-            rows.append({"service_type": t, "band": band, "people_nearest_across_border": p[cbm].sum(),
-                         "pct_nearest_across_border": 100.0 * p[cbm].sum() / p.sum(), "label": res.label})
-    return pd.DataFrame(rows)
+def _cross_border_totals(shares: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Children whose nearest service is across the border, whole area, per type and band: the
+    ``__total__`` rows of :func:`locmap.access.crossborder.crossborder_shares`."""
+    tot = shares[(shares["area_id"] == acc.TOTAL_ID) & (shares["level"] == shares["level"].iloc[0])] \
+        if len(shares) else shares
+    return pd.DataFrame({"service_type": tot["service_type"].to_numpy(), "band": tot["band"].to_numpy(),
+                         "people_nearest_across_border": tot["people_cross_border"].to_numpy(float),
+                         "pct_nearest_across_border": 100.0 * tot["share_cross_border"].to_numpy(float),
+                         "label": label})
 
 
 def _cross_border_services(area: AreaData, res: acc.AccessResult) -> pd.DataFrame:
@@ -590,11 +591,7 @@ def _map_gaps(area: AreaData, access: AccessAnalysis, minutes: float) -> gpd.Geo
     res = access.result
     key = [t for t in (getattr(area.pack, "key_service_types", None) or res.service_types)
            if t in res.service_types]
-    g = access.gap_areas_all
-    if len(g) and np.isclose(g["threshold_minutes"].astype(float), minutes).any():
-        sub = g[g["service_type"].isin(key) & np.isclose(g["threshold_minutes"].astype(float), minutes)]
-        return gpd.GeoDataFrame(sub.reset_index(drop=True), crs=g.crs)
-    return all_gap_polygons(res.wide, key, [minutes], cell_m=access.cell_m, band=access.gap_band)
+    return _gaps_at(res, access.gap_areas_all, key, minutes, access.cell_m, access.gap_band)
 
 
 def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,

@@ -12,3 +12,9 @@ BAND_LABELS: dict[str, str] = {
 BAND_AGES: dict[str, tuple[int, int]] = {
     "pop_0_4": (0, 4), "pop_5_11": (5, 11), "pop_12_19": (12, 19), "pop_0_19": (0, 19),
 }
+
+
+def bands_in(columns) -> list[str]:
+    """The age-band columns among ``columns`` (a DataFrame or its column names), in :data:`BANDS` order."""
+    names = set(getattr(columns, "columns", columns))
+    return [b for b in BANDS if b in names]

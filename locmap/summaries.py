@@ -9,20 +9,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from locmap.bands import BANDS
+from locmap.bands import bands_in
 from locmap.distance.calibration import calibrate
 from locmap.localities.alignment import alignment_table, crosstab_long
 from locmap.localities.schemes import scheme_from_column
 from locmap.localities.scorecard import service_locality
 
 
-def _bands(df: pd.DataFrame) -> list[str]:
-
-    return [b for b in BANDS if b in df.columns]
-
-
 def _by(df: pd.DataFrame, col: str, label: str) -> pd.DataFrame:
-    bands = _bands(df)
+    bands = bands_in(df)
     g = df.groupby(col, dropna=False)[bands].sum().reset_index().rename(columns={col: label})
     g["pct_0_19"] = 100.0 * g["pop_0_19"] / g["pop_total"]
     return g.sort_values("pop_0_19", ascending=False).reset_index(drop=True)
@@ -80,7 +75,7 @@ def need_and_assets(area, service_types: Sequence[str] | None = None) -> dict[st
     lsoa, svc = area.lsoa, area.services
     if service_types:
         svc = svc[svc["service_type"].isin(list(service_types))]
-    bands = _bands(lsoa)
+    bands = bands_in(lsoa)
     dec = {}
     for kind in ("idaci", "imd"):
         col = f"{kind}_decile"

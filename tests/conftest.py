@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +30,13 @@ def ealing(settings):
     except DataRootNotFoundError as exc:  # pragma: no cover - CI always has ../shared
         pytest.skip(str(exc))
     return load_area("ealing", settings)
+
+
+@pytest.fixture
+def shared_dir():
+    """A temporary folder every user can enter (pytest's tmp_path is private to root), for the
+    permission tests that run locmap as user nobody."""
+    d = Path(tempfile.mkdtemp(prefix="locmap-shared-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -8,11 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from unprivileged import NOBODY
 
 from locmap.data.manifest import load_manifest
 from locmap.distance.network import requested_network
@@ -22,7 +22,6 @@ from locmap.settings import Settings
 from osm_fixtures import ealing_grid_osm, helsinki_pbf
 
 ROOT = Path(__file__).resolve().parents[1]
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
 def _pack_with_network(folder: Path, value: str) -> Path:
@@ -159,14 +158,6 @@ def test_a_relative_network_path_is_read_from_the_working_folder(tmp_path):
     assert set(nearest["label"]) == {"street distance"} and set(nearest["method"]) == {"street"}
     assert list((tmp_path / "cache" / "network").glob("grid-pram-*.npz"))
 
-
-@pytest.fixture
-def shared_dir():
-    """A folder the unprivileged user can enter (pytest's tmp_path is private to root)."""
-    d = Path(tempfile.mkdtemp(prefix="locmap-net-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_an_unreadable_network_file_is_named_with_what_to_do(shared_dir):

@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from unprivileged import NOBODY
 import shapely
 
 import locmap.errors as errors_module
@@ -29,19 +30,10 @@ from locmap.errors import DataFileError, InputFileError, LocmapError, OutputErro
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCMAP = ROOT / ".venv" / "bin" / "locmap"
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(40)
 
 
 # ------------------------------------------------------------------ helpers
-@pytest.fixture
-def shared_dir():
-    """A temporary folder every user can enter (pytest's tmp_path is private to root)."""
-    d = Path(tempfile.mkdtemp(prefix="locmap-faults-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
 
 def _unprivileged_prefix() -> list[str]:
     """Command prefix that runs as a user without root's permission bypass, or skip."""

@@ -14,7 +14,6 @@ import importlib
 import sys
 
 from locmap import __version__
-from locmap.cli._options import add_common, settings_from_args  # noqa: F401  (used by sub-command modules)
 from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV
 

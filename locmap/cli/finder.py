@@ -29,7 +29,7 @@ import shapely
 from pyproj import Transformer
 
 from locmap import export
-from locmap.cli import add_common, settings_from_args
+from locmap.cli._options import add_common, settings_from_args
 from locmap.data.area import load_area
 from locmap.data.io import read_csv_any
 from locmap.errors import DataFileError, MissingColumnError, SettingsError

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.optimize import OptimizeWarning
 from scipy.sparse.csgraph import connected_components
 
-from locmap.bands import BANDS
+from locmap.bands import bands_in
 from locmap.errors import (
     CRSError,
     DataFileError,
@@ -98,10 +98,6 @@ def _require(df: pd.DataFrame, cols: Iterable[str], where: str) -> None:
             raise MissingColumnError(where, c, list(df.columns))
 
 
-def _bands_present(df: pd.DataFrame) -> list[str]:
-    return [b for b in BANDS if b in df.columns]
-
-
 def dissolve_scheme(lsoa: gpd.GeoDataFrame, assignment: pd.Series) -> gpd.GeoDataFrame:
     """Dissolve LSOA polygons (and sum population bands) into locality polygons.
 
@@ -117,14 +113,14 @@ def dissolve_scheme(lsoa: gpd.GeoDataFrame, assignment: pd.Series) -> gpd.GeoDat
     GeoDataFrame
         ``locality, n_lsoa`` + bands + ``geometry``, sorted by locality.
     """
-    g = lsoa[[LSOA_ID, *_bands_present(lsoa), "geometry"]].copy()
+    g = lsoa[[LSOA_ID, *bands_in(lsoa), "geometry"]].copy()
     g["locality"] = g[LSOA_ID].map(assignment)
     g = g[g["locality"].notna()]
-    agg = {b: "sum" for b in _bands_present(lsoa)}
+    agg = {b: "sum" for b in bands_in(lsoa)}
     agg[LSOA_ID] = "count"
     out = g.dissolve(by="locality", aggfunc=agg).reset_index()
     out = out.rename(columns={LSOA_ID: "n_lsoa"})
-    cols = ["locality", "n_lsoa", *_bands_present(lsoa), "geometry"]
+    cols = ["locality", "n_lsoa", *bands_in(lsoa), "geometry"]
     out = gpd.GeoDataFrame(out[cols], geometry="geometry", crs=lsoa.crs)
     return out.sort_values("locality").reset_index(drop=True)
 
@@ -366,7 +362,7 @@ def check_partition(assignment: pd.Series, lsoa: pd.DataFrame,
     dups = sorted(set(idx[idx.duplicated()]))
     unknown = sorted(set(idx) - set(codes))
     missing = sorted(set(codes) - set(idx[assignment.notna().to_numpy()]))
-    pop_cols = list(pop_cols) if pop_cols is not None else _bands_present(lsoa)
+    pop_cols = list(pop_cols) if pop_cols is not None else bands_in(lsoa)
     a = assignment[~idx.duplicated()]
     loc = lsoa[LSOA_ID].astype(str).map(a)
     totals = {}
@@ -457,7 +453,7 @@ def units_from_lsoa(lsoa: gpd.GeoDataFrame, by: str = "ward_cd",
     expansion of a generated scheme is exact.
     """
     _require(lsoa, [LSOA_ID, by], "lsoa layer")
-    bands = _bands_present(lsoa)
+    bands = bands_in(lsoa)
     g = lsoa.dissolve(by=by, aggfunc={b: "sum" for b in bands}).reset_index()
     wcol = "pop_total" if "pop_total" in lsoa.columns else bands[0]
     for c in label_cols:

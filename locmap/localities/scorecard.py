@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from locmap.bands import BANDS
+from locmap.bands import bands_in
 from locmap.distance.routing import method_label
 from locmap.errors import MissingColumnError
 from locmap.localities.alignment import crosstab
@@ -229,7 +229,7 @@ def _weighted_mean(L: pd.DataFrame, col: str, w: pd.Series, index: pd.Index) -> 
 def _population_and_need(L: pd.DataFrame, child_col: str) -> pd.DataFrame:
     """Population bands, child share and deprivation per locality (index: locality)."""
     g = L.groupby("locality")
-    out = g[[b for b in BANDS if b in L.columns]].sum()
+    out = g[bands_in(L)].sum()
     out.insert(0, "n_lsoa", g.size())
     child = L[child_col].astype(float)
     popw = L["pop_total"].astype(float) if "pop_total" in L.columns else child
