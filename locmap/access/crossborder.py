@@ -55,7 +55,8 @@ def _home_borough_nearest(area: Any, result: AccessResult, router: Any, types: l
     homes = result.wide
     xy = np.column_stack([homes.geometry.x.to_numpy(float), homes.geometry.y.to_numpy(float)])
     svc = area.located_services()
-    svc = svc[svc.geometry.notna() & (svc["lad_cd"] == result.area_lad_cd)]
+    lads = [result.area_lad_cd] if isinstance(result.area_lad_cd, str) else list(result.area_lad_cd or ())
+    svc = svc[svc.geometry.notna() & svc["lad_cd"].isin(lads)]
     out = {}
     for t in types:
         own = svc[svc["service_type"] == t]

@@ -395,14 +395,16 @@ def _router_reasons(router: Any, rows: np.ndarray) -> np.ndarray:
     return np.where(pd.isna(got), out, got)
 
 
-def _cross_border(service_lad: np.ndarray, area_lad_cd: str | None) -> pd.arrays.BooleanArray:
-    """``service_lad != area_lad_cd`` as a nullable boolean (NA when unknown)."""
+def _cross_border(service_lad: np.ndarray, area_lad_cd: str | tuple[str, ...] | None) -> pd.arrays.BooleanArray:
+    """Service outside the area's borough(s) (``area_lad_cd``: one code or a tuple of codes) as a
+    nullable boolean (NA when unknown)."""
     vals = pd.Series(service_lad, dtype=object)
     known = vals.notna() & (vals.astype(str).str.len() > 0)
     out = pd.array([pd.NA] * len(vals), dtype="boolean")
     if area_lad_cd is None:
         return out
-    res = (vals[known].astype(str) != str(area_lad_cd)).to_numpy()
+    codes = [area_lad_cd] if isinstance(area_lad_cd, str) else list(area_lad_cd)
+    res = ~vals[known].astype(str).isin([str(c) for c in codes]).to_numpy()
     out[np.flatnonzero(known.to_numpy())] = res
     return out
 
@@ -410,6 +412,12 @@ def _cross_border(service_lad: np.ndarray, area_lad_cd: str | None) -> pd.arrays
 # ----------------------------------------------------------------------------- bundle
 def _pack_attr(area: Any, name: str, default: Any = None) -> Any:
     return getattr(getattr(area, "pack", None), name, default)
+
+
+def _area_lads(area: Any) -> str | tuple[str, ...] | None:
+    """The area's borough code, or its boroughs' codes when it has several (a region)."""
+    lads = tuple(_pack_attr(area, "lad_cds", ()) or ())
+    return lads if len(lads) > 1 else _pack_attr(area, "lad_cd")
 
 
 def default_router_for(area: "AreaData", settings: Settings) -> Router:
@@ -437,7 +445,7 @@ def compute_access(
         router = default_router_for(area, settings)
     return nearest_services(
         area.homes, area.services, router, settings, service_types=service_types, k=k,
-        area_lad_cd=_pack_attr(area, "lad_cd"),
+        area_lad_cd=_area_lads(area),
         key_service_types=list(_pack_attr(area, "key_service_types", ()) or ()),
     )
 

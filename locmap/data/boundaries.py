@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -33,18 +34,40 @@ class Boundaries:
 def load_wards(pack: AreaPack, data_root: Path) -> tuple[gpd.GeoDataFrame, list[str]]:
     """The study area's wards: ``ward_cd, ward_nm, lad_cd, geometry`` (EPSG:27700)."""
     spec = pack.layer("wards")
-    wards, notes = read_layer(spec, data_root, pack.crs, required=("ward_cd", "ward_nm"), id_col="ward_cd")
+    dissolve = bool(spec.options.get("dissolve", False))
+    wards, notes = read_layer(spec, data_root, pack.crs, required=("ward_cd", "ward_nm"),
+                              id_col=None if dissolve else "ward_cd")
     if "lad_cd" in wards:
-        other = wards[wards["lad_cd"] != pack.lad_cd]
-        if len(other):
+        other = wards[~wards["lad_cd"].isin(pack.lad_cds)]
+        if len(other) and not dissolve:
             notes.append(f"{spec.path}: {len(other)} wards of other boroughs ignored")
-            wards = wards[wards["lad_cd"] == pack.lad_cd]
+        wards = wards[wards["lad_cd"].isin(pack.lad_cds)]
+    elif len(pack.lad_cds) > 1:
+        raise ManifestError(f"{pack.path}: [layers.wards] needs a lad_cd column for an area of several boroughs")
     else:
         wards["lad_cd"] = pack.lad_cd
+    if dissolve:
+        wards, note = _dissolve_wards(wards, spec.path)
+        notes.append(note)
     exp = spec.options.get("expected_count")
     if exp is not None and len(wards) != exp:
         notes.append(f"{spec.path}: expected {exp} wards, found {len(wards)}")
     return wards.sort_values("ward_cd").reset_index(drop=True), notes
+
+
+def _dissolve_wards(parts: gpd.GeoDataFrame, path: str) -> tuple[gpd.GeoDataFrame, str]:
+    """Ward footprints from small areas that carry their best-fit ward: one polygon per ward."""
+    blank = parts["ward_cd"].isna() | (parts["ward_cd"].astype(str).str.strip() == "")
+    if blank.any():
+        i = int(np.flatnonzero(blank.to_numpy())[0])
+        raise DataFileError(path, "blank best-fit ward code", row=i + 1, column="ward_cd")
+    keep = [c for c in ("ward_nm", "lad_cd", "lad_nm") if c in parts]
+    names = parts.groupby("ward_cd")[keep].first()
+    geoms = parts.groupby("ward_cd").geometry.agg(lambda g: shapely.union_all(g.values))
+    wards = gpd.GeoDataFrame(names.join(geoms.rename("geometry")).reset_index(), geometry="geometry", crs=parts.crs)
+    note = (f"ward footprints are best-fit: {len(parts)} LSOA 2021 polygons of {path} dissolved into "
+            f"{len(wards)} wards on their best-fit 2022 ward (no ward polygons for this area)")
+    return wards, note
 
 
 def load_ward_towns(pack: AreaPack, data_root: Path, wards: gpd.GeoDataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -130,11 +153,16 @@ def load_boundaries(pack: AreaPack, data_root: Path) -> Boundaries:
     if pack.has_table("ward_town"):
         towns_tab, n = load_ward_towns(pack, data_root, wards)
         notes += n
+    elif len(pack.lad_cds) > 1:  # an area of several boroughs: each borough is a "town"
+        names = wards["lad_nm"] if "lad_nm" in wards else wards["lad_cd"]
+        towns_tab = pd.DataFrame({"ward_cd": wards["ward_cd"], "town": names.to_numpy(), "town_confidence": "high",
+                                  "town_note": "borough", "overridden": False})
+        notes.append(f"{pack.path.name}: the area's 'towns' are its {names.nunique()} boroughs")
     else:  # no town grouping for this area: one "town" = the whole borough, said in the notes
         towns_tab = pd.DataFrame({"ward_cd": wards["ward_cd"], "town": pack.lad_nm, "town_confidence": "none",
                                   "town_note": "no ward-to-town table in the area pack", "overridden": False})
         notes.append(f"{pack.path.name}: no [tables.ward_town]; all wards form one town '{pack.lad_nm}'")
-    wards = wards.merge(towns_tab, on="ward_cd", how="left")
+    wards = wards.drop(columns=[c for c in ("lad_nm",) if c in wards]).merge(towns_tab, on="ward_cd", how="left")
     towns = dissolve_towns(wards)
     # borough outline = union of wards (same vintage and generalisation as the wards)
     outline = shapely.union_all(wards.geometry.values)
@@ -142,7 +170,7 @@ def load_boundaries(pack: AreaPack, data_root: Path) -> Boundaries:
                                geometry=[outline], crs=wards.crs)
     tiling = {"towns": check_tiling(towns, outline, "towns tile the borough")}
     # GLA outline comparison (reported only)
-    if pack.has_layer("boroughs"):
+    if pack.has_layer("boroughs") and len(pack.lad_cds) == 1:
         b, _ = read_layer(pack.layer("boroughs"), data_root, pack.crs, required=("lad_cd",))
         gla = b[b["lad_cd"] == pack.lad_cd]
         if len(gla):
@@ -257,7 +285,7 @@ def load_lsoa21(pack: AreaPack, data_root: Path,
             notes.append(f"{changed} LSOA 2021 names taken from the 2011->2021 lookup (polygon layer had 2011 names)")
         lsoa["lsoa21nm"] = new.fillna(lsoa["lsoa21nm"])
     lsoa["msoa21nm"] = lsoa["lsoa21nm"].str.replace(r"[A-Z]$", "", regex=True).str.strip()
-    lsoa["lad_cd"] = pack.lad_cd
+    lsoa["lad_cd"] = lsoa["ward_cd"].map(wards.set_index("ward_cd")["lad_cd"])
     exp = spec.options.get("expected_count")
     if exp is not None and len(lsoa) != exp:
         notes.append(f"{spec.path}: expected {exp} LSOAs, found {len(lsoa)}")

@@ -52,7 +52,7 @@ def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa
     # split parents and missing lsoa11: point in polygon
     need = out.isna()
     if "lad_cd" in postcodes:
-        need &= (postcodes["lad_cd"] == pack.lad_cd)
+        need &= postcodes["lad_cd"].isin(pack.lad_cds)
     if need.any():
         pts = shapely.points(postcodes.loc[need, "easting"].to_numpy(), postcodes.loc[need, "northing"].to_numpy())
         tree = shapely.STRtree(lsoa.geometry.values)

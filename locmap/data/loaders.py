@@ -12,7 +12,7 @@ from locmap.data.boundaries import load_boundaries
 from locmap.errors import PopulationError
 from locmap.export import ATTRIBUTION
 from locmap.data.homes import assign_lsoa21, build_homes, build_neighbour_homes, load_postcodes
-from locmap.data.manifest import load_manifest
+from locmap.data.region import load_pack
 from locmap.data.pcn import build_footprints, load_membership
 from locmap.data.population import (aggregate_deprivation, aggregate_population, children_low_income, deprivation,
                                 lsoa11_population_scaled, lsoa21_population)
@@ -29,7 +29,7 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
     homes -> PCN membership and approximate footprints -> aggregates per ward/town/PCN.
     """
     t0 = time.perf_counter()
-    pack = load_manifest(name, settings)
+    pack = load_pack(name, settings)
     root = settings.resolve_data_root()
     steps = tqdm(total=6, desc=f"loading {pack.name}", disable=not settings.progress, leave=False)
     b = load_boundaries(pack, root)

@@ -42,6 +42,8 @@ class AreaPack:
 
     name: str
     title: str
+    #: the area's code and name: one borough's, or a region's (``E12000007`` London) when the
+    #: area holds several boroughs (``lad_cds``)
     lad_cd: str
     lad_nm: str
     crs: str
@@ -57,6 +59,13 @@ class AreaPack:
     network: Path | None
     path: Path
     raw: dict[str, Any]
+    #: the boroughs (LAD codes) the area is made of: ``(lad_cd,)`` for one borough; a region's
+    #: single area (``london``) lists all of them (key ``lad_cds``)
+    lad_cds: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.lad_cds:
+            object.__setattr__(self, "lad_cds", (self.lad_cd,))
 
     def layer(self, key: str) -> LayerSpec:
         try:
@@ -128,10 +137,22 @@ def load_manifest(name_or_path: str | Path, settings: Settings | None = None) ->
     if not path.is_file():
         known = ", ".join(available_areas(settings)) or "none"
         raise ManifestError(f"no area pack '{name_or_path}' ({path} does not exist); known areas: {known}")
+    return parse_manifest(read_toml(path), path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file ``path`` as a dict (a :class:`ManifestError` naming the file when invalid)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def parse_manifest(raw: dict[str, Any], path: Path) -> AreaPack:
+    """Validate a manifest dict (read from ``path``, or generated for it) into an :class:`AreaPack`.
+
+    ``path`` names the pack in errors; a relative ``network`` starts from its folder.
+    """
     missing = [k for k in REQUIRED_TOP if k not in raw]
     if missing:
         raise ManifestError(f"{path}: missing required key(s): {', '.join(missing)}")
@@ -166,4 +187,5 @@ def load_manifest(name_or_path: str | Path, settings: Settings | None = None) ->
         service_types=dict(st), key_service_types=tuple(raw["key_service_types"]),
         layers=layers, tables=tables, pcn=raw.get("pcn", {}), services=services,
         network=_network_path(raw.get("network"), path), path=path, raw=raw,
+        lad_cds=tuple(raw.get("lad_cds") or (raw["lad_cd"],)),
     )

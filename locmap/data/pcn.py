@@ -17,8 +17,8 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from locmap.errors import DataFileError
-from locmap.data.io import read_csv_any, rename_columns
+from locmap.errors import DataFileError, ManifestError
+from locmap.data.io import read_csv_any, read_table, rename_columns
 from locmap.data.manifest import AreaPack
 
 FOOTPRINT_METHOD = "approximate: LSOA assigned to the PCN of its nearest member practice (straight line)"
@@ -40,7 +40,7 @@ def load_membership(pack: AreaPack, data_root: Path) -> tuple[pd.DataFrame, pd.D
     df, _ = read_csv_any(path)
     m = rename_columns(df, cfg["membership_columns"], path, required=("practice_code", "pcn_code", "pcn_name"))
     if "lad_cd" in m:
-        m = m[m["lad_cd"] == pack.lad_cd]
+        m = m[m["lad_cd"].isin(pack.lad_cds)]
     m = m.drop_duplicates("practice_code")
     m["vintage"] = cfg.get("membership_vintage", "")
     notes = []
@@ -53,8 +53,8 @@ def load_membership(pack: AreaPack, data_root: Path) -> tuple[pd.DataFrame, pd.D
         ppath = data_root / cfg["previous"]
         pdf, _ = read_csv_any(ppath)
         prev = rename_columns(pdf, cfg["previous_columns"], ppath, required=("practice_code", "pcn_name"))
-        if "lad_cd" in prev:
-            prev = prev[prev["lad_cd"] == pack.lad_cd]
+        prev, n = _previous_in_area(pack, data_root, prev, m, cfg["previous"])
+        notes += n
         prev = prev.dropna(subset=["practice_code"]).drop_duplicates("practice_code")
         j = m[["practice_code", "pcn_name"]].merge(prev[["practice_code", "pcn_name"]], on="practice_code",
                                                   how="outer", suffixes=("_new", "_old"), indicator=True)
@@ -73,6 +73,24 @@ def load_membership(pack: AreaPack, data_root: Path) -> tuple[pd.DataFrame, pd.D
                      f"{(diffs['change'].str.startswith('new')).sum()} new, "
                      f"{(diffs['change'].str.startswith('not in')).sum()} gone")
     return m.reset_index(drop=True), diffs, notes
+
+
+def _previous_in_area(pack: AreaPack, data_root: Path, prev: pd.DataFrame, newest: pd.DataFrame,
+                      path: str) -> tuple[pd.DataFrame, list[str]]:
+    """The previous membership list cut to the area: by its borough column, else by the borough
+    of each practice's postcode (the pack's postcode table), keeping practices of the newest list."""
+    if "lad_cd" in prev:
+        return prev[prev["lad_cd"].isin(pack.lad_cds)], []
+    if "postcode" not in prev:
+        raise ManifestError(f"{pack.path}: [pcn].previous_columns needs lad_cd or postcode to cut "
+                            f"{path} to the area")
+    pc = read_table(pack.table("postcodes"), data_root, required=("postcode", "lad_cd"))
+    lad = prev["postcode"].map(pc.drop_duplicates("postcode").set_index("postcode")["lad_cd"])
+    keep = lad.isin(pack.lad_cds) | prev["practice_code"].isin(newest["practice_code"])
+    unknown = int((lad.isna() & keep.eq(False)).sum())
+    notes = [f"{path}: borough taken from each practice's postcode; {unknown} practices with a postcode "
+             "not in the postcode table (terminated?) left out of the comparison"] if unknown else []
+    return prev[keep], notes
 
 
 def assign_lsoas(lsoa_xy: np.ndarray, practices: gpd.GeoDataFrame, router=None) -> tuple[np.ndarray, np.ndarray]:

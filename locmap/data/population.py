@@ -51,8 +51,10 @@ def census_lad_total(pack: AreaPack, data_root: Path) -> float | None:
     if not pack.has_table("census_lad"):
         return None
     t = read_table(pack.table("census_lad"), data_root, required=("lad_cd", "total"))
-    row = t[t["lad_cd"] == pack.lad_cd]
-    return float(to_number(row["total"], pack.table("census_lad").path, "total").iloc[0]) if len(row) else None
+    rows = t[t["lad_cd"].isin(pack.lad_cds)]
+    if rows["lad_cd"].nunique() < len(set(pack.lad_cds)):
+        return None
+    return float(to_number(rows["total"], pack.table("census_lad").path, "total").sum())
 
 
 def lsoa21_population(pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
@@ -101,7 +103,7 @@ def _census_msoa_bands(pack: AreaPack, data_root: Path) -> tuple[pd.DataFrame, P
     cspec = pack.table("census_msoa")
     cpath = cspec.resolve(data_root)
     cm = read_table(cspec, data_root, required=("msoa21nm", "lad_cd", "total"), keep_other=True)
-    cm = cm[cm["lad_cd"] == pack.lad_cd].reset_index(drop=True)
+    cm = cm[cm["lad_cd"].isin(pack.lad_cds)].reset_index(drop=True)
     if cm.empty:
         raise PopulationError(f"{cpath}: no MSOA rows for {pack.lad_cd}")
     cb = _band_counts(cm, cspec.options.get("single_year_prefix", "age_"), "total", cpath)

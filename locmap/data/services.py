@@ -547,7 +547,7 @@ def _outside_detail(r: dict, outline, buffer_m: float, lad_nm: str, d_m: float) 
 def _place(r: dict, outline, buffer_m: float, pack: AreaPack) -> tuple[str, str] | None:
     """Set ``in_study_area`` of a record, or (reason, detail) when it lies beyond the buffer."""
     if not r["located"]:
-        r["in_study_area"] = r["lad_cd"] == pack.lad_cd if r["lad_cd"] else True
+        r["in_study_area"] = r["lad_cd"] in pack.lad_cds if r["lad_cd"] else True
         return None
     d = float(shapely.distance(shapely.Point(r["easting"], r["northing"]), outline))
     if d > buffer_m:
