@@ -31,7 +31,9 @@ def add_common(p: argparse.ArgumentParser, minutes: bool = True) -> None:
     """The options every area command takes (each one a :class:`Settings` field)."""
     g = p.add_argument_group("area and settings")
     g.add_argument("--area", default="ealing",
-                   help="area pack name (data/areas/NAME.toml) or a path to a pack file (default: ealing)")
+                   help="area pack name (data/areas/NAME.toml), a path to a pack file, a region as one "
+                        "area (london: all 33 boroughs) or one of its boroughs (london:camden, "
+                        "london:E09000007) (default: ealing)")
     g.add_argument("--data-root", type=Path, default=None,
                    help=f"folder with the shared datasets (default: ${DATA_ROOT_ENV}, else ../shared/data)")
     g.add_argument("--services", type=Path, default=None,

@@ -13,6 +13,7 @@ import io as _io
 import itertools
 import warnings
 from dataclasses import dataclass
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
 
@@ -29,8 +30,33 @@ from locmap.errors import (CRSError, DataFileError, DuplicateIdError, EmptyLayer
 
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
+#: parsed CSVs of this process, keyed by file identity (path, size, mtime) and parse options: a
+#: batch worker loading borough after borough parses each London-wide file once
+_CSV_CACHE: OrderedDict = OrderedDict()
+_CSV_CACHE_FILES = 16
+
 
 def read_csv_any(path: str | Path, dtype=str, delimiter: str | None = None) -> tuple[pd.DataFrame, str]:
+    """:func:`parse_csv_any`, reusing this process's parse of an unchanged file (a copy of it)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(dtype), delimiter)
+    except OSError:
+        key = None  # the reader reports the missing/unreadable file with its own error
+    if key is not None and key in _CSV_CACHE:
+        _CSV_CACHE.move_to_end(key)
+        df, enc = _CSV_CACHE[key]
+        return df.copy(), enc
+    df, enc = parse_csv_any(path, dtype=dtype, delimiter=delimiter)
+    if key is not None:
+        _CSV_CACHE[key] = (df.copy(), enc)
+        while len(_CSV_CACHE) > _CSV_CACHE_FILES:
+            _CSV_CACHE.popitem(last=False)
+    return df, enc
+
+
+def parse_csv_any(path: str | Path, dtype=str, delimiter: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read a CSV trying UTF-8 (with or without BOM), then Windows-1252, then Latin-1
     (UTF-16 first when the file starts with a UTF-16 byte-order mark).
 

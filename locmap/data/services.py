@@ -319,10 +319,11 @@ class _Source:
         self.rejects.add(self.display_path, row, reason, detail, self.key)
 
 
-def _exclusion(raw: pd.Series, rules: list[dict]) -> str | None:
-    """Detail of the first manifest ``exclude`` rule matching the raw row, else None."""
+def _exclusion(raw: dict, rules: list[dict]) -> str | None:
+    """Detail of the first manifest ``exclude`` rule matching the raw row (source column -> value),
+    else None."""
     for ex in rules:
-        v = raw.get(ex["column"]) if ex["column"] in raw.index else None
+        v = raw.get(ex["column"])
         if v is None or _blank(v):
             continue
         if ("values" in ex and str(v).strip() in [str(x) for x in ex["values"]]) \
@@ -407,7 +408,7 @@ def _service_base(ctx: _Source, rec: dict, row: int, name: str, loc, action: str
     return base
 
 
-def _row_records(ctx: _Source, rec: dict, raw: pd.Series, row: int) -> list[dict]:
+def _row_records(ctx: _Source, rec: dict, raw: dict, row: int) -> list[dict]:
     """The register records of one data row (one per service type, or a user removal);
     [] after rejecting the row with its reason."""
     excluded = _exclusion(raw, ctx.src.get("exclude", []) or [])
@@ -454,13 +455,15 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
         t[c] = df[c]
     ctx = _Source(src, src["key"], display_path, pack, postcodes, rejects,
                   pack.services.get("name_type_rules", []))
-    raw_all_blank = df.drop(columns=geometry).isna().all(axis=1)
+    raw_all_blank = df.drop(columns=geometry).isna().all(axis=1).to_numpy()
+    excl_cols = [c for c in {ex["column"] for ex in src.get("exclude", []) or []} if c in df.columns]
+    raw_rows = df[excl_cols].to_dict("records") if excl_cols else [{}] * len(df)
     records: list[dict] = []
     for i, rec in enumerate(t.to_dict("records")):
-        if raw_all_blank.iloc[i] and _blank(rec.get(GEOMETRY_COLUMNS[0])):
+        if raw_all_blank[i] and _blank(rec.get(GEOMETRY_COLUMNS[0])):
             ctx.reject(i + 1, "blank row")
             continue
-        records.extend(_row_records(ctx, rec, df.iloc[i], i + 1))
+        records.extend(_row_records(ctx, rec, raw_rows[i], i + 1))
     return records, len(df), list(table.notes) + _capacity_notes(records, display_path)
 
 
