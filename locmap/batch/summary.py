@@ -335,7 +335,8 @@ def _data_gaps(area: AreaData, res: Any, key_types: list[str], measured: list[st
     has = set(svc.loc[svc["located"].fillna(False).astype(bool), "service_type"])
     lacking = [t for t in getattr(pack, "service_types", {}) if t not in has]
     if lacking:
-        gaps.append("no " + ", ".join(_lower(service_label(t)) for t in lacking) + " list in the data (not measured)")
+        gaps.append("no " + ", ".join(_lower(service_label(t)) for t in lacking)
+                    + " in the borough's data (none listed within reach): not measured")
     wards = pack.layers.get("wards") if hasattr(pack, "layers") else None
     if wards is not None and wards.options.get("dissolve"):
         gaps.append("ward footprints are best-fit dissolves of LSOA 2021 polygons (no ward polygons)")
