@@ -49,6 +49,7 @@ field                                      unit        meaning
                                                        within reach per 1,000 people of the demand band)
 ``fca_demand_band__<t>``, ``fca_demand__<t>``  band, people  who the demand is and how many
 ``fca_unit__<t>``                          text        what one unit of the score is for this type
+``fca_capacity_note__<t>``                 text        where the capacities came from (run's own note)
 =========================================  ==========  ===================================================
 
 Percentages are ``None`` where the band holds nobody; the 2SFCA fields are ``None`` where the
@@ -267,7 +268,8 @@ def _any_service_fields(out: dict, types: list[str], wide: pd.DataFrame) -> dict
 
 def _fca_fields(access: Any, t: str, minutes: float) -> dict:
     """2SFCA of one type at ``minutes``: the borough's demand-weighted mean home score."""
-    keys = {k: field_name(k, t) for k in ("fca_per_1000", "fca_demand_band", "fca_demand", "fca_unit")}
+    keys = {k: field_name(k, t) for k in ("fca_per_1000", "fca_demand_band", "fca_demand", "fca_unit",
+                                          "fca_capacity_note")}
     out = dict.fromkeys(keys.values())
     areas, svc = access.fca_areas, access.fca_services
     if not len(areas):
@@ -280,19 +282,20 @@ def _fca_fields(access: Any, t: str, minutes: float) -> dict:
     note = svc.loc[svc["service_type"] == t, "capacity_note"]
     out.update({keys["fca_per_1000"]: _num(r["fca_per_1000"]), keys["fca_demand_band"]: str(r["demand_band"]),
                 keys["fca_demand"]: _num(r["demand"]),
-                keys["fca_unit"]: fca_unit(t, str(r["demand_band"]), minutes, str(note.iloc[0]) if len(note) else "")})
+                keys["fca_unit"]: fca_unit(t, str(r["demand_band"]), minutes, str(note.iloc[0]) if len(note) else ""),
+                keys["fca_capacity_note"]: str(note.iloc[0]) if len(note) else None})
     return out
 
 
 def fca_unit(t: str, band: str, minutes: float, capacity_note: str) -> str:
-    """What one unit of ``fca_per_1000`` means for a type (from the capacity note of the run)."""
+    """What one unit of ``fca_per_1000`` means for a type, given the run's capacity note:
+    services (each counting 1) or places, within ``minutes``, per 1,000 people of ``band``."""
     who = "people (all ages)" if band == "pop_total" else BAND_LABELS.get(band, band)
-    label = service_label(t)
-    plural = _plural(_lower(label))
+    label = _lower(service_label(t))
     if capacity_note.startswith("no capacit"):
-        return (f"{_cap(plural)} within {minutes:g} min per 1,000 {who}, shared among everyone within reach of "
-                f"each (no capacities: every {_lower(label)} counts 1)")
-    return f"places within {minutes:g} min per 1,000 {who}, shared among everyone within reach ({capacity_note})"
+        return (f"{_plural(label)} within {minutes:g} min per 1,000 {who} (each {label} counts 1: no capacity "
+                "data), shared among everyone within reach")
+    return f"places within {minutes:g} min per 1,000 {who}, shared among everyone within reach"
 
 
 def _plural(label: str) -> str:
@@ -318,7 +321,7 @@ def _missing_type_fields(t: str, thresholds: list[float]) -> dict:
         out[field_name(kind, t)] = None
     if t != ANY:
         out.update(dict.fromkeys(field_name(k, t) for k in ("fca_per_1000", "fca_demand_band", "fca_demand",
-                                                            "fca_unit")))
+                                                            "fca_unit", "fca_capacity_note")))
     return out
 
 
@@ -400,13 +403,13 @@ def league_columns(summaries: Sequence[Mapping]) -> list[tuple[str, str, str, st
         for t in types:
             for thr in thresholds:
                 cols.append((headline_column(thr, band, t), "percent",
-                             f"% of {BAND_LABELS[band]} whose nearest {type_label(t)} is more than {thr:g} minutes' "
+                             f"% of {BAND_LABELS[band]} whose nearest {_noun(t)} is more than {thr:g} minutes' "
                              "pram-pushing away (or unreachable)", "ratio", field_name("people_beyond", t, band, thr), band))
     for band in SUMMARY_BANDS:
         for t in types:
             for thr in thresholds:
                 cols.append((f"{_cap(_BAND_SHORT[band])} beyond {thr:g} min: {type_label(t)}", "people",
-                             f"{BAND_LABELS[band]} whose nearest {type_label(t)} is more than {thr:g} minutes away "
+                             f"{BAND_LABELS[band]} whose nearest {_noun(t)} is more than {thr:g} minutes away "
                              "(or unreachable)", "sum", field_name("people_beyond", t, band, thr), ""))
     for t in types:
         cols.append((f"Homes with no reachable {_noun(t)}", "homes",
