@@ -258,6 +258,8 @@ def test_population_check_refuses_a_borough_outside_the_region(region, summaries
     stranger = dict(summaries["city"], lad_cd="E06000001", lad_nm="Hartlepool")
     with pytest.raises(RegionSummaryError, match="not a borough of Greater London"):
         population_check(region, [stranger], None, settings)
+    with pytest.raises(RegionSummaryError, match="not boroughs of Greater London: E06000001"):
+        population_check(region, [], pd.DataFrame({"lad_cd": ["E06000001"], "reason": ["x"]}), settings)
     with pytest.raises(RegionSummaryError, match="needs columns lad_cd and reason"):
         population_check(region, [], pd.DataFrame({"lad_cd": ["E09000018"], "error": ["x"]}), settings)
 

@@ -82,8 +82,9 @@ from locmap.results import RunResult
 from locmap.settings import Settings
 from locmap.tables import data_dictionary_text, readable
 
-__all__ = ["SCHEMA", "ANY", "SUMMARY_BANDS", "field_name", "type_label", "borough_summary", "league_table",
-           "describe_league_column", "write_region_summary", "RegionSummaryError"]
+__all__ = ["SCHEMA", "ANY", "SUMMARY_BANDS", "POPULATION_COLUMNS", "RegionSummaryError", "field_name", "type_label",
+           "fca_unit", "borough_summary", "league_columns", "headline_column", "league_table", "population_check",
+           "region_census_totals", "write_region_summary", "summary_markdown", "md_text", "edge_boroughs"]
 
 #: Layout version of :func:`borough_summary` (bump when a field changes meaning).
 SCHEMA = 1
@@ -383,6 +384,24 @@ def headline_column(middle_minutes: float, band: str = "pop_0_4", service_type: 
     return f"% {_BAND_SHORT[band]} beyond {middle_minutes:g} min: {type_label(service_type)}"
 
 
+def _beyond_columns(types: list[str], thresholds: list[float]) -> list[tuple[str, str, str, str, str, str]]:
+    """The "% beyond" block, then the "people beyond" block (band x type x threshold)."""
+    cols = []
+    for band in SUMMARY_BANDS:
+        for t in types:
+            for thr in thresholds:
+                cols.append((headline_column(thr, band, t), "percent",
+                             f"% of {BAND_LABELS[band]} whose nearest {_noun(t)} is more than {thr:g} minutes' "
+                             "pram-pushing away (or unreachable)", "ratio", field_name("people_beyond", t, band, thr), band))
+    for band in SUMMARY_BANDS:
+        for t in types:
+            for thr in thresholds:
+                cols.append((f"{_cap(_BAND_SHORT[band])} beyond {thr:g} min: {type_label(t)}", "people",
+                             f"{BAND_LABELS[band]} whose nearest {_noun(t)} is more than {thr:g} minutes away "
+                             "(or unreachable)", "sum", field_name("people_beyond", t, band, thr), ""))
+    return cols
+
+
 def league_columns(summaries: Sequence[Mapping]) -> list[tuple[str, str, str, str, str, str]]:
     """Every league-table column: ``(name, unit, description, kind, field, denominator field)``.
 
@@ -399,18 +418,7 @@ def league_columns(summaries: Sequence[Mapping]) -> list[tuple[str, str, str, st
              "pop_total", ""),
             ("Children 0-4", "people", "children aged 0-4", "sum", "pop_0_4", ""),
             ("Children 0-19", "people", "children and young people aged 0-19", "sum", "pop_0_19", "")]
-    for band in SUMMARY_BANDS:
-        for t in types:
-            for thr in thresholds:
-                cols.append((headline_column(thr, band, t), "percent",
-                             f"% of {BAND_LABELS[band]} whose nearest {_noun(t)} is more than {thr:g} minutes' "
-                             "pram-pushing away (or unreachable)", "ratio", field_name("people_beyond", t, band, thr), band))
-    for band in SUMMARY_BANDS:
-        for t in types:
-            for thr in thresholds:
-                cols.append((f"{_cap(_BAND_SHORT[band])} beyond {thr:g} min: {type_label(t)}", "people",
-                             f"{BAND_LABELS[band]} whose nearest {_noun(t)} is more than {thr:g} minutes away "
-                             "(or unreachable)", "sum", field_name("people_beyond", t, band, thr), ""))
+    cols += _beyond_columns(types, thresholds)
     for t in types:
         cols.append((f"Homes with no reachable {_noun(t)}", "homes",
                      f"homes from which no {_noun(t)} could be reached (counted as beyond every threshold)",
@@ -549,7 +557,9 @@ def _failures_frame(failures: pd.DataFrame | None, region: Any) -> pd.DataFrame:
         raise RegionSummaryError(f"the failures table needs columns lad_cd and reason; missing {missing} "
                                  f"(has {list(failures.columns)})")
     names = region.boroughs.set_index("lad_cd")["lad_nm"]
-    out = pd.DataFrame({"lad_cd": failures["lad_cd"].astype(str), "reason": failures["reason"].astype(str)})
+    reason = failures["reason"].astype(object)
+    out = pd.DataFrame({"lad_cd": failures["lad_cd"].astype(str),
+                        "reason": reason.where(reason.notna(), "no reason given").astype(str)})
     given = failures["lad_nm"] if "lad_nm" in failures.columns else pd.Series(None, index=failures.index)
     out["lad_nm"] = given.where(given.notna(), out["lad_cd"].map(names)).astype(object)
     return out[["lad_cd", "lad_nm", "reason"]].reset_index(drop=True)
@@ -567,6 +577,9 @@ def _checked(region: Any, summaries: Sequence[Mapping], failed: pd.DataFrame) ->
         if lad in by_lad:
             raise RegionSummaryError(f"two summaries for {s.get('lad_nm')} ({lad})")
         by_lad[lad] = s
+    strangers = sorted(set(failed["lad_cd"]) - codes)
+    if strangers:
+        raise RegionSummaryError(f"failures name codes that are not boroughs of {region.title}: {', '.join(strangers)}")
     both = sorted(set(failed["lad_cd"]) & set(by_lad))
     if both:
         raise RegionSummaryError(f"boroughs both run and failed: {', '.join(both)}")
