@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 from matplotlib.colors import to_hex
 from matplotlib.patches import Patch
+from matplotlib.patheffects import withStroke
 
 from locmap.export import ATTRIBUTION
 from locmap.maps._inert import attach
@@ -297,7 +298,7 @@ def _labels(ax: Any, shown: gpd.GeoDataFrame, column: str, label_column: str) ->
         pt = r.geometry.representative_point()
         value = "not run" if r["_failed"] else _value_text(r.get(column))
         ax.text(pt.x, pt.y, f"{_cell(r.get(label_column))}\n{value}", fontsize=4.5, ha="center", va="center",
-                zorder=5, color="#111111")
+                zorder=5, color="#111111", path_effects=[withStroke(linewidth=1.5, foreground="white")])
 
 
 def _frame(ax: Any, bounds: Sequence[float], pad_frac: float = 0.03) -> None:
