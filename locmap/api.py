@@ -601,7 +601,7 @@ def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,
     layers = tuple(layers or DEFAULT_LAYERS)
     if inputs is None:
         inputs = map_layers(area, scheme=scheme, layers=layers, gap_minutes=gap_minutes)
-    title = title or f"{area.name.title()}: children, deprivation and family services"
+    title = title or f"{getattr(area.pack, 'lad_nm', area.name)}: children, deprivation and family services"
     m = build_map(area, layers=layers, access=inputs.access, gaps=inputs.gaps,
                   localities=inputs.localities, scorecard=inputs.scorecard, title=title,
                   crossborder=inputs.crossborder,
@@ -635,7 +635,7 @@ def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",
     out = Path(out_dir)
     inputs = inputs or map_layers(area, scheme=scheme, gap_minutes=gap_minutes)
     rows = []
-    for flag, name in ((online, f"{area.name}.html"), (offline, f"{area.name}_offline.html")):
+    for flag, name in ((online, f"{area.file_stem}.html"), (offline, f"{area.file_stem}_offline.html")):
         if flag:
             p = write_map(area, out / "maps" / name, inputs, layers, offline=name.endswith("_offline.html"))
             rows.append({"kind": "map (offline)" if "_offline" in name else "map", "locality": "", "path": p})
@@ -798,8 +798,8 @@ def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Localit
               out: Path, options: RunOptions) -> list[Path]:
     inputs = step("map-layers", map_layers, area, access, loc, options.lead_scheme,
                   gap_minutes=options.gap_minutes)
-    files = [step("map", write_map, area, out / "maps" / f"{area.name}.html", inputs),
-             step("map-offline", write_map, area, out / "maps" / f"{area.name}_offline.html", inputs,
+    files = [step("map", write_map, area, out / "maps" / f"{area.file_stem}.html", inputs),
+             step("map-offline", write_map, area, out / "maps" / f"{area.file_stem}_offline.html", inputs,
                   offline=True)]
     if lead:
         files += step("sheet", write_sheet, area, lead, out / "sheets", inputs, scheme=options.lead_scheme)

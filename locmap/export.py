@@ -220,7 +220,11 @@ def neutralise_text(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
     s = pd.Series(values, copy=False).astype(object)
     # test each distinct value once (text columns repeat: types, labels, methods, codes)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    hit_u = pd.Series(uniques, dtype=object).str.match(_FORMULA_RE).fillna(False).to_numpy(bool)
+    u = np.asarray(uniques, dtype=object)
+    is_text = np.fromiter((isinstance(v, str) for v in u), bool, len(u))  # an object column may hold only bools
+    hit_u = np.zeros(len(u), bool)
+    if is_text.any():
+        hit_u[is_text] = pd.Series(u[is_text], dtype=object).str.match(_FORMULA_RE).to_numpy(bool)
     hit = pd.Series(np.append(hit_u, False)[codes], index=s.index)  # code -1 (missing) -> False
     if not hit.any():
         return values
@@ -267,7 +271,8 @@ def _line_end(df: pd.DataFrame) -> str:
     would otherwise be written bare and split the row for every reader."""
     for i in range(df.shape[1]):
         col = df.iloc[:, i]
-        if (is_object_dtype(col.dtype) or is_string_dtype(col.dtype)) and col.str.contains("\r", regex=False).fillna(False).any():
+        if (is_object_dtype(col.dtype) or is_string_dtype(col.dtype)) and any(
+                isinstance(v, str) and "\r" in v for v in pd.unique(col.dropna())):
             return "\r\n"
     return "\n"
 

@@ -110,3 +110,14 @@ def test_locmap_check_rejects_csv_neutralises_hostile_user_service_names(tmp_pat
     # and no cell anywhere in the file starts with a formula trigger
     assert not [c for r in body for c in r if c[:1] in ("=", "+", "@", "\t", "\r")
                 or (c[:1] == "-" and not c.lstrip("-").replace(".", "", 1).isdigit())]
+
+
+def test_object_column_of_only_booleans_or_numbers_is_written_as_it_is(tmp_path):
+    # a generated borough's tables hold object columns of bools (found by running london:city-of-london)
+    df = pd.DataFrame({"flag": pd.Series([True, False, None], dtype=object),
+                       "n": pd.Series([1, -2, None], dtype=object), "t": ["=1+1", "ok", None]})
+    out = neutralise_formulas(df)
+    assert out["flag"].tolist()[:2] == [True, False] and out["n"].tolist()[:2] == [1, -2]
+    assert out["t"].tolist()[:2] == [FORMULA_GUARD + "=1+1", "ok"]
+    write_csv(df, tmp_path / "x.csv")
+    assert (tmp_path / "x.csv").read_text().splitlines()[1].startswith("True,1,")

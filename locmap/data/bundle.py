@@ -1,6 +1,7 @@
 """The study-area bundle: every validated layer of one area pack (built by :mod:`locmap.data.loaders`)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -37,6 +38,11 @@ class AreaData:
     @property
     def name(self) -> str:
         return getattr(self.pack, "name", "area")
+
+    @property
+    def file_stem(self) -> str:
+        """The area name made safe for file names (``london:camden`` -> ``london_camden``)."""
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
 
     def located_services(self, service_type: str | None = None) -> gpd.GeoDataFrame:
         """Services with a location (optionally of one type)."""
