@@ -1,12 +1,15 @@
 """Capacity-aware access: two-step floating catchment area (2SFCA, Luo & Wang 2003).
 
-Costs come from ``router.matrix`` (metres: street or estimated distance, or pram cost when
-pram penalties apply) turned into minutes at ``settings.walk_speed_kmh``.
+Costs come from the router (metres: street or estimated distance, or pram cost when pram
+penalties apply) turned into minutes at ``settings.walk_speed_kmh``.  Catchments are sparse:
+only the home-facility pairs within the largest threshold (``router.pairs_within``), so a run
+over all of London (165,028 homes x 1,863 primary schools) holds millions of pairs, not a
+dense 300-million-cell matrix.  :func:`two_step_fca_numpy` is the dense reference.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -129,15 +132,19 @@ def two_step_fca(
     Step 1: each facility's capacity is divided by the demand (``demand_band``
     people) of all homes within ``threshold`` minutes of it.  Step 2: each
     home sums those ratios over the facilities within ``threshold`` minutes.
-    Costs come from **one** ``router.matrix`` call per service type, limited
-    to the largest threshold, converted to minutes.
+    The catchments come from **one** router call per service type, limited to
+    the largest threshold: ``router.pairs_within`` (only the home-facility pairs
+    within reach, so memory grows with the pairs, not homes x facilities) when the
+    router has it, else ``router.matrix`` (dense).  Both give the same pairs and costs.
 
     Parameters
     ----------
     homes, services : GeoDataFrame
         As for :func:`locmap.access.nearest.nearest_services`.
     router : Router
-        Needs ``matrix(origins_xy, targets_xy, max_m)`` and ``method``.
+        Needs ``method`` and ``pairs_within(origins_xy, targets_xy, max_m)``
+        (:class:`~locmap.distance.routing.PairsWithin`) or ``matrix(origins_xy,
+        targets_xy, max_m)`` (metres).
     settings : Settings, optional
     service_types : list of str, optional
         Default: every type with located services.
@@ -148,8 +155,9 @@ def two_step_fca(
     capacity_column : str
         Supply column; see :func:`_capacities` for missing values.
     engine : {"access", "numpy"}
-        ``"access"`` uses PySAL ``access`` (checked with pandas 3.1);
-        ``"numpy"`` the dense reference implementation.
+        ``"access"`` uses PySAL ``access`` (checked with pandas 3.1) for step 2;
+        ``"numpy"`` sums the ratios with numpy.  Both use the sparse catchments;
+        :func:`two_step_fca_numpy` is the dense reference.
     per : float
         Scale: the ratio is reported per ``per`` people (``fca_per_1000``).
     extra_demand : GeoDataFrame, optional
@@ -176,30 +184,28 @@ def two_step_fca(
     explicit = service_types is not None
     per_type, _, _ = split_services(services, list(service_types) if explicit else None, explicit)
     n_report = len(homes)
+    report_ids = homes["home_id"].reset_index(drop=True)  # the output column, dtype kept
     homes = _with_extra_demand(homes, extra_demand, demand_band)
     home_xy = points_xy(homes, "homes")
-    home_ids = homes["home_id"].to_numpy()
     demand = pd.to_numeric(homes[demand_band], errors="coerce").fillna(0.0).to_numpy(float)
-    mpm = settings.metres_per_minute
     homes_out, svc_out = [], []
     for t in progress(list(per_type), settings.progress, "2SFCA"):
         sub = per_type[t]
         svc_ids = sub["service_id"].astype(str).to_numpy()
         supply, cap_note = _capacities(sub, capacity_column)
-        cost_min = np.asarray(router.matrix(home_xy, points_xy(sub, f"services[{t}]"),
-                                            max_m=max(thresholds) * mpm), dtype=float) / mpm
+        pairs = _catchment_pairs(router, home_xy, points_xy(sub, f"services[{t}]"), max(thresholds),
+                                 settings.metres_per_minute)
         for thr in thresholds:
-            acc, ratio, inside = _catchments(home_ids, demand, svc_ids, supply, cost_min, thr, engine)
+            c = _catchments(pairs, demand, supply, thr, engine)
             homes_out.append(pd.DataFrame({
-                "home_id": home_ids[:n_report], "service_type": t, "threshold_minutes": thr,
-                "demand_band": demand_band, "fca_ratio": acc[:n_report],
-                "fca_per_1000": acc[:n_report] * per, "n_in_catchment": inside[:n_report].sum(axis=1),
+                "home_id": report_ids, "service_type": t, "threshold_minutes": thr,
+                "demand_band": demand_band, "fca_ratio": c.access[:n_report],
+                "fca_per_1000": c.access[:n_report] * per, "n_in_catchment": c.n_in[:n_report],
             }))
             svc_out.append(pd.DataFrame({
                 "service_id": svc_ids, "service_type": t, "threshold_minutes": thr,
-                "demand_band": demand_band, "capacity": supply,
-                "demand_in_catchment": inside.T.astype(float) @ demand,
-                "supply_ratio": ratio, "capacity_note": cap_note,
+                "demand_band": demand_band, "capacity": supply, "demand_in_catchment": c.demand_in,
+                "supply_ratio": c.ratio, "capacity_note": cap_note,
             }))
     return _fca_tables(homes_out, svc_out, method, per)
 
@@ -218,23 +224,67 @@ def _with_extra_demand(homes: gpd.GeoDataFrame, extra: gpd.GeoDataFrame | None,
     return gpd.GeoDataFrame(both, geometry="geometry", crs=extra.crs)
 
 
-def _catchments(home_ids: np.ndarray, demand: np.ndarray, svc_ids: np.ndarray,
-                supply: np.ndarray, cost_min: np.ndarray, thr: float,
-                engine: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(access per home, ratio per service, inside mask)`` for one threshold (minutes)."""
-    inside = np.isfinite(cost_min) & (cost_min <= thr)
-    access_np, ratio = two_step_fca_numpy(demand, supply, cost_min, thr)
+class _Pairs(NamedTuple):
+    """Home-facility pairs within the largest catchment: positions and cost in minutes."""
+
+    home: np.ndarray
+    facility: np.ndarray
+    minutes: np.ndarray
+    n_homes: int
+    n_facilities: int
+
+
+class _Catchment(NamedTuple):
+    """2SFCA of one threshold: per home ``access`` and ``n_in`` (facilities in reach); per
+    facility ``demand_in`` (people in its catchment) and ``ratio`` (NaN without demand)."""
+
+    access: np.ndarray
+    n_in: np.ndarray
+    demand_in: np.ndarray
+    ratio: np.ndarray
+
+
+def _catchment_pairs(router: Any, home_xy: np.ndarray, svc_xy: np.ndarray, max_minutes: float,
+                     metres_per_minute: float) -> _Pairs:
+    """Pairs with a finite cost of at most ``max_minutes`` (the router's metres / metres per minute)."""
+    max_m = max_minutes * metres_per_minute
+    if callable(getattr(router, "pairs_within", None)):
+        p = router.pairs_within(home_xy, svc_xy, max_m=max_m)
+        return _Pairs(np.asarray(p.origin, np.int64), np.asarray(p.target, np.int64),
+                      np.asarray(p.cost_m, dtype=float) / metres_per_minute, len(home_xy), len(svc_xy))
+    # a router with only a dense matrix (the Router protocol's minimum)
+    cost_min = np.asarray(router.matrix(home_xy, svc_xy, max_m=max_m), dtype=float) / metres_per_minute
+    with np.errstate(invalid="ignore"):
+        ii, jj = np.nonzero(np.isfinite(cost_min) & (cost_min <= max_minutes))
+    return _Pairs(ii.astype(np.int64), jj.astype(np.int64), cost_min[ii, jj], len(home_xy), len(svc_xy))
+
+
+def _catchments(pairs: _Pairs, demand: np.ndarray, supply: np.ndarray, thr: float,
+                engine: str) -> _Catchment:
+    """2SFCA for one threshold (minutes) on the sparse catchments (``cost <= thr`` is inside).
+
+    Step 1: ``demand_in = inside.T @ demand``, ``ratio = supply / demand_in``; step 2:
+    ``access = inside @ ratio`` (facilities without demand add nothing), as sums over the pairs.
+    """
+    inside = pairs.minutes <= thr
+    ii, jj = pairs.home[inside], pairs.facility[inside]
+    demand_in = np.bincount(jj, weights=demand[ii], minlength=pairs.n_facilities)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(demand_in > 0, np.asarray(supply, float) / demand_in, np.nan)
+    n_in = np.bincount(ii, minlength=pairs.n_homes)
+    served = np.isfinite(ratio)
     if engine == "numpy":
-        return access_np, ratio, inside
+        access = np.bincount(ii, weights=np.where(served, ratio, 0.0)[jj], minlength=pairs.n_homes)
+        return _Catchment(access, n_in, demand_in, ratio)
     # facilities whose catchment holds no demand would give supply/0 = inf in the library
     # and poison every home near them: leave them out (their ratio is undefined; they add
-    # nothing).
-    keep_svc = np.isfinite(ratio)
-    ii, jj = np.nonzero(inside & keep_svc[None, :])
-    long = pd.DataFrame({"origin": home_ids[ii], "dest": svc_ids[jj], "cost": cost_min[ii, jj]})
-    acc = _fca_with_access_lib(home_ids, demand, svc_ids[keep_svc], supply[keep_svc], long,
-                               thr) if len(long) else np.zeros(len(home_ids))
-    return acc, ratio, inside
+    # nothing).  Homes and facilities are passed by position (labels only).
+    keep = served[jj]
+    long = pd.DataFrame({"origin": ii[keep], "dest": jj[keep], "cost": pairs.minutes[inside][keep]})
+    access = _fca_with_access_lib(np.arange(pairs.n_homes), demand, np.flatnonzero(served),
+                                  np.asarray(supply, float)[served], long, thr) \
+        if len(long) else np.zeros(pairs.n_homes)
+    return _Catchment(access, n_in, demand_in, ratio)
 
 
 def _fca_tables(homes_out: list, svc_out: list, method: str,

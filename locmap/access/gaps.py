@@ -57,16 +57,51 @@ def hex_axial(xy: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hex_polygons(q: np.ndarray, r: np.ndarray, cell_m: float) -> np.ndarray:
-    """Shapely hexagons for axial coordinates (vertices rounded to the millimetre)."""
+    """Shapely hexagons for axial coordinates (vertices rounded to the millimetre).
+
+    Every vertex is the top or bottom corner of exactly one hexagon of the lattice and is
+    computed from that hexagon's integer (q, r) alone, so neighbouring hexagons share
+    bit-identical vertices: the cells form an exact coverage, which
+    ``shapely.coverage_union_all`` joins without any snapping.
+    """
+    q = np.asarray(q, dtype=np.int64)
+    r = np.asarray(r, dtype=np.int64)
     size = cell_m / SQRT3
-    cx = size * (SQRT3 * q + SQRT3 / 2.0 * r)
-    cy = size * (1.5 * r)
-    ang = np.deg2rad(60.0 * np.arange(6) - 30.0)
-    vx = np.round(cx[:, None] + size * np.cos(ang)[None, :], 3)
-    vy = np.round(cy[:, None] + size * np.sin(ang)[None, :], 3)
+
+    def corner(dq: int, dr: int, up: bool) -> tuple[np.ndarray, np.ndarray]:
+        qq, rr = q + dq, r + dr
+        cx = size * (SQRT3 * qq + SQRT3 / 2.0 * rr)
+        cy = size * (1.5 * rr)
+        return cx, (cy + size if up else cy - size)
+
+    # corners at -30, 30, 90, 150, 210, 270 degrees (counter-clockwise), each named by the
+    # hexagon whose top (90) or bottom (270) corner it is
+    corners = [corner(1, -1, True), corner(0, 1, False), corner(0, 0, True),
+               corner(-1, 1, False), corner(0, -1, True), corner(0, 0, False)]
+    vx = np.round(np.column_stack([c[0] for c in corners]), 3)
+    vy = np.round(np.column_stack([c[1] for c in corners]), 3)
     coords = np.stack([vx, vy], axis=-1)
     coords = np.concatenate([coords, coords[:, :1, :]], axis=1)
     return shapely.polygons(coords)
+
+
+def _union_by_group(polys: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """One polygon per group of edge-sharing hexagons (``group`` in ``0..n_groups-1``).
+
+    The hexagons tile exactly (:func:`hex_polygons`), so each group is joined with
+    ``shapely.coverage_union_all`` (drops the shared edges; no overlay, no snapping);
+    a group of one hexagon is that hexagon.
+    """
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group, minlength=n_groups)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    sorted_polys = polys[order]
+    out = np.empty(n_groups, dtype=object)
+    single = counts == 1
+    out[single] = sorted_polys[bounds[:-1][single]]
+    for g in np.flatnonzero(~single):
+        out[g] = shapely.coverage_union_all(sorted_polys[bounds[g]:bounds[g + 1]])
+    return out
 
 
 def gap_polygons(
@@ -136,8 +171,7 @@ def gap_polygons(
     polys = hex_polygons(qs, rs, cell_m)
     agg["n_cells"] = 1
     sums = agg.groupby("_comp", sort=True)[[*bands, "n_homes", "n_cells"]].sum()
-    geoms = [shapely.union_all(polys[agg["_comp"].to_numpy() == c], grid_size=0.001)
-             for c in sums.index]
+    geoms = _union_by_group(polys, agg["_comp"].to_numpy(), len(sums))
     out = pd.DataFrame({
         "service_type": service_type, "threshold_minutes": float(threshold_minutes),
         "band": band,
@@ -158,17 +192,25 @@ def gap_polygons(
 
 def _hex_components(qs: np.ndarray, rs: np.ndarray) -> np.ndarray:
     """Component label of each hexagon: hexagons sharing an edge are joined (lattice neighbours,
-    no floating-point touching tests)."""
-    lookup = {(a, b): i for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist()))}
-    src, dst = [], []
-    for i, (a, b) in enumerate(zip(qs.tolist(), rs.tolist())):
-        for da, db in _NEIGHBOURS:
-            j = lookup.get((a + da, b + db))
-            if j is not None:
-                src.append(i)
-                dst.append(j)
+    no floating-point touching tests).  ``(q, r)`` pairs must be unique."""
     n = len(qs)
-    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    qs = np.asarray(qs, dtype=np.int64)
+    rs = np.asarray(rs, dtype=np.int64)
+    width = int(rs.max() - rs.min()) + 3  # r - rmin + 1 in 1..width-2: r +/- 1 never wraps
+    key = (qs - qs.min()) * width + (rs - rs.min() + 1)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    src, dst = [], []
+    for dq, dr in _NEIGHBOURS:
+        want = key + dq * width + dr
+        pos = np.minimum(np.searchsorted(sorted_key, want), n - 1)
+        hit = sorted_key[pos] == want
+        src.append(np.flatnonzero(hit))
+        dst.append(order[pos[hit]])
+    src_a, dst_a = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(src_a.size), (src_a, dst_a)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
@@ -176,12 +177,87 @@ class NearestRoutes:
     cost_note: str = ""
 
 
+@dataclass(frozen=True)
+class PairsWithin:
+    """The origin-target pairs whose cost is at most a bound: a sparse cost matrix.
+
+    Returned by ``pairs_within`` of :class:`StreetRouter` and :class:`EstimatedRouter`.  The
+    costs are the very numbers :meth:`~StreetRouter.matrix` holds for those pairs (same
+    arithmetic); every other pair of the dense matrix is ``inf`` (beyond the bound or no
+    path) or NaN (a point that cannot be used, see the router's ``unreachable_report``).
+
+    Attributes
+    ----------
+    origin : ndarray (p,) int64
+        Origin positions in ``origins_xy``, ascending; ties ordered by ``target``.
+    target : ndarray (p,) int64
+        Target positions in ``targets_xy``.
+    cost_m : ndarray (p,) float
+        Cost in metres (the pram cost when the network carries pram penalties), ``<= max_m``.
+    shape : (int, int)
+        ``(n_origins, n_targets)``.
+    max_m : float
+        The bound (metres).
+    """
+
+    origin: np.ndarray
+    target: np.ndarray
+    cost_m: np.ndarray
+    shape: tuple[int, int]
+    max_m: float
+
+    def __len__(self) -> int:
+        return int(self.origin.size)
+
+    def to_csr(self) -> sp.csr_array:
+        """The pairs as a ``scipy.sparse.csr_array`` of metres (a cost of exactly 0 is an
+        explicit entry only while no scipy operation prunes zeros: use the arrays to count)."""
+        return sp.csr_array((self.cost_m, (self.origin, self.target)), shape=self.shape)
+
+    def to_dense(self) -> np.ndarray:
+        """``(n, m)`` metres with ``inf`` for every pair not listed (memory ``n x m x 8`` bytes)."""
+        out = np.full(self.shape, np.inf)
+        out[self.origin, self.target] = self.cost_m
+        return out
+
+
+def _pairs(origin: np.ndarray, target: np.ndarray, cost_m: np.ndarray, shape: tuple[int, int],
+           max_m: float) -> PairsWithin:
+    """:class:`PairsWithin` sorted by origin then target."""
+    order = np.lexsort((target, origin))
+    return PairsWithin(origin[order].astype(np.int64), target[order].astype(np.int64),
+                       cost_m[order].astype(float), (int(shape[0]), int(shape[1])), float(max_m))
+
+
+def _check_max_m(max_m: float) -> float:
+    m = float(max_m)
+    if not np.isfinite(m) or m < 0:
+        raise ValueError(f"max_m must be a finite number of metres >= 0 (got {max_m!r})")
+    return m
+
+
+def _expand_groups(u: np.ndarray, inv: np.ndarray, n_unique: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every point of each listed group: for entries ``u`` (positions among the unique values
+    of ``inv``), ``(entry index, point position)`` for all points ``p`` with ``inv[p] == u``."""
+    order = np.argsort(inv, kind="stable")
+    counts = np.bincount(inv, minlength=n_unique)
+    starts = np.cumsum(counts) - counts
+    rep = counts[u]
+    entry = np.repeat(np.arange(u.size), rep)
+    within = np.arange(entry.size) - np.repeat(np.cumsum(rep) - rep, rep)
+    return entry, order[starts[u][entry] + within]
+
+
 @runtime_checkable
 class Router(Protocol):
     """Common interface of :class:`StreetRouter` and :class:`EstimatedRouter`.
 
     All coordinates are ``(n, 2)`` arrays in EPSG:27700 metres (or the network CRS);
     all distances and costs are metres.
+
+    Both locmap routers also offer ``pairs_within(origins_xy, targets_xy, max_m) ->``
+    :class:`PairsWithin` (only the pairs within ``max_m``: the sparse form of ``matrix``); it
+    is optional for other routers (callers fall back to ``matrix``).
     """
 
     method: str
@@ -387,6 +463,45 @@ class StreetRouter:
             pos += ch.size
         return out[inv_o][:, inv_t]
 
+    def node_pairs_within(self, origin_nodes: np.ndarray, target_nodes: np.ndarray,
+                          max_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The finite entries of :meth:`node_distance_matrix` (``max_m`` as its limit), sparse.
+
+        The same Dijkstra searches in the same direction (from the smaller side, in batches of
+        ``chunk_size``), so the costs are the same numbers; only the entries that are finite are
+        kept, so memory grows with the pairs found, not with ``n_origins x n_targets``.
+
+        Returns
+        -------
+        (origin_pos, target_pos, cost_m)
+            Positions in ``origin_nodes`` / ``target_nodes`` (every point on a node gets its
+            own entry) and the network cost (metres, ``<= max_m``), in no particular order.
+        """
+        on = np.asarray(origin_nodes, dtype=np.int64)
+        tn = np.asarray(target_nodes, dtype=np.int64)
+        uo, inv_o = np.unique(on, return_inverse=True)
+        ut, inv_t = np.unique(tn, return_inverse=True)
+        if uo.size == 0 or ut.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        if ut.size <= uo.size:  # as node_distance_matrix: from targets on the reversed graph
+            graph, src, dst, transpose = self.network.csr_reversed, ut, uo, True
+        else:
+            graph, src, dst, transpose = self.network.csr, uo, ut, False
+        parts_a, parts_b, parts_c = [], [], []
+        for pos in progress(range(0, src.size, self.chunk_size), self.progress, "street distances",
+                            unit="chunk"):
+            ch = src[pos:pos + self.chunk_size]
+            d = dijkstra(graph, directed=True, indices=ch, limit=float(max_m))[:, dst]
+            r, c = np.nonzero(np.isfinite(d))
+            parts_c.append(d[r, c])
+            parts_a.append(c if transpose else pos + r)
+            parts_b.append(pos + r if transpose else c)
+        ua, ub, cost = (np.concatenate(x) for x in (parts_a, parts_b, parts_c))
+        e, a = _expand_groups(ua, inv_o.reshape(-1), uo.size)
+        ub, cost = ub[e], cost[e]
+        e, b = _expand_groups(ub, inv_t.reshape(-1), ut.size)
+        return a[e], b, cost[e]
+
     # ------------------------------------------------------------------ public
     def nearest_routes(self, origins_xy: np.ndarray, targets_xy: np.ndarray, k: int = 1,
                        max_m: float | None = None) -> NearestRoutes:
@@ -507,6 +622,57 @@ class StreetRouter:
         return out
 
 
+    def pairs_within(self, origins_xy: np.ndarray, targets_xy: np.ndarray,
+                     max_m: float) -> PairsWithin:
+        """The origin-target pairs within ``max_m`` street metres: :meth:`matrix` made sparse.
+
+        Same routes and the same numbers as :meth:`matrix` for every pair it lists (``snap_o +
+        path + snap_t``, summed in that order); the pairs not listed are those :meth:`matrix`
+        gives ``inf`` or NaN.  Memory grows with the pairs found instead of ``n x m``.
+
+        Parameters
+        ----------
+        origins_xy, targets_xy : array (n, 2), (m, 2)
+            Points in the network CRS (metres).
+        max_m : float
+            Largest cost kept (metres, incl. snaps); required.
+
+        Returns
+        -------
+        PairsWithin
+            :attr:`unreachable_report` lists the points that cannot be used and the origins
+            with no target within ``max_m``, as for :meth:`matrix`.
+
+        Raises
+        ------
+        EmptyServiceTypeError, OutsideNetworkError, DisconnectedGraphError
+            As :meth:`matrix`.
+        """
+        max_m = _check_max_m(max_m)
+        o, t, on, od, tn, td, report = self._prepare(origins_xy, targets_xy)
+        self.unreachable_report = report
+        shape = (o.shape[0], t.shape[0])
+        ok_o, ok_t = np.flatnonzero(on >= 0), np.flatnonzero(tn >= 0)
+        if ok_o.size == 0:
+            return _pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), shape, max_m)
+        a, b, nd = self.node_pairs_within(on[ok_o], tn[ok_t], max_m)
+        i, j = ok_o[a], ok_t[b]
+        total = od[i] + nd + td[j]
+        keep = total <= max_m
+        i, j, total = i[keep], j[keep], total[keep]
+        report.n_unreachable_pairs = int(ok_o.size * ok_t.size - i.size)
+        has_pair = np.zeros(o.shape[0], dtype=bool)
+        has_pair[i] = True
+        unreached = ok_o[~has_pair[ok_o]]
+        self._explain_unreached(unreached, on, tn, max_m, report, od)
+        if unreached.size == ok_o.size and (report.indices("origin", "other_component").size
+                                            == ok_o.size):
+            raise DisconnectedGraphError(
+                f"no origin can reach any target: the {ok_o.size} usable origins and "
+                f"{ok_t.size} usable targets lie on different pieces of the street network")
+        return _pairs(i, j, total, shape, max_m)
+
+
 # ============================================================================ estimated
 class EstimatedRouter:
     """Straight-line distance x circuity (+ intercept): an *estimate* of street distance.
@@ -624,6 +790,48 @@ class EstimatedRouter:
         return out
 
 
+    def pairs_within(self, origins_xy: np.ndarray, targets_xy: np.ndarray,
+                     max_m: float) -> PairsWithin:
+        """The origin-target pairs within ``max_m`` estimated metres: :meth:`matrix` made sparse.
+
+        The estimate is monotone in the straight line, so ``estimate(s) <= max_m`` needs
+        ``s <= min(max_m, (max_m - intercept_m) / circuity)``.  Candidates come from one
+        cKDTree pair search with that radius (widened by 1e-12 relative + 1e-9 m, so rounding
+        never loses a pair); their straight lines are then recomputed exactly as
+        :meth:`matrix` does (``np.hypot`` of the coordinate differences) and kept when the
+        estimate is ``<= max_m``: the same pairs and numbers as the finite entries of
+        :meth:`matrix`.
+
+        Parameters
+        ----------
+        origins_xy, targets_xy : array (n, 2), (m, 2)
+            EPSG:27700 metres; points with non-finite coordinates get no pairs (they are
+            listed in :attr:`unreachable_report`).
+        max_m : float
+            Largest estimated distance kept (metres); required.
+
+        Returns
+        -------
+        PairsWithin
+        """
+        max_m = _check_max_m(max_m)
+        o, t, fo, ft, report = self._prepare(origins_xy, targets_xy)
+        shape = (o.shape[0], t.shape[0])
+        ok_o, ok_t = np.flatnonzero(fo), np.flatnonzero(ft)
+        bound = self._straight_bound(max_m)
+        if ok_o.size == 0 or bound < 0:
+            report.n_unreachable_pairs = int(ok_o.size * ok_t.size)
+            return _pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), shape, max_m)
+        radius = bound * (1 + 1e-12) + 1e-9
+        cand = cKDTree(o[ok_o]).sparse_distance_matrix(cKDTree(t[ok_t]), radius,
+                                                        output_type="ndarray")
+        i, j = ok_o[cand["i"]], ok_t[cand["j"]]
+        est = self.estimate(np.hypot(o[i, 0] - t[j, 0], o[i, 1] - t[j, 1]))
+        keep = est <= max_m
+        report.n_unreachable_pairs = int(ok_o.size * ok_t.size - keep.sum())
+        return _pairs(i[keep], j[keep], est[keep], shape, max_m)
+
+
 # ============================================================================ choice
 def default_router(area: Any, settings: Any = None, *, rebuild: bool = False,
                    penalties: PramPenalties | None = None) -> "StreetRouter | EstimatedRouter":
@@ -679,5 +887,5 @@ def _naming(exc: NetworkError, request: NetworkRequest) -> NetworkError:
     return new
 
 
-__all__ = ["method_label", "cost_note", "METHOD_LABELS", "REASONS", "Router", "NearestRoutes", "StreetRouter",
-           "EstimatedRouter", "UnreachableReport", "default_router"]
+__all__ = ["method_label", "cost_note", "METHOD_LABELS", "REASONS", "Router", "NearestRoutes", "PairsWithin",
+           "StreetRouter", "EstimatedRouter", "UnreachableReport", "default_router"]
