@@ -1,0 +1,231 @@
+"""One borough of a batch: the task a dask worker runs (:func:`run_borough`) and what it returns.
+
+A :class:`BoroughTask` is plain, picklable data (names, an absolute output folder, the
+:class:`~locmap.settings.Settings`, the :class:`~locmap.api.RunOptions` and the input hash); the
+worker reads the data itself from the data root the settings name (or its own
+``LOCMAP_DATA_ROOT``), so the same task runs in a local process or on a machine of a cluster.
+A borough that fails with a :class:`~locmap.errors.LocmapError` is caught here and returned as
+``status="failed"`` with its message and remedy, so the other boroughs go on.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import distributed
+import psutil
+
+import locmap
+from locmap import api, export
+from locmap.api import RunOptions
+from locmap.batch import cache
+from locmap.batch.summary import borough_summary
+from locmap.errors import LocmapError
+from locmap.settings import Settings
+
+try:  # peak memory of the worker process (Unix); psutil's current RSS elsewhere
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None
+
+#: The borough's figures for the London summary, read back when the borough is cached.
+SUMMARY_FILE = "borough_summary.json"
+#: The step log of the borough's job (what ``locmap run`` would print).
+LOG_FILE = "log.txt"
+STATUSES = ("done", "cached", "failed")
+_SAMPLE_S = 0.05
+
+
+@dataclass(frozen=True)
+class BoroughTask:
+    """Everything a worker needs to run one borough (picklable; no data, no open files).
+
+    Attributes
+    ----------
+    region : str
+        Region name (``"london"``).
+    lad_cd, lad_nm : str
+        Borough code (``E09000009``) and name.
+    area : str
+        Area name for :func:`locmap.api.run_all` (``"ealing"``, ``"london:camden"``).
+    out_dir : Path
+        Absolute folder of the borough's outputs (``<out>/boroughs/<slug>``).
+    settings : Settings
+        The run's settings (``progress`` off on workers).
+    options : RunOptions
+        The borough's job options (schemes, lead scheme, maps, report).
+    input_hash : str
+        :func:`locmap.batch.cache.input_hash` of this task, written into ``done.json``.
+    key_service_types : tuple of str
+        Service types compared region-wide (the league table's columns).
+    """
+
+    region: str
+    lad_cd: str
+    lad_nm: str
+    area: str
+    out_dir: Path
+    settings: Settings
+    options: RunOptions
+    input_hash: str
+    key_service_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BoroughOutcome:
+    """What became of one borough.
+
+    Attributes
+    ----------
+    lad_cd : str
+        Borough code.
+    status : str
+        ``"done"`` (computed now), ``"cached"`` (current ``done.json``, summary read back) or
+        ``"failed"``.
+    seconds : float
+        Wall time of the borough's job on its worker (s); for a cached borough, of the run that
+        computed it.
+    peak_rss_mb : float
+        Highest resident memory of the worker process while this borough ran (MB, sampled
+        every 50 ms).
+    worker_peak_rss_mb : float
+        Highest resident memory of the worker process since it started (MB, ``ru_maxrss``).
+    worker : str
+        Address of the dask worker (``tcp://127.0.0.1:40123``), or ``local pid N`` outside one.
+    summary : dict
+        :func:`locmap.batch.summary.borough_summary` (empty when failed).
+    error : str
+        Why the borough failed (message and what to do); empty otherwise.
+    traceback : str
+        Where an error locmap did not expect was raised (empty for a LocmapError).
+    """
+
+    lad_cd: str
+    status: str
+    seconds: float = 0.0
+    peak_rss_mb: float = float("nan")
+    worker_peak_rss_mb: float = float("nan")
+    worker: str = ""
+    summary: dict = field(default_factory=dict)
+    error: str = ""
+    traceback: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+
+#: A borough's computation: (task, say) -> its summary dict (files written into task.out_dir).
+Compute = Callable[[BoroughTask, Callable[[str], None]], dict]
+
+
+class _PeakRss:
+    """Samples this process's resident memory in a background thread (MB)."""
+
+    def __init__(self) -> None:
+        self._proc = psutil.Process()
+        self.peak_mb = self._proc.memory_info().rss / 2**20
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(_SAMPLE_S):
+            self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+
+    def __enter__(self) -> "_PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+
+
+def worker_peak_rss_mb() -> float:
+    """Highest resident memory of this process since it started (MB)."""
+    if resource is None:  # pragma: no cover - Windows
+        return psutil.Process().memory_info().rss / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def worker_address() -> str:
+    """This dask worker's address, or ``local pid N`` when called outside a worker."""
+    try:
+        return distributed.get_worker().address
+    except ValueError:  # "No worker found": called in the launching process (tests, debugging)
+        return f"local pid {os.getpid()}"
+
+
+def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOutcome:
+    """Run one borough's job into ``task.out_dir`` and return its outcome (the dask task).
+
+    Steps: forget any earlier ``done.json`` -> ``compute`` (default :func:`compute_borough`: the
+    job and its summary; step log captured into ``log.txt``, not printed on the worker) ->
+    ``borough_summary.json`` -> ``done.json`` last (input hash, seconds, peak memory, locmap
+    version), every file written atomically.  A :class:`~locmap.errors.LocmapError` becomes
+    ``status="failed"`` with its message and remedy (``log.txt`` keeps the steps up to it); any
+    other exception propagates, so dask retries the task and then reports it.
+    """
+    t0, log, out = time.perf_counter(), [], Path(task.out_dir)
+    cache.clear_done(out)
+    summary, error = {}, ""
+    with _PeakRss() as rss:
+        try:
+            summary = (compute or compute_borough)(task, log.append)
+            export.write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        except LocmapError as exc:
+            summary, error = {}, str(exc)
+            log.append(f"FAILED: {error}")
+    outcome = BoroughOutcome(lad_cd=task.lad_cd, status="failed" if error else "done",
+                             seconds=time.perf_counter() - t0, peak_rss_mb=rss.peak_mb,
+                             worker_peak_rss_mb=worker_peak_rss_mb(), worker=worker_address(), summary=summary,
+                             error=error)
+    export.write_text(out / LOG_FILE, "\n".join(log) + "\n")
+    if not error:
+        cache.write_done(out, done_record(task, outcome))
+    return outcome
+
+
+def compute_borough(task: BoroughTask, say: Callable[[str], None]) -> dict:
+    """The borough's job (:func:`locmap.api.run_all` into ``task.out_dir``) and its figures
+    (:func:`locmap.batch.summary.borough_summary`)."""
+    run = api.run_all(task.area, task.settings, task.out_dir, task.options, say=say)
+    area = api.load(task.area, task.settings)  # the bundle run_all loaded (in-process cache)
+    return borough_summary(area, run, task.key_service_types)
+
+
+def done_record(task: BoroughTask, outcome: BoroughOutcome) -> dict:
+    """The ``done.json`` record of a finished borough."""
+    return {"input_hash": task.input_hash, "region": task.region, "lad_cd": task.lad_cd,
+            "lad_nm": task.lad_nm, "area": task.area, "seconds": round(outcome.seconds, 3),
+            "peak_rss_mb": round(outcome.peak_rss_mb, 1),
+            "worker_peak_rss_mb": round(outcome.worker_peak_rss_mb, 1), "worker": outcome.worker,
+            "locmap_version": locmap.__version__,
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
+    """The outcome of a borough whose ``done.json`` holds ``task.input_hash`` (summary read back),
+    or ``None`` when it must be computed (no record, another hash, or an unreadable summary)."""
+    record = cache.read_done(task.out_dir)
+    if not record or record.get("input_hash") != task.input_hash:
+        return None
+    try:
+        summary = json.loads((Path(task.out_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return BoroughOutcome(lad_cd=task.lad_cd, status="cached", seconds=float(record.get("seconds", 0.0)),
+                          peak_rss_mb=float(record.get("peak_rss_mb", float("nan"))),
+                          worker_peak_rss_mb=float(record.get("worker_peak_rss_mb", float("nan"))),
+                          worker=str(record.get("worker", "")), summary=summary)
+
+
+__all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "compute_borough", "cached_outcome", "done_record", "SUMMARY_FILE",
+           "LOG_FILE", "worker_peak_rss_mb", "worker_address"]

@@ -1,0 +1,143 @@
+"""Input hashes of a borough's job, and the ``done.json`` record that lets a rerun skip it.
+
+A borough's result depends on its area pack, the content of every data file the pack reads, the
+settings that change figures, the job's :class:`~locmap.api.RunOptions` and the code.  Their
+SHA-256 is the borough's *input hash*; a finished borough writes it into ``<out_dir>/done.json``
+last, so a folder whose ``done.json`` holds the current hash is complete and current, and the batch
+reads its summary back instead of recomputing it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import locmap
+from locmap import export
+from locmap.api import RunOptions
+from locmap.data.region import area_input_files, load_pack
+from locmap.settings import Settings
+
+#: The record a finished borough writes last.
+DONE_FILE = "done.json"
+#: Settings fields that change a borough's figures (paths of data and cache folders do not:
+#: the data enter the hash by content).
+RESULT_SETTINGS = ("crs", "walk_speed_kmh", "thresholds_minutes", "buffer_m", "max_snap_m", "k_nearest",
+                   "profile", "user_services_sheet", "pram_penalties")
+_CHUNK_B = 1 << 20
+#: (absolute path, size in bytes, mtime in ns) -> sha256 hex of the content, for this process
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+_CODE_DIGEST: list[str] = []
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content (read in 1 MiB chunks), memoised per (path, size, mtime).
+
+    A file missing or unreadable here is left to the borough's job to report with its own
+    error (file, reason): its digest is the text of the OS error, so the hash still differs
+    from any run that read the file.
+    """
+    path = Path(path).absolute()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(_CHUNK_B), b""):
+                    h.update(chunk)
+        except OSError as exc:
+            return f"unreadable: {exc.strerror}"
+        _FILE_DIGESTS[key] = h.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+def code_digest() -> str:
+    """SHA-256 over locmap's own source files (``locmap/**/*.py``), computed once per process.
+
+    The version alone would keep stale results after an edit of the code without a version bump.
+    """
+    if not _CODE_DIGEST:
+        pkg = Path(locmap.__file__).parent
+        h = hashlib.sha256()
+        for path in sorted(pkg.rglob("*.py")):
+            h.update(path.relative_to(pkg).as_posix().encode())
+            h.update(file_digest(path).encode())
+        _CODE_DIGEST.append(h.hexdigest())
+    return _CODE_DIGEST[0]
+
+
+def _input_files(area_name: str, settings: Settings) -> list[Path]:
+    """The pack's files (:func:`locmap.data.region.area_input_files`) plus the user's services and
+    network files, each once."""
+    extra = [p for p in (settings.user_services, settings.network_file) if p is not None]
+    return sorted({Path(p).absolute() for p in [*area_input_files(area_name, settings), *extra]})
+
+
+def input_hash(area_name: str, settings: Settings, options: RunOptions) -> str:
+    """SHA-256 (hex) of everything a borough's job reads or is told.
+
+    Parameters
+    ----------
+    area_name : str
+        Area name as ``api.run_all`` takes it (``"ealing"``, ``"london:camden"``).
+    settings : Settings
+        Only :data:`RESULT_SETTINGS` enter the hash, plus the content of ``user_services`` and
+        ``network_file``; where the data root or cache folder lies does not.
+    options : RunOptions
+        The job's options (schemes, maps, report ...).
+
+    Returns
+    -------
+    str
+        64 hex digits.  Same inputs, same hash, in any process or machine.
+    """
+    pack = load_pack(area_name, settings)
+    files = _input_files(area_name, settings)
+    parts: dict[str, Any] = {
+        "area": area_name,
+        "pack": pack.raw,
+        "files": [[p.name, file_digest(p)] for p in files],
+        "settings": {f: getattr(settings, f) for f in RESULT_SETTINGS},
+        "options": dataclasses.asdict(options),
+        "locmap": locmap.__version__,
+        "code": code_digest(),
+    }
+    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_done(out_dir: str | Path) -> dict | None:
+    """The ``done.json`` record of a borough folder, or ``None`` when absent or unreadable."""
+    path = Path(out_dir) / DONE_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def is_current(out_dir: str | Path, digest: str) -> bool:
+    """True when ``out_dir/done.json`` records ``digest`` (the borough need not be recomputed)."""
+    record = read_done(out_dir)
+    return bool(record) and record.get("input_hash") == digest
+
+
+def write_done(out_dir: str | Path, record: dict) -> Path:
+    """Write ``done.json`` atomically (the last file of a finished borough)."""
+    return export.write_text(Path(out_dir) / DONE_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def clear_done(out_dir: str | Path) -> None:
+    """Remove ``done.json`` before a borough is recomputed, so a folder caught half-rewritten
+    is never taken for a finished one."""
+    (Path(out_dir) / DONE_FILE).unlink(missing_ok=True)
+
+
+__all__ = ["DONE_FILE", "RESULT_SETTINGS", "file_digest", "code_digest", "input_hash", "read_done",
+           "is_current", "write_done", "clear_done"]

@@ -1,0 +1,373 @@
+"""The batch engine: every borough of a region as a task on dask.distributed.
+
+:func:`run_batch` loads the region, picks the boroughs, hashes each borough's inputs, skips the
+boroughs whose ``done.json`` holds the same hash, submits the rest to a dask cluster (a
+:class:`~distributed.LocalCluster` of worker processes, or a running scheduler), collects the
+outcomes as they complete, writes ``batch_status.csv`` and the region summary.  A borough that
+fails is reported and the others go on; a worker process that dies is retried by dask and, when
+the retries are used up, reported as failed (``KilledWorker``).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import pandas as pd
+from distributed import Client, Future, LocalCluster, as_completed
+from distributed.scheduler import KilledWorker
+from tqdm import tqdm
+
+from locmap import export
+from locmap._progress import progress
+from locmap.api import RunOptions
+from locmap.batch import cache
+from locmap.batch.borough import BoroughOutcome, BoroughTask, cached_outcome, run_borough
+from locmap.batch.summary import write_region_summary
+from locmap.data.region import Region, load_pack, load_region, slugify
+from locmap.errors import LocmapError, SettingsError, UnknownAreaError
+from locmap.settings import Settings
+
+#: The per-borough status table written into the batch folder.
+STATUS_FILE = "batch_status.csv"
+STATUS_COLUMNS = ("borough", "lad_cd", "status", "seconds", "peak_rss_mb", "worker_peak_rss_mb", "worker",
+                  "error")
+_KILLED_REMEDY = ("the worker process running it died (killed, or out of memory) on every attempt; see the "
+                  "worker logs, give workers more memory or use fewer per machine, then run the batch again "
+                  "(finished boroughs are reused)")
+_BUG_REMEDY = ("this is an error locmap did not expect (a bug, or data it does not handle): please report it "
+               "with this borough's error.txt; the other boroughs are not affected")
+ERROR_FILE = "error.txt"
+
+
+class SchedulerUnreachableError(LocmapError, ConnectionError):
+    """``--scheduler ADDRESS`` names no dask scheduler that answers."""
+
+    remedy = ("check the address (tcp://HOST:PORT, as printed by `dask scheduler`), that the scheduler "
+              "runs and that this machine can reach its port; leave out --scheduler to run on this machine.")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Choices of a batch beyond :class:`~locmap.settings.Settings`.
+
+    Attributes
+    ----------
+    boroughs : tuple of str
+        Boroughs to run, each a code (``E09000009``), slug (``city-of-london``) or name
+        (``City of London``); empty = every borough of the region.
+    scheduler : str or None
+        Address of a running dask scheduler (``tcp://10.0.0.5:8786``); ``None`` starts a
+        :class:`~distributed.LocalCluster` of ``n_workers`` processes on this machine.
+    n_workers : int
+        Worker processes of the local cluster (one thread each).  Ignored with ``scheduler``.
+    retries : int
+        Extra attempts for a borough whose task raised or whose worker died (dask ``retries`` and,
+        on the local cluster, ``distributed.scheduler.allowed-failures``).
+    maps, report : bool
+        Per-borough HTML maps and print sheet (on by default); decision pack (off by default).
+    force : bool
+        Recompute every borough, even those whose ``done.json`` is current.
+    connect_timeout_s : float
+        How long to try to reach ``scheduler`` before giving up (seconds).
+    task : callable
+        Module-level function run per borough (``BoroughTask -> BoroughOutcome``); tests inject
+        fault-making wrappers of :func:`~locmap.batch.borough.run_borough`.
+    """
+
+    boroughs: tuple[str, ...] = ()
+    scheduler: str | None = None
+    n_workers: int = 2
+    retries: int = 2
+    maps: bool = True
+    report: bool = False
+    force: bool = False
+    connect_timeout_s: float = 10.0
+    task: Callable[[BoroughTask], BoroughOutcome] = field(default=run_borough, repr=False)
+
+    def __post_init__(self) -> None:
+        if int(self.n_workers) < 1:
+            raise SettingsError(f"the number of workers must be >= 1, got {self.n_workers!r}")
+        if int(self.retries) < 0:
+            raise SettingsError(f"retries must be >= 0, got {self.retries!r}")
+        if not self.connect_timeout_s > 0:
+            raise SettingsError(f"the connect timeout must be > 0 seconds, got {self.connect_timeout_s!r}")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A finished batch.
+
+    Attributes
+    ----------
+    region : str
+        Region name.
+    out_dir : Path
+        The batch folder (``boroughs/<slug>/``, ``batch_status.csv``, the region summary).
+    outcomes : tuple of BoroughOutcome
+        One per borough, in the region's order.
+    status : DataFrame
+        ``batch_status.csv``: borough, lad_cd, status, seconds, peak_rss_mb (MB),
+        worker_peak_rss_mb (MB), worker, error.
+    failures : DataFrame
+        The failed boroughs: ``lad_cd, lad_nm, reason`` (the error on one line).
+    files : tuple of Path
+        Files written by the batch itself (status table, region summary).
+    wall_seconds : float
+        Wall time of the whole batch (s).
+    n_workers : int
+        Workers of the cluster when the batch was submitted (0 when every borough was cached).
+    dashboard_link : str or None
+        The dask dashboard (``None`` when no cluster was needed).
+    """
+
+    region: str
+    out_dir: Path
+    outcomes: tuple[BoroughOutcome, ...]
+    status: pd.DataFrame
+    failures: pd.DataFrame
+    files: tuple[Path, ...]
+    wall_seconds: float
+    n_workers: int
+    dashboard_link: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Every borough done or cached."""
+        return all(o.status != "failed" for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every borough is done or cached, 1 when any failed (the command's exit status)."""
+        return 0 if self.ok else 1
+
+
+def run_batch(region_name: str, out: str | Path, settings: Settings, options: BatchOptions = BatchOptions(),
+              say: Callable[[str], None] = print) -> BatchResult:
+    """Run every (chosen) borough of a region as dask tasks into ``out``, then the region summary.
+
+    Parameters
+    ----------
+    region_name : str
+        Region name (``"london"``, ``data/regions/london.toml``).
+    out : str or Path
+        Batch folder: ``boroughs/<slug>/`` (each borough's :func:`locmap.api.run_all` folders,
+        ``log.txt``, ``borough_summary.json``, ``done.json``), ``batch_status.csv`` and the
+        region summary (:func:`locmap.batch.summary.write_region_summary`).
+    settings : Settings
+        Settings of every borough's job; each worker reads the data from ``settings.data_root``
+        (or its own ``LOCMAP_DATA_ROOT`` when that is ``None``).
+    options : BatchOptions
+        Boroughs, cluster, retries, maps, report.
+    say : callable
+        Where progress lines go.
+
+    Returns
+    -------
+    BatchResult
+        Outcomes, status table, failures, files, wall time, workers, dashboard link.
+    """
+    t0 = time.perf_counter()
+    out = export.check_output_path(Path(out).absolute(), folder=True)
+    region = load_region(region_name, settings)
+    chosen = select_boroughs(region.boroughs, options.boroughs)
+    tasks = [borough_task(region, row, out, settings, options) for row in chosen.itertuples(index=False)]
+    done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
+    todo = [t for t in tasks if t.lad_cd not in done]
+    say(f"{region.title}: {len(tasks)} boroughs, {len(done)} cached, {len(todo)} to compute")
+    link, n_workers = None, 0
+    if todo:
+        with _client(options) as client:
+            link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
+            say(f"dask dashboard: {link} ({n_workers} workers)")
+            done.update(_compute(client, todo, options, settings.progress, say))
+    outcomes = tuple(done[t.lad_cd] for t in tasks)
+    write_error_files(tasks, outcomes)
+    status = status_table(tasks, outcomes)
+    files = [export.write_csv(status, out / STATUS_FILE)]
+    failures = (status.loc[status["status"] == "failed", ["lad_cd", "borough", "error"]]
+                .set_axis(["lad_cd", "lad_nm", "reason"], axis=1).reset_index(drop=True))
+    files += _region_summary(region, outcomes, failures, out, settings, say)
+    return BatchResult(region=region.name, out_dir=out, outcomes=outcomes, status=status, failures=failures,
+                       files=tuple(files), wall_seconds=time.perf_counter() - t0, n_workers=n_workers,
+                       dashboard_link=link)
+
+
+def _region_summary(region: Region, outcomes: Sequence[BoroughOutcome], failures: pd.DataFrame, out: Path,
+                    settings: Settings, say: Callable[[str], None]) -> list[Path]:
+    """The region summary of the boroughs that finished (failed ones listed with their reason)."""
+    summaries = [o.summary for o in outcomes if o.status != "failed"]
+    if not summaries:
+        say("no borough finished: the region summary lists the failures only (reasons in batch_status.csv)")
+    return list(write_region_summary(region, summaries, failures, out, settings))
+
+
+# ----------------------------------------------------------------------------- boroughs and tasks
+def select_boroughs(boroughs: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``boroughs`` named in ``wanted`` (code, slug or name, any case), in the region's
+    order; every row when ``wanted`` is empty.
+
+    Raises
+    ------
+    UnknownAreaError
+        A name matches no borough; the message lists the valid slugs.
+    """
+    if not wanted:
+        return boroughs
+    keys = {}
+    for i, row in enumerate(boroughs.itertuples(index=False)):
+        for k in (str(row.lad_cd).lower(), row.slug, slugify(row.lad_nm)):
+            keys[k] = i
+    unknown = [w for w in wanted if str(w).strip().lower() not in keys and slugify(w) not in keys]
+    if unknown:
+        raise UnknownAreaError(
+            f"unknown borough(s): {', '.join(map(repr, unknown))}; valid boroughs (code, name or one of these "
+            f"slugs): {', '.join(boroughs['slug'])}")
+    rows = sorted({keys.get(str(w).strip().lower(), keys.get(slugify(w))) for w in wanted})
+    return boroughs.iloc[rows]
+
+
+def borough_run_options(area_name: str, settings: Settings, options: BatchOptions) -> RunOptions:
+    """The job of one borough: wards, PCNs and generated localities (+ towns, the lead scheme,
+    where the pack has a ward -> town table; else PCNs lead); maps unless turned off; the decision
+    pack only when asked (its PDF when Chromium is found)."""
+    towns = load_pack(area_name, settings).has_table("ward_town")
+    return RunOptions(schemes=(("towns",) if towns else ()) + ("wards", "pcns", "auto"),
+                      lead_scheme="towns" if towns else "pcns", maps=options.maps, report=options.report,
+                      report_pdf=None if options.report else False)
+
+
+def borough_task(region: Region, row: tuple, out: Path, settings: Settings, options: BatchOptions) -> BoroughTask:
+    """The task of one row of ``region.boroughs`` (its input hash computed here)."""
+    run_options = borough_run_options(row.area, settings, options)
+    return BoroughTask(region=region.name, lad_cd=row.lad_cd, lad_nm=row.lad_nm, area=row.area,
+                       out_dir=out / "boroughs" / row.slug, settings=settings.with_(progress=False),
+                       options=run_options, input_hash=cache.input_hash(row.area, settings, run_options),
+                       key_service_types=tuple(region.key_service_types))
+
+
+# ----------------------------------------------------------------------------- the cluster
+@contextlib.contextmanager
+def _client(options: BatchOptions) -> Iterator[Client]:
+    """A client of the scheduler at ``options.scheduler``, or of a new local cluster of worker
+    processes (one thread each) whose scheduler allows ``retries`` worker deaths per task."""
+    if options.scheduler:
+        client = connect(options.scheduler, options.connect_timeout_s)
+        with client:
+            yield client
+        return
+    # each worker process takes one borough at a time (no second task queued behind it that a
+    # dying worker would take down too)
+    config = {"distributed.scheduler.allowed-failures": int(options.retries),
+              "distributed.scheduler.worker-saturation": 1.0}
+    with dask.config.set(config):
+        # worker logs stay quiet: a failing borough is reported once, in the status table and
+        # its folder's error.txt, not as a traceback per attempt on the terminal
+        with LocalCluster(n_workers=int(options.n_workers), threads_per_worker=1, processes=True,
+                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
+                Client(cluster) as client:
+            yield client
+
+
+def connect(address: str, timeout_s: float = 10.0) -> Client:
+    """A :class:`~distributed.Client` of the running scheduler at ``address``.
+
+    Raises
+    ------
+    SchedulerUnreachableError
+        The address is malformed or nothing answers there within ``timeout_s`` seconds.
+    """
+    try:
+        return Client(address, timeout=timeout_s)
+    except (OSError, ValueError) as exc:  # timeout / refused / unknown scheme or missing port
+        raise SchedulerUnreachableError(f"cannot reach the dask scheduler {address!r}: {exc}") from None
+
+
+def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions, show_bar: bool,
+             say: Callable[[str], None]) -> dict[str, BoroughOutcome]:
+    """Run the tasks, at most one per worker thread at a time, collecting outcomes as they complete
+    (a progress bar over them).
+
+    dask sends every submitted task to a worker at once (a handful of tasks is not queued on the
+    scheduler), and a worker that dies counts a failure against every task it held; keeping one
+    borough per thread in flight means a dying worker takes down only the borough it was running.
+    """
+    pending, running, outcomes = list(tasks), {}, {}
+    done = as_completed()
+
+    def submit_more() -> None:
+        slots = max(1, sum(client.nthreads().values()))
+        while pending and len(running) < slots:
+            t = pending.pop(0)
+            future = client.submit(options.task, t, key=f"borough-{t.lad_cd}-{t.input_hash[:8]}", pure=False,
+                                   retries=int(options.retries))
+            running[future] = t
+            done.add(future)
+
+    submit_more()
+    for future in progress(done, show_bar, "boroughs", total=len(tasks), unit="borough"):
+        task = running.pop(future)
+        outcomes[task.lad_cd] = outcome = outcome_of(future, task)
+        with tqdm.external_write_mode():  # the line above the bar, not through it
+            say(describe(task, outcome))
+        submit_more()
+    return outcomes
+
+
+def outcome_of(future: Future, task: BoroughTask) -> BoroughOutcome:
+    """The borough's outcome from its finished future: the task's own (done, or failed with a
+    LocmapError), or failed with the exception that ended the task after its retries (a bug, or
+    ``KilledWorker`` when its worker died on every attempt)."""
+    if future.status == "finished":
+        return future.result()
+    if future.status == "cancelled":
+        return BoroughOutcome(lad_cd=task.lad_cd, status="failed",
+                              error="the task was cancelled (the scheduler or client went away); run again")
+    exc = future.exception()
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KilledWorker):
+        text += f"\n  What to do: {_KILLED_REMEDY}"
+        return BoroughOutcome(lad_cd=task.lad_cd, status="failed", error=text)
+    # an error locmap did not expect: where it happened, for the report of the bug
+    return BoroughOutcome(lad_cd=task.lad_cd, status="failed", error=f"{text}\n  What to do: {_BUG_REMEDY}",
+                          traceback="".join(traceback.format_tb(future.traceback())))
+
+
+def describe(task: BoroughTask, outcome: BoroughOutcome) -> str:
+    """One line on a finished borough (failures add the first line of the error)."""
+    line = f"{outcome.status:6} {task.lad_nm}"
+    if outcome.status == "failed":
+        return f"{line}: {outcome.error.splitlines()[0] if outcome.error else 'no reason given'}"
+    return f"{line} ({outcome.seconds:.1f} s, peak {outcome.peak_rss_mb:.0f} MB, {outcome.worker})"
+
+
+def write_error_files(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome]) -> None:
+    """``error.txt`` in the folder of each failed borough (message, what to do, traceback of an
+    unexpected error); an earlier one is removed from a borough that is now done or cached."""
+    for task, outcome in zip(tasks, outcomes):
+        path = Path(task.out_dir) / ERROR_FILE
+        if outcome.status == "failed":
+            export.write_text(path, outcome.error + "\n" + (f"\nTraceback (on the worker):\n{outcome.traceback}"
+                                                            if outcome.traceback else ""))
+        else:
+            path.unlink(missing_ok=True)
+
+
+def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome]) -> pd.DataFrame:
+    """``batch_status.csv``: one row per borough (seconds and MB rounded to 0.1; the error on one
+    line)."""
+    rows = [{"borough": t.lad_nm, "lad_cd": t.lad_cd, "status": o.status, "seconds": round(o.seconds, 1),
+             "peak_rss_mb": round(o.peak_rss_mb, 1), "worker_peak_rss_mb": round(o.worker_peak_rss_mb, 1),
+             "worker": o.worker, "error": " ".join(line.strip() for line in o.error.splitlines())}
+            for t, o in zip(tasks, outcomes)]
+    return pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
+
+
+__all__ = ["BatchOptions", "BatchResult", "SchedulerUnreachableError", "run_batch", "select_boroughs",
+           "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
+           "STATUS_FILE", "ERROR_FILE"]

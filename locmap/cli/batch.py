@@ -1,0 +1,88 @@
+"""``locmap batch``: every borough of a region as tasks on dask.distributed, plus the region summary."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from locmap.batch.engine import STATUS_FILE, BatchOptions, run_batch
+from locmap.cli._options import add_common, check_paths, say, settings_from_args
+from locmap.errors import SettingsError
+
+EXAMPLES = """\
+examples:
+  locmap batch --region london --out london/
+      all 33 boroughs on a local cluster of 2 worker processes, then the London summary
+  locmap batch --region london --out london/ --boroughs camden,ealing,E09000001
+      three boroughs (slug, name or code); the others are left as they are
+  locmap batch --region london --out london/ --minutes 10 15 25
+      a changed setting: every borough is recomputed (a rerun with nothing changed reuses all)
+  locmap batch --region london --out /shared/london/ --scheduler tcp://10.0.0.5:8786
+      on a running dask cluster: its workers need locmap installed and the data root at the
+      same path (or LOCMAP_DATA_ROOT set), and --out on a folder every worker can write
+
+Each borough's outputs go to OUT/boroughs/<slug>/ (as `locmap run` writes them, plus log.txt,
+borough_summary.json and done.json); OUT/batch_status.csv says what became of each borough.
+A borough whose done.json holds the hash of its current inputs is not recomputed. Exit status:
+0 when every borough is done or reused, 1 when any failed (the summary is written for the rest).
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    defaults = BatchOptions()
+    p = subparsers.add_parser(
+        "batch", help="every borough of a region as dask tasks, plus the region summary (league table, map)",
+        description="Run the job of `locmap run` (check, access, coverage and gaps, localities on wards, "
+                    "PCNs and generated schemes, maps) for every borough of a region as tasks on "
+                    "dask.distributed, then the region summary: league table, population check and map. "
+                    "Boroughs whose inputs are unchanged since their last run are reused; a failing "
+                    "borough is reported without stopping the others.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("batch")
+    g.add_argument("--region", default="london", help="region name (data/regions/NAME.toml; default: london)")
+    g.add_argument("--out", type=Path, required=True, help="batch folder (created if missing)")
+    g.add_argument("--boroughs", default="",
+                   help="only these boroughs, comma-separated codes, slugs or names (default: all)")
+    g.add_argument("--workers", type=int, default=defaults.n_workers,
+                   help=f"worker processes of the local cluster, one borough each at a time "
+                        f"(default: {defaults.n_workers}; ignored with --scheduler)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a "
+                        "local cluster)")
+    g.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout_s, metavar="SECONDS",
+                   help=f"how long to try to reach --scheduler (default: {defaults.connect_timeout_s:g})")
+    g.add_argument("--retries", type=int, default=defaults.retries,
+                   help=f"extra attempts for a borough whose task raised or whose worker died "
+                        f"(default: {defaults.retries})")
+    g.add_argument("--no-maps", action="store_true", help="skip each borough's HTML maps and print sheet")
+    g.add_argument("--report", action="store_true",
+                   help="also write each borough's decision pack (HTML, + PDF when Chromium is found)")
+    g.add_argument("--force", action="store_true", help="recompute every borough, even unchanged ones")
+    add_common(p)
+    p.set_defaults(func=run_batch_command, area=None)  # the boroughs come from --region, not --area
+
+
+def options_from_args(args: argparse.Namespace) -> BatchOptions:
+    return BatchOptions(boroughs=tuple(b.strip() for b in args.boroughs.split(",") if b.strip()),
+                        scheduler=args.scheduler or None, n_workers=args.workers, retries=args.retries,
+                        maps=not args.no_maps, report=args.report, force=args.force,
+                        connect_timeout_s=args.connect_timeout)
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    if args.area is not None:
+        raise SettingsError(f"locmap batch runs the boroughs of --region and takes no --area (got {args.area!r}); "
+                            "for one borough use --boroughs, or `locmap run --area london:<slug>`")
+    settings = settings_from_args(args)
+    options = options_from_args(args)
+    check_paths(args, settings)
+    res = run_batch(args.region, args.out, settings, options, say=say)
+    counts = res.status["status"].value_counts()
+    print(f"{res.region}: {len(res.outcomes)} boroughs in {res.wall_seconds:.1f} s on {res.n_workers} workers: "
+          + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "cached", "failed")))
+    for row in res.failures.itertuples(index=False):
+        print(f"  failed {row.borough}: {row.error.splitlines()[0]}")
+    print(f"status of every borough: {res.out_dir / STATUS_FILE}")
+    for path in res.files:
+        print(f"  {path}")
+    return res.exit_code

@@ -1,0 +1,253 @@
+"""``locmap batch``: boroughs as tasks on a dask LocalCluster, failures isolated, dead workers retried,
+finished boroughs reused by input hash.
+
+One real three-borough batch (City of London, Hammersmith and Fulham, Kensington and Chelsea; maps
+off) runs once for the module; the fault tests replay its figures through the real ``run_borough``
+(tests/batch_faults.py) so they take seconds, not minutes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import LocalCluster
+
+from batch_faults import Replay
+from locmap.api import RunOptions
+from locmap.batch import cache
+from locmap.batch.borough import LOG_FILE, SUMMARY_FILE
+from locmap.batch.engine import (ERROR_FILE, STATUS_FILE, BatchOptions, borough_run_options, run_batch,
+                                 select_boroughs)
+from locmap.cli import main
+from locmap.data.region import load_region
+from locmap.errors import SettingsError, UnknownAreaError
+
+pytestmark = pytest.mark.realdata
+
+THREE = ("kensington-and-chelsea", "city-of-london", "hammersmith-and-fulham")
+CITY, HF, KC = "E09000001", "E09000013", "E09000020"
+SLUGS = ("city-of-london", "hammersmith-and-fulham", "kensington-and-chelsea")  # the region's order
+
+
+def quiet(_msg: str) -> None:
+    """``say`` that prints nothing."""
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A LocalCluster of 2 worker processes (one thread each) shared by the tests of this module, reached
+    through its address as a running cluster would be (``--scheduler``); the tests that kill workers
+    start their own through ``run_batch``."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def batch3(tmp_path_factory, settings, scheduler):
+    """The real three-borough batch on the 2 worker processes (maps off)."""
+    out = tmp_path_factory.mktemp("batch3") / "london"
+    return run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, scheduler=scheduler),
+                     say=quiet)
+
+
+@pytest.fixture
+def copy3(batch3, tmp_path) -> Path:
+    """A copy of the real batch folder (file times kept) that a test may change."""
+    dst = tmp_path / "london"
+    shutil.copytree(batch3.out_dir, dst, copy_function=shutil.copy2)
+    return dst
+
+
+def replay(source: Path, tmp_path: Path, **faults) -> Replay:
+    return Replay(source=source, markers=tmp_path / "attempts", **faults)
+
+
+def status_of(out: Path) -> dict[str, tuple[str, str]]:
+    st = pd.read_csv(out / STATUS_FILE, keep_default_na=False)
+    return {r.lad_cd: (r.status, r.error) for r in st.itertuples()}
+
+
+# ----------------------------------------------------------------------------- the real batch
+def test_three_boroughs_run_as_tasks_on_two_worker_processes(batch3, settings):
+    assert [o.status for o in batch3.outcomes] == ["done", "done", "done"]
+    assert [o.lad_cd for o in batch3.outcomes] == [CITY, HF, KC]  # the region's order
+    assert batch3.n_workers == 2 and batch3.dashboard_link.startswith("http")
+    assert len({o.worker for o in batch3.outcomes}) == 2  # both workers took boroughs
+    assert batch3.exit_code == 0 and batch3.failures.empty
+    for o in batch3.outcomes:
+        assert o.seconds > 0 and 100 < o.peak_rss_mb <= o.worker_peak_rss_mb + 1
+        assert o.summary["lad_cd"] == o.lad_cd
+
+
+def test_each_borough_folder_holds_the_run_outputs_its_summary_and_done_json_last(batch3, settings):
+    region = load_region("london", settings)
+    for row in region.boroughs.set_index("slug").loc[list(THREE)].itertuples():
+        folder = batch3.out_dir / "boroughs" / row.Index
+        assert (folder / "access").is_dir() and (folder / "localities").is_dir() and (folder / "rejects.csv").is_file()
+        assert not (folder / "maps").exists()  # maps off
+        done = json.loads((folder / cache.DONE_FILE).read_text())
+        expected = cache.input_hash(row.area, settings.with_(progress=False),
+                                    borough_run_options(row.area, settings, BatchOptions(maps=False)))
+        assert done["input_hash"] == expected and done["lad_cd"] == row.lad_cd
+        assert (folder / cache.DONE_FILE).stat().st_mtime_ns >= (folder / SUMMARY_FILE).stat().st_mtime_ns
+        assert json.loads((folder / SUMMARY_FILE).read_text())["lad_cd"] == row.lad_cd
+        assert "== access" in (folder / LOG_FILE).read_text()
+
+
+def test_status_table_lists_every_borough_with_time_memory_and_worker(batch3):
+    st = pd.read_csv(batch3.out_dir / STATUS_FILE, keep_default_na=False)
+    assert list(st.columns) == ["borough", "lad_cd", "status", "seconds", "peak_rss_mb", "worker_peak_rss_mb",
+                                "worker", "error"]
+    assert list(st["borough"]) == ["City of London", "Hammersmith and Fulham", "Kensington and Chelsea"]
+    assert (st["status"] == "done").all() and (st["error"] == "").all()
+    assert st["worker"].str.startswith("tcp://").all() and (st["peak_rss_mb"] > 100).all()
+
+
+# ----------------------------------------------------------------------------- the cache
+def test_rerun_reuses_every_borough_without_a_cluster_or_touching_its_files(copy3, settings):
+    folders = [copy3 / "boroughs" / s for s in THREE]
+    before = {f: (f / LOG_FILE).stat().st_mtime_ns for f in folders}
+    res = run_batch("london", copy3, settings, BatchOptions(boroughs=THREE, maps=False), say=quiet)
+    assert [o.status for o in res.outcomes] == ["cached"] * 3
+    assert res.n_workers == 0 and res.dashboard_link is None  # nothing to compute: no cluster started
+    assert {f: (f / LOG_FILE).stat().st_mtime_ns for f in folders} == before
+    assert [o.summary for o in res.outcomes] == [
+        json.loads((copy3 / "boroughs" / s / SUMMARY_FILE).read_text()) for s in SLUGS]
+    assert res.exit_code == 0
+
+
+def test_a_changed_setting_recomputes_the_borough_with_a_new_input_hash(copy3, settings, tmp_path, scheduler):
+    old = json.loads((copy3 / "boroughs" / "city-of-london" / cache.DONE_FILE).read_text())["input_hash"]
+    kc_log = (copy3 / "boroughs" / "kensington-and-chelsea" / LOG_FILE).stat().st_mtime_ns
+    changed = settings.with_(thresholds_minutes=(10.0, 15.0, 25.0))
+    task = replay(copy3, tmp_path)
+    res = run_batch("london", copy3, changed, BatchOptions(boroughs=("City of London",), maps=False,
+                                                           scheduler=scheduler, task=task), say=quiet)
+    assert [o.status for o in res.outcomes] == ["done"] and task.attempts(CITY) == 1
+    new = json.loads((copy3 / "boroughs" / "city-of-london" / cache.DONE_FILE).read_text())["input_hash"]
+    assert new != old
+    assert (copy3 / "boroughs" / "kensington-and-chelsea" / LOG_FILE).stat().st_mtime_ns == kc_log
+
+
+def test_a_borough_without_a_current_done_json_is_the_only_one_recomputed(copy3, settings, tmp_path, scheduler):
+    done = copy3 / "boroughs" / "hammersmith-and-fulham" / cache.DONE_FILE
+    old = json.loads(done.read_text())["input_hash"]
+    done.unlink()  # e.g. the batch was interrupted while this borough ran
+    task = replay(copy3, tmp_path)
+    res = run_batch("london", copy3, settings, BatchOptions(boroughs=THREE, maps=False, scheduler=scheduler,
+                                                            task=task), say=quiet)
+    assert {o.lad_cd: o.status for o in res.outcomes} == {CITY: "cached", HF: "done", KC: "cached"}
+    assert (task.attempts(CITY), task.attempts(HF), task.attempts(KC)) == (0, 1, 0)
+    assert json.loads(done.read_text())["input_hash"] == old  # same inputs, same hash
+
+
+def test_input_hash_follows_content_and_results_not_paths_or_display(settings, tmp_path):
+    area, opts = "london:city-of-london", RunOptions(schemes=("wards",), maps=False, report=False)
+    base = cache.input_hash(area, settings, opts)
+    assert cache.input_hash(area, settings.with_(progress=not settings.progress, cache_dir=tmp_path), opts) == base
+    link = tmp_path / "same_data"
+    link.symlink_to(settings.resolve_data_root())
+    assert cache.input_hash(area, settings.with_(data_root=link), opts) == base  # data enter by content
+    assert cache.input_hash(area, settings.with_(walk_speed_kmh=3.5), opts) != base
+    assert cache.input_hash(area, settings.with_(thresholds_minutes=(10, 15, 25)), opts) != base
+    assert cache.input_hash(area, settings, replace(opts, maps=True)) != base
+    mine = tmp_path / "my_services.csv"
+    mine.write_text("action,name,service_type,postcode\nadd,Hub A,childrens_centre,EC2V 7HH\n")
+    with_file = cache.input_hash(area, settings.with_(user_services=mine), opts)
+    mine.write_text("action,name,service_type,postcode\nadd,Hub B,childrens_centre,EC2V 7HH\n")
+    assert cache.input_hash(area, settings.with_(user_services=mine), opts) not in (base, with_file)
+
+
+# ----------------------------------------------------------------------------- faults
+def test_a_failing_borough_is_reported_and_the_others_finish(batch3, settings, tmp_path, scheduler):
+    out = tmp_path / "london"
+    task = replay(batch3.out_dir, tmp_path, fail=(KC,))
+    res = run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, scheduler=scheduler, task=task),
+                    say=quiet)
+    assert {o.lad_cd: o.status for o in res.outcomes} == {CITY: "done", HF: "done", KC: "failed"}
+    assert res.exit_code == 1 and task.attempts(KC) == 1  # caught in the task: not retried
+    status = status_of(out)
+    assert status[KC][0] == "failed" and "row 7: no 'easting' value" in status[KC][1]
+    assert "What to do" in status[KC][1]
+    assert res.failures[["lad_cd", "lad_nm"]].values.tolist() == [[KC, "Kensington and Chelsea"]]
+    folder = out / "boroughs" / "kensington-and-chelsea"
+    assert not (folder / cache.DONE_FILE).exists() and "no 'easting' value" in (folder / ERROR_FILE).read_text()
+    assert "FAILED" in (folder / LOG_FILE).read_text()
+
+
+def test_a_worker_killed_mid_borough_is_survived_by_a_retry(batch3, settings, tmp_path):
+    out = tmp_path / "london"
+    task = replay(batch3.out_dir, tmp_path, kill_once=(CITY,))
+    res = run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, task=task), say=quiet)
+    assert [o.status for o in res.outcomes] == ["done", "done", "done"] and res.exit_code == 0
+    assert (task.attempts(CITY), task.attempts(HF), task.attempts(KC)) == (2, 1, 1)
+    pids = [(tmp_path / "attempts" / f"{CITY}.{n}").read_text() for n in (1, 2)]
+    assert pids[0] != pids[1]  # the second attempt ran in another worker process
+    assert res.outcomes[0].summary == batch3.outcomes[0].summary
+
+
+def test_a_borough_whose_worker_dies_on_every_attempt_is_reported_and_the_others_finish(batch3, settings,
+                                                                                        tmp_path):
+    out = tmp_path / "london"
+    task = replay(batch3.out_dir, tmp_path, kill_always=(HF,))
+    res = run_batch("london", out, settings, BatchOptions(boroughs=("hammersmith-and-fulham", "kensington-and-chelsea"),
+                                                          maps=False, retries=0, task=task), say=quiet)
+    assert [(o.lad_cd, o.status) for o in res.outcomes] == [(HF, "failed"), (KC, "done")]
+    assert task.attempts(HF) == 1 and res.exit_code == 1
+    assert res.outcomes[0].error.startswith("KilledWorker") and "What to do" in res.outcomes[0].error
+    assert status_of(out)[HF][0] == "failed"
+    assert "KilledWorker" in (out / "boroughs" / "hammersmith-and-fulham" / ERROR_FILE).read_text()
+
+
+# ----------------------------------------------------------------------------- choosing boroughs, options
+def test_boroughs_are_chosen_by_code_slug_or_name_in_the_region_order(settings):
+    b = load_region("london", settings).boroughs
+    chosen = select_boroughs(b, ["Kensington and Chelsea", "e09000001", "hammersmith-and-fulham", "E09000001"])
+    assert list(chosen["lad_cd"]) == [CITY, HF, KC]
+    with pytest.raises(UnknownAreaError, match=r"'atlantis'.*city-of-london, barking-and-dagenham"):
+        select_boroughs(b, ["camden", "atlantis"])
+
+
+def test_each_borough_scores_towns_only_where_its_pack_groups_wards_into_towns(settings):
+    ealing = borough_run_options("ealing", settings, BatchOptions())
+    camden = borough_run_options("london:camden", settings, BatchOptions(maps=False, report=True))
+    assert (ealing.schemes, ealing.lead_scheme, ealing.maps, ealing.report) == (
+        ("towns", "wards", "pcns", "auto"), "towns", True, False)
+    assert (camden.schemes, camden.lead_scheme, camden.maps, camden.report) == (
+        ("wards", "pcns", "auto"), "pcns", False, True)
+
+
+def test_impossible_batch_options_are_refused():
+    with pytest.raises(SettingsError, match="workers must be >= 1"):
+        BatchOptions(n_workers=0)
+    with pytest.raises(SettingsError, match="retries must be >= 0"):
+        BatchOptions(retries=-1)
+
+
+# ----------------------------------------------------------------------------- the command line
+@pytest.mark.parametrize("args, message", [
+    (["--region", "atlantis"], "no region 'atlantis'"),
+    (["--boroughs", "camden,atlantis"], "unknown borough(s): 'atlantis'"),
+    (["--boroughs", "city-of-london", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "0.5"],
+     "cannot reach the dask scheduler 'tcp://127.0.0.1:9'"),
+    (["--scheduler", "nonsense", "--boroughs", "camden"], "cannot reach the dask scheduler 'nonsense'"),
+    (["--area", "ealing"], "locmap batch runs the boroughs of --region and takes no --area"),
+])
+def test_command_line_errors_are_one_line_with_exit_status_2(args, message, tmp_path, capsys):
+    code = main(["batch", "--out", str(tmp_path / "london"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and f"locmap: error: {message}" in err and err.count("locmap: error:") == 1
+    assert "Traceback" not in err
+
+
+def test_command_line_rerun_of_a_finished_batch_exits_0(copy3, capsys):
+    code = main(["batch", "--region", "london", "--out", str(copy3), "--boroughs", ",".join(THREE), "--no-maps",
+                 "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "3 boroughs" in out and "0 done, 3 cached, 0 failed" in out
