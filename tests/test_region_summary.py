@@ -319,3 +319,13 @@ def test_london_map_loads_nothing_from_the_network(written, tmp_path):
         assert labels == ["Any key service", "GP practice", "Primary school", "Library", "Boroughs not run (hatched)"]
     finally:
         driver.quit()
+
+
+def test_a_batch_where_every_borough_failed_still_reports_them(region, settings, tmp_path):
+    failures = pd.DataFrame({"lad_cd": region.boroughs["lad_cd"], "reason": "worker died"})
+    names = sorted(p.name for p in write_region_summary(region, [], failures, tmp_path, settings))
+    assert names == ["README.txt", "london_map.html", "london_map.png", "london_population_check.csv", "summary.md"]
+    pop = pd.read_csv(tmp_path / "london_population_check.csv")
+    assert (pop["Status"].iloc[:33] == "failed").all()
+    assert pop["Reason"].iloc[-1] == "33 borough(s) not run: their people are missing"
+    assert "No borough of 33 ran" in (tmp_path / "summary.md").read_text()
