@@ -147,6 +147,14 @@ def test_a_borough_without_a_current_done_json_is_the_only_one_recomputed(copy3,
     assert json.loads(done.read_text())["input_hash"] == old  # same inputs, same hash
 
 
+def test_force_recomputes_current_boroughs(copy3, settings, tmp_path, scheduler):
+    task = replay(copy3, tmp_path)
+    res = run_batch("london", copy3, settings, BatchOptions(boroughs=THREE, maps=False, force=True,
+                                                            scheduler=scheduler, task=task), say=quiet)
+    assert [o.status for o in res.outcomes] == ["done"] * 3
+    assert (task.attempts(CITY), task.attempts(HF), task.attempts(KC)) == (1, 1, 1)
+
+
 def test_input_hash_follows_content_and_results_not_paths_or_display(settings, tmp_path):
     area, opts = "london:city-of-london", RunOptions(schemes=("wards",), maps=False, report=False)
     base = cache.input_hash(area, settings, opts)

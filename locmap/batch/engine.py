@@ -179,12 +179,12 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
     tasks = [borough_task(region, row, out, settings, options) for row in chosen.itertuples(index=False)]
     done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
     todo = [t for t in tasks if t.lad_cd not in done]
-    say(f"{region.title}: {len(tasks)} boroughs, {len(done)} cached, {len(todo)} to compute")
+    say(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute")
     link, n_workers = None, 0
     if todo:
         with _client(options) as client:
             link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
-            say(f"dask dashboard: {link} ({n_workers} workers)")
+            say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
             done.update(_compute(client, todo, options, settings.progress, say))
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
@@ -205,6 +205,11 @@ def _region_summary(region: Region, outcomes: Sequence[BoroughOutcome], failures
     if not summaries:
         say("no borough finished: the region summary lists the failures only (reasons in batch_status.csv)")
     return list(write_region_summary(region, summaries, failures, out, settings))
+
+
+def plural(n: int, word: str) -> str:
+    """``1 borough``, ``3 boroughs``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # ----------------------------------------------------------------------------- boroughs and tasks
@@ -368,6 +373,6 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
     return pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
 
 
-__all__ = ["BatchOptions", "BatchResult", "SchedulerUnreachableError", "run_batch", "select_boroughs",
+__all__ = ["BatchOptions", "BatchResult", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
            "STATUS_FILE", "ERROR_FILE"]

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from locmap.batch.engine import STATUS_FILE, BatchOptions, run_batch
+from locmap.batch.engine import STATUS_FILE, BatchOptions, plural, run_batch
 from locmap.cli._options import add_common, check_paths, say, settings_from_args
 from locmap.errors import SettingsError
 
@@ -59,7 +59,11 @@ def add_parser(subparsers: Any) -> None:
                    help="also write each borough's decision pack (HTML, + PDF when Chromium is found)")
     g.add_argument("--force", action="store_true", help="recompute every borough, even unchanged ones")
     add_common(p)
-    p.set_defaults(func=run_batch_command, area=None)  # the boroughs come from --region, not --area
+    # the boroughs come from --region: --area is hidden here and refused when given
+    for action in p._actions:  # argparse has no public way to drop an option a helper added
+        if "--area" in action.option_strings:
+            action.help = argparse.SUPPRESS
+    p.set_defaults(func=run_batch_command, area=None)
 
 
 def options_from_args(args: argparse.Namespace) -> BatchOptions:
@@ -78,7 +82,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     check_paths(args, settings)
     res = run_batch(args.region, args.out, settings, options, say=say)
     counts = res.status["status"].value_counts()
-    print(f"{res.region}: {len(res.outcomes)} boroughs in {res.wall_seconds:.1f} s on {res.n_workers} workers: "
+    print(f"{res.region}: {plural(len(res.outcomes), 'borough')} in {res.wall_seconds:.1f} s on "
+          f"{plural(res.n_workers, 'worker')}: "
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "cached", "failed")))
     for row in res.failures.itertuples(index=False):
         print(f"  failed {row.borough}: {row.error.splitlines()[0]}")
