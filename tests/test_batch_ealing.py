@@ -1,0 +1,58 @@
+"""The Ealing figures of the London batch equal a plain ``locmap run --area ealing`` on the same data.
+
+Ealing keeps its own pack in the region (``[own_packs]``), so the batch runs exactly the job a user
+runs by hand; this test holds that to the byte: every access table, the rejects and the towns
+localities files are the same files.
+"""
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from locmap.batch.engine import BatchOptions, run_batch
+from locmap.cli import main
+from locmap.settings import Settings
+
+pytestmark = pytest.mark.realdata
+
+
+def _files(folder: Path, pattern: str) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.glob(pattern) if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ealing_batch")
+    settings = Settings.from_env(progress=False)
+    res = run_batch("london", tmp / "london", settings,
+                    BatchOptions(boroughs=("ealing",), n_workers=1, maps=False), say=lambda _m: None)
+    assert main(["run", "--area", "ealing", "--out", str(tmp / "plain"), "--no-maps", "--no-report",
+                 "--no-progress"]) == 0
+    return res, tmp / "london" / "boroughs" / "ealing", tmp / "plain"
+
+
+def test_batch_ealing_access_tables_are_the_plain_runs_byte_for_byte(both):
+    res, batch, plain = both
+    assert res.status["status"].tolist() == ["done"]
+    names = _files(plain / "access", "*")
+    assert len(names) > 20 and names == _files(batch / "access", "*")
+    differ = [n for n in names if not filecmp.cmp(plain / "access" / n, batch / "access" / n, shallow=False)]
+    assert differ == []
+
+
+def test_batch_ealing_rejects_and_towns_localities_are_the_plain_runs(both):
+    _, batch, plain = both
+    assert filecmp.cmp(plain / "rejects.csv", batch / "rejects.csv", shallow=False)
+    towns = [n for n in _files(plain / "localities", "*towns*")]
+    assert towns and all(filecmp.cmp(plain / "localities" / n, batch / "localities" / n, shallow=False)
+                         for n in towns)
+
+
+def test_batch_ealing_summary_holds_the_plain_runs_population(both):
+    res, _, plain = both
+    s = res.outcomes[0].summary
+    # Census 2021: LSOA sum 367,111 vs the LTLA file's 367,122 (ONS perturbation)
+    assert round(s["pop_total"]) == round(s["population_lsoa_sum"]) == round(s["census_msoa_sum"]) == 367_111
+    assert round(s["census_ltla"]) == 367_122
