@@ -29,6 +29,8 @@ class Replay:
         Folder where each attempt of each borough leaves a file (``<lad_cd>.<n>``).
     fail : tuple of str
         Boroughs (codes) whose computation raises a :class:`~locmap.errors.DataFileError`.
+    crash : tuple of str
+        Boroughs whose computation raises an error locmap does not expect (``KeyError``).
     kill_once, kill_always : tuple of str
         Boroughs whose worker process dies (``os._exit``) on the first attempt / on every attempt.
     """
@@ -36,6 +38,7 @@ class Replay:
     source: Path
     markers: Path
     fail: tuple[str, ...] = ()
+    crash: tuple[str, ...] = ()
     kill_once: tuple[str, ...] = ()
     kill_always: tuple[str, ...] = ()
 
@@ -55,5 +58,7 @@ class Replay:
             os._exit(13)  # the worker process dies mid-task, as when killed or out of memory
         if task.lad_cd in self.fail:
             raise DataFileError(Path(self.source) / "services.csv", "no 'easting' value", row=7)
+        if task.lad_cd in self.crash:
+            raise KeyError("pcn_code")
         Path(task.out_dir).mkdir(parents=True, exist_ok=True)
         return json.loads((Path(self.source) / "boroughs" / Path(task.out_dir).name / SUMMARY_FILE).read_text())

@@ -189,6 +189,20 @@ def test_a_failing_borough_is_reported_and_the_others_finish(batch3, settings, t
     assert "FAILED" in (folder / LOG_FILE).read_text()
 
 
+def test_an_unexpected_error_is_retried_then_reported_with_its_traceback(batch3, settings, tmp_path, scheduler):
+    out = tmp_path / "london"
+    task = replay(batch3.out_dir, tmp_path, crash=(CITY,))
+    res = run_batch("london", out, settings, BatchOptions(boroughs=("city-of-london", "hammersmith-and-fulham"),
+                                                          maps=False, retries=1, scheduler=scheduler, task=task),
+                    say=quiet)
+    assert [(o.lad_cd, o.status) for o in res.outcomes] == [(CITY, "failed"), (HF, "done")]
+    assert task.attempts(CITY) == 2  # dask's retry
+    assert res.outcomes[0].error.startswith("KeyError: 'pcn_code'") and "please report it" in res.outcomes[0].error
+    text = (out / "boroughs" / "city-of-london" / ERROR_FILE).read_text()
+    assert "Traceback (on the worker)" in text and "batch_faults.py" in text
+    assert "== replay attempt 2" in (out / "boroughs" / "city-of-london" / LOG_FILE).read_text()
+
+
 def test_a_worker_killed_mid_borough_is_survived_by_a_retry(batch3, settings, tmp_path):
     out = tmp_path / "london"
     task = replay(batch3.out_dir, tmp_path, kill_once=(CITY,))

@@ -176,18 +176,20 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
     t0, log, out = time.perf_counter(), [], Path(task.out_dir)
     cache.clear_done(out)
     summary, error = {}, ""
-    with _PeakRss() as rss:
-        try:
-            summary = (compute or compute_borough)(task, log.append)
-            export.write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        except LocmapError as exc:
-            summary, error = {}, str(exc)
-            log.append(f"FAILED: {error}")
+    try:
+        with _PeakRss() as rss:
+            try:
+                summary = (compute or compute_borough)(task, log.append)
+                export.write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+            except LocmapError as exc:
+                summary, error = {}, str(exc)
+                log.append(f"FAILED: {error}")
+    finally:  # the steps up to an unexpected error too
+        export.write_text(out / LOG_FILE, "\n".join(log) + "\n")
     outcome = BoroughOutcome(lad_cd=task.lad_cd, status="failed" if error else "done",
                              seconds=time.perf_counter() - t0, peak_rss_mb=rss.peak_mb,
                              worker_peak_rss_mb=worker_peak_rss_mb(), worker=worker_address(), summary=summary,
                              error=error)
-    export.write_text(out / LOG_FILE, "\n".join(log) + "\n")
     if not error:
         cache.write_done(out, done_record(task, outcome))
     return outcome
@@ -227,5 +229,5 @@ def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
                           worker=str(record.get("worker", "")), summary=summary)
 
 
-__all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "compute_borough", "cached_outcome", "done_record", "SUMMARY_FILE",
-           "LOG_FILE", "worker_peak_rss_mb", "worker_address"]
+__all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "compute_borough", "cached_outcome", "done_record",
+           "SUMMARY_FILE", "LOG_FILE", "worker_peak_rss_mb", "worker_address"]
