@@ -22,6 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
+
+from locmap import api
+from locmap.data.area import load_area
+from locmap.settings import Settings
 
 #: (label, file name, function name) of the steps reported, in the order analyse_access runs them
 STEPS = (
@@ -72,7 +77,6 @@ def _compare(before: Path, after: Path) -> int:
         worst = 0.0
         for c in a.columns:
             if c == "wkb":
-                import shapely  # only needed here
                 ga, gb = shapely.from_wkb(a[c].to_numpy()), shapely.from_wkb(b[c].to_numpy())
                 rel = np.abs(shapely.area(ga) - shapely.area(gb)) / shapely.area(ga)
                 sym = shapely.area(shapely.symmetric_difference(ga, gb)) / shapely.area(ga)
@@ -105,10 +109,6 @@ def main() -> int:
     args = ap.parse_args()
     if args.compare:
         return _compare(*args.compare)
-    from locmap import api
-    from locmap.data.area import load_area
-    from locmap.settings import Settings
-
     s = Settings.from_env(progress=False)
     t0 = time.perf_counter()
     area = load_area(args.area, s, use_cache=False)

@@ -210,8 +210,8 @@ class PairsWithin:
         return int(self.origin.size)
 
     def to_csr(self) -> sp.csr_array:
-        """The pairs as a ``scipy.sparse.csr_array`` of metres (a cost of exactly 0 is an
-        explicit entry only while no scipy operation prunes zeros: use the arrays to count)."""
+        """The pairs as a ``scipy.sparse.csr_array`` of metres; a pair costing exactly 0 m is
+        an explicit stored zero (``nnz`` counts it; ``eliminate_zeros()`` would drop it)."""
         return sp.csr_array((self.cost_m, (self.origin, self.target)), shape=self.shape)
 
     def to_dense(self) -> np.ndarray:
