@@ -81,7 +81,7 @@ def _compare(before: Path, after: Path) -> int:
                 rel = np.abs(shapely.area(ga) - shapely.area(gb)) / shapely.area(ga)
                 sym = shapely.area(shapely.symmetric_difference(ga, gb)) / shapely.area(ga)
                 print(f"  gaps: area max rel diff {rel.max():.2e}, sym-diff max rel {sym.max():.2e}")
-                worst = max(worst, float(rel.max()) * 1e-3)
+                bad += int(rel.max() > 1e-6 or sym.max() > 1e-6)
             elif pd.api.types.is_float_dtype(a[c]):
                 x, y = a[c].to_numpy(float), b[c].to_numpy(float)
                 same_nan = np.array_equal(np.isnan(x), np.isnan(y))
