@@ -82,8 +82,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     check_paths(args, settings)
     res = run_batch(args.region, args.out, settings, options, say=say)
     counts = res.status["status"].value_counts()
-    print(f"{res.region}: {plural(len(res.outcomes), 'borough')} in {res.wall_seconds:.1f} s on "
-          f"{plural(res.n_workers, 'worker')}: "
+    where = f"on {plural(res.n_workers, 'worker')}" if res.n_workers else "(nothing to compute: no cluster)"
+    print(f"{res.region}: {plural(len(res.outcomes), 'borough')} in {res.wall_seconds:.1f} s {where}: "
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "cached", "failed")))
     for row in res.failures.itertuples(index=False):
         print(f"  failed {row.borough}: {row.error.splitlines()[0]}")
