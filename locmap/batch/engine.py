@@ -230,9 +230,11 @@ def select_boroughs(boroughs: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFra
             keys[k] = i
     unknown = [w for w in wanted if str(w).strip().lower() not in keys and slugify(w) not in keys]
     if unknown:
-        raise UnknownAreaError(
+        err = UnknownAreaError(
             f"unknown borough(s): {', '.join(map(repr, unknown))}; valid boroughs (code, name or one of these "
             f"slugs): {', '.join(boroughs['slug'])}")
+        err.remedy = "name boroughs by a code, name or slug from the list, e.g. --boroughs camden,E09000009"
+        raise err
     rows = sorted({keys.get(str(w).strip().lower(), keys.get(slugify(w))) for w in wanted})
     return boroughs.iloc[rows]
 
