@@ -185,3 +185,10 @@ class UnknownAreaError(LocmapError):
     """A locality, area pack or scheme name is not known."""
 
     remedy = "run `locmap check --area NAME` to list valid names."
+
+
+class SchedulerUnreachableError(LocmapError, ConnectionError):
+    """``--scheduler ADDRESS`` names no dask scheduler that answers."""
+
+    remedy = ("check the address (tcp://HOST:PORT, as printed by `dask scheduler`), that the scheduler "
+              "runs and that this machine can reach its port; leave out --scheduler to run on this machine.")

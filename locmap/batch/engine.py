@@ -30,7 +30,7 @@ from locmap.batch import cache
 from locmap.batch.borough import BoroughOutcome, BoroughTask, cached_outcome, run_borough
 from locmap.batch.summary import write_region_summary
 from locmap.data.region import Region, load_pack, load_region, slugify
-from locmap.errors import LocmapError, SettingsError, UnknownAreaError
+from locmap.errors import SchedulerUnreachableError, SettingsError, UnknownAreaError
 from locmap.settings import Settings
 
 #: The per-borough status table written into the batch folder.
@@ -43,13 +43,6 @@ _KILLED_REMEDY = ("the worker process running it died (killed, or out of memory)
 _BUG_REMEDY = ("this is an error locmap did not expect (a bug, or data it does not handle): please report it "
                "with this borough's error.txt; the other boroughs are not affected")
 ERROR_FILE = "error.txt"
-
-
-class SchedulerUnreachableError(LocmapError, ConnectionError):
-    """``--scheduler ADDRESS`` names no dask scheduler that answers."""
-
-    remedy = ("check the address (tcp://HOST:PORT, as printed by `dask scheduler`), that the scheduler "
-              "runs and that this machine can reach its port; leave out --scheduler to run on this machine.")
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,13 @@ SETTINGS_FIELDS: dict[str, str] = {
 }
 
 
-def add_common(p: argparse.ArgumentParser, minutes: bool = True) -> None:
-    """The options every area command takes (each one a :class:`Settings` field)."""
+def add_common(p: argparse.ArgumentParser, minutes: bool = True, area: bool = True) -> None:
+    """The options every area command takes (each one a :class:`Settings` field); ``area=False``
+    for a command whose areas come from elsewhere (``batch --region``): ``--area`` is then hidden
+    and defaults to None, so the command can refuse it with a message."""
     g = p.add_argument_group("area and settings")
-    g.add_argument("--area", default="ealing",
-                   help="area pack name (data/areas/NAME.toml), a path to a pack file, a region as one "
+    g.add_argument("--area", default="ealing" if area else None,
+                   help=argparse.SUPPRESS if not area else "area pack name (data/areas/NAME.toml), a path to a pack file, a region as one "
                         "area (london: all 33 boroughs) or one of its boroughs (london:camden, "
                         "london:E09000007) (default: ealing)")
     g.add_argument("--data-root", type=Path, default=None,

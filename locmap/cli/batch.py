@@ -58,12 +58,8 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--report", action="store_true",
                    help="also write each borough's decision pack (HTML, + PDF when Chromium is found)")
     g.add_argument("--force", action="store_true", help="recompute every borough, even unchanged ones")
-    add_common(p)
-    # the boroughs come from --region: --area is hidden here and refused when given
-    for action in p._actions:  # argparse has no public way to drop an option a helper added
-        if "--area" in action.option_strings:
-            action.help = argparse.SUPPRESS
-    p.set_defaults(func=run_batch_command, area=None)
+    add_common(p, area=False)  # the boroughs come from --region: --area is hidden and refused
+    p.set_defaults(func=run_batch_command)
 
 
 def options_from_args(args: argparse.Namespace) -> BatchOptions:

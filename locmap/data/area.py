@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from pathlib import Path
 
 from locmap.data.bundle import AreaData
@@ -14,7 +15,10 @@ from locmap.settings import Settings
 __all__ = ["AreaData", "load_area"]
 
 
-_CACHE: dict = {}
+#: areas loaded in this process, newest last; bounded so a batch worker running borough after
+#: borough keeps only the last few (each holds a few tens of MB)
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_AREAS = 2
 
 
 def _file_stamp(path: str | Path | None) -> tuple[int, int] | None:
@@ -56,8 +60,11 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
            settings.buffer_m, str(user_services), _file_stamp(user_services), settings.user_services_sheet)
     if use_cache and key in _CACHE:
         # same data, possibly different speeds/thresholds: share the layers, carry these settings
+        _CACHE.move_to_end(key)
         return dataclasses.replace(_CACHE[key], settings=settings)
     area = build_area(name, settings, user_services=user_services)
     if use_cache:
         _CACHE[key] = area
+        while len(_CACHE) > _CACHE_AREAS:
+            _CACHE.popitem(last=False)
     return area
