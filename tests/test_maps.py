@@ -6,8 +6,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
+import geopandas as gpd
 import pytest
+import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
@@ -181,6 +184,18 @@ def test_need_fills_are_clipped_to_the_borough(area):
     clipped = clip_to_outline(spilled, area)
     assert clipped.geometry.difference(area.borough.union_all().buffer(1e-6)).area.max() < 1e-6
     assert clipped.geometry.area.sum() < spilled.geometry.area.sum()
+
+
+def test_a_clipped_polygon_touching_the_outline_along_an_edge_stays_a_polygon():
+    # the London LSOA layer: clipping gave Polygon + LineString collections, which Leaflet's
+    # tooltips skip (found running the 33-borough batch: Hackney 031B, Southwark 004D)
+    square = shapely.box(0, 0, 10, 10)
+    outline = shapely.union_all([shapely.box(0, 0, 5, 10), shapely.box(10, 0, 15, 10)])
+    assert square.intersection(outline).geom_type == "GeometryCollection"
+    lsoa = gpd.GeoDataFrame({"id": ["a"]}, geometry=[square], crs="EPSG:27700")
+    area = SimpleNamespace(borough=gpd.GeoDataFrame(geometry=[outline], crs="EPSG:27700"))
+    clipped = clip_to_outline(lsoa, area)
+    assert clipped.geom_type.tolist() == ["Polygon"] and clipped.area.iloc[0] == 50.0
 
 
 def test_crossborder_layers_show_the_ward_share_whose_nearest_service_is_across_the_border(ealing):

@@ -30,6 +30,7 @@ from typing import Any
 
 import folium
 import geopandas as gpd
+import shapely
 import numpy as np
 import pandas as pd
 from branca.element import MacroElement
@@ -382,9 +383,24 @@ def clip_to_outline(gdf: gpd.GeoDataFrame, area: Any) -> gpd.GeoDataFrame:
     borough = getattr(area, "borough", None)
     outline = (borough if borough is not None and len(borough) else area.wards)
     outline = outline.to_crs(CRS_METRIC) if outline.crs is not None else outline
-    clipped = gdf.geometry.intersection(outline.union_all())
+    clipped = polygonal_parts(gdf.geometry.intersection(outline.union_all()))
     keep = ~clipped.is_empty
     return gdf[keep].set_geometry(clipped[keep])
+
+
+def polygonal_parts(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """The polygons of each GeometryCollection (other geometries as they are).
+
+    Clipping a polygon that also touches the outline along an edge gives a polygon plus a line
+    (Hackney 031B, Southwark 004D in the London LSOA layer); Leaflet tooltips skip collections.
+    """
+    gc = (geoms.geom_type == "GeometryCollection").to_numpy()
+    if not gc.any():
+        return geoms
+    out = geoms.copy()
+    out[gc] = [shapely.union_all([p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")])
+               for g in geoms[gc]]
+    return out
 
 
 # --------------------------------------------------------------------------- layers
