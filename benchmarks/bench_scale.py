@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     parts.append("### Boroughs: size, homes, services within 2 km, projected street graph\n\n" + md(b))
     if a.batch:
         st = batch_table(a.batch)
-        j = b.merge(st, on="lad_cd", how="inner")
+        j = b.merge(st.drop(columns=["borough"], errors="ignore"), on="lad_cd", how="inner")
         j = j[j["status"] == "done"]
         if len(j) >= 4:
             coef, r2 = fit_growth(j)
