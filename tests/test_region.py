@@ -7,9 +7,11 @@ conserved per borough and London-wide (Census 2021 MSOA sum 8,799,765 vs the LTL
 from __future__ import annotations
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 
+from locmap.cli import main
 from locmap.data.area import load_area
 from locmap.data.manifest import load_manifest
 from locmap.data.region import area_input_files, load_pack, load_region
@@ -122,3 +124,20 @@ def test_best_fit_wards_are_said_to_be_best_fit(settings):
     area = load_area("london:camden", settings)
     assert any("best-fit" in n and "dissolved" in n for n in area.notes)
     assert isinstance(area.wards, gpd.GeoDataFrame) and len(area.wards) == 20
+
+
+def test_locmap_access_area_london_measures_every_home_of_london_in_one_run(tmp_path, london):
+    # pan-London: every home to every library of any borough, one run (estimated distances)
+    assert main(["access", "--area", "london", "--types", "library", "--format", "parquet",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
+    cov = pd.read_parquet(tmp_path / "coverage.parquet")
+    tot = cov[(cov["level"] == "lsoa") & (cov["area_id"] == "__total__") & (cov["service_type"] == "library")
+              & (cov["threshold_minutes"] == 15.0)].set_index("band")
+    people = tot["pop_within"] + tot["pop_beyond"]
+    assert round(people["pop_total"]) == LONDON_MSOA_TOTAL and round(people["pop_0_4"]) == 528_990
+    # the 33 boroughs are the area's towns: their rows add up to London
+    towns = cov[(cov["level"] == "town") & (cov["area_id"] != "__total__") & (cov["service_type"] == "library")
+                & (cov["threshold_minutes"] == 15.0) & (cov["band"] == "pop_0_4")]
+    assert len(towns) == 33
+    assert towns["pop_beyond"].sum() == pytest.approx(tot.loc["pop_0_4", "pop_beyond"], rel=1e-9)
+    assert 0 < tot.loc["pop_0_4", "pct_within"] < 100
