@@ -229,6 +229,15 @@ def _pairs(origin: np.ndarray, target: np.ndarray, cost_m: np.ndarray, shape: tu
                        cost_m[order].astype(float), (int(shape[0]), int(shape[1])), float(max_m))
 
 
+def _check_some_reached(unreached: np.ndarray, ok_o: np.ndarray, ok_t: np.ndarray, report: Any) -> None:
+    """A :class:`DisconnectedGraphError` when every usable origin is cut off from every usable
+    target by lying on another piece of the network."""
+    if unreached.size == ok_o.size and report.indices("origin", "other_component").size == ok_o.size:
+        raise DisconnectedGraphError(
+            f"no origin can reach any target: the {ok_o.size} usable origins and "
+            f"{ok_t.size} usable targets lie on different pieces of the street network")
+
+
 def _check_max_m(max_m: float) -> float:
     m = float(max_m)
     if not np.isfinite(m) or m < 0:
@@ -614,11 +623,7 @@ class StreetRouter:
         report.n_unreachable_pairs = int((~np.isfinite(total)).sum())
         unreached = ok_o[~np.isfinite(total).any(axis=1)]
         self._explain_unreached(unreached, on, tn, max_m, report, od)
-        if unreached.size == ok_o.size and (report.indices("origin", "other_component").size
-                                            == ok_o.size):
-            raise DisconnectedGraphError(
-                f"no origin can reach any target: the {ok_o.size} usable origins and "
-                f"{ok_t.size} usable targets lie on different pieces of the street network")
+        _check_some_reached(unreached, ok_o, ok_t, report)
         return out
 
 
@@ -665,11 +670,7 @@ class StreetRouter:
         has_pair[i] = True
         unreached = ok_o[~has_pair[ok_o]]
         self._explain_unreached(unreached, on, tn, max_m, report, od)
-        if unreached.size == ok_o.size and (report.indices("origin", "other_component").size
-                                            == ok_o.size):
-            raise DisconnectedGraphError(
-                f"no origin can reach any target: the {ok_o.size} usable origins and "
-                f"{ok_t.size} usable targets lie on different pieces of the street network")
+        _check_some_reached(unreached, ok_o, ok_t, report)
         return _pairs(i, j, total, shape, max_m)
 
 
