@@ -42,6 +42,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ from locmap.access.crossborder import crossborder_shares
 from locmap.access.gaps import all_gap_polygons, gap_summary
 from locmap.bands import bands_in
 from locmap.data.area import AreaData, load_area
-from locmap.errors import DataFileError, MissingColumnError, UnknownAreaError
+from locmap.errors import DataFileError, MissingColumnError, SettingsError, UnknownAreaError
 from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
 from locmap.localities.ranking import Weights, rescale_minutes, sensitivity
@@ -485,10 +486,12 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
               p: int = 2, minutes: float | None = None, band: str = "pop_0_4",
               candidates: str | Sequence[str] = DEFAULT_CANDIDATES,
               existing: str | Sequence[str] = ("childrens_centre",), include_outside: bool = False,
-              router: Any = None) -> SitesResult:
+              router: Any = None, p_at_most_candidates: bool = False) -> SitesResult:
     """Suggest ``p`` hub sites in ``locality`` of ``scheme`` (a Scheme or a spec such as
     ``"towns"``; ``locality=None``: the whole area) - MCLP and p-median within ``minutes``
-    (default: the middle threshold).  Pass ``router=access.router`` to reuse a run's router."""
+    (default: the middle threshold).  Pass ``router=access.router`` to reuse a run's router.
+    ``p_at_most_candidates``: a locality with fewer candidate sites than ``p`` gets all of them
+    (said in the summary's ``note``) instead of an error (the run's default ``p``)."""
     settings = settings or area.settings
     minutes = default_gap_minutes(settings) if minutes is None else float(minutes)
     max_m = settings.minutes_to_metres(minutes)
@@ -499,6 +502,10 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
     cand = _candidates_inside(candidate_sites(area, candidates), poly, max_m if include_outside else None)
     if cand.empty:
         raise UnknownAreaError(f"no candidate sites of '{candidates}' in {loc_name or 'the area'}")
+    note = ""
+    if p_at_most_candidates and len(cand) < p:
+        note = f"only {len(cand)} candidate site(s) in {loc_name or 'the area'}: {len(cand)} suggested, not {p}"
+        p = len(cand)
     router = router or acc.default_router_for(area, settings)
     hxy = _xy(homes)
     cost = router.matrix(hxy, cand[["x", "y"]].to_numpy(), max_m=None)
@@ -508,6 +515,8 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
     res = suggest_sites(cost, homes[band].to_numpy(float), cand["site_id"].tolist(), p, max_m,
                         sites=cand, existing_cost_m=existing_cost, minutes=minutes)
     res["summary"]["locality"] = loc_name or "whole area"
+    if note:
+        res["summary"]["note"] = note
     res["summary"]["distance_method"] = getattr(router, "method", "")
     return SitesResult(sites=res["sites"], gain=res["gain"], summary=res["summary"],
                        locality=loc_name or "whole area",
@@ -652,7 +661,7 @@ def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",
 
 # ----------------------------------------------------------------------------- decision pack
 def decision_pack(area: AreaData, settings: Settings | None = None, out_dir: str | Path = "report",
-                  scheme: str = "towns", weights: Any = None, n_draws: int = 2000, seed: int = 0,
+                  scheme: str | None = None, weights: Any = None, n_draws: int = 2000, seed: int = 0,
                   sites_p: int = 2, existing: Sequence[str] = ("childrens_centre",), pdf: bool = True,
                   access: AccessAnalysis | None = None, localities: LocalityAnalysis | None = None,
                   sites: Sequence[SitesResult] | None = None) -> Any:
@@ -660,10 +669,12 @@ def decision_pack(area: AreaData, settings: Settings | None = None, out_dir: str
 
     What is not given is computed once here: access (no 2SFCA), the localities of ``scheme`` and
     the PCN footprints (for the alignment section), the recommendation by the documented rule and
-    hub sites for the recommended locality and the runner-up.  Returns the
-    :class:`~locmap.report.ReportResult` (files and the recommendation).
+    hub sites for the recommended locality and the runner-up.  ``scheme`` None: towns where the
+    area has several, else PCN footprints.  Returns the :class:`~locmap.report.ReportResult`
+    (files and the recommendation).
     """
     settings = settings or area.settings
+    scheme = scheme or default_lead_scheme(area)
     access = access or analyse_access(area, settings, fca=False)
     localities = localities or analyse_localities(area, access, schemes=tuple(dict.fromkeys((scheme, "pcns"))),
                                                   weights=weights, n_draws=n_draws, seed=seed, settings=settings)
@@ -682,14 +693,17 @@ class RunOptions:
 
     Attributes
     ----------
-    schemes : tuple of str
-        Locality schemes scored (``towns``, ``pcns``, ``wards``, ``auto``).
+    schemes : tuple of str or None
+        Locality schemes scored (``towns``, ``pcns``, ``wards``, ``auto``); None: towns, pcns and
+        auto where the area has several towns, else wards, pcns and auto (:meth:`for_area`).
     k_values : str
         Numbers of localities tried by the generated (``auto``) schemes, e.g. ``"3..7"``.
-    lead_scheme : str
-        Scheme whose leading locality gets hub sites and a print sheet.
-    sites_p : int
-        Number of hub sites suggested for the leading locality.
+    lead_scheme : str or None
+        Scheme whose leading locality gets hub sites and a print sheet; None: ``towns`` where the
+        area has several towns, else ``pcns`` (a generated borough pack has one town).
+    sites_p : int or None
+        Number of hub sites suggested for the leading locality; None: 2, or all the candidate
+        sites of a locality that has fewer.
     sites_minutes : float or None
         Coverage threshold of the hub sites (minutes; default the middle threshold).
     existing : tuple of str
@@ -705,16 +719,38 @@ class RunOptions:
         skips it, ``None`` prints it when Chromium is on PATH and says so when it is not.
     """
 
-    schemes: tuple[str, ...] = ("towns", "pcns", "auto")
+    schemes: tuple[str, ...] | None = None
     k_values: str = "3..7"
-    lead_scheme: str = "towns"
-    sites_p: int = 2
+    lead_scheme: str | None = None
+    sites_p: int | None = None
     sites_minutes: float | None = None
     existing: tuple[str, ...] = ("childrens_centre",)
     gap_minutes: float | None = None
     maps: bool = True
     report: bool = True
     report_pdf: bool | None = None
+
+    def for_area(self, area: AreaData) -> "RunOptions":
+        """These options with the schemes and lead scheme not chosen filled in for ``area``."""
+        lead = self.lead_scheme or default_lead_scheme(area)
+        schemes = self.schemes or (("towns", "pcns", "auto") if lead == "towns" else ("wards", "pcns", "auto"))
+        if lead not in schemes:
+            raise SettingsError(f"lead scheme '{lead}' is not among the schemes scored ({', '.join(schemes)})")
+        n = {"towns": len(area.towns), "pcns": len(area.pcns), "wards": len(area.wards)}.get(lead)
+        if n is not None and n < 2:
+            raise SettingsError(f"lead scheme '{lead}' of {area.name} has {n} locality, so there is nothing to "
+                                "choose between: lead with pcns, wards or auto (an area pack without a "
+                                "ward-to-town table has one town, the whole borough)")
+        return dataclasses.replace(self, schemes=tuple(schemes), lead_scheme=lead)
+
+
+def default_lead_scheme(area: AreaData) -> str:
+    """The first of ``towns``, ``pcns``, ``wards`` with several localities in ``area`` (a generated
+    borough pack has one town; the City of London has one PCN footprint)."""
+    for scheme, frame in (("towns", area.towns), ("pcns", area.pcns), ("wards", area.wards)):
+        if len(frame) > 1:
+            return scheme
+    raise SettingsError(f"{area.name} has one town, one PCN footprint and one ward: no localities to compare")
 
 
 class _Steps:
@@ -753,6 +789,9 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     step, files = _Steps(say), []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
+    options = options.for_area(area)
+    if len(area.towns) < 2:
+        say(f"note: {area.name} has one town (no ward-to-town table): the {options.lead_scheme} scheme leads")
     files.append(step("check", export.write_csv, area.rejects, out / "rejects.csv"))
     note = user_services_note(area, out / "rejects.csv")
     if note:
@@ -766,7 +805,8 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     rec = step("recommend", recommendation_for, loc, options.lead_scheme)
     say(f"== {rec.headline()}\n   rule: {rec.rule}")
     sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
-                       p=options.sites_p, minutes=options.sites_minutes, existing=options.existing,
+                       p=options.sites_p or 2, p_at_most_candidates=options.sites_p is None,
+                       minutes=options.sites_minutes, existing=options.existing,
                        router=access.router) for name in (rec.locality, rec.runner_up) if name)
     for s in sites:
         files += s.write(out / "sites")

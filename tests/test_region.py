@@ -141,3 +141,21 @@ def test_locmap_access_area_london_measures_every_home_of_london_in_one_run(tmp_
     assert len(towns) == 33
     assert towns["pop_beyond"].sum() == pytest.approx(tot.loc["pop_0_4", "pop_beyond"], rel=1e-9)
     assert 0 < tot.loc["pop_0_4", "pct_within"] < 100
+
+
+def test_locmap_run_on_a_generated_borough_leads_with_a_scheme_of_several_localities(tmp_path, capsys):
+    # a generated pack has one town (the borough): "recommended pathfinder City of London" was
+    # the run's answer before; the City also has one PCN footprint, so its wards lead; asking
+    # for towns is refused
+    assert main(["run", "--area", "london:city-of-london", "--out", str(tmp_path / "run"), "--no-maps",
+                 "--no-report", "--no-progress"]) == 0
+    said = capsys.readouterr()
+    assert "one town" in said.out + said.err and "wards: recommended pathfinder" in said.out
+    assert (tmp_path / "run" / "localities" / "ranking_wards.csv").is_file()
+    # Cripplegate has one candidate site: the default p=2 becomes 1, and the summary says so
+    summary = (tmp_path / "run" / "sites" / "sites_summary_Cripplegate_p1_15min.csv").read_text()
+    assert "only 1 candidate site(s) in Cripplegate" in summary
+    assert main(["run", "--area", "london:city-of-london", "--out", str(tmp_path / "towns"),
+                 "--lead-scheme", "towns", "--no-progress"]) == 2
+    assert "has 1 locality" in capsys.readouterr().err
+    assert not (tmp_path / "towns").exists()

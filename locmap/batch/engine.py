@@ -233,12 +233,14 @@ def select_boroughs(boroughs: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFra
 
 
 def borough_run_options(area_name: str, settings: Settings, options: BatchOptions) -> RunOptions:
-    """The job of one borough: wards, PCNs and generated localities (+ towns, the lead scheme,
-    where the pack has a ward -> town table; else PCNs lead); maps unless turned off; the decision
-    pack only when asked (its PDF when Chromium is found)."""
+    """The job of one borough: wards, PCNs and generated localities (+ towns where the pack has a
+    ward -> town table); the lead is the first of towns, PCNs, wards with several localities
+    (:func:`locmap.api.default_lead_scheme`); maps unless turned off; the decision pack only when
+    asked (its PDF when Chromium is found)."""
     towns = load_pack(area_name, settings).has_table("ward_town")
+    # lead_scheme None: the run takes the first of towns, pcns, wards with several localities
     return RunOptions(schemes=(("towns",) if towns else ()) + ("wards", "pcns", "auto"),
-                      lead_scheme="towns" if towns else "pcns", maps=options.maps, report=options.report,
+                      lead_scheme=None, maps=options.maps, report=options.report,
                       report_pdf=None if options.report else False)
 
 

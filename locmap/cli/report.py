@@ -26,8 +26,9 @@ def add_parser(subparsers: Any) -> None:
                     "method, caveats and sources.  The HTML opens offline; the PDF is printed from it "
                     "by headless Chromium.")
     add_common(p)
-    p.add_argument("--scheme", default="towns", choices=("towns", "pcns", "wards"),
-                   help="candidate localities (default: towns)")
+    p.add_argument("--scheme", default=None, choices=("towns", "pcns", "wards"),
+                   help="candidate localities (default: towns; pcns for an area with one town, e.g. "
+                        "a generated borough such as london:camden)")
     p.add_argument("--weights", default=None,
                    help="agreed weights, e.g. need=0.3,gaps=0.25,readiness=0.2,alignment=0.15,size=0.1 "
                         "(default: those)")

@@ -17,14 +17,17 @@ def add_parser(subparsers: Any) -> None:
                     "sites and a print sheet for the leading locality, HTML maps.")
     add_common(p)
     p.add_argument("--out", default="out", help="output folder (default: out)")
-    p.add_argument("--schemes", default=",".join(defaults.schemes),
-                   help="locality schemes to score, comma-separated (default: towns,pcns,auto)")
+    p.add_argument("--schemes", default=None,
+                   help="locality schemes to score, comma-separated (default: towns,pcns,auto; "
+                        "wards,pcns,auto for an area with one town, e.g. a generated borough)")
     p.add_argument("--n-localities", default=defaults.k_values,
                    help="numbers of localities tried by the auto scheme, e.g. 3..7 or 4,5 (default 3..7)")
-    p.add_argument("--lead-scheme", default=defaults.lead_scheme,
-                   help="scheme whose leading locality gets hub sites and a sheet (default: towns)")
-    p.add_argument("--sites-p", type=int, default=defaults.sites_p,
-                   help="hub sites suggested for the leading locality (default 2)")
+    p.add_argument("--lead-scheme", default=None,
+                   help="scheme whose leading locality gets hub sites and a sheet (default: towns; "
+                        "pcns for an area with one town)")
+    p.add_argument("--sites-p", type=int, default=None,
+                   help="hub sites suggested for the leading locality (default 2, or all the candidate "
+                        "sites of a locality that has fewer; a number given here is required)")
     p.add_argument("--sites-minutes", type=float, default=None,
                    help="hub-site coverage threshold in minutes (default: the middle of --minutes, 15)")
     p.add_argument("--existing", default=",".join(defaults.existing),
@@ -43,7 +46,8 @@ def add_parser(subparsers: Any) -> None:
 
 def options_from_args(args: argparse.Namespace) -> api.RunOptions:
     return api.RunOptions(
-        schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()), k_values=args.n_localities,
+        schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()) if args.schemes else None,
+        k_values=args.n_localities,
         lead_scheme=args.lead_scheme, sites_p=args.sites_p, sites_minutes=args.sites_minutes,
         existing=tuple(s.strip() for s in args.existing.split(",") if s.strip()),
         gap_minutes=args.gap_minutes, maps=not args.no_maps, report=not args.no_report,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from locmap.access.nearest import AccessResult
 from locmap.data.area import AreaData
-from locmap.errors import LocmapError, UnknownAreaError
+from locmap.errors import LocmapError, SettingsError, UnknownAreaError
 from locmap.localities.ranking import Recommendation, Weights, recommend
 from locmap.settings import Settings
 
@@ -112,5 +112,10 @@ def recommendation_for(localities: Any, scheme: str = "towns",
     if f"ranking_{scheme}" not in tables:
         schemes = sorted(k[len("ranking_"):] for k in tables if k.startswith("ranking_"))
         raise UnknownAreaError(f"scheme '{scheme}' was not scored (scored: {', '.join(schemes)})")
+    n = len(tables[f"ranking_{scheme}"])
+    if n < 2:
+        raise SettingsError(f"the '{scheme}' scheme has {n} locality, so there is nothing to choose between: "
+                            "lead with a scheme of several localities (pcns, wards or auto); an area pack "
+                            "without a ward-to-town table has one town, the whole borough")
     return recommend(tables[f"ranking_{scheme}"], tables[f"sensitivity_{scheme}"], scheme,
                      weights=_weights_of(localities, weights), scorecard=tables[f"scorecard_{scheme}"])
