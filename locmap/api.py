@@ -78,7 +78,7 @@ __all__ = [
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
-    "decision_pack", "RunOptions", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
+    "decision_pack", "RunOptions", "default_lead_scheme", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
 ]
 
 ANY_KEY = acc.ANY_KEY

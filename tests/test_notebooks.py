@@ -158,7 +158,7 @@ def ealing_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hounslow_run(tmp_path_factory):
-    # Hounslow has one "town" (no ward-to-town table): 04 recommends among PCN footprints, 05 says why not towns
+    # Hounslow has one "town" (no ward-to-town table): 04 and 05 recommend among PCN footprints
     return _run("hounslow", tmp_path_factory.mktemp("nb_hounslow"), {"schemes": "towns,pcns", "sites_scheme": "pcns"})
 
 
@@ -176,10 +176,11 @@ def _expected_names(area_name: str) -> dict[str, list[str]]:
     pcn = pcn[(pcn["service_type"] == "any_key_service") & (pcn["threshold_minutes"] == GAP_MINUTES)
               & (pcn["area_id"] != "__total__")]
     out["03"] = [pcn.sort_values("gap_pop_0_4").iloc[-1]["pcn_name"]]
+    lead = api.default_lead_scheme(area)  # what 04 (with the fixture's sites_scheme) and 05 choose
     scheme_04 = "towns" if len(towns) > 1 else "pcns"
     for nb, scheme, kwargs in (("04", scheme_04, {"speeds_kmh": FAST["speeds_kmh"],
                                                   "gap_scenarios": FAST["gap_scenarios"]}),
-                               ("05", "towns", {})):
+                               ("05", lead, {})):
         loc = api.analyse_localities(area, acc, schemes=scheme, n_draws=FAST["n_draws"], seed=0,
                                      gap_minutes=GAP_MINUTES, settings=s, **kwargs)
         rec = recommend(loc.rankings[scheme], loc.sensitivity[scheme], scheme, weights=Weights(),
@@ -271,3 +272,19 @@ def test_tables_are_presented_not_raw(ealing_run):
     assert "Showing 15 of 24 rows" in html and "01_area_overview/tables/population_by_ward.csv" in html
     full = pd.read_csv(ealing_run / "01_area_overview" / "tables" / "population_by_ward.csv")
     assert len(full) == 24 and round(full["Children and young people 0-19 (people)"].sum()) == 89183
+
+
+def test_a_generated_borough_chooses_among_several_localities_by_default(tmp_path):
+    # london:city-of-london: one town (the borough) and one PCN footprint, so notebooks 04 and 05
+    # lead with its wards; before, 04 "recommended" the City itself and failed on p=2 hub sites
+    # in Cripplegate (one candidate site)
+    from locmap.cli import main
+    argv = ["notebooks", "--area", "london:city-of-london", "--out", str(tmp_path), "--only", "04,05"]
+    for k, v in FAST.items():
+        argv += ["-p", k, str(v)]
+    assert main(argv) == 0
+    for name in ("04_choose_pathfinder", "05_workshop_export"):
+        nb = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+        text = "".join(_text(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        assert "Recommended pathfinder (wards): " in text, name
+        assert "City of London; runner-up" not in text
