@@ -217,12 +217,18 @@ def _check_executed(run: Path, area_name: str) -> dict[str, str]:
     return findings
 
 
-def test_ealing_suite_shows_maps_findings_and_no_warnings(ealing_run):
-    findings = _check_executed(ealing_run, "ealing")
-    expected = _expected_names("ealing")
+def _findings_name_what_the_library_computes(run: Path, area_name: str) -> dict[str, str]:
+    """Each executed notebook's Key findings name what the library computes (returns them)."""
+    findings = _check_executed(run, area_name)
+    expected = _expected_names(area_name)
     for name in EXPECTED:
         for text in expected[name[:2]]:
             assert text in findings[name], f"{name}: Key findings do not name {text!r}:\n{findings[name]}"
+    return findings
+
+
+def test_ealing_suite_shows_maps_findings_and_no_warnings(ealing_run):
+    _findings_name_what_the_library_computes(ealing_run, "ealing")
     # the children's-centre caveat sits next to children's-centre figures
     nb = nbformat.read(ealing_run / "02_need_and_assets.ipynb", as_version=4)
     by_type = next(c for c in nb.cells if c.cell_type == "code" and "services_by_type" in c.source)
@@ -235,11 +241,7 @@ def test_ealing_suite_shows_maps_findings_and_no_warnings(ealing_run):
 
 
 def test_hounslow_suite_is_area_aware(hounslow_run):
-    findings = _check_executed(hounslow_run, "hounslow")
-    expected = _expected_names("hounslow")
-    for name in EXPECTED:
-        for text in expected[name[:2]]:
-            assert text in findings[name], f"{name}: Key findings do not name {text!r}:\n{findings[name]}"
+    findings = _findings_name_what_the_library_computes(hounslow_run, "hounslow")
     for name in EXPECTED:
         nb = nbformat.read(hounslow_run / f"{name}.ipynb", as_version=4)
         written = [findings[name]] + [

@@ -17,7 +17,8 @@ from typing import Any
 import locmap
 from locmap import export
 from locmap.api import RunOptions
-from locmap.data.region import area_input_files, load_pack
+from locmap.data.manifest import AreaPack
+from locmap.data.region import load_pack, pack_input_files
 from locmap.settings import Settings
 
 #: The record a finished borough writes last.
@@ -72,11 +73,12 @@ def code_digest() -> str:
     return _CODE_DIGEST[0]
 
 
-def _input_files(area_name: str, settings: Settings) -> list[Path]:
-    """The pack's files (:func:`locmap.data.region.area_input_files`) plus the user's services and
+def _input_files(pack: AreaPack, settings: Settings) -> list[Path]:
+    """The pack's files (:func:`locmap.data.region.pack_input_files`) plus the user's services and
     network files, each once."""
     extra = [p for p in (settings.user_services, settings.network_file) if p is not None]
-    return sorted({Path(p).absolute() for p in [*area_input_files(area_name, settings), *extra]})
+    own = pack_input_files(pack, settings.resolve_data_root())
+    return sorted({Path(p).absolute() for p in [*own, *extra]})
 
 
 def input_hash(area_name: str, settings: Settings, options: RunOptions) -> str:
@@ -98,7 +100,7 @@ def input_hash(area_name: str, settings: Settings, options: RunOptions) -> str:
         64 hex digits.  Same inputs, same hash, in any process or machine.
     """
     pack = load_pack(area_name, settings)
-    files = _input_files(area_name, settings)
+    files = _input_files(pack, settings)
     parts: dict[str, Any] = {
         "area": area_name,
         "pack": pack.raw,

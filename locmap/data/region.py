@@ -30,7 +30,7 @@ from locmap.errors import ManifestError
 from locmap.settings import Settings
 
 __all__ = ["Region", "load_region", "available_regions", "load_pack", "borough_manifest", "region_manifest",
-           "area_input_files", "slugify"]
+           "area_input_files", "pack_input_files", "slugify"]
 
 #: separates a region from a borough in an area name (``london:camden``)
 SEP = ":"
@@ -176,7 +176,6 @@ def borough_manifest(region: Region, key: str) -> dict[str, Any]:
     raw.update(name=f"{region.name}{SEP}{row['slug']}", title=f"{row['lad_nm']} ({region.title})",
                lad_cd=row["lad_cd"], lad_nm=row["lad_nm"], neighbour_lad_cds=list(row["neighbour_lad_cds"]))
     raw["layers"]["wards"] = _wards_layer(region, row["ward_source"])
-    raw["generated_from"] = str(region.path)
     return raw
 
 
@@ -198,7 +197,6 @@ def region_manifest(region: Region) -> dict[str, Any]:
     d = copy.deepcopy(region.raw["wards"]["dissolve"])
     d["dissolve"] = True
     raw["layers"]["wards"] = d
-    raw["generated_from"] = str(region.path)
     return raw
 
 
@@ -226,11 +224,14 @@ def load_pack(name: str | Path, settings: Settings | None = None) -> AreaPack:
 
 
 def area_input_files(name: str | Path, settings: Settings | None = None) -> list[Path]:
-    """Every file the area's pack reads (absolute, sorted): layers, tables, PCN lists, service
-    sources, the pack or region file itself and its street network if it names one."""
+    """Every file the area's pack reads (:func:`pack_input_files` of :func:`load_pack`)."""
     settings = settings or Settings.from_env()
-    pack = load_pack(name, settings)
-    root = settings.resolve_data_root()
+    return pack_input_files(load_pack(name, settings), settings.resolve_data_root())
+
+
+def pack_input_files(pack: AreaPack, root: Path) -> list[Path]:
+    """Every file ``pack`` reads (absolute, sorted): layers, tables, PCN lists, service sources,
+    the pack or region file itself and its street network if it names one (``root``: data root)."""
     paths = {spec.resolve(root) for spec in (*pack.layers.values(), *pack.tables.values())}
     paths |= {root / pack.pcn[k] for k in ("membership", "previous") if pack.pcn.get(k)}
     paths |= {root / s["path"] for s in pack.services.get("sources", [])}
