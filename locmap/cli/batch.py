@@ -82,7 +82,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     print(f"{res.region}: {plural(len(res.outcomes), 'borough')} in {res.wall_seconds:.1f} s {where}: "
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "cached", "failed")))
     for row in res.failures.itertuples(index=False):
-        print(f"  failed {row.borough}: {row.error.splitlines()[0]}")
+        print(f"  failed {row.lad_nm}: {str(row.reason).splitlines()[0]}")
     print(f"status of every borough: {res.out_dir / STATUS_FILE}")
     for path in res.files:
         print(f"  {path}")
