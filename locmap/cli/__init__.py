@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from locmap import __version__
+from locmap._text import terminal_safe_message
 from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV
 
@@ -64,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LocmapError as exc:
-        print(f"locmap: error: {exc}", file=sys.stderr)
+        print(f"locmap: error: {terminal_safe_message(exc)}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the machine, not the data: disk full, permission denied, ...
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        print(f"locmap: error: {where}{exc.strerror or exc}\n  What to do: check the path exists, "
+        print(f"locmap: error: {terminal_safe_message(where)}{terminal_safe_message(exc.strerror or exc)}\n  What to do: check the path exists, "
               "is writable/readable by you and the disk has space, then run the command again.",
               file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api
+from locmap._text import terminal_safe_message
 from locmap.data.area import AreaData
 from locmap.data.io import check_input_file
 from locmap.distance.network import check_network_file
@@ -81,8 +82,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def say(msg: str) -> None:
-    """A progress line on stderr (stdout stays for results)."""
-    print(msg, file=sys.stderr, flush=True)
+    """A progress line on stderr (stdout stays for results); control characters from data shown escaped."""
+    print(terminal_safe_message(msg), file=sys.stderr, flush=True)
 
 
 def load_area(args: argparse.Namespace, settings: Settings | None = None) -> AreaData:

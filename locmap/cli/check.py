@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api, export
+from locmap._text import terminal_safe
 from locmap.cli._options import add_common, load_area
 
 
@@ -26,10 +27,10 @@ def add_parser(subparsers: Any) -> None:
 def run_check(args: argparse.Namespace) -> int:
     area = load_area(args)
     s = api.check_summary(area)
-    print(json.dumps(s, indent=2, default=str) if args.json else "\n".join(summary_lines(s)))
+    print(json.dumps(s, indent=2, default=str) if args.json else "\n".join(map(terminal_safe, summary_lines(s))))
     if args.rejects:
         export.write_csv(area.rejects, args.rejects)
-        print(f"rejects written to {args.rejects}")
+        print(terminal_safe(f"rejects written to {args.rejects}"))
     return 0
 
 

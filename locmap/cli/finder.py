@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import shapely
 from pyproj import Transformer
 
 from locmap import export
+from locmap._text import terminal_safe
 from locmap.cli._options import add_common, settings_from_args
 from locmap.data.area import load_area
 from locmap.data.io import read_csv_any
@@ -39,7 +39,6 @@ from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_fo
 from locmap.finder.postcodes import PostcodeError, lad_names
 
 _TO_BNG = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: at most this many homes are printed in full; more go to --out
 MAX_PRINTED = 20
 
@@ -121,8 +120,8 @@ def _inside(area: Any, x: float, y: float) -> None:
 
 
 def _clean(text: object) -> str:
-    """Text from data, safe for a terminal (control characters shown as '?')."""
-    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else _CONTROL.sub("?", str(text))
+    """Text from data, safe for a terminal (control characters shown escaped, :func:`terminal_safe`)."""
+    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else terminal_safe(text)
 
 
 def _print_home(rows: pd.DataFrame, area_name: str, notes: dict[str, str]) -> None:
@@ -147,20 +146,20 @@ def _print_home(rows: pd.DataFrame, area_name: str, notes: dict[str, str]) -> No
         else:
             print(f"     nearest in {area_name}: none listed")
         if t in notes and not over["certain"].all():
-            print(f"     * {notes[t]}; one could be nearer")
+            print(f"     * {_clean(notes[t])}; one could be nearer")
 
 
 def _print(res: pd.DataFrame, area: Any, settings: Any, notes: dict[str, str]) -> None:
-    label = f"{res['label'].dropna().iat[0]}, " if res["label"].notna().any() else ""
+    label = f"{_clean(res['label'].dropna().iat[0])}, " if res["label"].notna().any() else ""
     print(f"{area.pack.title}: {label}pram-pushing speed {settings.walk_speed_kmh:g} km/h")
     for _, g in res.groupby("row", sort=True):
         head = g.iloc[0]
         print("\n" + "=" * 78)
         if head["status"] != "ok":
-            sug = f" Try {head['suggestion']}." if isinstance(head["suggestion"], str) else ""
+            sug = f" Try {_clean(head['suggestion'])}." if isinstance(head["suggestion"], str) else ""
             print(f"{_clean(head['query'])}: {head['status']}: {_clean(head['reason'])}.{sug}")
             continue
-        where = head["postcode"] if isinstance(head["postcode"], str) else f"point {head['query']} (EPSG:27700)"
+        where = _clean(head["postcode"]) if isinstance(head["postcode"], str) else f"point {head['query']} (EPSG:27700)"
         print(f"{where} ({_clean(head['home_lad_nm'])})" +
               (f"  note: {head['note']}" if head["note"] else ""))
         _print_home(g, str(head["home_lad_nm"]), notes)

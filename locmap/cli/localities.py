@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api
+from locmap._text import terminal_safe, terminal_safe_message
 from locmap.localities import schemes as lc
 from locmap.localities.ranking import ranking_text
 from locmap.cli._options import add_common, load_area, settings_from_args
@@ -100,12 +101,12 @@ def run_localities(args: argparse.Namespace) -> int:
         gap_scenarios=_floats(args.gap_scenarios), concentration=args.concentration, method=args.method,
         units=args.units, balance_col=args.balance_col, tolerance=args.tolerance, settings=settings)
     for line in _report(res):
-        print(line)
+        print(terminal_safe(line))
     for scheme in res.rankings:
         if lc.column_scheme_name(scheme):
             rec = api.recommendation_for(res, scheme)
-            print(f"\n{scheme}:\n" + ranking_text(res.rankings[scheme], res.sensitivity[scheme], rec))
-            print(rec.headline())
+            print(terminal_safe_message(f"\n{scheme}:\n" + ranking_text(res.rankings[scheme], res.sensitivity[scheme], rec)))
+            print(terminal_safe_message(rec.headline()))
     written = res.write(Path(args.out))
     print(f"wrote {len(written)} files to {args.out}")
     return 0
@@ -137,7 +138,7 @@ def run_sites(args: argparse.Namespace) -> int:
     names = dict(zip(res.sites["site_id"].astype(str), res.sites["name"].astype(str))) \
         if {"site_id", "name"} <= set(res.sites.columns) else {}
     for r in res.summary.itertuples():
-        chosen = "; ".join(f"{names.get(s, s)} ({s})" for s in str(r.selected).split(";"))
+        chosen = "; ".join(f"{terminal_safe(names.get(s, s))} ({terminal_safe(s)})" for s in str(r.selected).split(";"))
         print(f"{r.model}: {chosen} covers {r.pct_children_covered:.1f}% of {args.band} "
               f"within {r.minutes:g} min ({r.distance_method})")
     print(f"wrote {len(written)} files to {args.out}")

@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Any
 
+from locmap._text import terminal_safe_message
 from locmap.errors import LocmapError
 from locmap.notebooks import parse_parameters, run_notebooks
 
@@ -44,7 +45,7 @@ def run_notebooks_cmd(args: argparse.Namespace) -> int:
         paths = run_notebooks(args.area, args.out, parse_parameters(args.parameter), only=args.only,
                               kernel_name=args.kernel, timeout=args.timeout, trust=not args.no_trust)
     except LocmapError as exc:
-        print(f"locmap notebooks: {exc}", file=sys.stderr)
+        print(f"locmap notebooks: {terminal_safe_message(exc)}", file=sys.stderr)
         return 1
     for path in paths:
         print(f"executed {path}")

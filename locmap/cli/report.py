@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from locmap import api
+from locmap._text import terminal_safe, terminal_safe_message
 from locmap.cli._options import add_common, load_area, settings_from_args
 
 
@@ -48,9 +49,9 @@ def run_report(args: argparse.Namespace) -> int:
     res = api.decision_pack(area, settings, Path(args.out), scheme=args.scheme, weights=args.weights,
                             n_draws=args.draws, seed=args.seed, sites_p=args.p, pdf=not args.no_pdf)
     rec = res.recommendation
-    print(rec.headline())
-    print(f"rule: {rec.rule}")
-    print(rec.reason)
+    print(terminal_safe_message(rec.headline()))
+    print(terminal_safe_message(f"rule: {rec.rule}"))
+    print(terminal_safe_message(rec.reason))
     for p in res.files:
-        print(f"wrote {p}")
+        print(f"wrote {terminal_safe(p)}")
     return 0

@@ -5,6 +5,7 @@ import argparse
 from typing import Any
 
 from locmap import api
+from locmap._text import terminal_safe, terminal_safe_message
 from locmap.cli._options import add_common, check_paths, say, settings_from_args
 
 
@@ -59,10 +60,10 @@ def run_run(args: argparse.Namespace) -> int:
     check_paths(args, settings)
     res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say)
     rec = res.recommendation
-    print(rec.headline())
-    print(f"rule: {rec.rule}")
-    print(rec.reason)
-    print(f"outputs written to {args.out} ({len(res.files)} files, {sum(res.timings.values()):.1f} s):")
+    print(terminal_safe_message(rec.headline()))
+    print(terminal_safe_message(f"rule: {rec.rule}"))
+    print(terminal_safe_message(rec.reason))
+    print(f"outputs written to {terminal_safe(args.out)} ({len(res.files)} files, {sum(res.timings.values()):.1f} s):")
     for path in res.files:
-        print(f"  {path}")
+        print(f"  {terminal_safe(path)}")
     return 0
