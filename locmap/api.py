@@ -52,11 +52,13 @@ import numpy as np
 import pandas as pd
 
 from locmap import export
+from locmap import runfolder
 from locmap.access import nearest as acc
 from locmap.access.crossborder import crossborder_shares
 from locmap.access.gaps import all_gap_polygons, gap_summary
 from locmap.bands import bands_in
 from locmap.data.area import AreaData, load_area
+from locmap.data.region import pack_input_files
 from locmap.errors import DataFileError, MissingColumnError, SettingsError, UnknownAreaError
 from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
@@ -768,27 +770,40 @@ class _Steps:
 
 
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
-            say: Callable[[str], None] = print) -> RunResult:
+            say: Callable[[str], None] = print, force: bool = False) -> RunResult:
     """The main job into ``out``: check, access (once), localities, hub sites, maps and sheet.
 
-    If the job fails and ``out`` did not exist before, the folder is removed (no empty or
-    half-filled output folder is left behind); files are always written atomically.
+    The run owns ``out`` (:mod:`locmap.runfolder`): ``run.json`` is written first (status
+    ``running``) and completed last; a previous run's files that this run did not write are removed
+    at the end; a non-empty folder that is not a locmap run folder is refused unless ``force``.  If
+    the job fails or is interrupted and ``out`` did not exist before, the folder is removed;
+    otherwise ``run.json`` says ``incomplete``.  Files are always written atomically.
     """
     out = Path(out)
     created = not out.exists()
+    run = runfolder.start(out, settings, options, force=force)
     try:
-        return _run_steps(area_name, settings, out, options, say)
-    except BaseException:
+        res = _run_steps(area_name, settings, out, options, say, run)
+    except BaseException as exc:
         if created and out.exists():
             shutil.rmtree(out, ignore_errors=True)
+        elif out.exists():
+            runfolder.abandon(run, "interrupted" if isinstance(exc, KeyboardInterrupt) else
+                              f"{type(exc).__name__}: {exc}")
         raise
+    kept = runfolder.finish(run, res.files)
+    if kept:
+        say(f"note: {len(kept)} file(s) in {out} were not written by locmap and are kept: "
+            + ", ".join(kept[:5]) + (" ..." if len(kept) > 5 else ""))
+    return dataclasses.replace(res, files=tuple(sorted((*res.files, out / runfolder.MANIFEST))))
 
 
 def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
-               say: Callable[[str], None]) -> RunResult:
+               say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
     step, files = _Steps(say), []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
+    runfolder.record_inputs(run, _input_files(area, settings))
     options = options.for_area(area)
     if len(area.towns) < 2:
         say(f"note: {area.name} has one town (no ward-to-town table): the {options.lead_scheme} scheme leads")
@@ -801,6 +816,8 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
                   area.services.set_index("service_id")["name"])
     loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
+    loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
+                                         "inputs": run.manifest["inputs"]})
     files += step("localities-write", loc.write, out / "localities")
     rec = step("recommend", recommendation_for, loc, options.lead_scheme)
     say(f"== {rec.headline()}\n   rule: {rec.rule}")
@@ -818,6 +835,12 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
                      files=tuple(sorted(files)), timings=dict(step.timings))
+
+
+def _input_files(area: AreaData, settings: Settings) -> list[Path]:
+    """Every file the run reads: the pack's files, the user's services and street network."""
+    extra = [p for p in (settings.user_services, settings.network_file) if p is not None]
+    return [*pack_input_files(area.pack, settings.resolve_data_root()), *extra]
 
 
 def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis,

@@ -192,3 +192,11 @@ class SchedulerUnreachableError(LocmapError, ConnectionError):
 
     remedy = ("check the address (tcp://HOST:PORT, as printed by `dask scheduler`), that the scheduler "
               "runs and that this machine can reach its port; leave out --scheduler to run on this machine.")
+
+
+class OutputFolderError(LocmapError):
+    """``locmap run --out DIR`` names a folder that holds files but is not a locmap run folder (no
+    ``run.json``, no ``timings.csv``): locmap will not mix its outputs with files it did not write."""
+
+    remedy = ("choose a new or empty folder for --out, or give --force to run into it anyway "
+              "(locmap's own outputs there are replaced; other files are kept and named).")

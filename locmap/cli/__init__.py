@@ -18,6 +18,9 @@ from locmap._text import terminal_safe_message
 from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV
 
+#: Exit code after Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
+
 #: Sub-command modules, in --help order; each has ``add_parser(subparsers)``.
 SUBCOMMAND_MODULES = ("check", "run", "network", "access", "localities", "maps", "notebooks", "finder",
                       "report", "batch")
@@ -57,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C: one line, exit 130 (128 + SIGINT); the command cleaned up its output
+        start = "\n" if sys.stderr.isatty() else ""  # off the line of a progress bar
+        print(f"{start}locmap: interrupted", file=sys.stderr, flush=True)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

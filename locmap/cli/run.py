@@ -35,6 +35,9 @@ def add_parser(subparsers: Any) -> None:
                    help="service types already providing the service (default: childrens_centre)")
     p.add_argument("--gap-minutes", type=float, default=None,
                    help="threshold of the headline gap areas in minutes (default: the middle of --minutes)")
+    p.add_argument("--force", action="store_true",
+                   help="run into a folder that holds files but is not a locmap run folder (locmap's own "
+                        "outputs there are replaced, other files kept); without it such a folder is refused")
     p.add_argument("--no-maps", action="store_true", help="skip the HTML maps and the print sheet")
     p.add_argument("--no-report", action="store_true", help="skip the decision pack (report/)")
     pdf = p.add_mutually_exclusive_group()
@@ -58,7 +61,7 @@ def options_from_args(args: argparse.Namespace) -> api.RunOptions:
 def run_run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_paths(args, settings)
-    res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say)
+    res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force)
     rec = res.recommendation
     print(terminal_safe_message(rec.headline()))
     print(terminal_safe_message(f"rule: {rec.rule}"))

@@ -1,0 +1,170 @@
+"""A run owns its output folder: the ``run.json`` manifest and the replacement of a previous run.
+
+:func:`start` is called before any work: it refuses (:class:`~locmap.errors.OutputFolderError`) a
+non-empty folder that is not a locmap run folder unless ``force``, then writes ``run.json`` with
+``"status": "running"`` (command, settings, code version, start time).  :func:`record_inputs` adds
+the input files (size and SHA-256) once the area is known.  :func:`finish` is the last write of a
+run: it removes the files of the previous run that this run did not write, then completes
+``run.json`` (``"status": "complete"``, end time, every file written).  :func:`abandon` marks an
+interrupted or failed run ``"status": "incomplete"``, so a mix of old and new files is never
+mistaken for a finished run.
+
+What a rerun may delete (never anything else): files listed in the previous ``run.json``, and files
+in locmap's own output layout (:data:`OWN_TOP_FILES`, :data:`OWN_FOLDERS`).  Any other file (a
+user's notes) is kept and named.  All writes are atomic (:mod:`locmap.export`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from locmap import __version__, export
+from locmap.errors import OutputFolderError
+
+MANIFEST = "run.json"
+#: Files ``locmap run`` writes at the top of its folder, and the folders it owns whole.
+OWN_TOP_FILES = ("run.json", "rejects.csv", "timings.csv")
+OWN_FOLDERS = ("access", "localities", "sites", "maps", "sheets", "report")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """An output folder claimed by one run: its manifest so far and the files it may replace."""
+
+    path: Path
+    manifest: dict
+    replaceable: frozenset[str]  # relative paths of the previous run's files
+
+
+def code_version() -> str:
+    """``git describe`` of the checkout locmap runs from, else the package version."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=here, timeout=10,
+                             capture_output=True, text=True, check=False)
+    except (OSError, subprocess.SubprocessError):
+        out = None
+    described = out.stdout.strip() if out is not None and out.returncode == 0 else ""
+    return f"locmap {__version__} ({described})" if described else f"locmap {__version__}"
+
+
+def _command() -> str:
+    """The command line of this process, ``locmap ...`` when it is the locmap command."""
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return shlex.join(["locmap" if prog in ("__main__.py", "locmap") else prog, *sys.argv[1:]])
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def _is_own(rel: str) -> bool:
+    return rel in OWN_TOP_FILES or rel.split("/", 1)[0] in OWN_FOLDERS and "/" in rel
+
+
+def _previous(folder: Path) -> dict | None:
+    try:
+        old = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return old if isinstance(old, dict) else None
+
+
+def start(folder: str | os.PathLike, settings: Any, options: Any = None, force: bool = False) -> RunFolder:
+    """Claim ``folder`` for a run and write ``run.json`` (status ``running``) before any work."""
+    folder = Path(folder)
+    present = _files(folder) if folder.is_dir() else []
+    old = _previous(folder)
+    is_run_folder = old is not None or "timings.csv" in present
+    if present and not is_run_folder and not force:
+        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+        raise OutputFolderError(f"{folder}: holds {len(present)} file(s) ({shown}) and no {MANIFEST}: "
+                                "it is not the folder of a previous locmap run")
+    listed = {str(f) for f in (old or {}).get("files", []) if isinstance(f, str)}
+    replaceable = frozenset(f for f in present if f in listed or _is_own(f))
+    manifest = {"status": "running", "command": _command(),
+                "code_version": code_version(), "started_utc": _now(), "finished_utc": None,
+                "settings": _plain(settings), "options": _plain(options), "inputs": [], "files": [],
+                "replaced_previous_run": bool(present)}
+    export.write_text(folder / MANIFEST, _dump(manifest))
+    return RunFolder(folder, manifest, replaceable)
+
+
+def record_inputs(run: RunFolder, paths: Iterable[str | os.PathLike]) -> None:
+    """Add the input files (absolute path, size in bytes, SHA-256) to ``run.json``."""
+    run.manifest["inputs"] = [_describe(Path(p)) for p in sorted({Path(p).absolute() for p in paths})]
+    export.write_text(run.path / MANIFEST, _dump(run.manifest))
+
+
+def _describe(path: Path) -> dict:
+    if not path.is_file():
+        return {"path": str(path), "size_bytes": None, "sha256": None}
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return {"path": str(path), "size_bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def finish(run: RunFolder, written: Iterable[Path]) -> list[str]:
+    """Remove the previous run's files this run did not write, then complete ``run.json`` (last
+    write).  Returns the files kept that locmap did not write (for a note)."""
+    mine = {Path(p).resolve().relative_to(run.path.resolve()).as_posix() for p in written} | {MANIFEST}
+    for rel in sorted(run.replaceable - mine):
+        (run.path / rel).unlink(missing_ok=True)
+    _remove_empty_folders(run.path)
+    kept = [f for f in _files(run.path) if f not in mine]
+    run.manifest.update(status="complete", finished_utc=_now(), files=sorted(mine), other_files_kept=kept)
+    export.write_text(run.path / MANIFEST, _dump(run.manifest))
+    return kept
+
+
+def abandon(run: RunFolder, reason: str) -> None:
+    """Mark the run ``incomplete`` (interrupted or failed): ``files`` lists what is in the folder now,
+    old and new mixed, so the next run into it can replace them all."""
+    present = [f for f in _files(run.path) if f in run.replaceable or _is_own(f)]
+    run.manifest.update(status="incomplete", finished_utc=_now(), reason=reason,
+                        files=sorted(set(present) | set(run.replaceable)))
+    export.write_text(run.path / MANIFEST, _dump(run.manifest))
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    for name in OWN_FOLDERS:
+        sub = folder / name
+        if sub.is_dir():
+            for d in sorted((p for p in sub.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(d.iterdir()):
+                    d.rmdir()
+            if not any(sub.iterdir()):
+                sub.rmdir()
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in obj]
+    return obj if isinstance(obj, (str, int, float, bool)) or obj is None else str(obj)
+
+
+def _dump(manifest: dict) -> str:
+    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+
+
+__all__ = ["MANIFEST", "OWN_FOLDERS", "OWN_TOP_FILES", "RunFolder", "abandon", "code_version", "finish",
+           "record_inputs", "start"]
