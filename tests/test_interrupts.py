@@ -1,0 +1,72 @@
+"""Ctrl-C: one line ``locmap: interrupted``, exit 130, no traceback, and the partial output removed
+(a new folder) or marked incomplete (``run.json`` status) — a subprocess sent SIGINT, as a terminal does."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _start(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOCMAP_NO_PROGRESS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "locmap", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _interrupt_when(proc: subprocess.Popen, ready, timeout_s: float = 300) -> tuple[str, str]:
+    """SIGINT once ``ready()`` holds (the command is doing work), then wait for the exit."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the command never reached the point to interrupt"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=120)
+
+
+def _assert_one_line(proc: subprocess.Popen, err: str) -> None:
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1] == "locmap: interrupted"
+    assert err.count("locmap: interrupted") == 1
+
+
+def test_interrupting_a_run_into_a_previous_run_marks_it_incomplete(tmp_path):
+    out = tmp_path / "out"
+    (out / "maps").mkdir(parents=True)
+    (out / "maps" / "ealing.html").write_text("previous run\n")
+    (out / "timings.csv").write_text("step,seconds\n")
+    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
+                  cwd=tmp_path)
+    _out, err = _interrupt_when(proc, lambda: (out / "rejects.csv").exists())
+    _assert_one_line(proc, err)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "incomplete" and manifest["reason"] == "interrupted"
+    assert "maps/ealing.html" in manifest["files"] and "rejects.csv" in manifest["files"]
+
+
+def test_interrupting_a_run_into_a_new_folder_removes_it(tmp_path):
+    out = tmp_path / "new"
+    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
+    _out, err = _interrupt_when(proc, lambda: (out / "rejects.csv").exists())
+    _assert_one_line(proc, err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["check", "--area", "ealing"],
+                                     ["access", "--area", "ealing", "--out", "acc"]])
+def test_interrupting_any_command_is_one_line_exit_130(tmp_path, command):
+    proc = _start(*command, cwd=tmp_path)
+    time.sleep(3)  # past the imports, into the loading
+    if proc.poll() is not None:
+        pytest.fail(f"finished before the interrupt: {proc.communicate()}")
+    _out, err = _interrupt_when(proc, lambda: True)
+    _assert_one_line(proc, err)
