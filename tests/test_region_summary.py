@@ -158,7 +158,7 @@ def test_2sfca_is_the_demand_weighted_mean_of_the_home_scores(summaries, runs):
     assert s[field_name("fca_demand_band", "primary_school")] == "pop_5_11"
     assert "GP practices within 15 min per 1,000 people (all ages)" in s[field_name("fca_unit", "gp_practice")]
     assert s[field_name("fca_unit", "primary_school")].startswith("places within 15 min per 1,000 children 5-11")
-    assert s[field_name("fca_capacity_note", "primary_school")].startswith("144 of 170 capacities missing")
+    assert s[field_name("fca_capacity_note", "primary_school")].startswith("142 of 168 capacities missing")  # the 2025 records of URN 102505 and 139830 win (outside the buffer)
 
 
 def test_unreachable_homes_count_as_beyond_and_are_reported(runs):

@@ -11,6 +11,7 @@ import datetime as dt
 import errno
 import io as _io
 import itertools
+import json
 import warnings
 from dataclasses import dataclass
 from collections import OrderedDict
@@ -554,6 +555,10 @@ def read_sheet(path: str | Path, sheet: str | int | None = None,
 #: columns the layer reader adds: easting/northing (EPSG:27700) of each feature's geometry and
 #: the reason a geometry could not be used (blank when fine)
 GEOMETRY_COLUMNS = ("_geometry_easting", "_geometry_northing", "_geometry_problem")
+#: column the layer reader adds: {column: what it holds} for each property of a feature that is a
+#: list or an object (GeoJSON ``"service_type": ["library"]``) rather than one value; the cell is blank
+VALUE_PROBLEM_COLUMN = "_value_problems"
+_GEOJSON_SUFFIXES = (".geojson", ".json")
 
 
 def read_point_layer(path: str | Path, layer: str | int | None = None,
@@ -572,7 +577,11 @@ def read_point_layer(path: str | Path, layer: str | int | None = None,
     try:
         names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
         name, note = _choose(names, layer, path, "layer")
-        gdf = gpd.read_file(path, engine="pyogrio", layer=name)
+        # arrays as JSON text: else GDAL turns a column with one list into lists for every feature
+        opts = {"ARRAY_AS_STRING": "YES"} if path.suffix.lower() in _GEOJSON_SUFFIXES else {}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
+            gdf = gpd.read_file(path, engine="pyogrio", layer=name, **opts)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataFileError(path, f"cannot read as a vector layer: {exc}") from exc
     if len(gdf) == 0:
@@ -580,11 +589,42 @@ def read_point_layer(path: str | Path, layer: str | int | None = None,
     if gdf.crs is None:
         raise CRSError(path, f"layer {name!r} has no coordinate reference system")
     gdf = _check_crs(gdf, None, path).to_crs(target_crs)
-    frame = pd.DataFrame({c: [_cell_text(v) for v in gdf[c]] for c in gdf.columns if c != gdf.geometry.name},
-                         index=range(len(gdf)), dtype=object)
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    problems = [{c: d for c in columns if (d := _structured(gdf[c].iat[i])) is not None} for i in range(len(gdf))]
+    frame = pd.DataFrame({c: [np.nan if c in problems[i] else _cell_text(v) for i, v in enumerate(gdf[c])]
+                          for c in columns}, index=range(len(gdf)), dtype=object)
+    frame[VALUE_PROBLEM_COLUMN] = problems
     x, y, problem = _points_of(gdf.geometry.values)
     frame[GEOMETRY_COLUMNS[0]], frame[GEOMETRY_COLUMNS[1]], frame[GEOMETRY_COLUMNS[2]] = x, y, problem
     return TableRead(frame, tuple(n for n in (note,) if n))
+
+
+def _structured(v) -> str | None:
+    """What a property holds when it is a list or an object rather than one value, else None
+    (JSON text of an array or object counts: GDAL reads GeoJSON arrays and objects as such)."""
+    if isinstance(v, str):
+        text = v.strip()
+        if (text[:1], text[-1:]) not in (("[", "]"), ("{", "}")):
+            return None
+        try:
+            v = json.loads(text)
+        except ValueError:
+            return None
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return f"a list {json.dumps(_plain(v), ensure_ascii=False)[:80]}"
+    if isinstance(v, dict):
+        return f"an object {json.dumps(_plain(v), ensure_ascii=False)[:80]}"
+    return None
+
+
+def _plain(v):
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
 
 
 def _points_of(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from locmap.data.io import (GEOMETRY_COLUMNS, LAYER_SUFFIXES, SHEET_SUFFIXES, TableRead, read_csv_any,
+from locmap.data.io import (GEOMETRY_COLUMNS, VALUE_PROBLEM_COLUMN, LAYER_SUFFIXES, SHEET_SUFFIXES, TableRead, read_csv_any,
                             read_point_layer, read_sheet, rename_columns)
 from locmap.data.manifest import AreaPack
 from locmap.errors import DataFileError, ManifestError
@@ -368,7 +368,10 @@ def _known_types(ctx: _Source, rec: dict, row: int, name: str) -> list[str]:
     types = _types(rec, ctx.src, ctx.name_rules)
     if not types:
         col = ctx.src.get("type_from") or "type"
-        ctx.reject(row, "missing/unknown service type", f"{name}: {col}={rec.get(col)!r}")
+        shown = _first(ctx.src["columns"].get(col, col))
+        ctx.reject(row, "missing/unknown service type",
+                   f"{name}: blank service type (column {shown!r} is empty)" if _blank(rec.get(col))
+                   else f"{name}: {shown}={rec.get(col)!r} matches no service type")
         return []
     unknown = [ty for ty in types if ty not in ctx.pack.service_types]
     if unknown:
@@ -449,7 +452,7 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
     table = read_service_table(path, sheet if sheet is not None else src.get("sheet"),
                                name_column=_first(columns.get("name", "name")))
     df = table.frame
-    geometry = [c for c in GEOMETRY_COLUMNS if c in df.columns]
+    geometry = [c for c in (*GEOMETRY_COLUMNS, VALUE_PROBLEM_COLUMN) if c in df.columns]
     t = rename_columns(df.drop(columns=geometry), columns, path, required=("name",))
     for c in geometry:
         t[c] = df[c]
@@ -463,8 +466,24 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
         if raw_all_blank[i] and _blank(rec.get(GEOMETRY_COLUMNS[0])):
             ctx.reject(i + 1, "blank row")
             continue
+        if _not_single(ctx, rec.get(VALUE_PROBLEM_COLUMN), i + 1):
+            continue
         records.extend(_row_records(ctx, rec, raw_rows[i], i + 1))
     return records, len(df), list(table.notes) + _capacity_notes(records, display_path)
+
+
+def _not_single(ctx: _Source, problems: dict | None, row: int) -> bool:
+    """Reject a row when a column locmap reads holds a list or an object (GeoJSON) instead of one
+    value; other columns of the file are not read, so their lists do not matter."""
+    if not problems:
+        return False
+    used = {c for v in ctx.src["columns"].values() for c in (v if isinstance(v, list) else [v])}
+    used |= {ex["column"] for ex in ctx.src.get("exclude", []) or []} | {ctx.src.get("type_from")}
+    bad = [f"{c} holds {d}" for c, d in problems.items() if c in used]
+    if bad:
+        ctx.reject(row, "not a single value", "; ".join(bad) + ": give one value per row (one row per service "
+                   "type)")
+    return bool(bad)
 
 
 def _first(v):
@@ -590,21 +609,29 @@ class _Duplicates:
 
 
 def _nearby_unique(records: list[dict], outline, buffer_m: float, pack: AreaPack, rejects: _Rejects) -> list[dict]:
-    """Records within ``buffer_m`` metres of the outline (or unlocated) that duplicate no earlier
-    one (same service_id, same type and source id, or same type and name within the pack's
-    ``dedupe_m``); the others are rejected in reading order."""
+    """Records that duplicate no earlier one (same service_id, same type and source id, or same type
+    and name within the pack's ``dedupe_m``) and lie within ``buffer_m`` metres of the outline (or are
+    unlocated); the others are rejected.
+
+    Duplicates are found first, in reading order (sources are listed newest first), and only then is
+    the buffer applied: the newest record of a service decides where it is, so a stale record inside
+    the buffer never stands in for a current one just outside it.
+    """
     seen = _Duplicates(float(pack.services.get("dedupe_m", 150)))
-    kept = []
+    unique = []
     for r in records:
-        outside = _place(r, outline, buffer_m, pack)
-        if outside is not None:
-            rejects.add(r["source_file"], r["source_row"], outside[0], outside[1], r["source_key"])
-            continue
         dup = seen.detail(r)
         if dup is not None:
             rejects.add(r["source_file"], r["source_row"], "duplicate", dup, r["source_key"])
             continue
         seen.add(r)
+        unique.append(r)
+    kept = []
+    for r in unique:
+        outside = _place(r, outline, buffer_m, pack)
+        if outside is not None:
+            rejects.add(r["source_file"], r["source_row"], outside[0], outside[1], r["source_key"])
+            continue
         kept.append(r)
     return kept
 
