@@ -20,6 +20,8 @@ from locmap.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: how long a page may take to say it is ready (data-ready) on a busy machine
+READY_TIMEOUT_S = 60
 
 pytestmark = [
     pytest.mark.browser,
@@ -76,9 +78,14 @@ def driver(tmp_path_factory):
     d.quit()
 
 
-def _open(driver, path: Path) -> None:
-    driver.get(path.resolve().as_uri())
-    assert driver.execute_script("return document.documentElement.getAttribute('data-ready')") == "true"
+def _open(driver, path: Path, fragment: str = "") -> None:
+    """Load the page and wait (up to a minute: a busy machine is slow) until it says it is ready."""
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+
+    driver.get("about:blank")  # a new document each time (only a fragment changed would not reload)
+    driver.get(path.resolve().as_uri() + fragment)
+    WebDriverWait(driver, READY_TIMEOUT_S, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return document.documentElement.getAttribute('data-ready')") == "true")
 
 
 def _search(driver, text: str):
@@ -231,3 +238,22 @@ def test_hostile_service_names_show_literally(driver, hostile_page):
     assert driver.execute_script("return document.querySelectorAll('#results img, #results b, script').length") == 3
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text  # noqa: B018 - raises when no alert() ran
+
+
+@pytest.mark.parametrize("fragment", ["#%", "#%E0%A4%A", "#%ZZ", "#" + "%" * 50])
+def test_any_url_fragment_leaves_the_page_ready_without_errors(driver, page, fragment):
+    """``finder.html#%`` threw URIError (decodeURIComponent) and the page never became ready."""
+    driver.get("about:blank")
+    driver.get_log("browser")  # drain
+    _open(driver, page.path, fragment)
+    errors = [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert errors == []
+    assert driver.execute_script("return document.getElementById('pc').value") == fragment[1:]
+
+
+def test_a_postcode_fragment_is_still_answered(driver, page):
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    _open(driver, page.path, "#UB5%206PA")
+    results = driver.find_element(By.ID, "results")
+    assert results.get_attribute("data-status") == "ok" and "UB5 6PA" in results.text

@@ -97,8 +97,12 @@ def page(pack, tmp_path_factory):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("headless browser missing: apt-get install -y chromium chromium-driver")
     d = make_driver(tmp_path_factory.mktemp("chrome"), width=1200, height=900)
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415  (selenium: test-only dependency)
+
     d.get(pack.html.resolve().as_uri())
-    assert d.execute_script("return document.documentElement.getAttribute('data-live-ready')") == "1"
+    # wait for readiness (a busy machine is slow), never read it straight after get
+    WebDriverWait(d, 60, poll_frequency=0.05).until(
+        lambda drv: drv.execute_script("return document.documentElement.getAttribute('data-live-ready')") == "1")
     yield d
     d.quit()
 

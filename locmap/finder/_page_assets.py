@@ -324,7 +324,16 @@ APP_JS = r"""
     .map(function (t) { return t.note + "."; }).join(" ");
   document.getElementById("attribution").textContent = D.attribution;
   window.finder = { answer: answer, classify: classify, suggest: suggest };
-  if (location.hash.length > 1) { input.value = decodeURIComponent(location.hash.slice(1)); answer(input.value); }
-  document.documentElement.setAttribute("data-ready", "true");
+  try {
+    if (location.hash.length > 1) {
+      var asked = location.hash.slice(1);
+      // any fragment is tolerated: a malformed escape ("#%") is taken as typed, not a URIError
+      try { asked = decodeURIComponent(asked); } catch (e) { /* keep the raw text */ }
+      input.value = asked;
+      answer(asked);
+    }
+  } finally {
+    document.documentElement.setAttribute("data-ready", "true");
+  }
 })();
 """
