@@ -1,10 +1,10 @@
 # Two commands do everything (see README):
-#   make demo   - create .venv, install locmap (runtime dependencies only), run the whole Ealing job into out/
+#   make demo   - create .venv, install locmap (runtime dependencies only), run the whole Ealing job into out/ealing/
 #   make test   - create .venv if needed, install the test tools + headless Chromium, poppler-utils, run the tests
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-OUT ?= out
+OUT ?= out/ealing
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 DEBIAN_TEST_PACKAGES := chromium chromium-driver poppler-utils

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from locmap import api
+from locmap.cli import build_parser, main
+from locmap.cli._options import fill_default_out
 from locmap.errors import OutputFolderError
 from locmap.runfolder import OWN_FOLDERS
 
+ROOT = Path(__file__).resolve().parents[1]
 LIGHT = api.RunOptions(schemes=("towns",), maps=False, report=False)
 
 
@@ -65,3 +68,37 @@ def test_a_folder_of_other_files_is_refused_before_any_work(tmp_path, settings):
 
 def test_the_known_layout_is_what_locmap_run_writes():
     assert set(OWN_FOLDERS) >= {"access", "localities", "sites", "maps", "sheets", "report"}
+
+
+@pytest.mark.parametrize("command, default", [
+    (["run"], "out/{a}"), (["access"], "out/{a}/access"), (["localities"], "out/{a}/localities"),
+    (["sites", "--locality", "X"], "out/{a}/sites"), (["map"], "out/{a}/maps/{a}.html"),
+    (["report"], "out/{a}/report"), (["notebooks"], "out/{a}/notebooks")])
+def test_default_output_folders_carry_the_area_name(command, default):
+    """``locmap notebooks --area hounslow`` overwrote Ealing's notebooks in the shared out/notebooks."""
+    outs = {}
+    for area, slug in (("ealing", "ealing"), ("hounslow", "hounslow"), ("london:camden", "london-camden")):
+        args = build_parser().parse_args([*command, "--area", area])
+        fill_default_out(args)
+        outs[area] = args.out
+        assert args.out == default.format(a=slug)
+    assert len(set(outs.values())) == 3
+
+
+def test_an_explicit_out_is_kept():
+    args = build_parser().parse_args(["notebooks", "--area", "hounslow", "--out", "mine"])
+    fill_default_out(args)
+    assert args.out == "mine"
+
+
+def test_the_command_refuses_a_folder_of_other_files_with_exit_2(tmp_path, capsys):
+    (tmp_path / "thesis.docx").write_text("years of work\n")
+    rc = main(["run", "--area", "ealing", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "thesis.docx" in err and "--force" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.docx"]
+
+
+def test_batch_and_region_outputs_are_ignored_by_git():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert {"out/", "london/", "london-wide/"} <= set(ignored)

@@ -15,6 +15,7 @@ import sys
 
 from locmap import __version__
 from locmap._text import terminal_safe_message
+from locmap.cli._options import fill_default_out
 from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV
 
@@ -38,12 +39,12 @@ Distances are along streets when a street network is configured for the area, ot
 EPILOG = """\
 examples:
   locmap check --area ealing                 summary of every layer, totals and rejects
-  locmap run --area ealing --out out/        the whole job: tables, maps, scorecards
+  locmap run --area ealing                   the whole job into out/ealing/: tables, maps, scorecards
   locmap access --area ealing --profile pram --minutes 10 15 20
   locmap localities --area ealing --scheme towns
   locmap sites --locality Southall --p 2 --sites-minutes 15
   locmap map --area ealing --layers need,services,gaps --out maps/ealing.html
-  locmap notebooks --area ealing --out out/notebooks
+  locmap notebooks --area hounslow           the notebooks into out/hounslow/notebooks/
   locmap batch --region london --out london/   every London borough as dask tasks + London summary
 """
 
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    fill_default_out(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -52,7 +52,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fca-band", default=None, choices=BANDS,
                    help="2SFCA demand band for every type (default: per type, e.g. "
                         "primary_school -> pop_5_11, childrens_centre -> pop_0_4)")
-    p.add_argument("--out", default="out/access", help="output folder (default: out/access)")
+    p.add_argument("--out", default=None, help="output folder (default: out/<area>/access)")
+    p.set_defaults(out_default="out/{area}/access")
     p.add_argument("--format", default="both", choices=FORMATS, help="table format (default: both)")
     p.set_defaults(func=run_access)
     return p

@@ -57,7 +57,8 @@ def add_parser(subparsers: Any) -> None:
                    help="walking speeds (km/h) for the scenario sensitivity (default 3.5,4.0,4.8)")
     p.add_argument("--gap-scenarios", default=None,
                    help="gap thresholds (min) for the scenario sensitivity (default: --minutes, 10,15,20)")
-    p.add_argument("--out", default="out/localities", help="output folder")
+    p.add_argument("--out", default=None, help="output folder (default: out/<area>/localities)")
+    p.set_defaults(out_default="out/{area}/localities")
     p.set_defaults(func=run_localities)
 
     s = subparsers.add_parser(
@@ -81,7 +82,8 @@ def add_parser(subparsers: Any) -> None:
                         "counted as new), e.g. childrens_centre")
     s.add_argument("--include-outside", action="store_true",
                    help="also consider candidates outside the locality (within the coverage distance)")
-    s.add_argument("--out", default="out/sites", help="output folder")
+    s.add_argument("--out", default=None, help="output folder (default: out/<area>/sites)")
+    s.set_defaults(out_default="out/{area}/sites")
     s.set_defaults(func=run_sites)
 
 

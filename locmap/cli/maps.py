@@ -37,7 +37,8 @@ def add_parser(subparsers: Any) -> None:
                    help="threshold of the gap areas in minutes (default: the middle of --minutes, 15)")
     p.add_argument("--title", default=None, help="map title (default: '<Area>: children, deprivation and "
                                                  "family services')")
-    p.add_argument("--out", default="maps/ealing.html", help="output .html file (default: maps/ealing.html)")
+    p.add_argument("--out", default=None, help="output .html file (default: out/<area>/maps/<area>.html)")
+    p.set_defaults(out_default="out/{area}/maps/{area}.html")
     p.add_argument("--offline", action="store_true",
                    help="self-contained HTML (Leaflet inlined; background tiles still need internet)")
     p.set_defaults(func=run_map)

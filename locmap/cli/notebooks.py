@@ -27,7 +27,8 @@ def add_parser(subparsers: Any) -> None:
                     "parameters, and save the executed notebooks (and their tables, maps and "
                     "print sheets) in --out.  Exit code 1 if any notebook fails.")
     p.add_argument("--area", default="ealing", help="area pack name (default: ealing)")
-    p.add_argument("--out", default="out/notebooks", help="output folder (default: out/notebooks)")
+    p.add_argument("--out", default=None, help="output folder (default: out/<area>/notebooks)")
+    p.set_defaults(out_default="out/{area}/notebooks")
     p.add_argument("--only", default=None, help="run only these notebooks, e.g. 01,03")
     p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    default=None, help="notebook parameter (YAML value), repeatable: -p n_draws 500")

@@ -37,8 +37,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the draws (default 0)")
     p.add_argument("--p", type=int, default=2, help="hub sites suggested per leading locality (default 2)")
     p.add_argument("--no-pdf", action="store_true", help="write the HTML only (no Chromium needed)")
-    p.add_argument("--out", default="report",
-                   help="output folder for decision_pack.html and decision_pack.pdf (default: report)")
+    p.add_argument("--out", default=None,
+                   help="output folder for decision_pack.html and decision_pack.pdf (default: out/<area>/report)")
+    p.set_defaults(out_default="out/{area}/report")
     p.set_defaults(func=run_report)
 
 

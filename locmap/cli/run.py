@@ -17,7 +17,8 @@ def add_parser(subparsers: Any) -> None:
                     "(computed once), coverage, gaps and 2SFCA, locality scorecards with sensitivity, hub "
                     "sites and a print sheet for the leading locality, HTML maps.")
     add_common(p)
-    p.add_argument("--out", default="out", help="output folder (default: out)")
+    p.add_argument("--out", default=None, help="output folder (default: out/<area>)")
+    p.set_defaults(out_default="out/{area}")
     p.add_argument("--schemes", default=None,
                    help="locality schemes to score, comma-separated (default: towns,pcns,auto; "
                         "wards,pcns,auto for an area with one town, e.g. a generated borough)")
