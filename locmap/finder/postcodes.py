@@ -150,6 +150,21 @@ def lad_names(area: AreaData) -> dict[str, str]:
     return dict(zip(b["lad_cd"], b["lad_nm"]))
 
 
+def area_members(postcodes: pd.DataFrame, area: AreaData) -> pd.Series:
+    """True for the postcodes that are the area's: the one membership rule of locmap.
+
+    A postcode belongs to the area when its LSOA 2021 (``lsoa21cd``, assigned at load by
+    :func:`locmap.data.homes.assign_lsoa21` and blank outside the area) is one of the area's: the rule
+    that makes it a home carrying its LSOA's population in access, gaps and 2SFCA.  The postcode
+    directory's local authority is not used (W12 9DG and HA0 1AY lie in Ealing LSOAs though the
+    directory gives Hammersmith and Fulham and Brent).  A table without ``lsoa21cd`` falls back to
+    the local authority code.
+    """
+    if "lsoa21cd" in postcodes.columns:
+        return postcodes["lsoa21cd"].notna()
+    return postcodes["lad_cd"] == area.pack.lad_cd
+
+
 def build_index(area: AreaData) -> PostcodeIndex:
     """Classify every postcode of ``area.postcodes`` (the pack's postcode table).
 
@@ -168,6 +183,9 @@ def build_index(area: AreaData) -> PostcodeIndex:
     pc = pc[np.isfinite(pc["easting"].to_numpy(float)) & np.isfinite(pc["northing"].to_numpy(float))]
     names = lad_names(area)
     office = _non_geographic(pc, max_stacked)
+    own = area_members(pc, area)
+    directory_lad = pc["lad_cd"].copy()
+    pc["lad_cd"] = np.where(own, area.pack.lad_cd, directory_lad)
     n_same = pc["n_at_same_point"].fillna(1).astype(int)
     note = np.where(~office & (n_same > 1),
                     "location shared with " + (n_same - 1).astype(str) + " other postcode(s) "
@@ -175,11 +193,15 @@ def build_index(area: AreaData) -> PostcodeIndex:
     note = np.where((pc["usertype"] == 1) & ~office,
                     np.where(note == "", "large-user postcode (an organisation's address)",
                              note + "; large-user postcode"), note)
+    moved = own & (directory_lad != area.pack.lad_cd)
+    moved_note = ("its LSOA is " + area.pack.lad_nm + "'s, so it counts as " + area.pack.lad_nm + "'s (the postcode "
+                  "directory gives " + directory_lad.map(names).fillna(directory_lad).astype(str) + ")")
+    note = np.where(moved, np.where(note == "", moved_note, note + "; " + moved_note), note)
     table = pd.DataFrame({
         "easting": pc["easting"].astype(float), "northing": pc["northing"].astype(float),
         "lad_cd": pc["lad_cd"], "lad_nm": pc["lad_cd"].map(names),
         "n_at_same_point": n_same, "geographic": ~office,
-        "in_area": pc["lad_cd"] == area.pack.lad_cd, "note": note,
+        "in_area": own, "note": note,
     }, index=pc.index)
     table.index.name = "postcode"
     answerable = table.index[table["geographic"] & table["in_area"]]
