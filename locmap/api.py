@@ -64,7 +64,7 @@ from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
 from locmap.localities.ranking import Weights, rescale_minutes, sensitivity
 from locmap.localities.scorecard import build_scorecard, column_descriptions, scenario_scorecards
-from locmap.localities.sites import suggest_sites
+from locmap.localities.sites import cap_candidates, suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
 from locmap.maps.web import DEFAULT_LAYERS, build_map
@@ -504,9 +504,11 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
     cand = _candidates_inside(candidate_sites(area, candidates), poly, max_m if include_outside else None)
     if cand.empty:
         raise UnknownAreaError(f"no candidate sites of '{candidates}' in {loc_name or 'the area'}")
-    note = ""
+    keep, note = cap_candidates(cand[["x", "y"]].to_numpy(), _xy(homes), homes[band].to_numpy(float), max_m)
+    cand = cand.iloc[keep].reset_index(drop=True)
     if p_at_most_candidates and len(cand) < p:
-        note = f"only {len(cand)} candidate site(s) in {loc_name or 'the area'}: {len(cand)} suggested, not {p}"
+        note = "; ".join(filter(None, [note, f"only {len(cand)} candidate site(s) in {loc_name or 'the area'}: "
+                                              f"{len(cand)} suggested, not {p}"]))
         p = len(cand)
     router = router or acc.default_router_for(area, settings)
     hxy = _xy(homes)
@@ -827,6 +829,8 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
                        router=access.router) for name in (rec.locality, rec.runner_up) if name)
     for s in sites:
         files += s.write(out / "sites")
+        if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
+            say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
     if options.maps:
         files += _run_maps(step, area, access, loc, rec.locality, out, options)
     if options.report:

@@ -12,6 +12,7 @@ street or estimated distance, demand x candidate sites, from the routing engine)
 
 :func:`coverage_gain` solves MCLP for p = 1..P and reports the coverage gained by each
 added site (the optimal sets are not always nested, so the table lists the full set).
+:func:`cap_candidates` bounds the candidates compared (:data:`MAX_CANDIDATE_SITES`, with a note).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import pulp
+from scipy.spatial import cKDTree
 
 from locmap.errors import LocmapError
 
@@ -59,6 +61,31 @@ BIG_M = 1e9
 SOLVER_TIME_LIMIT_S = 120.0
 #: p-median models larger than this many demand points are aggregated (see solve_pmedian)
 PMEDIAN_MAX_DEMAND_POINTS = 200
+#: at most this many candidate sites enter the models of one locality (:func:`cap_candidates`):
+#: the cost matrix is homes x candidates and CBC's models grow with it (a 1,000,000-row register
+#: otherwise grew the hub-sites step past 12 GB)
+MAX_CANDIDATE_SITES = 500
+
+
+def cap_candidates(cand_xy: np.ndarray, demand_xy: np.ndarray, demand: np.ndarray, max_m: float,
+                   cap: int = MAX_CANDIDATE_SITES) -> tuple[np.ndarray, str]:
+    """Positions of the candidate sites to compare (all of them up to ``cap``) and a note when capped.
+
+    Above ``cap`` the candidates kept are the ``cap`` with the most demand within ``max_m`` metres in
+    a straight line (an upper bound of what they can cover along streets, which are never shorter);
+    ties keep the earlier candidate.  A candidate dropped covers at most what the last one kept
+    covers in a straight line, so the sites suggested come from the ones that could cover most.
+    """
+    n = len(cand_xy)
+    if n <= cap:
+        return np.arange(n), ""
+    tree = cKDTree(np.asarray(demand_xy, float))
+    near = tree.query_ball_point(np.asarray(cand_xy, float), r=max_m, return_sorted=False)
+    w = np.asarray(demand, float)
+    reach = np.array([w[idx].sum() if len(idx) else 0.0 for idx in near])
+    keep = np.sort(np.argsort(-reach, kind="stable")[:cap])
+    return keep, (f"{n:,} candidate sites, more than the cap of {cap}: the {cap} with the most demand within "
+                  f"{max_m:,.0f} m in a straight line were compared (MAX_CANDIDATE_SITES)")
 
 
 def _solver(time_limit_s: float | None = None):
