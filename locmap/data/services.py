@@ -462,7 +462,7 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
     excl_cols = [c for c in {ex["column"] for ex in src.get("exclude", []) or []} if c in df.columns]
     raw_rows = df[excl_cols].to_dict("records") if excl_cols else [{}] * len(df)
     records: list[dict] = []
-    for i, rec in enumerate(t.to_dict("records")):
+    for i, rec in _rows(t):
         if raw_all_blank[i] and _blank(rec.get(GEOMETRY_COLUMNS[0])):
             ctx.reject(i + 1, "blank row")
             continue
@@ -470,6 +470,13 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
             continue
         records.extend(_row_records(ctx, rec, raw_rows[i], i + 1))
     return records, len(df), list(table.notes) + _capacity_notes(records, display_path)
+
+
+def _rows(t: pd.DataFrame, chunk: int = 20_000):
+    """(position, row as a dict) of ``t``, made a chunk at a time (a 1,000,000-row register would
+    otherwise hold a million dicts at once)."""
+    for start in range(0, len(t), chunk):
+        yield from enumerate(t.iloc[start:start + chunk].to_dict("records"), start=start)
 
 
 def _not_single(ctx: _Source, problems: dict | None, row: int) -> bool:
