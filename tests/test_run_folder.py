@@ -73,7 +73,8 @@ def test_the_known_layout_is_what_locmap_run_writes():
 @pytest.mark.parametrize("command, default", [
     (["run"], "out/{a}"), (["access"], "out/{a}/access"), (["localities"], "out/{a}/localities"),
     (["sites", "--locality", "X"], "out/{a}/sites"), (["map"], "out/{a}/maps/{a}.html"),
-    (["report"], "out/{a}/report"), (["notebooks"], "out/{a}/notebooks")])
+    (["report"], "out/{a}/report"), (["notebooks"], "out/{a}/notebooks"),
+    (["sheet", "--locality", "X"], "out/{a}/sheets"), (["finder"], "out/{a}/finder.html")])
 def test_default_output_folders_carry_the_area_name(command, default):
     """``locmap notebooks --area hounslow`` overwrote Ealing's notebooks in the shared out/notebooks."""
     outs = {}

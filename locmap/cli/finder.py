@@ -71,7 +71,8 @@ def add_parser(subparsers: Any) -> None:
     add_common(p)
     p.add_argument("--k", type=int, default=page.DEFAULT_K, help=f"services per type shown (default {page.DEFAULT_K})")
     p.add_argument("--types", nargs="+", default=None, help="service types (default: every type with services)")
-    p.add_argument("--out", type=Path, default=Path("finder.html"), help="output .html file (default finder.html)")
+    p.add_argument("--out", type=Path, default=None, help="output .html file (default out/<area>/finder.html)")
+    p.set_defaults(out_default="out/{area}/finder.html")
     p.set_defaults(func=run_finder)
 
 

@@ -50,7 +50,8 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--scheme", default="towns", choices=SCHEMES, help="locality scheme (default: towns)")
     s.add_argument("--paper", default="A4", choices=("A4", "A3"), help="paper size (default: A4)")
     s.add_argument("--dpi", type=int, default=200, help="resolution of the PNG in dots per inch (default 200)")
-    s.add_argument("--out", default="sheets/", help="output folder for <locality>.png/.pdf (default: sheets/)")
+    s.add_argument("--out", default=None, help="output folder for <locality>.png/.pdf (default: out/<area>/sheets/)")
+    s.set_defaults(out_default="out/{area}/sheets")
     s.set_defaults(func=run_sheet)
 
 
