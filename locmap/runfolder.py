@@ -34,6 +34,9 @@ MANIFEST = "run.json"
 #: Files ``locmap run`` writes at the top of its folder, and the folders it owns whole.
 OWN_TOP_FILES = ("run.json", "rejects.csv", "timings.csv")
 OWN_FOLDERS = ("access", "localities", "sites", "maps", "sheets", "report")
+#: Files ``locmap batch`` keeps beside a borough's run (borough.LOG_FILE, SUMMARY_FILE, cache.DONE_FILE,
+#: engine.ERROR_FILE): locmap's own, so they neither make a folder foreign nor are removed by a run.
+BATCH_FILES = ("log.txt", "borough_summary.json", "done.json", "error.txt")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def _previous(folder: Path) -> dict | None:
 def start(folder: str | os.PathLike, settings: Any, options: Any = None, force: bool = False) -> RunFolder:
     """Claim ``folder`` for a run and write ``run.json`` (status ``running``) before any work."""
     folder = Path(folder)
-    present = _files(folder) if folder.is_dir() else []
+    present = [f for f in _files(folder) if f not in BATCH_FILES] if folder.is_dir() else []
     old = _previous(folder)
     is_run_folder = old is not None or "timings.csv" in present
     if present and not is_run_folder and not force:
@@ -126,7 +129,7 @@ def finish(run: RunFolder, written: Iterable[Path]) -> list[str]:
     for rel in sorted(run.replaceable - mine):
         (run.path / rel).unlink(missing_ok=True)
     _remove_empty_folders(run.path)
-    kept = [f for f in _files(run.path) if f not in mine]
+    kept = [f for f in _files(run.path) if f not in mine and f not in BATCH_FILES]
     run.manifest.update(status="complete", finished_utc=_now(), files=sorted(mine), other_files_kept=kept)
     export.write_text(run.path / MANIFEST, _dump(run.manifest))
     return kept
@@ -166,5 +169,5 @@ def _dump(manifest: dict) -> str:
     return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
 
 
-__all__ = ["MANIFEST", "OWN_FOLDERS", "OWN_TOP_FILES", "RunFolder", "abandon", "code_version", "finish",
+__all__ = ["BATCH_FILES", "MANIFEST", "OWN_FOLDERS", "OWN_TOP_FILES", "RunFolder", "abandon", "code_version", "finish",
            "record_inputs", "start"]

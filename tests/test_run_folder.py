@@ -103,3 +103,15 @@ def test_the_command_refuses_a_folder_of_other_files_with_exit_2(tmp_path, capsy
 def test_batch_and_region_outputs_are_ignored_by_git():
     ignored = (ROOT / ".gitignore").read_text().split()
     assert {"out/", "london/", "london-wide/"} <= set(ignored)
+
+
+def test_a_batch_borough_folder_with_only_the_batch_log_is_not_foreign(tmp_path, settings):
+    """A borough that failed leaves log.txt/error.txt (locmap batch's own): its retry must run."""
+    out = tmp_path / "boroughs" / "ealing"
+    out.mkdir(parents=True)
+    (out / "log.txt").write_text("FAILED: ...\n")
+    (out / "error.txt").write_text("Traceback ...\n")
+    api.run_all("ealing", settings, out, LIGHT, say=lambda m: None)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "complete" and manifest["other_files_kept"] == []
+    assert (out / "log.txt").is_file()
