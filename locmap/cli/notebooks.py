@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 from locmap.errors import LocmapError
-from locmap.notebooks import parse_parameters, run_notebooks
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,6 +39,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run_notebooks_cmd(args: argparse.Namespace) -> int:
     """Run the suite; print each executed copy (exit 1 and the reason when one fails)."""
+    from locmap.notebooks import parse_parameters, run_notebooks  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     try:
         paths = run_notebooks(args.area, args.out, parse_parameters(args.parameter), only=args.only,
                               kernel_name=args.kernel, timeout=args.timeout, trust=not args.no_trust)
