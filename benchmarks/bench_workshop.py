@@ -110,6 +110,17 @@ def kbest(trees: dict[str, Path], repeats: int) -> dict[str, dict]:
     return out
 
 
+def same_outputs(a: Path, b: Path, ignore: tuple[str, ...] = ("timings.csv",)) -> str:
+    """Which files of two ``locmap run`` folders differ (byte for byte), ``timings.csv`` aside."""
+    files = sorted({p.relative_to(a) for p in a.rglob("*") if p.is_file()}
+                   | {p.relative_to(b) for p in b.rglob("*") if p.is_file()})
+    files = [f for f in files if f.name not in ignore]
+    differ = [str(f) for f in files if not ((a / f).is_file() and (b / f).is_file()
+                                            and (a / f).read_bytes() == (b / f).read_bytes())]
+    return (f"outputs of the whole job: {len(files) - len(differ)} of {len(files)} files byte-identical "
+            f"(timings.csv left out)" + ("; differ: " + ", ".join(differ) if differ else ""))
+
+
 def table(bench: Bench, kb: dict[str, dict] | None) -> list[str]:
     base, new = list(bench.trees)
     lines = [f"| row | {base} wall s | {new} wall s | wall ratio | {base} CPU s | {new} CPU s | CPU ratio |",
@@ -156,14 +167,20 @@ def main(argv: list[str] | None = None) -> int:
                         bench.run("`locmap nearest --postcode` first call (no index)", name,
                                   ["nearest", "--postcode", POSTCODE], bench.drop_index)
                         bench.run("`locmap nearest --postcode` second call", name, ["nearest", "--postcode", POSTCODE])
+            outs = {name: Path(work) / f"out-{i}" for i, name in enumerate(trees)}
             if "run" in rows:
-                bench.rows("`locmap run --area ealing` (whole job)", ["run", "--area", "ealing", "--out",
-                                                                       str(Path(work) / "out")], args.run_repeats)
+                for _ in range(args.run_repeats):
+                    for name in trees:
+                        shutil.rmtree(outs[name], ignore_errors=True)
+                        bench.run("`locmap run --area ealing` (whole job)", name,
+                                  ["run", "--area", "ealing", "--out", str(outs[name])])
             kb = kbest(trees, args.repeats) if "kbest" in rows else None
             print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average "
                   f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; median of {args.repeats} "
                   f"(whole job: {args.run_repeats})\n")
             print("\n".join(table(bench, kb)))
+            if "run" in rows:
+                print("\n" + same_outputs(*outs.values()))
             print("\nLondon batch (33 boroughs, 2 workers): not run here; time "
                   "`locmap batch --region london --out DIR --force` with each tree on PYTHONPATH.")
     finally:

@@ -18,6 +18,7 @@ Arguments after ``--`` go to ``locmap run`` as they are.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import os
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         prof.enable()
         from locmap.cli import main as locmap_main  # imported under the profile: imports count
 
-        rc = locmap_main(run_argv)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            rc = locmap_main(run_argv)
         prof.disable()
         wall = time.perf_counter() - t0
         if args.save:
