@@ -2,6 +2,8 @@
 routing), rebuilt when an input changes, and giving exactly the answers of the full path."""
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -148,3 +150,15 @@ def test_the_index_is_keyed_on_the_code_and_the_settings(built, monkeypatch):
     assert fi.index_key("london:ealing", s) != idx.record["key"]
     monkeypatch.setattr(fi, "_CODE_DIGEST", ["another distance model"])
     assert fi.read_index("ealing", s) is None
+
+
+def test_only_the_most_recent_indexes_are_kept(tmp_path):
+    for i in range(fi.KEEP_INDEXES + 3):
+        (tmp_path / f"{i:02d}.parquet").write_bytes(b"x")
+        rec = tmp_path / f"{i:02d}.json"
+        rec.write_text("{}")
+        os.utime(rec, ns=(i * 10**9, i * 10**9))
+    removed = fi.prune(tmp_path)
+    assert sorted(p.name for p in removed) == ["00.json", "00.parquet", "01.json", "01.parquet", "02.json",
+                                               "02.parquet"]
+    assert len(list(tmp_path.glob("*.parquet"))) == fi.KEEP_INDEXES

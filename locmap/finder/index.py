@@ -44,6 +44,8 @@ ANSWER_SETTINGS = ("crs", "walk_speed_kmh", "buffer_m", "max_snap_m", "k_nearest
                    "pram_penalties", "user_services", "user_services_sheet", "network_file")
 #: Column of the table holding :func:`compact` postcodes (sorted, for row-group filtering).
 KEY_COLUMN = "_key"
+#: Indexes kept in the cache folder (the most recently built; older ones are removed on a build).
+KEEP_INDEXES = 8
 #: Rows per Parquet row group: a look-up reads the groups holding its postcodes only.
 ROW_GROUP_ROWS = 4096
 _CHUNK_B = 1 << 20
@@ -146,6 +148,21 @@ class NearestIndex:
         return {t: notes[t] for t in types if t in notes}
 
 
+def prune(folder: Path, keep: int = KEEP_INDEXES) -> list[Path]:
+    """Remove all but the ``keep`` most recently built indexes of ``folder`` (each key's record
+    first, so a half-removed index is never read); returns the files removed."""
+    records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    removed = []
+    for record in records[keep:]:
+        for path in (record, record.with_suffix(".parquet")):
+            try:
+                path.unlink()
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def read_index(area_name: str, settings: Settings) -> NearestIndex | None:
     """The current index of ``area_name`` under ``settings``, or ``None`` (none built, built for
     other settings or code, or an input file changed since)."""
@@ -162,5 +179,5 @@ def read_index(area_name: str, settings: Settings) -> NearestIndex | None:
     return NearestIndex(table, record)
 
 
-__all__ = ["ANSWER_SETTINGS", "INDEX_VERSION", "KEY_COLUMN", "NearestIndex", "code_digest", "compact",
-           "file_digest", "index_key", "index_paths", "input_record", "read_index"]
+__all__ = ["ANSWER_SETTINGS", "INDEX_VERSION", "KEEP_INDEXES", "KEY_COLUMN", "NearestIndex", "code_digest", "compact",
+           "file_digest", "index_key", "index_paths", "input_record", "prune", "read_index"]

@@ -31,7 +31,8 @@ from locmap.data.region import pack_input_files
 from locmap.distance.routing import method_label
 from locmap.errors import EmptyServiceTypeError
 from locmap.finder._boroughs import borough_outlines
-from locmap.finder.index import KEY_COLUMN, ROW_GROUP_ROWS, NearestIndex, compact, index_paths, input_record
+from locmap.finder.index import (KEY_COLUMN, ROW_GROUP_ROWS, NearestIndex, compact, index_paths, input_record,
+                                  prune)
 from locmap.finder.postcodes import LOOKUP_COLUMNS, PostcodeIndex, build_index, lad_names, lookup_postcodes
 from locmap.settings import Settings
 
@@ -407,4 +408,5 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     with export.atomic_path(table) as tmp:
         res.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
     export.write_text(record_path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    prune(record_path.parent)
     return NearestIndex(table, record)
