@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import locmap
@@ -136,9 +137,16 @@ class NearestIndex:
             pos = rows["service_type"].map({t: i for i, t in enumerate(types)}).fillna(-1)
             rows = rows.assign(_pos=pos.to_numpy()).sort_values([KEY_COLUMN, "_pos"], kind="stable")
             rows = rows.drop(columns="_pos")
-        by_key = dict(tuple(rows.groupby(KEY_COLUMN, sort=False)))
-        parts = [by_key[k].assign(row=i, query=q) for i, (k, q) in enumerate(zip(keys, queries), start=1)]
-        return pd.concat(parts, ignore_index=True).drop(columns=KEY_COLUMN)
+        # rows are sorted by key: each postcode's rows are one block; take the blocks in query order
+        block_keys, starts, sizes = np.unique(rows[KEY_COLUMN].to_numpy(object), return_index=True,
+                                              return_counts=True)
+        at = np.searchsorted(block_keys, np.asarray(keys, dtype=object))
+        n = sizes[at]
+        take = np.repeat(starts[at] - np.cumsum(n) + n, n) + np.arange(n.sum())
+        out = rows.iloc[take].drop(columns=KEY_COLUMN).reset_index(drop=True)
+        out["row"] = np.repeat(np.arange(1, len(keys) + 1), n)
+        out["query"] = pd.Series(np.repeat(np.asarray(list(queries), dtype=object), n), dtype=object)
+        return out
 
     def notes(self, service_types: Sequence[str] | None = None) -> dict[str, str]:
         """Coverage notes (:func:`~locmap.finder.nearest.coverage_notes`) of ``service_types`` in
