@@ -2,11 +2,16 @@
 routing), rebuilt when an input changes, and giving exactly the answers of the full path."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import locmap
 import locmap.access.nearest
 import locmap.data.area
 from locmap.cli import main
@@ -162,3 +167,19 @@ def test_only_the_most_recent_indexes_are_kept(tmp_path):
     assert sorted(p.name for p in removed) == ["00.json", "00.parquet", "01.json", "01.parquet", "02.json",
                                                "02.parquet"]
     assert len(list(tmp_path.glob("*.parquet"))) == fi.KEEP_INDEXES
+
+
+def test_a_look_up_from_the_index_imports_no_geospatial_stack(built):
+    """The second call's import graph: pandas and pyarrow read the index; nothing loads the area."""
+    _, s = built
+    probe = ("import json, sys\nfrom locmap.cli import main\n"
+             f"rc = main(['nearest', '--postcode', {EDGE!r}, '--cache-dir', {str(s.cache_dir)!r}, '--no-progress'])\n"
+             "print(json.dumps([rc, sorted(sys.modules)]))")
+    root = Path(locmap.__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    rc, modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rc == 0, proc.stderr
+    heavy = {"geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numba", "folium", "matplotlib", "networkx"}
+    assert sorted({m.split(".")[0] for m in modules} & heavy) == []
+    assert "locmap.data.area" not in modules and "locmap.finder.nearest" not in modules

@@ -214,8 +214,6 @@ def run_nearest(args: argparse.Namespace) -> int:
     answered from the area's index (:mod:`locmap.finder.index`) when it holds them all."""
     import numpy as np
 
-    from locmap import export
-
     settings = settings_from_args(args)
     if args.k is not None:
         settings = settings.with_(k_nearest=args.k)
@@ -224,6 +222,7 @@ def run_nearest(args: argparse.Namespace) -> int:
     if found is not None:
         res, notes, about = found
     else:
+        from locmap import export
         from locmap.data.area import load_area
         from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
         from locmap.finder.postcodes import lad_names
