@@ -214,22 +214,29 @@ def neutralise_text(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
     ``-5 Broadway`` becomes ``'-5 Broadway``.  Non-text values (numbers, dates, missing)
     are returned unchanged, so numeric columns stay numeric.
     """
+    return _neutralised(values)[0]
+
+
+def _neutralised(values: pd.Series | pd.Index) -> tuple[pd.Series | pd.Index, bool]:
+    """:func:`neutralise_text` and whether a text value holds a carriage return, from one pass
+    over the distinct values (text columns repeat: types, labels, methods, codes)."""
     if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)
             or isinstance(values.dtype, pd.CategoricalDtype)):
-        return values
-    s = pd.Series(values, copy=False).astype(object)
-    # test each distinct value once (text columns repeat: types, labels, methods, codes)
+        return values, False
+    s = pd.Series(values, copy=False)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     u = np.asarray(uniques, dtype=object)
     is_text = np.fromiter((isinstance(v, str) for v in u), bool, len(u))  # an object column may hold only bools
     hit_u = np.zeros(len(u), bool)
     if is_text.any():
         hit_u[is_text] = pd.Series(u[is_text], dtype=object).str.match(_FORMULA_RE).to_numpy(bool)
+    has_cr = any("\r" in v for v in u[is_text])
     hit = pd.Series(np.append(hit_u, False)[codes], index=s.index)  # code -1 (missing) -> False
     if not hit.any():
-        return values
+        return values, has_cr
+    s = s.astype(object)
     out = s.mask(hit, FORMULA_GUARD + s.where(hit, ""))
-    return pd.Index(out, name=values.name) if isinstance(values, pd.Index) else out
+    return (pd.Index(out, name=values.name) if isinstance(values, pd.Index) else out), has_cr
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
@@ -259,22 +266,26 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike, index: bool = False) ->
     """
     if "geometry" in df.columns:
         df = pd.DataFrame(df.drop(columns="geometry"))
-    df = neutralise_formulas(df)
+    df, line_end = _csv_ready(df)
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=index, lineterminator=_line_end(df))
+        df.to_csv(tmp, index=index, lineterminator=line_end)
     return Path(path)
 
 
-def _line_end(df: pd.DataFrame) -> str:
-    """``"\\n"``, or ``"\\r\\n"`` when a text cell holds a carriage return: Python's CSV writer
-    quotes a field only for the characters of the line terminator, so a lone CR in a cell
-    would otherwise be written bare and split the row for every reader."""
-    for i in range(df.shape[1]):
-        col = df.iloc[:, i]
-        if (is_object_dtype(col.dtype) or is_string_dtype(col.dtype)) and any(
-                isinstance(v, str) and "\r" in v for v in pd.unique(col.dropna())):
-            return "\r\n"
-    return "\n"
+def _csv_ready(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``(neutralise_formulas(df), line terminator)`` from one pass over each column's distinct
+    values (the CSV write of the access step spent a third of its time on two passes)."""
+    out = df.copy()
+    cr = False
+    for i in range(out.shape[1]):
+        col, has_cr = _neutralised(out.iloc[:, i])
+        out.isetitem(i, col)
+        # CRLF when a text cell holds a CR (Python's csv writer quotes a field only for the
+        # terminator's characters, so a lone CR would split the row); a categorical is not checked
+        cr = cr or (has_cr and (is_object_dtype(col.dtype) or is_string_dtype(col.dtype)))
+    out.columns = _neutralise_labels(out.columns)
+    out.index = _neutralise_labels(out.index)
+    return out, "\r\n" if cr else "\n"
 
 
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> Path:

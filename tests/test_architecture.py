@@ -1,5 +1,6 @@
 """The package's shape: every module imports, no import cycles, layers import only earlier layers,
-the library never imports the command line, and locmap's own modules are imported at the top."""
+the library never imports the command line, and locmap's own modules are imported at the top
+(except in the command line, whose commands import the library when they run)."""
 from __future__ import annotations
 
 import ast
@@ -116,9 +117,18 @@ def test_layers_import_only_earlier_layers():
     assert bad == []
 
 
+#: Command-line modules import the library when a command runs (docs/decisions.md: imports on
+#: demand), so that building the parser and ``--help`` stay light; at their top they import only
+#: these (tests/test_imports.py checks the whole import graph).
+CLI_TOP_LEVEL = {"locmap", "locmap.settings", "locmap.errors", "locmap.bands"}
+
+
 def test_own_modules_are_imported_at_the_top_not_inside_functions():
+    """Outside ``locmap.cli``: a command's function may import the library it runs."""
     local = []
     for mod, path in MODULES.items():
+        if mod.startswith("locmap.cli"):
+            continue
         tree = ast.parse(path.read_text())
         for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
             for n in ast.walk(fn):
@@ -127,6 +137,30 @@ def test_own_modules_are_imported_at_the_top_not_inside_functions():
                 elif isinstance(n, ast.Import) and any(a.name.startswith("locmap") for a in n.names):
                     local.append(f"{mod}:{n.lineno}")
     assert local == []
+
+
+def _runtime_top_level_imports(mod: str) -> set[str]:
+    """locmap modules imported at the top of ``mod`` when it runs (``if TYPE_CHECKING:`` left out)."""
+    tree = ast.parse(MODULES[mod].read_text())
+    found = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or (
+                isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)):
+            continue
+        for n in ast.walk(stmt):
+            if isinstance(n, ast.Import):
+                found |= {a.name for a in n.names if a.name.startswith("locmap")}
+            elif isinstance(n, ast.ImportFrom) and _resolve(mod, n).startswith("locmap"):
+                target = _resolve(mod, n)
+                found |= {f"{target}.{a.name}" if f"{target}.{a.name}" in MODULES else target for a in n.names}
+    return found - {mod}
+
+
+def test_command_line_modules_import_only_light_modules_at_the_top():
+    heavy = {mod: sorted(d for d in _runtime_top_level_imports(mod)
+                         if d not in CLI_TOP_LEVEL and not d.startswith("locmap.cli"))
+             for mod in MODULES if mod.startswith("locmap.cli")}
+    assert {m: d for m, d in heavy.items() if d} == {}
 
 
 def test_no_soft_fallback_around_own_imports():

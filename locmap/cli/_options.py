@@ -8,16 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locmap import api
 from locmap._text import terminal_safe_message
-from locmap.data.area import AreaData
-from locmap.data.region import slugify
-from locmap.data.io import check_input_file
-from locmap.distance.network import check_network_file
-from locmap.export import check_output_path
 from locmap.settings import DATA_ROOT_ENV, PROFILES, Settings
+
+if TYPE_CHECKING:
+    from locmap.data.area import AreaData
 
 #: CLI option (argparse dest) -> Settings field.
 SETTINGS_FIELDS: dict[str, str] = {
@@ -86,6 +83,8 @@ def fill_default_out(args: argparse.Namespace) -> None:
     """``--out`` left unset: the command's default under ``out/<area>/`` (``out_default``), so two
     areas never share an output folder (``locmap notebooks --area hounslow`` beside Ealing's)."""
     if getattr(args, "out", "") is None and getattr(args, "out_default", None):
+        from locmap.data.region import slugify  # at call time: building the parser stays light
+
         args.out = args.out_default.format(area=slugify(getattr(args, "area", None) or "area"))
 
 
@@ -98,6 +97,8 @@ def load_area(args: argparse.Namespace, settings: Settings | None = None) -> Are
     """The area named by ``--area`` with these settings; says how many rows of ``--services`` were
     rejected and where to see why.  The ``--services`` file and the ``--out``/``--rejects`` paths
     are checked first, so a typo fails in a second, not after the work."""
+    from locmap import api  # at call time: building the parser stays light (docs/decisions.md)
+
     settings = settings or settings_from_args(args)
     check_paths(args, settings)
     area = api.load(args.area, settings)
@@ -109,6 +110,10 @@ def load_area(args: argparse.Namespace, settings: Settings | None = None) -> Are
 
 def check_paths(args: argparse.Namespace, settings: Settings) -> None:
     """Refuse an unreadable ``--services`` file or an unwritable ``--out``/``--rejects`` before any work."""
+    from locmap.data.io import check_input_file
+    from locmap.distance.network import check_network_file
+    from locmap.export import check_output_path
+
     if settings.user_services is not None:
         check_input_file(settings.user_services)
     if settings.network_file is not None:

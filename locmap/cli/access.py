@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from locmap import api
 from locmap.bands import BANDS
 from locmap.cli._options import add_common, load_area, say, settings_from_args
 
@@ -61,6 +60,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_access(args: argparse.Namespace) -> int:
     """``locmap access``: parse -> Settings -> api.analyse_access -> write."""
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = settings_from_args(args)
     log = (lambda msg: None) if args.no_progress else say
     log(f"loading area '{args.area}' ...")

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locmap.batch.engine import STATUS_FILE, BatchOptions, plural, run_batch
 from locmap.cli._options import add_common, check_paths, say, settings_from_args
 from locmap.errors import SettingsError
+
+if TYPE_CHECKING:
+    from locmap.batch.engine import BatchOptions
+
+#: BatchOptions()'s defaults, as literals so that the parser imports nothing heavy (no dask)
+#: (tests/test_imports.py checks they are the library's)
+BATCH_DEFAULTS = argparse.Namespace(n_workers=2, retries=2, connect_timeout_s=10.0)
 
 EXAMPLES = """\
 examples:
@@ -29,7 +35,7 @@ A borough whose done.json holds the hash of its current inputs is not recomputed
 
 
 def add_parser(subparsers: Any) -> None:
-    defaults = BatchOptions()
+    defaults = BATCH_DEFAULTS
     p = subparsers.add_parser(
         "batch", help="every borough of a region as dask tasks, plus the region summary (league table, map)",
         description="Run the job of `locmap run` (check, access, coverage and gaps, localities on wards, "
@@ -63,6 +69,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> BatchOptions:
+    from locmap.batch.engine import BatchOptions  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     return BatchOptions(boroughs=tuple(b.strip() for b in args.boroughs.split(",") if b.strip()),
                         scheduler=args.scheduler or None, n_workers=args.workers, retries=args.retries,
                         maps=not args.no_maps, report=args.report, force=args.force,
@@ -70,6 +78,8 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
+    from locmap.batch.engine import STATUS_FILE, plural, run_batch  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     if args.area is not None:
         raise SettingsError(f"locmap batch runs the boroughs of --region and takes no --area (got {args.area!r}); "
                             "for one borough use --boroughs, or `locmap run --area london:<slug>`")

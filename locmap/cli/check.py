@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from locmap import api, export
 from locmap._text import terminal_safe
 from locmap.cli._options import add_common, load_area
 
@@ -25,6 +24,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from locmap import api, export  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     area = load_area(args)
     s = api.check_summary(area)
     print(json.dumps(s, indent=2, default=str) if args.json else "\n".join(map(terminal_safe, summary_lines(s))))

@@ -19,26 +19,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-import shapely
-from pyproj import Transformer
-
-from locmap import export
 from locmap._text import terminal_safe
 from locmap.cli._options import add_common, settings_from_args
-from locmap.data.area import load_area
-from locmap.data.io import read_csv_any
 from locmap.errors import DataFileError, MissingColumnError, SettingsError
-from locmap.finder import page
-from locmap.finder import borough_outlines
-from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
-from locmap.finder.postcodes import PostcodeError, lad_names
 
-_TO_BNG = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Heavy modules (pandas, shapely, pyproj, the finder) are imported by the functions that use
+# them, at call time, so that building the parser stays light (docs/decisions.md).
+#: locmap.finder.page.DEFAULT_K, as a literal (tests/test_imports.py checks it is the library's)
+FINDER_DEFAULT_K = 3
 #: at most this many homes are printed in full; more go to --out
 MAX_PRINTED = 20
 
@@ -69,7 +65,7 @@ def add_parser(subparsers: Any) -> None:
                     "postcode, see the nearest services of each type in any borough and in the home "
                     "borough, as a list and on a small map; printable.")
     add_common(p)
-    p.add_argument("--k", type=int, default=page.DEFAULT_K, help=f"services per type shown (default {page.DEFAULT_K})")
+    p.add_argument("--k", type=int, default=FINDER_DEFAULT_K, help=f"services per type shown (default {FINDER_DEFAULT_K})")
     p.add_argument("--types", nargs="+", default=None, help="service types (default: every type with services)")
     p.add_argument("--out", type=Path, default=None, help="output .html file (default out/<area>/finder.html)")
     p.set_defaults(out_default="out/{area}/finder.html")
@@ -79,6 +75,10 @@ def add_parser(subparsers: Any) -> None:
 # ----------------------------------------------------------------------------- nearest
 def read_postcode_file(path: Path) -> list[str]:
     """Postcodes of a CSV (column ``postcode``, any case) or a text file (one per line)."""
+    import pandas as pd
+
+    from locmap.data.io import read_csv_any
+
     if not path.is_file():
         raise DataFileError(path, "file not found")
     if path.suffix.lower() == ".csv":
@@ -95,6 +95,8 @@ def read_postcode_file(path: Path) -> list[str]:
 
 
 def _point(args: argparse.Namespace) -> tuple[float, float]:
+    from pyproj import Transformer
+
     if args.lonlat:
         lon, lat = args.lonlat
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -102,7 +104,7 @@ def _point(args: argparse.Namespace) -> tuple[float, float]:
         if 49 <= lon <= 61 and -9 <= lat <= 3:
             raise SettingsError(f"--lonlat {lon} {lat}: looks like LAT LON; give longitude first "
                                 f"(--lonlat {lat} {lon})")
-        return _TO_BNG.transform(lon, lat)
+        return Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True).transform(lon, lat)
     if args.northing is None:
         raise SettingsError("--easting needs --northing (British National Grid metres)")
     return float(args.easting), float(args.northing)
@@ -110,6 +112,11 @@ def _point(args: argparse.Namespace) -> tuple[float, float]:
 
 def _inside(area: Any, x: float, y: float) -> None:
     """Refuse a point outside the area's borough, naming the borough it is in."""
+    import shapely
+
+    from locmap.finder import borough_outlines
+    from locmap.finder.postcodes import PostcodeError
+
     pt = shapely.Point(x, y)
     if area.borough.geometry.union_all().covers(pt):
         return
@@ -122,10 +129,12 @@ def _inside(area: Any, x: float, y: float) -> None:
 
 def _clean(text: object) -> str:
     """Text from data, safe for a terminal (control characters shown escaped, :func:`terminal_safe`)."""
-    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else terminal_safe(text)
+    return "" if text is None or (isinstance(text, float) and math.isnan(text)) else terminal_safe(text)
 
 
 def _print_home(rows: pd.DataFrame, area_name: str, notes: dict[str, str]) -> None:
+    import pandas as pd
+
     for t, g in rows.groupby("service_type", sort=False):
         over = g[g["scope"] == "overall"]
         home = g[g["scope"] == "home_borough"]
@@ -150,9 +159,9 @@ def _print_home(rows: pd.DataFrame, area_name: str, notes: dict[str, str]) -> No
             print(f"     * {_clean(notes[t])}; one could be nearer")
 
 
-def _print(res: pd.DataFrame, area: Any, settings: Any, notes: dict[str, str]) -> None:
+def _print(res: pd.DataFrame, title: str, settings: Any, notes: dict[str, str]) -> None:
     label = f"{_clean(res['label'].dropna().iat[0])}, " if res["label"].notna().any() else ""
-    print(f"{area.pack.title}: {label}pram-pushing speed {settings.walk_speed_kmh:g} km/h")
+    print(f"{_clean(title)}: {label}pram-pushing speed {settings.walk_speed_kmh:g} km/h")
     for _, g in res.groupby("row", sort=True):
         head = g.iloc[0]
         print("\n" + "=" * 78)
@@ -167,6 +176,8 @@ def _print(res: pd.DataFrame, area: Any, settings: Any, notes: dict[str, str]) -
 
 
 def _write(res: pd.DataFrame, path: Path, meta: dict[str, Any]) -> Path:
+    from locmap import export
+
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return export.write_csv(res, path)
@@ -176,35 +187,71 @@ def _write(res: pd.DataFrame, path: Path, meta: dict[str, Any]) -> Path:
     raise SettingsError(f"--out {path}: use a file name ending .csv or .json")
 
 
+def _from_index(args: argparse.Namespace, settings: Any, queries: list[str]) -> tuple[Any, dict, dict] | None:
+    """``(result, notes, about)`` of postcode ``queries`` from the area's nearest-services index
+    (built first when there is none current), or ``None`` when the index cannot answer them (an
+    unknown or malformed postcode, a type not in it): the full path then answers."""
+    from locmap.errors import OutputError
+    from locmap.finder.index import read_index
+
+    index = read_index(args.area, settings)
+    if index is None:
+        from locmap.data.area import load_area
+        from locmap.finder.nearest import build_nearest_index
+
+        try:
+            index = build_nearest_index(load_area(args.area, settings), args.area, settings)
+        except OutputError as exc:
+            print(f"locmap: note: the nearest-services index was not saved ({exc}); answering without it",
+                  file=sys.stderr)
+            return None
+    res = index.answer(queries, args.types)
+    return None if res is None else (res, index.notes(args.types), index.record)
+
+
 def run_nearest(args: argparse.Namespace) -> int:
-    """Run ``locmap nearest``; exit 2 when a single home cannot be answered."""
+    """Run ``locmap nearest``; exit 2 when a single home cannot be answered.  Postcodes are
+    answered from the area's index (:mod:`locmap.finder.index`) when it holds them all."""
+    import numpy as np
+
     settings = settings_from_args(args)
     if args.k is not None:
         settings = settings.with_(k_nearest=args.k)
-    area = load_area(args.area, settings)
-    if args.postcode or args.postcodes:
-        queries = args.postcode or read_postcode_file(args.postcodes)
-        res = nearest_for_postcodes(area, queries, k=settings.k_nearest, service_types=args.types,
-                                    settings=settings)
+    queries = (args.postcode or read_postcode_file(args.postcodes)) if (args.postcode or args.postcodes) else None
+    found = _from_index(args, settings, queries) if queries is not None else None
+    if found is not None:
+        res, notes, about = found
     else:
-        x, y = _point(args)
-        _inside(area, x, y)
-        near = nearest_for_points(area, np.array([[x, y]]), k=settings.k_nearest,
-                                  service_types=args.types, settings=settings)
-        res = near.drop(columns="point").assign(
-            row=1, query=f"{x:.0f},{y:.0f}", postcode=None, status="ok", reason="", suggestion=None,
-            note="", easting=x, northing=y, home_lad_cd=area.pack.lad_cd,
-            home_lad_nm=lad_names(area)[area.pack.lad_cd])
-    notes = coverage_notes(area, args.types)
+        from locmap import export
+        from locmap.data.area import load_area
+        from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
+        from locmap.finder.postcodes import lad_names
+
+        area = load_area(args.area, settings)
+        about = {"area": area.pack.name, "title": area.pack.title,
+                 "attribution": area.attribution or export.ATTRIBUTION}
+        if queries is not None:
+            res = nearest_for_postcodes(area, queries, k=settings.k_nearest, service_types=args.types,
+                                        settings=settings)
+        else:
+            x, y = _point(args)
+            _inside(area, x, y)
+            near = nearest_for_points(area, np.array([[x, y]]), k=settings.k_nearest,
+                                      service_types=args.types, settings=settings)
+            res = near.drop(columns="point").assign(
+                row=1, query=f"{x:.0f},{y:.0f}", postcode=None, status="ok", reason="", suggestion=None,
+                note="", easting=x, northing=y, home_lad_cd=area.pack.lad_cd,
+                home_lad_nm=lad_names(area)[area.pack.lad_cd])
+        notes = coverage_notes(area, args.types)
     n_rows = res["row"].nunique()
     if n_rows <= MAX_PRINTED:
-        _print(res, area, settings, notes)
+        _print(res, about["title"], settings, notes)
     status = res.drop_duplicates("row")["status"].value_counts()
     print(f"\n{n_rows} home(s): " + ", ".join(f"{k} {v}" for k, v in status.items()))
     if args.out:
-        meta = {"area": area.pack.name, "label": res["label"].dropna().iat[0] if res["label"].notna().any() else None,
+        meta = {"area": about["area"], "label": res["label"].dropna().iat[0] if res["label"].notna().any() else None,
                 "walk_speed_kmh": settings.walk_speed_kmh, "k": settings.k_nearest,
-                "notes": list(notes.values()), "attribution": area.attribution or export.ATTRIBUTION}
+                "notes": list(notes.values()), "attribution": about["attribution"]}
         print(f"written to {_write(res, args.out, meta)}")
     elif n_rows > MAX_PRINTED:
         print(f"more than {MAX_PRINTED} homes: give --out FILE.csv or FILE.json for the table")
@@ -215,6 +262,9 @@ def run_nearest(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- finder
 def run_finder(args: argparse.Namespace) -> int:
     """Run ``locmap finder``: write the offline page and print what it holds."""
+    from locmap.data.area import load_area
+    from locmap.finder import page
+
     if args.k < 1:
         raise SettingsError(f"--k {args.k}: give at least 1 service per type")
     settings = settings_from_args(args)

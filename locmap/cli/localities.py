@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locmap import api
 from locmap._text import terminal_safe, terminal_safe_message
-from locmap.localities import schemes as lc
-from locmap.localities.ranking import ranking_text
 from locmap.cli._options import add_common, load_area, settings_from_args
 
-DEFAULT_CANDIDATES = api.DEFAULT_CANDIDATES
+if TYPE_CHECKING:
+    from locmap import api
+
+#: api.DEFAULT_CANDIDATES, as a literal so that the parser imports nothing heavy
+#: (tests/test_imports.py checks it is the library's)
+DEFAULT_CANDIDATES = ("childrens_centre", "primary_school", "library", "gp_practice")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -94,6 +96,10 @@ def _floats(text: str | None) -> list[float] | None:
 
 def run_localities(args: argparse.Namespace) -> int:
     """Scorecards, alignment, ranking and sensitivity for each requested scheme."""
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+    from locmap.localities import schemes as lc
+    from locmap.localities.ranking import ranking_text
+
     settings = settings_from_args(args)
     area = load_area(args, settings)
     access = api.analyse_access(area, settings, fca=False, gap_minutes=args.gap_minutes)
@@ -130,6 +136,8 @@ def _report(res: api.LocalityAnalysis) -> list[str]:
 # ----------------------------------------------------------------------------- sites
 def run_sites(args: argparse.Namespace) -> int:
     """Suggest ``p`` hub sites for one locality (or the whole area)."""
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = settings_from_args(args)
     area = load_area(args, settings)
     scheme = api.build_schemes(area, args.scheme)[0]

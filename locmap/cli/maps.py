@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from locmap import api
-from locmap.localities import schemes as lc
 from locmap.cli._options import add_common, load_area, say, settings_from_args
 from locmap.errors import SettingsError
-from locmap.maps.web import DEFAULT_LAYERS, KNOWN_LAYERS
 
-SCHEMES = tuple(sorted(lc.SCHEME_COLUMNS))
+# The library's names, as literals so that the parser imports nothing heavy (tests/test_imports.py
+# checks they are locmap.maps.web.DEFAULT_LAYERS/KNOWN_LAYERS and localities.schemes.SCHEME_COLUMNS)
+DEFAULT_LAYERS = ("boundaries", "need", "services", "access", "gaps", "crossborder", "localities")
+KNOWN_LAYERS = frozenset(DEFAULT_LAYERS)
+SCHEMES = ("pcns", "towns", "wards")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,6 +68,8 @@ def parse_layers(text: str) -> tuple[str, ...]:
 
 def run_map(args: argparse.Namespace) -> int:
     """``locmap map``: build and save the HTML map."""
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     layers = parse_layers(args.layers)
     t0 = time.perf_counter()
     settings = settings_from_args(args)
@@ -81,6 +84,8 @@ def run_map(args: argparse.Namespace) -> int:
 
 def run_sheet(args: argparse.Namespace) -> int:
     """``locmap sheet``: write the locality profile sheet (PNG + PDF)."""
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = settings_from_args(args)
     area = load_area(args, settings)
     inputs = api.map_layers(area, scheme=args.scheme, layers=("access", "localities"))

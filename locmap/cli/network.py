@@ -15,20 +15,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import shapely
-
-from locmap import api
-from locmap.distance.network import (
-    PramPenalties,
-    StreetNetwork,
-    cached_networks,
-    describe,
-    fetch_osm,
-    load_or_build,
-)
 from locmap.errors import LocmapError, SettingsError
 from locmap.settings import CRS_WEB, PROFILES, Settings
+
+if TYPE_CHECKING:
+    import shapely
 
 FORMATS_HELP = ".osm.pbf, .osm, .osm.bz2, .osm.gz, .graphml (osmnx), .gpkg or .geojson"
 
@@ -83,6 +76,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build or load the network for ``--osm`` and print its report.  Returns an exit code."""
+    from locmap.distance.network import PramPenalties, describe, load_or_build  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = Settings.from_env()
     t0 = time.perf_counter()
     net = load_or_build(args.osm, args.profile, settings, rebuild=args.rebuild,
@@ -95,6 +90,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print every cached network.  Returns an exit code (0 also when the cache is empty)."""
+    from locmap.distance.network import StreetNetwork, cached_networks, describe  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = Settings.from_env()
     paths = cached_networks(settings)
     if not paths:
@@ -114,6 +111,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Download the OSM ways around ``--area`` or ``--bbox`` (+ buffer) to ``--out``."""
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+    from locmap.distance.network import fetch_osm
+
     settings = Settings.from_env()
     if args.bbox:
         outline = _bbox(args.bbox)
@@ -127,6 +127,8 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def _bbox(text: str) -> shapely.Polygon:
+    import shapely
+
     try:
         w, s, e, n = (float(v) for v in text.split(","))
     except ValueError:

@@ -16,7 +16,6 @@ from typing import Any
 
 from locmap._text import terminal_safe_message
 from locmap.errors import LocmapError
-from locmap.notebooks import parse_parameters, run_notebooks
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,6 +41,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run_notebooks_cmd(args: argparse.Namespace) -> int:
     """Run the suite; print each executed copy (exit 1 and the reason when one fails)."""
+    from locmap.notebooks import parse_parameters, run_notebooks  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     try:
         paths = run_notebooks(args.area, args.out, parse_parameters(args.parameter), only=args.only,
                               kernel_name=args.kernel, timeout=args.timeout, trust=not args.no_trust)

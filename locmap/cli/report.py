@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from locmap import api
 from locmap._text import terminal_safe, terminal_safe_message
 from locmap.cli._options import add_common, load_area, settings_from_args
 
@@ -45,6 +44,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """``locmap report``: parse -> Settings -> api.decision_pack -> print the recommendation."""
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = settings_from_args(args)
     area = load_area(args, settings)
     res = api.decision_pack(area, settings, Path(args.out), scheme=args.scheme, weights=args.weights,

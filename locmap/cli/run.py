@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locmap import api
 from locmap._text import terminal_safe, terminal_safe_message
 from locmap.cli._options import add_common, check_paths, say, settings_from_args
 
+if TYPE_CHECKING:
+    from locmap import api
+
+#: api.RunOptions()'s defaults, as literals so that the parser imports nothing heavy
+#: (tests/test_imports.py checks they are the library's)
+RUN_DEFAULTS = argparse.Namespace(k_values="3..7", existing=("childrens_centre",))
+
 
 def add_parser(subparsers: Any) -> None:
-    defaults = api.RunOptions()
+    defaults = RUN_DEFAULTS
     p = subparsers.add_parser(
         "run", help="the whole job on an area: tables, scorecards and maps into --out",
         description="Run the whole job for an area pack: data check and rejects, pram-distance access "
@@ -50,6 +56,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> api.RunOptions:
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     return api.RunOptions(
         schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()) if args.schemes else None,
         k_values=args.n_localities,
@@ -60,6 +68,8 @@ def options_from_args(args: argparse.Namespace) -> api.RunOptions:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = settings_from_args(args)
     check_paths(args, settings)
     res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force)

@@ -15,6 +15,7 @@ with no service of that type in the data, e.g. children's centres listed for the
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +24,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from locmap import export
 from locmap.access.nearest import default_router_for
 from locmap.data.area import AreaData
+from locmap.data.region import pack_input_files
 from locmap.distance.routing import method_label
 from locmap.errors import EmptyServiceTypeError
 from locmap.finder._boroughs import borough_outlines
+from locmap.finder.index import (KEY_COLUMN, ROW_GROUP_ROWS, NearestIndex, compact, index_paths, input_record,
+                                  prune)
 from locmap.finder.postcodes import LOOKUP_COLUMNS, PostcodeIndex, build_index, lad_names, lookup_postcodes
 from locmap.settings import Settings
 
@@ -354,3 +359,54 @@ def coverage_notes(area: AreaData, service_types: Sequence[str] | None = None) -
             notes[t] = (f"{ts.label}: none listed in {', '.join(missing)} in the data, so one "
                         "there cannot be shown")
     return notes
+
+
+def build_nearest_index(area: AreaData, area_name: str | None = None, settings: Settings | None = None,
+                        router: Any = None) -> NearestIndex:
+    """Answer every postcode of the area's postcode table and save the answers as the area's
+    nearest-services index (:mod:`locmap.finder.index`), read by later look-ups.
+
+    Parameters
+    ----------
+    area : AreaData
+    area_name : str, optional
+        The name the area is asked for by (``ealing``, ``london:camden``); default ``area.name``.
+    settings : Settings, optional
+        Default ``area.settings``; ``k_nearest`` services per type are kept.
+    router : Router, optional
+        Default :func:`locmap.access.nearest.default_router_for`.
+
+    Returns
+    -------
+    NearestIndex
+        The index written: ``<cache>/finder/<key>.parquet`` (one row per postcode x type x scope x
+        rank, as :func:`nearest_for_postcodes`), then ``<key>.json`` (what it was built from).
+
+    Raises
+    ------
+    OutputError
+        The cache folder cannot be written.
+    """
+    settings = settings or area.settings
+    name = str(area_name or area.name)
+    files = input_record([*pack_input_files(area.pack, settings.resolve_data_root()),
+                          *[p for p in (settings.user_services, settings.network_file) if p is not None]])
+    index = build_index(area)
+    res = nearest_for_postcodes(area, index.table.index, k=settings.k_nearest, router=router,
+                                settings=settings, index=index)
+    res[KEY_COLUMN] = res["postcode"].map(compact)
+    res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
+    table, record_path = index_paths(name, settings)
+    labels = res["label"].dropna()
+    record = {
+        "key": record_path.stem, "area": str(area.pack.name), "title": str(area.pack.title),
+        "lad_nm": str(area.pack.lad_nm), "attribution": str(area.attribution or export.ATTRIBUTION),
+        "label": str(labels.iat[0]) if len(labels) else None, "walk_speed_kmh": settings.walk_speed_kmh,
+        "k": settings.k_nearest, "types": list(services_by_type(area)), "notes": coverage_notes(area),
+        "n_postcodes": len(index.table), "files": files,
+    }
+    with export.atomic_path(table) as tmp:
+        res.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
+    export.write_text(record_path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    prune(record_path.parent)
+    return NearestIndex(table, record)

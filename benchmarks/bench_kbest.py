@@ -1,0 +1,84 @@
+"""StreetRouter k=1 and k=3 against the bare scipy k=1 floor, on the synthetic Ealing-size graph.
+
+The same graph, origins and service types as ``bench_network.py`` (316 x 316 jittered street-like
+grid, 6,590 random origins, service types of 15, 60, 120 and 360 sites, rng seed 7), without the
+networkx / pandana comparisons, so it runs in well under a minute and can be timed on two code
+trees side by side (``bench_workshop.py`` runs it with each tree on ``PYTHONPATH``).
+
+floor = ``scipy.sparse.csgraph.dijkstra(reversed graph, indices=service nodes, min_only=True)``;
+locmap = ``StreetRouter.nearest`` end to end (snapping, target snap distances, (n, k) tables).
+Times are the best of ``--repeats``; the script also checks k=3's first column equals k=1.
+
+Usage::
+
+    python benchmarks/bench_kbest.py [--repeats 5] [--side 316] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+
+if "PYTHONPATH" not in os.environ:  # bench_workshop.py points PYTHONPATH at the tree to time
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from locmap.distance.network import network_from_edges, synthetic_street_tables  # noqa: E402
+from locmap.distance.routing import StreetRouter  # noqa: E402
+
+
+def best_of(reps: int, fn):
+    """Best wall-clock seconds of ``reps`` runs, and the last result."""
+    best, out = np.inf, None
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def measure(side: int = 316, repeats: int = 5) -> dict:
+    e, n = synthetic_street_tables(side, side, spacing_m=35.0, p_delete=0.15, p_diagonal=0.3,
+                                   jitter_m=8.0, seed=2025)
+    net = network_from_edges(e, n, "walk", source=f"synthetic {side}x{side}")
+    rng = np.random.default_rng(7)
+    minx, miny, maxx, maxy = net.bbox
+    origins = np.column_stack([rng.uniform(minx, maxx, 6590), rng.uniform(miny, maxy, 6590)])
+    services = {s: net.xy[rng.choice(net.n_nodes, s, replace=False)] for s in (15, 60, 120, 360)}
+    router = StreetRouter(net, max_snap_m=300)
+    router.nearest(origins[:50], services[15], k=3)  # numba: load (or compile) the kernels
+    router.nearest(origins[:50], services[15], k=1)
+    R = net.csr_reversed
+    nodes = {s: np.unique(net.snap(xy, 1.0)[0]) for s, xy in services.items()}
+    floor_s, _ = best_of(repeats, lambda: [dijkstra(R, indices=nodes[s], min_only=True) for s in services])
+    k1_s, k1 = best_of(repeats, lambda: {s: router.nearest(origins, xy, k=1) for s, xy in services.items()})
+    k3_s, k3 = best_of(repeats, lambda: {s: router.nearest(origins, xy, k=3) for s, xy in services.items()})
+    same = all(np.array_equal(k3[s][0][:, 0], k1[s][0][:, 0], equal_nan=True) for s in services)
+    return {"graph": f"synthetic {side}x{side}", "nodes": int(net.n_nodes), "floor_s": floor_s,
+            "k1_s": k1_s, "k3_s": k3_s, "k1_over_floor": k1_s / floor_s, "k3_over_floor": k3_s / floor_s,
+            "k3_first_equals_k1": bool(same)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--side", type=int, default=316)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    r = measure(args.side, args.repeats)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(f"{r['graph']} ({r['nodes']:,} nodes): floor {r['floor_s']:.3f} s, k=1 {r['k1_s']:.3f} s "
+              f"({r['k1_over_floor']:.1f}x), k=3 {r['k3_s']:.3f} s ({r['k3_over_floor']:.1f}x); "
+              f"k=3 first column = k=1: {r['k3_first_equals_k1']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

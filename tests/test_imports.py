@@ -1,0 +1,136 @@
+"""Imports on demand: ``import locmap``, the command line's parser and every ``--help`` import no
+geospatial or numerical stack; each command imports what it uses when it runs.  The import graph
+is measured (the modules a fresh interpreter holds afterwards), not the clock."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import locmap
+from locmap.cli import build_parser
+
+ROOT = Path(locmap.__file__).resolve().parent.parent
+#: Top-level packages a parser, ``--help`` or ``import locmap`` must not import.
+HEAVY = ("numpy", "pandas", "pyarrow", "geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numba",
+         "networkx", "folium", "branca", "matplotlib", "mapclassify", "spopt", "libpysal", "dask",
+         "distributed", "osmnx", "jinja2", "papermill", "openpyxl")
+
+_PROBE = """
+import json, sys
+argv = json.loads(sys.argv[1])
+if argv is None:
+    import locmap
+else:
+    from locmap.cli import build_parser
+    parser = build_parser()
+    try:
+        parser.parse_args(argv)
+    except SystemExit:
+        pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules_after(argv: list[str] | None) -> set[str]:
+    """Modules a fresh interpreter has imported after ``import locmap`` (argv None) or after
+    building the parser and parsing ``argv`` (``--help`` prints and exits)."""
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argv)], capture_output=True, text=True,
+                          cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted({m.split(".")[0] for m in modules} & set(HEAVY))
+
+
+def _commands() -> list[list[str]]:
+    """``[cmd]`` for every registered command and ``[cmd, sub]`` for nested ones (``network build``)."""
+    out = []
+
+    def walk(parser: argparse.ArgumentParser, prefix: list[str]) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        for action in subs:
+            for name, sub in action.choices.items():
+                out.append([*prefix, name])
+                walk(sub, [*prefix, name])
+
+    walk(build_parser(), [])
+    return out
+
+
+def test_import_locmap_is_light():
+    assert _heavy(_modules_after(None)) == []
+
+
+def test_top_level_help_imports_no_heavy_package():
+    assert _heavy(_modules_after(["--help"])) == []
+
+
+@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+def test_command_help_imports_no_heavy_package(command):
+    """Every command, including ones added later: its parser is built from light modules only."""
+    assert _heavy(_modules_after([*command, "--help"])) == []
+
+
+def test_every_command_module_is_imported_by_the_parser_and_nothing_of_the_library():
+    mods = _modules_after(["--help"])
+    library = {m for m in mods if m.startswith("locmap.") and not m.startswith("locmap.cli")}
+    assert library <= {"locmap.settings", "locmap.errors", "locmap.bands"}, sorted(library)
+
+
+def test_a_command_imports_its_library_when_it_runs():
+    """The other side of the rule: the work is still done by the library, imported at call time."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, json\nfrom locmap.cli import main\n"
+         "rc = main(['nearest', '--area', 'no-such-area', '--postcode', 'UB5 6PA'])\n"
+         "print(json.dumps([rc, 'locmap.data.area' in sys.modules]))"],
+        capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=300)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [2, True], proc.stderr
+
+
+# ----------------------------------------------------------------------------- parse-time literals
+def _parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def test_run_defaults_are_the_librarys():
+    from locmap.api import RunOptions
+
+    args, lib = _parse(["run"]), RunOptions()
+    assert (args.n_localities, args.existing) == (lib.k_values, ",".join(lib.existing))
+
+
+def test_batch_defaults_are_the_librarys():
+    from locmap.batch.engine import BatchOptions
+
+    args, lib = _parse(["batch", "--out", "x"]), BatchOptions()
+    assert (args.workers, args.retries, args.connect_timeout) == (lib.n_workers, lib.retries, lib.connect_timeout_s)
+
+
+def test_sites_candidates_are_the_librarys():
+    from locmap.api import DEFAULT_CANDIDATES
+
+    assert _parse(["sites"]).candidates == ",".join(DEFAULT_CANDIDATES)
+
+
+def test_map_layers_and_schemes_are_the_librarys():
+    from locmap.cli import maps as cli_maps
+    from locmap.localities.schemes import SCHEME_COLUMNS
+    from locmap.maps.web import DEFAULT_LAYERS, KNOWN_LAYERS
+
+    assert (cli_maps.DEFAULT_LAYERS, cli_maps.KNOWN_LAYERS) == (DEFAULT_LAYERS, KNOWN_LAYERS)
+    assert cli_maps.SCHEMES == tuple(sorted(SCHEME_COLUMNS))
+    assert _parse(["map"]).layers == ",".join(DEFAULT_LAYERS)
+
+
+def test_finder_k_is_the_librarys():
+    from locmap.finder.page import DEFAULT_K
+
+    assert _parse(["finder"]).k == DEFAULT_K

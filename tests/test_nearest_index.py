@@ -1,0 +1,185 @@
+"""The nearest-services index: built on the first look-up, read by the next ones (no area load, no
+routing), rebuilt when an input changes, and giving exactly the answers of the full path."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import locmap
+import locmap.access.nearest
+import locmap.data.area
+from locmap.cli import main
+from locmap.finder import index as fi
+from locmap.finder.nearest import build_nearest_index, coverage_notes, nearest_for_postcodes
+
+pytestmark = pytest.mark.realdata
+
+#: Northolt, on the Hillingdon edge (nearest library across the border)
+EDGE = "UB5 6PA"
+#: answerable, typed loosely; a PO-box stack; a Hillingdon postcode; a repeat
+QUERIES = ["ub56pa", " W5 2ND ", "UB2 4FG", EDGE]
+
+
+@pytest.fixture(scope="module")
+def built(ealing, settings, tmp_path_factory):
+    s = settings.with_(cache_dir=tmp_path_factory.mktemp("cache"))
+    return build_nearest_index(ealing, "ealing", s), s
+
+
+def _no_area_load(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("the area was loaded or routed: the index was not used")
+
+    monkeypatch.setattr(locmap.data.area, "load_area", refuse)
+    monkeypatch.setattr(locmap.access.nearest, "default_router_for", refuse)
+
+
+def test_index_holds_every_postcode_of_the_area_table(built, ealing):
+    idx, s = built
+    table = pd.read_parquet(idx.table_path)
+    assert table[fi.KEY_COLUMN].nunique() == len(ealing.postcodes) == idx.record["n_postcodes"]
+    assert fi.read_index("ealing", s) == idx
+
+
+def _values(df: pd.DataFrame) -> pd.DataFrame:
+    return df.astype(object).where(df.notna(), None)
+
+
+def _same(index_answer: pd.DataFrame, full: pd.DataFrame) -> None:
+    """Same rows, columns and values, a missing value as missing (a text column is ``str`` or
+    ``object``, with NaN or None: pandas infers that from the values, so it differs between a
+    whole table and a few rows; the printed and written answers are compared byte for byte below)."""
+    pd.testing.assert_frame_equal(_values(index_answer), _values(full))
+
+
+def test_answers_from_the_index_equal_the_full_path(built, ealing):
+    idx, s = built
+    full = nearest_for_postcodes(ealing, QUERIES, k=s.k_nearest, settings=s)
+    _same(idx.answer(QUERIES), full)
+    assert idx.notes() == coverage_notes(ealing)
+
+
+def test_answers_for_chosen_types_keep_their_order_as_the_full_path_does(built, ealing):
+    idx, s = built
+    types = ["library", "gp_practice"]
+    full = nearest_for_postcodes(ealing, QUERIES, k=s.k_nearest, service_types=types, settings=s)
+    _same(idx.answer(QUERIES, types), full)
+    assert list(idx.notes(types)) == list(coverage_notes(ealing, types))
+
+
+def test_non_geographic_and_neighbouring_postcodes_are_answered_from_the_index(built, ealing):
+    idx, s = built
+    table = pd.read_parquet(idx.table_path)
+    statuses = table.drop_duplicates(fi.KEY_COLUMN).set_index("postcode")["status"]
+    picks = [statuses[statuses == st].index[0] for st in ("non_geographic", "outside_area")]
+    full = nearest_for_postcodes(ealing, picks, settings=s)
+    _same(idx.answer(picks), full)
+    assert list(full["status"]) == ["non_geographic", "outside_area"]
+
+
+@pytest.mark.parametrize("queries", [["ZZ9 9ZZ"], ["UB5 6ZX"], [EDGE, "UB5-6AA"], []])
+def test_a_postcode_the_index_does_not_hold_goes_to_the_full_path(built, queries):
+    idx, _ = built
+    assert idx.answer(queries) is None
+
+
+def test_a_type_the_index_does_not_hold_goes_to_the_full_path(built):
+    idx, _ = built
+    assert idx.answer([EDGE], ["swimming_pool"]) is None
+
+
+def test_second_cli_call_reads_the_index_without_loading_the_area(tmp_path, capsys, monkeypatch):
+    argv = ["nearest", "--postcode", EDGE, "--cache-dir", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert len(list((tmp_path / "finder").glob("*.parquet"))) == 1
+    _no_area_load(monkeypatch)
+    assert main(argv) == 0
+    assert capsys.readouterr().out == first
+    assert "Hayes End Library" in first and "ACROSS THE BORDER" in first
+
+
+@pytest.mark.parametrize("suffix", ["csv", "json"])
+def test_cli_output_from_the_index_is_byte_identical_to_the_full_path(tmp_path, capsys, monkeypatch, suffix):
+    queries = tmp_path / "homes.csv"
+    queries.write_text("postcode\n" + "\n".join(QUERIES) + "\n", encoding="utf-8")
+    argv = ["nearest", "--postcodes", str(queries), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / f"index.{suffix}")]) == 0
+    from_index = capsys.readouterr().out
+    monkeypatch.setattr(fi.NearestIndex, "answer", lambda self, q, t=None: None)  # force the full path
+    assert main([*argv, "--out", str(tmp_path / f"full.{suffix}")]) == 0
+    full = capsys.readouterr().out
+    assert from_index.replace("index.", "full.") == full
+    assert (tmp_path / f"index.{suffix}").read_bytes() == (tmp_path / f"full.{suffix}").read_bytes()
+
+
+def test_an_unknown_postcode_is_still_answered_with_its_suggestion(tmp_path, capsys):
+    argv = ["nearest", "--cache-dir", str(tmp_path), "--no-progress", "--postcode"]
+    assert main([*argv, EDGE]) == 0
+    capsys.readouterr()
+    assert main([*argv, "UB5 6AB"]) == 2  # not in the table: the full path answers, as before
+    out = capsys.readouterr().out
+    assert "UB5 6AB: unknown: no such postcode" in out and "Try UB5 6AA." in out
+
+
+SERVICES = "service_id,name,service_type,postcode,action\n{rows}"
+
+
+def test_an_edited_services_file_rebuilds_the_index(tmp_path, capsys, settings):
+    mine = tmp_path / "mine.csv"
+    mine.write_text(SERVICES.format(rows="lib-far,Far Library,library,W5 2ND,add\n"), encoding="utf-8")
+    argv = ["nearest", "--postcode", EDGE, "--types", "library", "--services", str(mine),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(argv) == 0
+    assert "Hayes End Library" in capsys.readouterr().out.split("\n  1  ")[1]
+    s = settings.with_(cache_dir=tmp_path / "cache", user_services=mine)
+    assert fi.read_index("ealing", s) is not None
+    mine.write_text(SERVICES.format(rows=f"lib-near,Next Door Library,library,{EDGE},add\n"), encoding="utf-8")
+    assert fi.read_index("ealing", s) is None  # the file's content changed: the index is stale
+    assert main(argv) == 0
+    assert capsys.readouterr().out.split("\n  1  ")[1].startswith("Next Door Library")
+    assert fi.read_index("ealing", s) is not None
+    assert len(list((tmp_path / "cache" / "finder").glob("*.parquet"))) == 1  # same key, rewritten
+
+
+def test_the_index_is_keyed_on_the_code_and_the_settings(built, monkeypatch):
+    idx, s = built
+    assert fi.index_key("ealing", s.with_(walk_speed_kmh=4.8)) != idx.record["key"]
+    assert fi.index_key("ealing", s.with_(k_nearest=1)) != idx.record["key"]
+    assert fi.index_key("london:ealing", s) != idx.record["key"]
+    monkeypatch.setattr(fi, "_CODE_DIGEST", ["another distance model"])
+    assert fi.read_index("ealing", s) is None
+
+
+def test_only_the_most_recent_indexes_are_kept(tmp_path):
+    for i in range(fi.KEEP_INDEXES + 3):
+        (tmp_path / f"{i:02d}.parquet").write_bytes(b"x")
+        rec = tmp_path / f"{i:02d}.json"
+        rec.write_text("{}")
+        os.utime(rec, ns=(i * 10**9, i * 10**9))
+    removed = fi.prune(tmp_path)
+    assert sorted(p.name for p in removed) == ["00.json", "00.parquet", "01.json", "01.parquet", "02.json",
+                                               "02.parquet"]
+    assert len(list(tmp_path.glob("*.parquet"))) == fi.KEEP_INDEXES
+
+
+def test_a_look_up_from_the_index_imports_no_geospatial_stack(built):
+    """The second call's import graph: pandas and pyarrow read the index; nothing loads the area."""
+    _, s = built
+    probe = ("import json, sys\nfrom locmap.cli import main\n"
+             f"rc = main(['nearest', '--postcode', {EDGE!r}, '--cache-dir', {str(s.cache_dir)!r}, '--no-progress'])\n"
+             "print(json.dumps([rc, sorted(sys.modules)]))")
+    root = Path(locmap.__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    rc, modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert rc == 0, proc.stderr
+    heavy = {"geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numba", "folium", "matplotlib", "networkx"}
+    assert sorted({m.split(".")[0] for m in modules} & heavy) == []
+    assert "locmap.data.area" not in modules and "locmap.finder.nearest" not in modules
