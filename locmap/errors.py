@@ -192,3 +192,11 @@ class SchedulerUnreachableError(LocmapError, ConnectionError):
 
     remedy = ("check the address (tcp://HOST:PORT, as printed by `dask scheduler`), that the scheduler "
               "runs and that this machine can reach its port; leave out --scheduler to run on this machine.")
+
+
+class DistanceModelError(LocmapError):
+    """The estimated street distance cannot be used: the area lies outside the data of the
+    distance model, or the model file cannot be read."""
+
+    remedy = ("give a street network for the area (--network FILE or the pack's 'network' key; "
+              "see docs/distance-model.md): the London distance model covers Greater London only.")

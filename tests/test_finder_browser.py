@@ -212,7 +212,7 @@ def test_print_view_hides_the_form_and_keeps_results_and_map(driver, page):
         assert driver.find_element(By.ID, "map").is_displayed()
         # the map stays the positioning box of Leaflet's layers (else markers print over the results)
         assert driver.execute_script("return getComputedStyle(document.getElementById('map')).position") == "relative"
-        assert "estimated street distance (calibrated)" in driver.find_element(By.ID, "method").text
+        assert "estimated street distance (London model v1, typical error ±145 m)" in driver.find_element(By.ID, "method").text
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
 
