@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/distance_model_cv.py [--data ../shared/data] [--gwr] [--out DIR]
 
 Prints the overall table (family x CV scheme) and writes ``overall.csv`` / ``per_borough.csv``.
-GWR (mgwr, fixed 3 km bisquare bandwidth) runs under spatially blocked CV only and only with
+GWR (mgwr, adaptive bisquare, 150 nearest pairs) runs under spatially blocked CV only and only with
 ``--gwr``: about 50 s per fold on the 2-core machine, so ~8 minutes for the 10 blocked folds.
 """
 from __future__ import annotations

@@ -19,6 +19,13 @@ scenarios (e.g. walking speed / threshold, as precomputed scorecards), and repor
 locality the probability of ranking first (sums to 1), its rank range and the share of
 draws at every rank.
 
+:func:`distance_model_scenarios` adds, for estimated distances, scenarios in which the distance
+model is wrong the way it is wrong out of sample: each of ``DISTANCE_FIELDS`` fields multiplies
+every home's distances by the street / estimate ratio of its 3 km block, drawn from the model's
+cross-validated block ratios (``local_error`` in the model file).  The gap and coverage criteria
+are recomputed in each; the summary's ``distance_fields_first`` counts the fields in which a
+locality is first most often, so the recommendation can say whether it survives.
+
 :func:`recommend` turns a ranking and its sensitivity into one :class:`Recommendation`
 with :data:`RULE` (see docs/localities.md, "The recommendation rule").
 """
@@ -30,8 +37,10 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from locmap.distance.model import london_model
 from locmap.errors import MissingColumnError
-from locmap.localities.scorecard import coverage_thresholds, scorecard_at_threshold
+from locmap.localities.scorecard import coverage_thresholds, scenario_scorecards as _scorecard_scenarios
+from locmap.localities.scorecard import scorecard_at_threshold
 
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
@@ -82,6 +91,11 @@ SENSITIVITY_COLUMNS: dict[str, tuple[str, str]] = {
     "rank_median": ("rank", "median rank"),
     "score_mean": ("score 0-1", "mean weighted score over draws"),
     "n_draws": ("draws", "number of Monte-Carlo draws"),
+    "distance_fields_first": ("fields", "number of drawn distance-model error fields (estimated "
+                              "distances only) in whose draws the locality is first most often"),
+    "distance_fields": ("fields", "number of distance-model error fields drawn"),
+    "p_first_distance_min": ("probability 0-1", "lowest share of draws first over the distance fields"),
+    "p_first_distance_max": ("probability 0-1", "highest share of draws first over the distance fields"),
 }
 #: prefix of the rank-distribution columns of the sensitivity summary (``p_rank_1`` ...)
 RANK_SHARE_PREFIX = "p_rank_"
@@ -270,8 +284,10 @@ def _draw_scenarios(rng: np.random.Generator, names: list[str], n_draws: int,
     return rng.choice(len(names), size=n_draws, p=p)
 
 
-def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarray) -> pd.DataFrame:
-    """One row per locality: p_first, rank statistics and the share of draws at every rank."""
+def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarray,
+             field_of_draw: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per locality: p_first, rank statistics and the share of draws at every rank
+    (+ the distance-field columns when ``field_of_draw`` marks draws of distance fields, -1 = none)."""
     n_draws, n_loc = R.shape
     first = np.bincount(np.argmin(R, axis=1), minlength=n_loc) / n_draws
     summary = pd.DataFrame({
@@ -282,6 +298,14 @@ def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarra
         "rank_median": np.median(R, axis=0), "score_mean": S.mean(0), "n_draws": n_draws})
     for r in range(1, n_loc + 1):
         summary[f"{RANK_SHARE_PREFIX}{r}"] = (R == r).mean(axis=0)
+    if field_of_draw is not None and (field_of_draw >= 0).any():
+        fields = np.unique(field_of_draw[field_of_draw >= 0])
+        p = np.array([np.bincount(np.argmin(R[field_of_draw == f], axis=1), minlength=n_loc)
+                      / max(int((field_of_draw == f).sum()), 1) for f in fields])  # (n_fields, n_loc)
+        summary["distance_fields_first"] = (p == p.max(axis=1, keepdims=True)).sum(axis=0)
+        summary["distance_fields"] = len(fields)
+        summary["p_first_distance_min"] = p.min(axis=0)
+        summary["p_first_distance_max"] = p.max(axis=0)
     return summary.sort_values(["p_first", "rank_base"], ascending=[False, True]
                                ).reset_index(drop=True)
 
@@ -348,8 +372,60 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
     meta = {"n_draws": n_draws, "seed": seed, "concentration": concentration,
             "scenarios": names, "base_scenario": base_scenario,
             "base_weights": dict(zip(CRITERIA, base_w.round(6).tolist()))}
-    return {"summary": _summary(locs, R, S, base_rank[0]), "ranks": ranks,
+    field = np.array([_distance_field(n) for n in names])[scen]
+    return {"summary": _summary(locs, R, S, base_rank[0], field), "ranks": ranks,
             "base": rank_localities(scorecards[base_scenario], weights, columns), "meta": meta}
+
+
+#: distance-error fields drawn per scheme (each x every speed x gap scenario), and their seed
+DISTANCE_FIELDS = 4
+DISTANCE_SEED = 22
+#: scenario-name suffix of a distance-error field (``"4kmh_15min_distfield2"``)
+FIELD_SUFFIX = "_distfield"
+
+
+def _distance_field(name: str) -> int:
+    """Field number of a scenario name (-1 when the distances are the model's own)."""
+    head, sep, tail = str(name).rpartition(FIELD_SUFFIX)
+    return int(tail) if sep and tail.isdigit() else -1
+
+
+def distance_fields(homes, n_fields: int = DISTANCE_FIELDS, seed: int = DISTANCE_SEED) -> list[pd.Series]:
+    """``n_fields`` multipliers per home (``home_id`` -> street / estimate): every 3 km block of
+    the London model's grid draws one of the model's cross-validated block ratios (uniformly among
+    its deciles), so neighbouring homes share their error as they do out of sample."""
+    model = london_model()
+    block_m = float(model.record["local_error"]["block_m"])
+    ratios = np.asarray(model.block_ratios, float)
+    x, y = homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()
+    block = pd.factorize(pd.Series(np.floor(x / block_m)).astype(int).astype(str) + "_"
+                         + pd.Series(np.floor(y / block_m)).astype(int).astype(str))[0]
+    rng = np.random.default_rng(seed)
+    ids = homes["home_id"].to_numpy()
+    return [pd.Series(ratios[rng.integers(0, ratios.size, block.max() + 1)][block], index=ids)
+            for _ in range(n_fields)]
+
+
+def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, distances: pd.DataFrame,
+                             speeds_kmh: Sequence[float], gap_scenarios: Sequence[float],
+                             key_service_types: Sequence[str] | None = None,
+                             thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
+                             n_fields: int = DISTANCE_FIELDS) -> dict[str, pd.DataFrame]:
+    """Scorecards of every (distance field x speed x gap) scenario for estimated distances
+    (``{}`` when any distance is along streets: the street distance stands).  Names end in
+    ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often."""
+    methods = set(distances["method"].dropna()) if "method" in distances else {"estimated"}
+    if methods != {"estimated"} or n_fields < 1:
+        return {}
+    out: dict[str, pd.DataFrame] = {}
+    for j, mult in enumerate(distance_fields(homes, n_fields), start=1):
+        d = distances.copy()
+        d["distance_m"] = d["distance_m"] * d["home_id"].map(mult).fillna(1.0).to_numpy(float)
+        cards = _scorecard_scenarios(base, assignment, homes, {v: rescale_minutes(d, v) for v in speeds_kmh},
+                                     gap_scenarios, key_service_types=key_service_types,
+                                     thresholds_minutes=thresholds_minutes)
+        out.update({f"{name}{FIELD_SUFFIX}{j}": card for name, card in cards.items()})
+    return out
 
 
 def scenario_scorecards(make_scorecard: Callable[[float, float], pd.DataFrame],
@@ -411,14 +487,19 @@ class Recommendation:
     n_draws: int = 0
     score_margin: float = SCORE_MARGIN
     changes_tested: tuple[str, ...] = ()
+    #: True / False: the locality stays first most often in every drawn distance-model error
+    #: field; None: not tested (street distances, or a sensitivity without distance fields)
+    survives_distance: bool | None = None
+    distance_note: str = ""
 
     def headline(self) -> str:
-        """One line for a terminal: scheme, locality, runner-up, stability."""
+        """One line for a terminal: scheme, locality, runner-up, stability, distance-model test."""
         ru = f"; runner-up {self.runner_up}" if self.runner_up else ""
         st = "stable lead" if self.stable else "lead not stable"
+        dist = f"\n   {self.distance_note}" if self.distance_note else ""
         return (f"{self.scheme}: recommended pathfinder {self.locality} ({st}: first in "
                 f"{self.p_first:.1%} of {self.n_draws:,} draws, base-weight score "
-                f"{self.score:.3f}){ru}")
+                f"{self.score:.3f}){ru}{dist}")
 
     def to_frame(self) -> pd.DataFrame:
         """One-row table (``flips`` and ``changes_tested`` joined with ``; ``)."""
@@ -446,6 +527,9 @@ RECOMMENDATION_COLUMNS: dict[str, tuple[str, str]] = {
     "rank_p05": ("rank", "5th percentile of its rank over the draws"),
     "rank_p95": ("rank", "95th percentile of its rank over the draws"),
     "n_draws": ("draws", "number of sensitivity draws"),
+    "survives_distance": ("yes/no", "whether the locality stays first most often in every drawn "
+                          "distance-model error field (empty: not tested, e.g. street distances)"),
+    "distance_note": ("text", "the distance-model uncertainty test in words"),
     "score_margin": ("score 0-1", "score margin of the rule (near-top localities)"),
     "changes_tested": ("text", "every single change tried for 'flips'"),
 }
@@ -601,6 +685,7 @@ def recommend(ranking: pd.DataFrame, sensitivity: pd.DataFrame, scheme: str = "t
     wi = what_if(ranking, sensitivity, weights, scorecard, thresholds_min, score_margin, columns)
     flips = tuple(f"{r.change}: {r.recommended}" for r in wi.itertuples() if r.flips)
     n_draws = int(rec["n_draws"])
+    survives, dnote = distance_survival(rec)
     return Recommendation(
         scheme=scheme, locality=str(rec.name), runner_up=order[1] if len(order) > 1 else None,
         score=float(rec["score"]), p_first=float(rec["p_first"]),
@@ -609,7 +694,23 @@ def recommend(ranking: pd.DataFrame, sensitivity: pd.DataFrame, scheme: str = "t
         rule=RULE.format(margin=score_margin, p_first=stable_p_first, rank_p95=stable_rank_p95),
         reason=_reason(rec, lead, n_draws, note, wi), flips=flips, base_leader=str(lead.name),
         rank_p05=float(rec["rank_p05"]), rank_p95=float(rec["rank_p95"]), n_draws=n_draws,
-        score_margin=score_margin, changes_tested=tuple(wi["change"]))
+        score_margin=score_margin, changes_tested=tuple(wi["change"]),
+        survives_distance=survives, distance_note=dnote)
+
+
+def distance_survival(rec: pd.Series) -> tuple[bool | None, str]:
+    """Whether a locality (a sensitivity row) survives the distance-model uncertainty, in words."""
+    if "distance_fields" not in rec or pd.isna(rec.get("distance_fields")):
+        return None, ""
+    n, k = int(rec["distance_fields"]), int(rec["distance_fields_first"])
+    spread = f"first in {rec['p_first_distance_min']:.0%}-{rec['p_first_distance_max']:.0%} of their draws"
+    model = london_model()
+    if k == n:
+        return True, (f"Distance model: the choice survives its uncertainty - {rec.name} is first most often "
+                      f"in all {n} drawn error fields of the {model.id} estimate ({spread}).")
+    return False, (f"Distance model: the choice does NOT survive its uncertainty - {rec.name} is first most "
+                   f"often in only {k} of {n} drawn error fields of the {model.id} estimate ({spread}); "
+                   "a street network would settle it.")
 
 
 def ranking_text(ranking: pd.DataFrame, sensitivity: pd.DataFrame,
