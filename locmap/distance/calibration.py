@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from locmap.distance.model import DistanceModel, errors, london_model
+from locmap.distance.model import DistanceModel, beyond_interval, errors, london_model
 from locmap.errors import DistanceModelError
 
 
@@ -121,4 +121,27 @@ def distance_model_record(router, wide, service_types, lad_cds=()) -> dict:
             "estimate_vs_street": street_check(model, wide, service_types)}
 
 
-__all__ = ["Calibration", "calibrate", "check_area", "model_summary", "street_check", "distance_model_record"]
+def beyond_interval_fields(method: str, homes, minutes, key: str, threshold_min: float,
+                           band: str = "pop_0_4") -> dict:
+    """``{key_low, key_high}``: the 10th-90th percentile of "% of ``band`` beyond ``threshold_min``"
+    over 20 distance-model error fields (:func:`locmap.distance.model.beyond_interval`); ``None``
+    for street distances (they stand).  For the London league table."""
+    if method != "estimated":
+        return {f"{key}_low": None, f"{key}_high": None}
+    pop = homes[band].to_numpy(float) if band in homes else np.zeros(len(homes))
+    lo, hi = beyond_interval(london_model(), homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy(),
+                             minutes, np.nan_to_num(pop), threshold_min)
+    return {f"{key}_low": lo, f"{key}_high": hi}
+
+
+def beyond_interval_columns(key: str, label: str) -> list[tuple[str, str, str, str, str, str]]:
+    """League-table columns of :func:`beyond_interval_fields` (blank in the region total)."""
+    what = ("over 20 drawn error fields of the London distance model (street / estimate ratios of "
+            "held-out 3 km blocks); blank for street distances")
+    return [(f"{label}: low (distance model)", "percent", f"10th percentile of the figure {what}", "none",
+             f"{key}_low", ""),
+            (f"{label}: high (distance model)", "percent", f"90th percentile of the figure {what}", "none",
+             f"{key}_high", "")]
+
+
+__all__ = ["beyond_interval_fields", "beyond_interval_columns", "Calibration", "calibrate", "check_area", "model_summary", "street_check", "distance_model_record"]

@@ -266,6 +266,35 @@ class DistanceModel:
         return frozenset(self.record["out_of_sample"]["per_borough"])
 
 
+def error_fields(model: DistanceModel, x_m, y_m, n_fields: int, seed: int) -> np.ndarray:
+    """``(n_fields, n)`` street / estimate multipliers: every 3 km block of points draws one of the
+    model's cross-validated block ratios (uniformly among its deciles), so neighbouring points
+    share their error as they do out of sample."""
+    block_m = float(model.record["local_error"]["block_m"])
+    ratios = np.asarray(model.block_ratios, float)
+    keys = np.column_stack([np.floor(np.asarray(x_m, float) / block_m), np.floor(np.asarray(y_m, float) / block_m)])
+    if len(keys) == 0:
+        return np.ones((n_fields, 0))
+    _, block = np.unique(keys, axis=0, return_inverse=True)
+    block = block.reshape(-1)
+    rng = np.random.default_rng(seed)
+    return np.stack([ratios[rng.integers(0, ratios.size, block.max() + 1)][block] for _ in range(n_fields)])
+
+
+def beyond_interval(model: DistanceModel, x_m, y_m, minutes, people, threshold_min: float,
+                    n_fields: int = 20, seed: int = 22) -> tuple[float, float]:
+    """10th-90th percentile of the % of ``people`` beyond ``threshold_min`` over ``n_fields``
+    distance-error fields (minutes x multiplier; unreachable homes stay beyond)."""
+    m = np.asarray(minutes, float)
+    pop = np.asarray(people, float)
+    total = pop.sum()
+    if total <= 0:
+        return float("nan"), float("nan")
+    f = error_fields(model, x_m, y_m, n_fields, seed)
+    pct = np.array([100.0 * pop[~(m * k <= threshold_min)].sum() / total for k in f])
+    return float(np.percentile(pct, 10)), float(np.percentile(pct, 90))
+
+
 def model_from_record(record: dict) -> DistanceModel:
     oos = record["out_of_sample"]["london"]
     return DistanceModel(id=record["id"], intercept_m=float(record["intercept_m"]),
@@ -285,4 +314,5 @@ def london_model() -> DistanceModel:
 
 
 __all__ = ["MODEL_ID", "MODEL_FILE", "LONDON_INPUTS", "london_table", "fit_line", "errors", "block_folds",
-           "fit_london", "model_json", "DistanceModel", "london_model", "model_from_record"]
+           "fit_london", "model_json", "DistanceModel", "london_model", "model_from_record", "error_fields",
+           "beyond_interval"]

@@ -37,7 +37,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from locmap.distance.model import london_model
+from locmap.distance.model import error_fields, london_model
 from locmap.errors import MissingColumnError
 from locmap.localities.scorecard import coverage_thresholds, scenario_scorecards as _scorecard_scenarios
 from locmap.localities.scorecard import scorecard_at_threshold
@@ -391,19 +391,12 @@ def _distance_field(name: str) -> int:
 
 
 def distance_fields(homes, n_fields: int = DISTANCE_FIELDS, seed: int = DISTANCE_SEED) -> list[pd.Series]:
-    """``n_fields`` multipliers per home (``home_id`` -> street / estimate): every 3 km block of
-    the London model's grid draws one of the model's cross-validated block ratios (uniformly among
-    its deciles), so neighbouring homes share their error as they do out of sample."""
-    model = london_model()
-    block_m = float(model.record["local_error"]["block_m"])
-    ratios = np.asarray(model.block_ratios, float)
-    x, y = homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()
-    block = pd.factorize(pd.Series(np.floor(x / block_m)).astype(int).astype(str) + "_"
-                         + pd.Series(np.floor(y / block_m)).astype(int).astype(str))[0]
-    rng = np.random.default_rng(seed)
+    """``n_fields`` multipliers per home (``home_id`` -> street / estimate) from
+    :func:`locmap.distance.model.error_fields`: every 3 km block draws one cross-validated
+    block ratio of the London model."""
+    f = error_fields(london_model(), homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy(), n_fields, seed)
     ids = homes["home_id"].to_numpy()
-    return [pd.Series(ratios[rng.integers(0, ratios.size, block.max() + 1)][block], index=ids)
-            for _ in range(n_fields)]
+    return [pd.Series(row, index=ids) for row in f]
 
 
 def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, distances: pd.DataFrame,
