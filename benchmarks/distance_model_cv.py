@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from locmap.distance.model import london_table
-from locmap.distance.model_selection import FAMILIES, SCHEMES, cross_validate, summarise
+from locmap.distance.model_selection import FAMILIES, SCHEMES, cross_validate, markdown_tables, summarise
 
 
 def main() -> None:
@@ -36,8 +36,8 @@ def main() -> None:
     overall.to_csv(out / "overall.csv", index=False)
     per.to_csv(out / "per_borough.csv", index=False)
     cv.to_parquet(out / "predictions.parquet")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(overall.sort_values(["scheme", "mae_m"]).to_string(index=False))
+    (out / "tables.md").write_text(markdown_tables(overall, per) + "\n", encoding="utf-8")
+    print(markdown_tables(overall, per))
 
 
 if __name__ == "__main__":

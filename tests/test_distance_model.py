@@ -153,14 +153,16 @@ def test_distance_fields_share_one_drawn_ratio_per_3km_block():
     assert len({(f["a"], f["c"]) for f in fields}) > 1  # blocks draw independently
 
 
-def test_recommendation_says_whether_the_choice_survives_the_distance_model():
-    row = pd.Series({"distance_fields": 4, "distance_fields_first": 4, "p_first_distance_min": 0.376,
-                     "p_first_distance_max": 0.564}, name="Northolt")
-    survives, note = distance_survival(row)
+def test_recommendation_says_whether_the_rule_picks_the_same_locality_in_every_distance_field():
+    # field 1: Northolt near the top and first most often; field 2: Southall pulls ahead by > 0.05
+    table = pd.DataFrame({"score_distfield1": [0.60, 0.58, 0.40], "p_first_distfield1": [0.5, 0.3, 0.2],
+                          "score_distfield2": [0.60, 0.66, 0.40], "p_first_distfield2": [0.5, 0.3, 0.2]},
+                         index=["Northolt", "Southall", "Acton"])
+    survives, note = distance_survival(table[["score_distfield1", "p_first_distfield1"]], "Northolt")
     assert survives is True
-    assert note == ("Distance model: the choice survives its uncertainty - Northolt is first most often in "
-                    "all 4 drawn error fields of the london-v1 estimate (first in 38%-56% of their draws).")
-    survives, note = distance_survival(row.copy().rename("Acton").pipe(
-        lambda r: r.where(r.index != "distance_fields_first", 3)))
-    assert survives is False and "only 3 of 4" in note
-    assert distance_survival(pd.Series({"p_first": 0.5}, name="X")) == (None, "")
+    assert note == ("Distance model: the choice survives its uncertainty - the rule picks Northolt again in all 1 "
+                    "drawn error fields of the london-v1 estimate.")
+    survives, note = distance_survival(table, "Northolt")
+    assert survives is False
+    assert "picks Northolt in only 1 of 2 drawn error fields of the london-v1 estimate (else Southall)" in note
+    assert distance_survival(table[[]], "Northolt") == (None, "")

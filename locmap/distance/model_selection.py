@@ -140,4 +140,26 @@ def summarise(cv: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return overall_df, per_df
 
 
-__all__ = ["FAMILIES", "SCHEMES", "folds", "cross_validate", "summarise"]
+def _md(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    return "\n".join([head, rule, *("| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False))])
+
+
+def markdown_tables(overall: pd.DataFrame, per: pd.DataFrame) -> str:
+    """The tables of docs/distance-model.md: overall (family x scheme) and per borough (MAE m /
+    mean signed %, spatially blocked CV, with leave-one-borough-out for the London line)."""
+    o = overall.sort_values(["scheme", "mae_m"])[["scheme", "family", "n", "mae_m", "median_abs_pct",
+                                                   "mean_signed_pct", "r2", "worst_borough", "worst_mae_m",
+                                                   "worst_bias_borough", "worst_bias_pct"]]
+    cells = per.assign(cell=per["mae_m"].map("{:.0f}".format) + " / " + per["mean_signed_pct"].map("{:+.1f}".format))
+    cells = cells.assign(col=cells["family"] + " " + cells["scheme"])
+    wanted = [c for c in ("per_borough blocked", "london blocked", "shrunk blocked", "knn_residual blocked",
+                          "gwr blocked", "london borough", "london lsoa", "knn_residual lsoa") if c in set(cells["col"])]
+    wide = cells.pivot(index="borough", columns="col", values="cell")[wanted].reset_index().fillna("n/a")
+    n = per[(per["family"] == "london") & (per["scheme"] == "blocked")].set_index("borough")["n"]
+    wide.insert(1, "pairs", wide["borough"].map(n))
+    return _md(o) + "\n\nPer borough: MAE (m) / mean signed % error, out of sample\n\n" + _md(wide)
+
+
+__all__ = ["FAMILIES", "SCHEMES", "folds", "cross_validate", "summarise", "markdown_tables"]

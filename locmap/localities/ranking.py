@@ -23,8 +23,9 @@ draws at every rank.
 model is wrong the way it is wrong out of sample: each of ``DISTANCE_FIELDS`` fields multiplies
 every home's distances by the street / estimate ratio of its 3 km block, drawn from the model's
 cross-validated block ratios (``local_error`` in the model file).  The gap and coverage criteria
-are recomputed in each; the summary's ``distance_fields_first`` counts the fields in which a
-locality is first most often, so the recommendation can say whether it survives.
+are recomputed in each; the summary keeps each field's base-weight score and share of draws first
+(``score_distfield<j>``, ``p_first_distfield<j>``), so :func:`recommend` can apply the rule
+within every field and say whether the choice survives the distance model's uncertainty.
 
 :func:`recommend` turns a ranking and its sensitivity into one :class:`Recommendation`
 with :data:`RULE` (see docs/localities.md, "The recommendation rule").
@@ -91,18 +92,20 @@ SENSITIVITY_COLUMNS: dict[str, tuple[str, str]] = {
     "rank_median": ("rank", "median rank"),
     "score_mean": ("score 0-1", "mean weighted score over draws"),
     "n_draws": ("draws", "number of Monte-Carlo draws"),
-    "distance_fields_first": ("fields", "number of drawn distance-model error fields (estimated "
-                              "distances only) in whose draws the locality is first most often"),
-    "distance_fields": ("fields", "number of distance-model error fields drawn"),
-    "p_first_distance_min": ("probability 0-1", "lowest share of draws first over the distance fields"),
-    "p_first_distance_max": ("probability 0-1", "highest share of draws first over the distance fields"),
 }
 #: prefix of the rank-distribution columns of the sensitivity summary (``p_rank_1`` ...)
 RANK_SHARE_PREFIX = "p_rank_"
 
 
 def sensitivity_column_description(name: str) -> tuple[str, str]:
-    """(unit, description) of a sensitivity-summary column, ``p_rank_<r>`` included."""
+    """(unit, description) of a sensitivity-summary column, ``p_rank_<r>`` and the distance-field
+    columns included."""
+    kind, sep, j = name.rpartition(FIELD_SUFFIX)
+    if sep and j.isdigit() and kind in ("score", "p_first"):
+        what = ("base-weight score" if kind == "score" else "share of draws ranked first")
+        return ("score 0-1" if kind == "score" else "probability 0-1",
+                f"{what} when street distances are the estimate x drawn error field {j} of the "
+                "London distance model (estimated distances only)")
     if name in SENSITIVITY_COLUMNS:
         return SENSITIVITY_COLUMNS[name]
     if name.startswith(RANK_SHARE_PREFIX) and name[len(RANK_SHARE_PREFIX):].isdigit():
@@ -285,9 +288,9 @@ def _draw_scenarios(rng: np.random.Generator, names: list[str], n_draws: int,
 
 
 def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarray,
-             field_of_draw: np.ndarray | None = None) -> pd.DataFrame:
+             fields: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
     """One row per locality: p_first, rank statistics and the share of draws at every rank
-    (+ the distance-field columns when ``field_of_draw`` marks draws of distance fields, -1 = none)."""
+    (+ ``score_distfield<j>`` / ``p_first_distfield<j>`` per distance-error field)."""
     n_draws, n_loc = R.shape
     first = np.bincount(np.argmin(R, axis=1), minlength=n_loc) / n_draws
     summary = pd.DataFrame({
@@ -298,14 +301,9 @@ def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarra
         "rank_median": np.median(R, axis=0), "score_mean": S.mean(0), "n_draws": n_draws})
     for r in range(1, n_loc + 1):
         summary[f"{RANK_SHARE_PREFIX}{r}"] = (R == r).mean(axis=0)
-    if field_of_draw is not None and (field_of_draw >= 0).any():
-        fields = np.unique(field_of_draw[field_of_draw >= 0])
-        p = np.array([np.bincount(np.argmin(R[field_of_draw == f], axis=1), minlength=n_loc)
-                      / max(int((field_of_draw == f).sum()), 1) for f in fields])  # (n_fields, n_loc)
-        summary["distance_fields_first"] = (p == p.max(axis=1, keepdims=True)).sum(axis=0)
-        summary["distance_fields"] = len(fields)
-        summary["p_first_distance_min"] = p.min(axis=0)
-        summary["p_first_distance_max"] = p.max(axis=0)
+    for j, (score, p_first) in sorted((fields or {}).items()):
+        summary[f"score{FIELD_SUFFIX}{j}"] = score
+        summary[f"p_first{FIELD_SUFFIX}{j}"] = p_first
     return summary.sort_values(["p_first", "rank_base"], ascending=[False, True]
                                ).reset_index(drop=True)
 
@@ -372,8 +370,8 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
     meta = {"n_draws": n_draws, "seed": seed, "concentration": concentration,
             "scenarios": names, "base_scenario": base_scenario,
             "base_weights": dict(zip(CRITERIA, base_w.round(6).tolist()))}
-    field = np.array([_distance_field(n) for n in names])[scen]
-    return {"summary": _summary(locs, R, S, base_rank[0], field), "ranks": ranks,
+    fields = _field_rule_inputs(names, base_scenario, Cs, base_w, tiebreak, R, scen)
+    return {"summary": _summary(locs, R, S, base_rank[0], fields), "ranks": ranks,
             "base": rank_localities(scorecards[base_scenario], weights, columns), "meta": meta}
 
 
@@ -418,6 +416,23 @@ def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, d
                                      gap_scenarios, key_service_types=key_service_types,
                                      thresholds_minutes=thresholds_minutes)
         out.update({f"{name}{FIELD_SUFFIX}{j}": card for name, card in cards.items()})
+    return out
+
+
+def _field_rule_inputs(names: list[str], base_scenario: str, Cs: np.ndarray, base_w: np.ndarray,
+                       tiebreak: np.ndarray, R: np.ndarray, scen: np.ndarray) -> dict:
+    """Per distance-error field ``j``: (base-weight score in the field's base scenario, share of
+    the field's draws ranked first) -- what the rule needs to choose within that field."""
+    field_of_scen = np.array([_distance_field(n) for n in names])
+    out = {}
+    for j in sorted(set(field_of_scen[field_of_scen > 0].tolist())):
+        base_j = f"{base_scenario}{FIELD_SUFFIX}{j}"
+        draws = field_of_scen[scen] == j
+        if base_j not in names or not draws.any():
+            continue
+        _, score = _ranks(Cs[names.index(base_j)], base_w[None], tiebreak)
+        p_first = np.bincount(np.argmin(R[draws], axis=1), minlength=R.shape[1]) / int(draws.sum())
+        out[j] = (score[0], p_first)
     return out
 
 
@@ -489,7 +504,9 @@ class Recommendation:
         """One line for a terminal: scheme, locality, runner-up, stability, distance-model test."""
         ru = f"; runner-up {self.runner_up}" if self.runner_up else ""
         st = "stable lead" if self.stable else "lead not stable"
-        dist = f"\n   {self.distance_note}" if self.distance_note else ""
+        dist = ("" if self.survives_distance is None else
+                "; survives distance-model uncertainty" if self.survives_distance else
+                "; does NOT survive distance-model uncertainty")
         return (f"{self.scheme}: recommended pathfinder {self.locality} ({st}: first in "
                 f"{self.p_first:.1%} of {self.n_draws:,} draws, base-weight score "
                 f"{self.score:.3f}){ru}{dist}")
@@ -678,31 +695,36 @@ def recommend(ranking: pd.DataFrame, sensitivity: pd.DataFrame, scheme: str = "t
     wi = what_if(ranking, sensitivity, weights, scorecard, thresholds_min, score_margin, columns)
     flips = tuple(f"{r.change}: {r.recommended}" for r in wi.itertuples() if r.flips)
     n_draws = int(rec["n_draws"])
-    survives, dnote = distance_survival(rec)
+    survives, dnote = distance_survival(table, str(rec.name), score_margin)
     return Recommendation(
         scheme=scheme, locality=str(rec.name), runner_up=order[1] if len(order) > 1 else None,
         score=float(rec["score"]), p_first=float(rec["p_first"]),
         median_rank=float(rec["rank_median"]), rank_min=int(rec["rank_min"]),
         rank_max=int(rec["rank_max"]), stable=stable,
         rule=RULE.format(margin=score_margin, p_first=stable_p_first, rank_p95=stable_rank_p95),
-        reason=_reason(rec, lead, n_draws, note, wi), flips=flips, base_leader=str(lead.name),
+        reason=(_reason(rec, lead, n_draws, note, wi) + (f" {dnote}" if dnote else "")), flips=flips, base_leader=str(lead.name),
         rank_p05=float(rec["rank_p05"]), rank_p95=float(rec["rank_p95"]), n_draws=n_draws,
         score_margin=score_margin, changes_tested=tuple(wi["change"]),
         survives_distance=survives, distance_note=dnote)
 
 
-def distance_survival(rec: pd.Series) -> tuple[bool | None, str]:
-    """Whether a locality (a sensitivity row) survives the distance-model uncertainty, in words."""
-    if "distance_fields" not in rec or pd.isna(rec.get("distance_fields")):
+def distance_survival(table: pd.DataFrame, locality: str, score_margin: float = SCORE_MARGIN) -> tuple[bool | None, str]:
+    """Whether the rule picks ``locality`` again in every distance-error field of the sensitivity
+    (``table``: indexed by locality, with ``score_distfield<j>`` / ``p_first_distfield<j>``), in words."""
+    fields = sorted(int(c.rpartition(FIELD_SUFFIX)[2]) for c in table.columns
+                    if c.startswith(f"p_first{FIELD_SUFFIX}"))
+    if not fields:
         return None, ""
-    n, k = int(rec["distance_fields"]), int(rec["distance_fields_first"])
-    spread = f"first in {rec['p_first_distance_min']:.0%}-{rec['p_first_distance_max']:.0%} of their draws"
+    picks = [rule_order(table[f"score{FIELD_SUFFIX}{j}"], table[f"p_first{FIELD_SUFFIX}{j}"], score_margin)[0]
+             for j in fields]
+    kept = sum(p == locality for p in picks)
     model = london_model()
-    if k == n:
-        return True, (f"Distance model: the choice survives its uncertainty - {rec.name} is first most often "
-                      f"in all {n} drawn error fields of the {model.id} estimate ({spread}).")
-    return False, (f"Distance model: the choice does NOT survive its uncertainty - {rec.name} is first most "
-                   f"often in only {k} of {n} drawn error fields of the {model.id} estimate ({spread}); "
+    if kept == len(fields):
+        return True, (f"Distance model: the choice survives its uncertainty - the rule picks {locality} again in "
+                      f"all {len(fields)} drawn error fields of the {model.id} estimate.")
+    others = ", ".join(sorted({p for p in picks if p != locality}))
+    return False, (f"Distance model: the choice does NOT survive its uncertainty - the rule picks {locality} in "
+                   f"only {kept} of {len(fields)} drawn error fields of the {model.id} estimate (else {others}); "
                    "a street network would settle it.")
 
 
