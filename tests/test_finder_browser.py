@@ -225,7 +225,7 @@ def test_hostile_service_names_show_literally(driver, hostile_page):
     _open(driver, hostile_page.path)
     results = _search(driver, "UB5 6PA")
     gp = _first(results, "gp_practice")
-    assert gp.startswith(HOSTILE_GP + " \u2013 2 min (150 m) \u2013 Ealing")  # 148 m intercept of the estimate
+    assert gp.startswith(HOSTILE_GP + " \u2013 4 min (240 m) \u2013 Ealing")  # 235 m intercept of the London model
     assert "<b>bold</b> & co" in gp
     assert _first(results, "library").startswith(HOSTILE_LIBRARY + " \u2013 ")
     assert driver.execute_script("return document.querySelectorAll('#results img, #results b, script').length") == 3
