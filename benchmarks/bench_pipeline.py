@@ -34,12 +34,11 @@ def main() -> int:
     t_all = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"load_area: {t_load:.2f} s; calibration: {t_cal:.2f} s")
-    print(f"calibration: road = {cal.intercept_m:.0f} m + {cal.circuity:.3f} x straight; n={cal.n}; "
-          f"MAE {cal.mae_m:.0f} m; RMSE {cal.rmse_m:.0f} m; R² {cal.r2:.3f}; "
-          f"ratio-only {cal.ratio_only_circuity:.3f} (MAE {cal.ratio_only_mae_m:.0f} m, R² {cal.ratio_only_r2:.3f})")
+    print(f"distance model {cal.model_id}: road = {cal.intercept_m:.0f} m + {cal.circuity:.3f} x straight; "
+          f"n={cal.n}; out-of-sample MAE {cal.mae_m:.0f} m; R² {cal.r2:.3f}")
     for st, d in cal.per_service.items():
-        print(f"  {st}: n={d['n']} MAE {d['mae_m']:.0f} m R² {d['r2']:.3f} mean road {d['mean_road_m']:.0f} m "
-              f"mean straight {d['mean_straight_m']:.0f} m")
+        print(f"  {st}: n={d['n']} out-of-sample MAE {d['mae_m']:.0f} m R² {d['r2']:.3f} "
+              f"median |error| {d['median_abs_pct']:.1f} %")
     print(Path(args.out, "timings.csv").read_text())
     print(f"whole job: {t_all:.1f} s; peak RSS {rss_mb:.0f} MB")
     return 0

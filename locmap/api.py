@@ -62,7 +62,7 @@ from locmap.data.region import pack_input_files
 from locmap.errors import DataFileError, MissingColumnError, SettingsError, UnknownAreaError
 from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
-from locmap.localities.ranking import Weights, rescale_minutes, sensitivity
+from locmap.localities.ranking import Weights, distance_model_scenarios, rescale_minutes, sensitivity
 from locmap.localities.scorecard import build_scorecard, column_descriptions, scenario_scorecards
 from locmap.localities.sites import cap_candidates, suggest_sites
 from locmap.maps.offline import save_map
@@ -433,6 +433,8 @@ def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, dist_by_spe
                                key_service_types=list(ctx.key), thresholds_minutes=list(ctx.thresholds))
     base_name = f"{ctx.base_speed:g}kmh_{gap_minutes:g}min"
     scen.setdefault(base_name, sc)
+    scen.update(distance_model_scenarios(sc, sch.assignment, ctx.homes, dist, list(dist_by_speed), gap_scenarios,
+                                         key_service_types=list(ctx.key), thresholds_minutes=list(ctx.thresholds)))
     return sc, sensitivity(scen, weights, n_draws=n_draws, concentration=concentration, seed=seed,
                            base_scenario=base_name)
 

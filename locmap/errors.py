@@ -200,3 +200,11 @@ class OutputFolderError(LocmapError):
 
     remedy = ("choose a new or empty folder for --out, or give --force to run into it anyway "
               "(locmap's own outputs there are replaced; other files are kept and named).")
+
+
+class DistanceModelError(LocmapError):
+    """The estimated street distance cannot be used: the area lies outside the data of the
+    distance model, or the model file cannot be read."""
+
+    remedy = ("give a street network for the area (--network FILE or the pack's 'network' key; "
+              "see docs/distance-model.md): the London distance model covers Greater London only.")

@@ -117,22 +117,28 @@ def need_and_assets(area, service_types: Sequence[str] | None = None) -> dict[st
 
 # ----------------------------------------------------------------------------- 03 access
 def calibration_summary(area, method: str, calibration=None) -> pd.DataFrame:
-    """How good the estimated street distance is: the circuity fit on IoD2019 road distances.
+    """How good the estimated street distance is: the London distance model and its error.
 
-    One row per service type plus ``all``; a single note row when distances are along streets,
-    or when an estimated router without a calibration (``router.calibration``) was supplied.
-    ``calibration`` defaults to the area's own fit (:func:`locmap.distance.calibration.calibrate`).
+    One row ``all`` (the model's coefficients and its out-of-sample London error, spatially blocked
+    CV), one per calibration service type, one per borough of the area (its out-of-sample error);
+    a single note row when distances are along streets.  ``calibration`` defaults to
+    :func:`locmap.distance.calibration.calibrate` (the shipped model; the area's services unused).
     """
     if method != "estimated":
         return pd.DataFrame([{"service_type": "all", "note": "street distances: no calibration used"}])
     c = calibration if calibration is not None else calibrate(area)
-    rows = [{"service_type": "all", "n_lsoa11": c.n, "circuity": c.circuity, "intercept_m": c.intercept_m,
-             "mae_m": c.mae_m, "rmse_m": c.rmse_m, "r2": c.r2, "source": c.source}]
+    base = {"model_id": c.model_id, "circuity": c.circuity, "intercept_m": c.intercept_m}
+    rows = [{"service_type": "all", "scope": "London (out of sample)", **base, "n_pairs": c.n, "mae_m": c.mae_m,
+             "r2": c.r2, "median_abs_pct": c.median_abs_pct, "mean_signed_pct": c.mean_signed_pct,
+             "ratio_low": c.ratio_low, "ratio_high": c.ratio_high, "source": c.source}]
     for st, d in c.per_service.items():
-        rows.append({"service_type": st, "n_lsoa11": d["n"], "circuity": c.circuity,
-                     "intercept_m": c.intercept_m, "mae_m": d["mae_m"], "r2": d["r2"],
-                     "mean_road_m": d["mean_road_m"], "mean_straight_m": d["mean_straight_m"],
-                     "source": c.source})
+        rows.append({"service_type": st, "scope": "London (out of sample)", **base, "n_pairs": d["n"],
+                     "mae_m": d["mae_m"], "r2": d["r2"], "median_abs_pct": d["median_abs_pct"],
+                     "mean_signed_pct": d["mean_signed_pct"], "source": c.source})
+    for lad, d in c.area_error.items():
+        rows.append({"service_type": "all", "scope": f"{d['name']} (out of sample)", **base, "n_pairs": d["n"],
+                     "mae_m": d["mae_m"], "r2": d["r2"], "median_abs_pct": d["median_abs_pct"],
+                     "mean_signed_pct": d["mean_signed_pct"], "source": c.source})
     return pd.DataFrame(rows)
 
 

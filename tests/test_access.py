@@ -142,8 +142,8 @@ def result(homes, services, router, syn_settings):
 def test_table_contract_columns(result):
     assert list(result.table.columns[:len(acc.TABLE_COLUMNS)]) == list(acc.TABLE_COLUMNS)
     assert (result.table["method"] == "estimated").all()
-    assert (result.table["label"] == "estimated street distance (calibrated)").all()
-    assert result.label == "estimated street distance (calibrated)"
+    assert (result.table["label"] == "estimated street distance (London model v1, typical error ±145 m)").all()
+    assert result.label == "estimated street distance (London model v1, typical error ±145 m)"
 
 
 def test_nearest_equals_brute_force(result, homes, services, router):
@@ -271,7 +271,7 @@ def test_coverage_columns(cov):
               "pct_within_straight", "method", "label"):
         assert c in cov.columns
     assert set(cov["level"]) == set(LEVELS)
-    assert (cov["label"] == "estimated street distance (calibrated)").all()
+    assert (cov["label"] == "estimated street distance (London model v1, typical error ±145 m)").all()
 
 
 def test_within_plus_beyond_equals_total_exactly(cov, homes):
@@ -390,7 +390,7 @@ def test_2sfca_engines_agree_and_conserve(homes, services, syn_settings):
                                engine="numpy")
     assert sum(c[0] == "matrix" for c in r.calls) == 2 * 3  # one per type per run
     np.testing.assert_allclose(ph_a["fca_ratio"], ph_n["fca_ratio"], rtol=1e-10, atol=1e-15)
-    assert (ph_a["label"] == "estimated street distance (calibrated)").all()
+    assert (ph_a["label"] == "estimated street distance (London model v1, typical error ±145 m)").all()
     # conservation: sum_i d_i A_i == sum of supply of facilities with demand in catchment
     for (t, thr), g in ph_a.groupby(["service_type", "threshold_minutes"]):
         d = homes.set_index("home_id").loc[g["home_id"], "pop_0_4"].to_numpy()
@@ -457,15 +457,15 @@ def test_cli_writes_outputs(tmp_path, homes, services, syn_settings, monkeypatch
     assert {"gaps.gpkg", "homes_access.gpkg", "README.txt"} <= names
     assert not any(n.startswith(".") for n in names)  # no temp files left
     cov = pd.read_csv(tmp_path / "coverage.csv")
-    assert (cov["label"] == "estimated street distance (calibrated)").all()
+    assert (cov["label"] == "estimated street distance (London model v1, typical error ±145 m)").all()
     assert sorted(cov["threshold_minutes"].unique()) == [10.0, 15.0]
     for stem in ("nearest", "fca_homes", "fca_areas", "gap_summary_ward", "unreachable"):
         t = pd.read_csv(tmp_path / f"{stem}.csv")
         assert "label" in t.columns and "method" in t.columns, stem
     gaps = gpd.read_file(tmp_path / "gaps.gpkg", layer="gaps")
-    assert (gaps["label"] == "estimated street distance (calibrated)").all()
+    assert (gaps["label"] == "estimated street distance (London model v1, typical error ±145 m)").all()
     text = (tmp_path / "README.txt").read_text()
-    assert "estimated street distance (calibrated)" in text and "4.0 km/h" in text
+    assert "estimated street distance (London model v1, typical error ±145 m)" in text and "4.0 km/h" in text
 
 
 def test_cli_reports_locmap_errors(tmp_path, monkeypatch, capsys):
@@ -494,7 +494,7 @@ def ealing_access(ealing):
 def test_real_ealing_access(ealing_access):
     area, res = ealing_access
     assert area.homes["pop_total"].sum() == pytest.approx(367111, abs=0.5)
-    assert res.label in ("street distance", "estimated street distance (calibrated)")
+    assert res.label in ("street distance", "estimated street distance (London model v1, typical error ±145 m)")
     assert acc.ANY_KEY in res.service_types
     assert set(area.pack.key_service_types) <= set(res.service_types)
     cov = acc.coverage(res.wide, None, (10, 15, 20), settings=res.settings)

@@ -120,7 +120,7 @@ def test_layers_import_only_earlier_layers():
 #: Command-line modules import the library when a command runs (docs/decisions.md: imports on
 #: demand), so that building the parser and ``--help`` stay light; at their top they import only
 #: these (tests/test_imports.py checks the whole import graph).
-CLI_TOP_LEVEL = {"locmap", "locmap.settings", "locmap.errors", "locmap.bands"}
+CLI_TOP_LEVEL = {"locmap", "locmap.settings", "locmap.errors", "locmap.bands", "locmap._text"}
 
 
 def test_own_modules_are_imported_at_the_top_not_inside_functions():

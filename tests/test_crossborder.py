@@ -88,7 +88,7 @@ def test_shares_by_ward_town_pcn_and_total_are_people_weighted(toy):
     # a nearest service of unknown borough is counted as unknown, not as "in the borough"
     ph = _row(shares, "town", TOTAL_ID, "pharmacy")
     assert ph["people_unknown"] == 35.0 and np.isnan(ph["share_cross_border"])
-    assert set(shares["label"]) == {"estimated street distance (calibrated)"}
+    assert set(shares["label"]) == {"estimated street distance (London model v1, typical error ±145 m)"}
 
 
 # ----------------------------------------------------------------------------- real data

@@ -255,7 +255,7 @@ def test_gap_areas_equal_the_snapped_overlay_union_of_their_hexagons():
     minutes = np.where(np.arange(len(qr)) < len(ring), 30.0, 5.0)
     minutes[len(ring) + len(served):] = np.inf  # blob and single: unreachable
     wide = gpd.GeoDataFrame({"minutes__library": minutes, "method": "estimated",
-                             "label": "estimated street distance (calibrated)",
+                             "label": "estimated street distance (London model v1, typical error ±145 m)",
                              **{b: np.full(len(qr), 2.0) for b in gaps.BANDS}},
                             geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
     g = gaps.gap_polygons(wide, "library", 15, cell_m=cell)

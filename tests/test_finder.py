@@ -104,7 +104,7 @@ def test_finder_distances_equal_the_access_step_for_the_same_homes(area):
     assert (both["service_id"] == both["service_id_acc"]).all()
     assert np.allclose(both["minutes"], both["minutes_acc"])
     assert (both["cross_border"] == both["cross_border_acc"]).all()
-    assert (both["label"] == "estimated street distance (calibrated)").all()
+    assert (both["label"] == "estimated street distance (London model v1, typical error ±145 m)").all()
 
 
 # ----------------------------------------------------------------------------- postcodes
@@ -177,7 +177,7 @@ def test_cli_single_postcode_prints_the_across_border_nearest(capsys):
     assert "Public library   ACROSS THE BORDER" in out
     assert "Hayes End Library" in out and "[Hillingdon]  24.9 min" in out
     assert "nearest in Ealing: Northolt Library  34.6 min (+9.7 min)" in out
-    assert "estimated street distance (calibrated)" in out
+    assert "estimated street distance (London model v1, typical error ±145 m)" in out
 
 
 def test_cli_unknown_postcode_gives_the_reason_a_suggestion_and_exit_2(capsys):
@@ -214,7 +214,7 @@ def test_cli_postcode_file_writes_csv_and_json(tmp_path, capsys):
     assert table.loc[table["row"] == 2, "suggestion"].tolist() == ["UB5 6AA"]
     assert main(["nearest", "--postcodes", str(src), "--k", "1", "--out", str(out_json), "--no-progress"]) == 0
     doc = json.loads(out_json.read_text(encoding="utf-8"))
-    assert doc["label"] == "estimated street distance (calibrated)" and doc["k"] == 1
+    assert doc["label"] == "estimated street distance (London model v1, typical error ±145 m)" and doc["k"] == 1
     assert len(doc["results"]) == len(table)
     assert any("Children's centre" in n for n in doc["notes"])
 

@@ -219,7 +219,7 @@ def test_print_view_hides_the_form_and_keeps_results_and_map(driver, page):
         assert driver.find_element(By.ID, "map").is_displayed()
         # the map stays the positioning box of Leaflet's layers (else markers print over the results)
         assert driver.execute_script("return getComputedStyle(document.getElementById('map')).position") == "relative"
-        assert "estimated street distance (calibrated)" in driver.find_element(By.ID, "method").text
+        assert "estimated street distance (London model v1, typical error ±145 m)" in driver.find_element(By.ID, "method").text
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
 
@@ -232,7 +232,7 @@ def test_hostile_service_names_show_literally(driver, hostile_page):
     _open(driver, hostile_page.path)
     results = _search(driver, "UB5 6PA")
     gp = _first(results, "gp_practice")
-    assert gp.startswith(HOSTILE_GP + " \u2013 2 min (150 m) \u2013 Ealing")  # 148 m intercept of the estimate
+    assert gp.startswith(HOSTILE_GP + " \u2013 4 min (240 m) \u2013 Ealing")  # 235 m intercept of the London model
     assert "<b>bold</b> & co" in gp
     assert _first(results, "library").startswith(HOSTILE_LIBRARY + " \u2013 ")
     assert driver.execute_script("return document.querySelectorAll('#results img, #results b, script').length") == 3

@@ -40,7 +40,7 @@ def test_gap_population_equals_beyond(res, cov, stype, thr, band):
     if len(g):
         assert (g["service_type"] == stype).all()
         assert (g["threshold_minutes"] == thr).all()
-        assert (g["label"] == "estimated street distance (calibrated)").all()
+        assert (g["label"] == "estimated street distance (London model v1, typical error ±145 m)").all()
         assert g.geometry.is_valid.all()
         assert g.crs == res.wide.crs
         # every beyond home with people of the band lies inside some gap polygon

@@ -134,3 +134,10 @@ def test_finder_k_is_the_librarys():
     from locmap.finder.page import DEFAULT_K
 
     assert _parse(["finder"]).k == DEFAULT_K
+
+
+def test_calibrate_names_the_shipped_model_file():
+    from locmap.cli import calibrate as cli_calibrate
+    from locmap.distance.model import MODEL_FILE
+
+    assert cli_calibrate.SHIPPED_MODEL_NAME == MODEL_FILE.name

@@ -62,7 +62,7 @@ def test_layers_present(page):
 def test_legend_and_scheme(page):
     assert "locmap-legend" in page
     assert "Classes (mapclassify): Natural Breaks (Jenks), 5 classes" in page
-    assert "estimated street distance (calibrated)" in page
+    assert "estimated street distance (London model v1, typical error ±145 m)" in page
     assert "Not on the map (no location): 2" in page
 
 

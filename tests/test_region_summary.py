@@ -105,9 +105,9 @@ def test_single_type_figures_equal_the_runs_coverage_table(summaries, runs):
                 row = cov[(cov["service_type"] == t) & (cov["band"] == band) & (cov["threshold_minutes"] == thr)]
                 assert summaries["ealing"][field_name("people_beyond", t, band, thr)] == \
                     pytest.approx(float(row["pop_beyond"].iloc[0]))
-    # Ealing, children 0-4, 15 min: 11.4% beyond a GP practice, 8.9% a primary school, 54.4% a library
+    # Ealing, children 0-4, 15 min (London model v1): 7.2% beyond a GP practice, 5.7% a primary school, 47.1% a library
     got = [summaries["ealing"][field_name("pct_beyond", t, "pop_0_4", 15)] for t in KEY_TYPES]
-    assert got == pytest.approx([11.438, 8.857, 54.384], abs=1e-3)
+    assert got == pytest.approx([7.189, 5.658, 47.055], abs=1e-3)
 
 
 def test_any_key_service_is_the_nearest_of_the_region_key_types_only(summaries, runs):

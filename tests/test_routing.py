@@ -99,7 +99,7 @@ def brute_k(M, k):
 # ---------------------------------------------------------------- labels / protocol
 def test_method_label():
     assert method_label("street") == "street distance"
-    assert method_label("estimated") == "estimated street distance (calibrated)"
+    assert method_label("estimated") == "estimated street distance (London model v1, typical error ±145 m)"
     with pytest.raises(ValueError):
         method_label("crow")
 

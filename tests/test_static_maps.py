@@ -77,7 +77,7 @@ def test_decile_map(area, tmp_path):
 def test_small_multiples_service_types(area, tmp_path):
     acc = make_access(area)
     fig = sm.small_multiples(area, panels=["gp_practice", "library", "childrens_centre"], access=acc, dpi=DPI)
-    assert "distances: estimated street distance (calibrated)" in _all_text(fig)
+    assert "distances: estimated street distance (London model v1, typical error ±145 m)" in _all_text(fig)
     (png,) = sm.save(fig, tmp_path / "sm", formats=("png",))
     assert _pixels(png).var() > 100
 

@@ -43,6 +43,8 @@ field                                      unit        meaning
 ``pct_beyond__<t>__<band>__<m>min``        percent     the same as % of the band
 ``people_cross_border__<t>__<band>``       people      people whose nearest service is in another borough
 ``pct_cross_border__<t>__<band>``          percent     the same as % of the band
+``pct_beyond__any__pop_0_4__<m>min_low``,  percent     10th / 90th percentile of the headline figure over
+``..._high``                                           20 distance-model error fields (None: street)
 ``people_cross_border_unknown__<t>__<band>``  people   nearest service's borough unknown, or unreachable
 ``fca_per_1000__<t>``                      per 1,000   2SFCA at the middle threshold: mean over the
                                                        borough's demand of the home score (capacity
@@ -73,6 +75,7 @@ from locmap.data.area import AreaData
 from locmap.data.io import read_table
 from locmap.data.population import census_lad_total
 from locmap.data.region import load_pack
+from locmap.distance.calibration import beyond_interval_columns, beyond_interval_fields
 from locmap.errors import LocmapError
 from locmap.maps.offline import save_map
 from locmap.maps.palette import service_label
@@ -167,6 +170,9 @@ def borough_summary(area: AreaData, run: RunResult, region_key_types: Sequence[s
     if measured:
         minutes, cross, ids = _nearest_of(wide, measured)
         out.update(_access_fields(ANY, wide, minutes, cross, thresholds))
+        middle = default_gap_minutes(res.settings)  # the league figure with its distance-model interval
+        out.update(beyond_interval_fields(res.method, wide, minutes, field_name("pct_beyond", ANY, "pop_0_4", middle),
+                                          middle))
         out.update(_any_service_fields(out, measured, wide))
     else:
         out.update(_missing_type_fields(ANY, thresholds))
@@ -419,6 +425,8 @@ def league_columns(summaries: Sequence[Mapping]) -> list[tuple[str, str, str, st
             ("Children 0-4", "people", "children aged 0-4", "sum", "pop_0_4", ""),
             ("Children 0-19", "people", "children and young people aged 0-19", "sum", "pop_0_19", "")]
     cols += _beyond_columns(types, thresholds)
+    cols += beyond_interval_columns(field_name("pct_beyond", ANY, "pop_0_4", middle),
+                                    headline_column(middle, "pop_0_4", ANY))
     for t in types:
         cols.append((f"Homes with no reachable {_noun(t)}", "homes",
                      f"homes from which no {_noun(t)} could be reached (counted as beyond every threshold)",

@@ -24,7 +24,7 @@ INTERRUPTED = 130
 
 #: Sub-command modules, in --help order; each has ``add_parser(subparsers)``.
 SUBCOMMAND_MODULES = ("check", "run", "network", "access", "localities", "maps", "notebooks", "finder",
-                      "report", "batch")
+                      "report", "batch", "calibrate")
 
 DESCRIPTION = """\
 locmap maps the needs and assets of a place so that council and NHS planners can choose
@@ -33,7 +33,7 @@ pram-pushing distance of key services, and which candidate locality is the best 
 
 Data are read in place from the folder named by ${env} (default ../shared/data).
 Distances are along streets when a street network is configured for the area, otherwise
-"estimated street distance (calibrated)" (straight line x a circuity fitted to IoD2019).
+"estimated street distance (London model v1, typical error ±145 m)" (straight line x a circuity fitted to IoD2019).
 """.replace("${env}", DATA_ROOT_ENV)
 
 EPILOG = """\

@@ -1,115 +1,147 @@
-"""Calibrated circuity: estimated street distance where no street network is at hand.
+"""The circuity an estimated street distance uses for an area: the shipped London model.
 
-IoD2019 publishes, for every LSOA 2011, the population-weighted mean *road* distance (km)
-to the nearest GP surgery and to the nearest primary school.  We compute the same quantity
-in straight line — mean over the LSOA's residential postcodes of the straight-line
-distance to the nearest GP practice / primary school in the register — and fit
+Every London area (a borough pack such as ``ealing``, ``london:<borough>``, ``london``) uses the
+one model fitted on all London LSOAs (:mod:`locmap.distance.model`, docs/distance-model.md):
 
-    road_m = intercept_m + circuity * straight_m      (ordinary least squares, both services pooled)
+    road_m = max(straight_m, intercept_m + circuity * straight_m)
 
-reporting MAE and R² (and the ratio-only fit for comparison).  The fitted model drives
-:class:`locmap.distance.routing.EstimatedRouter` (chosen by
-:func:`locmap.distance.routing.default_router` when no street network was asked for); every
-output then says "estimated street distance (calibrated)".  Caveat: IoD2019 used c. 2016-17 service
-locations; the registers here are 2025-26 (documented in docs/decisions.md).
+A run's own services never change it.  :func:`calibrate` returns the model's coefficients with
+its out-of-sample error (London and the area's boroughs); an area with a borough outside the
+model's data is refused with a :class:`~locmap.errors.DistanceModelError` (give a street
+network instead).  Caveat: IoD2019 used c. 2016-17 service locations; the GP list of the fit is
+2025 (primary schools: the 2016 London Schools Atlas).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
-from scipy.spatial import cKDTree
 
-from locmap.errors import EmptyServiceTypeError, NetworkError
-from locmap.data.population import deprivation_2019
-
-#: IoD2019 indicator -> service type of the register
-CALIBRATION_PAIRS = {"road_km_gp": "gp_practice", "road_km_primary": "primary_school"}
+from locmap.distance.model import DistanceModel, beyond_interval, errors, london_model
+from locmap.errors import DistanceModelError
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted circuity model and its error on the calibration data."""
+    """The distance model that applies to an area, and its out-of-sample error.
 
+    ``mae_m``, ``r2``, ``median_abs_pct``, ``mean_signed_pct``: London, spatially blocked CV;
+    ``area_error``: the same per borough of the area (``lad_cd -> {name, n, mae_m, ...}``);
+    ``per_service``: London CV error per service type; ``ratio_low``/``ratio_high``: the 80% band
+    of observed / estimated distance.
+    """
+
+    model_id: str
     circuity: float
     intercept_m: float
     n: int
     mae_m: float
-    rmse_m: float
     r2: float
-    ratio_only_circuity: float
-    ratio_only_mae_m: float
-    ratio_only_r2: float
+    median_abs_pct: float
+    mean_signed_pct: float
+    ratio_low: float
+    ratio_high: float
     per_service: dict
-    source: str = "IoD2019 road distance indicators (LSOA 2011)"
+    area_error: dict
+    label: str
+    source: str = "London distance model: OLS on IoD2019 road distances of all London LSOA 2011s"
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _r2(y, yhat) -> float:
-    ss_res = float(np.sum((y - yhat) ** 2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-
-
-def calibration_table(area) -> pd.DataFrame:
-    """Per LSOA 2011 x service: mean straight-line distance from homes vs IoD2019 road distance (metres)."""
-    pack, root = area.pack, area.settings.resolve_data_root()
-    iod = deprivation_2019(pack, root)
-    homes = area.homes[area.homes["postcode"].notna()].copy()
-    homes["lsoa11cd"] = homes["postcode"].map(area.postcodes["lsoa11cd"])
-    homes = homes[homes["lsoa11cd"].notna()]
-    xy = np.column_stack([homes.geometry.x, homes.geometry.y])
-    rows = []
-    for col, stype in CALIBRATION_PAIRS.items():
-        svc = area.located_services(stype)
-        if svc.empty:
-            raise EmptyServiceTypeError(f"no located '{stype}' services to calibrate against")
-        d, _ = cKDTree(np.column_stack([svc.geometry.x, svc.geometry.y])).query(xy, k=1)
-        per = pd.Series(d, index=homes.index).groupby(homes["lsoa11cd"]).mean()
-        t = iod.set_index("lsoa11cd")[col].reindex(per.index) * 1000.0
-        rows.append(pd.DataFrame({"lsoa11cd": per.index, "service_type": stype, "straight_m": per.to_numpy(),
-                                  "road_m": t.to_numpy()}))
-    out = pd.concat(rows, ignore_index=True).dropna()
-    return out
-
-
-def fit_circuity(table: pd.DataFrame) -> Calibration:
-    """Least-squares fits of road vs straight-line distance (metres); see module docstring."""
-    x = table["straight_m"].to_numpy(float)
-    y = table["road_m"].to_numpy(float)
-    if len(x) < 10:
-        raise NetworkError(f"only {len(x)} calibration pairs: cannot calibrate circuity")
-    b, a = np.polyfit(x, y, 1)
-    if b < 1.0:  # keep the estimate >= straight line; fall back to ratio model
-        b, a = float(np.sum(x * y) / np.sum(x * x)), 0.0
-    yhat = a + b * x
-    ratio = float(np.sum(x * y) / np.sum(x * x))
-    yr = ratio * x
-    per = {}
-    for st, g in table.groupby("service_type"):
-        gx, gy = g["straight_m"].to_numpy(float), g["road_m"].to_numpy(float)
-        gh = a + b * gx
-        per[st] = {"n": int(len(g)), "mae_m": float(np.mean(np.abs(gy - gh))), "r2": _r2(gy, gh),
-                   "mean_road_m": float(gy.mean()), "mean_straight_m": float(gx.mean())}
-    return Calibration(circuity=float(b), intercept_m=float(a), n=int(len(x)),
-                       mae_m=float(np.mean(np.abs(y - yhat))), rmse_m=float(np.sqrt(np.mean((y - yhat) ** 2))),
-                       r2=_r2(y, yhat), ratio_only_circuity=ratio, ratio_only_mae_m=float(np.mean(np.abs(y - yr))),
-                       ratio_only_r2=_r2(y, yr), per_service=per)
-
-
-_CAL_CACHE: dict = {}
+def check_area(model: DistanceModel, area) -> tuple[str, ...]:
+    """The area's borough codes, all inside the model's data; else a :class:`DistanceModelError`."""
+    pack = area.pack
+    lads = tuple(getattr(pack, "lad_cds", ()) or (pack.lad_cd,))
+    outside = [c for c in lads if c not in model.lad_cds]
+    if outside:
+        raise DistanceModelError(
+            f"area pack '{pack.name}' ({getattr(pack, 'path', '')}): borough code(s) {', '.join(outside)} "
+            f"lie outside the data of the distance model '{model.id}' (the 33 London boroughs), so no "
+            "estimated street distance can be given there")
+    return lads
 
 
 def calibrate(area) -> Calibration:
-    """Calibrate the circuity model on an area (cached per area in this process)."""
-    key = (area.pack.name, str(area.settings.resolve_data_root()), id(area.services))
-    if key not in _CAL_CACHE:
-        # the cache keeps a reference to the services frame, so its id cannot be reused
-        _CAL_CACHE[key] = (area.services, fit_circuity(calibration_table(area)))
-    return _CAL_CACHE[key][1]
+    """The London model's coefficients and out-of-sample error for ``area`` (its services unused)."""
+    model = london_model()
+    lads = check_area(model, area)
+    rec = model.record
+    oos = rec["out_of_sample"]["london"]
+    return Calibration(model_id=model.id, circuity=model.circuity, intercept_m=model.intercept_m,
+                       n=int(rec["fitted_on"]["pairs"]), mae_m=float(oos["mae_m"]), r2=float(oos["r2"]),
+                       median_abs_pct=float(oos["median_abs_pct"]), mean_signed_pct=float(oos["mean_signed_pct"]),
+                       ratio_low=model.ratio_low, ratio_high=model.ratio_high,
+                       per_service=dict(rec["out_of_sample"]["by_service"]),
+                       area_error=model.borough_error(lads), label=model.label)
 
 
-__all__ = ["CALIBRATION_PAIRS", "Calibration", "calibration_table", "fit_circuity", "calibrate"]
+def model_summary(model: DistanceModel, lad_cds=()) -> dict:
+    """Model id, label, coefficients, interval band and out-of-sample error (London + ``lad_cds``)."""
+    rec = model.record
+    return {"model_id": model.id, "label": model.label, "formula": rec["formula"],
+            "coefficients": {"intercept_m": model.intercept_m, "circuity": model.circuity},
+            "interval": rec["interval"], "fitted_on": rec["fitted_on"],
+            "out_of_sample": {"scheme": rec["out_of_sample"]["scheme"], "london": rec["out_of_sample"]["london"],
+                              "boroughs": model.borough_error(lad_cds)}}
+
+
+def street_check(model: DistanceModel, wide, service_types) -> dict:
+    """The model's estimate against the street distances of a run, per service type (homes with
+    both): ``estimate = model(straight line to the straight-line nearest)`` vs ``distance_m``."""
+    out = {}
+    for t in service_types:
+        s_col, d_col = f"straight_nearest_m__{t}", f"distance_m__{t}"
+        if s_col not in wide or d_col not in wide:
+            continue
+        s, d = wide[s_col].to_numpy(float), wide[d_col].to_numpy(float)
+        ok = np.isfinite(s) & np.isfinite(d) & (d > 0)
+        if ok.any():
+            est = np.maximum(s[ok], model.intercept_m + model.circuity * s[ok])
+            out[t] = errors(d[ok], est)
+    return out
+
+
+def distance_model_record(router, wide, service_types, lad_cds=()) -> dict:
+    """``access/distance_model.json`` of a run: the model that applies, or that the street distance
+    stands, and then how the model does against this run's street distances."""
+    method = str(getattr(router, "method", "estimated"))
+    cal = getattr(router, "calibration", None)
+    model = london_model()
+    if method == "estimated" and cal is None:
+        return {"method": method, "model_id": None,
+                "note": "estimated distances from a router built by hand (no distance model record)",
+                "coefficients": {"intercept_m": getattr(router, "intercept_m", None),
+                                 "circuity": getattr(router, "circuity", None)}}
+    if method == "estimated":
+        return {"method": method, **model_summary(model, tuple(cal.area_error))}
+    return {"method": method, "note": "street distances stand; the London model is shown for comparison",
+            "comparison_model": model_summary(model, tuple(lad_cds)),
+            "estimate_vs_street": street_check(model, wide, service_types)}
+
+
+def beyond_interval_fields(method: str, homes, minutes, key: str, threshold_min: float,
+                           band: str = "pop_0_4") -> dict:
+    """``{key_low, key_high}``: the 10th-90th percentile of "% of ``band`` beyond ``threshold_min``"
+    over 20 distance-model error fields (:func:`locmap.distance.model.beyond_interval`); ``None``
+    for street distances (they stand).  For the London league table."""
+    if method != "estimated":
+        return {f"{key}_low": None, f"{key}_high": None}
+    pop = homes[band].to_numpy(float) if band in homes else np.zeros(len(homes))
+    lo, hi = beyond_interval(london_model(), homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy(),
+                             minutes, np.nan_to_num(pop), threshold_min)
+    return {f"{key}_low": lo, f"{key}_high": hi}
+
+
+def beyond_interval_columns(key: str, label: str) -> list[tuple[str, str, str, str, str, str]]:
+    """League-table columns of :func:`beyond_interval_fields` (blank in the region total)."""
+    what = ("over 20 drawn error fields of the London distance model (street / estimate ratios of "
+            "held-out 3 km blocks); blank for street distances")
+    return [(f"{label}: low (distance model)", "percent", f"10th percentile of the figure {what}", "none",
+             f"{key}_low", ""),
+            (f"{label}: high (distance model)", "percent", f"90th percentile of the figure {what}", "none",
+             f"{key}_high", "")]
+
+
+__all__ = ["beyond_interval_fields", "beyond_interval_columns", "Calibration", "calibrate", "check_area", "model_summary", "street_check", "distance_model_record"]

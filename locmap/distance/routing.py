@@ -9,8 +9,9 @@ Two interchangeable routers share one interface (:class:`Router`):
     its nearest network node.  Routes are chosen by **cost** (the pram cost when penalties are
     on, else the length); each route has a cost and a physical **length** (:class:`NearestRoutes`).
 :class:`EstimatedRouter` (``method = "estimated"``)
-    Straight line x a calibrated circuity factor (+ intercept), used when no street network was
-    asked for.  Every label shown to users says "estimated".
+    Straight line x the circuity (+ intercept) of the shipped London distance model
+    (:mod:`locmap.distance.model`, docs/distance-model.md), used when no street network was
+    asked for.  Every label shown to users says "estimated" and names the model and its error.
 
 :func:`default_router` picks one for an area: the network asked for (``--network``,
 ``Settings.network_file`` or the area pack) is used or refused with a ``NetworkError``; the
@@ -35,6 +36,7 @@ from scipy.spatial import cKDTree
 from locmap._progress import progress
 from locmap.distance._kbest import MAX_K, k_nearest_sources
 from locmap.distance.calibration import Calibration, calibrate
+from locmap.distance.model import london_model
 from locmap.distance.network import (
     NetworkRequest,
     PramPenalties,
@@ -53,7 +55,8 @@ from locmap.errors import (
 
 METHOD_LABELS = {
     "street": "street distance",
-    "estimated": "estimated street distance (calibrated)",
+    # "estimated street distance (London model v1, typical error ±N m)": N = its out-of-sample MAE
+    "estimated": london_model().label,
 }
 
 #: Reasons used in :class:`UnreachableReport` rows.
@@ -71,7 +74,8 @@ REASONS = {
 def method_label(method: str) -> str:
     """User-facing label of a distance method.
 
-    ``"street"`` -> "street distance"; ``"estimated"`` -> "estimated street distance (calibrated)".
+    ``"street"`` -> "street distance"; ``"estimated"`` -> "estimated street distance (London model
+    v1, typical error ±N m)" (N: the model's out-of-sample mean absolute error).
     """
     try:
         return METHOD_LABELS[method]
@@ -685,7 +689,7 @@ class EstimatedRouter:
     Parameters
     ----------
     circuity : float
-        Street / straight distance ratio (>= 1), calibrated by ``locmap.distance.calibration``.
+        Street / straight distance ratio (>= 1); :func:`default_router` uses the London model's.
     intercept_m : float
         Constant added (metres), e.g. from a linear fit.
     chunk_rows : int
@@ -702,7 +706,7 @@ class EstimatedRouter:
         self.intercept_m = float(intercept_m)
         self.chunk_rows = int(chunk_rows)
         self.progress = progress
-        #: the fit this router came from (None when built by hand)
+        #: the distance model this router applies (None when built by hand)
         self.calibration = calibration
         self.unreachable_report: UnreachableReport | None = None
 
@@ -843,8 +847,9 @@ def default_router(area: Any, settings: Any = None, *, rebuild: bool = False,
       the cache (``settings.profile``, ``penalties``), and must cover the area's homes
       (:func:`~locmap.distance.network.check_covers`); any failure is a ``NetworkError`` that
       names the file and who asked for it.  Returns a :class:`StreetRouter`.
-    * No network asked for: an :class:`EstimatedRouter` with the circuity calibrated on the
-      area (``router.calibration``).
+    * No network asked for: an :class:`EstimatedRouter` with the shipped London distance model
+      (``router.calibration``: :func:`locmap.distance.calibration.calibrate`); an area outside
+      the model's data (not in London) is refused with a ``DistanceModelError``.
 
     Parameters
     ----------

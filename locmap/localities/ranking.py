@@ -19,6 +19,14 @@ scenarios (e.g. walking speed / threshold, as precomputed scorecards), and repor
 locality the probability of ranking first (sums to 1), its rank range and the share of
 draws at every rank.
 
+:func:`distance_model_scenarios` adds, for estimated distances, scenarios in which the distance
+model is wrong the way it is wrong out of sample: each of ``DISTANCE_FIELDS`` fields multiplies
+every home's distances by the street / estimate ratio of its 3 km block, drawn from the model's
+cross-validated block ratios (``local_error`` in the model file).  The gap and coverage criteria
+are recomputed in each; the summary keeps each field's base-weight score and share of draws first
+(``score_distfield<j>``, ``p_first_distfield<j>``), so :func:`recommend` can apply the rule
+within every field and say whether the choice survives the distance model's uncertainty.
+
 :func:`recommend` turns a ranking and its sensitivity into one :class:`Recommendation`
 with :data:`RULE` (see docs/localities.md, "The recommendation rule").
 """
@@ -30,8 +38,10 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from locmap.distance.model import error_fields, london_model
 from locmap.errors import MissingColumnError
-from locmap.localities.scorecard import coverage_thresholds, scorecard_at_threshold
+from locmap.localities.scorecard import coverage_thresholds, scenario_scorecards as _scorecard_scenarios
+from locmap.localities.scorecard import scorecard_at_threshold
 
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
@@ -88,7 +98,14 @@ RANK_SHARE_PREFIX = "p_rank_"
 
 
 def sensitivity_column_description(name: str) -> tuple[str, str]:
-    """(unit, description) of a sensitivity-summary column, ``p_rank_<r>`` included."""
+    """(unit, description) of a sensitivity-summary column, ``p_rank_<r>`` and the distance-field
+    columns included."""
+    kind, sep, j = name.rpartition(FIELD_SUFFIX)
+    if sep and j.isdigit() and kind in ("score", "p_first"):
+        what = ("base-weight score" if kind == "score" else "share of draws ranked first")
+        return ("score 0-1" if kind == "score" else "probability 0-1",
+                f"{what} when street distances are the estimate x drawn error field {j} of the "
+                "London distance model (estimated distances only)")
     if name in SENSITIVITY_COLUMNS:
         return SENSITIVITY_COLUMNS[name]
     if name.startswith(RANK_SHARE_PREFIX) and name[len(RANK_SHARE_PREFIX):].isdigit():
@@ -270,8 +287,10 @@ def _draw_scenarios(rng: np.random.Generator, names: list[str], n_draws: int,
     return rng.choice(len(names), size=n_draws, p=p)
 
 
-def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarray) -> pd.DataFrame:
-    """One row per locality: p_first, rank statistics and the share of draws at every rank."""
+def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarray,
+             fields: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
+    """One row per locality: p_first, rank statistics and the share of draws at every rank
+    (+ ``score_distfield<j>`` / ``p_first_distfield<j>`` per distance-error field)."""
     n_draws, n_loc = R.shape
     first = np.bincount(np.argmin(R, axis=1), minlength=n_loc) / n_draws
     summary = pd.DataFrame({
@@ -282,6 +301,9 @@ def _summary(locs: list[str], R: np.ndarray, S: np.ndarray, base_rank: np.ndarra
         "rank_median": np.median(R, axis=0), "score_mean": S.mean(0), "n_draws": n_draws})
     for r in range(1, n_loc + 1):
         summary[f"{RANK_SHARE_PREFIX}{r}"] = (R == r).mean(axis=0)
+    for j, (score, p_first) in sorted((fields or {}).items()):
+        summary[f"score{FIELD_SUFFIX}{j}"] = score
+        summary[f"p_first{FIELD_SUFFIX}{j}"] = p_first
     return summary.sort_values(["p_first", "rank_base"], ascending=[False, True]
                                ).reset_index(drop=True)
 
@@ -348,8 +370,70 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
     meta = {"n_draws": n_draws, "seed": seed, "concentration": concentration,
             "scenarios": names, "base_scenario": base_scenario,
             "base_weights": dict(zip(CRITERIA, base_w.round(6).tolist()))}
-    return {"summary": _summary(locs, R, S, base_rank[0]), "ranks": ranks,
+    fields = _field_rule_inputs(names, base_scenario, Cs, base_w, tiebreak, R, scen)
+    return {"summary": _summary(locs, R, S, base_rank[0], fields), "ranks": ranks,
             "base": rank_localities(scorecards[base_scenario], weights, columns), "meta": meta}
+
+
+#: distance-error fields drawn per scheme (each x every speed x gap scenario), and their seed
+DISTANCE_FIELDS = 4
+DISTANCE_SEED = 22
+#: scenario-name suffix of a distance-error field (``"4kmh_15min_distfield2"``)
+FIELD_SUFFIX = "_distfield"
+
+
+def _distance_field(name: str) -> int:
+    """Field number of a scenario name (-1 when the distances are the model's own)."""
+    head, sep, tail = str(name).rpartition(FIELD_SUFFIX)
+    return int(tail) if sep and tail.isdigit() else -1
+
+
+def distance_fields(homes, n_fields: int = DISTANCE_FIELDS, seed: int = DISTANCE_SEED) -> list[pd.Series]:
+    """``n_fields`` multipliers per home (``home_id`` -> street / estimate) from
+    :func:`locmap.distance.model.error_fields`: every 3 km block draws one cross-validated
+    block ratio of the London model."""
+    f = error_fields(london_model(), homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy(), n_fields, seed)
+    ids = homes["home_id"].to_numpy()
+    return [pd.Series(row, index=ids) for row in f]
+
+
+def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, distances: pd.DataFrame,
+                             speeds_kmh: Sequence[float], gap_scenarios: Sequence[float],
+                             key_service_types: Sequence[str] | None = None,
+                             thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
+                             n_fields: int = DISTANCE_FIELDS) -> dict[str, pd.DataFrame]:
+    """Scorecards of every (distance field x speed x gap) scenario for estimated distances
+    (``{}`` when any distance is along streets: the street distance stands).  Names end in
+    ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often."""
+    methods = set(distances["method"].dropna()) if "method" in distances else {"estimated"}
+    if methods != {"estimated"} or n_fields < 1:
+        return {}
+    out: dict[str, pd.DataFrame] = {}
+    for j, mult in enumerate(distance_fields(homes, n_fields), start=1):
+        d = distances.copy()
+        d["distance_m"] = d["distance_m"] * d["home_id"].map(mult).fillna(1.0).to_numpy(float)
+        cards = _scorecard_scenarios(base, assignment, homes, {v: rescale_minutes(d, v) for v in speeds_kmh},
+                                     gap_scenarios, key_service_types=key_service_types,
+                                     thresholds_minutes=thresholds_minutes)
+        out.update({f"{name}{FIELD_SUFFIX}{j}": card for name, card in cards.items()})
+    return out
+
+
+def _field_rule_inputs(names: list[str], base_scenario: str, Cs: np.ndarray, base_w: np.ndarray,
+                       tiebreak: np.ndarray, R: np.ndarray, scen: np.ndarray) -> dict:
+    """Per distance-error field ``j``: (base-weight score in the field's base scenario, share of
+    the field's draws ranked first) -- what the rule needs to choose within that field."""
+    field_of_scen = np.array([_distance_field(n) for n in names])
+    out = {}
+    for j in sorted(set(field_of_scen[field_of_scen > 0].tolist())):
+        base_j = f"{base_scenario}{FIELD_SUFFIX}{j}"
+        draws = field_of_scen[scen] == j
+        if base_j not in names or not draws.any():
+            continue
+        _, score = _ranks(Cs[names.index(base_j)], base_w[None], tiebreak)
+        p_first = np.bincount(np.argmin(R[draws], axis=1), minlength=R.shape[1]) / int(draws.sum())
+        out[j] = (score[0], p_first)
+    return out
 
 
 def scenario_scorecards(make_scorecard: Callable[[float, float], pd.DataFrame],
@@ -411,14 +495,21 @@ class Recommendation:
     n_draws: int = 0
     score_margin: float = SCORE_MARGIN
     changes_tested: tuple[str, ...] = ()
+    #: True / False: the locality stays first most often in every drawn distance-model error
+    #: field; None: not tested (street distances, or a sensitivity without distance fields)
+    survives_distance: bool | None = None
+    distance_note: str = ""
 
     def headline(self) -> str:
-        """One line for a terminal: scheme, locality, runner-up, stability."""
+        """One line for a terminal: scheme, locality, runner-up, stability, distance-model test."""
         ru = f"; runner-up {self.runner_up}" if self.runner_up else ""
         st = "stable lead" if self.stable else "lead not stable"
+        dist = ("" if self.survives_distance is None else
+                "; survives distance-model uncertainty" if self.survives_distance else
+                "; does NOT survive distance-model uncertainty")
         return (f"{self.scheme}: recommended pathfinder {self.locality} ({st}: first in "
                 f"{self.p_first:.1%} of {self.n_draws:,} draws, base-weight score "
-                f"{self.score:.3f}){ru}")
+                f"{self.score:.3f}){ru}{dist}")
 
     def to_frame(self) -> pd.DataFrame:
         """One-row table (``flips`` and ``changes_tested`` joined with ``; ``)."""
@@ -446,6 +537,9 @@ RECOMMENDATION_COLUMNS: dict[str, tuple[str, str]] = {
     "rank_p05": ("rank", "5th percentile of its rank over the draws"),
     "rank_p95": ("rank", "95th percentile of its rank over the draws"),
     "n_draws": ("draws", "number of sensitivity draws"),
+    "survives_distance": ("yes/no", "whether the locality stays first most often in every drawn "
+                          "distance-model error field (empty: not tested, e.g. street distances)"),
+    "distance_note": ("text", "the distance-model uncertainty test in words"),
     "score_margin": ("score 0-1", "score margin of the rule (near-top localities)"),
     "changes_tested": ("text", "every single change tried for 'flips'"),
 }
@@ -601,15 +695,37 @@ def recommend(ranking: pd.DataFrame, sensitivity: pd.DataFrame, scheme: str = "t
     wi = what_if(ranking, sensitivity, weights, scorecard, thresholds_min, score_margin, columns)
     flips = tuple(f"{r.change}: {r.recommended}" for r in wi.itertuples() if r.flips)
     n_draws = int(rec["n_draws"])
+    survives, dnote = distance_survival(table, str(rec.name), score_margin)
     return Recommendation(
         scheme=scheme, locality=str(rec.name), runner_up=order[1] if len(order) > 1 else None,
         score=float(rec["score"]), p_first=float(rec["p_first"]),
         median_rank=float(rec["rank_median"]), rank_min=int(rec["rank_min"]),
         rank_max=int(rec["rank_max"]), stable=stable,
         rule=RULE.format(margin=score_margin, p_first=stable_p_first, rank_p95=stable_rank_p95),
-        reason=_reason(rec, lead, n_draws, note, wi), flips=flips, base_leader=str(lead.name),
+        reason=(_reason(rec, lead, n_draws, note, wi) + (f" {dnote}" if dnote else "")), flips=flips, base_leader=str(lead.name),
         rank_p05=float(rec["rank_p05"]), rank_p95=float(rec["rank_p95"]), n_draws=n_draws,
-        score_margin=score_margin, changes_tested=tuple(wi["change"]))
+        score_margin=score_margin, changes_tested=tuple(wi["change"]),
+        survives_distance=survives, distance_note=dnote)
+
+
+def distance_survival(table: pd.DataFrame, locality: str, score_margin: float = SCORE_MARGIN) -> tuple[bool | None, str]:
+    """Whether the rule picks ``locality`` again in every distance-error field of the sensitivity
+    (``table``: indexed by locality, with ``score_distfield<j>`` / ``p_first_distfield<j>``), in words."""
+    fields = sorted(int(c.rpartition(FIELD_SUFFIX)[2]) for c in table.columns
+                    if c.startswith(f"p_first{FIELD_SUFFIX}"))
+    if not fields:
+        return None, ""
+    picks = [rule_order(table[f"score{FIELD_SUFFIX}{j}"], table[f"p_first{FIELD_SUFFIX}{j}"], score_margin)[0]
+             for j in fields]
+    kept = sum(p == locality for p in picks)
+    model = london_model()
+    if kept == len(fields):
+        return True, (f"Distance model: the choice survives its uncertainty - the rule picks {locality} again in "
+                      f"all {len(fields)} drawn error fields of the {model.id} estimate.")
+    others = ", ".join(sorted({p for p in picks if p != locality}))
+    return False, (f"Distance model: the choice does NOT survive its uncertainty - the rule picks {locality} in "
+                   f"only {kept} of {len(fields)} drawn error fields of the {model.id} estimate (else {others}); "
+                   "a street network would settle it.")
 
 
 def ranking_text(ranking: pd.DataFrame, sensitivity: pd.DataFrame,

@@ -75,7 +75,7 @@ COLUMN_DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "align_pcn_share": ("share 0-1", "share of the locality's children in that PCN footprint"),
     "gap_threshold_min": ("minutes", "pram-distance threshold used for gap_children"),
     "walk_speed_kmh": ("km/h", "pram-pushing speed used to turn distance into minutes"),
-    "distance_method": ("label", "street distance or estimated street distance (calibrated)"),
+    "distance_method": ("label", "street distance or estimated street distance (London model v1, typical error ±145 m)"),
 }
 
 
