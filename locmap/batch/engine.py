@@ -27,6 +27,7 @@ from locmap import export
 from locmap._progress import progress
 from locmap.api import RunOptions
 from locmap.batch import cache
+from locmap.batch.cluster import connect
 from locmap.batch.borough import BoroughOutcome, BoroughTask, cached_outcome, run_borough
 from locmap.batch.summary import write_region_summary
 from locmap.data.region import Region, load_pack, load_region, slugify
@@ -274,20 +275,6 @@ def _client(options: BatchOptions) -> Iterator[Client]:
                           dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:
             yield client
-
-
-def connect(address: str, timeout_s: float = 10.0) -> Client:
-    """A :class:`~distributed.Client` of the running scheduler at ``address``.
-
-    Raises
-    ------
-    SchedulerUnreachableError
-        The address is malformed or nothing answers there within ``timeout_s`` seconds.
-    """
-    try:
-        return Client(address, timeout=timeout_s)
-    except (OSError, ValueError) as exc:  # timeout / refused / unknown scheme or missing port
-        raise SchedulerUnreachableError(f"cannot reach the dask scheduler {address!r}: {exc}") from None
 
 
 def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions, show_bar: bool,
