@@ -17,6 +17,10 @@ from locmap.batch.borough import SUMMARY_FILE, BoroughOutcome, BoroughTask, run_
 from locmap.errors import DataFileError
 
 
+#: A service name that clears the screen, sets the terminal title and reverses the text after it.
+HOSTILE_NAME = "Hub\x1b[2J\x1b]0;pwned\x07\u202eevil\x9b"
+
+
 @dataclass(frozen=True)
 class Replay:
     """``run_borough`` with the figures of ``source/boroughs/<slug>/borough_summary.json``.
@@ -33,6 +37,9 @@ class Replay:
         Boroughs whose computation raises an error locmap does not expect (``KeyError``).
     kill_once, kill_always : tuple of str
         Boroughs whose worker process dies (``os._exit``) on the first attempt / on every attempt.
+    hostile : tuple of str
+        Boroughs whose computation fails with a data error quoting a service name that carries
+        terminal escape sequences (:data:`HOSTILE_NAME`).
     """
 
     source: Path
@@ -41,6 +48,7 @@ class Replay:
     crash: tuple[str, ...] = ()
     kill_once: tuple[str, ...] = ()
     kill_always: tuple[str, ...] = ()
+    hostile: tuple[str, ...] = ()
 
     def __call__(self, task: BoroughTask) -> BoroughOutcome:
         return run_borough(task, compute=self.compute)
@@ -58,6 +66,9 @@ class Replay:
             os._exit(13)  # the worker process dies mid-task, as when killed or out of memory
         if task.lad_cd in self.fail:
             raise DataFileError(Path(self.source) / "services.csv", "no 'easting' value", row=7)
+        if task.lad_cd in self.hostile:
+            say(f"loaded service {HOSTILE_NAME}")
+            raise DataFileError(Path(self.source) / "services.csv", f"unknown service type for {HOSTILE_NAME}", row=3)
         if task.lad_cd in self.crash:
             raise KeyError("pcn_code")
         Path(task.out_dir).mkdir(parents=True, exist_ok=True)

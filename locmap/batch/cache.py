@@ -81,6 +81,25 @@ def _input_files(pack: AreaPack, settings: Settings) -> list[Path]:
     return sorted({Path(p).absolute() for p in [*own, *extra]})
 
 
+def file_label(path: Path, settings: Settings) -> str:
+    """Where a file lies, without saying where the data root or the project lie:
+    ``data:boundaries/x.gpkg``, ``project:data/regions/london.toml``, or the bare name of a file
+    outside both (``--services``, ``--network``)."""
+    for prefix, root in (("data", settings.resolve_data_root()), ("project", settings.project_root)):
+        try:
+            return f"{prefix}:{path.relative_to(Path(root).absolute()).as_posix()}"
+        except ValueError:
+            continue
+    return path.name
+
+
+def file_entries(pack: AreaPack, settings: Settings) -> list[list[str]]:
+    """``[label, sha256]`` of every input file, ordered by label then digest: the same data and
+    project in other folders give the same list (the files entered the hash in the order of
+    their absolute paths before, so moving the data root recomputed every borough)."""
+    return sorted([file_label(p, settings), file_digest(p)] for p in _input_files(pack, settings))
+
+
 def input_hash(area_name: str, settings: Settings, options: RunOptions) -> str:
     """SHA-256 (hex) of everything a borough's job reads or is told.
 
@@ -100,11 +119,10 @@ def input_hash(area_name: str, settings: Settings, options: RunOptions) -> str:
         64 hex digits.  Same inputs, same hash, in any process or machine.
     """
     pack = load_pack(area_name, settings)
-    files = _input_files(pack, settings)
     parts: dict[str, Any] = {
         "area": area_name,
         "pack": pack.raw,
-        "files": [[p.name, file_digest(p)] for p in files],
+        "files": file_entries(pack, settings),
         "settings": {f: getattr(settings, f) for f in RESULT_SETTINGS},
         "options": dataclasses.asdict(options),
         "locmap": locmap.__version__,
@@ -141,5 +159,5 @@ def clear_done(out_dir: str | Path) -> None:
     (Path(out_dir) / DONE_FILE).unlink(missing_ok=True)
 
 
-__all__ = ["DONE_FILE", "RESULT_SETTINGS", "file_digest", "code_digest", "input_hash", "read_done",
+__all__ = ["DONE_FILE", "RESULT_SETTINGS", "file_digest", "file_label", "file_entries", "code_digest", "input_hash", "read_done",
            "is_current", "write_done", "clear_done"]

@@ -10,6 +10,7 @@ the retries are used up, reported as failed (``KilledWorker``).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import traceback
@@ -23,26 +24,38 @@ from distributed import Client, Future, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
 from tqdm import tqdm
 
+import locmap
 from locmap import export
 from locmap._progress import progress
 from locmap.api import RunOptions
-from locmap.batch import cache
-from locmap.batch.borough import BoroughOutcome, BoroughTask, cached_outcome, run_borough
+from locmap.batch import cache, worker_setup
+from locmap.batch.cluster import connect
+from locmap.batch.borough import (BoroughOutcome, BoroughTask, cached_outcome, clear_attempts, new_run_id,
+                                  read_attempts, run_borough, utc_now)
 from locmap.batch.summary import write_region_summary
+from locmap.batch.text import shown
 from locmap.data.region import Region, load_pack, load_region, slugify
 from locmap.errors import SchedulerUnreachableError, SettingsError, UnknownAreaError
 from locmap.settings import Settings
 
 #: The per-borough status table written into the batch folder.
 STATUS_FILE = "batch_status.csv"
-STATUS_COLUMNS = ("borough", "lad_cd", "status", "seconds", "peak_rss_mb", "worker_peak_rss_mb", "worker",
-                  "error")
+STATUS_COLUMNS = ("borough", "lad_cd", "status", "run_id", "finished_utc", "attempts", "last_failure", "seconds",
+                  "peak_rss_mb", "worker_peak_rss_mb", "worker", "error")
+#: The batch run's manifest: written first (``running``), rewritten last (``complete``), or
+#: ``interrupted`` after Ctrl-C.
+MANIFEST_FILE = "batch_run.json"
 _KILLED_REMEDY = ("the worker process running it died (killed, or out of memory) on every attempt; see the "
                   "worker logs, give workers more memory or use fewer per machine, then run the batch again "
                   "(finished boroughs are reused)")
 _BUG_REMEDY = ("this is an error locmap did not expect (a bug, or data it does not handle): please report it "
                "with this borough's error.txt; the other boroughs are not affected")
 ERROR_FILE = "error.txt"
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the batch: the cluster is closed, ``batch_status.csv`` marks the boroughs
+    not finished ``interrupted`` and ``batch_run.json`` says ``interrupted``."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,11 @@ class BatchOptions:
     force : bool
         Recompute every borough, even those whose ``done.json`` is current.
     connect_timeout_s : float
-        How long to try to reach ``scheduler`` before giving up (seconds).
+        How long to try to reach ``scheduler`` before giving up (seconds): the handshake and the
+        client each within it (:func:`locmap.batch.cluster.connect`).
+    boroughs_per_worker : int
+        Restart a worker process (through its nanny) after it has run this many boroughs, so
+        what a process keeps from borough to borough never adds up; 0 = never restart.
     task : callable
         Module-level function run per borough (``BoroughTask -> BoroughOutcome``); tests inject
         fault-making wrappers of :func:`~locmap.batch.borough.run_borough`.
@@ -81,6 +98,7 @@ class BatchOptions:
     report: bool = False
     force: bool = False
     connect_timeout_s: float = 10.0
+    boroughs_per_worker: int = 4
     task: Callable[[BoroughTask], BoroughOutcome] = field(default=run_borough, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +106,8 @@ class BatchOptions:
             raise SettingsError(f"the number of workers must be >= 1, got {self.n_workers!r}")
         if int(self.retries) < 0:
             raise SettingsError(f"retries must be >= 0, got {self.retries!r}")
+        if int(self.boroughs_per_worker) < 0:
+            raise SettingsError(f"boroughs per worker must be >= 0 (0 = never restart), got {self.boroughs_per_worker!r}")
         if not self.connect_timeout_s > 0:
             raise SettingsError(f"the connect timeout must be > 0 seconds, got {self.connect_timeout_s!r}")
 
@@ -117,6 +137,8 @@ class BatchResult:
         Workers of the cluster when the batch was submitted (0 when every borough was cached).
     dashboard_link : str or None
         The dask dashboard (``None`` when no cluster was needed).
+    run_id : str
+        This run's id (``batch_run.json``, the ``run_id`` of the boroughs it computed).
     """
 
     region: str
@@ -128,6 +150,7 @@ class BatchResult:
     wall_seconds: float
     n_workers: int
     dashboard_link: str | None
+    run_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -165,39 +188,100 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
     BatchResult
         Outcomes, status table, failures, files, wall time, workers, dashboard link.
     """
-    t0 = time.perf_counter()
+    t0, run_id, started = time.perf_counter(), new_run_id(), utc_now()
     out = export.check_output_path(Path(out).absolute(), folder=True)
     region = load_region(region_name, settings)
     chosen = select_boroughs(region.boroughs, options.boroughs)
-    tasks = [borough_task(region, row, out, settings, options) for row in chosen.itertuples(index=False)]
+    tasks = [borough_task(region, row, out, settings, options, run_id) for row in chosen.itertuples(index=False)]
+    write_manifest(out, run_id, started, tasks, state="running")
     done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
     todo = [t for t in tasks if t.lad_cd not in done]
-    say(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute")
+    say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
     link, n_workers = None, 0
-    if todo:
-        with _client(options) as client:
-            link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
-            say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
-            done.update(_compute(client, todo, options, settings.progress, say))
+    try:
+        if todo:
+            with _client(options) as client:
+                link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
+                say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
+                _compute(client, todo, options, settings.progress, say, done)
+    except KeyboardInterrupt:  # the cluster is closed by now (its context managers have exited)
+        _record_interrupt(out, run_id, started, tasks, done)
+        raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest are "
+                               f"marked 'interrupted' in {out / STATUS_FILE}") from None
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
     status = status_table(tasks, outcomes)
     files = [export.write_csv(status, out / STATUS_FILE)]
     failures = (status.loc[status["status"] == "failed", ["lad_cd", "borough", "error"]]
                 .set_axis(["lad_cd", "lad_nm", "reason"], axis=1).reset_index(drop=True))
-    files += _region_summary(region, outcomes, failures, out, settings, say)
+    files += _region_summary(region, outcomes, failures, out, settings, options, run_id, say)
+    files.append(write_manifest(out, run_id, started, tasks, state="complete", outcomes=outcomes))
     return BatchResult(region=region.name, out_dir=out, outcomes=outcomes, status=status, failures=failures,
                        files=tuple(files), wall_seconds=time.perf_counter() - t0, n_workers=n_workers,
-                       dashboard_link=link)
+                       dashboard_link=link, run_id=run_id)
+
+
+def _record_interrupt(out: Path, run_id: str, started: str, tasks: Sequence[BoroughTask],
+                      done: dict[str, BoroughOutcome]) -> None:
+    """``batch_status.csv`` with the boroughs not finished marked ``interrupted``, and the manifest
+    saying the run did not complete (the region summary is left as it was)."""
+    outcomes = tuple(done.get(t.lad_cd) or BoroughOutcome(
+        lad_cd=t.lad_cd, status="interrupted", attempts=0, run_id=run_id,
+        error="the batch was interrupted (Ctrl-C) before this borough finished; run the batch again") for t in tasks)
+    export.write_csv(status_table(tasks, outcomes), out / STATUS_FILE)
+    write_manifest(out, run_id, started, tasks, state="interrupted", outcomes=outcomes)
+
+
+def write_manifest(out: Path, run_id: str, started: str, tasks: Sequence[BoroughTask], state: str,
+                   outcomes: Sequence[BoroughOutcome] = ()) -> Path:
+    """``batch_run.json``: this run's id, start (and end), state (``running``, ``complete`` or
+    ``interrupted``), the boroughs asked for and what became of each.  Written first with
+    ``running`` and rewritten last, so a folder whose manifest still says ``running`` or
+    ``interrupted`` holds an unfinished batch."""
+    record = {"run_id": run_id, "started_utc": started, "state": state, "locmap_version": locmap.__version__,
+              "boroughs": [t.lad_cd for t in tasks],
+              "status": {o.lad_cd: o.status for o in outcomes}}
+    if state != "running":
+        record["ended_utc"] = utc_now()
+    return export.write_text(out / MANIFEST_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def _region_summary(region: Region, outcomes: Sequence[BoroughOutcome], failures: pd.DataFrame, out: Path,
-                    settings: Settings, say: Callable[[str], None]) -> list[Path]:
-    """The region summary of the boroughs that finished (failed ones listed with their reason)."""
-    summaries = [o.summary for o in outcomes if o.status != "failed"]
+                    settings: Settings, options: BatchOptions, run_id: str,
+                    say: Callable[[str], None]) -> list[Path]:
+    """The region summary of every borough with current results in ``out``: this run's and, for a
+    subset, the other boroughs' from earlier runs whose ``done.json`` still holds their current
+    input hash (each row says which run made it); failed ones listed with their reason."""
+    ran = {o.lad_cd for o in outcomes}
+    kept, not_run = _kept_boroughs(region, out, settings, options, run_id, exclude=ran)
+    figures = [o for o in (*outcomes, *kept) if o.status != "failed"]
+    summaries = [dict(o.summary, run_id=o.run_id, finished_utc=o.finished_utc) for o in figures]
+    if kept:
+        say(shown(f"region summary: {plural(len(ran), 'borough')} of this run and {len(kept)} kept from earlier "
+                  f"runs in this folder ({plural(len(not_run), 'borough')} without current results)"))
     if not summaries:
         say("no borough finished: the region summary lists the failures only (reasons in batch_status.csv)")
-    return list(write_region_summary(region, summaries, failures, out, settings))
+    return list(write_region_summary(region, summaries, failures, out, settings, not_run=not_run))
+
+
+def _kept_boroughs(region: Region, out: Path, settings: Settings, options: BatchOptions, run_id: str,
+                   exclude: set[str]) -> tuple[list[BoroughOutcome], dict[str, str]]:
+    """The boroughs outside this run whose folder holds results of their current inputs, and a
+    reason for each of the others (no results in this folder, or results of other inputs)."""
+    kept, not_run = [], {}
+    for row in region.boroughs.itertuples(index=False):
+        if row.lad_cd in exclude:
+            continue
+        if cache.read_done(out / "boroughs" / row.slug) is None:
+            not_run[row.lad_cd] = "not in this run; no results in this folder"
+            continue
+        outcome = cached_outcome(borough_task(region, row, out, settings, options, run_id))
+        if outcome is None:
+            not_run[row.lad_cd] = ("not in this run; its results in this folder are of other inputs (settings, "
+                                   "data or code changed), left out until it is run again")
+        else:
+            kept.append(outcome)
+    return kept, not_run
 
 
 def plural(n: int, word: str) -> str:
@@ -244,13 +328,14 @@ def borough_run_options(area_name: str, settings: Settings, options: BatchOption
                       report_pdf=None if options.report else False)
 
 
-def borough_task(region: Region, row: tuple, out: Path, settings: Settings, options: BatchOptions) -> BoroughTask:
+def borough_task(region: Region, row: tuple, out: Path, settings: Settings, options: BatchOptions,
+                 run_id: str = "") -> BoroughTask:
     """The task of one row of ``region.boroughs`` (its input hash computed here)."""
     run_options = borough_run_options(row.area, settings, options)
     return BoroughTask(region=region.name, lad_cd=row.lad_cd, lad_nm=row.lad_nm, area=row.area,
                        out_dir=out / "boroughs" / row.slug, settings=settings.with_(progress=False),
                        options=run_options, input_hash=cache.input_hash(row.area, settings, run_options),
-                       key_service_types=tuple(region.key_service_types))
+                       key_service_types=tuple(region.key_service_types), run_id=run_id)
 
 
 # ----------------------------------------------------------------------------- the cluster
@@ -266,7 +351,9 @@ def _client(options: BatchOptions) -> Iterator[Client]:
     # each worker process takes one borough at a time (no second task queued behind it that a
     # dying worker would take down too)
     config = {"distributed.scheduler.allowed-failures": int(options.retries),
-              "distributed.scheduler.worker-saturation": 1.0}
+              "distributed.scheduler.worker-saturation": 1.0,
+              # Ctrl-C stops the batch through this process, not by killing the workers mid-borough
+              "distributed.worker.preload": [worker_setup.__name__]}
     with dask.config.set(config):
         # worker logs stay quiet: a failing borough is reported once, in the status table and
         # its folder's error.txt, not as a traceback per attempt on the terminal
@@ -276,36 +363,25 @@ def _client(options: BatchOptions) -> Iterator[Client]:
             yield client
 
 
-def connect(address: str, timeout_s: float = 10.0) -> Client:
-    """A :class:`~distributed.Client` of the running scheduler at ``address``.
-
-    Raises
-    ------
-    SchedulerUnreachableError
-        The address is malformed or nothing answers there within ``timeout_s`` seconds.
-    """
-    try:
-        return Client(address, timeout=timeout_s)
-    except (OSError, ValueError) as exc:  # timeout / refused / unknown scheme or missing port
-        raise SchedulerUnreachableError(f"cannot reach the dask scheduler {address!r}: {exc}") from None
-
-
 def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions, show_bar: bool,
-             say: Callable[[str], None]) -> dict[str, BoroughOutcome]:
-    """Run the tasks, at most one per worker thread at a time, collecting outcomes as they complete
-    (a progress bar over them).
+             say: Callable[[str], None], outcomes: dict[str, BoroughOutcome]) -> None:
+    """Run the tasks, at most one per worker thread at a time, putting each outcome into
+    ``outcomes`` as it completes (a progress bar over them; what finished before a Ctrl-C stays).
 
     dask sends every submitted task to a worker at once (a handful of tasks is not queued on the
     scheduler), and a worker that dies counts a failure against every task it held; keeping one
     borough per thread in flight means a dying worker takes down only the borough it was running.
+    A worker that has run ``options.boroughs_per_worker`` boroughs is restarted before more are
+    submitted (:func:`_restart_if_due`).
     """
-    pending, running, outcomes = list(tasks), {}, {}
+    pending, running, per_worker = list(tasks), {}, {}
     done = as_completed()
 
     def submit_more() -> None:
         slots = max(1, sum(client.nthreads().values()))
         while pending and len(running) < slots:
             t = pending.pop(0)
+            clear_attempts(t.out_dir)  # this batch's attempts only
             future = client.submit(options.task, t, key=f"borough-{t.lad_cd}-{t.input_hash[:8]}", pure=False,
                                    retries=int(options.retries))
             running[future] = t
@@ -317,35 +393,62 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
         outcomes[task.lad_cd] = outcome = outcome_of(future, task)
         with tqdm.external_write_mode():  # the line above the bar, not through it
             say(describe(task, outcome))
+        _restart_if_due(client, outcome.worker, per_worker, options, say)
         submit_more()
-    return outcomes
+
+
+def _restart_if_due(client: Client, worker: str, per_worker: dict[str, int], options: BatchOptions,
+                    say: Callable[[str], None]) -> None:
+    """Restart ``worker`` once it has run ``options.boroughs_per_worker`` boroughs (measured: a
+    worker process grew 20-25 MB a borough over 16-17 boroughs, docs/batch.md).  A worker
+    without a nanny cannot be restarted: said once, and the batch goes on."""
+    if not options.boroughs_per_worker or not worker.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        return
+    per_worker[worker] = per_worker.get(worker, 0) + 1
+    if per_worker[worker] < int(options.boroughs_per_worker):
+        return
+    per_worker.pop(worker)
+    result = client.restart_workers([worker], timeout=120, raise_for_error=False).get(worker)
+    if result != "OK":
+        say(f"could not restart the worker {worker} after {options.boroughs_per_worker} boroughs ({result}): "
+            "it goes on without a restart")
 
 
 def outcome_of(future: Future, task: BoroughTask) -> BoroughOutcome:
     """The borough's outcome from its finished future: the task's own (done, or failed with a
     LocmapError), or failed with the exception that ended the task after its retries (a bug, or
-    ``KilledWorker`` when its worker died on every attempt)."""
+    ``KilledWorker`` when its worker died on every attempt); attempts and the last failure read
+    from the borough's attempts log."""
     if future.status == "finished":
         return future.result()
+    attempts, last_failure = read_attempts(task.out_dir)
+    common = {"lad_cd": task.lad_cd, "status": "failed", "attempts": attempts, "run_id": task.run_id,
+              "finished_utc": utc_now()}
     if future.status == "cancelled":
-        return BoroughOutcome(lad_cd=task.lad_cd, status="failed",
+        return BoroughOutcome(**common, last_failure=last_failure,
                               error="the task was cancelled (the scheduler or client went away); run again")
     exc = future.exception()
-    text = f"{type(exc).__name__}: {exc}"
+    text = shown(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, KilledWorker):
-        text += f"\n  What to do: {_KILLED_REMEDY}"
-        return BoroughOutcome(lad_cd=task.lad_cd, status="failed", error=text)
+        return BoroughOutcome(**common, last_failure=last_failure or text.splitlines()[0],
+                              error=f"{text}\n  What to do: {_KILLED_REMEDY}")
     # an error locmap did not expect: where it happened, for the report of the bug
-    return BoroughOutcome(lad_cd=task.lad_cd, status="failed", error=f"{text}\n  What to do: {_BUG_REMEDY}",
+    return BoroughOutcome(**common, last_failure=last_failure or text.splitlines()[0],
+                          error=f"{text}\n  What to do: {_BUG_REMEDY}",
                           traceback="".join(traceback.format_tb(future.traceback())))
 
 
 def describe(task: BoroughTask, outcome: BoroughOutcome) -> str:
-    """One line on a finished borough (failures add the first line of the error)."""
+    """One line on a finished borough (failures add the first line of the error; a borough that
+    needed more than one attempt says how many and why the last failed one failed)."""
     line = f"{outcome.status:6} {task.lad_nm}"
     if outcome.status == "failed":
-        return f"{line}: {outcome.error.splitlines()[0] if outcome.error else 'no reason given'}"
-    return f"{line} ({outcome.seconds:.1f} s, peak {outcome.peak_rss_mb:.0f} MB, {outcome.worker})"
+        line = f"{line}: {outcome.error.splitlines()[0] if outcome.error else 'no reason given'}"
+    else:
+        line = f"{line} ({outcome.seconds:.1f} s, peak {outcome.peak_rss_mb:.0f} MB, {outcome.worker})"
+    if outcome.attempts > 1:
+        line += f" [{outcome.attempts} attempts; last failure: {outcome.last_failure}]"
+    return shown(" ".join(line.split("\n")))
 
 
 def write_error_files(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome]) -> None:
@@ -363,13 +466,15 @@ def write_error_files(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOu
 def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome]) -> pd.DataFrame:
     """``batch_status.csv``: one row per borough (seconds and MB rounded to 0.1; the error on one
     line)."""
-    rows = [{"borough": t.lad_nm, "lad_cd": t.lad_cd, "status": o.status, "seconds": round(o.seconds, 1),
-             "peak_rss_mb": round(o.peak_rss_mb, 1), "worker_peak_rss_mb": round(o.worker_peak_rss_mb, 1),
-             "worker": o.worker, "error": " ".join(line.strip() for line in o.error.splitlines())}
+    rows = [{"borough": t.lad_nm, "lad_cd": t.lad_cd, "status": o.status, "run_id": o.run_id,
+             "finished_utc": o.finished_utc, "attempts": o.attempts, "last_failure": shown(o.last_failure),
+             "seconds": round(o.seconds, 1), "peak_rss_mb": round(o.peak_rss_mb, 1),
+             "worker_peak_rss_mb": round(o.worker_peak_rss_mb, 1), "worker": o.worker,
+             "error": shown(" ".join(line.strip() for line in o.error.splitlines()))}
             for t, o in zip(tasks, outcomes)]
     return pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
 
 
-__all__ = ["BatchOptions", "BatchResult", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
+__all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
            "STATUS_FILE", "ERROR_FILE"]

@@ -463,7 +463,12 @@ def league_columns(summaries: Sequence[Mapping]) -> list[tuple[str, str, str, st
               "perturbation)", "sum", "ltla_minus_msoa", ""),
              ("Distance method", "label", "how distances were measured (street network or calibrated estimate)",
               "text", "distance_label", ""),
-             ("Data gaps", "text", "what the borough's data lacks (see summary.md)", "text", "data_gaps", "")]
+             ("Data gaps", "text", "what the borough's data lacks (see summary.md)", "text", "data_gaps", ""),
+             ("Run", "id", "the batch run that computed the borough's figures (batch_run.json, batch_status.csv "
+              "and the borough's done.json carry the same id); a subset run keeps the other boroughs' figures "
+              "of earlier runs", "text", "run_id", ""),
+             ("Finished (UTC)", "time", "when that run finished the borough (ISO 8601, UTC)", "text",
+              "finished_utc", "")]
     return cols
 
 
@@ -543,14 +548,17 @@ POPULATION_COLUMNS: dict[str, tuple[str, str]] = {
     "Code": ("code", "ONS code of the borough (or of the region on the total rows)"),
     "Borough": ("name", "borough, or the region total the row describes"),
     "Status": ("label", "run = figures from the borough's run; failed = the run failed (see Reason); "
+                        "not run = not in this run and no current results in the folder (see Reason); "
                         "not reported = the batch returned neither figures nor a failure"),
     "Reason": ("text", "why the borough has no figures"),
     "Population (LSOA sum)": ("people", "LSOA 2021 population of the borough (the population every figure uses)"),
     "Population at homes": ("people", "the same people placed at the homes (postcode centroids)"),
     "Census 2021 MSOA sum": ("people", "Census 2021 usual residents, summed over the borough's MSOAs"),
     "Census 2021 LTLA total": ("people", "Census 2021 usual residents, local authority table"),
-    "LSOA minus MSOA": ("people", "population conservation: 0 up to rounding for every borough run; on the "
-                                  "Census-tables row, minus the population of the boroughs not run"),
+    "LSOA minus MSOA": ("people", "population conservation: 0 up to rounding for every borough run and for "
+                                  "the boroughs-run total (their LSOA sum against their own MSOA sum); on the "
+                                  "region's Census-tables row only when every borough ran (blank otherwise: "
+                                  "a part is not compared with the whole)"),
     "LTLA minus MSOA": ("people", "difference between the two Census 2021 tables (disclosure perturbation)"),
 }
 
@@ -604,12 +612,14 @@ def region_census_totals(region: Any, settings: Settings) -> tuple[float | None,
 
 
 def population_check(region: Any, summaries: Sequence[Mapping], failures: pd.DataFrame | None,
-                     settings: Settings) -> pd.DataFrame:
+                     settings: Settings, not_run: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Per borough and for the region: LSOA sum, Census MSOA sum, Census LTLA total, differences.
 
     Every borough of the region has a row (run, failed with its reason, or not reported); two
     total rows follow: the boroughs run, and the region's Census tables (the LTLA table says
-    8,799,756 for London) against the summed LSOA population of the boroughs run.
+    8,799,756 for London), compared with the summed LSOA population only when every borough ran
+    (a subset is compared with its own Census MSOA sum on the first total row).  ``not_run`` maps
+    the codes of boroughs deliberately left out (a subset run) to why: status ``not run``.
     """
     failed = _failures_frame(failures, region)
     by_lad = _checked(region, summaries, failed)
@@ -617,9 +627,11 @@ def population_check(region: Any, summaries: Sequence[Mapping], failures: pd.Dat
     rows = []
     for b in region.boroughs.sort_values("lad_cd").itertuples():
         s = by_lad.get(b.lad_cd, {})
-        status = "run" if s else "failed" if b.lad_cd in reasons.index else "not reported"
+        left_out = (not_run or {}).get(b.lad_cd)
+        status = ("run" if s else "failed" if b.lad_cd in reasons.index else "not run" if left_out
+                  else "not reported")
         rows.append({"Code": b.lad_cd, "Borough": b.lad_nm, "Status": status,
-                     "Reason": reasons.get(b.lad_cd, "" if s else "no figures and no failure reported"),
+                     "Reason": reasons.get(b.lad_cd, "" if s else left_out or "no figures and no failure reported"),
                      "Population (LSOA sum)": s.get("population_lsoa_sum"), "Population at homes": s.get("pop_total"),
                      "Census 2021 MSOA sum": s.get("census_msoa_sum"), "Census 2021 LTLA total": s.get("census_ltla"),
                      "LSOA minus MSOA": s.get("lsoa_minus_msoa"), "LTLA minus MSOA": s.get("ltla_minus_msoa")})
@@ -637,7 +649,7 @@ def population_check(region: Any, summaries: Sequence[Mapping], failures: pd.Dat
          "Status": "total", "Reason": "" if n == n_all else f"{n_all - n} borough(s) not run: their people are missing",
          "Population (LSOA sum)": lsoa_run, "Population at homes": sums["Population at homes"],
          "Census 2021 MSOA sum": msoa_all, "Census 2021 LTLA total": ltla_all,
-         "LSOA minus MSOA": None if lsoa_run is None else lsoa_run - msoa_all,
+         "LSOA minus MSOA": None if lsoa_run is None or n < n_all else lsoa_run - msoa_all,
          "LTLA minus MSOA": None if ltla_all is None else ltla_all - msoa_all}])
     out = pd.concat([df, totals], ignore_index=True)
     for c in list(POPULATION_COLUMNS)[4:]:
@@ -647,7 +659,7 @@ def population_check(region: Any, summaries: Sequence[Mapping], failures: pd.Dat
 
 # ----------------------------------------------------------------------------- writing
 def write_region_summary(region: Any, summaries: list[dict], failures: pd.DataFrame | None, out_dir: str | Path,
-                         settings: Settings) -> list[Path]:
+                         settings: Settings, not_run: Mapping[str, str] | None = None) -> list[Path]:
     """The region summary in ``out_dir`` (atomic writes); returns the paths written.
 
     Files (``<r>`` is ``region.name``, e.g. ``london``): ``<r>_league.csv`` (ranked boroughs and
@@ -668,12 +680,15 @@ def write_region_summary(region: Any, summaries: list[dict], failures: pd.DataFr
         Output folder (created).
     settings : Settings
         For the data root (the region's Census tables).
+    not_run : mapping of str to str, optional
+        Boroughs deliberately left out (a subset run: not chosen and no current results in the
+        folder), code -> why; listed once in summary.md, status ``not run`` in the population check.
     """
     out = Path(out_dir)
     failed = _failures_frame(failures, region)
     by_lad = _checked(region, summaries, failed)
     ordered = [by_lad[c] for c in sorted(by_lad)]
-    pop = population_check(region, ordered, failed, settings)
+    pop = population_check(region, ordered, failed, settings, not_run=not_run)
     written, dictionary = [], {}
     league = None
     if ordered:
@@ -684,7 +699,7 @@ def write_region_summary(region: Any, summaries: list[dict], failures: pd.DataFr
                  "of the ranking column (the worst served); blank on the total row")}
         written.append(_write_table(league, specs, out / f"{region.name}_league.csv", dictionary))
     written.append(_write_table(pop, POPULATION_COLUMNS, out / f"{region.name}_population_check.csv", dictionary))
-    missing = pop.loc[pop["Status"] == "not reported", ["Code", "Borough", "Reason"]]
+    missing = pop.loc[pop["Status"].isin(["not reported", "not run"]), ["Code", "Borough", "Reason"]]
     shown_failed = pd.concat([failed, missing.set_axis(["lad_cd", "lad_nm", "reason"], axis=1)], ignore_index=True)
     written += _write_maps(region, ordered, shown_failed, league, out)
     notes = (f"The {region.title} summary of a locmap batch. summary.md says what the figures mean, which "
@@ -806,12 +821,7 @@ def summary_markdown(region: Any, summaries: Sequence[Mapping], failed: pd.DataF
     if league is not None:
         lines += _ranking_lines(league, float(summaries[0]["middle_minutes"])) + [""]
     lines += _population_lines(pop) + [""] + _meaning_lines(region, summaries) + [""]
-    lines += ["## Boroughs not run", ""]
-    lines += ([f"- {md_text(r.lad_nm)} ({md_text(r.lad_cd)}): {md_text(r.reason)}" for r in failed.itertuples()]
-              or ["None: every borough ran."])
-    not_reported = pop[pop["Status"] == "not reported"]
-    lines += [f"- {md_text(r.Borough)} ({md_text(r.Code)}): no figures and no failure reported"
-              for r in not_reported.itertuples()]
+    lines += ["## Boroughs not run", ""] + _not_run_lines(failed, pop)
     lines += ["", "## What each borough's data lacks", ""]
     edge = edge_boroughs(region.outlines)
     for s in summaries:
@@ -826,6 +836,19 @@ def summary_markdown(region: Any, summaries: Sequence[Mapping], failed: pd.DataF
               f"- `{region.name}_map.html` (works offline) and `{region.name}_map.png`: the headline figure per borough",
               "- `README.txt`: every column of the CSV files", ""]
     return "\n".join(lines)
+
+
+def _not_run_lines(failed: pd.DataFrame, pop: pd.DataFrame) -> list[str]:
+    """Failed boroughs one by one; boroughs left out of a subset run grouped by reason (names
+    only); "None" only when every borough of the region has figures."""
+    lines = [f"- {md_text(r.lad_nm)} ({md_text(r.lad_cd)}): failed: {md_text(r.reason)}" for r in failed.itertuples()]
+    left_out = pop[pop["Status"] == "not run"]
+    for reason, group in left_out.groupby("Reason", sort=False):
+        lines.append(f"- {len(group)} borough(s) ({md_text(reason)}): " + ", ".join(md_text(b) for b in group["Borough"]))
+    not_reported = pop[pop["Status"] == "not reported"]
+    lines += [f"- {md_text(r.Borough)} ({md_text(r.Code)}): no figures and no failure reported"
+              for r in not_reported.itertuples()]
+    return lines or ["None: every borough ran."]
 
 
 def _ranking_lines(league: pd.DataFrame, m: float) -> list[str]:
@@ -851,7 +874,9 @@ def _population_lines(pop: pd.DataFrame) -> list[str]:
             f"{num(run['Census 2021 LTLA total'])} (LTLA minus MSOA {num(run['LTLA minus MSOA'])}).",
             f"- {md_text(census['Borough'])}: MSOA sum {num(census['Census 2021 MSOA sum'])}, LTLA table "
             f"{num(census['Census 2021 LTLA total'])} (LTLA minus MSOA {num(census['LTLA minus MSOA'])}); "
-            f"boroughs run minus MSOA sum: {num(census['LSOA minus MSOA'])}.",
+            + (f"boroughs run minus MSOA sum: {num(census['LSOA minus MSOA'])}." if pd.notna(census['LSOA minus MSOA'])
+               else "not compared with the boroughs run (not every borough ran: the line above compares them "
+                    "with their own MSOA sum)."),
             "- The two Census tables differ by a few people per borough (statistical disclosure perturbation); "
             "every figure here uses the MSOA-based LSOA population."]
 

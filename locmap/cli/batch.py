@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from locmap._text import terminal_safe_message as shown
 from locmap.cli._options import add_common, check_paths, say, settings_from_args
 from locmap.errors import SettingsError
 
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 
 #: BatchOptions()'s defaults, as literals so that the parser imports nothing heavy (no dask)
 #: (tests/test_imports.py checks they are the library's)
-BATCH_DEFAULTS = argparse.Namespace(n_workers=2, retries=2, connect_timeout_s=10.0)
+BATCH_DEFAULTS = argparse.Namespace(n_workers=2, retries=2, connect_timeout_s=10.0, boroughs_per_worker=4)
 
 EXAMPLES = """\
 examples:
@@ -28,9 +30,13 @@ examples:
       same path (or LOCMAP_DATA_ROOT set), and --out on a folder every worker can write
 
 Each borough's outputs go to OUT/boroughs/<slug>/ (as `locmap run` writes them, plus log.txt,
-borough_summary.json and done.json); OUT/batch_status.csv says what became of each borough.
-A borough whose done.json holds the hash of its current inputs is not recomputed. Exit status:
-0 when every borough is done or reused, 1 when any failed (the summary is written for the rest).
+attempts.jsonl, borough_summary.json and done.json); OUT/batch_status.csv says what became of
+each borough (attempts, last failure, run id); OUT/batch_run.json says whether the run completed.
+A borough whose done.json holds the hash of its current inputs is not recomputed; a subset run
+keeps the other boroughs' current results in the region summary. Exit status: 0 when every
+borough is done or reused, 1 when any failed (the summary is written for the rest), 2 for bad
+input (an address that is not a dask scheduler answering within --connect-timeout), 130 on
+Ctrl-C (the cluster stopped, unfinished boroughs marked 'interrupted').
 """
 
 
@@ -60,6 +66,9 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--retries", type=int, default=defaults.retries,
                    help=f"extra attempts for a borough whose task raised or whose worker died "
                         f"(default: {defaults.retries})")
+    g.add_argument("--boroughs-per-worker", type=int, default=defaults.boroughs_per_worker, metavar="N",
+                   help=f"restart a worker process after N boroughs, bounding its memory (default: "
+                        f"{defaults.boroughs_per_worker}; 0 = never)")
     g.add_argument("--no-maps", action="store_true", help="skip each borough's HTML maps and print sheet")
     g.add_argument("--report", action="store_true",
                    help="also write each borough's decision pack (HTML, + PDF when Chromium is found)")
@@ -74,11 +83,11 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
     return BatchOptions(boroughs=tuple(b.strip() for b in args.boroughs.split(",") if b.strip()),
                         scheduler=args.scheduler or None, n_workers=args.workers, retries=args.retries,
                         maps=not args.no_maps, report=args.report, force=args.force,
-                        connect_timeout_s=args.connect_timeout)
+                        connect_timeout_s=args.connect_timeout, boroughs_per_worker=args.boroughs_per_worker)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
-    from locmap.batch.engine import STATUS_FILE, plural, run_batch  # at call time: the parser imports nothing heavy (docs/decisions.md)
+    from locmap.batch.engine import STATUS_FILE, BatchInterrupted, plural, run_batch  # at call time: the parser imports nothing heavy (docs/decisions.md)
 
     if args.area is not None:
         raise SettingsError(f"locmap batch runs the boroughs of --region and takes no --area (got {args.area!r}); "
@@ -86,14 +95,21 @@ def run_batch_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     options = options_from_args(args)
     check_paths(args, settings)
-    res = run_batch(args.region, args.out, settings, options, say=say)
+    try:
+        res = run_batch(args.region, args.out, settings, options, say=say)
+    except BatchInterrupted as exc:  # Ctrl-C: the cluster is stopped, the status marked; no traceback
+        print(f"locmap: {shown(exc)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before any borough was submitted (loading, hashing, connecting)
+        print("locmap: interrupted before any borough ran; nothing was changed", file=sys.stderr)
+        return 130
     counts = res.status["status"].value_counts()
     where = f"on {plural(res.n_workers, 'worker')}" if res.n_workers else "(nothing to compute: no cluster)"
     print(f"{res.region}: {plural(len(res.outcomes), 'borough')} in {res.wall_seconds:.1f} s {where}: "
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "cached", "failed")))
     for row in res.failures.itertuples(index=False):
-        print(f"  failed {row.lad_nm}: {str(row.reason).splitlines()[0]}")
-    print(f"status of every borough: {res.out_dir / STATUS_FILE}")
+        print(shown(f"  failed {row.lad_nm}: {str(row.reason).splitlines()[0]}"))
+    print(f"status of every borough: {res.out_dir / STATUS_FILE} (run {res.run_id})")
     for path in res.files:
         print(f"  {path}")
     return res.exit_code

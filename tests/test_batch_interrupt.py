@@ -1,0 +1,66 @@
+"""Ctrl-C on ``locmap batch``: one line, exit 130, no traceback, the cluster stopped (no worker
+process left behind), the unfinished boroughs marked ``interrupted``.
+
+The command runs in its own process group and gets SIGINT the way a terminal sends Ctrl-C: to
+the whole group (the command, the nannies and the worker processes), while a borough is running.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from locmap.batch.borough import ATTEMPTS_FILE
+from locmap.batch.engine import MANIFEST_FILE, STATUS_FILE
+
+pytestmark = pytest.mark.realdata
+
+#: Hang detectors, not timing figures.
+START_S, STOP_S = 600.0, 120.0
+
+
+def wait_for(path: Path, proc: subprocess.Popen, limit_s: float) -> None:
+    t0 = time.monotonic()
+    while not path.exists():
+        assert proc.poll() is None, f"the batch ended before {path.name} appeared: {proc.communicate()}"
+        assert time.monotonic() - t0 < limit_s, f"{path} did not appear in {limit_s:g} s"
+        time.sleep(0.2)
+
+
+def test_ctrl_c_stops_the_cluster_marks_the_borough_and_exits_130_in_one_line(tmp_path):
+    out = tmp_path / "london"
+    cmd = [sys.executable, "-m", "locmap", "batch", "--region", "london", "--out", str(out),
+           "--boroughs", "city-of-london", "--no-maps", "--no-progress", "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        wait_for(out / "boroughs" / "city-of-london" / ATTEMPTS_FILE, proc, START_S)  # the borough is running
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert family, "no worker processes found"
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=STOP_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    # the progress lines before it, then one line for the interrupt and nothing after it
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines[:2] == ["Greater London: 1 borough, 0 cached, 1 to compute", lines[1]] and "dashboard" in lines[1]
+    assert len(lines) == 3 and lines[2].startswith("locmap: interrupted: 0 of 1 borough finished"), stderr
+    assert "Traceback" not in stderr + stdout
+    _gone, alive = psutil.wait_procs(family, timeout=30)
+    assert alive == [], f"worker processes left behind: {alive}"
+    status = pd.read_csv(out / STATUS_FILE, keep_default_na=False)
+    assert status[["lad_cd", "status"]].values.tolist() == [["E09000001", "interrupted"]]
+    assert "interrupted (Ctrl-C)" in status["error"].iloc[0]
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["state"] == "interrupted" and manifest["status"] == {"E09000001": "interrupted"}
+    assert not (out / "boroughs" / "city-of-london" / "done.json").exists()
