@@ -12,8 +12,11 @@ always a text cell (a name like ``=HYPERLINK(...)`` is shown, never run as a for
 """
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +49,9 @@ NAME_UNITS = ((r"^pct_", "percent"), (r"^(share_|p_first$|p_rank_)", "share 0-1"
               (r"(_m|^max_m|^x|^y)$", "metres"))
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
 MAX_WIDTH = 60
+#: document and zip-entry time of every workbook (as GeoPackages: locmap.export.GPKG_DATE)
+FIXED_TIME = dt.datetime(2000, 1, 1)
+_W3CDTF = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
 CONTENTS_TEXT_WIDTH = 70
 _DICT_LINE = re.compile(r"^  (\S+)\s+.*\[([^\]]+)\]\s*$")
 
@@ -299,8 +305,23 @@ def write_workbook(run_dir: str | Path, path: str | Path | None = None, area_tit
     for s in sheets:
         _data_sheet(wb, s, units)
     with atomic_path(path) as tmp:
-        wb.save(tmp)
+        _save_reproducibly(wb, tmp)
     return path
+
+
+def _save_reproducibly(wb: Workbook, path: Path) -> None:
+    """Save with fixed document dates and zip entry times, so the same run gives the same bytes."""
+    wb.properties.created = wb.properties.modified = FIXED_TIME
+    wb.properties.creator = "locmap"
+    buf = io.BytesIO()
+    wb.save(buf)
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + _W3CDTF.encode(), data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6]), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
 
 
 def run_area(run_dir: Path) -> tuple[str, str]:
