@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_object_dtype, is_string_dtype
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -72,7 +73,7 @@ def read_run_csv(path: Path) -> pd.DataFrame:
     (a leading ``'`` before = + - @) is removed again, the cell becomes a text cell instead."""
     df = pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
     for c in df.columns:
-        if df[c].dtype == object:
+        if is_object_dtype(df[c].dtype) or is_string_dtype(df[c].dtype):
             df[c] = df[c].map(_unguard)
     return df
 
