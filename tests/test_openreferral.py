@@ -315,3 +315,20 @@ def test_export_and_equivalent_csv_give_identical_access_tables(ealing_exports, 
     new, old = res["plain"].wide["minutes__childrens_centre"].to_numpy(), base["minutes__childrens_centre"].to_numpy()
     assert (new < old - 0.5).sum() > 1000
     assert np.all(new <= old + 1e-9)
+
+
+@pytest.mark.parametrize("record", [
+    {"id": 1, "name": ["x"], "status": None, "attributes": 5, "service_at_locations": "here"},
+    {"id": "s", "name": "n", "status": "active", "service_at_locations": [7, {"location": "nowhere"}]},
+    {"id": "x", "service": "not a service", "location": [1, 2]},
+    {"id": "y", "service": {"name": "n", "status": "active", "attributes": [{"taxonomy_term": 3}]},
+     "location": {"latitude": float("nan"), "longitude": "w", "addresses": {"postal_code": 5}}},
+])
+def test_malformed_records_are_rejected_with_a_reason_never_raised(record, tmp_path):
+    p = tmp_path / "page1.json"
+    p.write_text(json.dumps({"contents": [record, json.loads((SPECS / "service_full.json").read_text())]}))
+    table = openreferral.read_openreferral(p)
+    rejects = table.frame.attrs["row_rejects"]
+    n_first = len(table.frame) - 1
+    assert [rejects[r][0] for r in range(1, n_first + 1)] == ["schema violation"] * n_first
+    assert rejects[n_first + 1][0] == "no service type for taxonomy 'name'"

@@ -132,10 +132,15 @@ def _mapping_for(path: Path, types_toml: str | Path | None) -> TypeMapping:
     return load_type_mapping(beside if beside.is_file() else DEFAULT_TYPES_TOML)
 
 
+def _list(v) -> list:
+    """``v`` if it is a list, else [] (a wrong type is reported by the schema, not raised here)."""
+    return v if isinstance(v, list) else []
+
+
 def _taxonomy_terms(service: dict) -> list[str]:
     """The service's taxonomy terms (``term``, else ``name``, else ``id`` of each attribute)."""
     out = []
-    for attr in service.get("attributes") or []:
+    for attr in _list(service.get("attributes")):
         term = attr.get("taxonomy_term") if isinstance(attr, dict) else None
         if isinstance(term, dict):
             out.append(term.get("term") or term.get("name") or term.get("id") or "")
@@ -337,13 +342,19 @@ def _pairs(rec: Record) -> list[tuple[dict, dict | None, dict]]:
     """(service, location or None, service_at_location) for each service-at-location of a
     record; a service listing none gives one pair with an empty service_at_location."""
     if rec.kind == "service_at_location":
-        return [(rec.data.get("service") or {}, rec.data.get("location"), rec.data)]
-    sals = [s for s in rec.data.get("service_at_locations") or [] if isinstance(s, dict)]
-    return [(rec.data, s.get("location"), s) for s in sals] or [(rec.data, None, {})]
+        service = rec.data.get("service")
+        return [(service if isinstance(service, dict) else {}, _location(rec.data), rec.data)]
+    sals = [s for s in _list(rec.data.get("service_at_locations")) if isinstance(s, dict)]
+    return [(rec.data, _location(s), s) for s in sals] or [(rec.data, None, {})]
+
+
+def _location(sal: dict) -> dict | None:
+    loc = sal.get("location")
+    return loc if isinstance(loc, dict) else None
 
 
 def _address(location: dict) -> dict:
-    addrs = [a for a in location.get("addresses") or [] if isinstance(a, dict)]
+    addrs = [a for a in _list(location.get("addresses")) if isinstance(a, dict)]
     physical = [a for a in addrs if str(a.get("address_type") or "").lower() == "physical"]
     return (physical or addrs or [{}])[0]
 
@@ -408,10 +419,8 @@ def read_openreferral(path: str | Path, types_toml: str | Path | None = None,
         problems = list(rec.problems) + violations(rec)
         n_invalid += bool(problems)
         for service, location, sal in _pairs(rec):
-            row = _row(service if isinstance(service, dict) else {}, location if isinstance(location, dict) else None,
-                       sal, mapping)
-            reject = _reject(rec, problems, service, location if isinstance(location, dict) else None, sal, row,
-                             mapping)
+            row = _row(service, location, sal, mapping)
+            reject = _reject(rec, problems, service, location, sal, row, mapping)
             rows.append(row)
             if reject is not None:
                 rejects[len(rows)] = reject
