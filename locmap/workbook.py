@@ -344,7 +344,7 @@ def sources_table(area) -> pd.DataFrame:
     """The area (kind ``area``), its layers and tables, its service files (with source and
     vintage) and the attribution, as rows ``kind, key, title, path, vintage``."""
     pack = area.pack
-    rows = [{"kind": "area", "key": area.file_stem, "title": pack.title, "path": str(pack.path), "vintage": ""}]
+    rows = [{"kind": "area", "key": area.file_stem, "title": pack.title, "path": pack.path.name, "vintage": ""}]
     for kind, specs in (("layer", pack.layers), ("table", pack.tables)):
         rows += [{"kind": kind, "key": k, "title": "", "path": s.path, "vintage": ""} for k, s in specs.items()]
     rows += [{"kind": "services", "key": s.get("key", ""), "title": s.get("source", ""), "path": s.get("path", ""),
