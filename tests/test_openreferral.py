@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from locmap.access.nearest import compute_access
+from locmap.cli import main
 from locmap.data import openreferral
 from locmap.data.area import load_area
 from locmap.data.io import read_csv_any
@@ -332,3 +334,21 @@ def test_malformed_records_are_rejected_with_a_reason_never_raised(record, tmp_p
     n_first = len(table.frame) - 1
     assert [rejects[r][0] for r in range(1, n_first + 1)] == ["schema violation"] * n_first
     assert rejects[n_first + 1][0] == "no service type for taxonomy 'name'"
+
+
+def test_cli_check_reads_an_export_folder_and_accounts_for_its_rows(tmp_path, capsys):
+    folder = tmp_path / "export"
+    shutil.copytree(SPECS / "csv", folder)
+    (folder / openreferral.USER_TYPES_NAME).write_text('[names]\n"(?i)counselling" = "childrens_centre"\n')
+    rejects = tmp_path / "rejects.csv"
+    assert main(["check", "--area", "ealing", "--services", str(folder), "--rejects", str(rejects)]) == 0
+    printed = capsys.readouterr()
+    assert f"your services file {folder}: 1 rows read, 0 used, 1 rejected" in printed.err
+    assert "Open Referral UK export (CSV package): 1 record(s), 1 service-at-location row(s)" in printed.out
+    rej = pd.read_csv(rejects)
+    assert rej.loc[rej["source_key"] == "user", ["row", "reason"]].values.tolist() == [[1, "bad coordinates"]]
+
+
+def test_cli_refuses_a_folder_that_is_not_an_export(tmp_path, capsys):
+    assert main(["check", "--area", "ealing", "--services", str(tmp_path)]) == 2
+    assert "is a folder, not a file" in capsys.readouterr().err
