@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 OUT ?= out/ealing
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-DEBIAN_TEST_PACKAGES := chromium chromium-driver poppler-utils
+DEBIAN_TEST_PACKAGES := chromium chromium-driver poppler-utils libreoffice-calc-nogui gdal-bin
 
 .PHONY: demo test install install-dev system-packages clean-out
 
@@ -29,12 +29,15 @@ demo: $(STAMP)
 	$(BIN)/locmap run --area ealing --out $(OUT)
 
 # Debian packages the tests use: chromium + chromium-driver (browser tests, PDF printing),
-# poppler-utils (pdftoppm/pdftotext: PDF pages rendered and read back).
+# poppler-utils (pdftoppm/pdftotext: PDF pages rendered and read back), libreoffice-calc-nogui
+# (soffice: the run's workbook opened headless), gdal-bin (ogrinfo: GeoPackages read by Debian's GDAL).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v soffice >/dev/null 2>&1 || command -v libreoffice >/dev/null 2>&1 || missing="$$missing libreoffice-calc-nogui"; \
+	command -v ogrinfo >/dev/null 2>&1 || missing="$$missing gdal-bin"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing for the tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES) >/dev/null) \

@@ -51,7 +51,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from locmap import export
+from locmap import export, workbook
 from locmap import runfolder
 from locmap.access import nearest as acc
 from locmap.access.crossborder import crossborder_shares
@@ -837,6 +837,7 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
         files += _run_maps(step, area, access, loc, rec.locality, out, options)
     if options.report:
         files += _run_report(step, area, access, loc, sites, settings, out, options, say)
+    files += step("workbook", workbook.write_run_workbook, area, out)  # <area>_decision_tables.xlsx
     files.append(export.write_text(out / "timings.csv", "step,seconds\n" + "".join(
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,

@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -297,15 +297,25 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def write_gpkg(layers: dict, path: str | os.PathLike) -> Path:
-    """Write one or more GeoDataFrames as layers of one GeoPackage, atomically."""
+def write_gpkg(layers: dict, path: str | os.PathLike, version: str | None = "1.2",
+               finish: Callable[[Path], None] | None = None) -> Path:
+    """Write one or more GeoDataFrames as layers of one GeoPackage, atomically.
+
+    ``version`` is the GeoPackage version (GDAL's ``VERSION``; default 1.2, which GDAL 3.6 reads
+    without a warning; None = GDAL's default); ``finish(tmp_path)`` runs on the written file
+    before it replaces ``path`` (e.g. :func:`locmap.geopackage.add_layer_styles`).
+    """
+    options = {"VERSION": version} if version else {}
     with atomic_path(path) as tmp:
-        for name, gdf in layers.items():
-            try:
-                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")  # dates fixed: see GPKG_DATE
-            except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-                # GDAL reports a full disk as a failed SQL statement, not as an OSError
-                raise _gdal_write_error(exc, Path(path), tmp.parent) from exc
+        try:
+            for name, gdf in layers.items():
+                # dates fixed: see GPKG_DATE
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", dataset_options=options)
+            if finish is not None:
+                finish(tmp)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            # GDAL reports a full disk as a failed SQL statement, not as an OSError
+            raise _gdal_write_error(exc, Path(path), tmp.parent) from exc
     return Path(path)
 
 

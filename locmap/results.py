@@ -21,6 +21,7 @@ from locmap.access import columns as access_columns
 from locmap.access import nearest as acc
 from locmap.bands import BAND_LABELS
 from locmap.distance.calibration import distance_model_record
+from locmap.geopackage import write_styled_gpkg
 from locmap.localities.columns import describe_column as locality_column
 from locmap.settings import Settings
 from locmap.tables import add_names, data_dictionary_text, data_dictionary, readable, write_readable_tables
@@ -193,11 +194,11 @@ class AccessAnalysis(_Fields):
         written = []
         for stem, df in tables.items():
             written += write_table(df, out, stem, fmt, access_columns.describe_column)
-        written.append(export.write_gpkg({"gaps": _gpkg_safe(self.gap_areas_all)}, out / "gaps.gpkg"))
+        written.append(write_styled_gpkg({"gaps": _gpkg_safe(self.gap_areas_all)}, out / "gaps.gpkg"))
         written.append(export.write_text(out / "distance_model.json", json.dumps(distance_model_record(
             self.router, self.result.wide, self.result.service_types,
             [self.result.area_lad_cd] if self.result.area_lad_cd else []), indent=2, default=str)))
-        written.append(export.write_gpkg({"homes_access": _gpkg_safe(self.result.wide)},
+        written.append(write_styled_gpkg({"homes_access": _gpkg_safe(self.result.wide)},
                                          out / "homes_access.gpkg"))
         dictionary = data_dictionary({k: readable(v, access_columns.describe_column, k) for k, v in tables.items()},
                                      access_columns.describe_column, strict=False)

@@ -24,7 +24,7 @@ INTERRUPTED = 130
 
 #: Sub-command modules, in --help order; each has ``add_parser(subparsers)``.
 SUBCOMMAND_MODULES = ("check", "run", "network", "access", "localities", "maps", "notebooks", "finder",
-                      "report", "batch", "calibrate")
+                      "report", "batch", "calibrate", "export")
 
 DESCRIPTION = """\
 locmap maps the needs and assets of a place so that council and NHS planners can choose
@@ -46,6 +46,7 @@ examples:
   locmap map --area ealing --layers need,services,gaps --out maps/ealing.html
   locmap notebooks --area hounslow           the notebooks into out/hounslow/notebooks/
   locmap batch --region london --out london/   every London borough as dask tasks + London summary
+  locmap export --xlsx --run out/            the run's decision tables as one Excel workbook
 """
 
 

@@ -110,12 +110,13 @@ def load_area(args: argparse.Namespace, settings: Settings | None = None) -> Are
 
 def check_paths(args: argparse.Namespace, settings: Settings) -> None:
     """Refuse an unreadable ``--services`` file or an unwritable ``--out``/``--rejects`` before any work."""
-    from locmap.data.io import check_input_file
     from locmap.distance.network import check_network_file
     from locmap.export import check_output_path
 
     if settings.user_services is not None:
-        check_input_file(settings.user_services)
+        from locmap.data import openreferral  # at call time: building the parser stays light
+
+        openreferral.check_input(settings.user_services)  # a file, or an Open Referral UK folder
     if settings.network_file is not None:
         check_network_file(settings.network_file, "--network / Settings.network_file")
     out = getattr(args, "out", None)

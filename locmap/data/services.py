@@ -29,6 +29,7 @@ from pyproj import Transformer
 
 from locmap.data.io import (GEOMETRY_COLUMNS, VALUE_PROBLEM_COLUMN, LAYER_SUFFIXES, SHEET_SUFFIXES, TableRead, read_csv_any,
                             read_point_layer, read_sheet, rename_columns)
+from locmap.data import openreferral
 from locmap.data.manifest import AreaPack
 from locmap.errors import DataFileError, ManifestError
 
@@ -284,6 +285,8 @@ def read_service_table(path: str | Path, sheet: str | int | None = None,
     The notes say which sheet/layer/delimiter was used.
     """
     path = Path(path)
+    if openreferral.is_openreferral(path):  # Open Referral UK export: docs/services.md
+        return openreferral.read_openreferral(path, sheet=sheet)
     suffix = path.suffix.lower()
     if suffix in SHEET_SUFFIXES:
         return read_sheet(path, sheet, header_hint=(name_column,))
@@ -462,7 +465,11 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
     excl_cols = [c for c in {ex["column"] for ex in src.get("exclude", []) or []} if c in df.columns]
     raw_rows = df[excl_cols].to_dict("records") if excl_cols else [{}] * len(df)
     records: list[dict] = []
+    row_rejects = df.attrs.get("row_rejects", {})  # rows a format reader rejected (Open Referral UK)
     for i, rec in _rows(t):
+        if i + 1 in row_rejects:
+            ctx.reject(i + 1, *row_rejects[i + 1])
+            continue
         if raw_all_blank[i] and _blank(rec.get(GEOMETRY_COLUMNS[0])):
             ctx.reject(i + 1, "blank row")
             continue
