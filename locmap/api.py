@@ -70,6 +70,8 @@ from locmap.report import build_report
 from locmap.report.inputs import recommendation_for
 from locmap.report.pdf import CHROMIUM_NAMES
 from locmap.results import AccessAnalysis, LocalityAnalysis, MapInputs, RunResult, SitesResult
+from locmap.scenarios.comparison import run_comparison
+from locmap.scenarios.spec import Scenario, read_scenario
 from locmap.settings import Settings
 from locmap.summaries import area_overview, calibration_summary, need_and_assets
 
@@ -78,7 +80,7 @@ __all__ = [
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
-    "decision_pack", "RunOptions", "default_lead_scheme", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
+    "decision_pack", "compare_scenarios", "RunOptions", "default_lead_scheme", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
 ]
 
 ANY_KEY = acc.ANY_KEY
@@ -948,3 +950,48 @@ def locality_tables(result: LocalityAnalysis) -> dict[str, pd.DataFrame]:
 def write_locality_outputs(result: LocalityAnalysis, out_dir: str | Path) -> list[Path]:
     """The CSVs of a locality analysis plus ``localities_run.json`` (:meth:`LocalityAnalysis.write`)."""
     return result.write(out_dir)
+
+
+# ----------------------------------------------------------------------------- scenarios
+def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settings | None = None,
+                      access: AccessAnalysis | None = None, rescore: bool = True, scheme: str | None = None,
+                      n_draws: int = 2000, seed: int = 0, fca: bool = True) -> Any:
+    """Baseline and scenarios side by side (docs/scenarios.md).
+
+    ``scenarios`` are :class:`~locmap.scenarios.spec.Scenario` objects or paths of scenario TOML
+    files.  ``access`` is the run's :class:`AccessAnalysis` (computed here without gap polygons
+    when not given); the changed service types are measured once for the union of services with
+    its router and every scenario is a mask over those distances.  ``rescore``: the
+    recommendation of ``scheme`` (default: the lead scheme) re-scored under each scenario.
+    Returns a :class:`~locmap.scenarios.comparison.ScenarioComparison`.
+    """
+    settings = settings or area.settings
+    specs = [s if isinstance(s, Scenario) else read_scenario(s) for s in scenarios]
+    access = access or analyse_access(area, settings, fca=False, gaps=False)
+    scheme = scheme or default_lead_scheme(area)
+    kept: dict[str, LocalityAnalysis] = {}
+
+    def localities_of(sch: str) -> LocalityAnalysis:
+        if sch not in kept:
+            kept[sch] = analyse_localities(area, access, schemes=(sch,), n_draws=n_draws, seed=seed, settings=settings)
+        return kept[sch]
+
+    def recommended(sch: str) -> tuple[str, Any]:
+        rec = recommendation_for(localities_of(sch), sch)
+        return rec.locality, rec.runner_up
+
+    def sites_for(sch: str, locality: str, p: int, minutes: Any) -> pd.DataFrame:
+        scheme_obj = sch if lc.column_scheme_name(sch) or sch not in kept else kept[sch].schemes[sch]
+        sites = hub_sites(area, settings, scheme_obj, locality, p=p, minutes=minutes, router=access.router).sites
+        return sites[sites["model"] == "mclp"]
+
+    def analyse(scn_area: AreaData, result: acc.AccessResult) -> LocalityAnalysis:
+        if result is access.result:
+            return localities_of(scheme)
+        return analyse_localities(scn_area, result, schemes=(scheme,), n_draws=n_draws, seed=seed, settings=settings)
+
+    assignment = lc.column_scheme(area.lsoa, scheme).assignment if lc.column_scheme_name(scheme) else None
+    return run_comparison(area, specs, settings, access, sites_for=sites_for, recommended=recommended,
+                          analyse=analyse if rescore else None,
+                          recommend=(lambda loc: recommendation_for(loc, scheme)) if rescore else None,
+                          localities=assignment, fca=fca)

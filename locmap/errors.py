@@ -192,3 +192,10 @@ class SchedulerUnreachableError(LocmapError, ConnectionError):
 
     remedy = ("check the address (tcp://HOST:PORT, as printed by `dask scheduler`), that the scheduler "
               "runs and that this machine can reach its port; leave out --scheduler to run on this machine.")
+
+
+class ScenarioError(LocmapError):
+    """A scenario file or object is malformed, or names a service, source or locality that does not exist."""
+
+    remedy = ("fix the scenario file at the change named in the message (docs/scenarios.md documents every "
+              "key); ids and names must be spelt as in the area's register (`locmap check --area NAME`).")
