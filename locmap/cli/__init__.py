@@ -19,7 +19,7 @@ from locmap.settings import DATA_ROOT_ENV
 
 #: Sub-command modules, in --help order; each has ``add_parser(subparsers)``.
 SUBCOMMAND_MODULES = ("check", "run", "network", "access", "localities", "maps", "notebooks", "finder",
-                      "report", "batch")
+                      "report", "batch", "scenario")
 
 DESCRIPTION = """\
 locmap maps the needs and assets of a place so that council and NHS planners can choose
@@ -41,6 +41,7 @@ examples:
   locmap map --area ealing --layers need,services,gaps --out maps/ealing.html
   locmap notebooks --area ealing --out out/notebooks
   locmap batch --region london --out london/   every London borough as dask tasks + London summary
+  locmap scenario --area ealing --scenario data/scenarios/ealing_2025_closures.toml --out out/scn
 """
 
 

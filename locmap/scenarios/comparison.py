@@ -47,6 +47,7 @@ class ScenarioComparison:
     area_name: str
     attribution: str
     outline: Any = None
+    key_types: tuple[str, ...] = ()
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -155,7 +156,8 @@ def run_comparison(area: Any, scenarios: Sequence[Scenario], settings: Any, base
         recs = rescore(area_for, results, analyse, recommend)
     return ScenarioComparison(resolution=res, comparison=cmp, recommendations=recs, router_calls=dict(router.calls),
                               area_name=area.name, attribution=area.attribution,
-                              outline=area.borough)
+                              outline=area.borough,
+                              key_types=tuple(getattr(area.pack, "key_service_types", ()) or ()))
 
 
 __all__ = ["ScenarioComparison", "CallCounter", "run_comparison"]

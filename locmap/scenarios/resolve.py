@@ -168,6 +168,9 @@ def resolve(area: Any, scenarios: Sequence[Scenario], settings: Any = None, site
         mask[idx] = True
         states[name] = mask
     changes = pd.DataFrame(ctx.builder.accounting, columns=CHANGE_COLUMNS)
+    order = {n: i for i, n in enumerate(names)}
+    changes = changes.assign(_o=changes["scenario"].map(order)).sort_values(
+        ["_o", "change", "row"], kind="stable").drop(columns="_o").reset_index(drop=True)
     return Resolution(union=union, states=states, scenarios=tuple(scenarios), changes=changes)
 
 

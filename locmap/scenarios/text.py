@@ -90,8 +90,10 @@ def sentences(cmp: Any, types: Sequence[str] | None = None) -> dict[str, list[st
         if state == "baseline":
             continue
         lines = [what_changes(cmp.resolution, state)]
+        mine = set(cmp.resolution.changed_types(state))
+        mine |= {ANY_KEY} if mine & set(getattr(cmp, "key_types", ())) else set()
         lines += [t for t in (who_gains(c.summary, c.differences, state, ty, c.headline_minutes) for ty in types
-                              if ty in set(c.summary["service_type"])) if t]
+                              if ty in mine and ty in set(c.summary["service_type"])) if t]
         rec = cmp.recommendations
         if len(rec) and state in set(rec["state"]):
             r = rec.set_index("state").loc[state]
