@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import re
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -200,10 +201,10 @@ def test_the_recommended_hubs_scenario_opens_two_sites_in_each_of_the_leading_to
 def test_hostile_names_in_scenario_files_are_inert(ealing, settings, access, tmp_path):
     f = tmp_path / "hostile.toml"
     title = " ".join(PAYLOADS)
-    rows = "".join(f'[[change]]\naction = "open"\nname = "Hub {p}"\nservice_type = "childrens_centre"\n'
+    rows = "".join(f'[[change]]\naction = "open"\nname = {json.dumps("Hub " + p)}\nservice_type = "childrens_centre"\n'
                    f"easting = {513000 + 300 * i}\nnorthing = 182000\n\n" for i, p in enumerate(PAYLOADS))
-    f.write_text(f'name = "hostile"\ntitle = {title!r}\ndescription = {title!r}\n\n'.replace("'", '"').replace(
-        '"=HYPERLINK("http://x","y")', "'=HYPERLINK(\"http://x\",\"y\")'") + rows, encoding="utf-8")
+    f.write_text(f'name = "hostile"\ntitle = {json.dumps(title)}\ndescription = {json.dumps(title)}\n\n' + rows,
+                 encoding="utf-8")
     scn = read_scenario(f)
     assert scn.title == title
     cmp = api.compare_scenarios(ealing, [scn], settings, access=access, rescore=False)

@@ -9,6 +9,7 @@ opens (white dot, purple ring) and closes (dark grey dot).  Every text from data
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +30,15 @@ LOSS_COLOUR = "#e66101"
 CLOSED_COLOUR = "#404040"
 
 
+def inert_text(value: object) -> str:
+    """Text for a page: control and bidi characters shown as ``\\uXXXX`` (a page opened in a
+    terminal cannot move the cursor), then :func:`locmap.maps.web.safe_text` (HTML, JavaScript
+    and template characters as entities)."""
+    text = "" if value is None else str(value)
+    return safe_text("".join(ch if unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs") or ch in "\n\t"
+                             else f"\\u{ord(ch):04x}" for ch in text))
+
+
 def _lonlat(x: np.ndarray, y: np.ndarray, crs: object) -> np.ndarray:
     pts = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs).to_crs(CRS_WEB)
     return np.column_stack([pts.y.to_numpy(float), pts.x.to_numpy(float)])
@@ -37,7 +47,7 @@ def _lonlat(x: np.ndarray, y: np.ndarray, crs: object) -> np.ndarray:
 def _swatch(colour: str, label: str, ring: bool = False) -> str:
     fill = "#ffffff" if ring else colour
     return (f"<div><span style='display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:5px;"
-            f"vertical-align:middle;background:{fill};border:2px solid {colour}'></span>{safe_text(label)}</div>")
+            f"vertical-align:middle;background:{fill};border:2px solid {colour}'></span>{inert_text(label)}</div>")
 
 
 def _home_layer(fg: folium.FeatureGroup, homes: pd.DataFrame, crs: object) -> None:
@@ -47,8 +57,8 @@ def _home_layer(fg: folium.FeatureGroup, homes: pd.DataFrame, crs: object) -> No
     kids = homes["pop_0_4"].to_numpy(float) if "pop_0_4" in homes.columns else np.ones(len(homes))
     for (lat, lon), kid, row in zip(ll, kids, homes.to_dict("records")):
         gain = row["change"] == "gains"
-        tip = (f"{safe_text(row.get('postcode') or row.get('home_id'))}: {'gains' if gain else 'loses'} "
-               f"({safe_text(_minutes(row['baseline_minutes']))} -> {safe_text(_minutes(row['scenario_minutes']))} "
+        tip = (f"{inert_text(row.get('postcode') or row.get('home_id'))}: {'gains' if gain else 'loses'} "
+               f"({inert_text(_minutes(row['baseline_minutes']))} -> {inert_text(_minutes(row['scenario_minutes']))} "
                f"min); children 0-4: {kid:.1f}")
         folium.CircleMarker([lat, lon], radius=float(3 + 2 * np.sqrt(max(kid, 0.0))), weight=1,
                             color=GAIN_COLOUR if gain else LOSS_COLOUR, fill=True, fill_opacity=0.75,
@@ -66,7 +76,7 @@ def _service_layer(fg: folium.FeatureGroup, services: gpd.GeoDataFrame, opened: 
         return
     ll = _lonlat(services["easting"].to_numpy(float), services["northing"].to_numpy(float), services.crs)
     for (lat, lon), row in zip(ll, services.to_dict("records")):
-        tip = f"{'Opens' if opened else 'Closes'}: {safe_text(row['name'])} ({safe_text(row['service_type'])})"
+        tip = f"{'Opens' if opened else 'Closes'}: {inert_text(row['name'])} ({inert_text(row['service_type'])})"
         folium.CircleMarker([lat, lon], radius=7, weight=3, color=GAIN_COLOUR if opened else CLOSED_COLOUR,
                             fill=True, fill_color="#ffffff" if opened else CLOSED_COLOUR, fill_opacity=0.95,
                             tooltip=tip).add_to(fg)
@@ -87,7 +97,7 @@ def build_scenario_map(union: gpd.GeoDataFrame, states: Mapping[str, np.ndarray]
     m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
     m.fit_bounds([ll.min(axis=0).tolist(), ll.max(axis=0).tolist()])
     if outline is not None and len(outline):
-        folium.GeoJson(outline[["geometry"]].to_crs(CRS_WEB).__geo_interface__, name=safe_text("Borough"),
+        folium.GeoJson(outline[["geometry"]].to_crs(CRS_WEB).__geo_interface__, name=inert_text("Borough"),
                        style_function=lambda _f: {"color": "#333333", "weight": 1.5, "fill": False}).add_to(m)
     hc = homes_changed[homes_changed["threshold_minutes"] == float(minutes)] if len(homes_changed) else homes_changed
     first = True
@@ -96,7 +106,7 @@ def build_scenario_map(union: gpd.GeoDataFrame, states: Mapping[str, np.ndarray]
             continue
         types = sorted(set(hc.loc[hc["scenario"] == state, "service_type"])) if len(hc) else []
         for t in types or ["(no home changes side)"]:
-            fg = folium.FeatureGroup(name=safe_text(f"{titles.get(state, state)}: {t}, {minutes:g} min"),
+            fg = folium.FeatureGroup(name=inert_text(f"{titles.get(state, state)}: {t}, {minutes:g} min"),
                                      show=first)
             first = False
             _home_layer(fg, hc[(hc["scenario"] == state) & (hc["service_type"] == t)] if types else hc.iloc[:0],
@@ -106,11 +116,11 @@ def build_scenario_map(union: gpd.GeoDataFrame, states: Mapping[str, np.ndarray]
             fg.add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     legend = LegendPanel()
-    legend.add(safe_text(f"Homes, {minutes:g} min (size: children 0-4)"),
+    legend.add(inert_text(f"Homes, {minutes:g} min (size: children 0-4)"),
                _swatch(GAIN_COLOUR, "comes within reach") + _swatch(LOSS_COLOUR, "falls beyond reach")
                + _swatch(GAIN_COLOUR, "service opens", ring=True) + _swatch(CLOSED_COLOUR, "service closes"))
     legend.add_to(m)
-    FixedPanel(safe_text(attribution), "position:fixed;bottom:4px;left:4px;z-index:1000;background:rgba(255,255,255,"
+    FixedPanel(inert_text(attribution), "position:fixed;bottom:4px;left:4px;z-index:1000;background:rgba(255,255,255,"
                "0.9);padding:2px 6px;font:10px Arial,sans-serif;max-width:60vw;color:#222", "locmap-attribution").add_to(m)
     return m
 
@@ -124,4 +134,4 @@ def scenario_map(union: gpd.GeoDataFrame, states: Mapping[str, np.ndarray], home
     return save_map(m, path, offline=offline)
 
 
-__all__ = ["GAIN_COLOUR", "LOSS_COLOUR", "build_scenario_map", "scenario_map"]
+__all__ = ["inert_text", "GAIN_COLOUR", "LOSS_COLOUR", "build_scenario_map", "scenario_map"]

@@ -3,16 +3,17 @@
 :func:`scenario_section` returns one self-contained HTML fragment (``<section>`` with its own
 small style): per scenario its title, description and plain sentences, the borough totals
 (children 0-4 and 0-19 gaining, losing, net), the towns most affected and the change
-accounting.  Every value from data or from a scenario file is escaped with ``html.escape``; the
-fragment is plain text, never passed through a template engine.
+accounting.  Every value from data or from a scenario file is escaped (:func:`locmap.maps.scenario.inert_text`: control
+characters visible, then HTML, JavaScript and template characters as entities); the fragment is plain text, never passed through a template engine.
 """
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+
+from locmap.maps.scenario import inert_text
 
 _STYLE = ("<style>.locmap-scenarios table{border-collapse:collapse;font-size:12px;margin:4px 0 10px}"
           ".locmap-scenarios th,.locmap-scenarios td{border:1px solid #bbb;padding:2px 6px;text-align:right}"
@@ -20,7 +21,7 @@ _STYLE = ("<style>.locmap-scenarios table{border-collapse:collapse;font-size:12p
 
 
 def _e(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    return inert_text(v)
 
 
 def _n(v: Any) -> str:

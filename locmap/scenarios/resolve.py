@@ -283,7 +283,7 @@ def _open_rows(ctx: _Context, scn: Scenario, c: Change, active: set, visible: se
             path = Path(tmp) / "service.csv"
             pd.DataFrame([{k: c.service.get(k) for k in SERVICE_FIELDS}]).to_csv(path, index=False)
             reg, shown = _register_of(ctx, [], path), ""
-    _take_register(ctx, scn, c, reg, shown, active, visible, prefix=f"{scn.name}:", rows=None)
+    _take_register(ctx, scn, c, reg, shown, active, visible, prefix=f"{scn.name}:{c.number}:", rows=None)
 
 
 def _take_register(ctx: _Context, scn: Scenario, c: Change, reg: Any, shown: str, active: set, visible: set,
