@@ -666,13 +666,14 @@ def decision_pack(area: AreaData, settings: Settings | None = None, out_dir: str
                   scheme: str | None = None, weights: Any = None, n_draws: int = 2000, seed: int = 0,
                   sites_p: int = 2, existing: Sequence[str] = ("childrens_centre",), pdf: bool = True,
                   access: AccessAnalysis | None = None, localities: LocalityAnalysis | None = None,
-                  sites: Sequence[SitesResult] | None = None) -> Any:
+                  sites: Sequence[SitesResult] | None = None, extra_sections: Sequence[str] = ()) -> Any:
     """The workshop decision pack (``decision_pack.html`` + A4 PDF) for ``scheme``'s localities.
 
     What is not given is computed once here: access (no 2SFCA), the localities of ``scheme`` and
     the PCN footprints (for the alignment section), the recommendation by the documented rule and
     hub sites for the recommended locality and the runner-up.  ``scheme`` None: towns where the
-    area has several, else PCN footprints.  Returns the :class:`~locmap.report.ReportResult`
+    area has several, else PCN footprints.  ``extra_sections``: finished HTML fragments for the pack
+    (e.g. ``compare_scenarios(...).section_html()``).  Returns the :class:`~locmap.report.ReportResult`
     (files and the recommendation).
     """
     settings = settings or area.settings
@@ -685,7 +686,7 @@ def decision_pack(area: AreaData, settings: Settings | None = None, out_dir: str
         sites = [hub_sites(area, settings, localities.schemes[scheme], name, p=sites_p, router=access.router,
                            existing=existing) for name in (rec.locality, rec.runner_up) if name]
     return build_report(area, access, localities, list(sites), settings, Path(out_dir), scheme=scheme,
-                        weights=weights, pdf=pdf)
+                        weights=weights, pdf=pdf, extra_sections=extra_sections)
 
 
 # ----------------------------------------------------------------------------- the main job
@@ -955,21 +956,24 @@ def write_locality_outputs(result: LocalityAnalysis, out_dir: str | Path) -> lis
 # ----------------------------------------------------------------------------- scenarios
 def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settings | None = None,
                       access: AccessAnalysis | None = None, rescore: bool = True, scheme: str | None = None,
-                      n_draws: int = 2000, seed: int = 0, fca: bool = True) -> Any:
+                      n_draws: int = 2000, seed: int = 0, fca: bool = True,
+                      localities: LocalityAnalysis | None = None) -> Any:
     """Baseline and scenarios side by side (docs/scenarios.md).
 
     ``scenarios`` are :class:`~locmap.scenarios.spec.Scenario` objects or paths of scenario TOML
     files.  ``access`` is the run's :class:`AccessAnalysis` (computed here without gap polygons
     when not given); the changed service types are measured once for the union of services with
     its router and every scenario is a mask over those distances.  ``rescore``: the
-    recommendation of ``scheme`` (default: the lead scheme) re-scored under each scenario.
+    recommendation of ``scheme`` (default: the lead scheme) re-scored under each scenario with
+    ``n_draws`` and ``seed``.  ``localities``: the run's :class:`LocalityAnalysis` (same draws and
+    seed), reused for the baseline recommendation and hub sites instead of scoring again.
     Returns a :class:`~locmap.scenarios.comparison.ScenarioComparison`.
     """
     settings = settings or area.settings
     specs = [s if isinstance(s, Scenario) else read_scenario(s) for s in scenarios]
     access = access or analyse_access(area, settings, fca=False, gaps=False)
     scheme = scheme or default_lead_scheme(area)
-    kept: dict[str, LocalityAnalysis] = {}
+    kept: dict[str, LocalityAnalysis] = {sch: localities for sch in (localities.schemes if localities else ())}
 
     def localities_of(sch: str) -> LocalityAnalysis:
         if sch not in kept:

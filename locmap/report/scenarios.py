@@ -71,4 +71,17 @@ def scenario_section(scenarios: Sequence[Any], sentences: Mapping[str, Sequence[
     return "\n".join(parts)
 
 
-__all__ = ["scenario_section"]
+def with_sections(page: str, sections: Sequence[str]) -> str:
+    """``page`` (the rendered decision pack) with finished HTML ``sections`` placed before its
+    "Method and caveats" section (else before ``</body>``); text only, no template pass."""
+    if not sections:
+        return page
+    block = "\n".join(sections) + "\n"
+    for anchor in ('<section id="method"', "</body>"):
+        i = page.rfind(anchor)
+        if i >= 0:
+            return page[:i] + block + page[i:]
+    return page + block
+
+
+__all__ = ["scenario_section", "with_sections"]

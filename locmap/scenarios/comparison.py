@@ -16,6 +16,7 @@ import pandas as pd
 
 from locmap import export
 from locmap.maps.scenario import scenario_map
+from locmap.present import Findings
 from locmap.report.scenarios import scenario_section
 from locmap.scenarios.compare import Comparison, compare, rescore, scenario_access_result
 from locmap.scenarios.resolve import Recommended, Resolution, SitesFor, resolve
@@ -60,6 +61,19 @@ class ScenarioComparison:
     def sentences(self) -> dict[str, list[str]]:
         """scenario -> plain sentences (what it changes, for whom)."""
         return sentences(self)
+
+    def findings(self) -> Findings:
+        """The notebook's Key findings: per scenario, what it changes and who gains or loses."""
+        points, facts = [], {}
+        for s in self.resolution.scenarios:
+            lines = self.sentences().get(s.name, [])
+            points.append(f"{s.title}. " + " ".join(lines))
+            d = self.summary[(self.summary["scenario"] == s.name)
+                             & (self.summary["threshold_minutes"] == self.comparison.headline_minutes)]
+            for r in d[d["band"].isin(["pop_0_4", "pop_0_19"])].itertuples():
+                facts[f"{s.name}__{r.service_type}__{r.band}__gained"] = round(float(r.gained), 1)
+                facts[f"{s.name}__{r.service_type}__{r.band}__lost"] = round(float(r.lost), 1)
+        return Findings(tuple(points), facts)
 
     def by_area(self, level: str = "town", band: str = "pop_0_4", service_type: str = "childrens_centre",
                 minutes: float | None = None) -> pd.DataFrame:

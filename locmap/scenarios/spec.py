@@ -286,5 +286,22 @@ def _change(c: Mapping[str, Any], number: int, source: str, base: Path | None) -
                   note=str(c.get("note", "")))
 
 
-__all__ = ["ACTIONS", "SERVICE_FIELDS", "RECOMMENDED", "Change", "Scenario", "opening", "closing", "retyping",
+#: Folder of the shipped example scenarios (``<area>_*.toml``).
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "data" / "scenarios"
+
+
+def default_scenarios(area_name: str, lead_scheme: str = "towns", folder: Path = SCENARIO_DIR) -> list[Any]:
+    """The area's shipped scenario files (``data/scenarios/<area>_*.toml``, sorted), or, for an area
+    without any, family hubs at the suggested sites of the recommended locality and the runner-up
+    of ``lead_scheme``."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", area_name)
+    files = sorted(Path(folder).glob(f"{stem}_*.toml"))
+    if files:
+        return files
+    hubs = [opening(hub_sites={"scheme": lead_scheme, "locality": which, "p": 2}) for which in RECOMMENDED]
+    return [Scenario("hubs_recommended", title=f"Family hubs at the suggested sites of the recommended "
+                     f"{lead_scheme} locality and the runner-up", changes=tuple(hubs))]
+
+
+__all__ = ["SCENARIO_DIR", "default_scenarios", "ACTIONS", "SERVICE_FIELDS", "RECOMMENDED", "Change", "Scenario", "opening", "closing", "retyping",
            "read_scenario", "scenario_from_dict", "check_change"]
