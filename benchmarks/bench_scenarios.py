@@ -24,9 +24,9 @@ FILES = [ROOT / "data" / "scenarios" / f for f in
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--run-localities", action="store_true",
-                    help="pass the run's locality analysis (as locmap run has it), so the hub-site scenario "
-                         "does not score the localities again (scored before the timer starts)")
+    ap.add_argument("--run-steps", action="store_true",
+                    help="pass the run's locality analysis and hub sites (as locmap run has them, computed "
+                         "before the timer starts), so the hub-site scenario does not compute them again")
     args = ap.parse_args()
     from locmap import api
     from locmap.scenarios import compare as cmp_mod
@@ -39,7 +39,10 @@ def main() -> int:
         t0 = time.perf_counter()
         access = api.analyse_access(area, s)
         t_access = time.perf_counter() - t0
-        loc = api.analyse_localities(area, access, schemes=("towns",)) if args.run_localities else None
+        loc = api.analyse_localities(area, access, schemes=("towns",)) if args.run_steps else None
+        sites = () if loc is None else [
+            api.hub_sites(area, s, loc.schemes["towns"], name, p=2, router=access.router)
+            for name in (lambda r: (r.locality, r.runner_up))(api.recommendation_for(loc, "towns"))]
         timed: dict[str, float] = {}
         real_resolve, real_compare = res_mod.resolve, cmp_mod.compare
 
@@ -56,7 +59,7 @@ def main() -> int:
         comparison.resolve, comparison.compare = timed_call("resolve", real_resolve), timed_call("compare", real_compare)
         try:
             t0 = time.perf_counter()
-            c = api.compare_scenarios(area, FILES, s, access=access, rescore=False, localities=loc)
+            c = api.compare_scenarios(area, FILES, s, access=access, rescore=False, localities=loc, sites=sites)
             t_cmp = time.perf_counter() - t0
         finally:
             comparison.resolve, comparison.compare = real_resolve, real_compare

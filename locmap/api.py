@@ -957,7 +957,7 @@ def write_locality_outputs(result: LocalityAnalysis, out_dir: str | Path) -> lis
 def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settings | None = None,
                       access: AccessAnalysis | None = None, rescore: bool = True, scheme: str | None = None,
                       n_draws: int = 2000, seed: int = 0, fca: bool = True,
-                      localities: LocalityAnalysis | None = None) -> Any:
+                      localities: LocalityAnalysis | None = None, sites: Sequence[SitesResult] = ()) -> Any:
     """Baseline and scenarios side by side (docs/scenarios.md).
 
     ``scenarios`` are :class:`~locmap.scenarios.spec.Scenario` objects or paths of scenario TOML
@@ -966,7 +966,9 @@ def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settin
     its router and every scenario is a mask over those distances.  ``rescore``: the
     recommendation of ``scheme`` (default: the lead scheme) re-scored under each scenario with
     ``n_draws`` and ``seed``.  ``localities``: the run's :class:`LocalityAnalysis` (same draws and
-    seed), reused for the baseline recommendation and hub sites instead of scoring again.
+    seed), reused for the baseline recommendation and hub sites instead of scoring again; ``sites``:
+    the run's :class:`SitesResult` of ``scheme`` (reused for a hub-site change of the same locality,
+    number of sites and threshold).
     Returns a :class:`~locmap.scenarios.comparison.ScenarioComparison`.
     """
     settings = settings or area.settings
@@ -985,9 +987,13 @@ def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settin
         return rec.locality, rec.runner_up
 
     def sites_for(sch: str, locality: str, p: int, minutes: Any) -> pd.DataFrame:
+        stem = f"{locality.replace(' ', '_')}_p{p}_{default_gap_minutes(settings) if minutes is None else minutes:g}min"
+        done = [r.sites for r in sites if sch == scheme and r.stem == stem]
+        if done:
+            return done[0][done[0]["model"] == "mclp"]
         scheme_obj = sch if lc.column_scheme_name(sch) or sch not in kept else kept[sch].schemes[sch]
-        sites = hub_sites(area, settings, scheme_obj, locality, p=p, minutes=minutes, router=access.router).sites
-        return sites[sites["model"] == "mclp"]
+        found = hub_sites(area, settings, scheme_obj, locality, p=p, minutes=minutes, router=access.router).sites
+        return found[found["model"] == "mclp"]
 
     def analyse(scn_area: AreaData, result: acc.AccessResult) -> LocalityAnalysis:
         if result is access.result:

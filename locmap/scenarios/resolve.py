@@ -86,6 +86,7 @@ class _Builder:
         base = area.services.copy()
         base["origin"] = "register"
         self.base = base
+        self.base_records = base.drop(columns="geometry").to_dict("records")
         self.rows: list[dict] = []
         self.index = {sid: i for i, sid in enumerate(base["service_id"].astype(str))}
         self.accounting: list[dict] = []
@@ -135,7 +136,7 @@ class _Context:
 
     def row(self, i: int) -> dict:
         b = self.builder
-        return b.base.iloc[i].to_dict() if i < len(b.base) else b.rows[i - len(b.base)]
+        return b.base_records[i] if i < len(b.base) else b.rows[i - len(b.base)]
 
 
 def resolve(area: Any, scenarios: Sequence[Scenario], settings: Any = None, sites_for: SitesFor | None = None,
