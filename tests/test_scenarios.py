@@ -23,7 +23,8 @@ from locmap.cli import main
 from locmap.cli.scenario import plain
 from locmap.errors import ScenarioError
 from locmap.scenarios.comparison import CallCounter
-from locmap.scenarios.spec import Scenario, closing, opening, read_scenario, retyping
+from locmap.report.scenarios import with_sections
+from locmap.scenarios.spec import Scenario, closing, default_scenarios, opening, read_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOSURES = ROOT / "data" / "scenarios" / "ealing_2025_closures.toml"
@@ -236,3 +237,19 @@ def test_locmap_scenario_writes_the_tables_and_says_what_changes(tmp_path, capsy
                      r"\(1,350\), Acton \(640\)", said)
     assert {p.name for p in out.iterdir()} >= {"summary.csv", "differences.csv", "homes_changed.csv", "changes.csv",
                                                 "coverage.csv", "README.txt", "scenarios_section.html"}
+
+
+# ----------------------------------------------------------------------------- small pieces
+def test_an_area_without_shipped_scenarios_gets_hubs_at_the_recommended_sites(tmp_path):
+    (tmp_path / "ealing_a.toml").write_text('name = "a"\n', encoding="utf-8")
+    assert default_scenarios("ealing", folder=tmp_path) == [tmp_path / "ealing_a.toml"]
+    (generic,) = default_scenarios("hounslow", "pcns", folder=tmp_path)
+    assert [c.hub_sites for c in generic.changes] == [
+        {"scheme": "pcns", "locality": "recommended", "p": 2}, {"scheme": "pcns", "locality": "runner_up", "p": 2}]
+
+
+def test_the_pack_section_goes_before_method_and_caveats_without_a_template_pass():
+    page = "<html><body><section id=\"recommendation\"></section>\n<section id=\"method\">M</section></body></html>"
+    out = with_sections(page, ["<section>{{7*7}}</section>"])
+    assert out.index("{{7*7}}") < out.index('<section id="method"') and "49" not in out
+    assert with_sections(page, []) == page
