@@ -21,6 +21,7 @@ from typing import Any
 
 from locmap import api
 from locmap.cli._options import add_common, load_area, say, settings_from_args
+from locmap.scenarios.spec import read_scenario
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -51,10 +52,11 @@ def plain(text: Any) -> str:
 def run_scenario(args: argparse.Namespace) -> int:
     """``locmap scenario``: parse -> Settings -> api.compare_scenarios -> write -> print sentences."""
     settings = settings_from_args(args)
+    specs = [read_scenario(p) for p in args.scenario]  # a bad file fails before any work
     log = (lambda msg: None) if args.no_progress else say
     log(f"loading area '{args.area}' ...")
     area = load_area(args, settings)
-    cmp = api.compare_scenarios(area, args.scenario, settings, rescore=not args.no_rescore, scheme=args.scheme)
+    cmp = api.compare_scenarios(area, specs, settings, rescore=not args.no_rescore, scheme=args.scheme)
     files = cmp.write(args.out, maps=not args.no_map)
     for s in cmp.resolution.scenarios:
         print(plain(f"{s.name}: {s.title}"))
