@@ -23,6 +23,8 @@ from locmap.cli import main
 from locmap.cli.scenario import plain
 from locmap.errors import ScenarioError
 from locmap.scenarios.comparison import CallCounter
+from locmap.maps import palette
+from locmap.maps.scenario import CLOSED_COLOUR, GAIN_COLOUR, LOSS_COLOUR
 from locmap.report.scenarios import with_sections
 from locmap.scenarios.spec import Scenario, closing, default_scenarios, opening, read_scenario
 
@@ -253,3 +255,13 @@ def test_the_pack_section_goes_before_method_and_caveats_without_a_template_pass
     out = with_sections(page, ["<section>{{7*7}}</section>"])
     assert out.index("{{7*7}}") < out.index('<section id="method"') and "49" not in out
     assert with_sections(page, []) == page
+
+
+def test_gains_and_losses_stay_distinct_for_colour_blind_readers():
+    colours = [GAIN_COLOUR, LOSS_COLOUR, CLOSED_COLOUR]
+    assert palette.min_pairwise_delta_e(colours)[0] >= palette.MIN_DELTA_E00
+    for vision in ("deuteranopia", "protanopia", "tritanopia"):
+        d, pair = palette.min_pairwise_delta_e(colours, vision)
+        assert d >= palette.MIN_DELTA_E00_CVD, (vision, pair, d)
+    # a red/green pair, which this map avoids, fails the same check for deuteranopes
+    assert palette.min_pairwise_delta_e(["#d7191c", "#1a9641"], "deuteranopia")[0] < palette.MIN_DELTA_E00_CVD
