@@ -265,3 +265,16 @@ def test_gains_and_losses_stay_distinct_for_colour_blind_readers():
         assert d >= palette.MIN_DELTA_E00_CVD, (vision, pair, d)
     # a red/green pair, which this map avoids, fails the same check for deuteranopes
     assert palette.min_pairwise_delta_e(["#d7191c", "#1a9641"], "deuteranopia")[0] < palette.MIN_DELTA_E00_CVD
+
+
+def test_closing_the_centres_listed_as_closed_accounts_for_each_against_the_register(ealing, settings, access):
+    # the shipped register already leaves the 9 out, so each row is rejected with that reason
+    scn = Scenario("close_listed", changes=(closing(listed_closed="childrens_centres"),))
+    cmp = api.compare_scenarios(ealing, [scn], settings, access=access, rescore=False)
+    ch = cmp.changes
+    assert len(ch) == 9 and set(ch["outcome"]) == {"rejected"}
+    assert set(ch["reason"]) == {"not in the register"}
+    assert (cmp.resolution.states["close_listed"] == cmp.resolution.states["baseline"]).all()
+    with pytest.raises(ScenarioError, match="'gp_surgeries' is not a services source of ealing"):
+        api.compare_scenarios(ealing, [Scenario("x", changes=(closing(listed_closed="gp_surgeries"),))], settings,
+                              access=access, rescore=False)
