@@ -72,6 +72,8 @@ from locmap.report import build_report
 from locmap.report.inputs import recommendation_for
 from locmap.report.pdf import CHROMIUM_NAMES
 from locmap.results import AccessAnalysis, LocalityAnalysis, MapInputs, RunResult, SitesResult
+from locmap.scenarios.comparison import run_comparison
+from locmap.scenarios.spec import Scenario, read_scenario
 from locmap.settings import Settings
 from locmap.summaries import area_overview, calibration_summary, need_and_assets
 
@@ -80,7 +82,7 @@ __all__ = [
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
-    "decision_pack", "RunOptions", "default_lead_scheme", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
+    "decision_pack", "compare_scenarios", "RunOptions", "default_lead_scheme", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
 ]
 
 ANY_KEY = acc.ANY_KEY
@@ -670,13 +672,14 @@ def decision_pack(area: AreaData, settings: Settings | None = None, out_dir: str
                   scheme: str | None = None, weights: Any = None, n_draws: int = 2000, seed: int = 0,
                   sites_p: int = 2, existing: Sequence[str] = ("childrens_centre",), pdf: bool = True,
                   access: AccessAnalysis | None = None, localities: LocalityAnalysis | None = None,
-                  sites: Sequence[SitesResult] | None = None) -> Any:
+                  sites: Sequence[SitesResult] | None = None, extra_sections: Sequence[str] = ()) -> Any:
     """The workshop decision pack (``decision_pack.html`` + A4 PDF) for ``scheme``'s localities.
 
     What is not given is computed once here: access (no 2SFCA), the localities of ``scheme`` and
     the PCN footprints (for the alignment section), the recommendation by the documented rule and
     hub sites for the recommended locality and the runner-up.  ``scheme`` None: towns where the
-    area has several, else PCN footprints.  Returns the :class:`~locmap.report.ReportResult`
+    area has several, else PCN footprints.  ``extra_sections``: finished HTML fragments for the pack
+    (e.g. ``compare_scenarios(...).section_html()``).  Returns the :class:`~locmap.report.ReportResult`
     (files and the recommendation).
     """
     settings = settings or area.settings
@@ -689,7 +692,7 @@ def decision_pack(area: AreaData, settings: Settings | None = None, out_dir: str
         sites = [hub_sites(area, settings, localities.schemes[scheme], name, p=sites_p, router=access.router,
                            existing=existing) for name in (rec.locality, rec.runner_up) if name]
     return build_report(area, access, localities, list(sites), settings, Path(out_dir), scheme=scheme,
-                        weights=weights, pdf=pdf)
+                        weights=weights, pdf=pdf, extra_sections=extra_sections)
 
 
 # ----------------------------------------------------------------------------- the main job
@@ -978,3 +981,57 @@ def locality_tables(result: LocalityAnalysis) -> dict[str, pd.DataFrame]:
 def write_locality_outputs(result: LocalityAnalysis, out_dir: str | Path) -> list[Path]:
     """The CSVs of a locality analysis plus ``localities_run.json`` (:meth:`LocalityAnalysis.write`)."""
     return result.write(out_dir)
+
+
+# ----------------------------------------------------------------------------- scenarios
+def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settings | None = None,
+                      access: AccessAnalysis | None = None, rescore: bool = True, scheme: str | None = None,
+                      n_draws: int = 2000, seed: int = 0, fca: bool = True,
+                      localities: LocalityAnalysis | None = None, sites: Sequence[SitesResult] = ()) -> Any:
+    """Baseline and scenarios side by side (docs/scenarios.md).
+
+    ``scenarios`` are :class:`~locmap.scenarios.spec.Scenario` objects or paths of scenario TOML
+    files.  ``access`` is the run's :class:`AccessAnalysis` (computed here without gap polygons
+    when not given); the changed service types are measured once for the union of services with
+    its router and every scenario is a mask over those distances.  ``rescore``: the
+    recommendation of ``scheme`` (default: the lead scheme) re-scored under each scenario with
+    ``n_draws`` and ``seed``.  ``localities``: the run's :class:`LocalityAnalysis` (same draws and
+    seed), reused for the baseline recommendation and hub sites instead of scoring again; ``sites``:
+    the run's :class:`SitesResult` of ``scheme`` (reused for a hub-site change of the same locality,
+    number of sites and threshold).
+    Returns a :class:`~locmap.scenarios.comparison.ScenarioComparison`.
+    """
+    settings = settings or area.settings
+    specs = [s if isinstance(s, Scenario) else read_scenario(s) for s in scenarios]
+    access = access or analyse_access(area, settings, fca=False, gaps=False)
+    scheme = scheme or default_lead_scheme(area)
+    kept: dict[str, LocalityAnalysis] = {sch: localities for sch in (localities.schemes if localities else ())}
+
+    def localities_of(sch: str) -> LocalityAnalysis:
+        if sch not in kept:
+            kept[sch] = analyse_localities(area, access, schemes=(sch,), n_draws=n_draws, seed=seed, settings=settings)
+        return kept[sch]
+
+    def recommended(sch: str) -> tuple[str, Any]:
+        rec = recommendation_for(localities_of(sch), sch)
+        return rec.locality, rec.runner_up
+
+    def sites_for(sch: str, locality: str, p: int, minutes: Any) -> pd.DataFrame:
+        stem = f"{locality.replace(' ', '_')}_p{p}_{default_gap_minutes(settings) if minutes is None else minutes:g}min"
+        done = [r.sites for r in sites if sch == scheme and r.stem == stem]
+        if done:
+            return done[0][done[0]["model"] == "mclp"]
+        scheme_obj = sch if lc.column_scheme_name(sch) or sch not in kept else kept[sch].schemes[sch]
+        found = hub_sites(area, settings, scheme_obj, locality, p=p, minutes=minutes, router=access.router).sites
+        return found[found["model"] == "mclp"]
+
+    def analyse(scn_area: AreaData, result: acc.AccessResult) -> LocalityAnalysis:
+        if result is access.result:
+            return localities_of(scheme)
+        return analyse_localities(scn_area, result, schemes=(scheme,), n_draws=n_draws, seed=seed, settings=settings)
+
+    assignment = lc.column_scheme(area.lsoa, scheme).assignment if lc.column_scheme_name(scheme) else None
+    return run_comparison(area, specs, settings, access, sites_for=sites_for, recommended=recommended,
+                          analyse=analyse if rescore else None,
+                          recommend=(lambda loc: recommendation_for(loc, scheme)) if rescore else None,
+                          localities=assignment, fca=fca)

@@ -208,3 +208,10 @@ class DistanceModelError(LocmapError):
 
     remedy = ("give a street network for the area (--network FILE or the pack's 'network' key; "
               "see docs/distance-model.md): the London distance model covers Greater London only.")
+
+
+class ScenarioError(LocmapError):
+    """A scenario file or object is malformed, or names a service, source or locality that does not exist."""
+
+    remedy = ("fix the scenario file at the change named in the message (docs/scenarios.md documents every "
+              "key); ids and names must be spelt as in the area's register (`locmap check --area NAME`).")

@@ -17,11 +17,13 @@ from nbformat.sign import NotebookNotary
 from locmap import api
 from locmap.localities.ranking import Weights, recommend
 from locmap.notebooks import NOTEBOOK_DIR, notebook_paths
+from locmap.scenarios.spec import default_scenarios
+from locmap.scenarios.text import people
 
 pytestmark = pytest.mark.notebooks
 
 EXPECTED = ["01_area_overview", "02_need_and_assets", "03_pram_distance_gaps", "04_choose_pathfinder",
-            "05_workshop_export", "06_family_services_finder"]
+            "05_workshop_export", "06_family_services_finder", "07_scenarios"]
 
 #: Modest parameters so the five notebooks run quickly on 2 cores.
 FAST = {"n_draws": 200, "k_values": "3..5", "speeds_kmh": [4.0], "gap_scenarios": [10, 15],
@@ -43,6 +45,8 @@ OUTPUTS = {
     "05_workshop_export": ["maps/{area}.html", "maps/{area}_offline.html", "05_workshop_files.csv"],
     "06_family_services_finder": ["06_lookup.csv", "06_all_postcodes.csv", "06_crossborder_shares.csv",
                                   "finder.html"],
+    "07_scenarios": ["summary.csv", "differences.csv", "homes_changed.csv", "changes.csv", "scenario_map.html",
+                     "scenarios_section.html"],
 }
 #: Code that draws a map: its cell must show a PNG or an HTML map.
 MAP_CALLS = ("sm.plot_", "sm.small_multiples", "present.map_view", "present.workshop_preview")
@@ -189,6 +193,12 @@ def _expected_names(area_name: str) -> dict[str, list[str]]:
                    [f"The {scheme} scheme has only one locality ({rec.locality}, the whole area)"])
     # 06: the ward with the largest cross-border share of the top type is named (finder.findings)
     out["06"] = ["across the border"]
+    # 07: the children who come within 15 minutes in the first default scenario (scenarios.text.people)
+    first = default_scenarios(area.name, lead)[:1]
+    cmp = api.compare_scenarios(area, first, s, access=acc, rescore=False, fca=False, n_draws=FAST["n_draws"])
+    summ = cmp.summary[(cmp.summary["threshold_minutes"] == GAP_MINUTES) & (cmp.summary["band"] == "pop_0_4")
+                       & (cmp.summary["service_type"] == "childrens_centre")]
+    out["07"] = [f"{people(summ['gained'].iloc[0])} children aged 0-4"]
     return out
 
 

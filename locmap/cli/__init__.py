@@ -24,7 +24,7 @@ INTERRUPTED = 130
 
 #: Sub-command modules, in --help order; each has ``add_parser(subparsers)``.
 SUBCOMMAND_MODULES = ("check", "run", "network", "access", "localities", "maps", "notebooks", "finder",
-                      "report", "batch", "calibrate", "export")
+                      "report", "batch", "calibrate", "export", "scenario")
 
 DESCRIPTION = """\
 locmap maps the needs and assets of a place so that council and NHS planners can choose
@@ -47,6 +47,7 @@ examples:
   locmap notebooks --area hounslow           the notebooks into out/hounslow/notebooks/
   locmap batch --region london --out london/   every London borough as dask tasks + London summary
   locmap export --xlsx --run out/            the run's decision tables as one Excel workbook
+  locmap scenario --area ealing --scenario data/scenarios/ealing_2025_closures.toml --out out/scn
 """
 
 

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from locmap.report.content import build_view
 from locmap.report.inputs import ReportError, ReportInputs, recommendation_for, report_inputs
 from locmap.report.page import render_page
 from locmap.report.pdf import PdfError, print_pdf
+from locmap.report.scenarios import with_sections
 from locmap.settings import Settings
 from locmap.tables import write_readable_tables
 
@@ -56,7 +57,7 @@ class ReportResult:
 
 def build_report(area: AreaData, access: Any, localities: Any, sites: Any, settings: Settings,
                  out_dir: str | Path, scheme: str = "towns", weights: Weights | Mapping | None = None,
-                 pdf: bool = True, today: _dt.date | None = None) -> ReportResult:
+                 pdf: bool = True, today: _dt.date | None = None, extra_sections: Sequence[str] = ()) -> ReportResult:
     """Write ``decision_pack.html`` (self-contained, offline) and ``decision_pack.pdf`` (A4).
 
     Parameters
@@ -72,10 +73,13 @@ def build_report(area: AreaData, access: Any, localities: Any, sites: Any, setti
         Hub sites of the leading localities (shown in their profiles).
     pdf : bool
         Also print the PDF (needs Chromium; :class:`~locmap.report.pdf.PdfError` otherwise).
+    extra_sections : sequence of str
+        Finished, escaped HTML fragments placed before "Method and caveats" (e.g. the scenario
+        section, :meth:`locmap.scenarios.comparison.ScenarioComparison.section_html`).
     """
     inp = report_inputs(area, access, localities, sites, settings, scheme, weights)
     rec = recommendation_for(inp.tables, scheme, inp.weights)
-    html = render_page(build_view(inp, rec), (today or _dt.date.today()).isoformat())
+    html = with_sections(render_page(build_view(inp, rec), (today or _dt.date.today()).isoformat()), extra_sections)
     out = Path(out_dir)
     html_path = write_text(out / HTML_NAME, html)
     pdf_path = print_pdf(html_path, out / PDF_NAME) if pdf else None
