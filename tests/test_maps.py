@@ -1,6 +1,7 @@
 """folium map builder and offline export, on the synthetic fixture (no browser needed)."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from map_fixtures import (XSS_IMG, XSS_SCRIPT, XSS_TEMPLATE, make_access, make_a
 
 from locmap import export  # noqa: E402
 from locmap.export import ATTRIBUTION  # noqa: E402
+from locmap.maps.palette import GAP_COLOUR  # noqa: E402
 from locmap.maps.web import (GAP_FILL_OPACITY, NEED_FILL_OPACITY, build_map, clip_to_outline,  # noqa: E402
                              render_html, safe_text)
 from locmap.maps.offline import OfflineAssetError, external_assets, make_self_contained, save_map  # noqa: E402
@@ -51,7 +53,7 @@ def test_layers_present(page):
     for name in ("Borough boundary", "Wards", "Towns", "PCN footprints (approximate)", "LSOAs (2021)",
                  "Neighbouring wards (across the border)", "Need: children 0-4 per LSOA",
                  "Deprivation: IDACI decile (IoD2025)", "Pram distance to GP practice",
-                 "Gap areas: GP practice beyond 15 min", "Candidate localities (scorecard)",
+                 "Gap areas: GP practice beyond 15 min", "Candidate localities",
                  "Services: GP practice (5)"):
         assert name in page, name
     assert "L.control.layers" in page
@@ -78,13 +80,19 @@ def test_attribution_in_tiles_and_panel(page):
     assert "OpenStreetMap contributors" in page
 
 
+def _json_html(text: str) -> str:
+    """``text`` as Jinja2's ``tojson`` writes it into a page (``& < > '`` as unicode escapes)."""
+    return json.dumps(text)[1:-1].replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def test_names_escaped(page, offline_page):
     for p in (page, offline_page):
         assert XSS_SCRIPT not in p
         assert XSS_IMG not in p
         assert "</script><script>window.__xss" not in p
         assert "${window.__xss" not in p
-        assert safe_text(XSS_SCRIPT) in p
+        # escaped, as HTML text or (service markers' data array) as that text inside a JSON string
+        assert safe_text(XSS_SCRIPT) in p or _json_html(safe_text(XSS_SCRIPT)) in p
         assert "&lt;b&gt;Outreach&lt;/b&gt; Team" in p
     # no script element is opened by data: every <script> in the page is folium's own
     assert all("window.__xss" not in s for s in re.findall(r"<script[^>]*>([^<]{0,200})", page))
@@ -175,7 +183,7 @@ def test_html_is_byte_identical_across_builds_and_processes(area, full, tmp_path
 def test_legend_swatches_have_the_fill_opacity_of_the_layer(page):
     legend = page[page.index("locmap-legend"):]
     assert re.search(rf"background:rgba\(\d+,\d+,\d+,{NEED_FILL_OPACITY:g}\)", legend)
-    assert f"rgba(178,24,43,{GAP_FILL_OPACITY:g});border:2px dashed #b2182b" in legend
+    assert f"rgba(47,108,142,{GAP_FILL_OPACITY:g});border:2px dashed {GAP_COLOUR}" in legend
     assert f'"fillOpacity": {NEED_FILL_OPACITY}' in page
 
 
