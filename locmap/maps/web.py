@@ -24,6 +24,7 @@ for display only (``tolerance_m``).  Legend swatches use the opacity of what the
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -94,9 +95,9 @@ _PAGE_CSS = f"""<style>
 .leaflet-top.leaflet-right .leaflet-control-layers{{font:12px/1.3 Arial,sans-serif;width:{PANEL_WIDTH_PX}px;
   box-sizing:border-box;max-height:calc(50vh - 24px);overflow-y:auto;margin-top:10px}}
 .leaflet-control-layers label{{margin:1px 0}}
+.leaflet-control-layers-list{{height:auto !important;overflow:visible !important}}
 .locmap-layers-head{{font-weight:bold;cursor:pointer;user-select:none;padding:2px 0}}
 .locmap-layers-closed .leaflet-control-layers-list{{display:none}}
-.leaflet-bottom.leaflet-left{{bottom:28px}}
 .leaflet-control-attribution{{max-width:40vw;white-space:normal;font-size:9px;line-height:1.2}}
 .locmap-legend summary{{cursor:pointer}}
 .locmap-svc{{background:none;border:none}}
@@ -755,7 +756,7 @@ def marker_svg(marker: str, colour: str, size_px: float, stroke_px: float = 1.0)
 
 def service_marker_px(stype: str) -> float:
     """Web marker size (px) of a service type: children's centres largest."""
-    return float(max(14, round(1.5 * service_style(stype).size_pt)))
+    return float(max(12, round(1.5 * service_style(stype).size_pt)))
 
 
 def _service_svg(stype: str) -> str:
@@ -766,8 +767,9 @@ def _service_svg(stype: str) -> str:
 class ServiceLayer(folium.map.Layer):
     """Services of one type as shaped SVG markers (one icon shared by all), with popups/tooltips.
 
-    ``points`` rows are ``[lat, lon, tooltip_html, popup_html]``; the HTML is escaped by
-    :func:`safe_text` before it gets here and reaches the page through ``tojson``.
+    ``points`` rows are ``[lat, lon, tooltip_html, popup_html]``; data text in the HTML is
+    escaped by :func:`safe_text` before it gets here (no ``< > { } % # $`` backtick or
+    backslash left) and reaches the page as a JSON array.
     """
 
     _template = Template("""
@@ -777,7 +779,7 @@ class ServiceLayer(folium.map.Layer):
         var icon = L.divIcon({html: {{ this.svg|tojson }}, className: "locmap-svc",
             iconSize: [{{ this.size_px }}, {{ this.size_px }}],
             iconAnchor: [{{ this.size_px / 2 }}, {{ this.size_px / 2 }}]});
-        var pts = {{ this.points|tojson }};
+        var pts = {{ this.points_json }};
         for (var i = 0; i < pts.length; i++) {
             L.marker([pts[i][0], pts[i][1]], {icon: icon, keyboard: false, zIndexOffset: {{ this.z_offset }}})
              .bindTooltip(pts[i][2]).bindPopup(pts[i][3], {maxWidth: 320})
@@ -792,6 +794,9 @@ class ServiceLayer(folium.map.Layer):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "ServiceLayer"
         self.points, self.svg, self.size_px, self.z_offset = points, svg, size_px, z_offset
+        # plain JSON (not tojson's unicode escapes), so the escaped text reads in the page as in
+        # every other popup; "</" cannot end the script element
+        self.points_json = json.dumps(points, ensure_ascii=False).replace("</", "<\\/")
 
 
 def add_services(m: folium.Map, area: Any, service_types: Sequence[str] | None = None,
@@ -1056,7 +1061,8 @@ def add_localities(m: folium.Map, localities: gpd.GeoDataFrame, scorecard: pd.Da
         text = (f"&#9733; {safe_text(loc_name)} &middot; Recommended" if is_rec else safe_text(loc_name))
         size = "15px" if is_rec else "13px"
         folium.Marker([pt.y, pt.x], interactive=False, keyboard=False, icon=folium.DivIcon(
-            html=f"<div style='font-size:{size}'>{text}</div>", icon_size=(220, 18), icon_anchor=(110, 9),
+            html=f"<div style='font-size:{size};text-align:center'>{text}</div>", icon_size=(240, 18),
+            icon_anchor=(120, 22 if is_rec else 9),
             class_name="locmap-loclabel")).add_to(fg)
     fg.add_to(m)
     rec_note = (f"<div>&#9733; thick outline: recommended locality ({safe_text(recommended)})</div>"
@@ -1150,11 +1156,17 @@ class WorkshopLayout(MacroElement):
             });
         }
         var bounds = L.latLngBounds({{ this.bounds|tojson }});
-        var top = 10;
+        var top = 10, bottom = 24, attribution = document.querySelector(".locmap-attribution");
         document.querySelectorAll(".locmap-title").forEach(function (e) {
             top = Math.max(top, e.getBoundingClientRect().bottom + 8);
         });
-        map.fitBounds(bounds, {paddingTopLeft: [12, top], paddingBottomRight: [{{ this.right_px }}, 40]});
+        if (attribution) {
+            bottom = Math.max(bottom, window.innerHeight - attribution.getBoundingClientRect().top + 4);
+            var scale = document.querySelector(".leaflet-bottom.leaflet-left");
+            if (scale) { scale.style.bottom = bottom + "px"; }
+            bottom += 36;  // the scale bar
+        }
+        map.fitBounds(bounds, {paddingTopLeft: [12, top], paddingBottomRight: [{{ this.right_px }}, bottom]});
     })();
     {% endmacro %}
     """)
@@ -1281,7 +1293,7 @@ def _new_map(area: Any, offline: bool) -> folium.Map:
         m.default_js = [js for js in m.default_js if js[0] in ("leaflet", "jquery")]
         m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
     folium.TileLayer("OpenStreetMap", name="Background: OpenStreetMap",
-                     attr=f"{safe_text(ATTRIBUTION)} | Tiles © OpenStreetMap contributors",
+                     attr="Tiles © OpenStreetMap contributors",  # the data attribution is the panel
                      control=True, show=True).add_to(m)
     m._locmap_bounds = [[float(miny), float(minx)], [float(maxy), float(maxx)]]  # type: ignore[attr-defined]
     m._locmap_searchable = []  # type: ignore[attr-defined]
@@ -1349,8 +1361,8 @@ def _add_panels(m: folium.Map, area: Any, title: str, method: str | None, offlin
                f"max-width:calc(100vw - {PANEL_WIDTH_PX + 100}px);box-sizing:border-box", "locmap-title").add_to(m)
     FixedPanel(safe_text(_attribution_text(area)),
                "position:fixed;bottom:4px;left:4px;z-index:1000;background:rgba(255,255,255,0.9);"
-               "padding:2px 6px;font:10px Arial,sans-serif;max-width:45vw;color:#222;border-radius:3px",
-               "locmap-attribution").add_to(m)
+               "padding:2px 6px;font:10px Arial,sans-serif;color:#222;border-radius:3px;box-sizing:border-box;"
+               f"max-width:calc(100vw - {PANEL_WIDTH_PX + 40}px)", "locmap-attribution").add_to(m)
     if not offline:
         NeedsInternetNotice(safe_text(needs_internet_text(_offline_name(area)))).add_to(m)
 
