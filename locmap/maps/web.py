@@ -97,6 +97,8 @@ _PAGE_CSS = f"""<style>
 .leaflet-control-layers label{{margin:1px 0}}
 .leaflet-control-layers-list{{height:auto !important;overflow:visible !important}}
 .locmap-layers-head{{font-weight:bold;cursor:pointer;user-select:none;padding:2px 0}}
+.locmap-group>summary{{cursor:pointer;margin:2px 0}}
+.locmap-group>label{{margin-left:12px}}
 .locmap-layers-closed .leaflet-control-layers-list{{display:none}}
 .leaflet-control-attribution{{max-width:40vw;white-space:normal;font-size:9px;line-height:1.2}}
 .locmap-legend summary{{cursor:pointer}}
@@ -1130,31 +1132,87 @@ def _attribution_text(area: Any) -> str:
     return ATTRIBUTION if (not extra or extra == ATTRIBUTION or ATTRIBUTION in extra) else f"{ATTRIBUTION} {extra}"
 
 
-class WorkshopLayout(MacroElement):
-    """Fits the study area into the space the panels leave free and makes the layer control
-    collapsible (a "Layers" header that folds its list).
+#: Layer-control groups: (title, name prefixes).  Each group folds its layers under one line
+#: that says how many are on, so the control fits the top half of the window; layers not
+#: listed (background, candidate localities, hub sites) stay at the top level.
+LAYER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Need and deprivation", ("Need: ", "Deprivation: ")),
+    ("Services", ("Services: ",)),
+    ("Gap areas", ("Gap areas: ",)),
+    ("Pram distance from homes", ("Pram distance to ",)),
+    ("Across the border", ("Across the border: ",)),
+    ("Boundaries", tuple(name for _a, name, *_rest in BOUNDARY_LAYERS)),
+    ("Place names", ("Place names: ",)),
+)
 
-    The fit pads the map by the title panel's measured height (top) and the right column
-    (:data:`PANEL_WIDTH_PX`), so at first open no panel covers the study area.
+
+class WorkshopLayout(MacroElement):
+    """Fits the study area into the space the panels leave free; makes the layer control
+    collapsible (a "Layers" header folds it) and groups its entries (:data:`LAYER_GROUPS`).
+
+    The fit pads the map by the title panel's measured height (top), the right column
+    (:data:`PANEL_WIDTH_PX`) and the attribution panel, so at first open no panel covers
+    the study area.  ``map._locmapBounds`` keeps the fitted bounds (tests measure them).
     """
 
     _template = Template("""
     {% macro script(this, kwargs) %}
     (function () {
         var map = {{ this._parent.get_name() }};
-        var ctrl = document.querySelector(".leaflet-control-layers");
-        if (ctrl) {
-            var head = document.createElement("div");
-            head.className = "locmap-layers-head";
-            head.setAttribute("role", "button");
-            head.textContent = "Layers \\u25be";
-            ctrl.insertBefore(head, ctrl.firstChild);
-            L.DomEvent.disableClickPropagation(head);
-            head.addEventListener("click", function () {
-                var closed = ctrl.classList.toggle("locmap-layers-closed");
-                head.textContent = closed ? "Layers \\u25b8" : "Layers \\u25be";
+        var control = {{ this.control.get_name() }};
+        var groups = {{ this.groups|tojson }};
+        var openState = {};
+        function groupOf(text) {
+            for (var i = 0; i < groups.length; i++) {
+                for (var j = 0; j < groups[i][1].length; j++) {
+                    if (text.indexOf(groups[i][1][j]) === 0) { return groups[i][0]; }
+                }
+            }
+            return null;
+        }
+        function counts() {
+            document.querySelectorAll(".locmap-group").forEach(function (d) {
+                var inputs = d.querySelectorAll("input"), on = 0;
+                inputs.forEach(function (i) { if (i.checked) { on++; } });
+                d.querySelector("summary").textContent = d.getAttribute("data-title") + " (" + on + " of "
+                    + inputs.length + " on)";
             });
         }
+        function regroup() {
+            var list = control._overlaysList, boxes = {};
+            if (!list) { return; }
+            Array.prototype.slice.call(list.children).forEach(function (label) {
+                var g = groupOf(label.textContent.trim());
+                if (g === null) { return; }
+                if (!boxes[g]) {
+                    var d = document.createElement("details");
+                    d.className = "locmap-group";
+                    d.setAttribute("data-title", g);
+                    d.appendChild(document.createElement("summary"));
+                    d.open = !!openState[g];
+                    d.addEventListener("toggle", function () { openState[g] = d.open; });
+                    list.insertBefore(d, label);
+                    boxes[g] = d;
+                }
+                boxes[g].appendChild(label);
+            });
+            counts();
+        }
+        var update = control._update;
+        control._update = function () { var r = update.apply(this, arguments); regroup(); return r; };
+        regroup();
+        map.on("overlayadd overlayremove", counts);
+        var ctrl = control.getContainer();
+        var head = document.createElement("div");
+        head.className = "locmap-layers-head";
+        head.setAttribute("role", "button");
+        head.textContent = "Layers \\u25be";
+        ctrl.insertBefore(head, ctrl.firstChild);
+        L.DomEvent.disableClickPropagation(head);
+        head.addEventListener("click", function () {
+            var closed = ctrl.classList.toggle("locmap-layers-closed");
+            head.textContent = closed ? "Layers \\u25b8" : "Layers \\u25be";
+        });
         var bounds = L.latLngBounds({{ this.bounds|tojson }});
         var top = 10, bottom = 24, attribution = document.querySelector(".locmap-attribution");
         document.querySelectorAll(".locmap-title").forEach(function (e) {
@@ -1166,15 +1224,18 @@ class WorkshopLayout(MacroElement):
             if (scale) { scale.style.bottom = bottom + "px"; }
             bottom += 36;  // the scale bar
         }
+        map._locmapBounds = bounds;
         map.fitBounds(bounds, {paddingTopLeft: [12, top], paddingBottomRight: [{{ this.right_px }}, bottom]});
     })();
     {% endmacro %}
     """)
 
-    def __init__(self, bounds: list[list[float]]) -> None:
+    def __init__(self, bounds: list[list[float]], control: folium.LayerControl) -> None:
         super().__init__()
         self._name = "WorkshopLayout"
         self.bounds = bounds
+        self.control = control
+        self.groups = [[title, list(prefixes)] for title, prefixes in LAYER_GROUPS]
         self.right_px = PANEL_WIDTH_PX + 24
 
 
@@ -1332,8 +1393,8 @@ def _add_layers(m: folium.Map, area: Any, layers: Sequence[str], *, access: gpd.
 
 def _add_controls(m: folium.Map, offline: bool) -> None:
     """Layer control (collapsible) and layout; online maps also get Fullscreen and a ward/town search (CDN plugins)."""
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    WorkshopLayout(m._locmap_bounds).add_to(m)  # type: ignore[attr-defined]
+    control = folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    WorkshopLayout(m._locmap_bounds, control).add_to(m)  # type: ignore[attr-defined]
     if offline:
         return
     Fullscreen(position="topleft").add_to(m)
