@@ -178,7 +178,7 @@ function visit(l) {
   if (l.getPopup && l.getPopup()) {
     var c = l.getPopup().getContent(); out.push(typeof c === 'string' ? c : c.outerHTML);
   }
-  if (l.eachLayer) l.eachLayer(visit);
+  if (l.eachLayer && !(l.getLayers && l.getLayers()[0] instanceof L.CircleMarker)) l.eachLayer(visit);
 }
 for (k in window) { try { var v = window[k]; if (v instanceof L.Layer) visit(v); } catch (e) {} }
 return out;
