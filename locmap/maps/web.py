@@ -1159,60 +1159,64 @@ class WorkshopLayout(MacroElement):
     {% macro script(this, kwargs) %}
     (function () {
         var map = {{ this._parent.get_name() }};
-        var control = {{ this.control.get_name() }};
-        var groups = {{ this.groups|tojson }};
-        var openState = {};
-        function groupOf(text) {
-            for (var i = 0; i < groups.length; i++) {
-                for (var j = 0; j < groups[i][1].length; j++) {
-                    if (text.indexOf(groups[i][1][j]) === 0) { return groups[i][0]; }
+        // the control is declared with "let" wherever it is rendered (notebook views move it
+        // to the end): reach it after the whole script has run
+        window.setTimeout(function () {
+            var control = {{ this.control.get_name() }};
+            var groups = {{ this.groups|tojson }};
+            var openState = {};
+            function groupOf(text) {
+                for (var i = 0; i < groups.length; i++) {
+                    for (var j = 0; j < groups[i][1].length; j++) {
+                        if (text.indexOf(groups[i][1][j]) === 0) { return groups[i][0]; }
+                    }
                 }
+                return null;
             }
-            return null;
-        }
-        function counts() {
-            document.querySelectorAll(".locmap-group").forEach(function (d) {
-                var inputs = d.querySelectorAll("input"), on = 0;
-                inputs.forEach(function (i) { if (i.checked) { on++; } });
-                d.querySelector("summary").textContent = d.getAttribute("data-title") + " (" + on + " of "
-                    + inputs.length + " on)";
+            function counts() {
+                document.querySelectorAll(".locmap-group").forEach(function (d) {
+                    var inputs = d.querySelectorAll("input"), on = 0;
+                    inputs.forEach(function (i) { if (i.checked) { on++; } });
+                    d.querySelector("summary").textContent = d.getAttribute("data-title") + " (" + on + " of "
+                        + inputs.length + " on)";
+                });
+            }
+            function regroup() {
+                var list = control._overlaysList, boxes = {};
+                if (!list) { return; }
+                Array.prototype.slice.call(list.children).forEach(function (label) {
+                    var g = groupOf(label.textContent.trim());
+                    if (g === null) { return; }
+                    if (!boxes[g]) {
+                        var d = document.createElement("details");
+                        d.className = "locmap-group";
+                        d.setAttribute("data-title", g);
+                        d.appendChild(document.createElement("summary"));
+                        d.open = !!openState[g];
+                        d.addEventListener("toggle", function () { openState[g] = d.open; });
+                        list.insertBefore(d, label);
+                        boxes[g] = d;
+                    }
+                    boxes[g].appendChild(label);
+                });
+                counts();
+            }
+            var update = control._update;
+            control._update = function () { var r = update.apply(this, arguments); regroup(); return r; };
+            regroup();
+            map.on("overlayadd overlayremove", counts);
+            var ctrl = control.getContainer();
+            var head = document.createElement("div");
+            head.className = "locmap-layers-head";
+            head.setAttribute("role", "button");
+            head.textContent = "Layers \\u25be";
+            ctrl.insertBefore(head, ctrl.firstChild);
+            L.DomEvent.disableClickPropagation(head);
+            head.addEventListener("click", function () {
+                var closed = ctrl.classList.toggle("locmap-layers-closed");
+                head.textContent = closed ? "Layers \\u25b8" : "Layers \\u25be";
             });
-        }
-        function regroup() {
-            var list = control._overlaysList, boxes = {};
-            if (!list) { return; }
-            Array.prototype.slice.call(list.children).forEach(function (label) {
-                var g = groupOf(label.textContent.trim());
-                if (g === null) { return; }
-                if (!boxes[g]) {
-                    var d = document.createElement("details");
-                    d.className = "locmap-group";
-                    d.setAttribute("data-title", g);
-                    d.appendChild(document.createElement("summary"));
-                    d.open = !!openState[g];
-                    d.addEventListener("toggle", function () { openState[g] = d.open; });
-                    list.insertBefore(d, label);
-                    boxes[g] = d;
-                }
-                boxes[g].appendChild(label);
-            });
-            counts();
-        }
-        var update = control._update;
-        control._update = function () { var r = update.apply(this, arguments); regroup(); return r; };
-        regroup();
-        map.on("overlayadd overlayremove", counts);
-        var ctrl = control.getContainer();
-        var head = document.createElement("div");
-        head.className = "locmap-layers-head";
-        head.setAttribute("role", "button");
-        head.textContent = "Layers \\u25be";
-        ctrl.insertBefore(head, ctrl.firstChild);
-        L.DomEvent.disableClickPropagation(head);
-        head.addEventListener("click", function () {
-            var closed = ctrl.classList.toggle("locmap-layers-closed");
-            head.textContent = closed ? "Layers \\u25b8" : "Layers \\u25be";
-        });
+        }, 0);
         var bounds = L.latLngBounds({{ this.bounds|tojson }});
         var top = 10, bottom = 24, attribution = document.querySelector(".locmap-attribution");
         document.querySelectorAll(".locmap-title").forEach(function (e) {
