@@ -186,7 +186,7 @@ return out;
 
 
 def _figures_in_cells(popup_html: str) -> int:
-    cells = re.findall(r"<td>(.*?)</td>", popup_html, flags=re.S)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", popup_html, flags=re.S)
     return sum(len(FIGURE.findall(re.sub(r"<[^>]+>", "", c))) for c in cells)
 
 

@@ -216,11 +216,23 @@ def _fmt(value: Any) -> str:
     return safe_text(value)
 
 
+_NOWRAP = " style='white-space:nowrap'"  # short figures such as "47 (0.5 %)" stay on one line
+
+#: Popups pan clear of the title (top left) and the panel column (right) when they open.
+POPUP_PADDING = {"autoPanPaddingTopLeft": [20, 130], "autoPanPaddingBottomRight": [PANEL_WIDTH_PX + 30, 50]}
+
+
+def _popup(html_text: str, max_width: int = 320) -> folium.Popup:
+    """A popup of already-escaped HTML that pans clear of the panels."""
+    return folium.Popup(html_text, max_width=max_width, parse_html=False, **POPUP_PADDING)
+
+
 def _table_html(rows: Sequence[tuple[str, Any]], title: str | None = None) -> str:
     """Small two-column HTML table; labels and values are escaped here."""
     head = f"<b>{safe_text(title)}</b><br>" if title else ""
-    body = "".join(f"<tr><th style='text-align:left;padding-right:6px'>{safe_text(k)}</th>"
-                   f"<td>{_fmt(v)}</td></tr>" for k, v in rows)
+    cells = [(safe_text(k), _fmt(v)) for k, v in rows]
+    body = "".join(f"<tr><th style='text-align:left;padding-right:6px'>{k}</th>"
+                   f"<td{_NOWRAP if len(v) <= 24 else ''}>{v}</td></tr>" for k, v in cells)
     return (f"<div style='max-height:320px;overflow:auto'>{head}"
             f"<table style='font-size:12px'>{body}</table></div>")
 
@@ -784,7 +796,7 @@ class ServiceLayer(folium.map.Layer):
         var pts = {{ this.points_json }};
         for (var i = 0; i < pts.length; i++) {
             L.marker([pts[i][0], pts[i][1]], {icon: icon, keyboard: false, zIndexOffset: {{ this.z_offset }}})
-             .bindTooltip(pts[i][2]).bindPopup(pts[i][3], {maxWidth: 320})
+             .bindTooltip(pts[i][2]).bindPopup(pts[i][3], {{ this.popup_options|tojson }})
              .addTo({{ this.get_name() }});
         }
     })();
@@ -796,6 +808,7 @@ class ServiceLayer(folium.map.Layer):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "ServiceLayer"
         self.points, self.svg, self.size_px, self.z_offset = points, svg, size_px, z_offset
+        self.popup_options = {"maxWidth": 320, **POPUP_PADDING}
         # plain JSON (not tojson's unicode escapes), so the escaped text reads in the page as in
         # every other popup; "</" cannot end the script element
         self.points_json = json.dumps(points, ensure_ascii=False).replace("</", "<\\/")
@@ -997,7 +1010,7 @@ def _gap_features(disp: gpd.GeoDataFrame, fg: folium.FeatureGroup) -> None:
             style_function=lambda _f: {"color": GAP_COLOUR, "weight": 2.5, "fillColor": GAP_COLOUR,
                                        "fillOpacity": GAP_FILL_OPACITY, "dashArray": "6 3"},
         )
-        folium.Popup(_table_html(_gap_rows(r), title=title), max_width=320, parse_html=False).add_to(gj)
+        _popup(_table_html(_gap_rows(r), title=title)).add_to(gj)
         folium.Tooltip(safe_text(title)).add_to(gj)
         gj.add_to(fg)
 
@@ -1085,8 +1098,7 @@ def _locality_outline(fg: folium.FeatureGroup, geom: dict, name: Any, is_rec: bo
     gj = folium.GeoJson(feature, style_function=lambda _f, w=weight: {
         "color": LOCALITY_LINE, "weight": w, "fillColor": LOCALITY_LINE, "fillOpacity": LOCALITY_FILL_OPACITY})
     title = f"{name} (recommended pathfinder locality)" if is_rec else f"Locality: {name}"
-    folium.Popup(_table_html(rows or [("Figures", "not available")], title=title),
-                 max_width=360, parse_html=False).add_to(gj)
+    _popup(_table_html(rows or [("Figures", "not available")], title=title), max_width=360).add_to(gj)
     folium.Tooltip(f"Locality: {safe_text(name)}" + (" &middot; recommended" if is_rec else "")).add_to(gj)
     gj.add_to(fg)
 
@@ -1114,8 +1126,7 @@ def add_hub_sites(m: folium.Map, sites: pd.DataFrame, model: str = "mclp",
                   f"{HUB_SITE_COLOUR};font:bold 13px/22px Arial,sans-serif;text-align:center;color:#000;"
                   f"box-shadow:0 0 0 2px #fff'>{order}</div>"),
             icon_size=(28, 28), icon_anchor=(14, 14), class_name="locmap-hub"),
-            popup=folium.Popup(_table_html([(k, v) for k, v in info if _fmt(v) != ""], title=title),
-                               max_width=320, parse_html=False),
+            popup=_popup(_table_html([(k, v) for k, v in info if _fmt(v) != ""], title=title)),
             tooltip=folium.Tooltip(safe_text(title) + f" &middot; {safe_text(r.get('name'))}")).add_to(fg)
     fg.add_to(m)
     _legend(m).add("Suggested hub sites",
