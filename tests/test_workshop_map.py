@@ -7,6 +7,7 @@ and an exact 1024x768 / 1400x900 viewport (DevTools metrics override); every wai
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -22,12 +23,13 @@ from map_fixtures import (XSS_SCRIPT, XSS_TEMPLATE, make_access, make_area, make
                           make_localities)
 from test_browser import CHROMEDRIVER, CHROMIUM, make_driver, severe_errors  # noqa: E402
 
+from locmap import api  # noqa: E402
 from locmap.localities.scorecard import COLUMN_DESCRIPTIONS  # noqa: E402
 from locmap.maps import offline as offline_mod  # noqa: E402
 from locmap.maps.offline import save_map  # noqa: E402
 from locmap.maps.palette import SERVICE_STYLES  # noqa: E402
 from locmap.maps.web import (_SHAPES, build_map, locality_rows, marker_svg, needs_internet_text,  # noqa: E402
-                             render_html)
+                             render_html, safe_text)
 
 needs_browser = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
@@ -96,15 +98,23 @@ def test_hub_sites_are_drawn_numbered_with_escaped_plain_popups(area, full):
     assert "Children 0-4 within reach (this site)" in page and ">667<" in page
     assert XSS_SCRIPT not in page and "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
     assert "Recommended pathfinder locality: <b>Northolt</b>" in page
+    labels = _div_icons(page, "locmap-loclabel")
+    assert any("&#9733; Northolt &middot; Recommended" in t for t in labels), labels
 
 
-def test_online_variant_carries_a_notice_naming_the_offline_copy(area, full):
-    online = render_html(build_map(area, **full))
-    offline = render_html(build_map(area, offline=True, **full))
-    text = needs_internet_text("synthetic_offline.html")
-    assert "open synthetic_offline.html (in the same folder) instead" in text
-    assert 'class="locmap-needs-internet"' in online and text.replace("'", "&#x27;") in online
-    assert "locmap-needs-internet\"" not in offline
+def _div_icons(page: str, class_name: str) -> list[str]:
+    """HTML of the page's DivIcons of one class (decoded from the JSON options folium writes)."""
+    found = re.findall(r'"html": ("(?:[^"\\]|\\.)*"),[^}]*?"className": "' + class_name + '"', page, flags=re.S)
+    return [json.loads(f) for f in found]
+
+
+def test_place_names_are_labels_unless_a_locality_already_carries_the_name(area, full):
+    page = render_html(build_map(area, offline=True, **full))
+    places = _div_icons(page, "locmap-place")
+    # the fixture's first town is also the locality "Northolt", which carries its own label
+    assert places == [safe_text("Southall & <b>Hanwell</b>"), *map(safe_text, area.wards["ward_nm"])], places
+    assert "Place names: towns" in page and "Place names: wards" in page
+    assert _div_icons(render_html(build_map(area, offline=True, place_labels=False, **full)), "locmap-place") == []
 
 
 # ----------------------------------------------------------------------------- browser helpers
@@ -316,8 +326,6 @@ def test_online_map_without_its_libraries_says_to_open_the_offline_copy(driver_1
 # ----------------------------------------------------------------------------- browser: real Ealing run
 @pytest.fixture(scope="module")
 def ealing_run(settings, ealing, tmp_path_factory):
-    from locmap import api  # noqa: PLC0415
-
     out = tmp_path_factory.mktemp("ealing_run")
     return api.run_all("ealing", settings.with_(progress=False), out, api.RunOptions(report=False),
                        say=lambda _m: None)

@@ -1289,7 +1289,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
               offline: bool = False, method: str | None = None, access_service_types: Sequence[str] | None = None,
               need_bands: Sequence[str] = ("pop_0_4", "pop_0_19"), scheme: str = "NaturalBreaks",
               tolerance_m: float = 5.0, sites: pd.DataFrame | None = None,
-              recommended: str | None = None) -> folium.Map:
+              recommended: str | None = None, place_labels: bool = True) -> folium.Map:
     """Build the workshop map of one study area.
 
     At first open the map shows a small set: need (children 0-4 per LSOA), the borough
@@ -1337,6 +1337,9 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
         optional ``locality`` column names whose they are); MCLP rows are drawn.
     recommended : str, optional
         Name of the recommended locality (drawn thicker, labelled, named in the title).
+    place_labels : bool
+        Town and ward name layers (with ``boundaries``); False for callers that add their own
+        labels (``locmap.present.map_view``).
 
     Returns
     -------
@@ -1350,7 +1353,7 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
                 crossborder=crossborder,
                 offline=offline, method=method, access_service_types=access_service_types,
                 need_bands=need_bands, scheme=scheme, tolerance_m=tolerance_m, sites=sites,
-                recommended=recommended)
+                recommended=recommended, place_labels=place_labels)
     _add_controls(m, offline)
     _add_panels(m, area, title, method, offline, recommended)
     m._locmap_offline = offline  # type: ignore[attr-defined]
@@ -1380,7 +1383,8 @@ def _add_layers(m: folium.Map, area: Any, layers: Sequence[str], *, access: gpd.
                 gaps: gpd.GeoDataFrame | None, localities: gpd.GeoDataFrame | None,
                 scorecard: pd.DataFrame | None, crossborder: pd.DataFrame | None, offline: bool, method: str | None,
                 access_service_types: Sequence[str] | None, need_bands: Sequence[str], scheme: str,
-                tolerance_m: float, sites: pd.DataFrame | None = None, recommended: str | None = None) -> None:
+                tolerance_m: float, sites: pd.DataFrame | None = None, recommended: str | None = None,
+                place_labels: bool = True) -> None:
     """The thematic layers, in drawing order (fills first, points and labels last)."""
     # one fill visible at first (need, else access); gap outlines are drawn over it
     first = "need" if "need" in layers else ("access" if "access" in layers and access is not None else None)
@@ -1398,7 +1402,7 @@ def _add_layers(m: folium.Map, area: Any, layers: Sequence[str], *, access: gpd.
     has_localities = "localities" in layers and localities is not None and len(localities) > 0
     if has_localities:
         add_localities(m, localities, scorecard, tolerance_m=tolerance_m, recommended=recommended)
-    if "boundaries" in layers:
+    if "boundaries" in layers and place_labels:
         add_place_labels(m, area, skip=localities["locality"].astype(str) if has_localities else ())
     if "services" in layers:
         add_services(m, area)
