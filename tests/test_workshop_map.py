@@ -117,6 +117,15 @@ def test_place_names_are_labels_unless_a_locality_already_carries_the_name(area,
     assert _div_icons(render_html(build_map(area, offline=True, place_labels=False, **full)), "locmap-place") == []
 
 
+def test_online_variant_carries_a_notice_naming_the_offline_copy(area, full):
+    online = render_html(build_map(area, **full))
+    offline = render_html(build_map(area, offline=True, **full))
+    text = needs_internet_text("synthetic_offline.html")
+    assert "open synthetic_offline.html (in the same folder) instead" in text
+    assert 'class="locmap-needs-internet"' in online and safe_text(text) in online
+    assert 'class="locmap-needs-internet"' not in offline
+
+
 # ----------------------------------------------------------------------------- browser helpers
 def _driver(tmp_path: Path, width: int, height: int):
     d = make_driver(tmp_path, width, height)
