@@ -108,6 +108,18 @@ def _div_icons(page: str, class_name: str) -> list[str]:
     return [json.loads(f) for f in found]
 
 
+def test_hostile_site_and_recommended_names_stay_text(area, full):
+    """Template, script and template-literal text in a hub site's name and in the recommended
+    locality's name (title box, label, popup) is written escaped, never evaluated."""
+    sites = full["sites"].assign(name=["{{7*7}} </script><script>window.__xss=1</script>", "${window.__xss=1}"],
+                                 locality=XSS_TEMPLATE)
+    page = render_html(build_map(area, offline=True, **(full | {"sites": sites, "recommended": XSS_TEMPLATE})))
+    assert "</script><script>window.__xss" not in page and "${window.__xss" not in page
+    assert "&#123;&#123;7*7&#125;&#125;" in page and "49 &lt;/script" not in page
+    assert f"Recommended pathfinder locality: <b>{safe_text(XSS_TEMPLATE)}</b>" in page
+    assert any(safe_text(XSS_TEMPLATE) + " &middot; Recommended" in t for t in _div_icons(page, "locmap-loclabel"))
+
+
 def test_place_names_are_labels_unless_a_locality_already_carries_the_name(area, full):
     page = render_html(build_map(area, offline=True, **full))
     places = _div_icons(page, "locmap-place")
