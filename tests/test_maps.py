@@ -76,7 +76,7 @@ def test_street_method_label(area, full):
 def test_attribution_in_tiles_and_panel(page):
     assert "locmap-attribution" in page
     assert page.count("Open Government Licence v3.0") >= 1
-    assert "Tiles © OpenStreetMap contributors" in page
+    assert "Tiles \\u00a9 OpenStreetMap contributors" in page  # the tile layer (JSON options)
     assert "OpenStreetMap contributors" in page
 
 
