@@ -171,6 +171,15 @@ return out;
 """
 
 
+#: true when no locality label's text box intersects a hub-site disc (after the layout has run)
+_LABELS_CLEAR_OF_HUBS = """
+var hubs = Array.from(document.querySelectorAll('.locmap-hub')).map(e => e.getBoundingClientRect());
+return Array.from(document.querySelectorAll('.locmap-loctext')).every(function (el) {
+  var r = el.getBoundingClientRect();
+  return !hubs.some(h => r.left < h.right && h.left < r.right && r.top < h.bottom && h.top < r.bottom); });
+"""
+
+
 def _overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -370,6 +379,7 @@ def test_real_ealing_workshop_map(ealing_run, tmp_path, size):
         assert f"Recommended pathfinder locality: {rec}" in title
         hubs = driver.execute_script("return Array.from(document.querySelectorAll('.locmap-hub')).map(e => e.textContent)")
         assert sorted(hubs) == sorted(str(o) for o in sites.loc[sites["model"] == "mclp", "order"])
+        assert driver.execute_script(_LABELS_CLEAR_OF_HUBS), "a locality label covers a hub-site disc"
         on = driver.execute_script(_DEFAULT_ON)
         assert "Gap areas: Any key service beyond 15 min" in on and "Suggested hub sites" in on
         assert sum(t.startswith("Services: ") for t in on) == 4  # Ealing's key service types

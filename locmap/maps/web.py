@@ -108,6 +108,7 @@ _PAGE_CSS = f"""<style>
   letter-spacing:1px;pointer-events:none}}
 .locmap-loclabel{{background:none;border:none;font:bold 13px Arial,sans-serif;color:#111;
   text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff;white-space:nowrap}}
+.locmap-loctext{{position:relative;display:inline-block}}
 .locmap-hub{{background:none;border:none}}
 .locmap-needs-internet{{position:fixed;top:30%;left:50%;transform:translateX(-50%);z-index:2000;
   background:#fff3cd;color:#664d03;border:2px solid #e0c36a;border-radius:6px;padding:14px 18px;
@@ -1076,7 +1077,8 @@ def add_localities(m: folium.Map, localities: gpd.GeoDataFrame, scorecard: pd.Da
         text = (f"&#9733; {safe_text(loc_name)} &middot; Recommended" if is_rec else safe_text(loc_name))
         size = "15px" if is_rec else "13px"
         folium.Marker([pt.y, pt.x], interactive=False, keyboard=False, icon=folium.DivIcon(
-            html=f"<div style='font-size:{size};text-align:center'>{text}</div>", icon_size=(240, 18),
+            html=f"<div style='font-size:{size};text-align:center'><span class='locmap-loctext'>{text}</span></div>",
+            icon_size=(240, 18),
             icon_anchor=(120, 22 if is_rec else 9),
             class_name="locmap-loclabel")).add_to(fg)
     fg.add_to(m)
@@ -1241,6 +1243,24 @@ class WorkshopLayout(MacroElement):
         }
         map._locmapBounds = bounds;
         map.fitBounds(bounds, {paddingTopLeft: [12, top], paddingBottomRight: [{{ this.right_px }}, bottom]});
+        // a locality label that covers a hub-site disc moves up in 14 px steps until clear
+        function declutter() {
+            var hubs = Array.prototype.map.call(document.querySelectorAll(".locmap-hub"),
+                                                function (e) { return e.getBoundingClientRect(); });
+            document.querySelectorAll(".locmap-loctext").forEach(function (el) {
+                el.style.top = "0px";
+                for (var step = 1; step <= 8; step++) {
+                    var r = el.getBoundingClientRect();
+                    var hit = hubs.some(function (h) {
+                        return r.left < h.right && h.left < r.right && r.top < h.bottom && h.top < r.bottom;
+                    });
+                    if (!hit) { break; }
+                    el.style.top = (-14 * step) + "px";
+                }
+            });
+        }
+        map.on("zoomend overlayadd", declutter);
+        window.setTimeout(declutter, 0);
     })();
     {% endmacro %}
     """)
