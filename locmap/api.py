@@ -608,7 +608,15 @@ def _map_gaps(area: AreaData, access: AccessAnalysis, minutes: float) -> gpd.Geo
     res = access.result
     key = [t for t in (getattr(area.pack, "key_service_types", None) or res.service_types)
            if t in res.service_types]
+    if ANY_KEY in res.service_types and ANY_KEY not in key:
+        key = [ANY_KEY, *key]  # the scorecard's gap measure: shown first on the workshop map
     return _gaps_at(res, access.gap_areas_all, key, minutes, access.cell_m, access.gap_band)
+
+
+def _map_sites(sites: Sequence[SitesResult]) -> pd.DataFrame | None:
+    """Hub-site rows of ``sites`` (one frame, with the ``locality`` each belongs to) for the map."""
+    parts = [s.sites.assign(locality=s.locality) for s in sites if s.sites is not None and len(s.sites)]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,
@@ -622,7 +630,7 @@ def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,
     m = build_map(area, layers=layers, access=inputs.access, gaps=inputs.gaps,
                   localities=inputs.localities, scorecard=inputs.scorecard, title=title,
                   crossborder=inputs.crossborder,
-                  offline=offline, method=inputs.method)
+                  offline=offline, method=inputs.method, sites=inputs.sites, recommended=inputs.recommended)
     return save_map(m, path, offline=offline)
 
 
@@ -837,7 +845,7 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
         if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
     if options.maps:
-        files += _run_maps(step, area, access, loc, rec.locality, out, options)
+        files += _run_maps(step, area, access, loc, rec.locality, out, options, sites[:1])
     if options.report:
         files += _run_report(step, area, access, loc, sites, settings, out, options, say)
     files += step("workbook", workbook.write_run_workbook, area, out)  # <area>_decision_tables.xlsx
@@ -868,9 +876,10 @@ def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Local
 
 
 def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, lead: str | None,
-              out: Path, options: RunOptions) -> list[Path]:
+              out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()) -> list[Path]:
     inputs = step("map-layers", map_layers, area, access, loc, options.lead_scheme,
                   gap_minutes=options.gap_minutes)
+    inputs = dataclasses.replace(inputs, recommended=lead, sites=_map_sites(sites))
     files = [step("map", write_map, area, out / "maps" / f"{area.file_stem}.html", inputs),
              step("map-offline", write_map, area, out / "maps" / f"{area.file_stem}_offline.html", inputs,
                   offline=True)]

@@ -317,6 +317,10 @@ class MapInputs(_Fields):
     scorecard: pd.DataFrame | None = None
     crossborder: pd.DataFrame | None = None
     notes: tuple[str, ...] = ()
+    #: suggested hub sites drawn on the map (``SitesResult.sites`` rows with a ``locality`` column)
+    sites: pd.DataFrame | None = None
+    #: the recommended locality (marked on the map and named in its title box)
+    recommended: str | None = None
 
 
 # -------------------------------------------------------------------------------------- run

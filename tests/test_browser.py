@@ -160,11 +160,15 @@ def test_hostile_names_do_not_execute(driver, tmp_path):
     time.sleep(0.3)
     # open every popup/tooltip-bearing layer's popup by firing clicks on all circle markers
     driver.execute_script("""
-        var n = 0;
+        var n = 0, seen = [];
+        function open(v) {
+          if (seen.indexOf(v) >= 0) return; seen.push(v);
+          if (v.openPopup && v.getPopup && v.getPopup() && v._map) { v.openPopup(); n++; }
+          if (v instanceof L.LayerGroup && !(v instanceof L.GeoJSON) && v.getLayers()[0] instanceof L.Marker) {
+            v.eachLayer(open); }
+        }
         for (var k in window) {
-          try { var v = window[k];
-            if (v && v.openPopup && v.getPopup && v.getPopup()) { v.openPopup(); n++; }
-          } catch (e) {}
+          try { var v = window[k]; if (v instanceof L.Layer) open(v); } catch (e) {}
         }
         window.__opened = n;""")
     time.sleep(0.3)
@@ -175,7 +179,7 @@ def test_hostile_names_do_not_execute(driver, tmp_path):
     assert "<b>Outreach</b> Team" in body
     # the locality label shows the template-literal text literally
     labels = driver.execute_script(
-        "return Array.from(document.querySelectorAll('.leaflet-div-icon, .leaflet-marker-icon'))"
+        "return Array.from(document.querySelectorAll('.locmap-loclabel, .leaflet-marker-icon'))"
         ".map(e => e.textContent)")
     assert any("${window.__xss=1}" in t for t in labels), labels
     assert severe_errors(driver) == []
@@ -184,11 +188,13 @@ def test_hostile_names_do_not_execute(driver, tmp_path):
 #: Opens every popup and tooltip of the page (hidden layers are shown first) and returns the text
 #: the reader sees: popups, tooltips, legend, title and layer control.
 _READ_ALL_TEXT = """
-var out = {popups: [], tooltips: [], errors: []}, map = null, k, v;
+var out = {popups: [], tooltips: [], errors: []}, map = null, seen = [], k, v;
 for (k in window) { try { if (window[k] instanceof L.Map) { map = window[k]; } } catch (e) {} }
 for (k in window) { try { v = window[k];
   if (v instanceof L.FeatureGroup && !map.hasLayer(v)) { v.addTo(map); } } catch (e) {} }
-for (k in window) { try { v = window[k];
+function read(v) {
+  if (seen.indexOf(v) >= 0) { return; }
+  seen.push(v);
   if (v instanceof L.GeoJSON && v.getTooltip()) {
     v.eachLayer(function (l) {
       var at = l.getBounds ? l.getBounds().getCenter() : l.getLatLng();
@@ -200,10 +206,16 @@ for (k in window) { try { v = window[k];
     if (v.getPopup && v.getPopup()) { v.openPopup(); out.popups.push(v.getPopup().getElement().textContent); }
     if (v.getTooltip && v.getTooltip()) { v.openTooltip(); out.tooltips.push(v.getTooltip().getElement().textContent); }
   }
-} catch (e) { out.errors.push(k + ': ' + e); } }
+  // markers inside groups (service layers); not the thousands of home dots of the access layers
+  if (v instanceof L.LayerGroup && !(v instanceof L.GeoJSON) && v.getLayers()[0] instanceof L.Marker) {
+    v.eachLayer(read); }
+}
+for (k in window) { try { v = window[k]; if (v instanceof L.Layer) { read(v); } }
+  catch (e) { out.errors.push(k + ': ' + e); } }
 out.legend = document.querySelector('.locmap-legend').textContent;
 out.title = document.querySelector('.locmap-title').textContent;
 out.layers = document.querySelector('.leaflet-control-layers').textContent;
+out.labels = Array.from(document.querySelectorAll('.locmap-loclabel')).map(function (e) { return e.textContent; });
 out.images = document.querySelectorAll('img[src="x"]').length;
 return out;
 """
@@ -228,7 +240,7 @@ def test_hostile_text_is_shown_literally(driver, tmp_path):
     for name in (*area.wards["ward_nm"], *area.towns["town"], *area.lsoa["lsoa21nm"], *area.pcns["pcn_name"]):
         assert name in tooltips, name                     # GeoJSON properties through tojson
     for name in layers["localities"]["locality"]:
-        assert name in seen["legend"] and f"Locality: {name}" in tooltips
+        assert name in " | ".join(seen["labels"]) and f"Locality: {name}" in tooltips
     unlocated = area.services.loc[~area.services["located"], "name"]
     assert all(n in seen["legend"] for n in unlocated)    # legend note of services with no location
     assert seen["title"].startswith(HOSTILE_TITLE) and area.pack.title in seen["title"]

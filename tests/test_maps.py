@@ -21,6 +21,7 @@ from map_fixtures import (XSS_IMG, XSS_SCRIPT, XSS_TEMPLATE, make_access, make_a
 
 from locmap import export  # noqa: E402
 from locmap.export import ATTRIBUTION  # noqa: E402
+from locmap.maps.palette import GAP_COLOUR  # noqa: E402
 from locmap.maps.web import (GAP_FILL_OPACITY, NEED_FILL_OPACITY, build_map, clip_to_outline,  # noqa: E402
                              render_html, safe_text)
 from locmap.maps.offline import OfflineAssetError, external_assets, make_self_contained, save_map  # noqa: E402
@@ -51,7 +52,7 @@ def test_layers_present(page):
     for name in ("Borough boundary", "Wards", "Towns", "PCN footprints (approximate)", "LSOAs (2021)",
                  "Neighbouring wards (across the border)", "Need: children 0-4 per LSOA",
                  "Deprivation: IDACI decile (IoD2025)", "Pram distance to GP practice",
-                 "Gap areas: GP practice beyond 15 min", "Candidate localities (scorecard)",
+                 "Gap areas: GP practice beyond 15 min", "Candidate localities",
                  "Services: GP practice (5)"):
         assert name in page, name
     assert "L.control.layers" in page
@@ -74,7 +75,8 @@ def test_street_method_label(area, full):
 
 def test_attribution_in_tiles_and_panel(page):
     assert "locmap-attribution" in page
-    assert page.count("Open Government Licence v3.0") >= 2
+    assert page.count("Open Government Licence v3.0") >= 1
+    assert "Tiles \\u00a9 OpenStreetMap contributors" in page  # the tile layer (JSON options)
     assert "OpenStreetMap contributors" in page
 
 
@@ -175,7 +177,7 @@ def test_html_is_byte_identical_across_builds_and_processes(area, full, tmp_path
 def test_legend_swatches_have_the_fill_opacity_of_the_layer(page):
     legend = page[page.index("locmap-legend"):]
     assert re.search(rf"background:rgba\(\d+,\d+,\d+,{NEED_FILL_OPACITY:g}\)", legend)
-    assert f"rgba(178,24,43,{GAP_FILL_OPACITY:g});border:2px dashed #b2182b" in legend
+    assert f"rgba(47,108,142,{GAP_FILL_OPACITY:g});border:2px dashed {GAP_COLOUR}" in legend
     assert f'"fillOpacity": {NEED_FILL_OPACITY}' in page
 
 

@@ -9,14 +9,31 @@
 - colour science to check the palette: sRGB -> CIELAB (D65), CIEDE2000 (Sharma, Wu & Dalal
   2005) and colour-vision-deficiency simulation (Machado, Oliveira & Fernandes 2009, severity
   1.0, applied to linear RGB).  ``tests/test_static_maps.py`` asserts the pairwise distances.
+
+One colour system for what the maps measure (``tests/test_colour.py`` checks it):
+
+- :data:`MINUTE_CLASSES` -- pram-pushing minutes: viridis, light and near (0-10, 10-15) to dark and
+  far (15-20, 20+), with the 15-minute threshold the analysis rests on between two hue families
+  (green | blue); :data:`NO_ACCESS_COLOUR` grey for no reachable service;
+- :func:`need_colours` -- children / need choropleths: a light-to-dark yellow-orange-brown ramp
+  (YlOrBr), a hue family no minute class uses;
+- :data:`GAP_COLOUR` -- gap areas (families beyond the threshold): the first beyond-threshold minute
+  colour, so "beyond 15 minutes" is one colour on every map, far from every need class;
+- :func:`adjacent_distances` / :func:`min_adjacent_distance` -- CAM02-UCS distances between
+  neighbouring classes as seen with deuteranopia, protanopia and tritanopia (``colorspacious``,
+  Machado 2009 at severity 100).
 """
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import colorspacious
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
 
 
 @dataclass(frozen=True)
@@ -51,7 +68,7 @@ SERVICE_STYLES: dict[str, ServiceStyle] = {
     "primary_school": ServiceStyle("#E69F00", "o", 7.0, 2),
     "library": ServiceStyle("#CC79A7", "s", 7.5, 3),
     "pharmacy": ServiceStyle("#009E73", "D", 6.5, 4),
-    "nursery_school": ServiceStyle("#F0E442", "o", 6.5, 5),
+    "nursery_school": ServiceStyle("#F0E442", "p", 7.0, 5),
     "secondary_school": ServiceStyle("#56B4E9", "^", 7.5, 6),
     "special_school": ServiceStyle("#6B3E26", "v", 7.5, 7),
     "other_school": ServiceStyle("#BBBBBB", "h", 6.5, 8),
@@ -216,3 +233,108 @@ def min_pairwise_delta_e(colours: Sequence[str], vision: str | None = None) -> t
     d = delta_e2000(lab[i], lab[j])
     k = int(np.argmin(d))
     return float(d[k]), (colours[i[k]], colours[j[k]])
+
+
+# --------------------------------------------------------------------------- the colour system
+@dataclass(frozen=True)
+class MinuteClass:
+    """One class of pram-pushing minutes: ``lower <= minutes < upper`` (``upper`` may be inf)."""
+
+    lower_min: float
+    upper_min: float
+    label: str
+    colour: str
+
+    @property
+    def beyond_threshold(self) -> bool:
+        """True for classes at or beyond :data:`THRESHOLD_MINUTES` (the gap side)."""
+        return self.lower_min >= THRESHOLD_MINUTES
+
+
+#: The pram-distance threshold every map emphasises (the run's default gap threshold).
+THRESHOLD_MINUTES = 15.0
+
+#: Minute classes: viridis at 1.0, 0.7 | 0.35, 0.0 -- near classes yellow and green, far classes
+#: blue and dark purple.  Adjacent classes are at least :data:`MIN_ADJACENT_CAM02UCS` apart in
+#: CAM02-UCS in normal vision and under each simulated dichromacy (the old green-to-red ramp
+#: merged 10-15 and 15-20 minutes under deuteranopia: 2 units).
+MINUTE_CLASSES: tuple[MinuteClass, ...] = (
+    MinuteClass(0.0, 10.0, "0–10 min", "#fde725"),
+    MinuteClass(10.0, 15.0, "10–15 min", "#44bf70"),
+    MinuteClass(15.0, 20.0, "15–20 min", "#2f6c8e"),
+    MinuteClass(20.0, float("inf"), "20+ min", "#440154"),
+)
+#: Homes with no reachable service of a type (after the last minute class in every legend).
+NO_ACCESS_COLOUR = "#9e9e9e"
+#: Gap areas: the first beyond-threshold class (15–20 min), drawn as an outline and a light fill.
+GAP_COLOUR = MINUTE_CLASSES[2].colour
+#: Colour map and range of :func:`need_colours`.
+NEED_CMAP, NEED_RANGE = "YlOrBr", (0.05, 1.0)
+
+#: Colour-vision deficiencies simulated by the checks (colorspacious names, severity 100 =
+#: dichromacy): deuteranopia, protanopia, tritanopia.
+CVD_KINDS: dict[str, str] = {"deuteranopia": "deuteranomaly", "protanopia": "protanomaly",
+                             "tritanopia": "tritanomaly"}
+#: Required CAM02-UCS distance between adjacent minute classes (and the last one and "no
+#: reachable service") in normal vision and every simulation.
+MIN_ADJACENT_CAM02UCS = 20.0
+#: Required CAM02-UCS distance between adjacent classes of a 5-class need ramp (a single-hue
+#: lightness ramp cannot do much better: 5 steps share about 70 units of lightness).
+MIN_ADJACENT_CAM02UCS_NEED = 12.0
+
+
+def minute_colours(with_no_access: bool = True) -> list[str]:
+    """Minute-class colours in legend order (then the no-reachable-service grey)."""
+    return [c.colour for c in MINUTE_CLASSES] + ([NO_ACCESS_COLOUR] if with_no_access else [])
+
+
+def minute_class_index(minutes: np.ndarray) -> np.ndarray:
+    """Index of the :data:`MINUTE_CLASSES` class of each value; ``len(MINUTE_CLASSES)`` when
+    missing or not finite (no reachable service)."""
+    v = np.asarray(minutes, dtype=float)
+    idx = np.full(v.shape, len(MINUTE_CLASSES), dtype=int)
+    for i, c in enumerate(MINUTE_CLASSES):
+        idx[(v >= c.lower_min) & (v < c.upper_min)] = i
+    return idx
+
+
+def need_colours(n: int) -> list[str]:
+    """``n`` need-choropleth colours, light (few children) to dark (many)."""
+    cm = colormaps[NEED_CMAP]
+    lo, hi = NEED_RANGE
+    if n <= 1:
+        return [to_hex(cm((lo + hi) / 2))]
+    return [to_hex(cm(lo + (hi - lo) * i / (n - 1))) for i in range(n)]
+
+
+def simulate_cvd_colours(colours: Sequence[str], vision: str | None) -> np.ndarray:
+    """sRGB (0..1) of ``colours`` as seen with ``vision`` (a key of :data:`CVD_KINDS`, or None).
+
+    Uses ``colorspacious`` (Machado, Oliveira & Fernandes 2009) at severity 100.
+    """
+    rgb = np.array([hex_to_rgb(c) for c in colours])
+    if vision is None:
+        return rgb
+    space = {"name": "sRGB1+CVD", "cvd_type": CVD_KINDS[vision], "severity": 100}
+    return np.clip(colorspacious.cspace_convert(rgb, space, "sRGB1"), 0.0, 1.0)
+
+
+def adjacent_distances(colours: Sequence[str], vision: str | None = None) -> np.ndarray:
+    """CAM02-UCS distance between each colour and the next, as seen with ``vision``."""
+    rgb = simulate_cvd_colours(colours, vision)
+    return np.asarray(colorspacious.deltaE(rgb[:-1], rgb[1:], input_space="sRGB1",
+                                           uniform_space="CAM02-UCS"), dtype=float)
+
+
+def min_adjacent_distance(colours: Sequence[str]) -> tuple[float, str, tuple[str, str]]:
+    """Smallest adjacent CAM02-UCS distance over normal vision and every :data:`CVD_KINDS`.
+
+    Returns the distance, the vision that has it (``"normal"`` or a deficiency) and the pair.
+    """
+    best = (math.inf, "normal", ("", ""))
+    for vision in (None, *CVD_KINDS):
+        d = adjacent_distances(colours, vision)
+        i = int(np.argmin(d))
+        if d[i] < best[0]:
+            best = (float(d[i]), vision or "normal", (colours[i], colours[i + 1]))
+    return best
