@@ -443,7 +443,9 @@ def plot_services(area: Any, service_types: Sequence[str] | None = None, title: 
     if n_unloc:
         fig.text(0.767, 0.2, f"{n_unloc} service(s) have no location\nand are not shown", fontsize=7.5,
                  color="#8a1c1c")
-    placed = add_place_labels(ax, area, "towns")
+    towns = getattr(area, "towns", None)
+    several = towns is not None and "town" in towns.columns and towns["town"].nunique() > 1
+    placed = add_place_labels(ax, area, "towns" if several else "wards")
     return _finish(fig, ax, title or f"{str(getattr(area, 'name', '')).title()}: family services",
                    note=placed.note)
 
