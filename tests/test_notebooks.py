@@ -185,8 +185,9 @@ def _expected_names(area_name: str) -> dict[str, list[str]]:
                                      gap_minutes=GAP_MINUTES, settings=s, **kwargs)
         rec = recommend(loc.rankings[scheme], loc.sensitivity[scheme], scheme, weights=Weights(),
                         scorecard=loc.scorecards[scheme])
-        out[nb] = ([f"Recommended pathfinder ({scheme}): {rec.locality}"] if len(loc.rankings[scheme]) > 1 else
-                   [f"The {scheme} scheme has only one locality ({rec.locality}, the whole area)"])
+        words = {"towns": "towns", "pcns": "PCN footprints", "wards": "wards"}[scheme]
+        out[nb] = ([f"Recommended pathfinder ({words}): {rec.locality}"] if len(loc.rankings[scheme]) > 1 else
+                   [f"The {words} scheme has only one locality ({rec.locality}, the whole area)"])
     # 06: the ward with the largest cross-border share of the top type is named (finder.findings)
     out["06"] = ["across the border"]
     return out

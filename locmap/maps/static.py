@@ -519,8 +519,8 @@ def _access_handles(access: gpd.GeoDataFrame, method: str | None) -> tuple[list,
         method = "street" if vals == ["street"] else "estimated"
     handles = [Patch(facecolor=c, label=lab) for _lo, _hi, lab, c in ACCESS_BANDS]
     handles.append(Patch(facecolor=NO_ACCESS_COLOUR, label="No reachable service"))
-    return handles, "Minutes from home to the nearest service\n" + textwrap.fill(
-        f"distances: {method_label(method)}", 34)
+    return handles, "Minutes from home to the\nnearest service\n" + textwrap.fill(
+        f"distances: {method_label(method)}", 26)
 
 
 def small_multiples(area: Any, panels: Sequence[str] | None = None, access: gpd.GeoDataFrame | None = None,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from locmap.present.tables import (  # noqa: F401
     TOTAL_ID, MAX_ROWS, ANY_KEY, CHILDRENS_CENTRE, KINDS, Column, COLUMNS, VALUE_LABELS,
-    service_labels, Table, link_to, table, childrens_centre_note, files_written
+    service_labels, Table, link_to, table, childrens_centre_note, files_written, said_once
 )
 from locmap.present.caveats import (  # noqa: F401
     Notes, CAVEAT_TOPICS, caveats, loading_notes
@@ -35,14 +35,15 @@ from locmap.present.comparators import (  # noqa: F401
 )
 from locmap.present.findings import (  # noqa: F401
     Findings, overview_findings, need_findings, access_findings, pathfinder_findings,
-    workshop_findings
+    workshop_findings, scheme_words
 )
 from locmap.present.localities import (  # noqa: F401
     generated_status, SCORECARD_MAIN, scorecard_main, ranked_schemes, leaders, generated_localities,
-    hard_edge, hub_summary, hub_gain, leading_localities
+    hard_edge, hub_summary, hub_gain, leading_localities, infeasible_reason, Charts, ranking_charts
 )
 from locmap.present.views import (  # noqa: F401
-    register_vintages, rejects_by_file, services_per_1000, coverage_matrix, gap_table, access_layers
+    register_vintages, rejects_by_file, services_per_1000, coverage_matrix, gap_table, access_layers,
+    gap_areas_by_place
 )
 from locmap.present.maps import (  # noqa: F401
     MapView, LABELS, map_view
@@ -54,11 +55,11 @@ from locmap.present.previews import (  # noqa: F401
 __all__ = [
     "TOTAL_ID", "MAX_ROWS", "ANY_KEY", "CHILDRENS_CENTRE", "KINDS", "Column", "COLUMNS",
     "VALUE_LABELS", "service_labels", "Table", "link_to", "table", "childrens_centre_note",
-    "files_written", "Notes", "CAVEAT_TOPICS", "caveats", "loading_notes", "LONDON_FILES",
+    "files_written", "said_once", "Notes", "CAVEAT_TOPICS", "caveats", "loading_notes", "LONDON_FILES",
     "london_comparators", "comparator_table", "Findings", "overview_findings", "need_findings",
-    "access_findings", "pathfinder_findings", "workshop_findings", "generated_status",
+    "access_findings", "pathfinder_findings", "workshop_findings", "scheme_words", "generated_status",
     "SCORECARD_MAIN", "scorecard_main", "ranked_schemes", "leaders", "generated_localities",
-    "hard_edge", "hub_summary", "hub_gain", "leading_localities", "register_vintages",
-    "rejects_by_file", "services_per_1000", "coverage_matrix", "gap_table", "access_layers",
+    "hard_edge", "hub_summary", "hub_gain", "leading_localities", "infeasible_reason", "Charts", "ranking_charts", "register_vintages",
+    "rejects_by_file", "services_per_1000", "coverage_matrix", "gap_table", "access_layers", "gap_areas_by_place",
     "MapView", "LABELS", "map_view", "Preview", "workshop_preview"
 ]

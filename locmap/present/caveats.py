@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from locmap.maps import web
-from locmap.present.tables import childrens_centre_note, service_labels
+from locmap.present.tables import childrens_centre_note, said_once, service_labels
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def caveats(area: Any, topics: Sequence[str] = CAVEAT_TOPICS, access: Any = None
               "distances": lambda: [_distance_note(area, access)], "geography": lambda: _geography_notes(area),
               "border": lambda: [_border_note(area)]}
     points = [p for t in topics for p in makers[t]() if p]
+    said_once(area, points)  # shown here: tables below do not repeat them
     if "childrens_centres" in topics and not childrens_centre_note(area):
         types = ", ".join(service_labels(area).get(t, t) for t in area.pack.key_service_types)
         points.append(f"This area's data has no children's-centre list: key services here are {types}.")

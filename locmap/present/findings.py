@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from locmap.present.comparators import london_comparators
-from locmap.present.localities import hub_summary
+from locmap.present.localities import hub_summary, infeasible_reason
+from locmap.present.views import gap_areas_by_place
 from locmap.present.tables import ANY_KEY, CHILDRENS_CENTRE, TOTAL_ID, _BAND_TITLE, _at, _lower, childrens_centre_note, service_labels
 
 
@@ -28,6 +30,9 @@ class Findings:
     points: tuple[str, ...]
     facts: Mapping[str, Any] = field(default_factory=dict)
     title: str = "Key findings"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", _said_once(tuple(self.points), CC_TAG))
 
     def text(self) -> str:
         return f"{self.title}\n" + "\n".join(f"- {p}" for p in self.points)
@@ -51,10 +56,25 @@ def _jsonable(facts: Mapping[str, Any]) -> dict:
     return out
 
 
+#: the short children's-centre caveat added to a sentence quoting a children's-centre figure
+CC_TAG = " (children's-centre list incomplete: this overstates the gap)"
+
+
+def _said_once(points: tuple[str, ...], tag: str) -> tuple[str, ...]:
+    """``points`` with ``tag`` kept only where it first appears (each caveat once)."""
+    out, seen = [], False
+    for p in points:
+        if tag in p:
+            p = p.replace(tag, "", p.count(tag) - 1) if not seen else p.replace(tag, "")
+            seen = True
+        out.append(p)
+    return tuple(out)
+
+
 def _cc_short(area: Any) -> str:
     """Short children's-centre caveat for a sentence quoting a children's-centre figure."""
     note = childrens_centre_note(area)
-    return " (children's-centre list incomplete: this overstates the gap)" if "incomplete" in note else ""
+    return CC_TAG if "incomplete" in note else ""
 
 
 def overview_findings(area: Any, overview: Any) -> Findings:
@@ -86,8 +106,8 @@ def _alignment_sentences(overview: Any) -> list[str]:
     align = overview["alignment"]
     row = align[(align["scheme_a"] == "towns") & (align["scheme_b"] == "pcns")]
     ct = overview["towns_vs_pcns"]
-    if not len(row) or not len(ct):
-        return []
+    if not len(row) or not len(ct) or ct["area_a"].nunique() < 2:
+        return []  # one town (no ward-to-town table): an alignment index says nothing
     best = ct.sort_values("share_of_a", ascending=False).groupby("area_a").head(1)
     fit, split = best.iloc[0], best.sort_values("share_of_a").iloc[0]
     n_split = int((ct["area_a"] == split["area_a"]).sum())
@@ -185,11 +205,13 @@ def _type_sentences(area: Any, acc: Any, gap_minutes: float, band: str, who: str
         pts.append(f"The hardest key service to reach is the nearest {_lower(labels.get(worst['service_type'], ''))}: "
                    f"{worst['pct_within']:.1f}% of {who} within {gap_minutes:g} minutes, median {med:.0f} minutes"
                    + (_cc_short(area) if worst["service_type"] == CHILDRENS_CENTRE else "") + ".")
-    areas = acc["gap_areas"]
+    areas = gap_areas_by_place(acc, area, band) if len(acc["gap_areas"]) else pd.DataFrame()
     if len(areas):
         big = areas.sort_values(f"gap_{band}", ascending=False).iloc[0]
-        pts.append(f"The largest contiguous gap area (nearest {_lower(labels.get(big['service_type'], ''))}) holds "
+        where = (f"in {big['town']} ({big['where']})" if area.towns["town"].nunique() > 1 else f"in {big['where']}")
+        pts.append(f"The largest gap area (nearest {_lower(labels.get(big['service_type'], ''))}) is {where}: "
                    f"{big[f'gap_{band}']:,.0f} {who} over {big['area_m2'] / 1e6:.1f} km²"
+                   + (f", {big['split']}" if big["split"] else "")
                    + (_cc_short(area) if big["service_type"] == CHILDRENS_CENTRE else "") + ".")
     cb = acc["cross_border"]
     cb = cb[(cb["service_type"] == ANY_KEY) & (cb["band"] == "pop_0_19")]
@@ -209,9 +231,9 @@ def pathfinder_findings(area: Any, loc: Any, rec: Any, hubs: Sequence[Any] = ())
     is, what the generated schemes and the hub sites add."""
     single = _single_locality(loc, rec)
     if single:
-        return Findings((single,) + tuple(_generated_sentences(loc) + _hub_sentences(hubs)),
+        return Findings((single,) + tuple(_generated_sentences(loc) + _hub_sentences(hubs, _has_cc(area))),
                         {"recommended": rec.locality, "runner_up": "", "stable": bool(rec.stable)})
-    pts = [f"Recommended pathfinder ({rec.scheme}): {rec.locality}"
+    pts = [f"Recommended pathfinder ({scheme_words(rec.scheme)}): {rec.locality}"
            + (f"; runner-up {rec.runner_up}." if rec.runner_up else ".")
            + f" It comes first in {100 * rec.p_first:.1f}% of {rec.n_draws:,} random weightings and scenarios "
            f"(median rank {rec.median_rank:g}, best {rec.rank_min}, worst {rec.rank_max}); score "
@@ -222,9 +244,9 @@ def pathfinder_findings(area: Any, loc: Any, rec: Any, hubs: Sequence[Any] = ())
         pts.append(f"At the chosen weights alone {rec.base_leader} ranks first, but it leads in fewer weightings: "
                    f"the rule prefers the locality that stays first when the weights are uncertain.")
     if rec.flips:
-        pts.append(f"What changes the choice ({len(rec.flips)} of {len(rec.changes_tested)} single changes tried): "
-                   + "; ".join(rec.flips[:4]) + ("; ..." if len(rec.flips) > 4 else "") + ".")
-    pts += _generated_sentences(loc) + _hub_sentences(hubs)
+        pts.append(f"{len(rec.flips)} of the {len(rec.changes_tested)} single changes tried change the choice: "
+                   + "; ".join(_plain_flip(f) for f in rec.flips) + ".")
+    pts += _generated_sentences(loc) + _hub_sentences(hubs, _has_cc(area))
     return Findings(tuple(pts), {"recommended": rec.locality, "runner_up": rec.runner_up or "",
                                  "stable": bool(rec.stable)})
 
@@ -234,32 +256,62 @@ def _single_locality(loc: Any, rec: Any) -> str:
     ranking = loc["rankings"].get(rec.scheme)
     if ranking is None or len(ranking) > 1:
         return ""
-    others = [n for n in loc["rankings"] if n != rec.scheme and len(loc["rankings"][n]) > 1]
-    return (f"The {rec.scheme} scheme has only one locality ({rec.locality}, the whole area): there is no "
+    others = [scheme_words(n) for n in loc["rankings"] if n != rec.scheme and len(loc["rankings"][n]) > 1]
+    return (f"The {scheme_words(rec.scheme)} scheme has only one locality ({rec.locality}, the whole area): there is no "
             f"pathfinder to choose between. Choose a scheme with several localities"
             + (f" ({', '.join(others)})" if others else " (e.g. pcns or auto)") + ".")
 
 
+#: how a scheme is named in a sentence
+SCHEME_WORDS: dict[str, str] = {"towns": "towns", "pcns": "PCN footprints", "wards": "wards"}
+
+
+def scheme_words(name: str) -> str:
+    """A scheme in words: ``pcns`` -> "PCN footprints", ``auto_skater_k4`` -> "4 generated localities"."""
+    m = re.match(r"auto_\w+_k(\d+)$", str(name))
+    return f"{m.group(1)} generated localities" if m else SCHEME_WORDS.get(str(name), str(name))
+
+
+def _plain_flip(flip: str) -> str:
+    """``"gaps weight x2 (25% -> 40%): Greenford"`` -> ``"gaps weight doubled (25% to 40%): Greenford"``."""
+    return (flip.replace(" x0.5 ", " halved ").replace(" x2 ", " doubled ").replace(" -> ", " to ")
+            .replace(": ", " would make it ", 1) if ": " in flip else flip)
+
+
+def _has_cc(area: Any) -> bool:
+    svc = getattr(area, "services", None)
+    return svc is not None and bool((svc["service_type"] == CHILDRENS_CENTRE).any())
+
+
+def _k_list(ks: Sequence[int]) -> str:
+    ks = [str(int(k)) for k in ks]
+    return ks[0] if len(ks) == 1 else ", ".join(ks[:-1]) + " and " + ks[-1]
+
+
 def _generated_sentences(loc: Any) -> list[str]:
+    """Generated schemes in plain words: how many localities, which are ranked, why others are not."""
     gen = pd.DataFrame(loc["generated"])
     if not len(gen):
         return []
     ok = gen[gen["feasible"].astype(bool)]
     bad = gen[~gen["feasible"].astype(bool)]
-    text = (f"Generated schemes: k = {', '.join(str(k) for k in ok['k'])} feasible and ranked"
-            if len(ok) else "No generated scheme is feasible")
-    if len(bad):
-        text += "; " + "; ".join(f"{r['scheme']} is infeasible ({r['status']}) and not ranked" for _, r in bad.iterrows())
+    text = (f"Generated localities (wards grouped by the computer into areas of similar numbers of children): "
+            f"the schemes of {_k_list(ok['k'])} localities are balanced and ranked" if len(ok)
+            else "Generated localities: no scheme could be balanced, so none is ranked")
+    for _, r in bad.iterrows():
+        text += f"; {int(r['k'])} localities are not ranked: {infeasible_reason(r['status'])}"
     return [text + "."]
 
 
-def _hub_sentences(hubs: Sequence[Any]) -> list[str]:
+def _hub_sentences(hubs: Sequence[Any], has_cc: bool = True) -> list[str]:
     pts = []
     summ = hub_summary(hubs)
+    already = ("who are not already that close to a children's centre" if has_cc else
+               "who are not already that close to an existing service")
     for _, r in summ[summ["model"] == "mclp"].iterrows() if len(summ) else []:
         pts.append(f"Hub sites in {r['locality']}: {int(r['p'])} site(s) ({r['sites_named']}) would bring "
                    f"{r['children_covered']:,.0f} children 0-4 ({r['pct_children_covered']:.1f}% of its under-fives) "
-                   f"within {r['max_minutes']:g} minutes who are not already that close to a children's centre; "
+                   f"within {r['max_minutes']:g} minutes {already}; "
                    f"mean pram trip to the nearest suggested site {r['mean_minutes']:.0f} minutes.")
     return pts
 
@@ -276,13 +328,14 @@ def workshop_findings(area: Any, files: pd.DataFrame, rec: Any | None = None, lo
     if single:
         pts.append(single)
     elif rec is not None:
-        pts.append(f"Recommended pathfinder ({rec.scheme}): {rec.locality} (the rule of notebook 04), first in "
+        pts.append(f"Recommended pathfinder ({scheme_words(rec.scheme)}): {rec.locality} (the rule of notebook 04), "
+                   f"first in "
                    f"{100 * rec.p_first:.1f}% of {rec.n_draws:,} weightings"
                    + ("; the lead is stable." if rec.stable else "; the lead is not stable: treat it as a judgement.")
                    + (f" Runner-up: {rec.runner_up}." if rec.runner_up else ""))
     card = loc["scorecards"].get(rec.scheme) if loc is not None and rec is not None else None
     if card is not None and len(card) > 1 and "gap_children" in card:
         top = card.sort_values("gap_children", ascending=False).iloc[0]
-        pts.append(f"Largest gap ({rec.scheme}): {top['locality']}, {top['gap_children']:,.0f} children 0-19 "
+        pts.append(f"Largest gap ({scheme_words(rec.scheme)}): {top['locality']}, {top['gap_children']:,.0f} children 0-19 "
                    f"({top['pct_gap_children']:.1f}%) beyond {top['gap_threshold_min']:g} minutes of any key service.")
     return Findings(tuple(pts), {"recommended": rec.locality if rec is not None else ""})

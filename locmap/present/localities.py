@@ -2,11 +2,30 @@
 """
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from locmap.localities.ranking import rule_order
+from locmap.report import svg
+
+
+def infeasible_reason(status: str) -> str:
+    """Plain words for a generated scheme's status (``infeasible: outside bounds a-b: L2 X+ 38406``)."""
+    found = re.search(r"(\d+) localities found", str(status))
+    prefix = f"only {found.group(1)} could be formed and " if found else ""
+    m = re.search(r"outside bounds (\d+)-(\d+): (.*)$", str(status))
+    if not m:
+        return "its localities could not be made contiguous and balanced"
+    lo, hi = int(m.group(1)), int(m.group(2))
+    parts = [re.match(r"(.*) (\d+)$", x.strip()) for x in m.group(3).split(",")]
+    named = [f"{p.group(1)} would hold {int(p.group(2)):,}" for p in parts if p]
+    return (f"{prefix}the localities could not be balanced to {lo:,}-{hi:,} children and young people 0-19 each ("
+            + "; ".join(named) + ")")
 
 
 def generated_status(loc: Any) -> pd.DataFrame:
@@ -15,7 +34,8 @@ def generated_status(loc: Any) -> pd.DataFrame:
     if not len(gen):
         return gen
     gen = gen.copy()
-    gen["status"] = [("ranked" if ok else f"not ranked: {st}") for ok, st in zip(gen["feasible"], gen["status"])]
+    gen["status"] = [("ranked" if ok else f"not ranked: {infeasible_reason(st)}")
+                     for ok, st in zip(gen["feasible"], gen["status"])]
     return gen
 
 
@@ -114,3 +134,42 @@ def hub_gain(hubs: Sequence[Any]) -> pd.DataFrame:
 def leading_localities(rec: Any, top_n: int = 2) -> list[str]:
     """The recommended locality and the runner-up (first ``top_n``): where hub sites are suggested."""
     return [n for n in (rec.locality, rec.runner_up) if n][:max(int(top_n), 0)]
+
+
+@dataclass(frozen=True)
+class Charts:
+    """Titled SVG charts shown in a notebook (the same charts as the decision pack)."""
+
+    title: str
+    charts: tuple[tuple[str, str, str], ...]   # (heading, svg markup, caption)
+
+    def _repr_html_(self) -> str:
+        parts = [f"<h3>{html.escape(self.title)}</h3>"]
+        for head, svg_markup, caption in self.charts:
+            parts.append(f"<h4 style='margin:10px 0 4px'>{html.escape(head)}</h4>{svg_markup}"
+                         f"<p style='color:#57606a;font-size:12.5px'>{html.escape(caption)}</p>")
+        return "<div class='locmap-charts'>" + "".join(parts) + "</div>"
+
+    def __repr__(self) -> str:
+        return f"{self.title}: " + ", ".join(h for h, _s, _c in self.charts)
+
+
+def ranking_charts(loc: Any, scheme: str, rec: Any) -> Charts:
+    """The ranking and sensitivity charts of ``scheme`` (as in the decision pack): the five
+    criteria per locality, the rank in every sensitivity draw and the share of draws ranked
+    first; localities in the order the recommendation rule prefers them, ``rec``'s in blue.
+    SVG text is escaped by :mod:`locmap.report.svg`."""
+    ranking, sens = loc["rankings"][scheme], loc["sensitivity"][scheme]
+    order = rule_order(ranking.set_index("locality")["score"], sens.set_index("locality")["p_first"],
+                       rec.score_margin)
+    n = f"{rec.n_draws:,}" if rec.n_draws else "the"
+    return Charts(f"Ranking and sensitivity ({scheme})", (
+        ("The five criteria (0-1, 1 = most suitable)", str(svg.criteria_chart(ranking, order, rec.locality)),
+         "Need: child deprivation and number of children 0-19. Gaps: share of children 0-19 beyond the gap "
+         "threshold. Readiness: children's centres and GP practices per 1,000 children and coverage. "
+         "Alignment: children inside one town and one PCN footprint. Size: closeness to 30,000-50,000 people."),
+        ("Rank in the sensitivity draws", str(svg.rank_distribution_chart(sens, order, rec.locality)),
+         f"Each bar splits {n} random weightings and scenarios by the rank the locality got."),
+        ("Share of draws ranked first", str(svg.first_share_chart(sens, order, rec.locality)),
+         "The rule recommends, among localities within the score margin of the best, the one first most often."),
+    ))

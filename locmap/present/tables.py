@@ -377,9 +377,25 @@ def table(df: pd.DataFrame | None, name: str, *, area: Any = None, out_dir: str 
                              Path(out_dir) / "tables" / f"{name}.csv")
         link = link_to(csv_path)
     if area is not None and _shows_childrens_centres(prepared, df):
-        notes = (*notes, childrens_centre_note(area))
+        notes = (*notes, *said_once(area, [childrens_centre_note(area)]))
     return Table(title=title, frame=text, n_rows=len(prepared), csv_path=csv_path, link=link,
                  notes=tuple(n for n in notes if n), empty_message=empty, numeric=numeric)
+
+
+#: caveats already shown per area in this Python session: id(area) -> (area, texts)
+_SAID: dict[int, tuple[Any, set[str]]] = {}
+
+
+def said_once(area: Any, texts: Sequence[str]) -> list[str]:
+    """The ``texts`` not yet shown for ``area`` in this session (and mark them shown), so a
+    notebook states each caveat once, where it first applies (the caveats cell or the first
+    table with children's-centre figures), not under every table."""
+    held = _SAID.get(id(area))
+    if held is None or held[0] is not area:
+        held = _SAID[id(area)] = (area, set())
+    new = [t for t in texts if t and t not in held[1]]
+    held[1].update(new)
+    return new
 
 
 def _shows_childrens_centres(prepared: pd.DataFrame, raw: pd.DataFrame) -> bool:

@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -79,3 +80,59 @@ def gap_table(gaps: pd.DataFrame, gap_minutes: float, area: Any, band: str = "po
 def access_layers(area: Any) -> list[str]:
     """Service types drawn as pram-distance layers: any key service first, then each key type."""
     return [ANY_KEY, *area.pack.key_service_types]
+
+
+def _place_names(homes: pd.DataFrame, band: str, ward_names: Mapping[str, str], max_names: int = 3) -> str:
+    """The wards holding most of ``homes``' people of ``band``: "A, B, C and 4 more wards"."""
+    by_ward = homes.groupby("ward_cd")[band].sum().sort_values(ascending=False)
+    names = [str(ward_names.get(w, w)) for w in by_ward.index]
+    if len(names) <= max_names:
+        return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else ""
+    more = len(names) - max_names
+    return ", ".join(names[:max_names]) + f" and {more} more ward{'s' if more > 1 else ''}"
+
+
+def gap_areas_by_place(acc: Any, area: Any, band: str = "pop_0_4", split_share: float = 0.2) -> pd.DataFrame:
+    """Gap areas named by the wards and town they fall in; one spanning more than ``split_share``
+    of the area (e.g. 45 of 55 km² for a service with few sites) is split by town (by ward where
+    the area has one town), so a borough-wide blob reads as the places it covers.
+
+    The people of a part are those of the gap area's homes beyond the threshold that live in
+    that town (or ward), so the parts add up to the gap area.  Returns one row per gap area or
+    part: ``service_type, where, town, gap_<band>, gap_pop_0_19, n_homes, area_m2, split``.
+    """
+    gaps, wide = acc["gap_areas"], acc.result.wide
+    if not len(gaps):
+        return pd.DataFrame(columns=["service_type", "where", "town", f"gap_{band}", "gap_pop_0_19",
+                                     "n_homes", "area_m2", "split"])
+    outline_m2 = float(area.borough.to_crs(gaps.crs).area.sum())
+    ward_names = dict(zip(area.wards["ward_cd"].astype(str), area.wards["ward_nm"].astype(str)))
+    several_towns = wide["town"].nunique() > 1
+    rows = []
+    for g in gaps.itertuples():
+        minutes = pd.to_numeric(wide[f"minutes__{g.service_type}"], errors="coerce")
+        beyond = ~(minutes <= float(g.threshold_minutes))
+        homes = wide[beyond.to_numpy() & wide.geometry.intersects(g.geometry).to_numpy()]
+        big = g.area_m2 > split_share * outline_m2
+        key = "town" if several_towns else "ward_cd"
+        groups = homes.groupby(key) if big and homes[key].nunique() > 1 else [(None, homes)]
+        for place, part in groups:
+            rows.append(_gap_row(g, part, band, ward_names, place, key, area, big and place is not None))
+    return pd.DataFrame(rows)
+
+
+def _gap_row(g: Any, part: pd.DataFrame, band: str, ward_names: Mapping[str, str], place: Any, key: str,
+             area: Any, split: bool) -> dict:
+    towns = part.groupby("town")[band].sum().sort_values(ascending=False)
+    area_m2 = float(g.area_m2)
+    if split:
+        layer = area.towns if key == "town" else area.wards
+        col = "town" if key == "town" else "ward_cd"
+        poly = layer.loc[layer[col].astype(str) == str(place), "geometry"].to_crs(part.crs).union_all()
+        area_m2 = float(g.geometry.intersection(poly).area)
+    return {"service_type": g.service_type, "where": _place_names(part, band, ward_names),
+            "town": ", ".join(str(t) for t in towns.index[:2]) + (" and more" if len(towns) > 2 else ""),
+            f"gap_{band}": float(part[band].sum()), "gap_pop_0_19": float(part["pop_0_19"].sum()),
+            "n_homes": int(len(part)), "area_m2": area_m2,
+            "split": (f"part of a gap area of {g.area_m2 / 1e6:.1f} km², split by "
+                      f"{'town' if key == 'town' else 'ward'}") if split else ""}
