@@ -247,3 +247,13 @@ def test_gap_areas_are_named_by_place_and_a_borough_wide_blob_is_split(ealing):
     assert all(s.startswith("part of a gap area of ") and s.endswith("split by town") for s in parts["split"])
     whole = table[table["split"] == ""].iloc[0]
     assert whole["where"] and whole["area_m2"] == pytest.approx(small.area)
+
+
+def test_map_view_labels_an_area_drawn_as_several_polygons_once(ealing):
+    import geopandas as gpd
+    pcns = ealing.pcns
+    split = gpd.GeoDataFrame(pd.concat([pcns, pcns.iloc[[0]]], ignore_index=True), crs=pcns.crs)
+    view = present.map_view(dataclasses.replace(ealing, pcns=split), ["boundaries"], labels=["pcns"])
+    name = str(pcns["pcn_name"].iloc[0])
+    labels = re.findall(r"translate\(-50%,-50%\);[^\"]*?\\u003e([^\"]*?)\\u003c/div", view.page)
+    assert labels.count(name) == 1 and len(labels) == pcns["pcn_name"].nunique()

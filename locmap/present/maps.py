@@ -34,14 +34,20 @@ class MapView:
 
 
 def _label_layer(gdf: Any, col: str, name: str, colour: str) -> folium.FeatureGroup:
-    """Permanent text labels (escaped) at a point inside each polygon."""
+    """Permanent text labels (escaped), one per name (rows dissolved by name, so an area drawn as
+    several polygons is labelled once), centred on a point inside its largest part."""
     fg = folium.FeatureGroup(name=f"Labels: {web.safe_text(name)}", show=True)
-    pts = gdf.geometry.representative_point().to_crs(web.CRS_WEB)
-    for label, pt in zip(gdf[col].astype(str), pts):
+    gdf = gdf.to_crs("EPSG:27700") if gdf.crs is not None and gdf.crs.is_geographic else gdf
+    merged = gdf[[col, "geometry"]].assign(**{col: gdf[col].astype(str)}).dissolve(by=col, as_index=False)
+    parts = merged.explode(index_parts=False)
+    parts = parts.assign(_a=parts.geometry.area).sort_values("_a", ascending=False).drop_duplicates(col)
+    pts = parts.geometry.representative_point().to_crs(web.CRS_WEB)
+    for label, pt in zip(parts[col], pts):
         folium.Marker([round(pt.y, 6), round(pt.x, 6)], icon=folium.DivIcon(
-            html=(f"<div style='font:bold 12px Arial;color:{colour};white-space:nowrap;"
-                  f"text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff'>{web.safe_text(label)}</div>"),
-            icon_size=(160, 16), icon_anchor=(40, 8))).add_to(fg)
+            html=(f"<div style='font:bold 12px Arial;color:{colour};white-space:nowrap;position:absolute;"
+                  f"transform:translate(-50%,-50%);text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff'>"
+                  f"{web.safe_text(label)}</div>"),
+            icon_size=(0, 0), icon_anchor=(0, 0))).add_to(fg)
     return fg
 
 
