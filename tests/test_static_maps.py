@@ -376,7 +376,7 @@ def test_static_map_labels_do_not_intersect_and_each_area_is_labelled_once(area)
 
 def test_choropleth_of_areas_of_different_size_maps_a_rate(area):
     fig = sm.plot_choropleth(area, "pop_0_19", layer="wards", per_1000_of="pop_total", dpi=DPI)
-    assert "per 1,000 people of all ages" in _all_text(fig) or "per 1,000" in _all_text(fig)
+    assert "Children and young people 0-19 per 1,000 residents, by ward" in _all_text(fig)
     wards = area.wards.to_crs(27700) if str(area.wards.crs) != "EPSG:27700" else area.wards
     rate = wards["pop_0_19"] / wards["pop_total"] * 1000
     labels = _legend_labels(fig)

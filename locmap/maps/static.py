@@ -372,6 +372,11 @@ def add_place_labels(ax: Axes, area: Any, layer: str = "towns", fontsize: float 
     return place_labels(ax, area_labels(gdf, col, (x0, y0, x1, y1), clip), fontsize=fontsize, avoid=avoid)
 
 
+def _per_words(column: str) -> str:
+    """The denominator of a rate in words (``pop_total`` -> "residents")."""
+    return "residents" if column == "pop_total" else _column_label(column)
+
+
 def _rate_column(gdf: gpd.GeoDataFrame, column: str, per_1000_of: str | None) -> tuple[pd.Series, str]:
     """The mapped values: ``column``, or ``column`` per 1,000 ``per_1000_of`` (areas of different size)."""
     if per_1000_of is None:
@@ -380,7 +385,7 @@ def _rate_column(gdf: gpd.GeoDataFrame, column: str, per_1000_of: str | None) ->
         raise KeyError(f"column '{per_1000_of}' is not in the layer (needed for a rate per 1,000)")
     den = pd.to_numeric(gdf[per_1000_of], errors="coerce")
     rate = pd.to_numeric(gdf[column], errors="coerce") / den.where(den > 0) * 1000.0
-    return rate, f"{_band_label(column)} per 1,000 {_column_label(per_1000_of)}"
+    return rate, f"{_band_label(column)} per 1,000 {_per_words(per_1000_of)}"
 
 
 def plot_choropleth(area: Any, column: str = "pop_0_4", layer: str = "lsoa", scheme: str = "NaturalBreaks",
@@ -410,12 +415,12 @@ def plot_choropleth(area: Any, column: str = "pop_0_4", layer: str = "lsoa", sch
     fit_legend(fig, fig.legend(handles=_class_handles(labels_txt, colours) + lines, loc="upper left",
                                bbox_to_anchor=(0.765, 1 - margins(fig)[1] - 0.075), fontsize=8, frameon=False,
                                alignment="left", title_fontsize=8.5,
-                               title=textwrap.fill(f"{what}, per {noun}", 34) + "\n"
+                               title=textwrap.fill(f"{what}, {'by' if per_1000_of else 'per'} {noun}", 34) + "\n"
                                + textwrap.fill(f"classes: {scheme_label}", 34)))
     label_layer = layer if layer in PLACE_LAYERS else labels
     placed = add_place_labels(ax, area, label_layer) if label_layer else LabelPlacement((), (), ())
     default = f"{str(getattr(area, 'name', '')).title()}: {_column_label(column)}" + (
-        f" per 1,000 {_column_label(per_1000_of)}" if per_1000_of else "")
+        f" per 1,000 {_per_words(per_1000_of)}" if per_1000_of else "")
     return _finish(fig, ax, title or default, note=placed.note)
 
 
@@ -583,6 +588,8 @@ def _draw_panels(axes: Sequence[Axes], names: Sequence[str], area: Any, access: 
             _access_panel(ax, area, access, f"minutes__{name}")
             ax.set_title(service_label(name), fontsize=9)
         _map_axes(ax, frame.total_bounds)
+        if localities is None:
+            add_place_labels(ax, area, "towns", fontsize=5.5)
     if localities is not None:
         handles = _class_handles(labels, colours) + [_line("locality"),
                                                      Patch(facecolor=(0.93, 0.93, 0.93, 1), label="Outside the locality")]
