@@ -640,8 +640,13 @@ def write_sheet(area: AreaData, locality: str, out_dir: str | Path, inputs: MapI
         status = ("recommended" if locality == recommendation.locality
                   else "runner-up" if locality == recommendation.runner_up else "candidate")
     hubs = next((s.sites for s in sites if str(s.locality) == locality), None)
+    # homes far from a children's centre; an area without children's centres: from every key service
+    far_from = "childrens_centre"
+    if inputs.access is not None and f"minutes__{far_from}" not in inputs.access.columns:
+        far_from = acc.ANY_KEY
     return profile_sheet(area, locality, inputs.localities, row, out_dir, paper=paper, dpi=dpi,
-                         access=inputs.access, method=inputs.method, status=status, hub_sites=hubs)
+                         access=inputs.access, method=inputs.method, status=status, hub_sites=hubs,
+                         service_type=far_from)
 
 
 def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",

@@ -654,8 +654,9 @@ def _figure_text(kind: str, value: Any) -> str:
     return f"{round(v):,.0f} {unit}"
 
 
-def _key_figures(row: pd.Series | dict | None, max_rows: int = 22) -> list[tuple[str, str]]:
-    """(label, value with unit) pairs of :data:`SHEET_FIGURES` present in a scorecard row."""
+def _key_figures(row: pd.Series | dict | None, max_rows: int = 22, skip: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(label, value with unit) pairs of :data:`SHEET_FIGURES` present in a scorecard row
+    (``skip``: columns that say nothing for this area, e.g. the town share where it has one town)."""
     if row is None:
         return [("Scorecard", "not available")]
     row = dict(row)
@@ -663,7 +664,7 @@ def _key_figures(row: pd.Series | dict | None, max_rows: int = 22) -> list[tuple
     out = []
     for key, label, kind in SHEET_FIGURES:
         key = key.format(gap=gap)
-        if key in row:
+        if key in row and key not in skip:
             out.append((label.format(gap=gap), _figure_text(kind, row[key])[:40]))
     return out[:max_rows]
 
@@ -687,7 +688,9 @@ def _far_homes(ax: Axes, access: gpd.GeoDataFrame, geom: Any, service_type: str,
     if len(far):
         ax.scatter(far.geometry.x, far.geometry.y, s=st["size_pt"] ** 2, c=st["facecolor"], marker=st["marker"],
                    edgecolors=st["edgecolor"], linewidths=st["ring_pt"], zorder=12)
-    label = (f"Homes {far_minutes:g}+ min from a\n{service_label(service_type).lower()}\n"
+    what = ("every key service" if service_type == "any_key_service"
+            else f"a\n{service_label(service_type).lower()}")
+    label = (f"Homes {far_minutes:g}+ min from {what}\n"
              + textwrap.fill(f"distances: {method_label(_method_of(access, method))}", 28))
     return [Line2D([], [], marker=st["marker"], ls="", markersize=st["size_pt"] + 1, markerfacecolor=st["facecolor"],
                    markeredgecolor="#555555", markeredgewidth=st["ring_pt"], label=label)]
@@ -787,7 +790,10 @@ def profile_figure(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame,
     _map_axes(ax, geom.buffer(800).bounds, pad_frac=0.0)
     placed = add_place_labels(ax, area, "wards", fontsize=6.0, within=geom.buffer(800).envelope,
                               avoid=_hub_boxes(ax, hubs))
-    _sheet_side(fig, handles, ltitle, _key_figures(scorecard_row), _hub_text(hubs))
+    towns = getattr(area, "towns", None)
+    one_town = towns is None or "town" not in towns.columns or towns["town"].nunique() < 2
+    _sheet_side(fig, handles, ltitle, _key_figures(scorecard_row, skip=("align_town_share",) if one_town else ()),
+                _hub_text(hubs))
     badge, sentence, colour = SHEET_STATUS[status]
     day = made_on or _dt.date.today()
     fig.text(1 - mx - 0.008, 1 - my - 0.008, badge, ha="right", va="top", fontsize=11, fontweight="bold", color="white",
