@@ -624,8 +624,8 @@ def write_sheet(area: AreaData, locality: str, out_dir: str | Path, inputs: MapI
     """The printable profile sheet (PNG + PDF) of one locality of ``inputs.localities``.
 
     ``recommendation`` (a :class:`~locmap.localities.ranking.Recommendation`) gives the status
-    printed on the sheet (recommended / runner-up / candidate); ``sites`` the run's hub sites
-    (those of this locality are mapped and listed)."""
+    printed on the sheet (recommended / runner-up / candidate; without it "not ranked");
+    ``sites`` the run's hub sites (those of this locality are mapped and listed)."""
     names = {n.casefold(): n for n in inputs.localities["locality"].astype(str)}
     if str(locality).casefold() not in names:
         raise UnknownAreaError(f"locality '{locality}' is not in scheme '{scheme}' "
@@ -635,7 +635,7 @@ def write_sheet(area: AreaData, locality: str, out_dir: str | Path, inputs: MapI
     if inputs.scorecard is not None and "locality" in inputs.scorecard.columns:
         match = inputs.scorecard[inputs.scorecard["locality"].astype(str) == locality]
         row = match.iloc[0] if len(match) else None
-    status = "candidate"
+    status = "unranked"  # no recommendation given: the sheet says so rather than guess
     if recommendation is not None:
         status = ("recommended" if locality == recommendation.locality
                   else "runner-up" if locality == recommendation.runner_up else "candidate")

@@ -628,6 +628,8 @@ SHEET_STATUS: dict[str, tuple[str, str, str]] = {
     "recommended": ("RECOMMENDED", "the recommended pathfinder locality", "#0072B2"),
     "runner-up": ("RUNNER-UP", "the runner-up to the recommended locality", "#56B4E9"),
     "candidate": ("CANDIDATE", "a candidate locality, not recommended", "#777777"),
+    "unranked": ("NOT RANKED", "a candidate locality (not ranked here: locmap run ranks the candidates)",
+                 "#777777"),
 }
 #: homes beyond the threshold: black dots with a white ring, visible on light and dark fills
 FAR_HOME_STYLE: dict[str, Any] = {"marker": "o", "facecolor": "#000000", "edgecolor": "#FFFFFF",
@@ -759,7 +761,7 @@ def profile_figure(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame,
                    scorecard_row: pd.Series | dict | None, paper: str = "A4", dpi: int = 200,
                    access: gpd.GeoDataFrame | None = None, method: str | None = None,
                    service_type: str = "childrens_centre", far_minutes: float = 15.0,
-                   status: str = "candidate", hub_sites: pd.DataFrame | None = None,
+                   status: str = "unranked", hub_sites: pd.DataFrame | None = None,
                    made_on: _dt.date | str | None = None) -> SheetFigure:
     """The profile sheet of one locality as a figure (shown inline in a notebook).
 
@@ -835,7 +837,7 @@ def _key_figures_table(fig: Figure, rows: Sequence[tuple[str, str]], top: float 
 def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, scorecard_row: pd.Series | dict | None,
                   out_dir: str | Path, paper: str = "A4", dpi: int = 200, access: gpd.GeoDataFrame | None = None,
                   method: str | None = None, service_type: str = "childrens_centre",
-                  formats: Sequence[str] = ("png", "pdf"), status: str = "candidate",
+                  formats: Sequence[str] = ("png", "pdf"), status: str = "unranked",
                   hub_sites: pd.DataFrame | None = None, made_on: _dt.date | str | None = None) -> list[Path]:
     """Write the profile sheet of one locality (PNG + PDF) and return the files.
 
@@ -854,7 +856,8 @@ def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, s
     access : GeoDataFrame, optional
         Homes with ``minutes__<type>``: homes 15+ minutes from ``service_type`` are marked.
     status : str
-        ``"recommended"``, ``"runner-up"`` or ``"candidate"`` (printed as a badge).
+        ``"recommended"``, ``"runner-up"``, ``"candidate"`` (ranked, not chosen) or ``"unranked"``
+        (no recommendation was computed; the default), printed as a badge.
     hub_sites : DataFrame, optional
         The run's suggested sites for this locality (``SitesResult.sites``: name, x, y, model).
     made_on : date or str, optional

@@ -77,7 +77,8 @@ def why_section(inp: ReportInputs, rec: Recommendation) -> dict:
     for c, wi in zip(CRITERIA, w):
         v = float(crit.at[rec.locality, f"crit_{c}"])
         best = crit[f"crit_{c}"].astype(float)
-        rows.append({"criterion": svg.CRITERION_LABELS[c], "means": CRITERION_MEANS[c].format(gap=f"{inp.gap_minutes:g}"),
+        means = CRITERION_MEANS[c].format(gap=f"{inp.gap_minutes:g}")
+        rows.append({"criterion": svg.CRITERION_LABELS[c], "means": means,
                      "score": f"{v:.2f}", "weight": f"{wi:.0%}", "points": f"{v * wi:.3f}",
                      "rank": int((best > v + 1e-12).sum()) + 1, "value": v, "w": float(wi)})
     strong = sorted(rows, key=lambda r: -r["value"] * r["w"])[:2]
