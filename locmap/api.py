@@ -635,8 +635,13 @@ def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,
 
 
 def write_sheet(area: AreaData, locality: str, out_dir: str | Path, inputs: MapInputs, scheme: str = "towns",
-                paper: str = "A4", dpi: int = 200) -> list[Path]:
-    """The printable profile sheet (PNG + PDF) of one locality of ``inputs.localities``."""
+                paper: str = "A4", dpi: int = 200, recommendation: Any = None,
+                sites: Sequence[SitesResult] = ()) -> list[Path]:
+    """The printable profile sheet (PNG + PDF) of one locality of ``inputs.localities``.
+
+    ``recommendation`` (a :class:`~locmap.localities.ranking.Recommendation`) gives the status
+    printed on the sheet (recommended / runner-up / candidate; without it "not ranked");
+    ``sites`` the run's hub sites (those of this locality are mapped and listed)."""
     names = {n.casefold(): n for n in inputs.localities["locality"].astype(str)}
     if str(locality).casefold() not in names:
         raise UnknownAreaError(f"locality '{locality}' is not in scheme '{scheme}' "
@@ -646,17 +651,29 @@ def write_sheet(area: AreaData, locality: str, out_dir: str | Path, inputs: MapI
     if inputs.scorecard is not None and "locality" in inputs.scorecard.columns:
         match = inputs.scorecard[inputs.scorecard["locality"].astype(str) == locality]
         row = match.iloc[0] if len(match) else None
+    status = "unranked"  # no recommendation given: the sheet says so rather than guess
+    if recommendation is not None:
+        status = ("recommended" if locality == recommendation.locality
+                  else "runner-up" if locality == recommendation.runner_up else "candidate")
+    hubs = next((s.sites for s in sites if str(s.locality) == locality), None)
+    # homes far from a children's centre; an area without children's centres: from every key service
+    far_from = "childrens_centre"
+    if inputs.access is not None and f"minutes__{far_from}" not in inputs.access.columns:
+        far_from = acc.ANY_KEY
     return profile_sheet(area, locality, inputs.localities, row, out_dir, paper=paper, dpi=dpi,
-                         access=inputs.access, method=inputs.method)
+                         access=inputs.access, method=inputs.method, status=status, hub_sites=hubs,
+                         service_type=far_from)
 
 
 def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",
                     localities: Sequence[str] | None = None, online: bool = True, offline: bool = True,
                     gap_minutes: float | None = None, layers: Sequence[str] | None = None,
-                    paper: str = "A4", dpi: int = 150, inputs: MapInputs | None = None) -> pd.DataFrame:
+                    paper: str = "A4", dpi: int = 150, inputs: MapInputs | None = None,
+                    recommendation: Any = None, sites: Sequence[SitesResult] = ()) -> pd.DataFrame:
     """Everything a workshop needs in ``out_dir``: ``maps/<area>.html`` (online),
     ``maps/<area>_offline.html`` (self-contained) and ``sheets/`` (one PNG + PDF per locality;
-    default: every locality of ``scheme``).  Returns a table of the files written."""
+    default: every locality of ``scheme``; ``recommendation`` and ``sites`` give each sheet its
+    status and hub sites, see :func:`write_sheet`).  Returns a table of the files written."""
     out = Path(out_dir)
     inputs = inputs or map_layers(area, scheme=scheme, gap_minutes=gap_minutes)
     rows = []
@@ -666,7 +683,8 @@ def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",
             rows.append({"kind": "map (offline)" if "_offline" in name else "map", "locality": "", "path": p})
     names = list(localities) if localities else list(inputs.localities["locality"].astype(str))
     for loc in names:
-        for p in write_sheet(area, loc, out / "sheets", inputs, scheme=scheme, paper=paper, dpi=dpi):
+        for p in write_sheet(area, loc, out / "sheets", inputs, scheme=scheme, paper=paper, dpi=dpi,
+                             recommendation=recommendation, sites=sites):
             rows.append({"kind": "sheet", "locality": loc, "path": Path(p)})
     df = pd.DataFrame(rows)
     df["size_kb"] = [round(Path(p).stat().st_size / 1024, 1) for p in df["path"]]
@@ -845,7 +863,7 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
         if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
     if options.maps:
-        files += _run_maps(step, area, access, loc, rec.locality, out, options, sites[:1])
+        files += _run_maps(step, area, access, loc, rec, out, options, sites)
     if options.report:
         files += _run_report(step, area, access, loc, sites, settings, out, options, say)
     files += step("workbook", workbook.write_run_workbook, area, out)  # <area>_decision_tables.xlsx
@@ -875,16 +893,18 @@ def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Local
     return list(res.files)
 
 
-def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, lead: str | None,
+def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
               out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()) -> list[Path]:
     inputs = step("map-layers", map_layers, area, access, loc, options.lead_scheme,
                   gap_minutes=options.gap_minutes)
-    inputs = dataclasses.replace(inputs, recommended=lead, sites=_map_sites(sites))
+    # the workshop map marks the recommended locality and its suggested hub sites (sites[0])
+    inputs = dataclasses.replace(inputs, recommended=rec.locality, sites=_map_sites(sites[:1]))
     files = [step("map", write_map, area, out / "maps" / f"{area.file_stem}.html", inputs),
              step("map-offline", write_map, area, out / "maps" / f"{area.file_stem}_offline.html", inputs,
                   offline=True)]
-    if lead:
-        files += step("sheet", write_sheet, area, lead, out / "sheets", inputs, scheme=options.lead_scheme)
+    if rec.locality:
+        files += step("sheet", write_sheet, area, rec.locality, out / "sheets", inputs, scheme=options.lead_scheme,
+                      recommendation=rec, sites=sites)
     return files
 
 

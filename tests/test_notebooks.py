@@ -189,8 +189,9 @@ def _expected_names(area_name: str) -> dict[str, list[str]]:
                                      gap_minutes=GAP_MINUTES, settings=s, **kwargs)
         rec = recommend(loc.rankings[scheme], loc.sensitivity[scheme], scheme, weights=Weights(),
                         scorecard=loc.scorecards[scheme])
-        out[nb] = ([f"Recommended pathfinder ({scheme}): {rec.locality}"] if len(loc.rankings[scheme]) > 1 else
-                   [f"The {scheme} scheme has only one locality ({rec.locality}, the whole area)"])
+        words = {"towns": "towns", "pcns": "PCN footprints", "wards": "wards"}[scheme]
+        out[nb] = ([f"Recommended pathfinder ({words}): {rec.locality}"] if len(loc.rankings[scheme]) > 1 else
+                   [f"The {words} scheme has only one locality ({rec.locality}, the whole area)"])
     # 06: the ward with the largest cross-border share of the top type is named (finder.findings)
     out["06"] = ["across the border"]
     # 07: the children who come within 15 minutes in the first default scenario (scenarios.text.people)
@@ -239,10 +240,16 @@ def _findings_name_what_the_library_computes(run: Path, area_name: str) -> dict[
 
 def test_ealing_suite_shows_maps_findings_and_no_warnings(ealing_run):
     _findings_name_what_the_library_computes(ealing_run, "ealing")
-    # the children's-centre caveat sits next to children's-centre figures
+    # the children's-centre caveat is said once, in the caveats cell, not again under each table
     nb = nbformat.read(ealing_run / "02_need_and_assets.ipynb", as_version=4)
-    by_type = next(c for c in nb.cells if c.cell_type == "code" and "services_by_type" in c.source)
-    assert "Jubilee Children's Centre" in _text(by_type.outputs[0])
+    cav = next(c for c in nb.cells if c.cell_type == "code" and "present.caveats" in c.source)
+    assert "Jubilee Children's Centre" in _text(cav.outputs[0])
+    outputs = "".join(_text(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert outputs.count("The list is incomplete, so distances to children's centres overstate") == 1
+    # no internal ids or truncation in any notebook's Key findings
+    for name in EXPECTED:
+        text = _text(_findings(nbformat.read(ealing_run / f"{name}.ipynb", as_version=4))[1])
+        assert not re.search(r"auto_\w+|infeasible:|outside bounds|…|\.\.\.", text), (name, text)
     # 05 previews every sheet as a thumbnail and embeds the offline map
     nb = nbformat.read(ealing_run / "05_workshop_export.ipynb", as_version=4)
     prev = next(c for c in nb.cells if c.cell_type == "code" and "workshop_preview" in c.source)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -108,7 +109,8 @@ def test_infeasible_generated_scheme_is_never_a_leader():
                                       "status": ["infeasible: outside bounds 22296-37160: L2 Southall+ 38406", "ok"]})}
     assert present.leaders(loc)["scheme"].tolist() == ["towns", "auto_skater_k4"]
     status = present.generated_status(loc)["status"].tolist()
-    assert status == ["not ranked: infeasible: outside bounds 22296-37160: L2 Southall+ 38406", "ranked"]
+    assert status == ["not ranked: the localities could not be balanced to 22,296-37,160 children and young "
+                      "people 0-19 each (L2 Southall+ would hold 38,406)", "ranked"]
 
 
 def test_comparators_equal_the_london_files_counted_by_hand(ealing):
@@ -159,3 +161,99 @@ def test_link_is_relative_to_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert present.link_to(tmp_path / "a" / "b.csv") == "a/b.csv"
     assert present.link_to(Path("c.csv")) == "c.csv"
+
+
+# ----------------------------------------------------------------------------- issue 24: plain findings
+#: internal ids and truncation a reader must never see in Key findings
+INTERNAL = re.compile(r"auto_\w+|_k\d\b|infeasible:|outside bounds|…|\.\.\.|\b[a-z]+_[a-z0-9_]+\b")
+GENERATED = [
+    {"scheme": "auto_skater_k3", "k": 3, "feasible": False,
+     "status": "infeasible: outside bounds 22296-37160: L2 Southall+ 38406"},
+    {"scheme": "auto_skater_k4", "k": 4, "feasible": True, "status": "ok"},
+    {"scheme": "auto_skater_k5", "k": 5, "feasible": True, "status": "ok"},
+    {"scheme": "auto_skater_k7", "k": 7, "feasible": False, "status": "infeasible: 6 localities found; outside "
+     "bounds 9555-15926: L2 Southall+ 16665, L3 Northolt+ 20538, L5 Ealing+ 17788"},
+]
+FLIPS = ("need weight x0.5 (30% -> 18%): Greenford", "need weight x2 (30% -> 46%): Southall",
+         "gaps weight x2 (25% -> 40%): Greenford", "readiness weight x0.5 (20% -> 11%): Greenford",
+         "size weight x0.5 (10% -> 5%): Southall", "gap threshold 20 min instead of 15: Southall")
+
+
+def _recommendation(scheme="towns"):
+    from locmap.localities.ranking import Recommendation
+    return Recommendation(scheme=scheme, locality="Northolt", runner_up="Greenford", score=0.539, p_first=0.395,
+                          median_rank=2, rank_min=1, rank_max=7, stable=False, rule="The rule.",
+                          reason="Southall has the highest score at the base weights.", flips=FLIPS,
+                          base_leader="Southall", n_draws=2000, changes_tested=tuple(f"c{i}" for i in range(12)))
+
+
+def test_notebook_findings_contain_no_internal_ids_or_truncation(ealing):
+    ranking = pd.DataFrame({"locality": ["Northolt", "Greenford", "Southall"], "score": [0.54, 0.56, 0.58]})
+    loc = {"rankings": {"towns": ranking}, "generated": GENERATED}
+    text = present.pathfinder_findings(ealing, loc, _recommendation()).text()
+    assert not INTERNAL.search(text), INTERNAL.search(text).group(0)
+    assert "6 of the 12 single changes tried change the choice" in text
+    assert "gap threshold 20 min instead of 15 would make it Southall." in text       # the last one, not "; ...."
+    assert ("3 localities are not ranked: the localities could not be balanced to 22,296-37,160 children and young "
+            "people 0-19 each (L2 Southall+ would hold 38,406)") in text
+    assert "7 localities are not ranked: only 6 could be formed" in text
+    assert "the schemes of 4 and 5 localities are balanced and ranked" in text
+    status = present.generated_status(loc)["status"].tolist()
+    assert status[1] == "ranked" and not any(INTERNAL.search(s) for s in status)
+    assert present.scheme_words("auto_skater_k4") == "4 generated localities"
+    assert present.scheme_words("pcns") == "PCN footprints"
+
+
+def test_a_caveat_is_said_once_where_it_first_applies():
+    area = _stub_area()
+    cc = pd.DataFrame({"service_type": ["childrens_centre"], "in_area": [1]})
+    first, second = present.table(cc, "a", area=area), present.table(cc, "b", area=area)
+    assert len(first.notes) == 1 and second.notes == ()
+    other = _stub_area()                                   # another area: its own caveat again
+    assert len(present.table(cc, "c", area=other).notes) == 1
+    shown = _stub_area()
+    present.said_once(shown, [present.childrens_centre_note(shown)])   # as the caveats cell does
+    assert present.table(cc, "d", area=shown).notes == ()
+    tag = " (children's-centre list incomplete: this overstates the gap)"
+    f = present.Findings((f"a{tag}.", f"b{tag}.", "c."))
+    assert [p.count(tag) for p in f.points] == [1, 0, 0]
+
+
+class _Acc(SimpleNamespace):
+    """An access result as the presentation helpers read it (``acc[...]`` and ``acc.result``)."""
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+
+def test_gap_areas_are_named_by_place_and_a_borough_wide_blob_is_split(ealing):
+    import geopandas as gpd
+    from shapely.geometry import box as sbox
+    homes = ealing.homes if hasattr(ealing, "homes") and ealing.homes is not None else None
+    if homes is None or "town" not in homes.columns:
+        pytest.skip("area has no homes table with towns")
+    wide = homes[["home_id", "ward_cd", "town", "pop_0_4", "pop_0_19", "geometry"]].copy()
+    wide["minutes__library"] = 99.0                                  # every home beyond 15 minutes
+    blob = sbox(*ealing.borough.total_bounds)
+    small = sbox(*wide.geometry.iloc[0].buffer(150).bounds)
+    gaps = gpd.GeoDataFrame({"service_type": ["library", "library"], "threshold_minutes": [15.0, 15.0],
+                             "area_m2": [blob.area, small.area]}, geometry=[blob, small], crs=wide.crs)
+    acc = _Acc(result=SimpleNamespace(wide=wide), gap_areas=gaps)
+    table = present.gap_areas_by_place(acc, ealing, "pop_0_4")
+    parts = table[table["split"] != ""]
+    assert set(parts["town"]) == set(wide["town"])                  # one row per town
+    assert parts["gap_pop_0_4"].sum() == pytest.approx(
+        wide.loc[wide.geometry.intersects(blob), "pop_0_4"].sum())   # people conserved
+    assert all(s.startswith("part of a gap area of ") and s.endswith("split by town") for s in parts["split"])
+    whole = table[table["split"] == ""].iloc[0]
+    assert whole["where"] and whole["area_m2"] == pytest.approx(small.area)
+
+
+def test_map_view_labels_an_area_drawn_as_several_polygons_once(ealing):
+    import geopandas as gpd
+    pcns = ealing.pcns
+    split = gpd.GeoDataFrame(pd.concat([pcns, pcns.iloc[[0]]], ignore_index=True), crs=pcns.crs)
+    view = present.map_view(dataclasses.replace(ealing, pcns=split), ["boundaries"], labels=["pcns"])
+    name = str(pcns["pcn_name"].iloc[0])
+    labels = re.findall(r"translate\(-50%,-50%\);[^\"]*?\\u003e([^\"]*?)\\u003c/div", view.page)
+    assert labels.count(name) == 1 and len(labels) == pcns["pcn_name"].nunique()

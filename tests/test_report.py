@@ -118,7 +118,7 @@ def test_page_opens_offline_with_charts_drawn(page, run):
         bars: document.querySelectorAll('#ranking svg .bar').length,
         maps: document.querySelectorAll('#localities .map svg path').length,
         visible: document.querySelector('#ranking svg').getBoundingClientRect().width};""")
-    assert counts["charts"] == 3 + n_loc + 1  # three charts, one map per locality, the map legend
+    assert counts["charts"] == 3 + n_loc + 1 + 1  # three charts, one map per locality, the map legend, the overview
     assert counts["bars"] >= 2 * n_loc and counts["maps"] >= 4 * n_loc and counts["visible"] > 300
 
 
@@ -208,6 +208,84 @@ def test_pdf_pages_are_a4_not_blank_and_page_one_recommends(pack, run, tmp_path)
     assert "Try other weights" not in everything  # sliders are for the screen
     for heading in ("How the localities compare", "The localities", "Data quality", "Sources and vintages"):
         assert heading in everything
+
+
+def _page_ink(pdf: Path, tmp_path: Path, dpi: int = 50) -> list[tuple[float, float, float, float, float]]:
+    """Per page: blank margins top, bottom, left, right (mm) and how full it is (inked height / page)."""
+    from PIL import Image  # noqa: PLC0415  (pillow: only the PDF checks need it)
+
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", str(pdf), str(tmp_path / "ink")], check=True)
+    out = []
+    for png in sorted(tmp_path.glob("ink-*.png")):
+        a = np.asarray(Image.open(png).convert("L"))
+        rows, cols = np.where((a < 235).any(axis=1))[0], np.where((a < 235).any(axis=0))[0]
+        mm = 25.4 / dpi
+        out.append((rows.min() * mm, (a.shape[0] - 1 - rows.max()) * mm, cols.min() * mm,
+                    (a.shape[1] - 1 - cols.max()) * mm, (rows.max() - rows.min()) / a.shape[0]))
+    return out
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not (CHROMIUM.exists() and shutil.which("pdftoppm")), reason="needs chromium + poppler-utils")
+def test_pdf_keeps_10_mm_margins_and_no_page_is_less_than_a_third_full(pack, tmp_path):
+    pages = _page_ink(pack.pdf, tmp_path)
+    assert len(pages) >= 6
+    for i, (top, bottom, left, right, full) in enumerate(pages, 1):
+        assert min(top, bottom, left, right) >= 10.0, (i, top, bottom, left, right)
+        assert full >= 1 / 3, f"page {i} is {full:.0%} full"
+
+
+def test_pack_shows_an_overview_of_every_candidate_and_the_hub_sites(pack, run):
+    html = pack.html.read_text(encoding="utf-8")
+    overview = re.search(r'<div id="overview".*?</div>', html, re.S).group(0)
+    ranking = run["tables"]["ranking_towns"]
+    assert overview.count('class="locality') == len(ranking) == overview.count("<title>") - 1 - overview.count(
+        "Suggested hub site")
+    assert overview.count('class="locality recommended"') == 1
+    n_hubs = sum(len(set(s.sites["site_id"])) for s in run["sites"])
+    assert overview.count('class="hub-site"') == n_hubs >= 2
+    assert "scale-bar" in overview and ">N<" in overview
+    # each locality map carries its name (on a tag) and a scale bar
+    profiles = html.split('<div class="profile"')[1:]
+    assert len(profiles) == len(ranking)
+    assert all("scale-bar" in p.split("</svg>")[0] for p in profiles)
+
+
+def test_pack_explains_why_and_names_one_age_band_per_criterion(pack, run):
+    html = pack.html.read_text(encoding="utf-8")
+    rec = run["rec"]
+    why = re.search(r'<div class="keep" id="why">.*?</div>', html, re.S).group(0)
+    assert f"Why {rec.locality}" in why and "times its weight" in why
+    crit = run["tables"]["ranking_towns"].set_index("locality")
+    if crit.at[rec.locality, "crit_gaps"] <= 0.25:
+        assert "a locality with few gaps can still lead" in why
+    assert "children 0-19 beyond 15 min of every key service" in why
+    assert "Gap: children 0-19 beyond 15 min of every key service" in html
+    assert "children 0-4 (" in html                      # hub sites count children 0-4, said so
+    assert "Gap: beyond" not in html
+
+
+def test_sliders_show_the_weight_set_and_its_share_and_sources_are_plain(pack):
+    html = pack.html.read_text(encoding="utf-8")
+    assert "Weight set" in html and "Share used in the score" in html
+    assert html.count('<output id="wn-') == html.count('<output id="ws-') == 5
+    assert "String(raw[i])" in html and "% of total" in html
+    sources = re.search(r"<h3>Sources and vintages</h3>.*?</table>", html, re.S).group(0)
+    assert "as in the file name" not in sources
+    for internal in ("mye lsoa11", "cilif ward", "lsoa11 lsoa21", "ward town"):
+        assert f"<td>{internal}</td>" not in sources
+    assert "Children in low-income families (by ward)" in sources
+
+
+@pytest.mark.browser
+@needs_browser
+def test_slider_label_shows_the_weight_the_user_set(page):
+    page.execute_script("const s = document.getElementById('w-need'); s.value = '80';"
+                        "s.dispatchEvent(new Event('input'));")
+    assert page.find_element("id", "wn-need").text == "80"
+    share = page.find_element("id", "ws-need").text
+    assert share.endswith("% of total") and share != "80% of total"
+    page.find_element("id", "live-reset").click()
 
 
 # ----------------------------------------------------------------------------- tables

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.text import Text
@@ -320,3 +321,145 @@ def test_notebook_cell_returning_a_figure_has_an_image_output(tmp_path):
     data = [o for o in outputs if o.output_type == "execute_result"][0]["data"]
     assert "image/png" in data, json.dumps(list(data))
     assert (tmp_path / "services.png").exists()
+
+
+# --------------------------------------------------------------------------- print sheet and labels (issue 24)
+def _label_boxes(fig):
+    from locmap.maps.labels import LABEL_GID, renderer_of, text_box
+    renderer = renderer_of(fig)
+    return [(t.get_text(), text_box(t, renderer)) for t in fig.findobj(Text) if t.get_gid() == LABEL_GID]
+
+
+def _assert_no_overlap(boxes):
+    for i, (a, bb_a) in enumerate(boxes):
+        for b, bb_b in boxes[i + 1:]:
+            assert not bb_a.overlaps(bb_b), (a, b)
+
+
+def test_place_labels_never_overlap_and_name_what_they_leave_off(area):
+    from locmap.maps.labels import Label, place_labels
+    fig = sm.new_figure("A4", DPI)
+    ax = fig.add_axes((0.1, 0.1, 0.3, 0.3))
+    sm._map_axes(ax, area.borough.total_bounds)
+    cx, cy = area.borough.union_all().centroid.coords[0]
+    crowd = [Label(f"Great West Road PCN {i}", cx, cy, priority=-i) for i in range(12)]
+    res = place_labels(ax, crowd, fontsize=8)
+    boxes = _label_boxes(fig)
+    assert [t for t, _ in boxes] == list(res.placed)
+    assert 2 <= len(res.placed) < 12            # some moved off the shared anchor, the rest dropped
+    assert res.placed[0] == "Great West Road PCN 0"  # the most important keeps the best spot
+    _assert_no_overlap(boxes)
+    frame = ax.get_window_extent()
+    assert all(frame.x0 <= bb.x0 and bb.x1 <= frame.x1 for _, bb in boxes)
+    assert res.note.startswith("Names left off where they would overlap: ") and res.dropped[-1] in res.note
+    leaders = [ln for ln in ax.lines if len(ln.get_xdata()) == 2]
+    assert leaders, "labels moved far from their anchor get a leader line"
+
+
+def test_static_map_labels_do_not_intersect_and_each_area_is_labelled_once(area):
+    import geopandas as gpd
+    # a PCN in two polygons (as in Hounslow) is labelled once
+    split = gpd.GeoDataFrame(pd.concat([area.pcns, area.pcns.iloc[[0]]], ignore_index=True), crs=area.pcns.crs)
+    twin = type("Twin", (), {})()
+    for attr in ("lsoa", "wards", "towns", "borough", "services", "name"):
+        setattr(twin, attr, getattr(area, attr))
+    twin.pcns = split
+    for fig in (sm.plot_choropleth(twin, "pop_0_4", layer="pcns", dpi=DPI),
+                sm.plot_choropleth(area, "pop_0_19", layer="wards", dpi=DPI),
+                sm.plot_services(area, dpi=DPI)):
+        boxes = _label_boxes(fig)
+        assert boxes
+        names = [t for t, _ in boxes]
+        assert len(names) == len(set(names)), names
+        _assert_no_overlap(boxes)
+
+
+def test_choropleth_of_areas_of_different_size_maps_a_rate(area):
+    fig = sm.plot_choropleth(area, "pop_0_19", layer="wards", per_1000_of="pop_total", dpi=DPI)
+    assert "Children and young people 0-19 per 1,000 residents, by ward" in _all_text(fig)
+    wards = area.wards.to_crs(27700) if str(area.wards.crs) != "EPSG:27700" else area.wards
+    rate = wards["pop_0_19"] / wards["pop_total"] * 1000
+    labels = _legend_labels(fig)
+    top = max(float(lab.split(" – ")[-1].replace(",", "")) for lab in labels if lab[:1].isdigit())
+    assert top == pytest.approx(rate.max(), abs=1.0)
+
+
+def test_no_class_holds_a_single_area():
+    values = pd.Series([1220.0, 2400, 2410, 2450, 2500, 2600, 2650, 2700, 3100, 3150, 3200, 3300])
+    classes, bins, _label = sm._classify_no_singletons(values, "NaturalBreaks", 5)
+    counts = np.bincount(classes)
+    assert counts.min() >= 2 and len(bins) >= 2
+    assert "1,220" not in palette.class_labels(values.min(), bins)
+
+
+def test_services_map_frames_services_across_the_border(area):
+    svc = area.services
+    far = svc[svc["located"].fillna(False).astype(bool)].iloc[[0]].copy()
+    minx, miny, maxx, maxy = area.borough.total_bounds
+    far["geometry"] = gpd_point(maxx + 1500, (miny + maxy) / 2)
+    twin = type("Twin", (), {})()
+    for attr in ("lsoa", "wards", "towns", "borough", "pcns", "name"):
+        setattr(twin, attr, getattr(area, attr))
+    twin.services = pd.concat([svc, far], ignore_index=True).pipe(lambda d: d.set_crs(svc.crs, allow_override=True))
+    fig = sm.plot_services(twin, dpi=DPI)
+    assert fig.axes[0].get_xlim()[1] > maxx + 1500
+
+
+def gpd_point(x, y):
+    from shapely.geometry import Point
+    return [Point(x, y)]
+
+
+def _ink_free_margin_mm(png: Path, dpi: int) -> float:
+    px = _pixels(png)
+    ink = px < 245
+    rows, cols = np.where(ink.any(axis=1))[0], np.where(ink.any(axis=0))[0]
+    h, w = px.shape
+    edges_px = min(rows.min(), h - 1 - rows.max(), cols.min(), w - 1 - cols.max())
+    return edges_px / dpi * 25.4
+
+
+@pytest.mark.parametrize("paper", ["A4", "A3"])
+def test_print_pages_keep_a_10_mm_margin(area, tmp_path, paper):
+    loc, card = make_localities(area)
+    figs = {"sheet": sm.profile_figure(area, "Northolt", loc, card.iloc[0], dpi=DPI, paper=paper,
+                                       access=make_access(area), status="recommended"),
+            "choropleth": sm.plot_choropleth(area, "pop_0_4", dpi=DPI, paper=paper),
+            "services": sm.plot_services(area, dpi=DPI, paper=paper),
+            "multiples": sm.small_multiples(area, panels=["gp_practice", "library"], access=make_access(area),
+                                            dpi=DPI, paper=paper)}
+    for name, fig in figs.items():
+        (png,) = sm.save(fig, tmp_path / name, formats=("png",))
+        assert _ink_free_margin_mm(png, DPI) >= 10.0, name
+
+
+def test_sheet_states_status_date_hub_sites_and_units(area):
+    loc, card = make_localities(area)
+    row = dict(card.iloc[0]) | {"pop_total": 33595.0, "gap_children": 46.9, "pct_gap_children": 0.5,
+                                "align_town_share": 1.0, "gap_threshold_min": 15.0, "n_childrens_centre": 1,
+                                "pct_children_within_15min_any_key": 99.5}
+    x, y = area.lsoa.geometry.iloc[0].centroid.coords[0]
+    hubs = pd.DataFrame({"model": ["mclp", "pmedian"], "site_id": ["s1", "s1"], "name": ["Viking School"] * 2,
+                         "x": [x, x], "y": [y, y]})
+    fig = sm.profile_figure(area, "Northolt", loc, row, dpi=DPI, access=make_access(area), status="runner-up",
+                            hub_sites=hubs, made_on="2026-12-07")
+    text = _all_text(fig)
+    assert "RUNNER-UP" in text and "Made on 2026-12-07" in text
+    assert "1 Viking School (most children covered, shortest total distance)" in text
+    figures = dict(sm._key_figures(row))
+    assert figures["Children 0-19 beyond 15 min of every key service"] == "47 children"   # whole children
+    assert figures["Population, all ages"] == "33,595 people"
+    assert figures["Children 0-19 in the main town"] == "100%"                             # no 1.00 by percentages
+    assert figures["Children's centres inside the locality"] == "1 centre"
+    assert figures["Children 0-19 within 15 min of any key service"] == "99.5%"
+    for value in figures.values():
+        assert re.search(r"[a-z%]", value), value                                         # every figure has a unit
+    with pytest.raises(ValueError, match="status"):
+        sm.profile_figure(area, "Northolt", loc, row, dpi=DPI, status="best")
+
+
+def test_far_homes_are_ringed_so_they_show_on_any_fill(sheet_fig):
+    far = [c for c in sheet_fig.axes[0].collections if isinstance(c, PathCollection)
+           and len(c.get_facecolor()) and np.allclose(c.get_facecolor()[0][:3], 0)]
+    assert far, "homes beyond the threshold are black dots"
+    assert np.allclose(far[0].get_edgecolor()[0][:3], 1) and far[0].get_linewidths()[0] > 0  # white ring

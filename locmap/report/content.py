@@ -7,7 +7,9 @@ recommendation) and returns a dict the template shows; text from data stays plai
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from locmap.export import ATTRIBUTION
 from locmap.localities.ranking import CRITERIA, Recommendation, rule_order, what_if
 from locmap.localities.schemes import dissolve_scheme
 from locmap.maps.palette import service_label
+from locmap.maps.static import hub_site_list
 from locmap.report import svg
 from locmap.report.inputs import ReportInputs
 
@@ -53,6 +56,44 @@ def recommendation_section(inp: ReportInputs, rec: Recommendation) -> dict:
                  inp.table(f"scorecard_{inp.scheme}"), score_margin=rec.score_margin)
     return {"rec": rec, "what_if": wi.to_dict("records"),
             "n_flips": int(wi["flips"].sum()), "n_changes": len(wi)}
+
+
+#: what each criterion measures, with its age band (one band per criterion, named everywhere)
+CRITERION_MEANS: dict[str, str] = {
+    "need": "child deprivation (IDACI, children 0-19) and the number of children 0-19",
+    "gaps": "the share of children 0-19 beyond {gap} min of every key service",
+    "readiness": "children's centres and GP practices per 1,000 children 0-19 and coverage within {gap} min",
+    "alignment": "children 0-19 inside one town and one PCN footprint, minus hard-edge risk",
+    "size": "closeness of the whole population to 30,000-50,000 people",
+}
+
+
+def why_section(inp: ReportInputs, rec: Recommendation) -> dict:
+    """Why the recommended locality leads although it may score low on a criterion (e.g. few gaps):
+    each criterion's score, weight and weighted points, and plain sentences."""
+    crit = inp.table(f"ranking_{inp.scheme}").set_index("locality")
+    w = inp.weights.as_array() / inp.weights.as_array().sum()
+    rows = []
+    for c, wi in zip(CRITERIA, w):
+        v = float(crit.at[rec.locality, f"crit_{c}"])
+        best = crit[f"crit_{c}"].astype(float)
+        means = CRITERION_MEANS[c].format(gap=f"{inp.gap_minutes:g}")
+        rows.append({"criterion": svg.CRITERION_LABELS[c], "means": means,
+                     "score": f"{v:.2f}", "weight": f"{wi:.0%}", "points": f"{v * wi:.3f}",
+                     "rank": int((best > v + 1e-12).sum()) + 1, "value": v, "w": float(wi)})
+    strong = sorted(rows, key=lambda r: -r["value"] * r["w"])[:2]
+    weak = [r for r in rows if r["value"] <= 0.25]
+    sentences = [f"{rec.locality} scores {rec.score:.3f} at the agreed weights: the sum of each criterion's "
+                 "score (0-1 across the candidates) times its weight. Most of it comes from "
+                 + " and ".join(f"{r['criterion'].lower()} ({r['score']} x {r['weight']})" for r in strong) + "."]
+    for r in weak:
+        sentences.append(f"It scores only {r['score']} on {r['criterion'].lower()} ({r['means']}), which "
+                         f"carries {r['weight']} of the weight: a locality with few gaps can still lead when it "
+                         "is strong on need, readiness (assets to build on) and alignment."
+                         if r["criterion"] == "Gaps" else
+                         f"It scores only {r['score']} on {r['criterion'].lower()} ({r['means']}), "
+                         f"which carries {r['weight']} of the weight.")
+    return {"rows": rows, "sentences": sentences}
 
 
 def ranking_rows(inp: ReportInputs) -> list[dict]:
@@ -97,20 +138,21 @@ def _profile_figures(row: pd.Series, gap: float) -> list[tuple[str, str]]:
         ("Children 0-19", f"{_fmt_int(get('pop_0_19'))} ({_fmt_pct(get('pct_pop_0_19'))} of "
                           f"{_fmt_int(get('pop_total'))} people)"),
         ("Children 0-4", _fmt_int(get("pop_0_4"))),
-        ("In the most deprived 20% (IDACI)", _fmt_pct(get("pct_children_idaci_most_deprived_20"))),
-        (f"Gap: beyond {g} min of every key service",
-         f"{_fmt_int(get('gap_children'))} children ({_fmt_pct(get('pct_gap_children'))})"),
-        (f"Within {g} min of a children's centre", _fmt_pct(get(f"pct_children_within_{g}min_childrens_centre"))),
-        (f"Within {g} min of a GP practice", _fmt_pct(get(f"pct_children_within_{g}min_gp_practice"))),
+        ("Children 0-19 in the most deprived 20% (IDACI)", _fmt_pct(get("pct_children_idaci_most_deprived_20"))),
+        (f"Gap: children 0-19 beyond {g} min of every key service",
+         f"{_fmt_int(get('gap_children'))} children 0-19 ({_fmt_pct(get('pct_gap_children'))})"),
+        (f"Children 0-19 within {g} min of a children's centre",
+         _fmt_pct(get(f"pct_children_within_{g}min_childrens_centre"))),
+        (f"Children 0-19 within {g} min of a GP practice", _fmt_pct(get(f"pct_children_within_{g}min_gp_practice"))),
         ("Children's centres / GP practices inside",
          f"{_fmt_int(get('n_childrens_centre'))} / {_fmt_int(get('n_gp_practice'))}"),
-        ("Hard-edge risk: nearest key service across the edge",
+        ("Hard-edge risk: children 0-19 whose nearest key service is across the edge",
          f"{_fmt_pct(get('hard_edge_risk_pct'))} (other locality "
          f"{_fmt_pct(get('pct_children_nearest_key_other_locality'))}, other borough "
          f"{_fmt_pct(get('pct_children_nearest_key_outside_borough'))})"),
         ("Nearest children's centre across the edge", _fmt_pct(get("pct_children_nearest_cc_across_edge"))),
         ("Size (guide 30-50k people)", str(get("size_vs_guide", "not available"))),
-        ("Town / PCN holding most children",
+        ("Town / PCN holding most children 0-19",
          f"{get('align_town_best', '-')} ({float(get('align_town_share', np.nan)):.0%}) / "
          f"{get('align_pcn_best', '-')} ({float(get('align_pcn_share', np.nan)):.0%})"),
     ]
@@ -155,14 +197,42 @@ def locality_sections(inp: ReportInputs, rec: Recommendation) -> list[dict]:
     sc = inp.table(f"scorecard_{inp.scheme}").set_index("locality")
     svc = inp.area.services[inp.area.services["located"].fillna(False).astype(bool)]
     borough = inp.area.borough.geometry.union_all()
+    hubs = numbered_hubs(inp, rec)
     out = []
     for loc in rule_ordered(inp, rec):
-        role = ("recommended" if loc == rec.locality else "runner-up" if loc == rec.runner_up else "")
+        role = ("recommended" if loc == rec.locality else "runner-up" if loc == rec.runner_up else "candidate")
         out.append({"name": loc, "role": role, "figures": _profile_figures(sc.loc[loc], inp.gap_minutes),
                     "map": svg.locality_map(loc, polys, lsoa, borough, _gap_homes(inp, assign, loc), svc,
-                                            inp.gap_minutes),
+                                            inp.gap_minutes, hubs=hubs.get(loc)),
+                    "hubs": hubs[loc].to_dict("records") if loc in hubs else [],
                     "sites": _sites_rows(inp.sites[loc], inp.gap_minutes) if loc in inp.sites else None})
     return out
+
+
+def numbered_hubs(inp: ReportInputs, rec: Recommendation) -> dict[str, pd.DataFrame]:
+    """Suggested hub sites per locality, numbered across the pack (recommended first), so a
+    number means the same site on the overview and on the locality's map."""
+    out, start = {}, 0
+    order = [x for x in (rec.locality, rec.runner_up) if x] + [x for x in inp.sites if x not in
+                                                               (rec.locality, rec.runner_up)]
+    for loc in order:
+        if loc in inp.sites:
+            df = hub_site_list(inp.sites[loc].get("sites"))
+            df["number"] = df["number"] + start
+            start += len(df)
+            out[loc] = df
+    return out
+
+
+def overview_section(inp: ReportInputs, rec: Recommendation) -> dict:
+    """The borough with every candidate, the recommended one and the hub sites (numbered)."""
+    assign = inp.table(f"assignment_{inp.scheme}").set_index("lsoa21cd")["locality"].astype(str)
+    polys = dissolve_scheme(inp.area.lsoa, assign)
+    hubs = numbered_hubs(inp, rec)
+    every = pd.concat(list(hubs.values()), ignore_index=True) if hubs else hub_site_list(None)
+    legend = [(int(r.number), str(r.name), loc) for loc, df in hubs.items() for r in df.itertuples()]
+    return {"map": svg.overview_map(polys, inp.area.borough.geometry.union_all(), rec.locality, rec.runner_up,
+                                    every), "hubs": legend, "n": len(polys)}
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -242,12 +312,40 @@ def caveats_short(inp: ReportInputs) -> list[str]:
     return out
 
 
+#: plain names of the area pack's layer and table keys (sources table of the pack)
+SOURCE_NAMES: dict[str, str] = {
+    "wards": "Ward boundaries", "neighbour_wards": "Ward boundaries of the neighbouring boroughs",
+    "lsoa21": "Small areas (LSOA 2021) boundaries", "lsoa11": "Small areas (LSOA 2011) boundaries",
+    "boroughs": "Borough boundaries", "ward_town": "Wards to towns",
+    "lsoa21_ward": "Small areas (LSOA 2021) to wards", "lsoa11_lsoa21": "Small areas 2011 to 2021",
+    "postcodes": "Postcodes (homes)", "census_msoa": "Census 2021 population by age (MSOA)",
+    "census_lad": "Census 2021 population by age (borough)", "census_lsoa": "Census 2021 population by age (LSOA)",
+    "mye_lsoa11": "Mid-year population estimates by single year of age (LSOA 2011)",
+    "iod2025": "Indices of Deprivation 2025", "iod2019": "Indices of Deprivation 2019",
+    "cilif_ward": "Children in low-income families (by ward)",
+}
+
+
+def source_name(key: str) -> str:
+    """Plain name of a pack key (unknown keys: words, first letter capitalised)."""
+    text = SOURCE_NAMES.get(key, key.replace("_", " "))
+    return text[:1].upper() + text[1:]
+
+
+def _vintage_of(spec_options: dict, path: str) -> str:
+    """The declared vintage, else the year(s) read from the file name, else "not declared"."""
+    if spec_options.get("vintage"):
+        return str(spec_options["vintage"])
+    years = [y for y in re.findall(r"(?<![0-9])(20[0-9]{2}|19[0-9]{2})(?![0-9])", Path(path).name)]
+    return f"{years[-1]} (year in the file name)" if years else "not declared"
+
+
 def vintages(inp: ReportInputs) -> list[dict]:
-    """Every declared input: what, file, vintage (or the file name when none is declared)."""
+    """Every declared input: plain name, file, vintage (declared, else the year in the file name)."""
     pack, rows = inp.area.pack, []
     for key, spec in {**pack.layers, **pack.tables}.items():
-        rows.append({"what": key.replace("_", " "), "file": str(spec.path),
-                     "vintage": spec.options.get("vintage", "as in the file name")})
+        rows.append({"what": source_name(key), "file": str(spec.path),
+                     "vintage": _vintage_of(dict(spec.options), str(spec.path))})
     for src in pack.services.get("sources", []):
         rows.append({"what": src.get("source", src["key"]), "file": src["path"],
                      "vintage": str(src.get("vintage", "not declared"))})
@@ -289,6 +387,7 @@ def build_view(inp: ReportInputs, rec: Recommendation, sections: Sequence[str] |
             "area": str(inp.area.pack.title), "facts": headline_facts(inp),
             "recommendation": recommendation_section(inp, rec), "ranking": ranking_rows(inp),
             "charts": charts_section(inp, rec), "live": live_weights_data(inp, rec),
+            "why": why_section(inp, rec), "overview": overview_section(inp, rec),
             "localities": locality_sections(inp, rec), "map_legend": svg.map_legend(inp.gap_minutes),
             "alignment": alignment_section(inp), "data": data_quality_section(inp),
             "method": method_section(inp), "scheme": inp.scheme, "scheme_label": scheme_label(inp.scheme)}

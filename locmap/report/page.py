@@ -46,6 +46,9 @@ h1 { font-size: 26px; margin: 0 0 6px; } h2 { font-size: 21px; margin: 30px 0 10
   vertical-align: middle; margin-left: 6px; }
 .badge.stable { background: #d1f0dd; color: #1a5e33; } .badge.fragile { background: #ffe2c2; color: #8a4200; }
 .badge.recommended { background: var(--blue); color: #fff; } .badge.runner-up { background: #cfe3f2; color: #0b3d63; }
+.badge.candidate { background: #eeeeee; color: #444; }
+.overview svg { width: 100%; height: auto; max-height: 430px; }
+ol.hubs { font-size: 12.5px; margin: 4px 0 10px; columns: 2; }
 .rule { font-size: 13.5px; color: var(--muted); }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; margin: 6px 0 12px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -53,8 +56,9 @@ th { background: var(--soft); font-weight: 600; } td.num, th.num { text-align: r
 tr.flip td { background: #fff4e5; }
 .chart { max-width: 100%; height: auto; display: block; margin: 6px 0 14px; }
 .caption { font-size: 13px; color: var(--muted); margin: -6px 0 14px; }
-.sliders { display: grid; grid-template-columns: 120px 1fr 60px; gap: 6px 12px; align-items: center;
-  max-width: 620px; margin: 8px 0 12px; }
+.sliders { display: grid; grid-template-columns: 120px 1fr 90px 110px; gap: 6px 12px; align-items: center;
+  max-width: 720px; margin: 8px 0 12px; }
+.sliders .head { font-size: 12px; color: var(--muted); font-weight: 600; }
 .sliders output { font-variant-numeric: tabular-nums; text-align: right; }
 #live-pick { font-weight: 600; } #live-message { color: #b35900; font-weight: 600; }
 .profile { border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; margin: 12px 0; }
@@ -72,8 +76,13 @@ figure { margin: 0; }
   .screen-only { display: none !important; }
   h2, h3 { break-after: avoid; } .page-break { break-before: page; }
   .profile, .recbox, table, .chart, .facts { break-inside: avoid; }
-  .profile .cols { grid-template-columns: 250px 1fr; }
-  .profile .map svg { max-height: 300px; }
+  .profile .cols { grid-template-columns: 235px 1fr; }
+  .profile .map svg { max-height: 250px; }
+  .profile { padding: 4px 10px; margin: 6px 0; }
+  table.compact { font-size: 8pt; } table.compact th, table.compact td { padding: 1px 5px; }
+  .profile .figures th { width: 62%; } .profile .sites { font-size: 8pt; margin: 2px 0; }
+  .profile h3 { font-size: 12pt; }
+  .overview svg { max-height: 360px; }
   figure, .profile, .keep { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
 }
@@ -85,6 +94,7 @@ SCRIPT = """
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var sliders = data.criteria.map(function (c) { return document.getElementById("w-" + c); });
   var outs = data.criteria.map(function (c) { return document.getElementById("wn-" + c); });
+  var shares = data.criteria.map(function (c) { return document.getElementById("ws-" + c); });
   var body = document.getElementById("live-body");
   function cell(tr, text, cls) {
     var td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
@@ -116,12 +126,15 @@ SCRIPT = """
     if (sum <= 0) {
       msg.textContent = "Set at least one weight above zero.";
       outs.forEach(function (o) { o.textContent = "-"; });
+      shares.forEach(function (o) { o.textContent = "-"; });
       document.getElementById("live-pick").textContent = "-";
       return;
     }
     msg.textContent = "";
     var norm = raw.map(function (v) { return v / sum; });
-    outs.forEach(function (o, i) { o.textContent = Math.round(norm[i] * 100) + "%"; });
+    // the weight as set (the handle's position, 0-100) and its share of the total (what the score uses)
+    outs.forEach(function (o, i) { o.textContent = String(raw[i]); });
+    shares.forEach(function (o, i) { o.textContent = Math.round(norm[i] * 100) + "% of total"; });
     var rows = rank(norm);
     var pick = rulePick(rows);
     rows.forEach(function (r, i) {
@@ -178,6 +191,16 @@ TEMPLATE = """<!DOCTYPE html>
 Highest score at the base weights: <strong>{{ r.base_leader }}</strong>.</p>
 <p class="rule"><strong>The rule:</strong> {{ r.rule }}</p>
 </div>
+<div id="overview" class="keep"><h3>Where the candidates lie</h3>
+<figure class="overview keep">{{ v.overview.map }}
+<p class="caption">The {{ v.overview.n }} candidate localities ({{ v.scheme_label }}): {{ r.locality }} (recommended) filled dark blue{% if r.runner_up %}, {{ r.runner_up }} (runner-up) light blue{% endif %}.{% if v.overview.hubs %} Numbered circles: suggested hub sites.{% endif %}</p>
+{% if v.overview.hubs %}<ol class="hubs">{% for n, name, loc in v.overview.hubs %}<li value="{{ n }}">{{ name }} ({{ loc }})</li>{% endfor %}</ol>{% endif %}
+</figure>
+</div>
+<div class="keep" id="why"><h3>Why {{ r.locality }}</h3>
+{% for s in v.why.sentences %}<p>{{ s }}</p>{% endfor %}
+<table class="compact"><thead><tr><th>Criterion</th><th>What it measures</th><th class="num">Score (0-1)</th><th class="num">Weight</th><th class="num">Points</th><th class="num">Rank on it</th></tr></thead>
+<tbody>{% for w in v.why.rows %}<tr><td>{{ w.criterion }}</td><td>{{ w.means }}</td><td class="num">{{ w.score }}</td><td class="num">{{ w.weight }}</td><td class="num">{{ w.points }}</td><td class="num">{{ w.rank }} of {{ v.ranking | length }}</td></tr>{% endfor %}</tbody></table></div>
 <div class="keep"><h3>What would change the choice</h3>
 {% if r.flips %}
 <p>{{ v.recommendation.n_flips }} of the {{ v.recommendation.n_changes }} single changes tried (each weight halved or doubled, each other gap threshold) change the recommended locality:</p>
@@ -186,6 +209,7 @@ Highest score at the base weights: <strong>{{ r.base_leader }}</strong>.</p>
 <p id="flips">None of the {{ v.recommendation.n_changes }} single changes tried (each weight halved or doubled, each other gap threshold) changes the recommended locality.</p>
 {% endif %}</div>
 </section>
+
 
 <section id="ranking">
 <h2>How the localities compare</h2>
@@ -200,7 +224,7 @@ Highest score at the base weights: <strong>{{ r.base_leader }}</strong>.</p>
 <p class="caption">Each bar splits the {{ v.method.draws }} draws (random weights x walking speed {{ v.method.speeds }} km/h x gap threshold {{ v.method.gap_scenarios }} min) by the rank the locality got: a long dark start means often first.</p></figure>
 <figure><h3>The five criteria</h3>
 {{ v.charts.criteria }}
-<p class="caption">Need: child deprivation and number of children. Gaps: share of children beyond {{ v.method.gap }} min of every key service. Readiness: children's centres and GP practices per child and coverage within {{ v.method.gap }} min. Alignment: children inside one town and one PCN footprint, minus hard-edge risk. Size: closeness to 30-50k people. Each is scaled 0-1 across the localities; 1 = most suitable.</p></figure>
+<p class="caption">{% for w in v.why.rows %}{{ w.criterion }}: {{ w.means }}. {% endfor %}Each is scaled 0-1 across the localities; 1 = most suitable. Hub sites count children 0-4.</p></figure>
 <figure><h3>Every change tried</h3>
 <table class="compact">
 <thead><tr><th>Change tried</th><th>Highest score after it</th><th>Rule picks</th></tr></thead>
@@ -213,27 +237,30 @@ Highest score at the base weights: <strong>{{ r.base_leader }}</strong>.</p>
 <h2>Try other weights</h2>
 <p>Move the sliders to see how the order changes ("what if we care more about gaps than size?"). Scores are recomputed here exactly as locmap computes them; the last column and the rule's pick keep the draw shares of the analysis.</p>
 <div class="sliders">
-{% for c in v.live.criteria %}<label for="w-{{ c }}">{{ v.live.labels[c] }}</label><input type="range" id="w-{{ c }}" name="{{ c }}" min="0" max="100" step="1" value="{{ (v.live.base_weights[loop.index0] * 100) | round | int }}"><output id="wn-{{ c }}"></output>
+<span class="head">Criterion</span><span class="head">Weight (0-100)</span><span class="head">Weight set</span><span class="head">Share used in the score</span>
+{% for c in v.live.criteria %}<label for="w-{{ c }}">{{ v.live.labels[c] }}</label><input type="range" id="w-{{ c }}" name="{{ c }}" min="0" max="100" step="1" value="{{ (v.live.base_weights[loop.index0] * 100) | round | int }}"><output id="wn-{{ c }}" for="w-{{ c }}"></output><output id="ws-{{ c }}" for="w-{{ c }}"></output>
 {% endfor %}</div>
+<p class="small">The score uses each weight's share of the total, so moving one slider changes every share; the handle and "Weight set" show what you chose.</p>
 <p><button type="button" id="live-reset">Back to the agreed weights</button> <span id="live-message"></span></p>
 <p>The rule would pick (blue bar): <span id="live-pick"></span></p>
 <table id="live-table"><thead><tr><th class="num">Rank</th><th>Locality</th><th class="num">Score</th><th></th><th class="num">First in (draws)</th></tr></thead><tbody id="live-body"></tbody></table>
 </section>
 
-<section id="localities" class="page-break">
+<section id="localities">
 <h2>The localities</h2>
 <p class="small">In the order the rule prefers them. Maps: small areas (LSOAs) shaded by child deprivation (IDACI decile), the locality outlined in dark blue.</p>
 {{ v.map_legend }}
 {% for loc in v.localities %}
 <div class="profile" id="locality-{{ loop.index }}">
-<h3>{{ loc.name }}{% if loc.role %} <span class="badge {{ loc.role }}">{{ loc.role }}</span>{% endif %}</h3>
+<h3>{{ loc.name }} <span class="badge {{ loc.role }}">{{ loc.role }}</span></h3>
 <div class="cols">
 <div class="map">{{ loc.map }}</div>
 <table class="compact figures"><tbody>{% for k, val in loc.figures %}<tr><th>{{ k }}</th><td>{{ val }}</td></tr>{% endfor %}</tbody></table>
 </div>
 {% if loc.sites %}
 <p class="sites"><strong>Suggested hub sites</strong> ({{ loc.sites[0].p }} sites; children 0-4 brought within {{ loc.sites[0].minutes }} min{% if loc.sites[0].existing %}, not counting those already within reach of {{ loc.sites[0].existing }} existing services{% endif %}):</p>
-<ul class="sites">{% for s in loc.sites %}<li>{{ s.model }}: {{ s.sites | join("; ") }}: {{ s.covered }} children ({{ s.pct }})</li>{% endfor %}</ul>
+<ul class="sites">{% for s in loc.sites %}<li>{{ s.model }}: {{ s.sites | join("; ") }}: {{ s.covered }} children 0-4 ({{ s.pct }})</li>{% endfor %}</ul>
+{% if loc.hubs %}<p class="sites">On the map: {% for h in loc.hubs %}{{ h.number }} {{ h.name }}{% if not loop.last %}; {% endif %}{% endfor %}.</p>{% endif %}
 {% endif %}
 </div>
 {% endfor %}
@@ -241,7 +268,7 @@ Highest score at the base weights: <strong>{{ r.base_leader }}</strong>.</p>
 
 {% if v.alignment %}
 {% set a = v.alignment %}
-<section id="alignment">
+<section id="alignment" class="keep">
 <h2>Do {{ a.a_label }} and {{ a.b_label }} line up?</h2>
 <p>Share of each row's children living in each of the {{ a.b_label }}{% if a.index %} (alignment index {{ '%.2f' | format(a.index.alignment_index) }}, adjusted Rand index {{ '%.2f' | format(a.index.ari) }}; 1 = identical){% endif %}. PCN footprints are approximate.</p>
 <table class="matrix"><thead><tr><th></th>{% for c in a.columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
@@ -259,7 +286,7 @@ Highest score at the base weights: <strong>{{ r.base_leader }}</strong>.</p>
 <ul class="small">{% for n in v.data.notes %}<li>{{ n }}</li>{% endfor %}</ul>
 </section>
 
-<section id="method" class="page-break">
+<section id="method">
 <h2>Method and caveats</h2>
 <p>Distances: <strong>{{ v.method.label }}</strong>, pram-pushing at {{ v.method.speed }} km/h ({{ v.method.metres_per_min }} m a minute); thresholds {{ v.method.thresholds }} min; the gap threshold is {{ v.method.gap }} min. Key services: {{ v.method.key_types }}. Agreed weights: {% for c, w in v.method.weights %}{{ c }} {{ w }}{% if not loop.last %}, {% endif %}{% endfor %}. Sensitivity: {{ v.method.draws }} draws, seed {{ v.method.seed }}.</p>
 <ul>{% for c in v.method.caveats %}<li>{{ c }}</li>{% endfor %}</ul>

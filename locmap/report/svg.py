@@ -181,9 +181,10 @@ class _Frame:
 
 def locality_map(locality: str, localities: gpd.GeoDataFrame, lsoa: gpd.GeoDataFrame,
                  borough: BaseGeometry, gap_homes: pd.DataFrame, services: gpd.GeoDataFrame,
-                 gap_minutes: float, width_px: float = 330.0) -> Markup:
+                 gap_minutes: float, width_px: float = 330.0, hubs: pd.DataFrame | None = None) -> Markup:
     """A print-ready map of one locality: LSOAs by IDACI decile, homes beyond the gap threshold,
-    children's centres and GP practices, the locality outlined (others and the borough thin).
+    children's centres and GP practices, the locality outlined (others and the borough thin),
+    its name, a scale bar and its suggested hub sites (``hubs``: number, name, x, y).
 
     ``gap_homes``: ``x, y`` (EPSG:27700) of homes in the locality beyond ``gap_minutes`` of every
     key service.  ``services``: located services with ``service_type`` and point geometry.
@@ -214,6 +215,8 @@ def locality_map(locality: str, localities: gpd.GeoDataFrame, lsoa: gpd.GeoDataF
                              "fill": "none", "stroke": "#777", "stroke-width": "0.8"}))
     parts.append(el("path", {"d": f.path(geom), "fill": "none", "stroke": "#08306b", "stroke-width": "2.6"}))
     parts += _map_points(f, gap_homes, services, view)
+    parts += hub_marks(f, hubs if hubs is not None else pd.DataFrame(columns=["number", "name", "x", "y"]), view)
+    parts += _name_tag(locality, 6, 6) + scale_bar(f, 10, f.height - 10)
     return _svg(f.width, f.height, f"Map of {locality}: need, gaps beyond {gap_minutes:g} min and services",
                 *parts)
 
@@ -222,8 +225,8 @@ def _map_points(f: _Frame, gap_homes: pd.DataFrame, services: gpd.GeoDataFrame, 
     parts = []
     if len(gap_homes):
         px, py = f.xy(gap_homes["x"].to_numpy(float), gap_homes["y"].to_numpy(float))
-        parts.append(el("g", {"fill": "#000000", "fill-opacity": "0.75", "class": "gap-homes"},
-                        Markup("".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="1.6"/>' for a, b in zip(px, py)))))
+        parts.append(el("g", {"fill": "#000000", "stroke": "#ffffff", "stroke-width": "0.5", "class": "gap-homes"},
+                        Markup("".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="1.8"/>' for a, b in zip(px, py)))))
     for t, r in (("gp_practice", 3.2), ("childrens_centre", 5.5)):
         s = services[(services["service_type"] == t) & services.geometry.within(view)]
         if not len(s):
@@ -263,3 +266,110 @@ def _legend_key(kind: str, colour: str, x: float, y: float) -> Markup:
     return el("line", {"x1": x, "y1": y - 3.5, "x2": x + 16, "y2": y - 3.5, "stroke": colour,
                        "stroke-width": 2.6 if colour == "#08306b" else 1,
                        "stroke-dasharray": "4 3" if kind == "dash" else None})
+
+
+# ----------------------------------------------------------------------------- overview, scale, names
+def _nice_length_m(span_m: float) -> float:
+    """A round scale-bar length about a fifth of ``span_m`` (1, 2, 5 x 10^n metres)."""
+    target = max(span_m / 5.0, 1.0)
+    exp = 10 ** np.floor(np.log10(target))
+    return float(next(m * exp for m in (5, 2, 1) if m * exp <= target))
+
+
+def scale_bar(f: _Frame, x: float, y: float) -> list[Markup]:
+    """A two-part scale bar (black/white, true at the map's scale) with its length, left end at (x, y) px."""
+    length_m = _nice_length_m(f.width / f.scale)
+    w = length_m * f.scale
+    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+    return [el("rect", {"x": f"{x - 3:.1f}", "y": f"{y - 13:.1f}", "width": f"{w + 50:.1f}", "height": 20,
+                        "fill": "#ffffff", "fill-opacity": "0.85"}),
+            el("rect", {"x": f"{x:.1f}", "y": f"{y - 4:.1f}", "width": f"{w / 2:.1f}", "height": 4, "fill": DARK,
+                        "stroke": DARK, "stroke-width": "0.6", "class": "scale-bar"}),
+            el("rect", {"x": f"{x + w / 2:.1f}", "y": f"{y - 4:.1f}", "width": f"{w / 2:.1f}", "height": 4,
+                        "fill": "#ffffff", "stroke": DARK, "stroke-width": "0.6"}),
+            _text(x + w + 4, y, label, 9.5)]
+
+
+def _name_tag(text: str, x: float, y: float, size: float = 12.0) -> list[Markup]:
+    """A name on a white tag (readable on any fill), top-left corner at (x, y) px."""
+    w = 0.6 * size * len(text) + 10
+    return [el("rect", {"x": f"{x:.1f}", "y": f"{y:.1f}", "width": f"{w:.1f}", "height": f"{size + 8:.1f}",
+                        "rx": 3, "fill": "#ffffff", "fill-opacity": "0.9", "stroke": "#08306b", "stroke-width": "1"}),
+            _text(x + 5, y + size + 2, text, size, weight="bold", fill="#08306b")]
+
+
+def hub_marks(f: _Frame, hubs: pd.DataFrame, view: Polygon | None = None) -> list[Markup]:
+    """Suggested hub sites: numbered white circles with a thick black ring (``number, x, y``)."""
+    parts = []
+    for r in hubs.itertuples():
+        if view is not None and not view.contains(box(r.x, r.y, r.x, r.y).centroid):
+            continue
+        (px,), (py,) = f.xy(np.array([r.x]), np.array([r.y]))
+        parts.append(el("g", {"class": "hub-site"}, el("title", {}, f"Suggested hub site {r.number}: {r.name}"),
+                        el("circle", {"cx": f"{px:.1f}", "cy": f"{py:.1f}", "r": 8, "fill": "#ffffff",
+                                      "stroke": "#000000", "stroke-width": "2"}),
+                        _text(px, py + 4, str(r.number), 10.5, anchor="middle", weight="bold")))
+    return parts
+
+
+def _label_boxes_free(box_: tuple[float, float, float, float], taken: list, w: float, h: float) -> bool:
+    x0, y0, x1, y1 = box_
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        return False
+    return not any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in taken)
+
+
+def place_names(f: _Frame, names: Sequence[tuple[str, float, float]], size: float = 11.5,
+                taken: list | None = None) -> tuple[list[Markup], list[str]]:
+    """Locality names (EPSG:27700 anchors) placed without overlap: on the anchor or moved above,
+    below or aside (the text box is estimated from the font size); a name with no free place is
+    returned as dropped."""
+    taken = taken if taken is not None else []
+    parts, dropped = [], []
+    for name, x, y in names:
+        (px,), (py,) = f.xy(np.array([x]), np.array([y]))
+        w, h = 0.62 * size * len(name) + 6, size + 5
+        for dx, dy in ((0, 0), (0, -h), (0, h), (w / 2, 0), (-w / 2, 0), (0, -2 * h), (0, 2 * h)):
+            cx, cy = px + dx, py + dy
+            bb = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            if _label_boxes_free(bb, taken, f.width, f.height):
+                taken.append(bb)
+                parts.append(el("text", {"x": f"{cx:.1f}", "y": f"{cy + size / 3:.1f}", "font-size": f"{size:g}",
+                                         "text-anchor": "middle", "font-weight": "bold", "fill": DARK,
+                                         "stroke": "#ffffff", "stroke-width": "3", "paint-order": "stroke",
+                                         "class": "place-name"}, name))
+                break
+        else:
+            dropped.append(name)
+    return parts, dropped
+
+
+def overview_map(localities: gpd.GeoDataFrame, borough: BaseGeometry, recommended: str | None,
+                 runner_up: str | None, hubs: pd.DataFrame, width_px: float = 640.0) -> Markup:
+    """The borough with every candidate locality named, the recommended one filled blue, the
+    runner-up light blue, suggested hub sites numbered, a scale bar and a north arrow."""
+    minx, miny, maxx, maxy = borough.buffer(300).bounds
+    f = _Frame((minx, miny, maxx, maxy), width_px)
+    parts = [el("rect", {"x": 0, "y": 0, "width": f"{f.width:.0f}", "height": f"{f.height:.0f}", "fill": "#ffffff"})]
+    fills = {recommended: BLUE, runner_up: "#9ecae1"}
+    names = []
+    for loc, geom in zip(localities["locality"].astype(str), localities.geometry):
+        g = _closed(geom)
+        parts.append(el("path", {"d": f.path(g), "fill": fills.get(loc, "#eeeeee"),
+                                 "fill-opacity": "0.55" if loc in fills else "1", "stroke": "#444",
+                                 "stroke-width": "2.4" if loc == recommended else "1",
+                                 "class": "locality" + (" recommended" if loc == recommended else "")},
+                        el("title", {}, loc)))
+        pt = g.representative_point()
+        names.append((loc, pt.x, pt.y, g.area))
+    parts.append(el("path", {"d": f.path(borough), "fill": "none", "stroke": "#000", "stroke-width": "1.6"}))
+    parts += hub_marks(f, hubs)
+    taken = [((px - 10), (py - 10), (px + 10), (py + 10)) for px, py in
+             zip(*f.xy(hubs["x"].to_numpy(float), hubs["y"].to_numpy(float)))] if len(hubs) else []
+    named, _dropped = place_names(f, [(n, x, y) for n, x, y, _a in sorted(names, key=lambda t: -t[3])],
+                                  taken=taken)
+    parts += named
+    parts += scale_bar(f, 12, f.height - 12)
+    parts += [el("path", {"d": f"M{f.width - 22:.0f},34 L{f.width - 14:.0f},14 L{f.width - 6:.0f},34 Z",
+                          "fill": DARK}), _text(f.width - 14, 48, "N", 11, anchor="middle", weight="bold")]
+    return _svg(f.width, f.height, "Overview: every candidate locality, the recommended one and hub sites", *parts)
