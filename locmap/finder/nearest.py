@@ -363,8 +363,8 @@ def coverage_notes(area: AreaData, service_types: Sequence[str] | None = None) -
 
 def build_nearest_index(area: AreaData, area_name: str | None = None, settings: Settings | None = None,
                         router: Any = None) -> NearestIndex:
-    """Answer every postcode of the area's postcode table and save the answers as the area's
-    nearest-services index (:mod:`locmap.finder.index`), read by later look-ups.
+    """Answer every postcode of the area (those of its postcode table in the area: answerable or
+    non-geographic) and save the answers as the area's nearest-services index (:mod:`locmap.finder.index`), read by later look-ups.
 
     Parameters
     ----------
@@ -392,8 +392,10 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     files = input_record([*pack_input_files(area.pack, settings.resolve_data_root()),
                           *[p for p in (settings.user_services, settings.network_file) if p is not None]])
     index = build_index(area)
-    res = nearest_for_postcodes(area, index.table.index, k=settings.k_nearest, router=router,
-                                settings=settings, index=index)
+    # the area's own postcodes (answerable or non-geographic); a neighbour's postcode is refused
+    # by the full path, which explains it there (one row each, thousands: not worth indexing)
+    own = index.table.index[index.table["in_area"].to_numpy(bool)]
+    res = nearest_for_postcodes(area, own, k=settings.k_nearest, router=router, settings=settings, index=index)
     res[KEY_COLUMN] = res["postcode"].map(compact)
     res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
     table, record_path = index_paths(name, settings)
@@ -403,7 +405,7 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
         "lad_nm": str(area.pack.lad_nm), "attribution": str(area.attribution or export.ATTRIBUTION),
         "label": str(labels.iat[0]) if len(labels) else None, "walk_speed_kmh": settings.walk_speed_kmh,
         "k": settings.k_nearest, "types": list(services_by_type(area)), "notes": coverage_notes(area),
-        "n_postcodes": len(index.table), "files": files,
+        "n_postcodes": len(own), "files": files,
     }
     with export.atomic_path(table) as tmp:
         res.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
