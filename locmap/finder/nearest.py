@@ -274,7 +274,7 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
         return pd.DataFrame({c: pd.Series(dtype=object) for c in NEAREST_COLUMNS})
     out = pd.concat(parts, ignore_index=True)
     out["method"], out["label"] = method, method_label(method)
-    type_order = pd.Categorical(out["service_type"], categories=list(dict.fromkeys(out["service_type"]))).codes
+    type_order = pd.Categorical(out["service_type"], categories=pd.unique(out["service_type"])).codes
     order = np.lexsort((out["rank"].to_numpy(), (out["scope"] == "home_borough").to_numpy(),
                         type_order, out["point"].to_numpy()))
     out = out.iloc[order].reset_index(drop=True)
@@ -396,7 +396,8 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     # by the full path, which explains it there (one row each, thousands: not worth indexing)
     own = index.table.index[index.table["in_area"].to_numpy(bool)]
     res = nearest_for_postcodes(area, own, k=settings.k_nearest, router=router, settings=settings, index=index)
-    res[KEY_COLUMN] = res["postcode"].map(compact)
+    codes, uniques = pd.factorize(res["postcode"])  # the key of each distinct postcode, once
+    res[KEY_COLUMN] = np.asarray([*map(compact, uniques), ""], dtype=object)[codes]  # -1 (none): ""
     res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
     table, record_path = index_paths(name, settings)
     labels = res["label"].dropna()
