@@ -189,3 +189,13 @@ def test_a_look_up_from_the_index_imports_no_geospatial_stack(built):
     heavy = {"geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numba", "folium", "matplotlib", "networkx"}
     assert sorted({m.split(".")[0] for m in modules} & heavy) == []
     assert "locmap.data.area" not in modules and "locmap.finder.nearest" not in modules
+
+
+def test_an_unwritable_cache_folder_is_said_and_the_postcode_still_answered(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["nearest", "--postcode", EDGE, "--cache-dir", str(blocker / "cache"), "--no-progress"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "the nearest-services index was not saved" in err and str(blocker) in err
+    assert "Hayes End Library" in out
