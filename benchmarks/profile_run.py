@@ -72,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         prof.enable()
         from locmap.cli import main as locmap_main  # imported under the profile: imports count
 
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
             rc = locmap_main(run_argv)
         prof.disable()
+        if rc:
+            print(f"locmap run exited {rc}:\n{err.getvalue()[-2000:]}", file=sys.stderr)
         wall = time.perf_counter() - t0
         if args.save:
             prof.dump_stats(args.save)

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.realdata
 
 #: Northolt, on the Hillingdon edge (nearest library across the border)
 EDGE = "UB5 6PA"
-#: answerable, typed loosely; a PO-box stack; a Hillingdon postcode; a repeat
-QUERIES = ["ub56pa", " W5 2ND ", "UB2 4FG", EDGE]
+#: answerable, typed loosely; Ealing Broadway; the Hounslow edge; a delivery office (non-geographic,
+#: with a suggestion); a repeat
+QUERIES = ["ub56pa", " W5 2ND ", "UB2 4FG", "UB5 4YW", EDGE]
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +41,12 @@ def _no_area_load(monkeypatch):
     monkeypatch.setattr(locmap.access.nearest, "default_router_for", refuse)
 
 
-def test_index_holds_every_postcode_of_the_area_table(built, ealing):
+def test_index_holds_every_postcode_of_the_area(built, ealing):
     idx, s = built
     table = pd.read_parquet(idx.table_path)
-    assert table[fi.KEY_COLUMN].nunique() == len(ealing.postcodes) == idx.record["n_postcodes"]
+    in_area = ealing.postcodes["lad_cd"] == ealing.pack.lad_cd
+    assert table[fi.KEY_COLUMN].nunique() == in_area.sum() == idx.record["n_postcodes"] == 6590
+    assert set(table.drop_duplicates(fi.KEY_COLUMN)["status"]) == {"ok", "non_geographic"}
     assert fi.read_index("ealing", s) == idx
 
 
@@ -61,7 +64,10 @@ def _same(index_answer: pd.DataFrame, full: pd.DataFrame) -> None:
 def test_answers_from_the_index_equal_the_full_path(built, ealing):
     idx, s = built
     full = nearest_for_postcodes(ealing, QUERIES, k=s.k_nearest, settings=s)
-    _same(idx.answer(QUERIES), full)
+    answer = idx.answer(QUERIES)
+    _same(answer, full)
+    assert list(answer.drop_duplicates("row")["status"]) == ["ok", "ok", "ok", "non_geographic", "ok"]
+    assert answer.loc[answer["row"] == 4, "suggestion"].tolist() == ["UB5 4XE"]
     assert idx.notes() == coverage_notes(ealing)
 
 
@@ -73,17 +79,17 @@ def test_answers_for_chosen_types_keep_their_order_as_the_full_path_does(built, 
     assert list(idx.notes(types)) == list(coverage_notes(ealing, types))
 
 
-def test_non_geographic_and_neighbouring_postcodes_are_answered_from_the_index(built, ealing):
+def test_non_geographic_postcodes_are_answered_from_the_index(built, ealing):
     idx, s = built
     table = pd.read_parquet(idx.table_path)
     statuses = table.drop_duplicates(fi.KEY_COLUMN).set_index("postcode")["status"]
-    picks = [statuses[statuses == st].index[0] for st in ("non_geographic", "outside_area")]
+    picks = list(statuses[statuses == "non_geographic"].index[:3])
     full = nearest_for_postcodes(ealing, picks, settings=s)
     _same(idx.answer(picks), full)
-    assert list(full["status"]) == ["non_geographic", "outside_area"]
+    assert set(full["status"]) == {"non_geographic"}
 
 
-@pytest.mark.parametrize("queries", [["ZZ9 9ZZ"], ["UB5 6ZX"], [EDGE, "UB5-6AA"], []])
+@pytest.mark.parametrize("queries", [["ZZ9 9ZZ"], ["UB5 6ZX"], [EDGE, "UB5-6AA"], ["HA0 1AB"], []])
 def test_a_postcode_the_index_does_not_hold_goes_to_the_full_path(built, queries):
     idx, _ = built
     assert idx.answer(queries) is None
@@ -183,3 +189,13 @@ def test_a_look_up_from_the_index_imports_no_geospatial_stack(built):
     heavy = {"geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numba", "folium", "matplotlib", "networkx"}
     assert sorted({m.split(".")[0] for m in modules} & heavy) == []
     assert "locmap.data.area" not in modules and "locmap.finder.nearest" not in modules
+
+
+def test_an_unwritable_cache_folder_is_said_and_the_postcode_still_answered(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["nearest", "--postcode", EDGE, "--cache-dir", str(blocker / "cache"), "--no-progress"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "the nearest-services index was not saved" in err and str(blocker) in err
+    assert "Hayes End Library" in out

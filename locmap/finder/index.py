@@ -2,7 +2,7 @@
 
 ``locmap nearest --postcode ...`` spends seconds loading the area and routing; the answer for a
 postcode only changes when an input does.  So the first look-up answers *every* postcode of the
-area's postcode table (:func:`locmap.finder.nearest.build_nearest_index`) into
+area (:func:`locmap.finder.nearest.build_nearest_index`) into
 ``<cache>/finder/<key>.parquet`` plus ``<key>.json``, and later look-ups read that.
 
 * ``key`` (:func:`index_key`): SHA-256 of the area name, the data and project folders, every
@@ -16,7 +16,7 @@ area's postcode table (:func:`locmap.finder.nearest.build_nearest_index`) into
   changed (a ``--services`` file edited, a new data release) and the index is not used.
 * A query is answered from the index only when every postcode in it is in the table (written
   any way: ``ub56pa``, ``UB5 6PA``) and every requested type is; anything else (a malformed or
-  unknown postcode, a point) takes the full path, so the answers are those of
+  unknown postcode, a neighbouring borough's postcode, a point) takes the full path, so the answers are those of
   :func:`locmap.finder.nearest.nearest_for_postcodes` either way.
 
 This module imports only pandas and locmap's foundation, so a look-up from the index does not

@@ -274,7 +274,7 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
         return pd.DataFrame({c: pd.Series(dtype=object) for c in NEAREST_COLUMNS})
     out = pd.concat(parts, ignore_index=True)
     out["method"], out["label"] = method, method_label(method)
-    type_order = pd.Categorical(out["service_type"], categories=list(dict.fromkeys(out["service_type"]))).codes
+    type_order = pd.Categorical(out["service_type"], categories=pd.unique(out["service_type"])).codes
     order = np.lexsort((out["rank"].to_numpy(), (out["scope"] == "home_borough").to_numpy(),
                         type_order, out["point"].to_numpy()))
     out = out.iloc[order].reset_index(drop=True)
@@ -363,8 +363,8 @@ def coverage_notes(area: AreaData, service_types: Sequence[str] | None = None) -
 
 def build_nearest_index(area: AreaData, area_name: str | None = None, settings: Settings | None = None,
                         router: Any = None) -> NearestIndex:
-    """Answer every postcode of the area's postcode table and save the answers as the area's
-    nearest-services index (:mod:`locmap.finder.index`), read by later look-ups.
+    """Answer every postcode of the area (those of its postcode table in the area: answerable or
+    non-geographic) and save the answers as the area's nearest-services index (:mod:`locmap.finder.index`), read by later look-ups.
 
     Parameters
     ----------
@@ -392,9 +392,12 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     files = input_record([*pack_input_files(area.pack, settings.resolve_data_root()),
                           *[p for p in (settings.user_services, settings.network_file) if p is not None]])
     index = build_index(area)
-    res = nearest_for_postcodes(area, index.table.index, k=settings.k_nearest, router=router,
-                                settings=settings, index=index)
-    res[KEY_COLUMN] = res["postcode"].map(compact)
+    # the area's own postcodes (answerable or non-geographic); a neighbour's postcode is refused
+    # by the full path, which explains it there (one row each, thousands: not worth indexing)
+    own = index.table.index[index.table["in_area"].to_numpy(bool)]
+    res = nearest_for_postcodes(area, own, k=settings.k_nearest, router=router, settings=settings, index=index)
+    codes, uniques = pd.factorize(res["postcode"])  # the key of each distinct postcode, once
+    res[KEY_COLUMN] = np.asarray([*map(compact, uniques), ""], dtype=object)[codes]  # -1 (none): ""
     res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
     table, record_path = index_paths(name, settings)
     labels = res["label"].dropna()
@@ -403,7 +406,7 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
         "lad_nm": str(area.pack.lad_nm), "attribution": str(area.attribution or export.ATTRIBUTION),
         "label": str(labels.iat[0]) if len(labels) else None, "walk_speed_kmh": settings.walk_speed_kmh,
         "k": settings.k_nearest, "types": list(services_by_type(area)), "notes": coverage_notes(area),
-        "n_postcodes": len(index.table), "files": files,
+        "n_postcodes": len(own), "files": files,
     }
     with export.atomic_path(table) as tmp:
         res.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
