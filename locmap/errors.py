@@ -200,3 +200,11 @@ class OutputFolderError(LocmapError):
 
     remedy = ("choose a new or empty folder for --out, or give --force to run into it anyway "
               "(locmap's own outputs there are replaced; other files are kept and named).")
+
+
+class SolverError(LocmapError):
+    """The hub-site optimiser (CBC, through spopt) found no solution within its time limit."""
+
+    exit_code = 1
+    remedy = ("run again on a less busy machine, compare fewer candidate types (--candidates), or "
+              "choose a smaller locality; the time limit is locmap.localities.sites.SOLVER_TIME_LIMIT_S.")

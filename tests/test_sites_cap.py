@@ -31,5 +31,5 @@ def test_a_register_sized_candidate_set_is_cut_to_the_documented_cap():
     cand = rng.uniform(0, 10_000, (20_000, 2))
     homes = rng.uniform(0, 10_000, (800, 2))
     keep, note = cap_candidates(cand, homes, np.ones(800), max_m=1000.0)
-    assert MAX_CANDIDATE_SITES == 500 and len(keep) == 500 and len(np.unique(keep)) == 500
-    assert note.startswith("20,000 candidate sites, more than the cap of 500")
+    assert MAX_CANDIDATE_SITES == 150 and len(keep) == 150 and len(np.unique(keep)) == 150
+    assert note.startswith("20,000 candidate sites, more than the cap of 150")
