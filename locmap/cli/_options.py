@@ -13,7 +13,6 @@ from typing import Any
 from locmap import api
 from locmap._text import terminal_safe_message
 from locmap.data.area import AreaData
-from locmap.data.region import slugify
 from locmap.data.io import check_input_file
 from locmap.distance.network import check_network_file
 from locmap.export import check_output_path
@@ -80,13 +79,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if getattr(args, "no_progress", False):
         values["progress"] = False
     return Settings.from_env(**values)
-
-
-def fill_default_out(args: argparse.Namespace) -> None:
-    """``--out`` left unset: the command's default under ``out/<area>/`` (``out_default``), so two
-    areas never share an output folder (``locmap notebooks --area hounslow`` beside Ealing's)."""
-    if getattr(args, "out", "") is None and getattr(args, "out_default", None):
-        args.out = args.out_default.format(area=slugify(getattr(args, "area", None) or "area"))
 
 
 def say(msg: str) -> None:
