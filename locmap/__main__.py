@@ -2,8 +2,16 @@
 import signal
 import sys
 
-from locmap.cli import INTERRUPTED, main
 
+def _interrupted_while_starting(signum, frame):  # noqa: ARG001 - signal handler signature
+    print("locmap: interrupted", file=sys.stderr)
+    sys.exit(130)
+
+
+signal.signal(signal.SIGINT, _interrupted_while_starting)  # Ctrl-C while Python is still importing
+from locmap.cli import INTERRUPTED, main  # noqa: E402 - after the handler, on purpose
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # from here main() turns Ctrl-C into one line
 code = main()
 if code == INTERRUPTED:  # a second Ctrl-C while the interpreter shuts down prints no traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -821,8 +821,11 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
         if created and out.exists():
             shutil.rmtree(out, ignore_errors=True)
         elif out.exists():
-            runfolder.abandon(run, "interrupted" if isinstance(exc, KeyboardInterrupt) else
-                              f"{type(exc).__name__}: {exc}")
+            try:
+                runfolder.abandon(run, "interrupted" if isinstance(exc, KeyboardInterrupt) else
+                                  f"{type(exc).__name__}: {exc}")
+            except OSError:  # e.g. the disk that failed the run: its error is the one to report
+                pass
         raise
     kept = runfolder.finish(run, res.files)
     if kept:

@@ -215,3 +215,11 @@ class ScenarioError(LocmapError):
 
     remedy = ("fix the scenario file at the change named in the message (docs/scenarios.md documents every "
               "key); ids and names must be spelt as in the area's register (`locmap check --area NAME`).")
+
+
+class SolverError(LocmapError):
+    """The hub-site optimiser (CBC, through spopt) found no solution within its time limit."""
+
+    exit_code = 1
+    remedy = ("run again on a less busy machine, compare fewer candidate types (--candidates), or "
+              "choose a smaller locality; the time limit is locmap.localities.sites.SOLVER_TIME_LIMIT_S.")

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from locmap import api
-from locmap.cli import build_parser, main
-from locmap.cli._options import fill_default_out
+from locmap.cli import build_parser, fill_default_out, main
 from locmap.errors import OutputFolderError
 from locmap.runfolder import OWN_FOLDERS
 

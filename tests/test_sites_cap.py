@@ -3,7 +3,10 @@ reach most demand, with a note (a 1,000,000-row register grew the hub-sites step
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from locmap.errors import SolverError
+from locmap.localities import sites
 from locmap.localities.sites import MAX_CANDIDATE_SITES, cap_candidates
 
 
@@ -31,5 +34,17 @@ def test_a_register_sized_candidate_set_is_cut_to_the_documented_cap():
     cand = rng.uniform(0, 10_000, (20_000, 2))
     homes = rng.uniform(0, 10_000, (800, 2))
     keep, note = cap_candidates(cand, homes, np.ones(800), max_m=1000.0)
-    assert MAX_CANDIDATE_SITES == 500 and len(keep) == 500 and len(np.unique(keep)) == 500
-    assert note.startswith("20,000 candidate sites, more than the cap of 500")
+    assert MAX_CANDIDATE_SITES == 150 and len(keep) == 150 and len(np.unique(keep)) == 150
+    assert note.startswith("20,000 candidate sites, more than the cap of 150")
+
+
+def test_no_solution_within_the_time_limit_is_a_one_line_error_not_a_traceback():
+    """At a cap of 500 on a busy machine, spopt raised RuntimeError('Model is not solved: Not Solved')."""
+    class Unsolved:
+        def solve(self, solver, results=False):
+            raise RuntimeError("Model is not solved: Not Solved.")
+
+    with pytest.raises(SolverError, match=r"p-median model \(200 demand points x 500 candidate sites\) found no "
+                                          r"solution within the solver's 120 s time limit") as err:
+        sites._solve(Unsolved(), None, "p-median", (200, 500))
+    assert err.value.exit_code == 1 and "What to do:" in str(err.value)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from locmap import __version__
 from locmap._text import terminal_safe_message
-from locmap.cli._options import fill_default_out
 from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV
 
@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"locmap.cli.{name}").add_parser(sub)
     return parser
+
+
+def fill_default_out(args: argparse.Namespace) -> None:
+    """``--out`` left unset: the command's default under ``out/<area>/`` (``out_default``), so two
+    areas never share an output folder (``locmap notebooks --area hounslow`` beside Ealing's).
+    The area is written as :func:`locmap.data.region.slugify` does (``london:camden`` ->
+    ``london-camden``), here without importing the data layer, so ``locmap`` starts fast."""
+    if getattr(args, "out", "") is None and getattr(args, "out_default", None):
+        area = re.sub(r"[^a-z0-9]+", "-", str(getattr(args, "area", None) or "area").lower()).strip("-")
+        args.out = args.out_default.format(area=area)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,15 +79,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**values)
 
 
-def fill_default_out(args: argparse.Namespace) -> None:
-    """``--out`` left unset: the command's default under ``out/<area>/`` (``out_default``), so two
-    areas never share an output folder (``locmap notebooks --area hounslow`` beside Ealing's)."""
-    if getattr(args, "out", "") is None and getattr(args, "out_default", None):
-        from locmap.data.region import slugify  # at call time: building the parser stays light
-
-        args.out = args.out_default.format(area=slugify(getattr(args, "area", None) or "area"))
-
-
 def say(msg: str) -> None:
     """A progress line on stderr (stdout stays for results); control characters from data shown escaped."""
     print(terminal_safe_message(msg), file=sys.stderr, flush=True)

@@ -23,7 +23,7 @@ import pandas as pd
 import pulp
 from scipy.spatial import cKDTree
 
-from locmap.errors import LocmapError
+from locmap.errors import LocmapError, SolverError
 
 #: Column descriptions of :func:`coverage_gain` / :func:`suggest_sites` tables.
 SITES_COLUMNS: dict[str, tuple[str, str]] = {
@@ -63,8 +63,9 @@ SOLVER_TIME_LIMIT_S = 120.0
 PMEDIAN_MAX_DEMAND_POINTS = 200
 #: at most this many candidate sites enter the models of one locality (:func:`cap_candidates`):
 #: the cost matrix is homes x candidates and CBC's models grow with it (a 1,000,000-row register
-#: otherwise grew the hub-sites step past 12 GB)
-MAX_CANDIDATE_SITES = 500
+#: otherwise grew the hub-sites step past 12 GB; at 500, p-median found no solution within the time
+#: limit on a busy machine).  Ealing's towns hold 7 to 41 candidates.
+MAX_CANDIDATE_SITES = 150
 
 
 def cap_candidates(cand_xy: np.ndarray, demand_xy: np.ndarray, demand: np.ndarray, max_m: float,
@@ -90,6 +91,17 @@ def cap_candidates(cand_xy: np.ndarray, demand_xy: np.ndarray, demand: np.ndarra
 
 def _solver(time_limit_s: float | None = None):
     return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s or SOLVER_TIME_LIMIT_S)
+
+
+def _solve(model, time_limit_s: float | None, what: str, shape: tuple[int, int]):
+    """``model.solve`` with CBC; no solution within the time limit is a :class:`SolverError`, not a
+    traceback."""
+    try:
+        return model.solve(_solver(time_limit_s), results=False)
+    except RuntimeError as exc:  # spopt: "Model is not solved: Not Solved"
+        raise SolverError(f"hub sites: the {what} model ({shape[0]} demand points x {shape[1]} candidate "
+                          f"sites) found no solution within the solver's {time_limit_s or SOLVER_TIME_LIMIT_S:g} s "
+                          f"time limit ({exc})") from exc
 
 
 def _status(model) -> str:
@@ -203,7 +215,7 @@ def solve_mclp(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p: int,
         objective = 0.0
     else:
         model = MCLP.from_cost_matrix(Cs[rep], w_rep, service_radius=float(max_m), p_facilities=int(p))
-        model = model.solve(_solver(time_limit_s), results=False)
+        model = _solve(model, time_limit_s, "MCLP", Cs[rep].shape)
         sel, status = _selected(model), _status(model)
         objective = float(model.problem.objective.value() or 0.0)
     covered = _coverage(C, w_eff, sel, max_m)
@@ -252,7 +264,7 @@ def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
         note = (f"; demand aggregated from {first.size} to {max_demand_points} points (k-means on cost "
                 "rows); the mean distance is evaluated on every demand point")
     model = PMedian.from_cost_matrix(C_rep, w_rep, p_facilities=int(p))
-    model = model.solve(_solver(time_limit_s), results=False)
+    model = _solve(model, time_limit_s, "p-median", C_rep.shape)
     sel = _selected(model)
     dmin = Cs[:, sel].min(axis=1)
     tot = float(w.sum())
