@@ -509,7 +509,7 @@ class Recommendation:
                 "; does NOT survive distance-model uncertainty")
         return (f"{self.scheme}: recommended pathfinder {self.locality} ({st}: first in "
                 f"{self.p_first:.1%} of {self.n_draws:,} draws, base-weight score "
-                f"{self.score:.3f}){ru}{dist}")
+                f"{self.score:.3f}{dist}){ru}")
 
     def to_frame(self) -> pd.DataFrame:
         """One-row table (``flips`` and ``changes_tested`` joined with ``; ``)."""
