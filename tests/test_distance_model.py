@@ -14,8 +14,8 @@ from locmap import api
 from locmap.cli import main
 from locmap.data.area import load_area
 from locmap.data.manifest import load_manifest, read_toml
-from locmap.distance.calibration import calibrate, distance_model_record
-from locmap.distance.model import MODEL_FILE, london_model
+from locmap.distance.calibration import beyond_interval_fields, calibrate, distance_model_record
+from locmap.distance.model import MODEL_FILE, beyond_interval, error_fields, london_model
 from locmap.distance.network import network_from_edges, synthetic_street_tables
 from locmap.distance.routing import EstimatedRouter, StreetRouter, default_router, method_label
 from locmap.errors import DistanceModelError
@@ -166,3 +166,18 @@ def test_recommendation_says_whether_the_rule_picks_the_same_locality_in_every_d
     assert survives is False
     assert "picks Northolt in only 1 of 2 drawn error fields of the london-v1 estimate (else Southall)" in note
     assert distance_survival(table[[]], "Northolt") == (None, "")
+
+
+def test_league_interval_is_the_10th_to_90th_percentile_over_twenty_error_fields():
+    model = london_model()
+    # 50 homes at 14 min in one 3 km block, 50 at 10 min in the next: only a drawn ratio above
+    # 15/14 (1.107 or 1.177 of the ten deciles) pushes the first block beyond 15 minutes
+    x = np.r_[np.full(50, 500.0), np.full(50, 3500.0)]
+    y = np.full(100, 500.0)
+    minutes = np.r_[np.full(50, 14.0), np.full(50, 10.0)]
+    fields = error_fields(model, x, y, 20, 22)
+    assert (fields[:, 0] * 14.0 > 15.0).sum() == 2  # 2 of the 20 fields
+    low, high = beyond_interval(model, x, y, minutes, np.ones(100), 15.0)
+    # 18 fields give 0 % beyond, 2 give 50 %: 10th percentile 0 %, 90th interpolates to 5 %
+    assert (low, round(high, 9)) == (0.0, 5.0)
+    assert beyond_interval_fields("street", None, minutes, "k", 15.0) == {"k_low": None, "k_high": None}

@@ -70,12 +70,16 @@ def pack(run, tmp_path_factory):
                                weights=run["loc"].meta["weights"], pdf=CHROMIUM.exists())
 
 
-def test_recommendation_explains_the_fragile_base_leader(run):
+def test_recommendation_explains_why_the_locality_first_most_often_is_not_chosen(run):
+    # London model v1: Northolt is first in more draws but 0.08 behind Southall at the base weights,
+    # outside the rule's 0.05 margin (with the earlier per-area fit it was 0.04 behind and recommended)
     rec, sens = run["rec"], run["tables"]["sensitivity_towns"].set_index("locality")
-    assert rec.base_leader == "Southall" and rec.locality == "Northolt" and not rec.stable
-    assert rec.p_first == pytest.approx(sens.at["Northolt", "p_first"])
+    assert rec.base_leader == "Southall" and rec.locality == "Southall" and not rec.stable
+    assert rec.p_first == pytest.approx(sens.at["Southall", "p_first"])
     assert sens.at["Southall", "p_first"] < sens.at["Northolt", "p_first"]
-    assert "Southall has the highest score at the base weights" in rec.reason and "fragile" in rec.reason
+    assert "Southall has the highest score at the base weights" in rec.reason
+    assert "Northolt is first more often" in rec.reason and "outside the rule's 0.05 margin" in rec.reason
+    assert rec.survives_distance is not None and "Distance model: the choice" in rec.reason
     assert rec.runner_up is not None and rec.flips and all(": " in f for f in rec.flips)
 
 
@@ -179,7 +183,7 @@ def test_text_from_data_stays_text_in_the_browser(page):
     assert page.execute_script("return document.querySelectorAll('img, b').length") == 0
     assert page.execute_script("return typeof window.__xss") == "undefined"
     live = page.execute_script("return document.getElementById('live-body').innerText")
-    assert "{{7*7}}" in live and "49" not in live
+    assert "{{7*7}}" in live and not re.search(r"\b49\b(?!\.\d)", live)  # a share such as 49.0% is fine
 
 
 # ----------------------------------------------------------------------------- PDF

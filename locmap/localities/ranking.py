@@ -509,7 +509,7 @@ class Recommendation:
                 "; does NOT survive distance-model uncertainty")
         return (f"{self.scheme}: recommended pathfinder {self.locality} ({st}: first in "
                 f"{self.p_first:.1%} of {self.n_draws:,} draws, base-weight score "
-                f"{self.score:.3f}){ru}{dist}")
+                f"{self.score:.3f}{dist}){ru}")
 
     def to_frame(self) -> pd.DataFrame:
         """One-row table (``flips`` and ``changes_tested`` joined with ``; ``)."""
@@ -639,13 +639,19 @@ def _stability_note(rec: pd.Series, is_leader: bool, stable_p_first: float,
     return "Its lead is stable." if not failed else "Its lead is not stable: " + "; ".join(failed) + "."
 
 
-def _reason(rec: pd.Series, lead: pd.Series, n_draws: int, note: str, wi: pd.DataFrame) -> str:
-    """Plain-words explanation with the numbers (rows of the merged ranking/sensitivity)."""
+def _reason(rec: pd.Series, lead: pd.Series, n_draws: int, note: str, wi: pd.DataFrame,
+            most_often: pd.Series | None = None, score_margin: float = SCORE_MARGIN) -> str:
+    """Plain-words explanation with the numbers (rows of the merged ranking/sensitivity;
+    ``most_often``: the locality first in the most draws, when it is not the recommended one)."""
     spread = (f"median rank {rec['rank_median']:g}, rank {rec['rank_p05']:g}-"
               f"{rec['rank_p95']:g} in 90% of draws")
     if rec.name == lead.name:
         txt = (f"{rec.name} has the highest score at the base weights ({rec['score']:.3f}) and is "
                f"first in {rec['p_first']:.1%} of {n_draws:,} draws ({spread}). {note}")
+        if most_often is not None and most_often.name != rec.name:
+            txt += (f" {most_often.name} is first more often ({most_often['p_first']:.1%} of draws) but is "
+                    f"{rec['score'] - most_often['score']:.3f} behind at the base weights, outside the rule's "
+                    f"{score_margin:.2f} margin.")
     else:
         txt = (f"{lead.name} has the highest score at the base weights ({lead['score']:.3f}) but is "
                f"first in only {lead['p_first']:.1%} of {n_draws:,} draws (median rank "
@@ -702,7 +708,8 @@ def recommend(ranking: pd.DataFrame, sensitivity: pd.DataFrame, scheme: str = "t
         median_rank=float(rec["rank_median"]), rank_min=int(rec["rank_min"]),
         rank_max=int(rec["rank_max"]), stable=stable,
         rule=RULE.format(margin=score_margin, p_first=stable_p_first, rank_p95=stable_rank_p95),
-        reason=(_reason(rec, lead, n_draws, note, wi) + (f" {dnote}" if dnote else "")), flips=flips, base_leader=str(lead.name),
+        reason=(_reason(rec, lead, n_draws, note, wi, table.sort_values(["p_first", "score"], ascending=False).iloc[0],
+                        score_margin) + (f" {dnote}" if dnote else "")), flips=flips, base_leader=str(lead.name),
         rank_p05=float(rec["rank_p05"]), rank_p95=float(rec["rank_p95"]), n_draws=n_draws,
         score_margin=score_margin, changes_tested=tuple(wi["change"]),
         survives_distance=survives, distance_note=dnote)
