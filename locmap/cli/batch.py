@@ -60,9 +60,6 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--retries", type=int, default=defaults.retries,
                    help=f"extra attempts for a borough whose task raised or whose worker died "
                         f"(default: {defaults.retries})")
-    g.add_argument("--boroughs-per-worker", type=int, default=defaults.boroughs_per_worker, metavar="N",
-                   help=f"restart a worker process after N boroughs, bounding its memory (default: "
-                        f"{defaults.boroughs_per_worker}; 0 = never)")
     g.add_argument("--no-maps", action="store_true", help="skip each borough's HTML maps and print sheet")
     g.add_argument("--report", action="store_true",
                    help="also write each borough's decision pack (HTML, + PDF when Chromium is found)")
@@ -75,7 +72,7 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
     return BatchOptions(boroughs=tuple(b.strip() for b in args.boroughs.split(",") if b.strip()),
                         scheduler=args.scheduler or None, n_workers=args.workers, retries=args.retries,
                         maps=not args.no_maps, report=args.report, force=args.force,
-                        connect_timeout_s=args.connect_timeout, boroughs_per_worker=args.boroughs_per_worker)
+                        connect_timeout_s=args.connect_timeout)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
