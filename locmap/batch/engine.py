@@ -193,17 +193,26 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
     done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
     todo = [t for t in tasks if t.lad_cd not in done]
     say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
-    link, n_workers = None, 0
     try:
-        if todo:
-            with _client(options) as client:
-                link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
-                say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
-                _compute(client, todo, options, settings.progress, say, done)
+        return _run(region, out, settings, options, tasks, done, run_id, started, t0, say)
     except KeyboardInterrupt:  # the cluster is closed by now (its context managers have exited)
         _record_interrupt(out, run_id, started, tasks, done)
         raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest are "
                                f"marked 'interrupted' in {out / STATUS_FILE}") from None
+
+
+def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, tasks: Sequence[BoroughTask],
+         done: dict[str, BoroughOutcome], run_id: str, started: str, t0: float,
+         say: Callable[[str], None]) -> BatchResult:
+    """The boroughs to compute on the cluster (outcomes into ``done`` as they finish), then the
+    status table, error files, region summary and the completed manifest."""
+    todo = [t for t in tasks if t.lad_cd not in done]
+    link, n_workers = None, 0
+    if todo:
+        with _client(options) as client:
+            link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
+            say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
+            _compute(client, todo, options, settings.progress, say, done)
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
     status = status_table(tasks, outcomes)

@@ -87,8 +87,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     except BatchInterrupted as exc:  # Ctrl-C: the cluster is stopped, the status marked; no traceback
         print(f"locmap: {shown(exc)}", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:  # before any borough was submitted (loading, hashing, connecting)
-        print("locmap: interrupted before any borough ran; nothing was changed", file=sys.stderr)
+    except KeyboardInterrupt:  # while loading the region and hashing the boroughs' inputs
+        print("locmap: interrupted before any borough ran", file=sys.stderr)
         return 130
     counts = res.status["status"].value_counts()
     where = f"on {plural(res.n_workers, 'worker')}" if res.n_workers else "(nothing to compute: no cluster)"
