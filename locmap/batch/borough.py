@@ -9,9 +9,6 @@ A borough that fails with a :class:`~locmap.errors.LocmapError` is caught here a
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import json
 import os
 import threading
@@ -22,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import distributed
-import matplotlib.pyplot as plt
 import psutil
 from tqdm import tqdm
 
@@ -32,8 +28,6 @@ from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.summary import borough_summary
 from locmap.batch.text import shown
-from locmap.data import area as area_module
-from locmap.distance import calibration
 from locmap.errors import LocmapError
 from locmap.settings import Settings
 
@@ -238,38 +232,6 @@ def read_attempts(out_dir: str | Path) -> tuple[int, str]:
     return len(started), (failures[-1] if failures else "")
 
 
-def release_memory() -> None:
-    """Give back what a finished borough leaves in this process, before the next one.
-
-    A worker grew 20-25 MB a borough over a London batch (752 -> 1,171 MB over 17 boroughs,
-    BENCHMARKS.md).  Kept from borough to borough were: the last two loaded areas
-    (``locmap.data.area``, 50-80 MB each, never reused by the next borough), the circuity
-    calibration of every borough with its services frame (``locmap.distance.calibration``, not
-    bounded), matplotlib figures, and heap pages freed but not returned to the OS.  Cleared here:
-    both caches, every figure, a full garbage collection and glibc's ``malloc_trim``.  Parsed
-    London-wide CSVs (``locmap.data.io``, 16 files) are kept: every borough reads them.
-    """
-    area_module._CACHE.clear()
-    calibration._CAL_CACHE.clear()
-    plt.close("all")
-    gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _libc() -> Any:
-    """glibc, for ``malloc_trim`` (None elsewhere: macOS, musl, Windows)."""
-    name = ctypes.util.find_library("c")
-    try:
-        lib = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return lib if lib is not None and hasattr(lib, "malloc_trim") else None
-
-
-_LIBC = _libc()
-
-
 def _thread_lock_for_progress_bars() -> None:
     """tqdm's lock in this process a thread lock, not its default multiprocessing RLock (a POSIX
     semaphore): a worker ended mid-borough (Ctrl-C stops the cluster) would leave the semaphore
@@ -310,7 +272,6 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
         raise
     finally:  # the steps up to an unexpected error too
         export.write_text(out / LOG_FILE, "\n".join(log) + "\n")
-        release_memory()
     first_line = error.splitlines()[0] if error else "done"
     _append_attempt(out, {"attempt": attempt, "result": first_line})
     n, last_failure = read_attempts(out)
@@ -360,6 +321,6 @@ def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
                           run_id=str(record.get("run_id", "")), finished_utc=str(record.get("finished_utc", "")))
 
 
-__all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "release_memory", "read_attempts", "clear_attempts", "new_run_id",
+__all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "read_attempts", "clear_attempts", "new_run_id",
            "utc_now", "ATTEMPTS_FILE", "DIED", "compute_borough", "cached_outcome", "done_record",
            "SUMMARY_FILE", "LOG_FILE", "worker_peak_rss_mb", "worker_address"]
