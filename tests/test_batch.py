@@ -366,3 +366,4 @@ def test_data_text_in_progress_lines_status_and_logs_is_shown_escaped(batch3, se
     for where, text in texts.items():
         assert not any(ch in text for ch in "\x1b\x07\u202e\x9b"), where
         assert "Hub\\x1b[2J\\x1b]0;pwned\\x07\\u202eevil\\x9b" in text, where
+

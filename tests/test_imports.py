@@ -111,8 +111,7 @@ def test_batch_defaults_are_the_librarys():
     from locmap.batch.engine import BatchOptions
 
     args, lib = _parse(["batch", "--out", "x"]), BatchOptions()
-    assert (args.workers, args.retries, args.connect_timeout, args.boroughs_per_worker) == (
-        lib.n_workers, lib.retries, lib.connect_timeout_s, lib.boroughs_per_worker)
+    assert (args.workers, args.retries, args.connect_timeout) == (lib.n_workers, lib.retries, lib.connect_timeout_s)
 
 
 def test_sites_candidates_are_the_librarys():

@@ -249,7 +249,8 @@ def test_population_check_lists_every_borough_and_the_london_census_totals(writt
     assert run_row["Population (LSOA sum)"] == 367_111 + 8_579 and run_row["LSOA minus MSOA"] == 0
     assert (census["Census 2021 MSOA sum"], census["Census 2021 LTLA total"], census["LTLA minus MSOA"]) == \
         (8_799_765, 8_799_756, -9)
-    assert census["LSOA minus MSOA"] == 367_111 + 8_579 - 8_799_765
+    # 2 of 33 boroughs are not compared with London's Census tables (it printed -8,424,075 before)
+    assert pd.isna(census["LSOA minus MSOA"])
     failed = boroughs[boroughs["Status"] == "failed"].iloc[0]
     assert failed["Reason"].startswith("'=HYPERLINK")  # formula-safe
 
@@ -329,3 +330,18 @@ def test_a_batch_where_every_borough_failed_still_reports_them(region, settings,
     assert (pop["Status"].iloc[:33] == "failed").all()
     assert pop["Reason"].iloc[-1] == "33 borough(s) not run: their people are missing"
     assert "No borough of 33 ran" in (tmp_path / "summary.md").read_text()
+
+
+def test_summary_markdown_of_a_subset_lists_the_left_out_boroughs_once_and_compares_like_with_like(
+        region, summaries, settings, tmp_path):
+    run = [summaries["ealing"], summaries["city"]]
+    left_out = {c: "not in this run; no results in this folder" for c in region.boroughs["lad_cd"]
+                if c not in {"E09000009", "E09000001"}}
+    write_region_summary(region, run, None, tmp_path, settings, not_run=left_out)
+    md = (tmp_path / "summary.md").read_text()
+    assert "None: every borough ran." not in md and "no figures and no failure reported" not in md
+    assert md.count("- 31 borough(s) (not in this run; no results in this folder): Barking and Dagenham,") == 1
+    assert "boroughs run minus MSOA sum" not in md
+    assert "Greater London: boroughs run (2 of 33): LSOA sum 375,690, Census 2021 MSOA sum 375,690 (difference 0)" in md
+    pop = pd.read_csv(tmp_path / "london_population_check.csv")
+    assert dict(pop["Status"].iloc[:33].value_counts()) == {"not run": 31, "run": 2}

@@ -20,6 +20,7 @@ from typing import Any
 
 import distributed
 import psutil
+from tqdm import tqdm
 
 import locmap
 from locmap import api, export
@@ -231,6 +232,15 @@ def read_attempts(out_dir: str | Path) -> tuple[int, str]:
     return len(started), (failures[-1] if failures else "")
 
 
+def _thread_lock_for_progress_bars() -> None:
+    """tqdm's lock in this process a thread lock, not its default multiprocessing RLock (a POSIX
+    semaphore): a worker ended mid-borough (Ctrl-C stops the cluster) would leave the semaphore
+    behind, and multiprocessing's resource tracker prints a warning about it on the terminal.
+    Any tqdm, even a disabled one, creates the lock; the workers show no bars."""
+    if getattr(tqdm, "_lock", None) is None:
+        tqdm.set_lock(threading.RLock())
+
+
 def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOutcome:
     """Run one borough's job into ``task.out_dir`` and return its outcome (the dask task).
 
@@ -243,6 +253,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
     attempts log and propagates, so dask retries the task and then reports it.
     """
     t0, log, out = time.perf_counter(), [], Path(task.out_dir)
+    _thread_lock_for_progress_bars()
     attempt = read_attempts(out)[0] + 1
     _append_attempt(out, {"attempt": attempt, "started_utc": utc_now(), "worker": worker_address(),
                           "pid": os.getpid()})

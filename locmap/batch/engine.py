@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +30,7 @@ import locmap
 from locmap import export
 from locmap._progress import progress
 from locmap.api import RunOptions
-from locmap.batch import cache, worker_setup
+from locmap.batch import cache
 from locmap.batch.cluster import connect
 from locmap.batch.borough import (BoroughOutcome, BoroughTask, cached_outcome, clear_attempts, new_run_id,
                                   read_attempts, run_borough, utc_now)
@@ -82,9 +84,6 @@ class BatchOptions:
     connect_timeout_s : float
         How long to try to reach ``scheduler`` before giving up (seconds): the handshake and the
         client each within it (:func:`locmap.batch.cluster.connect`).
-    boroughs_per_worker : int
-        Restart a worker process (through its nanny) after it has run this many boroughs, so
-        what a process keeps from borough to borough never adds up; 0 = never restart.
     task : callable
         Module-level function run per borough (``BoroughTask -> BoroughOutcome``); tests inject
         fault-making wrappers of :func:`~locmap.batch.borough.run_borough`.
@@ -98,7 +97,6 @@ class BatchOptions:
     report: bool = False
     force: bool = False
     connect_timeout_s: float = 10.0
-    boroughs_per_worker: int = 4
     task: Callable[[BoroughTask], BoroughOutcome] = field(default=run_borough, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,8 +104,6 @@ class BatchOptions:
             raise SettingsError(f"the number of workers must be >= 1, got {self.n_workers!r}")
         if int(self.retries) < 0:
             raise SettingsError(f"retries must be >= 0, got {self.retries!r}")
-        if int(self.boroughs_per_worker) < 0:
-            raise SettingsError(f"boroughs per worker must be >= 0 (0 = never restart), got {self.boroughs_per_worker!r}")
         if not self.connect_timeout_s > 0:
             raise SettingsError(f"the connect timeout must be > 0 seconds, got {self.connect_timeout_s!r}")
 
@@ -197,17 +193,26 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
     done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
     todo = [t for t in tasks if t.lad_cd not in done]
     say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
-    link, n_workers = None, 0
     try:
-        if todo:
-            with _client(options) as client:
-                link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
-                say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
-                _compute(client, todo, options, settings.progress, say, done)
+        return _run(region, out, settings, options, tasks, done, run_id, started, t0, say)
     except KeyboardInterrupt:  # the cluster is closed by now (its context managers have exited)
         _record_interrupt(out, run_id, started, tasks, done)
         raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest are "
                                f"marked 'interrupted' in {out / STATUS_FILE}") from None
+
+
+def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, tasks: Sequence[BoroughTask],
+         done: dict[str, BoroughOutcome], run_id: str, started: str, t0: float,
+         say: Callable[[str], None]) -> BatchResult:
+    """The boroughs to compute on the cluster (outcomes into ``done`` as they finish), then the
+    status table, error files, region summary and the completed manifest."""
+    todo = [t for t in tasks if t.lad_cd not in done]
+    link, n_workers = None, 0
+    if todo:
+        with _client(options) as client:
+            link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
+            say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
+            _compute(client, todo, options, settings.progress, say, done)
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
     status = status_table(tasks, outcomes)
@@ -351,16 +356,35 @@ def _client(options: BatchOptions) -> Iterator[Client]:
     # each worker process takes one borough at a time (no second task queued behind it that a
     # dying worker would take down too)
     config = {"distributed.scheduler.allowed-failures": int(options.retries),
-              "distributed.scheduler.worker-saturation": 1.0,
-              # Ctrl-C stops the batch through this process, not by killing the workers mid-borough
-              "distributed.worker.preload": [worker_setup.__name__]}
+              "distributed.scheduler.worker-saturation": 1.0}
     with dask.config.set(config):
         # worker logs stay quiet: a failing borough is reported once, in the status table and
         # its folder's error.txt, not as a traceback per attempt on the terminal
-        with LocalCluster(n_workers=int(options.n_workers), threads_per_worker=1, processes=True,
-                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
-                Client(cluster) as client:
+        with sigint_ignored():  # the worker processes start with SIGINT ignored (and keep it)
+            cluster = LocalCluster(n_workers=int(options.n_workers), threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
+        with cluster, Client(cluster) as client:
             yield client
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this process while the local cluster starts its worker processes: they
+    inherit it and Python then leaves SIGINT ignored in them.
+
+    Ctrl-C in a terminal sends SIGINT to the whole foreground process group.  Workers killed by
+    it mid-borough die noisily before the command has stopped the cluster; ignoring it leaves
+    the stopping to the command, which catches the interrupt, closes the cluster (the nannies end
+    their workers) and marks the unfinished boroughs.  Outside the main thread: no change.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions, show_bar: bool,
@@ -371,10 +395,8 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
     dask sends every submitted task to a worker at once (a handful of tasks is not queued on the
     scheduler), and a worker that dies counts a failure against every task it held; keeping one
     borough per thread in flight means a dying worker takes down only the borough it was running.
-    A worker that has run ``options.boroughs_per_worker`` boroughs is restarted before more are
-    submitted (:func:`_restart_if_due`).
     """
-    pending, running, per_worker = list(tasks), {}, {}
+    pending, running = list(tasks), {}
     done = as_completed()
 
     def submit_more() -> None:
@@ -393,25 +415,7 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
         outcomes[task.lad_cd] = outcome = outcome_of(future, task)
         with tqdm.external_write_mode():  # the line above the bar, not through it
             say(describe(task, outcome))
-        _restart_if_due(client, outcome.worker, per_worker, options, say)
         submit_more()
-
-
-def _restart_if_due(client: Client, worker: str, per_worker: dict[str, int], options: BatchOptions,
-                    say: Callable[[str], None]) -> None:
-    """Restart ``worker`` once it has run ``options.boroughs_per_worker`` boroughs (measured: a
-    worker process grew 20-25 MB a borough over 16-17 boroughs, docs/batch.md).  A worker
-    without a nanny cannot be restarted: said once, and the batch goes on."""
-    if not options.boroughs_per_worker or not worker.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        return
-    per_worker[worker] = per_worker.get(worker, 0) + 1
-    if per_worker[worker] < int(options.boroughs_per_worker):
-        return
-    per_worker.pop(worker)
-    result = client.restart_workers([worker], timeout=120, raise_for_error=False).get(worker)
-    if result != "OK":
-        say(f"could not restart the worker {worker} after {options.boroughs_per_worker} boroughs ({result}): "
-            "it goes on without a restart")
 
 
 def outcome_of(future: Future, task: BoroughTask) -> BoroughOutcome:

@@ -464,10 +464,10 @@ def league_columns(summaries: Sequence[Mapping]) -> list[tuple[str, str, str, st
              ("Distance method", "label", "how distances were measured (street network or calibrated estimate)",
               "text", "distance_label", ""),
              ("Data gaps", "text", "what the borough's data lacks (see summary.md)", "text", "data_gaps", ""),
-             ("Run", "id", "the batch run that computed the borough's figures (batch_run.json, batch_status.csv "
+             ("Run", "code", "the batch run that computed the borough's figures (batch_run.json, batch_status.csv "
               "and the borough's done.json carry the same id); a subset run keeps the other boroughs' figures "
               "of earlier runs", "text", "run_id", ""),
-             ("Finished (UTC)", "time", "when that run finished the borough (ISO 8601, UTC)", "text",
+             ("Finished (UTC)", "label", "when that run finished the borough (ISO 8601, UTC)", "text",
               "finished_utc", "")]
     return cols
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 #: BatchOptions()'s defaults, as literals so that the parser imports nothing heavy (no dask)
 #: (tests/test_imports.py checks they are the library's)
-BATCH_DEFAULTS = argparse.Namespace(n_workers=2, retries=2, connect_timeout_s=10.0, boroughs_per_worker=4)
+BATCH_DEFAULTS = argparse.Namespace(n_workers=2, retries=2, connect_timeout_s=10.0)
 
 EXAMPLES = """\
 examples:
@@ -66,9 +66,6 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--retries", type=int, default=defaults.retries,
                    help=f"extra attempts for a borough whose task raised or whose worker died "
                         f"(default: {defaults.retries})")
-    g.add_argument("--boroughs-per-worker", type=int, default=defaults.boroughs_per_worker, metavar="N",
-                   help=f"restart a worker process after N boroughs, bounding its memory (default: "
-                        f"{defaults.boroughs_per_worker}; 0 = never)")
     g.add_argument("--no-maps", action="store_true", help="skip each borough's HTML maps and print sheet")
     g.add_argument("--report", action="store_true",
                    help="also write each borough's decision pack (HTML, + PDF when Chromium is found)")
@@ -83,7 +80,7 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
     return BatchOptions(boroughs=tuple(b.strip() for b in args.boroughs.split(",") if b.strip()),
                         scheduler=args.scheduler or None, n_workers=args.workers, retries=args.retries,
                         maps=not args.no_maps, report=args.report, force=args.force,
-                        connect_timeout_s=args.connect_timeout, boroughs_per_worker=args.boroughs_per_worker)
+                        connect_timeout_s=args.connect_timeout)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
@@ -100,8 +97,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     except BatchInterrupted as exc:  # Ctrl-C: the cluster is stopped, the status marked; no traceback
         print(f"locmap: {shown(exc)}", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:  # before any borough was submitted (loading, hashing, connecting)
-        print("locmap: interrupted before any borough ran; nothing was changed", file=sys.stderr)
+    except KeyboardInterrupt:  # while loading the region and hashing the boroughs' inputs
+        print("locmap: interrupted before any borough ran", file=sys.stderr)
         return 130
     counts = res.status["status"].value_counts()
     where = f"on {plural(res.n_workers, 'worker')}" if res.n_workers else "(nothing to compute: no cluster)"
