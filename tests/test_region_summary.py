@@ -345,3 +345,11 @@ def test_summary_markdown_of_a_subset_lists_the_left_out_boroughs_once_and_compa
     assert "Greater London: boroughs run (2 of 33): LSOA sum 375,690, Census 2021 MSOA sum 375,690 (difference 0)" in md
     pop = pd.read_csv(tmp_path / "london_population_check.csv")
     assert dict(pop["Status"].iloc[:33].value_counts()) == {"not run": 31, "run": 2}
+
+
+def test_london_map_says_the_outer_boroughs_lack_services_beyond_london(written, region):
+    n_edge = len(edge_boroughs(region.outlines))
+    assert n_edge == 14  # on the GLA boundary: Barnet, Bexley, Bromley, Croydon, Enfield, Harrow, Havering, Hillingdon, ...
+    # Hounslow, Kingston, Redbridge, Richmond, Sutton, Waltham Forest
+    page = (written["out"] / "london_map.html").read_text()
+    assert f"in the {n_edge} outer boroughs, families near the edge may have a nearer service than shown" in page

@@ -235,8 +235,8 @@ def test_locmap_scenario_writes_the_tables_and_says_what_changes(tmp_path, capsy
                  "--no-map", "--no-progress"])
     assert code == 0
     said = capsys.readouterr().out
-    assert re.search(r"1,990 children aged 0-4 \(8,680 aged 0-19\) come within reach, mostly in Southall "
-                     r"\(1,350\), Acton \(640\)", said)
+    assert re.search(r"2,190 children aged 0-4 \(9,530 aged 0-19\) come within reach, mostly in Southall "
+                     r"\(1,460\), Acton \(720\)", said)
     assert {p.name for p in out.iterdir()} >= {"summary.csv", "differences.csv", "homes_changed.csv", "changes.csv",
                                                 "coverage.csv", "README.txt", "scenarios_section.html"}
 

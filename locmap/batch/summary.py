@@ -87,7 +87,8 @@ from locmap.tables import data_dictionary_text, readable
 
 __all__ = ["SCHEMA", "ANY", "SUMMARY_BANDS", "POPULATION_COLUMNS", "RegionSummaryError", "field_name", "type_label",
            "fca_unit", "borough_summary", "league_columns", "headline_column", "league_table", "population_check",
-           "region_census_totals", "write_region_summary", "summary_markdown", "md_text", "edge_boroughs"]
+           "region_census_totals", "write_region_summary", "summary_markdown", "md_text", "edge_boroughs",
+           "edge_note"]
 
 #: Layout version of :func:`borough_summary` (bump when a field changes meaning).
 SCHEMA = 1
@@ -765,7 +766,7 @@ def _write_maps(region: Any, summaries: Sequence[Mapping], failed: pd.DataFrame,
     figures, layers, tooltip = _map_figures(summaries)
     m = float(summaries[0]["middle_minutes"]) if summaries else 15.0
     title = f"{region.title}: children 0-4 beyond {m:g} minutes' pram-pushing of a key service"
-    subtitle = _headline_text(region, summaries, league)
+    subtitle = f"{_headline_text(region, summaries, league)}. {edge_note(region)}"
     legend = f"% of children 0-4 beyond {m:g} min"
     html = build_region_map(region.outlines, figures, layers, tooltip, failed, title=title, subtitle=subtitle,
                             legend_title=legend)
@@ -802,6 +803,13 @@ def md_text(value: Any) -> str:
     """Text from data made inert for Markdown: no emphasis, link, code, HTML, math or table syntax."""
     text = " ".join(str(value).split())
     return "".join(_MD_ENTITIES.get(ch, "\\" + ch if ch in _MD_SPECIAL else ch) for ch in text)
+
+
+def edge_note(region: Any) -> str:
+    """The map's caveat for the region's outer boroughs (services beyond the region are not in the data)."""
+    n_edge = len(edge_boroughs(region.outlines))
+    return (f"Services outside {region.title} are not in the data: in the {n_edge} outer boroughs, families near "
+            "the edge may have a nearer service than shown")
 
 
 def edge_boroughs(outlines: Any, min_shared_m: float = 200.0) -> set[str]:

@@ -93,20 +93,29 @@ class ServiceRegister:
 class _Rejects:
     """The rejects table being built: one entry per (file, row, reason, detail).
 
-    A row that gives several services (an all-through school: primary and secondary) and is
-    rejected for the same reason for each is listed once.
+    A row that gives several services (an all-through school: primary and secondary) is listed
+    once: rejected for the same reason for each, once; for different reasons (its secondary record
+    a duplicate, its primary outside the buffer), under the first reason with the others in its
+    detail ("also: ...").
     """
 
     def __init__(self):
         self.rows: list[dict] = []
         self._seen: set[tuple] = set()
+        self._by_row: dict[tuple, dict] = {}
 
     def add(self, file, row, reason, detail="", key=""):
         entry = (str(file), int(row), reason, str(detail), key)
         if entry in self._seen:
             return
         self._seen.add(entry)
-        self.rows.append(dict(zip(REJECT_COLUMNS, entry)))
+        first = self._by_row.get((entry[0], entry[1], key))
+        if first is not None:  # another service of the same input row: one rejects row per input row
+            first["detail"] = f"{first['detail']}; also: {reason}" + (f" ({detail})" if str(detail) else "")
+            return
+        record = dict(zip(REJECT_COLUMNS, entry))
+        self._by_row[(entry[0], entry[1], key)] = record
+        self.rows.append(record)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=REJECT_COLUMNS)
