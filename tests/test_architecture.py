@@ -20,7 +20,7 @@ PKG = Path(locmap.__file__).parent
 #: Layers in flow order; a module may import its own layer and earlier ones (plus the foundation).
 LAYERS = ["data", "distance", "access", "localities", "maps", "finder", "report", "api", "batch", "cli"]
 FOUNDATION = {"locmap", "locmap.settings", "locmap.errors", "locmap.export", "locmap.bands",
-              "locmap._progress", "locmap.tables", "locmap._text"}
+              "locmap._progress", "locmap.tables", "locmap._text", "locmap._digest"}
 
 
 def _modules() -> dict[str, Path]:

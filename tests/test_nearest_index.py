@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import locmap
+import locmap._digest
 import locmap.access.nearest
 from locmap.finder.postcodes import area_members
 import locmap.data.area
@@ -160,7 +161,7 @@ def test_the_index_is_keyed_on_the_code_and_the_settings(built, monkeypatch):
     assert fi.index_key("ealing", s.with_(walk_speed_kmh=4.8)) != idx.record["key"]
     assert fi.index_key("ealing", s.with_(k_nearest=1)) != idx.record["key"]
     assert fi.index_key("london:ealing", s) != idx.record["key"]
-    monkeypatch.setattr(fi, "_CODE_DIGEST", ["another distance model"])
+    monkeypatch.setattr(locmap._digest, "_CODE_DIGEST", ["another distance model"])
     assert fi.read_index("ealing", s) is None
 
 

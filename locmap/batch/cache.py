@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import locmap
-from locmap import export
+from locmap import _digest, export
+from locmap._digest import code_digest
 from locmap.api import RunOptions
 from locmap.data.manifest import AreaPack
 from locmap.data.region import load_pack, pack_input_files
@@ -27,10 +28,8 @@ DONE_FILE = "done.json"
 #: the data enter the hash by content).
 RESULT_SETTINGS = ("crs", "walk_speed_kmh", "thresholds_minutes", "buffer_m", "max_snap_m", "k_nearest",
                    "profile", "user_services_sheet", "pram_penalties")
-_CHUNK_B = 1 << 20
 #: (absolute path, size in bytes, mtime in ns) -> sha256 hex of the content, for this process
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
-_CODE_DIGEST: list[str] = []
 
 
 def file_digest(path: str | Path) -> str:
@@ -47,30 +46,11 @@ def file_digest(path: str | Path) -> str:
         return f"unreadable: {exc.strerror}"
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _FILE_DIGESTS:
-        h = hashlib.sha256()
-        try:
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(_CHUNK_B), b""):
-                    h.update(chunk)
-        except OSError as exc:
-            return f"unreadable: {exc.strerror}"
-        _FILE_DIGESTS[key] = h.hexdigest()
+        digest = _digest.file_digest(path)
+        if digest.startswith("unreadable:"):
+            return digest
+        _FILE_DIGESTS[key] = digest
     return _FILE_DIGESTS[key]
-
-
-def code_digest() -> str:
-    """SHA-256 over locmap's own source files (``locmap/**/*.py``), computed once per process.
-
-    The version alone would keep stale results after an edit of the code without a version bump.
-    """
-    if not _CODE_DIGEST:
-        pkg = Path(locmap.__file__).parent
-        h = hashlib.sha256()
-        for path in sorted(pkg.rglob("*.py")):
-            h.update(path.relative_to(pkg).as_posix().encode())
-            h.update(file_digest(path).encode())
-        _CODE_DIGEST.append(h.hexdigest())
-    return _CODE_DIGEST[0]
 
 
 def _input_files(pack: AreaPack, settings: Settings) -> list[Path]:

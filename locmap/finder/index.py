@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 import locmap
+from locmap._digest import code_digest, file_digest
 from locmap.settings import Settings
 
 #: Format of the index files; a change makes every older index unused.
@@ -49,39 +50,12 @@ KEY_COLUMN = "_key"
 KEEP_INDEXES = 8
 #: Rows per Parquet row group: a look-up reads the groups holding its postcodes only.
 ROW_GROUP_ROWS = 4096
-_CHUNK_B = 1 << 20
 _SPACE = re.compile(r"\s+")
-_CODE_DIGEST: list[str] = []
 
 
 def compact(text: object) -> str:
     """A query's look-up key: whitespace removed, upper case (``"ub5 6pa"`` -> ``"UB56PA"``)."""
     return _SPACE.sub("", str(text)).upper() if isinstance(text, str) else ""
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 (hex) of a file's content; the OS error's text when it cannot be read (so the
-    digest differs from any readable file's and the full path reports the error)."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK_B), b""):
-                h.update(chunk)
-    except OSError as exc:
-        return f"unreadable: {exc.strerror}"
-    return h.hexdigest()
-
-
-def code_digest() -> str:
-    """SHA-256 over locmap's source files (``locmap/**/*.py``), once per process."""
-    if not _CODE_DIGEST:
-        pkg = Path(locmap.__file__).parent
-        h = hashlib.sha256()
-        for path in sorted(pkg.rglob("*.py")):
-            h.update(path.relative_to(pkg).as_posix().encode())
-            h.update(file_digest(path).encode())
-        _CODE_DIGEST.append(h.hexdigest())
-    return _CODE_DIGEST[0]
 
 
 def index_key(area_name: str, settings: Settings) -> str:
