@@ -240,8 +240,13 @@ def test_cli_binary_file_and_folder_given_as_services(tmp_path):
     png.write_bytes(PNG)
     r = _cli(["check", "--area", "ealing", "--services", str(png)], tmp_path)
     _assert_one_clear_error(r, png, 2, "not a text file", "PNG image")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    r = _cli(["check", "--area", "ealing", "--services", str(folder)], tmp_path)
+    _assert_one_clear_error(r, folder, 2, "is a folder, not a file")
+    # a folder holding services.csv is read as an Open Referral UK CSV package: its bad file is named
     r = _cli(["check", "--area", "ealing", "--services", str(tmp_path)], tmp_path)
-    _assert_one_clear_error(r, tmp_path, 2, "is a folder, not a file")
+    _assert_one_clear_error(r, png, 2, "not a text file", "PNG image")
 
 
 @pytest.mark.realdata
