@@ -179,8 +179,22 @@ def _coverage(groups: _Groups, pop: pd.DataFrame, states: Mapping[str, Mapping[s
 
 def _differences(groups: _Groups, pop: pd.DataFrame, states: Mapping[str, Mapping[str, HomeState]],
                  thresholds: Sequence[float]) -> pd.DataFrame:
-    base = states["baseline"]
     parts = []
+    for state, t, thr, _base, _hs, wb, ws in _within_pairs(states, thresholds):
+        for band in pop.columns:
+            p = pop[band].to_numpy(float)
+            sums = [groups.sums(p * m) for m in (ws & ~wb, wb & ~ws, wb, ws)]
+            for (lvl, ids, g), (_, _, lo), (_, _, b), (_, _, s) in zip(*sums):
+                parts.append({"scenario": state, "level": lvl, "area_id": ids, "service_type": t,
+                              "threshold_minutes": float(thr), "band": band, "baseline_within": b,
+                              "scenario_within": s, "gained": g, "lost": lo, "net": g - lo})
+    return groups.frame(parts)
+
+
+def _within_pairs(states: Mapping[str, Mapping[str, HomeState]], thresholds: Sequence[float]):
+    """(scenario, type, threshold, baseline state, scenario state, within in the baseline, within in
+    the scenario) for every scenario (not the baseline), changed type and threshold."""
+    base = states["baseline"]
     for state, per in states.items():
         if state == "baseline":
             continue
@@ -188,43 +202,29 @@ def _differences(groups: _Groups, pop: pd.DataFrame, states: Mapping[str, Mappin
             for thr in thresholds:
                 wb = np.isfinite(base[t].minutes) & (base[t].minutes <= thr)
                 ws = np.isfinite(hs.minutes) & (hs.minutes <= thr)
-                for band in pop.columns:
-                    p = pop[band].to_numpy(float)
-                    sums = [groups.sums(p * m) for m in (ws & ~wb, wb & ~ws, wb, ws)]
-                    for (lvl, ids, g), (_, _, lo), (_, _, b), (_, _, s) in zip(*sums):
-                        parts.append({"scenario": state, "level": lvl, "area_id": ids, "service_type": t,
-                                      "threshold_minutes": float(thr), "band": band, "baseline_within": b,
-                                      "scenario_within": s, "gained": g, "lost": lo, "net": g - lo})
-    return groups.frame(parts)
+                yield state, t, thr, base[t], hs, wb, ws
 
 
 def _homes_changed(homes: pd.DataFrame, states: Mapping[str, Mapping[str, HomeState]],
                    thresholds: Sequence[float]) -> pd.DataFrame:
-    base = states["baseline"]
     cols = [c for c in ("home_id", "postcode", "ward_cd", "town", "pcn_code") if c in homes.columns]
     xy = np.column_stack([homes.geometry.x.to_numpy(float), homes.geometry.y.to_numpy(float)])
     parts = []
-    for state, per in states.items():
-        if state == "baseline":
+    for state, t, thr, bs, hs, wb, ws in _within_pairs(states, thresholds):
+        rows = np.flatnonzero(wb != ws)
+        if not len(rows):
             continue
-        for t, hs in per.items():
-            for thr in thresholds:
-                wb = np.isfinite(base[t].minutes) & (base[t].minutes <= thr)
-                ws = np.isfinite(hs.minutes) & (hs.minutes <= thr)
-                rows = np.flatnonzero(wb != ws)
-                if not len(rows):
-                    continue
-                part = homes.iloc[rows][cols + [b for b in BANDS if b in homes.columns]].reset_index(drop=True)
-                part.insert(0, "scenario", state)
-                part.insert(1, "service_type", t)
-                part.insert(2, "threshold_minutes", float(thr))
-                part.insert(3, "change", np.where(ws[rows], "gains", "loses"))
-                part["baseline_minutes"] = base[t].minutes[rows]
-                part["scenario_minutes"] = hs.minutes[rows]
-                part["baseline_nearest_id"] = base[t].nearest_id[rows]
-                part["scenario_nearest_id"] = hs.nearest_id[rows]
-                part["x"], part["y"] = xy[rows, 0], xy[rows, 1]
-                parts.append(part)
+        part = homes.iloc[rows][cols + [b for b in BANDS if b in homes.columns]].reset_index(drop=True)
+        part.insert(0, "scenario", state)
+        part.insert(1, "service_type", t)
+        part.insert(2, "threshold_minutes", float(thr))
+        part.insert(3, "change", np.where(ws[rows], "gains", "loses"))
+        part["baseline_minutes"] = bs.minutes[rows]
+        part["scenario_minutes"] = hs.minutes[rows]
+        part["baseline_nearest_id"] = bs.nearest_id[rows]
+        part["scenario_nearest_id"] = hs.nearest_id[rows]
+        part["x"], part["y"] = xy[rows, 0], xy[rows, 1]
+        parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["scenario", "service_type", "threshold_minutes", "change", *cols, "baseline_minutes",
                  "scenario_minutes", "baseline_nearest_id", "scenario_nearest_id", "x", "y"])
