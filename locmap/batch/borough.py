@@ -27,7 +27,7 @@ from locmap import api, export
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.summary import borough_summary
-from locmap.batch.text import shown
+from locmap._text import terminal_safe_message as shown
 from locmap.errors import LocmapError
 from locmap.settings import Settings
 

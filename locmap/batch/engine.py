@@ -35,7 +35,7 @@ from locmap.batch.cluster import connect
 from locmap.batch.borough import (BoroughOutcome, BoroughTask, cached_outcome, clear_attempts, new_run_id,
                                   read_attempts, run_borough, utc_now)
 from locmap.batch.summary import write_region_summary
-from locmap.batch.text import shown
+from locmap._text import terminal_safe_message as shown
 from locmap.data.region import Region, load_pack, load_region, slugify
 from locmap.errors import SchedulerUnreachableError, SettingsError, UnknownAreaError
 from locmap.settings import Settings
