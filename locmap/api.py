@@ -815,6 +815,8 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
     out = Path(out)
     created = not out.exists()
     run = runfolder.start(out, settings, options, force=force)
+    if run.note:
+        say(run.note)
     try:
         res = _run_steps(area_name, settings, out, options, say, run)
     except BaseException as exc:

@@ -202,6 +202,22 @@ class OutputFolderError(LocmapError):
               "(locmap's own outputs there are replaced; other files are kept and named).")
 
 
+class RunFolderBusyError(OutputFolderError):
+    """``locmap run --out DIR``: DIR's ``run.json`` says a run is writing there and its process is
+    alive (same pid, same start time, this machine), or it ran on another machine that cannot be checked."""
+
+    remedy = ("wait for that run to finish, or stop it (kill PID, as named), or choose another --out; "
+              "--force runs into the folder anyway (the two runs' files would mix).")
+
+
+class IncompleteRunError(OutputFolderError):
+    """A command that reads a run folder found its run not complete: interrupted, failed, still
+    running, or abandoned (its process killed or its machine stopped before the end)."""
+
+    remedy = ("run `locmap run --out DIR` into the folder again (it replaces the unfinished run's files) "
+              "and retry; `run.json` in the folder says what happened.")
+
+
 class DistanceModelError(LocmapError):
     """The estimated street distance cannot be used: the area lies outside the data of the
     distance model, or the model file cannot be read."""

@@ -5,11 +5,14 @@ individual values).  ``Settings.from_env()`` applies environment overrides.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
-from locmap.errors import DataRootNotFoundError, SettingsError
+from locmap.errors import DataRootNotFoundError, DistanceModelError, SettingsError
 
 #: Environment variable naming the folder that holds the shared datasets.
 DATA_ROOT_ENV = "LOCMAP_DATA_ROOT"
@@ -27,6 +30,46 @@ CRS_WEB = "EPSG:4326"
 
 #: Street-network profiles (``locmap.distance.network`` builds one graph per profile).
 PROFILES = ("pram", "walk")
+
+#: The London distance model (``locmap.distance.model`` reads it whole); the default buffer needs
+#: only its line, read here so that settings stay light (no geopandas at import).
+DISTANCE_MODEL_FILE = Path(__file__).resolve().parent / "distance" / "models" / "london-v1.json"
+
+
+@lru_cache(maxsize=1)
+def _model_line() -> tuple[float, float]:
+    """``(intercept_m, circuity)`` of the London distance model."""
+    try:
+        record = json.loads(DISTANCE_MODEL_FILE.read_text(encoding="utf-8"))
+        return float(record["intercept_m"]), float(record["circuity"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DistanceModelError(f"{DISTANCE_MODEL_FILE}: the shipped London distance model cannot be read "
+                                 f"({exc})") from exc
+
+
+def straight_reach_m(road_m: float, street_network: bool) -> float:
+    """The longest straight line a street distance of ``road_m`` metres can span.
+
+    On a street network a route is never shorter than the straight line, so the reach is
+    ``road_m``.  Under the London distance model ``road = max(straight, a + b x straight)`` is at
+    least ``a + b x straight``, so the reach is ``(road_m - a) / b`` (never more than ``road_m``).
+    """
+    if street_network:
+        return float(road_m)
+    a_m, b = _model_line()
+    return max(0.0, min(float(road_m), (float(road_m) - a_m) / b))
+
+
+def required_buffer_m(thresholds_minutes, walk_speed_kmh: float, street_network: bool) -> float:
+    """The buffer (metres, rounded up) the analyses need at the largest threshold.
+
+    A home at the area's edge counts services up to one straight-line reach of the largest
+    threshold beyond the edge (nearest service, coverage, 2SFCA step 2); a 2SFCA catchment around
+    such a service takes in the homes (cross-border demand) up to one more reach beyond it
+    (step 1).  So services and neighbouring homes are needed up to **twice** the reach.
+    """
+    road_m = max(float(m) for m in thresholds_minutes) * walk_speed_kmh * 1000.0 / 60.0
+    return float(math.ceil(2.0 * straight_reach_m(road_m, street_network) - 1e-9))
 
 
 @dataclass(frozen=True)
@@ -49,8 +92,13 @@ class Settings:
         ~4.8 km/h adult average because of kerbs, crossings and toddlers).
     thresholds_minutes : tuple of float
         Pram-distance thresholds reported everywhere (minutes).
-    buffer_m : float
-        Buffer around the study area for network and cross-border services (metres).
+    buffer_m : float or None
+        Buffer around the study area for network, cross-border services and cross-border homes
+        (metres).  ``None`` (the default) derives it: twice the straight-line reach of the largest
+        threshold at ``walk_speed_kmh`` under the run's ruler (:func:`required_buffer_m`; 2,187 m
+        for 20 minutes at 4 km/h under the London model, 2,667 m on a street network).  A value
+        given is honoured as given; :meth:`buffer_note` says when it is shorter than that.
+        After construction ``buffer_m`` is always a number and ``buffer_m_derived`` says which.
     max_snap_m : float
         Maximum distance from a home/service to the network before it is reported (metres).
     k_nearest : int
@@ -81,7 +129,7 @@ class Settings:
     crs: str = CRS_METRIC
     walk_speed_kmh: float = 4.0
     thresholds_minutes: tuple[float, ...] = (10.0, 15.0, 20.0)
-    buffer_m: float = 2000.0
+    buffer_m: float | None = None
     max_snap_m: float = 300.0
     k_nearest: int = 3
     profile: str = "pram"
@@ -90,6 +138,8 @@ class Settings:
     user_services_sheet: str | None = None
     network_file: Path | None = None
     pram_penalties: bool = False
+    #: True when ``buffer_m`` was derived (not given): copies made by :meth:`with_` re-derive it.
+    buffer_m_derived: bool = field(default=False, init=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -102,7 +152,7 @@ class Settings:
             raise SettingsError(f"k_nearest must be >= 1, got {self.k_nearest!r}")
         if not self.max_snap_m > 0:
             raise SettingsError(f"max_snap_m must be > 0 metres, got {self.max_snap_m!r}")
-        if self.buffer_m < 0:
+        if self.buffer_m is not None and not float(self.buffer_m) >= 0:
             raise SettingsError(f"buffer_m must be >= 0 metres, got {self.buffer_m!r}")
         # paths the user typed are relative to where they typed them, fixed once here
         object.__setattr__(self, "thresholds_minutes", tuple(float(m) for m in self.thresholds_minutes))
@@ -110,6 +160,8 @@ class Settings:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value).expanduser().absolute())
+        object.__setattr__(self, "buffer_m_derived", self.buffer_m is None)
+        object.__setattr__(self, "buffer_m", self.required_buffer_m() if self.buffer_m is None else float(self.buffer_m))
 
     # ------------------------------------------------------------------ factories
     @classmethod
@@ -126,8 +178,21 @@ class Settings:
         return cls(**env)
 
     def with_(self, **changes) -> "Settings":
-        """Copy with some fields changed (``None`` values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """Copy with some fields changed (``None`` values are ignored); a derived ``buffer_m`` is
+        derived again (from the copy's speed, thresholds and ruler), a given one kept."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if self.buffer_m_derived and "buffer_m" not in changes:
+            changes["buffer_m"] = None
+        return replace(self, **changes)
+
+    def for_street_network(self) -> "Settings":
+        """These settings for a run measured on a street network named by the area pack (not by
+        ``network_file``): a derived buffer becomes the street-network one; a given one is kept."""
+        if not self.buffer_m_derived or self.network_file is not None:
+            return self
+        copy = replace(self, buffer_m=required_buffer_m(self.thresholds_minutes, self.walk_speed_kmh, True))
+        object.__setattr__(copy, "buffer_m_derived", True)
+        return copy
 
     # ------------------------------------------------------------------ derived
     @property
@@ -137,6 +202,22 @@ class Settings:
 
     def minutes_to_metres(self, minutes: float) -> float:
         return float(minutes) * self.metres_per_minute
+
+    def required_buffer_m(self, street_network: bool | None = None) -> float:
+        """The buffer the largest threshold needs (:func:`required_buffer_m`); the ruler is a street
+        network when ``network_file`` is set (or ``street_network`` says so), else the London model."""
+        street = self.network_file is not None if street_network is None else street_network
+        return required_buffer_m(self.thresholds_minutes, self.walk_speed_kmh, street)
+
+    def buffer_note(self, street_network: bool | None = None) -> str | None:
+        """One line when a given ``buffer_m`` is shorter than the largest threshold needs, else None."""
+        need_m = self.required_buffer_m(street_network)
+        if self.buffer_m_derived or self.buffer_m >= need_m:
+            return None
+        return (f"note: buffer_m {self.buffer_m:,.0f} m (as given) is shorter than the {need_m:,.0f} m that "
+                f"{max(self.thresholds_minutes):g}-minute catchments need at {self.walk_speed_kmh:g} km/h "
+                f"(twice the straight-line reach; docs/decisions.md): services and homes beyond it are left "
+                f"out, so access near the border may be understated; leave buffer_m out for the default")
 
     def resolve_data_root(self) -> Path:
         """The data folder, or :class:`DataRootNotFoundError` naming ``LOCMAP_DATA_ROOT``."""

@@ -34,8 +34,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise SettingsError("locmap export: choose a format: --xlsx (the only one so far)")
     if not args.run.is_dir():
         raise SettingsError(f"--run {args.run}: not a folder; give the folder `locmap run --out DIR` wrote")
-    from locmap import workbook  # at call time: the parser imports nothing heavy (docs/decisions.md)
+    from locmap import runfolder, workbook  # at call time: the parser imports nothing heavy (docs/decisions.md)
 
+    runfolder.require_complete(args.run, "the workbook reads its tables")
     path = workbook.write_workbook(args.run, args.out)
     print(f"wrote {path}")
     return 0

@@ -61,7 +61,8 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
     if use_cache and key in _CACHE:
         # same data, possibly different speeds/thresholds: share the layers, carry these settings
         _CACHE.move_to_end(key)
-        return dataclasses.replace(_CACHE[key], settings=settings)
+        cached = _CACHE[key]
+        return dataclasses.replace(cached, settings=settings.for_street_network() if cached.pack.network else settings)
     area = build_area(name, settings, user_services=user_services)
     if use_cache:
         _CACHE[key] = area

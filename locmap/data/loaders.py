@@ -30,6 +30,8 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
     """
     t0 = time.perf_counter()
     pack = load_pack(name, settings)
+    if pack.network:  # measured on the pack's street network: a derived buffer follows that ruler
+        settings = settings.for_street_network()
     root = settings.resolve_data_root()
     steps = tqdm(total=6, desc=f"loading {pack.name}", disable=not settings.progress, leave=False)
     b = load_boundaries(pack, root)
