@@ -61,8 +61,9 @@ def add_common(p: argparse.ArgumentParser, minutes: bool = True, area: bool = Tr
     g.add_argument("--max-snap-m", type=float, default=None,
                    help="furthest a home or service may lie from the street network, metres (default: 300)")
     g.add_argument("--buffer-m", type=float, default=None,
-                   help="buffer around the area for cross-border services and the network, metres "
-                        "(default: 2000)")
+                   help="buffer around the area for cross-border services, homes and the network, metres "
+                        "(default: twice the straight-line reach of the largest --minutes, 2187 at 20 "
+                        "minutes and 4 km/h; docs/decisions.md)")
     g.add_argument("--cache-dir", type=Path, default=None,
                    help="cache folder for built networks (default: $LOCMAP_CACHE_DIR, else geo/cache)")
     g.add_argument("--crs", default=None, help="projected CRS used for measuring (default: EPSG:27700)")
@@ -76,7 +77,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         values["thresholds_minutes"] = tuple(float(m) for m in values["thresholds_minutes"])
     if getattr(args, "no_progress", False):
         values["progress"] = False
-    return Settings.from_env(**values)
+    settings = Settings.from_env(**values)
+    if settings.buffer_note():  # a --buffer-m shorter than the thresholds need: honoured, and said
+        say(settings.buffer_note())
+    return settings
 
 
 def say(msg: str) -> None:
