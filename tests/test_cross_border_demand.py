@@ -50,11 +50,12 @@ def test_extra_demand_ids_must_not_clash():
 def test_ealing_neighbour_homes_lie_outside_ealing_within_the_buffer(ealing):
     nh = ealing.neighbour_homes
     outline = ealing.borough.geometry.iloc[0]
-    assert len(nh) == 8283
+    assert ealing.settings.buffer_m == 2187.0  # derived: twice the 20-minute reach (was 2,000 m: 8,283 homes)
+    assert len(nh) == 9023
     assert set(nh["lad_cd"]) == set(ealing.pack.neighbour_lad_cds)
     assert not shapely.contains_xy(outline, nh.geometry.x, nh.geometry.y).any()
     assert shapely.distance(nh.geometry.values, outline).max() <= ealing.settings.buffer_m
     assert nh["home_id"].str.startswith("N").all()
     # demand only: Ealing's own totals are untouched
     assert ealing.homes["pop_total"].sum() == pytest.approx(367_111)
-    assert nh["pop_0_4"].sum() == pytest.approx(30_794.7, abs=1)
+    assert nh["pop_0_4"].sum() == pytest.approx(33_614.5, abs=1)  # 30,794.7 within 2 km

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import shapely
 from pyproj import Transformer
 
 from locmap.data.services import build_register
@@ -93,12 +94,18 @@ def test_a_blank_type_in_a_csv_says_blank_not_nan(area, tmp_path):
 
 
 def test_the_newest_record_of_a_school_decides_where_it_is(ealing):
-    """Wellington Primary (URN 102505) and Ark Franklin (URN 139830): the 2025 records lie just beyond
-    the 2 km buffer; before, they were rejected as outside and the stale 2016 records (inside) kept."""
+    """Wellington Primary (URN 102505) and Ark Franklin (URN 139830): the 2025 records lie 2,087 m and
+    2,045 m from Ealing, the stale 2016 records inside 2 km.  Before issue 23 the 2 km buffer rejected the
+    2025 records and kept the 2016 ones; now the 2016 records are duplicates of the 2025 ones, which lie
+    within the derived 2,187 m buffer and are used (under the 2 km buffer they were rejected as outside)."""
     svc, rej = ealing.services, ealing.rejects
-    assert not svc["service_id"].str.endswith((":102505", ":139830")).any()
-    for urn, row_2025, name in (("102505", 29, "Wellington Primary School"), ("139830", 90, "Ark Franklin Primary Academy")):
+    outline = ealing.borough.geometry.iloc[0]
+    assert ealing.settings.buffer_m == 2187.0
+    for urn, row_2025, name, away_m in (("102505", 29, "Wellington Primary School", 2087),
+                                        ("139830", 90, "Ark Franklin Primary Academy", 2045)):
         old = rej[(rej["source_key"] == "schools_atlas_2016") & rej["detail"].str.contains(f"secondary_2025:{urn}")]
         assert old["reason"].tolist() == ["duplicate"] and old["detail"].iat[0].startswith(f"{name}: same service as")
-        new = rej[(rej["source_key"] == "secondary_2025") & (rej["row"] == row_2025)]
-        assert new["reason"].tolist() == ["outside study area + buffer"]
+        assert rej[(rej["source_key"] == "secondary_2025") & (rej["row"] == row_2025)].empty
+        kept = svc[svc["service_id"] == f"secondary_2025:{urn}"]
+        assert kept["name"].tolist() == [name]
+        assert round(shapely.distance(kept.geometry.iat[0], outline)) == away_m
