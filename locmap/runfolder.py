@@ -141,6 +141,12 @@ def process_alive(process: dict) -> bool | None:
     return alive
 
 
+def _one_line(text: Any, max_chars: int = 160) -> str:
+    """The first line of a recorded reason (an error's message ends with its remedy), shortened."""
+    first = str(text).strip().splitlines()[0] if str(text).strip() else "?"
+    return first if len(first) <= max_chars else first[:max_chars - 3] + "..."
+
+
 def _who(manifest: dict) -> str:
     proc = manifest.get("process") if isinstance(manifest.get("process"), dict) else {}
     return (f"pid {proc.get('pid', '?')} on {proc.get('hostname', '?')}, started "
@@ -156,7 +162,7 @@ def folder_state(folder: str | os.PathLike) -> FolderState:
     if status == COMPLETE:
         return FolderState(COMPLETE, f"finished {manifest.get('finished_utc') or '?'}", manifest)
     if status != RUNNING:
-        return FolderState(INCOMPLETE, str(manifest.get("reason") or f"status {status!r}"), manifest)
+        return FolderState(INCOMPLETE, _one_line(manifest.get("reason") or f"status {status!r}"), manifest)
     if not isinstance(manifest.get("process"), dict):
         return FolderState(ABANDONED, f"started {manifest.get('started_utc') or '?'} by a locmap that recorded "
                                       "no process", manifest)
@@ -176,7 +182,7 @@ def require_complete(folder: str | os.PathLike, use: str) -> FolderState:
         what = {INCOMPLETE: "did not finish", RUNNING: "is still running",
                 ABANDONED: "stopped without finishing (killed, or the machine stopped)"}[state.state]
         raise IncompleteRunError(f"{Path(folder)}: {use}: the run in this folder {what} ({state.detail}); "
-                                 f"its files may mix two runs or miss some ({MANIFEST} says {state.state})")
+                                 f"its files may mix two runs or miss some (state: {state.state})")
     return state
 
 

@@ -137,6 +137,15 @@ def test_an_interrupted_run_is_incomplete_refused_by_readers_and_noted_by_the_ne
                                                    "(interrupted); this run replaces its files")
 
 
+def test_the_note_on_a_failed_run_is_one_line(tmp_path):
+    """A failed run records its error, whose message ends with a remedy on another line."""
+    _write_manifest(tmp_path, status="incomplete", reason="DataFileError: services.csv: row 3: no type\n"
+                                                          "  What to do: fix the row")
+    note = start(tmp_path, settings=None).note
+    assert note == (f"note: {tmp_path}: the previous run did not finish (DataFileError: services.csv: row 3: "
+                    "no type); this run replaces its files")
+
+
 def test_a_complete_run_and_a_folder_from_before_run_json_are_read(tmp_path):
     _write_manifest(tmp_path / "done", status="complete", finished_utc="2026-12-07T08:01:00Z")
     assert require_complete(tmp_path / "done", "x").state == COMPLETE
