@@ -40,8 +40,8 @@ import pandas as pd
 
 from locmap.distance.model import error_fields, london_model
 from locmap.errors import MissingColumnError
-from locmap.localities.scorecard import coverage_thresholds, scenario_scorecards as _scorecard_scenarios
-from locmap.localities.scorecard import scorecard_at_threshold
+from locmap.localities.scorecard import (LocalityHomes, access_columns, coverage_thresholds, key_types,
+                                         nearest_matrix, scenario_card, scorecard_at_threshold)
 
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
@@ -147,12 +147,14 @@ class Weights:
         return cls(**vals)
 
 
-def _minmax(s: pd.Series) -> pd.Series:
-    s = s.astype(float)
-    lo, hi = s.min(), s.max()
+def _minmax(values: np.ndarray) -> np.ndarray:
+    """0-1 over the localities (NaN left out of the range and set to 0.5; all 0.5 without a range)."""
+    v = np.asarray(values, dtype=float)
+    lo, hi = (np.fmin.reduce(v), np.fmax.reduce(v)) if len(v) else (np.nan, np.nan)
     if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo <= 1e-12:
-        return pd.Series(0.5, index=s.index)
-    return ((s - lo) / (hi - lo)).fillna(0.5)
+        return np.full(len(v), 0.5)
+    out = (v - lo) / (hi - lo)
+    return np.where(np.isnan(out), 0.5, out)
 
 
 def _scorecard_column_error(column: str, scorecard: pd.DataFrame) -> MissingColumnError:
@@ -211,12 +213,29 @@ def criteria_sources(scorecard: pd.DataFrame,
     return pd.DataFrame(rows, columns=["criterion", "column", "direction", "present"])
 
 
+def _size_fit(scorecard: pd.DataFrame) -> np.ndarray | None:
+    """Closeness of each locality to the size guide (1 inside it), or None without the size columns."""
+    if "size_gap_people" not in scorecard.columns or "size_guide_min" not in scorecard.columns:
+        return None
+    guide = (scorecard["size_guide_min"].to_numpy(float) + scorecard["size_guide_max"].to_numpy(float)) / 2
+    return 1.0 / (1.0 + np.abs(scorecard["size_gap_people"].to_numpy(float)) / guide)
+
+
 def _with_size_fit(scorecard: pd.DataFrame) -> pd.DataFrame:
     sc = scorecard.copy()
-    if "size_gap_people" in sc.columns and "size_guide_min" in sc.columns:
-        guide = (sc["size_guide_min"] + sc["size_guide_max"]) / 2
-        sc["size_fit"] = 1.0 / (1.0 + np.abs(sc["size_gap_people"]) / guide)
+    fit = _size_fit(scorecard)
+    if fit is not None:
+        sc["size_fit"] = fit
     return sc
+
+
+def _criterion_columns(scorecard: pd.DataFrame, names: set[str]) -> dict[str, np.ndarray]:
+    """Those of ``names`` the scorecard has (``size_fit`` computed from the size columns), as arrays."""
+    cols = {c: scorecard[c].to_numpy() for c in names if c in scorecard.columns}
+    fit = _size_fit(scorecard) if "size_fit" in names else None
+    if fit is not None:
+        cols["size_fit"] = fit
+    return cols
 
 
 def criteria_table(scorecard: pd.DataFrame,
@@ -229,13 +248,13 @@ def criteria_table(scorecard: pd.DataFrame,
     :func:`criteria_sources`); a criterion with no column at all is 0.5 for everyone.
     """
     resolved = resolve_columns(scorecard, columns)
-    sc = _with_size_fit(scorecard).set_index("locality")
-    out = pd.DataFrame(index=sc.index)
+    sc = _criterion_columns(scorecard, {col for cols in resolved.values() for col, _ in cols})
+    out = {}
     for c in CRITERIA:
         parts = [(_minmax(sc[col]) if d > 0 else 1 - _minmax(sc[col]))
-                 for col, d in resolved.get(c, []) if col in sc.columns]
-        out[f"crit_{c}"] = pd.concat(parts, axis=1).mean(axis=1) if parts else 0.5
-    return out
+                 for col, d in resolved.get(c, []) if col in sc]
+        out[f"crit_{c}"] = np.stack(parts).sum(axis=0) / len(parts) if parts else np.full(len(scorecard), 0.5)
+    return pd.DataFrame(out, index=pd.Index(scorecard["locality"], name="locality"))
 
 
 def _scores(crit: pd.DataFrame, weights: Weights) -> pd.Series:
@@ -404,19 +423,24 @@ def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, d
                              n_fields: int = DISTANCE_FIELDS) -> dict[str, pd.DataFrame]:
     """Scorecards of every (distance field x speed x gap) scenario for estimated distances
     (``{}`` when any distance is along streets: the street distance stands).  Names end in
-    ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often."""
+    ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often.
+
+    Each field multiplies every home's distances by its block's drawn ratio; the scorecards are
+    :func:`~locmap.localities.scorecard.scenario_scorecards` of those distances, computed from one
+    home x service-type matrix for all fields and speeds."""
     methods = set(distances["method"].dropna()) if "method" in distances else {"estimated"}
     if methods != {"estimated"} or n_fields < 1:
         return {}
-    out: dict[str, pd.DataFrame] = {}
-    for j, mult in enumerate(distance_fields(homes, n_fields), start=1):
-        d = distances.copy()
-        d["distance_m"] = d["distance_m"] * d["home_id"].map(mult).fillna(1.0).to_numpy(float)
-        cards = _scorecard_scenarios(base, assignment, homes, {v: rescale_minutes(d, v) for v in speeds_kmh},
-                                     gap_scenarios, key_service_types=key_service_types,
-                                     thresholds_minutes=thresholds_minutes)
-        out.update({f"{name}{FIELD_SUFFIX}{j}": card for name, card in cards.items()})
-    return out
+    # 1. rank-1 metres per home and type; each field's minutes at each speed (metres x ratio / speed)
+    metres = nearest_matrix(distances, homes["home_id"].to_numpy(), "distance_m")
+    minutes = {(j, v): metres.mul(mult.to_numpy(float), axis=0) / (v * 1000.0 / 60.0)
+               for j, mult in enumerate(distance_fields(homes, n_fields), start=1) for v in speeds_kmh}
+    # 2. coverage and gaps of every scenario in one pass; the scorecards in field, speed, gap order
+    by_loc = LocalityHomes.of(homes, assignment, base["locality"])
+    acc = access_columns(by_loc, minutes, key_types(distances, key_service_types), thresholds_minutes,
+                         gap_scenarios)
+    return {f"{v:g}kmh_{g:g}min{FIELD_SUFFIX}{j}": scenario_card(base, acc[(j, v)][float(g)], g, v)
+            for (j, v) in minutes for g in gap_scenarios}
 
 
 def _field_rule_inputs(names: list[str], base_scenario: str, Cs: np.ndarray, base_w: np.ndarray,
