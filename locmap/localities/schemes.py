@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import cdist
 
 from locmap.bands import bands_in
 from locmap.errors import (
@@ -502,6 +503,14 @@ def _features(units: gpd.GeoDataFrame, boundary_cols: Sequence[str],
     return np.column_stack(parts)
 
 
+def _cityblock(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
+    """Manhattan distances between the rows of ``X`` and ``Y`` (default ``X``): what SKATER's default
+    (scikit-learn's ``manhattan_distances``) computes with scipy's ``cdist``, without its per-call
+    input validation (SKATER scores every cut of every tree with it)."""
+    X = np.asarray(X, dtype=float)
+    return cdist(X, X if Y is None else np.asarray(Y, dtype=float), "cityblock")
+
+
 def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: np.ndarray,
                        floor_people: float, balance_weight: float) -> np.ndarray:
     """SKATER (spopt ``SpanningForest``) with a *population* floor and a balance term.
@@ -533,7 +542,7 @@ def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: n
     # scale the balance term to the attribute score of the unsplit map
     scale = 1.0
     target = float(pop.sum()) / k
-    model = _PopForest()
+    model = _PopForest(dissimilarity=_cityblock)
     scale = max(SpanningForest.score(model, X, labels=np.zeros(len(X), dtype=int)), 1e-9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
