@@ -41,7 +41,7 @@ import pandas as pd
 from locmap.distance.model import error_fields, london_model
 from locmap.errors import MissingColumnError
 from locmap.localities.scorecard import (LocalityHomes, access_columns, coverage_thresholds, key_types,
-                                         nearest_matrix, scenario_card, scorecard_at_threshold)
+                                         nearest_matrix, scenario_cards, scorecard_at_threshold)
 
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
@@ -439,8 +439,8 @@ def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, d
     by_loc = LocalityHomes.of(homes, assignment, base["locality"])
     acc = access_columns(by_loc, minutes, key_types(distances, key_service_types), thresholds_minutes,
                          gap_scenarios)
-    return {f"{v:g}kmh_{g:g}min{FIELD_SUFFIX}{j}": scenario_card(base, acc[(j, v)][float(g)], g, v)
-            for (j, v) in minutes for g in gap_scenarios}
+    return scenario_cards(base, {f"{v:g}kmh_{g:g}min{FIELD_SUFFIX}{j}": (acc[(j, v)][float(g)], g, v)
+                                 for (j, v) in minutes for g in gap_scenarios})
 
 
 def _field_rule_inputs(names: list[str], base_scenario: str, Cs: np.ndarray, base_w: np.ndarray,

@@ -271,19 +271,39 @@ def access_columns(homes: LocalityHomes, minutes_by_scenario: Mapping[str, pd.Da
     return out
 
 
-def scenario_card(base: pd.DataFrame, access: Mapping[str, np.ndarray], gap_threshold_min: float,
-                  walk_speed_kmh: float) -> pd.DataFrame:
-    """``base`` with the access and gap columns of one scenario (:func:`access_columns`), its gap
-    threshold and walking speed: the columns and order :func:`build_scorecard` gives that scenario."""
-    values = {**access, "gap_threshold_min": np.full(len(base), float(gap_threshold_min))}
-    if "walk_speed_kmh" in base.columns:
-        values["walk_speed_kmh"] = np.full(len(base), float(walk_speed_kmh))
+def _card_columns(base: pd.DataFrame, scenario_cols: Sequence[str]) -> list[str]:
+    """The columns of a scenario's scorecard, in :func:`build_scorecard`'s order: the base's without
+    its coverage columns, then the scenario's coverage, gap and run-label columns."""
     kept = [c for c in base.columns if not c.startswith(COVERAGE_PREFIX)]
-    card_cols = kept + [c for c in values if c not in kept]
-    cols = [c for c in base.columns if c in card_cols]
-    new = [c for c in card_cols if c not in base.columns]
-    return pd.DataFrame({c: values[c] if c in values else base[c].array for c in _ordered(cols, new)},
-                        index=pd.RangeIndex(len(base)))
+    card_cols = kept + [c for c in scenario_cols if c not in kept]
+    return _ordered([c for c in base.columns if c in card_cols], [c for c in card_cols if c not in base.columns])
+
+
+def scenario_cards(base: pd.DataFrame, scenarios: Mapping[str, tuple[Mapping[str, np.ndarray], float, float]]
+                   ) -> dict[str, pd.DataFrame]:
+    """Scorecards of scenarios ``name -> (access columns, gap threshold min, walking speed km/h)``:
+    ``base`` with the scenario's access and gap columns (:func:`access_columns`), gap threshold and
+    walking speed, in the columns and order :func:`build_scorecard` gives that scenario.
+
+    Scenarios with the same columns are built as one table (the base's rows repeated) and cut
+    into scorecards, not built one by one.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, (access, _, _) in scenarios.items():
+        groups.setdefault(tuple(access), []).append(name)
+    n, out = len(base), {}
+    for cols, names in groups.items():
+        table = base.take(np.tile(np.arange(n), len(names))).reset_index(drop=True)
+        for c in cols:
+            table[c] = np.concatenate([scenarios[nm][0][c] for nm in names])
+        table["gap_threshold_min"] = np.repeat([float(scenarios[nm][1]) for nm in names], n)
+        labels = [*cols, "gap_threshold_min"]
+        if "walk_speed_kmh" in base.columns:
+            table["walk_speed_kmh"] = np.repeat([float(scenarios[nm][2]) for nm in names], n)
+            labels.append("walk_speed_kmh")
+        table = table[_card_columns(base, labels)]
+        out.update({nm: table.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i, nm in enumerate(names)})
+    return {nm: out[nm] for nm in scenarios}
 
 
 def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.DataFrame,
@@ -312,8 +332,8 @@ def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.Dat
         speeds = [v for v in distances_by_speed if tuple(keys[v]) == key]
         acc = access_columns(H, {v: nearest_matrix(distances_by_speed[v], ids) for v in speeds}, list(key),
                              thresholds_minutes, gap_scenarios)
-        out.update({f"{v:g}kmh_{g:g}min": scenario_card(base, acc[v][float(g)], g, v)
-                    for v in speeds for g in gap_scenarios})
+        out.update(scenario_cards(base, {f"{v:g}kmh_{g:g}min": (acc[v][float(g)], g, v)
+                                         for v in speeds for g in gap_scenarios}))
     return {f"{v:g}kmh_{g:g}min": out[f"{v:g}kmh_{g:g}min"] for v in distances_by_speed for g in gap_scenarios}
 
 
