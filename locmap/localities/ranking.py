@@ -168,7 +168,7 @@ def _gap_minutes(scorecard: pd.DataFrame) -> float:
     """The scorecard's one gap threshold (minutes)."""
     if "gap_threshold_min" not in scorecard.columns:
         raise _scorecard_column_error("gap_threshold_min", scorecard)
-    vals = pd.unique(scorecard["gap_threshold_min"].astype(float))
+    vals = pd.unique(scorecard["gap_threshold_min"].to_numpy(float))
     if len(vals) != 1:
         raise ValueError(f"scorecard mixes gap thresholds {sorted(vals)}: rank one threshold at a time")
     return float(vals[0])
@@ -213,29 +213,45 @@ def criteria_sources(scorecard: pd.DataFrame,
     return pd.DataFrame(rows, columns=["criterion", "column", "direction", "present"])
 
 
-def _size_fit(scorecard: pd.DataFrame) -> np.ndarray | None:
-    """Closeness of each locality to the size guide (1 inside it), or None without the size columns."""
-    if "size_gap_people" not in scorecard.columns or "size_guide_min" not in scorecard.columns:
-        return None
-    guide = (scorecard["size_guide_min"].to_numpy(float) + scorecard["size_guide_max"].to_numpy(float)) / 2
-    return 1.0 / (1.0 + np.abs(scorecard["size_gap_people"].to_numpy(float)) / guide)
+def _size_fit(guide_min: np.ndarray, guide_max: np.ndarray, gap_people: np.ndarray) -> np.ndarray:
+    """Closeness of each locality to the size guide: 1 inside it, falling off with the people outside."""
+    guide = (guide_min + guide_max) / 2
+    return 1.0 / (1.0 + np.abs(gap_people) / guide)
+
+
+SIZE_COLUMNS = ("size_guide_min", "size_guide_max", "size_gap_people")
 
 
 def _with_size_fit(scorecard: pd.DataFrame) -> pd.DataFrame:
     sc = scorecard.copy()
-    fit = _size_fit(scorecard)
-    if fit is not None:
-        sc["size_fit"] = fit
+    if all(c in sc.columns for c in SIZE_COLUMNS):
+        sc["size_fit"] = _size_fit(*(sc[c].to_numpy(float) for c in SIZE_COLUMNS))
     return sc
 
 
-def _criterion_columns(scorecard: pd.DataFrame, names: set[str]) -> dict[str, np.ndarray]:
-    """Those of ``names`` the scorecard has (``size_fit`` computed from the size columns), as arrays."""
-    cols = {c: scorecard[c].to_numpy() for c in names if c in scorecard.columns}
-    fit = _size_fit(scorecard) if "size_fit" in names else None
-    if fit is not None:
-        cols["size_fit"] = fit
+def _criterion_columns(scorecard: pd.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Those of ``names`` the scorecard has (``size_fit`` computed from the size columns), as float
+    arrays, read from the scorecard in one selection."""
+    sizes = list(SIZE_COLUMNS) if "size_fit" in names and all(c in scorecard.columns for c in SIZE_COLUMNS) else []
+    read = list(dict.fromkeys([c for c in names if c in scorecard.columns] + sizes))
+    cols = dict(zip(read, scorecard[read].to_numpy(float).T))
+    if sizes:
+        cols["size_fit"] = _size_fit(*(cols[c] for c in SIZE_COLUMNS))
     return cols
+
+
+def _criteria_values(scorecard: pd.DataFrame, columns: Mapping[str, list[tuple[str, int]]] | None = None
+                     ) -> np.ndarray:
+    """``(n_localities, 5)`` normalised criteria (:data:`CRITERIA` order; rows: the scorecard's)."""
+    resolved = resolve_columns(scorecard, columns)
+    sc = _criterion_columns(scorecard, [col for cols in resolved.values() for col, _ in cols])
+    out = np.full((len(scorecard), len(CRITERIA)), 0.5)
+    for i, c in enumerate(CRITERIA):
+        parts = [(_minmax(sc[col]) if d > 0 else 1 - _minmax(sc[col]))
+                 for col, d in resolved.get(c, []) if col in sc]
+        if parts:
+            out[:, i] = np.stack(parts).sum(axis=0) / len(parts)
+    return out
 
 
 def criteria_table(scorecard: pd.DataFrame,
@@ -247,14 +263,8 @@ def criteria_table(scorecard: pd.DataFrame,
     (:func:`resolve_columns`).  Columns absent from the scorecard are left out (listed by
     :func:`criteria_sources`); a criterion with no column at all is 0.5 for everyone.
     """
-    resolved = resolve_columns(scorecard, columns)
-    sc = _criterion_columns(scorecard, {col for cols in resolved.values() for col, _ in cols})
-    out = {}
-    for c in CRITERIA:
-        parts = [(_minmax(sc[col]) if d > 0 else 1 - _minmax(sc[col]))
-                 for col, d in resolved.get(c, []) if col in sc]
-        out[f"crit_{c}"] = np.stack(parts).sum(axis=0) / len(parts) if parts else np.full(len(scorecard), 0.5)
-    return pd.DataFrame(out, index=pd.Index(scorecard["locality"], name="locality"))
+    return pd.DataFrame(_criteria_values(scorecard, columns), columns=[f"crit_{c}" for c in CRITERIA],
+                        index=pd.Index(scorecard["locality"], name="locality"))
 
 
 def _scores(crit: pd.DataFrame, weights: Weights) -> pd.Series:
@@ -287,6 +297,19 @@ def _ranks(C: np.ndarray, W: np.ndarray, tiebreak: np.ndarray) -> tuple[np.ndarr
     rows = np.arange(S.shape[0])[:, None]
     ranks[rows, order] = np.arange(1, S.shape[1] + 1)
     return ranks, S
+
+
+def _scenario_criteria(name: str, scorecard: pd.DataFrame, locs: list[str], first: str,
+                       columns: Mapping[str, list[tuple[str, int]]] | None) -> np.ndarray:
+    """Criteria of one scenario's scorecard with rows in ``locs`` order (the same localities as the
+    first scenario's, or ValueError)."""
+    names = scorecard["locality"].astype(str).tolist()
+    if sorted(names) != locs:
+        raise ValueError(f"scenario '{name}' has different localities from '{first}'")
+    row = {n: i for i, n in enumerate(names)}
+    # column-major, as a DataFrame's values: the matrix products of the draws round by memory
+    # layout, and the published scores are those of this layout
+    return np.asfortranarray(_criteria_values(scorecard, columns)[[row[n] for n in locs]])
 
 
 def _draw_weights(rng: np.random.Generator, base_w: np.ndarray, n_draws: int,
@@ -363,13 +386,8 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
         scorecards = {"base": scorecards}
     names = list(scorecards)
     base_scenario = base_scenario or names[0]
-    crits = {n: criteria_table(sc, columns) for n, sc in scorecards.items()}
-    locs = sorted(crits[names[0]].index.astype(str))
-    for n, c in crits.items():
-        if sorted(c.index.astype(str)) != locs:
-            raise ValueError(f"scenario '{n}' has different localities from '{names[0]}'")
-    cols = [f"crit_{c}" for c in CRITERIA]
-    Cs = np.stack([crits[n].reindex(locs)[cols].to_numpy(float) for n in names])
+    locs = sorted(scorecards[names[0]]["locality"].astype(str))
+    Cs = np.stack([_scenario_criteria(n, sc, locs, names[0], columns) for n, sc in scorecards.items()])
     rng = np.random.default_rng(seed)
     base_w = weights.as_array()
     W = _draw_weights(rng, base_w, n_draws, concentration)
@@ -428,7 +446,7 @@ def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, d
     Each field multiplies every home's distances by its block's drawn ratio; the scorecards are
     :func:`~locmap.localities.scorecard.scenario_scorecards` of those distances, computed from one
     home x service-type matrix for all fields and speeds."""
-    methods = set(distances["method"].dropna()) if "method" in distances else {"estimated"}
+    methods = set(distances["method"].dropna().unique()) if "method" in distances else {"estimated"}
     if methods != {"estimated"} or n_fields < 1:
         return {}
     # 1. rank-1 metres per home and type; each field's minutes at each speed (metres x ratio / speed)

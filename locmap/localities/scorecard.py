@@ -301,7 +301,9 @@ def scenario_cards(base: pd.DataFrame, scenarios: Mapping[str, tuple[Mapping[str
         if "walk_speed_kmh" in base.columns:
             table["walk_speed_kmh"] = np.repeat([float(scenarios[nm][2]) for nm in names], n)
             labels.append("walk_speed_kmh")
-        table = table[_card_columns(base, labels)]
+        order = _card_columns(base, labels)
+        if list(table.columns) != order:  # coverage thresholds other than the base's
+            table = table[order]
         out.update({nm: table.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i, nm in enumerate(names)})
     return {nm: out[nm] for nm in scenarios}
 
