@@ -230,11 +230,9 @@ def _with_size_fit(scorecard: pd.DataFrame) -> pd.DataFrame:
 
 
 def _criterion_columns(scorecard: pd.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Those of ``names`` the scorecard has (``size_fit`` computed from the size columns), as float
-    arrays, read from the scorecard in one selection."""
+    """Those of ``names`` the scorecard has (``size_fit`` computed from the size columns), as float arrays."""
     sizes = list(SIZE_COLUMNS) if "size_fit" in names and all(c in scorecard.columns for c in SIZE_COLUMNS) else []
-    read = list(dict.fromkeys([c for c in names if c in scorecard.columns] + sizes))
-    cols = dict(zip(read, scorecard[read].to_numpy(float).T))
+    cols = {c: scorecard[c].to_numpy(float) for c in dict.fromkeys([c for c in names if c in scorecard.columns] + sizes)}
     if sizes:
         cols["size_fit"] = _size_fit(*(cols[c] for c in SIZE_COLUMNS))
     return cols
