@@ -30,6 +30,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning
+from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
@@ -511,6 +512,27 @@ def _cityblock(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
     return cdist(X, X if Y is None else np.asarray(Y, dtype=float), "cityblock")
 
 
+def _best_cut(forest, msf, data: np.ndarray, quorum: float) -> tuple[int, int, float]:
+    """What spopt's ``SpanningForest.find_cut`` returns without a target label: the spanning-forest
+    edge (in the matrix's order) whose removal scores lowest, the first on ties, and its score.
+
+    Each candidate forest is made from the edge list without that edge, not from a deep copy of
+    the sparse matrix with the edge set to zero: the component labels depend only on which nodes
+    are connected (numbered by their lowest node), so every score is the one spopt computes.
+    """
+    rows, cols = msf.nonzero()
+    best = (np.nan, np.nan, np.inf)
+    ones = np.ones(max(len(rows) - 1, 0))
+    for e in range(len(rows)):
+        keep = np.r_[0:e, e + 1:len(rows)]
+        _, labels = connected_components(coo_array((ones, (rows[keep], cols[keep])), shape=msf.shape),
+                                         directed=False)
+        score = forest.score(data, labels=labels, quorum=quorum)
+        if score < best[2]:
+            best = (rows[e], cols[e], score)
+    return best
+
+
 def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: np.ndarray,
                        floor_people: float, balance_weight: float) -> np.ndarray:
     """SKATER (spopt ``SpanningForest``) with a *population* floor and a balance term.
@@ -520,10 +542,11 @@ def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: n
     ``balance_weight`` x the coefficient of variation of piece populations to the
     attribute dissimilarity ``balance_weight`` x the summed distance of each piece's
     population from the nearest whole multiple of total/k (a piece of 2.0 targets can
-    still be split evenly later).  Tree building and greedy cutting are spopt's.
+    still be split evenly later).  Tree building and greedy cutting are spopt's (each cut's
+    candidates scored by :func:`_best_cut`, the same search without copying the sparse tree).
     """
     # spopt takes ~1.4 s to import; only scheme generation needs it
-    from spopt.region.skater import SpanningForest  # noqa: PLC0415
+    from spopt.region.skater import SpanningForest, deletion  # noqa: PLC0415
 
     class _PopForest(SpanningForest):
         def score(self, data, labels=None, quorum=-np.inf):  # noqa: ARG002
@@ -538,6 +561,11 @@ def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: n
             r = sums / target
             off = np.abs(r - np.maximum(np.round(r), 1.0)).sum()
             return base + balance_weight * off * scale
+
+        def find_cut(self, MSF, data=None, quorum=-np.inf, labels=None, target_label=None, make=False):
+            if labels is not None or target_label is not None or make or data is None:
+                return SpanningForest.find_cut(self, MSF, data, quorum, labels, target_label, make)
+            return deletion(*_best_cut(self, MSF, data, quorum))
 
     # scale the balance term to the attribute score of the unsplit map
     scale = 1.0
