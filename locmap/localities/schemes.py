@@ -30,7 +30,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning
-from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
@@ -512,22 +511,38 @@ def _cityblock(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
     return cdist(X, X if Y is None else np.asarray(Y, dtype=float), "cityblock")
 
 
+def _forest_labels(n_nodes: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Component of each node of the forest with edges ``rows[i]``-``cols[i]``, numbered in the
+    order of each component's lowest node (scipy's ``connected_components`` numbering)."""
+    root = list(range(n_nodes))
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    for a, b in zip(rows.tolist(), cols.tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            root[max(ra, rb)] = min(ra, rb)
+    number: dict[int, int] = {}
+    return np.array([number.setdefault(find(i), len(number)) for i in range(n_nodes)], dtype=np.int32)
+
+
 def _best_cut(forest, msf, data: np.ndarray, quorum: float) -> tuple[int, int, float]:
     """What spopt's ``SpanningForest.find_cut`` returns without a target label: the spanning-forest
     edge (in the matrix's order) whose removal scores lowest, the first on ties, and its score.
 
-    Each candidate forest is made from the edge list without that edge, not from a deep copy of
-    the sparse matrix with the edge set to zero: the component labels depend only on which nodes
-    are connected (numbered by their lowest node), so every score is the one spopt computes.
+    Each candidate forest's components come from its edge list (:func:`_forest_labels`), not from
+    a deep copy of the sparse matrix with the edge set to zero: the labels depend only on which
+    nodes are connected, so every score is the one spopt computes.
     """
     rows, cols = msf.nonzero()
     best = (np.nan, np.nan, np.inf)
-    ones = np.ones(max(len(rows) - 1, 0))
     for e in range(len(rows)):
         keep = np.r_[0:e, e + 1:len(rows)]
-        _, labels = connected_components(coo_array((ones, (rows[keep], cols[keep])), shape=msf.shape),
-                                         directed=False)
-        score = forest.score(data, labels=labels, quorum=quorum)
+        score = forest.score(data, labels=_forest_labels(msf.shape[0], rows[keep], cols[keep]), quorum=quorum)
         if score < best[2]:
             best = (rows[e], cols[e], score)
     return best
