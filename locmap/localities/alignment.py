@@ -52,14 +52,31 @@ def _align(a: pd.Series, b: pd.Series, weights: pd.Series | None) -> pd.DataFram
                          "w": w})
 
 
+def _people_table(d: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """People (``w``) per A-area (rows, sorted) and B-area (columns, sorted) of an aligned table, and
+    each LSOA's row and column position.
+
+    The sums are pandas' grouped sums over the LSOAs in order (as ``pivot_table`` makes them), keyed
+    by one integer per (A, B) pair instead of the two names.
+    """
+    a_code, a_names = pd.factorize(d["a"], sort=True)
+    b_code, b_names = pd.factorize(d["b"], sort=True)
+    sums = d["w"].groupby(a_code * len(b_names) + b_code).sum()
+    M = np.zeros(len(a_names) * len(b_names))
+    M[sums.index.to_numpy()] = sums.to_numpy()
+    # row-major values, as pivot_table leaves them: sums over rows and columns round by memory layout
+    table = pd.DataFrame(M.reshape(len(a_names), len(b_names)), index=pd.Index(a_names, name="a"),
+                         columns=pd.Index(b_names, name="b"), copy=False)
+    return table, a_code, b_code
+
+
 def crosstab(a: pd.Series, b: pd.Series, weights: pd.Series | None = None,
              normalize: str | None = None) -> pd.DataFrame:
     """Cross-tabulation of people (or LSOAs when ``weights`` is None): rows A, columns B.
 
     ``normalize``: None (people), ``"index"`` (row shares) or ``"columns"``.
     """
-    d = _align(a, b, weights)
-    t = d.pivot_table(index="a", columns="b", values="w", aggfunc="sum", fill_value=0.0)
+    t = _people_table(_align(a, b, weights))[0]
     t.index.name, t.columns.name = "scheme_a", "scheme_b"
     if normalize == "index":
         t = t.div(t.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
@@ -87,7 +104,7 @@ def alignment_index(a: pd.Series, b: pd.Series, weights: pd.Series | None = None
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: PLC0415
 
     d = _align(a, b, weights)
-    t = d.pivot_table(index="a", columns="b", values="w", aggfunc="sum", fill_value=0.0)
+    t, a_code, b_code = _people_table(d)
     tot = float(t.to_numpy().sum())
     M = t.to_numpy() / tot if tot > 0 else t.to_numpy()
     pur_ab = float(M.max(axis=1).sum())
@@ -98,8 +115,9 @@ def alignment_index(a: pd.Series, b: pd.Series, weights: pd.Series | None = None
     return {"n_a": int(t.shape[0]), "n_b": int(t.shape[1]),
             "purity_a_in_b": pur_ab, "purity_b_in_a": pur_ba,
             "alignment_index": (pur_ab + pur_ba) / 2,
-            "ari": float(adjusted_rand_score(d["a"], d["b"])),
-            "nmi": float(normalized_mutual_info_score(d["a"], d["b"])),
+            # positions in the sorted names: the same classes in the same order as the names
+            "ari": float(adjusted_rand_score(a_code, b_code)),
+            "nmi": float(normalized_mutual_info_score(a_code, b_code)),
             "vi_bits": float(max(vi, 0.0)),
             "vi_norm": float(max(vi, 0.0) / np.log2(n)) if n > 1 else 0.0}
 

@@ -40,8 +40,8 @@ import pandas as pd
 
 from locmap.distance.model import error_fields, london_model
 from locmap.errors import MissingColumnError
-from locmap.localities.scorecard import coverage_thresholds, scenario_scorecards as _scorecard_scenarios
-from locmap.localities.scorecard import scorecard_at_threshold
+from locmap.localities.scorecard import (LocalityHomes, access_columns, coverage_thresholds, key_types,
+                                         nearest_matrix, scenario_cards, scorecard_at_threshold)
 
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
@@ -147,12 +147,14 @@ class Weights:
         return cls(**vals)
 
 
-def _minmax(s: pd.Series) -> pd.Series:
-    s = s.astype(float)
-    lo, hi = s.min(), s.max()
+def _minmax(values: np.ndarray) -> np.ndarray:
+    """0-1 over the localities (NaN left out of the range and set to 0.5; all 0.5 without a range)."""
+    v = np.asarray(values, dtype=float)
+    lo, hi = (np.fmin.reduce(v), np.fmax.reduce(v)) if len(v) else (np.nan, np.nan)
     if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo <= 1e-12:
-        return pd.Series(0.5, index=s.index)
-    return ((s - lo) / (hi - lo)).fillna(0.5)
+        return np.full(len(v), 0.5)
+    out = (v - lo) / (hi - lo)
+    return np.where(np.isnan(out), 0.5, out)
 
 
 def _scorecard_column_error(column: str, scorecard: pd.DataFrame) -> MissingColumnError:
@@ -166,7 +168,7 @@ def _gap_minutes(scorecard: pd.DataFrame) -> float:
     """The scorecard's one gap threshold (minutes)."""
     if "gap_threshold_min" not in scorecard.columns:
         raise _scorecard_column_error("gap_threshold_min", scorecard)
-    vals = pd.unique(scorecard["gap_threshold_min"].astype(float))
+    vals = pd.unique(scorecard["gap_threshold_min"].to_numpy(float))
     if len(vals) != 1:
         raise ValueError(f"scorecard mixes gap thresholds {sorted(vals)}: rank one threshold at a time")
     return float(vals[0])
@@ -211,12 +213,43 @@ def criteria_sources(scorecard: pd.DataFrame,
     return pd.DataFrame(rows, columns=["criterion", "column", "direction", "present"])
 
 
+def _size_fit(guide_min: np.ndarray, guide_max: np.ndarray, gap_people: np.ndarray) -> np.ndarray:
+    """Closeness of each locality to the size guide: 1 inside it, falling off with the people outside."""
+    guide = (guide_min + guide_max) / 2
+    return 1.0 / (1.0 + np.abs(gap_people) / guide)
+
+
+SIZE_COLUMNS = ("size_guide_min", "size_guide_max", "size_gap_people")
+
+
 def _with_size_fit(scorecard: pd.DataFrame) -> pd.DataFrame:
     sc = scorecard.copy()
-    if "size_gap_people" in sc.columns and "size_guide_min" in sc.columns:
-        guide = (sc["size_guide_min"] + sc["size_guide_max"]) / 2
-        sc["size_fit"] = 1.0 / (1.0 + np.abs(sc["size_gap_people"]) / guide)
+    if all(c in sc.columns for c in SIZE_COLUMNS):
+        sc["size_fit"] = _size_fit(*(sc[c].to_numpy(float) for c in SIZE_COLUMNS))
     return sc
+
+
+def _criterion_columns(scorecard: pd.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Those of ``names`` the scorecard has (``size_fit`` computed from the size columns), as float arrays."""
+    sizes = list(SIZE_COLUMNS) if "size_fit" in names and all(c in scorecard.columns for c in SIZE_COLUMNS) else []
+    cols = {c: scorecard[c].to_numpy(float) for c in dict.fromkeys([c for c in names if c in scorecard.columns] + sizes)}
+    if sizes:
+        cols["size_fit"] = _size_fit(*(cols[c] for c in SIZE_COLUMNS))
+    return cols
+
+
+def _criteria_values(scorecard: pd.DataFrame, columns: Mapping[str, list[tuple[str, int]]] | None = None
+                     ) -> np.ndarray:
+    """``(n_localities, 5)`` normalised criteria (:data:`CRITERIA` order; rows: the scorecard's)."""
+    resolved = resolve_columns(scorecard, columns)
+    sc = _criterion_columns(scorecard, [col for cols in resolved.values() for col, _ in cols])
+    out = np.full((len(scorecard), len(CRITERIA)), 0.5)
+    for i, c in enumerate(CRITERIA):
+        parts = [(_minmax(sc[col]) if d > 0 else 1 - _minmax(sc[col]))
+                 for col, d in resolved.get(c, []) if col in sc]
+        if parts:
+            out[:, i] = np.stack(parts).sum(axis=0) / len(parts)
+    return out
 
 
 def criteria_table(scorecard: pd.DataFrame,
@@ -228,14 +261,8 @@ def criteria_table(scorecard: pd.DataFrame,
     (:func:`resolve_columns`).  Columns absent from the scorecard are left out (listed by
     :func:`criteria_sources`); a criterion with no column at all is 0.5 for everyone.
     """
-    resolved = resolve_columns(scorecard, columns)
-    sc = _with_size_fit(scorecard).set_index("locality")
-    out = pd.DataFrame(index=sc.index)
-    for c in CRITERIA:
-        parts = [(_minmax(sc[col]) if d > 0 else 1 - _minmax(sc[col]))
-                 for col, d in resolved.get(c, []) if col in sc.columns]
-        out[f"crit_{c}"] = pd.concat(parts, axis=1).mean(axis=1) if parts else 0.5
-    return out
+    return pd.DataFrame(_criteria_values(scorecard, columns), columns=[f"crit_{c}" for c in CRITERIA],
+                        index=pd.Index(scorecard["locality"], name="locality"))
 
 
 def _scores(crit: pd.DataFrame, weights: Weights) -> pd.Series:
@@ -268,6 +295,19 @@ def _ranks(C: np.ndarray, W: np.ndarray, tiebreak: np.ndarray) -> tuple[np.ndarr
     rows = np.arange(S.shape[0])[:, None]
     ranks[rows, order] = np.arange(1, S.shape[1] + 1)
     return ranks, S
+
+
+def _scenario_criteria(name: str, scorecard: pd.DataFrame, locs: list[str], first: str,
+                       columns: Mapping[str, list[tuple[str, int]]] | None) -> np.ndarray:
+    """Criteria of one scenario's scorecard with rows in ``locs`` order (the same localities as the
+    first scenario's, or ValueError)."""
+    names = scorecard["locality"].astype(str).tolist()
+    if sorted(names) != locs:
+        raise ValueError(f"scenario '{name}' has different localities from '{first}'")
+    row = {n: i for i, n in enumerate(names)}
+    # column-major, as a DataFrame's values: the matrix products of the draws round by memory
+    # layout, and the published scores are those of this layout
+    return np.asfortranarray(_criteria_values(scorecard, columns)[[row[n] for n in locs]])
 
 
 def _draw_weights(rng: np.random.Generator, base_w: np.ndarray, n_draws: int,
@@ -344,13 +384,8 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
         scorecards = {"base": scorecards}
     names = list(scorecards)
     base_scenario = base_scenario or names[0]
-    crits = {n: criteria_table(sc, columns) for n, sc in scorecards.items()}
-    locs = sorted(crits[names[0]].index.astype(str))
-    for n, c in crits.items():
-        if sorted(c.index.astype(str)) != locs:
-            raise ValueError(f"scenario '{n}' has different localities from '{names[0]}'")
-    cols = [f"crit_{c}" for c in CRITERIA]
-    Cs = np.stack([crits[n].reindex(locs)[cols].to_numpy(float) for n in names])
+    locs = sorted(scorecards[names[0]]["locality"].astype(str))
+    Cs = np.stack([_scenario_criteria(n, sc, locs, names[0], columns) for n, sc in scorecards.items()])
     rng = np.random.default_rng(seed)
     base_w = weights.as_array()
     W = _draw_weights(rng, base_w, n_draws, concentration)
@@ -404,19 +439,24 @@ def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, d
                              n_fields: int = DISTANCE_FIELDS) -> dict[str, pd.DataFrame]:
     """Scorecards of every (distance field x speed x gap) scenario for estimated distances
     (``{}`` when any distance is along streets: the street distance stands).  Names end in
-    ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often."""
-    methods = set(distances["method"].dropna()) if "method" in distances else {"estimated"}
+    ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often.
+
+    Each field multiplies every home's distances by its block's drawn ratio; the scorecards are
+    :func:`~locmap.localities.scorecard.scenario_scorecards` of those distances, computed from one
+    home x service-type matrix for all fields and speeds."""
+    methods = set(distances["method"].dropna().unique()) if "method" in distances else {"estimated"}
     if methods != {"estimated"} or n_fields < 1:
         return {}
-    out: dict[str, pd.DataFrame] = {}
-    for j, mult in enumerate(distance_fields(homes, n_fields), start=1):
-        d = distances.copy()
-        d["distance_m"] = d["distance_m"] * d["home_id"].map(mult).fillna(1.0).to_numpy(float)
-        cards = _scorecard_scenarios(base, assignment, homes, {v: rescale_minutes(d, v) for v in speeds_kmh},
-                                     gap_scenarios, key_service_types=key_service_types,
-                                     thresholds_minutes=thresholds_minutes)
-        out.update({f"{name}{FIELD_SUFFIX}{j}": card for name, card in cards.items()})
-    return out
+    # 1. rank-1 metres per home and type; each field's minutes at each speed (metres x ratio / speed)
+    metres = nearest_matrix(distances, homes["home_id"].to_numpy(), "distance_m")
+    minutes = {(j, v): metres.mul(mult.to_numpy(float), axis=0) / (v * 1000.0 / 60.0)
+               for j, mult in enumerate(distance_fields(homes, n_fields), start=1) for v in speeds_kmh}
+    # 2. coverage and gaps of every scenario in one pass; the scorecards in field, speed, gap order
+    by_loc = LocalityHomes.of(homes, assignment, base["locality"])
+    acc = access_columns(by_loc, minutes, key_types(distances, key_service_types), thresholds_minutes,
+                         gap_scenarios)
+    return scenario_cards(base, {f"{v:g}kmh_{g:g}min{FIELD_SUFFIX}{j}": (acc[(j, v)][float(g)], g, v)
+                                 for (j, v) in minutes for g in gap_scenarios})
 
 
 def _field_rule_inputs(names: list[str], base_scenario: str, Cs: np.ndarray, base_w: np.ndarray,

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import cdist
 
 from locmap.bands import bands_in
 from locmap.errors import (
@@ -502,6 +503,51 @@ def _features(units: gpd.GeoDataFrame, boundary_cols: Sequence[str],
     return np.column_stack(parts)
 
 
+def _cityblock(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
+    """Manhattan distances between the rows of ``X`` and ``Y`` (default ``X``): what SKATER's default
+    (scikit-learn's ``manhattan_distances``) computes with scipy's ``cdist``, without its per-call
+    input validation (SKATER scores every cut of every tree with it)."""
+    X = np.asarray(X, dtype=float)
+    return cdist(X, X if Y is None else np.asarray(Y, dtype=float), "cityblock")
+
+
+def _forest_labels(n_nodes: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Component of each node of the forest with edges ``rows[i]``-``cols[i]``, numbered in the
+    order of each component's lowest node (scipy's ``connected_components`` numbering)."""
+    root = list(range(n_nodes))
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    for a, b in zip(rows.tolist(), cols.tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            root[max(ra, rb)] = min(ra, rb)
+    number: dict[int, int] = {}
+    return np.array([number.setdefault(find(i), len(number)) for i in range(n_nodes)], dtype=np.int32)
+
+
+def _best_cut(forest, msf, data: np.ndarray, quorum: float) -> tuple[int, int, float]:
+    """What spopt's ``SpanningForest.find_cut`` returns without a target label: the spanning-forest
+    edge (in the matrix's order) whose removal scores lowest, the first on ties, and its score.
+
+    Each candidate forest's components come from its edge list (:func:`_forest_labels`), not from
+    a deep copy of the sparse matrix with the edge set to zero: the labels depend only on which
+    nodes are connected, so every score is the one spopt computes.
+    """
+    rows, cols = msf.nonzero()
+    best = (np.nan, np.nan, np.inf)
+    for e in range(len(rows)):
+        keep = np.r_[0:e, e + 1:len(rows)]
+        score = forest.score(data, labels=_forest_labels(msf.shape[0], rows[keep], cols[keep]), quorum=quorum)
+        if score < best[2]:
+            best = (rows[e], cols[e], score)
+    return best
+
+
 def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: np.ndarray,
                        floor_people: float, balance_weight: float) -> np.ndarray:
     """SKATER (spopt ``SpanningForest``) with a *population* floor and a balance term.
@@ -511,10 +557,11 @@ def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: n
     ``balance_weight`` x the coefficient of variation of piece populations to the
     attribute dissimilarity ``balance_weight`` x the summed distance of each piece's
     population from the nearest whole multiple of total/k (a piece of 2.0 targets can
-    still be split evenly later).  Tree building and greedy cutting are spopt's.
+    still be split evenly later).  Tree building and greedy cutting are spopt's (each cut's
+    candidates scored by :func:`_best_cut`, the same search without copying the sparse tree).
     """
     # spopt takes ~1.4 s to import; only scheme generation needs it
-    from spopt.region.skater import SpanningForest  # noqa: PLC0415
+    from spopt.region.skater import SpanningForest, deletion  # noqa: PLC0415
 
     class _PopForest(SpanningForest):
         def score(self, data, labels=None, quorum=-np.inf):  # noqa: ARG002
@@ -530,10 +577,15 @@ def _skater_population(units: gpd.GeoDataFrame, w, X: np.ndarray, k: int, pop: n
             off = np.abs(r - np.maximum(np.round(r), 1.0)).sum()
             return base + balance_weight * off * scale
 
+        def find_cut(self, MSF, data=None, quorum=-np.inf, labels=None, target_label=None, make=False):
+            if labels is not None or target_label is not None or make or data is None:
+                return SpanningForest.find_cut(self, MSF, data, quorum, labels, target_label, make)
+            return deletion(*_best_cut(self, MSF, data, quorum))
+
     # scale the balance term to the attribute score of the unsplit map
     scale = 1.0
     target = float(pop.sum()) / k
-    model = _PopForest()
+    model = _PopForest(dissimilarity=_cityblock)
     scale = max(SpanningForest.score(model, X, labels=np.zeros(len(X), dtype=int)), 1e-9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -12,6 +12,7 @@ description of every column; column names carry their unit (``pct_`` = percent 0
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import geopandas as gpd
@@ -151,6 +152,162 @@ def scorecard_at_threshold(scorecard: pd.DataFrame, minutes: float,
     return out
 
 
+COVERAGE_PREFIX = "pct_children_within_"
+
+
+def nearest_matrix(distances: pd.DataFrame, home_ids: Sequence[str], value: str = "minutes") -> pd.DataFrame:
+    """``value`` of each home's rank-1 service of each type: rows ``home_ids`` (NaN where the table
+    has none), columns every service type of the table (sorted).
+
+    The same numbers as pivoting :func:`_nearest_by_type` (the first rank-1 row of a home and type
+    counts), found by position: the strings are factorised once, not hashed per pivot.
+    """
+    rank1 = distances["rank"].to_numpy() == 1
+    type_code, types = pd.factorize(distances["service_type"], sort=True)
+    home_code, homes_seen = pd.factorize(distances["home_id"])
+    row = pd.Index(home_ids).get_indexer(homes_seen)[home_code]
+    use = np.flatnonzero(rank1 & (row >= 0) & (type_code >= 0))
+    cell = row[use].astype(np.int64) * len(types) + type_code[use]
+    _, first = np.unique(cell, return_index=True)  # the first row of each (home, type)
+    out = np.full((len(home_ids), len(types)), np.nan)
+    out[row[use[first]], type_code[use[first]]] = distances[value].to_numpy(float)[use[first]]
+    return pd.DataFrame(out, index=pd.Index(home_ids, name="home_id"), columns=pd.Index(types, name="service_type"))
+
+
+@dataclass(frozen=True)
+class LocalityHomes:
+    """The homes of one scheme grouped by locality: what every access column sums over.
+
+    ``localities`` is the output order; ``codes[i]`` the position of home ``i``'s locality in it
+    (-1: none, left out); ``children`` the children 0-19 at each home.
+    """
+
+    localities: pd.Index
+    codes: np.ndarray
+    children: np.ndarray
+
+    @classmethod
+    def of(cls, homes: pd.DataFrame, assignment: pd.Series, localities: Sequence[str],
+           child_col: str = "pop_0_19") -> "LocalityHomes":
+        idx = pd.Index(localities)
+        codes = idx.get_indexer(homes[LSOA_ID].map(assignment))
+        return cls(idx, codes, homes[child_col].astype(float).to_numpy())
+
+    def sums(self, X: np.ndarray) -> np.ndarray:
+        """``(n_localities, n_columns)`` sums of ``X``'s rows (homes) per locality (NaN: no home).
+
+        pandas' grouped sum (compensated, in row order), so each column equals
+        ``Series.groupby(locality).sum()`` to the bit; one pass for all columns.
+        """
+        keep = self.codes >= 0
+        s = pd.DataFrame(X[keep]).groupby(self.codes[keep]).sum()
+        return s.reindex(range(len(self.localities))).to_numpy(float)
+
+
+def coverage_hits(minutes: pd.DataFrame, key: Sequence[str], thresholds_minutes: Sequence[float],
+                  gap_thresholds_min: Sequence[float]) -> tuple[list[str], np.ndarray]:
+    """Names and 0/1 columns (homes x columns) of every coverage column at each threshold and of
+    the gap (``gap_<g>``: nearest key service beyond ``g`` minutes or none) at each gap threshold.
+
+    ``minutes``: :func:`nearest_matrix` (homes x service types).
+    """
+    M = minutes.to_numpy(float)
+    col = {t: i for i, t in enumerate(minutes.columns)}
+    any_key = (np.fmin.reduce(M[:, [col[t] for t in key]], axis=1) if key  # NaN only when none reached
+               else np.full(len(M), np.nan))
+    names, hits = [], []
+    for T in thresholds_minutes:
+        for t in (t for t in COVERAGE_TYPES if t in col):
+            names.append(f"{COVERAGE_PREFIX}{T:g}min_{t}")
+            hits.append(M[:, col[t]] <= T)
+        names.append(f"{COVERAGE_PREFIX}{T:g}min_any_key")
+        hits.append(any_key <= T)
+    for g in gap_thresholds_min:
+        names.append(f"gap_{float(g):g}")
+        hits.append(~(any_key <= float(g)))  # NaN (unreachable) counts as gap
+    return names, np.column_stack(hits).astype(float) if hits else np.zeros((len(M), 0))
+
+
+def _with_gap(thresholds_minutes: Sequence[float], gap_threshold_min: float) -> list[float]:
+    """The coverage thresholds, the gap threshold added (the ranking reads coverage at it)."""
+    out = list(thresholds_minutes)
+    if float(gap_threshold_min) not in {float(t) for t in out}:
+        out.append(float(gap_threshold_min))
+    return out
+
+
+def access_columns(homes: LocalityHomes, minutes_by_scenario: Mapping[str, pd.DataFrame], key: Sequence[str],
+                   thresholds_minutes: Sequence[float], gap_thresholds_min: Sequence[float]
+                   ) -> dict[str, dict[float, dict[str, np.ndarray]]]:
+    """Coverage and gap columns per locality of every (minutes table x gap threshold) scenario.
+
+    Returns ``{scenario: {gap: {column: values in homes.localities order}}}`` with the columns of
+    :func:`build_scorecard` at that gap threshold (coverage at ``thresholds_minutes`` and the gap,
+    ``gap_children`` and ``pct_gap_children``): all scenarios' children summed in one pass.
+    """
+    # 1. 0/1 columns of every scenario, weighted by the children at each home
+    all_t = list(thresholds_minutes) + [float(g) for g in gap_thresholds_min
+                                        if float(g) not in {float(t) for t in thresholds_minutes}]
+    layout, blocks = [], [homes.children[:, None]]
+    for name, mins in minutes_by_scenario.items():
+        cols, hits = coverage_hits(mins, key, all_t, gap_thresholds_min)
+        layout.append((name, cols))
+        blocks.append(homes.children[:, None] * hits)
+    # 2. one grouped sum; percentages of each locality's children
+    S = homes.sums(np.hstack(blocks))
+    kids, at = S[:, 0], 1
+    out: dict[str, dict[float, dict[str, np.ndarray]]] = {}
+    for name, cols in layout:
+        sums = dict(zip(cols, S[:, at:at + len(cols)].T))
+        at += len(cols)
+        out[name] = {}
+        for g in gap_thresholds_min:
+            wanted = [c for T in _with_gap(thresholds_minutes, g) for c in cols
+                      if c.startswith(f"{COVERAGE_PREFIX}{T:g}min_")]
+            card = {c: 100 * sums[c] / kids for c in wanted}
+            card["gap_children"] = sums[f"gap_{float(g):g}"]
+            card["pct_gap_children"] = 100 * card["gap_children"] / kids
+            out[name][float(g)] = card
+    return out
+
+
+def _card_columns(base: pd.DataFrame, scenario_cols: Sequence[str]) -> list[str]:
+    """The columns of a scenario's scorecard, in :func:`build_scorecard`'s order: the base's without
+    its coverage columns, then the scenario's coverage, gap and run-label columns."""
+    kept = [c for c in base.columns if not c.startswith(COVERAGE_PREFIX)]
+    card_cols = kept + [c for c in scenario_cols if c not in kept]
+    return _ordered([c for c in base.columns if c in card_cols], [c for c in card_cols if c not in base.columns])
+
+
+def scenario_cards(base: pd.DataFrame, scenarios: Mapping[str, tuple[Mapping[str, np.ndarray], float, float]]
+                   ) -> dict[str, pd.DataFrame]:
+    """Scorecards of scenarios ``name -> (access columns, gap threshold min, walking speed km/h)``:
+    ``base`` with the scenario's access and gap columns (:func:`access_columns`), gap threshold and
+    walking speed, in the columns and order :func:`build_scorecard` gives that scenario.
+
+    Scenarios with the same columns are built as one table (the base's rows repeated) and cut
+    into scorecards, not built one by one.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, (access, _, _) in scenarios.items():
+        groups.setdefault(tuple(access), []).append(name)
+    n, out = len(base), {}
+    for cols, names in groups.items():
+        table = base.take(np.tile(np.arange(n), len(names))).reset_index(drop=True)
+        for c in cols:
+            table[c] = np.concatenate([scenarios[nm][0][c] for nm in names])
+        table["gap_threshold_min"] = np.repeat([float(scenarios[nm][1]) for nm in names], n)
+        labels = [*cols, "gap_threshold_min"]
+        if "walk_speed_kmh" in base.columns:
+            table["walk_speed_kmh"] = np.repeat([float(scenarios[nm][2]) for nm in names], n)
+            labels.append("walk_speed_kmh")
+        order = _card_columns(base, labels)
+        if list(table.columns) != order:  # coverage thresholds other than the base's
+            table = table[order]
+        out.update({nm: table.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i, nm in enumerate(names)})
+    return {nm: out[nm] for nm in scenarios}
+
+
 def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.DataFrame,
                         distances_by_speed: Mapping[float, pd.DataFrame], gap_scenarios: Sequence[float],
                         key_service_types: Sequence[str] | None = None,
@@ -159,9 +316,9 @@ def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.Dat
     """Scorecards of every (walking speed x gap threshold) scenario, derived from one base scorecard.
 
     Only the access and gap columns depend on the scenario (re-read from that speed's distance
-    table, one pivot per speed); need, assets, hard-edge risk (the nearest service does not change
-    when every time is scaled by the same speed), size and alignment are the base's.  Exactly
-    equal to :func:`build_scorecard` per scenario (tested), without rebuilding the
+    table, one :func:`nearest_matrix` per speed); need, assets, hard-edge risk (the nearest service
+    does not change when every time is scaled by the same speed), size and alignment are the
+    base's.  Exactly equal to :func:`build_scorecard` per scenario (tested), without rebuilding the
     scenario-independent parts.
 
     Returns
@@ -169,27 +326,23 @@ def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.Dat
     dict
         ``"<speed>kmh_<gap>min"`` -> scorecard (the base's columns and order).
     """
-    H = pd.DataFrame(homes[["home_id", LSOA_ID, child_col]]).copy()
-    H["locality"] = H[LSOA_ID].map(assignment)
-    H = H.set_index("home_id")
-    base_ix = base.set_index("locality")
+    H = LocalityHomes.of(homes, assignment, base["locality"], child_col)
+    ids = homes["home_id"].to_numpy()
+    keys = {v: key_types(dist, key_service_types) for v, dist in distances_by_speed.items()}
     out: dict[str, pd.DataFrame] = {}
-    for v, dist in distances_by_speed.items():
-        present = set(dist["service_type"].unique())
-        key = [t for t in (key_service_types or DEFAULT_KEY_TYPES) if t in present]
-        mins = (_nearest_by_type(dist).pivot(index="home_id", columns="service_type", values="minutes")
-                .reindex(H.index))
-        for g in gap_scenarios:
-            card = base_ix.drop(columns=[c for c in base_ix.columns if c.startswith("pct_children_within_")])
-            _access(card, H, mins, key, thresholds_minutes, float(g), child_col)
-            card["gap_threshold_min"] = float(g)
-            if "walk_speed_kmh" in card.columns:
-                card["walk_speed_kmh"] = float(v)
-            card = card.reset_index()
-            cols = [c for c in base.columns if c in card.columns]
-            new = [c for c in card.columns if c not in base.columns]
-            out[f"{v:g}kmh_{g:g}min"] = card[_ordered(cols, new)]
-    return out
+    for key in dict.fromkeys(tuple(k) for k in keys.values()):  # speeds sharing the key types
+        speeds = [v for v in distances_by_speed if tuple(keys[v]) == key]
+        acc = access_columns(H, {v: nearest_matrix(distances_by_speed[v], ids) for v in speeds}, list(key),
+                             thresholds_minutes, gap_scenarios)
+        out.update(scenario_cards(base, {f"{v:g}kmh_{g:g}min": (acc[v][float(g)], g, v)
+                                         for v in speeds for g in gap_scenarios}))
+    return {f"{v:g}kmh_{g:g}min": out[f"{v:g}kmh_{g:g}min"] for v in distances_by_speed for g in gap_scenarios}
+
+
+def key_types(distances: pd.DataFrame, key_service_types: Sequence[str] | None) -> list[str]:
+    """The key service types (default :data:`DEFAULT_KEY_TYPES`) present in the distance table."""
+    present = set(distances["service_type"].unique())
+    return [t for t in (key_service_types or DEFAULT_KEY_TYPES) if t in present]
 
 
 def _ordered(base_cols: list[str], new_cols: list[str]) -> list[str]:
@@ -277,26 +430,6 @@ def _assets(out: pd.DataFrame, services: gpd.GeoDataFrame, lsoa: gpd.GeoDataFram
 def _share(w: pd.Series, hit: pd.Series, loc: pd.Series, kids: pd.Series) -> pd.Series:
     """% of each locality's children (weights ``w``) for whom ``hit`` holds."""
     return 100 * (w * hit.astype(float)).groupby(loc).sum() / kids
-
-
-def _access(out: pd.DataFrame, H: pd.DataFrame, mins: pd.DataFrame, key: list[str],
-            thresholds_minutes: Sequence[float], gap_threshold_min: float, child_col: str) -> None:
-    """Coverage columns at every threshold (the gap threshold included) and the gap columns."""
-    w, loc = H[child_col].astype(float), H["locality"]
-    kids = w.groupby(loc).sum()
-    any_key = mins[key].min(axis=1, skipna=True) if key else pd.Series(np.nan, index=H.index)
-    cov_types = [t for t in COVERAGE_TYPES if t in mins.columns]
-    thresholds = list(thresholds_minutes)
-    if float(gap_threshold_min) not in {float(t) for t in thresholds}:
-        thresholds.append(float(gap_threshold_min))  # the ranking reads coverage at the gap threshold
-    for T in thresholds:
-        tl = f"{T:g}"
-        for t in cov_types:
-            out[f"pct_children_within_{tl}min_{t}"] = _share(w, mins[t] <= T, loc, kids)
-        out[f"pct_children_within_{tl}min_any_key"] = _share(w, any_key <= T, loc, kids)
-    gap = (~(any_key <= gap_threshold_min)).astype(float)  # NaN (unreachable) counts as gap
-    out["gap_children"] = (w * gap).groupby(loc).sum()
-    out["pct_gap_children"] = 100 * out["gap_children"] / kids
 
 
 def _hard_edge(out: pd.DataFrame, H: pd.DataFrame, near: pd.DataFrame, key: list[str],
@@ -416,8 +549,11 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
     H["locality"] = H[LSOA_ID].map(assignment)
     H = H.set_index("home_id")
     near = _nearest_by_type(distances)
-    mins = near.pivot(index="home_id", columns="service_type", values="minutes").reindex(H.index)
-    _access(out, H, mins, key, thresholds_minutes, gap_threshold_min, child_col)
+    by_loc = LocalityHomes.of(homes, assignment, out.index, child_col)
+    acc = access_columns(by_loc, {"base": nearest_matrix(distances, H.index)}, key, thresholds_minutes,
+                         [gap_threshold_min])
+    for col, values in acc["base"][float(gap_threshold_min)].items():
+        out[col] = values
     _hard_edge(out, H, near, key, svc_loc, child_col)
     # 4. size against the guide, alignment with towns/PCNs, labels of the run
     _size(out, size_guide, child_col)

@@ -16,7 +16,7 @@ added site (the optimal sets are not always nested, so the table lists the full 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -283,8 +283,11 @@ def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
 def coverage_gain(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p_max: int,
                   site_ids: Sequence | None = None,
                   existing_cost_m: np.ndarray | None = None,
-                  model: str = "mclp") -> pd.DataFrame:
+                  model: str = "mclp", solved: Mapping[int, dict] | None = None) -> pd.DataFrame:
     """Solve for p = 1..``p_max`` and report coverage and the gain of each added site.
+
+    ``solved``: results of this very model already solved for some p (``p -> solve_mclp`` or
+    ``solve_pmedian`` result), used instead of solving it again.
 
     Returns
     -------
@@ -296,7 +299,9 @@ def coverage_gain(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p_max: i
     C, w, _ = _prepare(cost_m, demand, site_ids)
     p_max = min(int(p_max), C.shape[1])
     for p in range(1, p_max + 1):
-        if model == "mclp":
+        if solved and p in solved:
+            r = solved[p]
+        elif model == "mclp":
             r = solve_mclp(cost_m, demand, max_m, p, site_ids, existing_cost_m)
         else:
             r = solve_pmedian(cost_m, demand, p, site_ids, max_m)
@@ -351,7 +356,7 @@ def suggest_sites(cost_m: np.ndarray, demand: np.ndarray, site_ids: Sequence, p:
     if minutes is not None:
         summary["minutes"] = float(minutes)
     summary["n_existing_services"] = 0 if existing_cost_m is None else int(np.asarray(existing_cost_m).shape[1])
-    gain = coverage_gain(C, w, max_m, p, ids, existing_cost_m)
+    gain = coverage_gain(C, w, max_m, p, ids, existing_cost_m, solved={p: mc})
     if sites is not None and "site_id" in sites.columns:
         out_sites, gain, summary = _with_site_names(out_sites, gain, summary, sites)
     return {"sites": out_sites, "gain": gain, "summary": summary}
