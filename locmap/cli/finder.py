@@ -303,7 +303,8 @@ def run_finder(args: argparse.Namespace) -> int:
         raise SettingsError(f"--k {args.k}: give at least 1 service per type")
     settings = settings_from_args(args)
     area = load_area(args.area, settings)
-    info = page.write_finder_page(area, args.out, k=args.k, service_types=args.types, settings=settings)
+    info = page.write_finder_page(area, args.out, k=args.k, service_types=args.types, settings=settings,
+                                  index_name=args.area)
     print(f"finder page written to {info.path}: {info.size_bytes / 1e6:.2f} MB, {info.n_postcodes:,} "
           f"postcodes, {info.n_services:,} services, k={info.k}; distances: {info.label}")
     return 0

@@ -196,8 +196,9 @@ def _nearest_in_home_borough(ts: TypeServices, home_xy: np.ndarray, home_lad: np
 
 
 def _one_type(area: AreaData, ts: TypeServices, home_xy: np.ndarray, home_lad: np.ndarray,
-              router: Any, k: int, settings: Settings) -> pd.DataFrame:
-    """Overall k nearest + nearest in the home borough for one type, with the flags."""
+              router: Any, k: int, settings: Settings, margins: dict | None = None) -> pd.DataFrame:
+    """Overall k nearest + nearest in the home borough for one type, with the flags.
+    ``margins`` caches :func:`covered_margin_m` of ``home_xy`` by boroughs (types share them)."""
     n = len(home_xy)
     kk = min(k, len(ts.frame))
     dist, idx = router.nearest(home_xy, ts.xy, k=kk)
@@ -216,7 +217,10 @@ def _one_type(area: AreaData, ts: TypeServices, home_xy: np.ndarray, home_lad: n
     out["nearest_across_border"] = np.asarray(across, dtype=object)[out["point"]]
     extra = in_home["minutes"].to_numpy() - first["minutes"].to_numpy()
     out["extra_minutes_in_borough"] = np.where(out["scope"] == "home_borough", extra[out["point"]], np.nan)
-    margin = covered_margin_m(area, home_xy, ts.lads)
+    margins = {} if margins is None else margins
+    if ts.lads not in margins:
+        margins[ts.lads] = covered_margin_m(area, home_xy, ts.lads)
+    margin = margins[ts.lads]
     measure = out["straight_m"] if getattr(router, "method", "") == "estimated" else out["distance_m"]
     certain = (measure.to_numpy() <= margin[out["point"]]) | (out["scope"] == "home_borough")
     out["certain"] = certain & out["distance_m"].notna()
@@ -268,7 +272,8 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
     lad[:] = area.pack.lad_cd if home_lad_cd is None else home_lad_cd  # one code or one per point
     router = router if router is not None else default_router_for(area, settings)
     method = str(getattr(router, "method", "estimated"))
-    parts = [_one_type(area, ts, home_xy, lad, router, k, settings)
+    margins: dict = {}
+    parts = [_one_type(area, ts, home_xy, lad, router, k, settings, margins)
              for ts in services_by_type(area, service_types).values()] if len(home_xy) else []
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in NEAREST_COLUMNS})
