@@ -234,17 +234,12 @@ def _grow(hc, hk, size):
     return a, b
 
 
-#: Children per heap node: a 4-ary heap has half the levels of a binary one, so the many pushes
-#: (one per improving offer) sift up half as far; a pop compares four children per level.
-ARITY = 4
-
-
 @numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _push(hc, hk, size, c, key) -> int:
-    """4-ary min-heap on (cost, key): insert and sift up."""
+    """Binary min-heap on (cost, key): insert and sift up."""
     i = size
     while i > 0:
-        p = (i - 1) >> 2
+        p = (i - 1) >> 1
         pc = hc[p]
         if pc < c or (pc == c and hk[p] <= key):
             break
@@ -256,26 +251,25 @@ def _push(hc, hk, size, c, key) -> int:
 
 @numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _pop(hc, hk, size) -> int:
-    """Remove the root: move the last entry down to its place (the least of up to four children
-    moves up at each level)."""
+    """Remove the root: move the last entry down to its place."""
     size -= 1
     if size == 0:
         return 0
     c, key = hc[size], hk[size]
     i = 0
     while True:
-        a = 4 * i + 1
+        a = 2 * i + 1
         if a >= size:
             break
-        ca, ka = hc[a], hk[a]
-        last = min(a + 4, size)
-        for b in range(a + 1, last):
+        ca = hc[a]
+        b = a + 1
+        if b < size:
             cb = hc[b]
-            if cb < ca or (cb == ca and hk[b] < ka):
-                a, ca, ka = b, cb, hk[b]
-        if c < ca or (c == ca and key <= ka):
+            if cb < ca or (cb == ca and hk[b] < hk[a]):
+                a, ca = b, cb
+        if c < ca or (c == ca and key <= hk[a]):
             break
-        hc[i], hk[i] = ca, ka
+        hc[i], hk[i] = ca, hk[a]
         i = a
     hc[i], hk[i] = c, key
     return size
