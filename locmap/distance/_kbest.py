@@ -115,11 +115,11 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
                                            np.int32(j), k, track_length):
             size = _push(hc, hk, size, src_cost[j], (np.int64(j) << 32) | v)
     while size > 0:
-        c, key = hc[0], hk[0]
-        size = _pop(hc, hk, size)
+        c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
         m = nlab[v]
         if m >= k or ts[v * k + m] != s or tc[v * k + m] != c:
+            size = _pop(hc, hk, size)
             continue  # stale: improved since, or pushed out by k better sources
         nlab[v] = m + np.uint8(1)
         if m + 1 == k and want[v]:
@@ -127,6 +127,7 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
             if missing == 0:
                 break
         ln = tl[v * k + m] if track_length else c
+        root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
             nc = c + cost[e]
@@ -135,9 +136,15 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
             nl = ln + length[e] if track_length else 0.0
             if not _offer(tc, tl, ts, w * k, nc, nl, s, k, track_length):
                 continue
+            if root:
+                _replace_root(hc, hk, size, nc, (np.int64(s) << 32) | w)
+                root = False
+                continue
             if size == hc.size:
                 hc, hk = _grow(hc, hk, size)
             size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
+        if root:
+            size = _pop(hc, hk, size)
     lab_cost = tc.reshape(n, k)
     return lab_cost, (tl.reshape(n, k) if track_length else lab_cost.copy()), ts.reshape(n, k)
 
@@ -201,10 +208,10 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
                 tl[v] = src_length[j]
             size = _push(hc, hk, size, c, (np.int64(j) << 32) | v)
     while size > 0:
-        c, key = hc[0], hk[0]
-        size = _pop(hc, hk, size)
+        c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
         if done[v] or ts[v] != s or tc[v] != c:
+            size = _pop(hc, hk, size)
             continue
         done[v] = True
         if want[v]:
@@ -212,6 +219,7 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             if missing == 0:
                 break
         ln = tl[v] if track_length else c
+        root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
             nc = c + cost[e]
@@ -220,9 +228,15 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             tc[w], ts[w] = nc, s
             if track_length:
                 tl[w] = ln + length[e]
+            if root:
+                _replace_root(hc, hk, size, nc, (np.int64(s) << 32) | w)
+                root = False
+                continue
             if size == hc.size:
                 hc, hk = _grow(hc, hk, size)
             size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
+        if root:
+            size = _pop(hc, hk, size)
     lab_cost = tc.reshape(n, 1)
     return lab_cost, (tl.reshape(n, 1) if track_length else lab_cost.copy()), ts.reshape(n, 1)
 
@@ -255,7 +269,15 @@ def _pop(hc, hk, size) -> int:
     size -= 1
     if size == 0:
         return 0
-    c, key = hc[size], hk[size]
+    _replace_root(hc, hk, size, hc[size], hk[size])
+    return size
+
+
+@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
+def _replace_root(hc, hk, size, c, key) -> None:
+    """Put (c, key) in place of the root and sift it down (a pop and a push in one pass: the
+    entry pushed right after a pop costs no less than the popped one, so it usually stays
+    near the top, where the last entry a plain pop moves up would sink to the bottom)."""
     i = 0
     while True:
         a = 2 * i + 1
@@ -272,7 +294,6 @@ def _pop(hc, hk, size) -> int:
         hc[i], hk[i] = ca, hk[a]
         i = a
     hc[i], hk[i] = c, key
-    return size
 
 
 __all__ = ["MAX_K", "k_nearest_sources"]
