@@ -15,18 +15,19 @@ expanding it loses nothing.  The work is about k x one multi-source Dijkstra, in
 Dijkstra per source.
 
 numba compiles the kernel on first use and caches the machine code on disk (``cache=True``).
+numba itself is imported on the first search (:func:`_compile`), not with this module: a run
+with the estimated router (no street network) never pays its import.
 """
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
-import numba
 import numpy as np
 
 
-
-def _disk_cache() -> bool:
+def _disk_cache(numba) -> bool:
     """Where numba keeps the compiled kernels: next to this file when it is writable, else
     ``$NUMBA_CACHE_DIR``, else the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``,
     ``locmap/numba``).  When none is writable (a read-only install run by a user without a home)
@@ -45,15 +46,36 @@ def _disk_cache() -> bool:
     return True
 
 
-#: Whether the compiled kernels are cached on disk (see :func:`_disk_cache`).
-DISK_CACHE = _disk_cache()
+#: Whether the compiled kernels are cached on disk (see :func:`_disk_cache`; set by :func:`_compile`).
+DISK_CACHE: bool | None = None
+#: The functions below compiled by numba (:func:`_compile`): helpers inlined into the kernels.
+_INLINED = ("_offer", "_push", "_pop", "_replace_root")
+_KERNELS = ("_k_nearest", "_nearest_source", "_grow")
+_COMPILING = threading.Lock()
+
+
+def _compile() -> None:
+    """Import numba and replace the pure-Python functions of this module by their compiled
+    versions (once); numba resolves the helpers as module globals when it compiles a kernel."""
+    global DISK_CACHE
+    with _COMPILING:
+        if DISK_CACHE is not None:
+            return
+        import numba
+
+        cache = _disk_cache(numba)
+        g = globals()
+        for name in _INLINED:
+            g[name] = numba.njit(cache=cache, nogil=True, inline="always")(g[name])
+        for name in _KERNELS:
+            g[name] = numba.njit(cache=cache, nogil=True)(g[name])
+        DISK_CACHE = cache
 
 
 #: Most labels per node (``nlab`` is a uint8).
 MAX_K = 255
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True)
 def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit,
                       wanted, track_length):
     """Labels of every node: its ``k`` cheapest distinct sources.
@@ -95,6 +117,14 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     popped in (cost, source) order and a later offer never beats a popped one), so a popped
     entry is settled when it is the node's next entry, and at the end the lists are the labels.
     """
+    _compile()
+    return _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit, wanted,
+                      track_length)
+
+
+def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit, wanted,
+               track_length):
+    """:func:`k_nearest_sources` (compiled by :func:`_compile`)."""
     if k == 1:
         return _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length,
                                limit, wanted, track_length)
@@ -149,7 +179,6 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     return lab_cost, (tl.reshape(n, k) if track_length else lab_cost.copy()), ts.reshape(n, k)
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _offer(tc, tl, ts, base, c, ln, s, k, track) -> bool:
     """Put (c, s) among a node's k best (cost, source) pairs (distinct sources, sorted; the
     node's entries are ``base .. base + k - 1``; ``tl`` follows when ``track``).
@@ -184,7 +213,6 @@ def _offer(tc, tl, ts, base, c, ln, s, k, track) -> bool:
     return True
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True)
 def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length, limit, wanted,
                     track_length):
     """k = 1: plain multi-source Dijkstra with the same (cost, source) order and outputs."""
@@ -241,14 +269,12 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
     return lab_cost, (tl.reshape(n, 1) if track_length else lab_cost.copy()), ts.reshape(n, 1)
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True)
 def _grow(hc, hk, size):
     a, b = np.empty(hc.size * 2), np.empty(hc.size * 2, np.int64)
     a[:size], b[:size] = hc[:size], hk[:size]
     return a, b
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _push(hc, hk, size, c, key) -> int:
     """Binary min-heap on (cost, key): insert and sift up."""
     i = size
@@ -263,7 +289,6 @@ def _push(hc, hk, size, c, key) -> int:
     return size + 1
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _pop(hc, hk, size) -> int:
     """Remove the root: move the last entry down to its place."""
     size -= 1
@@ -273,7 +298,6 @@ def _pop(hc, hk, size) -> int:
     return size
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _replace_root(hc, hk, size, c, key) -> None:
     """Put (c, key) in place of the root and sift it down (a pop and a push in one pass: the
     entry pushed right after a pop costs no less than the popped one, so it usually stays
