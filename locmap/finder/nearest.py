@@ -355,10 +355,15 @@ def coverage_notes(area: AreaData, service_types: Sequence[str] | None = None) -
     """Per type, which of the area's boroughs have no service of that type in the loaded data
     (so one there cannot be found, e.g. children's centres listed for the study area only).
     Types with services in every borough are left out."""
+    return _notes(area, services_by_type(area, service_types))
+
+
+def _notes(area: AreaData, by_type: dict[str, TypeServices]) -> dict[str, str]:
+    """:func:`coverage_notes` of the types of a :func:`services_by_type` answer."""
     names = lad_names(area)
     lads = [str(area.pack.lad_cd), *map(str, getattr(area.pack, "neighbour_lad_cds", ()))]
     notes = {}
-    for t, ts in services_by_type(area, service_types).items():
+    for t, ts in by_type.items():
         missing = [names.get(lad, lad) for lad in lads if lad not in ts.lads]
         if missing:
             notes[t] = (f"{ts.label}: none listed in {', '.join(missing)} in the data, so one "
@@ -397,6 +402,7 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     files = input_record([*pack_input_files(area.pack, settings.resolve_data_root()),
                           *[p for p in (settings.user_services, settings.network_file) if p is not None]])
     index = build_index(area)
+    by_type = services_by_type(area)
     # the area's own postcodes (answerable or non-geographic); a neighbour's postcode is refused
     # by the full path, which explains it there (one row each, thousands: not worth indexing)
     own = index.table.index[index.table["in_area"].to_numpy(bool)]
@@ -410,7 +416,7 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
         "key": record_path.stem, "area": str(area.pack.name), "title": str(area.pack.title),
         "lad_nm": str(area.pack.lad_nm), "attribution": str(area.attribution or export.ATTRIBUTION),
         "label": str(labels.iat[0]) if len(labels) else None, "walk_speed_kmh": settings.walk_speed_kmh,
-        "k": settings.k_nearest, "types": list(services_by_type(area)), "notes": coverage_notes(area),
+        "k": settings.k_nearest, "types": list(by_type), "notes": _notes(area, by_type),
         "n_postcodes": len(own), "files": files,
     }
     with export.atomic_path(table) as tmp:
