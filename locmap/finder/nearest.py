@@ -406,10 +406,13 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     # the area's own postcodes (answerable or non-geographic); a neighbour's postcode is refused
     # by the full path, which explains it there (one row each, thousands: not worth indexing)
     own = index.table.index[index.table["in_area"].to_numpy(bool)]
+    # asked in key order, the answers come out in key order: no sort of the whole table after
+    own = own[np.argsort(np.asarray([compact(pc) for pc in own], dtype=object), kind="stable")]
     res = nearest_for_postcodes(area, own, k=settings.k_nearest, router=router, settings=settings, index=index)
     codes, uniques = pd.factorize(res["postcode"])  # the key of each distinct postcode, once
     res[KEY_COLUMN] = np.asarray([*map(compact, uniques), ""], dtype=object)[codes]  # -1 (none): ""
-    res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
+    if not res[KEY_COLUMN].is_monotonic_increasing:
+        res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
     table, record_path = index_paths(name, settings)
     labels = res["label"].dropna()
     record = {
