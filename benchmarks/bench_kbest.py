@@ -12,12 +12,19 @@ Times are the best of ``--repeats``; the script also checks k=3's first column e
 Usage::
 
     python benchmarks/bench_kbest.py [--repeats 5] [--side 316] [--json]
+    python benchmarks/bench_kbest.py --compare /work/main [--rounds 4]
+
+``--compare TREE`` times TREE's code and this tree's in one run: ``--rounds`` rounds, each one
+subprocess per tree (``PYTHONPATH`` = the tree, alternating, so both see the same machine
+load), and reports per tree the best floor, k=1 and k=3 over the rounds and the ratios of
+those bests (on a shared machine the best is the least disturbed run).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,13 +39,18 @@ from locmap.distance.network import network_from_edges, synthetic_street_tables 
 from locmap.distance.routing import StreetRouter  # noqa: E402
 
 
+#: clock of :func:`best_of`: ``time.perf_counter`` (wall) or ``time.process_time`` (CPU, steadier
+#: on a loaded machine: the searches are single-threaded); set by ``--clock``
+CLOCK = time.perf_counter
+
+
 def best_of(reps: int, fn):
-    """Best wall-clock seconds of ``reps`` runs, and the last result."""
+    """Best seconds (:data:`CLOCK`) of ``reps`` runs, and the last result."""
     best, out = np.inf, None
     for _ in range(reps):
-        t = time.perf_counter()
+        t = CLOCK()
         out = fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, CLOCK() - t)
     return best, out
 
 
@@ -64,12 +76,46 @@ def measure(side: int = 316, repeats: int = 5) -> dict:
             "k3_first_equals_k1": bool(same)}
 
 
+def compare(other: Path, rounds: int, repeats: int, side: int, clock: str = "wall") -> dict:
+    """Best-of ``rounds`` subprocess runs of :func:`measure` for ``other``'s code and this tree's."""
+    here = Path(__file__).resolve().parent.parent
+    runs: dict[str, list[dict]] = {"other": [], "this": []}
+    for _ in range(rounds):
+        for name, tree in (("other", other), ("this", here)):
+            out = subprocess.run([sys.executable, __file__, "--json", "--repeats", str(repeats),
+                                  "--side", str(side), "--clock", clock], capture_output=True, text=True, check=True,
+                                 env={**os.environ, "PYTHONPATH": str(tree)}, cwd=str(tree))
+            runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = {}
+    for name, rs in runs.items():
+        b = {key: min(r[key] for r in rs) for key in ("floor_s", "k1_s", "k3_s")}
+        b.update(k1_over_floor=b["k1_s"] / b["floor_s"], k3_over_floor=b["k3_s"] / b["floor_s"],
+                 k3_over_floor_per_run=[round(r["k3_over_floor"], 2) for r in rs],
+                 k3_first_equals_k1=all(r["k3_first_equals_k1"] for r in rs), tree=str(other if name == "other" else here))
+        best[name] = b
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--side", type=int, default=316)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time wall-clock (default) or process CPU time (steadier on a shared machine)")
+    ap.add_argument("--compare", type=Path, default=None, help="another code tree to time alongside")
+    ap.add_argument("--rounds", type=int, default=4, help="subprocess rounds per tree with --compare")
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    if args.compare is not None:
+        best = compare(args.compare, args.rounds, args.repeats, args.side, args.clock)
+        for name, b in best.items():
+            print(f"{name:5} {b['tree']}: floor {b['floor_s']:.3f} s, k=1 {b['k1_s']:.3f} s "
+                  f"({b['k1_over_floor']:.2f}x), k=3 {b['k3_s']:.3f} s ({b['k3_over_floor']:.2f}x; per run "
+                  f"{b['k3_over_floor_per_run']}); k=3 first column = k=1: {b['k3_first_equals_k1']}")
+        print(f"k=3 time, this / other: {best['this']['k3_s'] / best['other']['k3_s']:.2f}")
+        return 0
     r = measure(args.side, args.repeats)
     if args.json:
         print(json.dumps(r))

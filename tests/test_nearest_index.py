@@ -121,6 +121,7 @@ def test_cli_output_from_the_index_is_byte_identical_to_the_full_path(tmp_path, 
     assert main([*argv, "--out", str(tmp_path / f"index.{suffix}")]) == 0
     from_index = capsys.readouterr().out
     monkeypatch.setattr(fi.NearestIndex, "answer", lambda self, q, t=None: None)  # force the full path
+    monkeypatch.setattr(fi.NearestIndex, "answer_records", lambda self, q, t=None: None)
     assert main([*argv, "--out", str(tmp_path / f"full.{suffix}")]) == 0
     full = capsys.readouterr().out
     assert from_index.replace("index.", "full.") == full
@@ -178,7 +179,7 @@ def test_only_the_most_recent_indexes_are_kept(tmp_path):
 
 
 def test_a_look_up_from_the_index_imports_no_geospatial_stack(built):
-    """The second call's import graph: pandas and pyarrow read the index; nothing loads the area."""
+    """The second call's import graph: pyarrow reads the index (not even pandas); nothing loads the area."""
     _, s = built
     probe = ("import json, sys\nfrom locmap.cli import main\n"
              f"rc = main(['nearest', '--postcode', {EDGE!r}, '--cache-dir', {str(s.cache_dir)!r}, '--no-progress'])\n"
@@ -188,7 +189,8 @@ def test_a_look_up_from_the_index_imports_no_geospatial_stack(built):
                           env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
     rc, modules = json.loads(proc.stdout.strip().splitlines()[-1])
     assert rc == 0, proc.stderr
-    heavy = {"geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numba", "folium", "matplotlib", "networkx"}
+    heavy = {"geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numba", "folium", "matplotlib", "networkx",
+             "pandas", "jsonschema"}
     assert sorted({m.split(".")[0] for m in modules} & heavy) == []
     assert "locmap.data.area" not in modules and "locmap.finder.nearest" not in modules
 
@@ -201,3 +203,43 @@ def test_an_unwritable_cache_folder_is_said_and_the_postcode_still_answered(tmp_
     out, err = capsys.readouterr()
     assert "the nearest-services index was not saved" in err and str(blocker) in err
     assert "Hayes End Library" in out
+
+
+def test_records_read_with_pyarrow_equal_the_pandas_answer(built):
+    idx, _ = built
+    for types in (None, ["library", "gp_practice"], ["pharmacy", "pharmacy"]):
+        records = idx.answer_records(QUERIES, types)
+        frame = _values(idx.answer(QUERIES, types))
+        assert len(records) == len(frame) > 0
+        assert [list(r) for r in records[:1]] == [list(frame.columns)]
+        assert pd.DataFrame(records, columns=frame.columns).astype(object).where(
+            lambda d: d.notna(), None).values.tolist() == frame.values.tolist()
+    assert idx.answer_records(["ZZ9 9ZZ"]) is None and idx.answer_records([EDGE], ["swimming_pool"]) is None
+
+
+def _count_digests(monkeypatch) -> list[str]:
+    hashed: list[str] = []
+    real = fi.file_digest
+    monkeypatch.setattr(fi, "file_digest", lambda path: hashed.append(str(path)) or real(path))
+    return hashed
+
+
+def test_unchanged_inputs_are_checked_by_size_and_time_without_reading_them(tmp_path, settings, monkeypatch):
+    mine = tmp_path / "mine.csv"
+    mine.write_text(SERVICES.format(rows="lib-far,Far Library,library,W5 2ND,add\n"), encoding="utf-8")
+    s = settings.with_(cache_dir=tmp_path / "cache", user_services=mine)
+    assert main(["nearest", "--postcode", EDGE, "--services", str(mine), "--cache-dir", str(s.cache_dir),
+                 "--no-progress"]) == 0
+    hashed = _count_digests(monkeypatch)
+    record = fi.read_index("ealing", s).record
+    assert hashed == []  # none of the 26 input files read: their size and time are those recorded
+    assert len(record["files"]) == 26  # the pack's 25 and the user's services
+    recorded_ns = next(e[3] for e in record["files"] if e[0] == str(mine))
+    os.utime(mine, ns=(10**18, 10**18))  # touched, same content: hashed, still current
+    assert fi.read_index("ealing", s) is not None
+    assert hashed == [str(mine)]
+    mine.write_text(SERVICES.format(rows="lib-far,Far Library,library,W5 2NE,add\n"), encoding="utf-8")
+    os.utime(mine, ns=(10**18, 10**18))  # content changed, same size: hashed, stale
+    assert fi.read_index("ealing", s) is None
+    os.utime(mine, ns=(recorded_ns, recorded_ns))  # same size and time as recorded: not seen (documented)
+    assert fi.read_index("ealing", s) is not None

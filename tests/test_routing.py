@@ -2,13 +2,19 @@
 brute force; unreachable pairs are reported, never silent; estimated router."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 
+import locmap
 from locmap.errors import (
     DisconnectedGraphError,
     EmptyServiceTypeError,
@@ -443,3 +449,24 @@ def test_estimated_router_reports_nonfinite():
     assert d[0, 0] == pytest.approx(6.25) and np.isnan(d[1, 0]) and i[1, 0] == -1
     assert list(r.unreachable_report.indices("origin", "not_finite")) == [1]
     assert isinstance(r.unreachable_report, UnreachableReport)
+
+
+def test_numba_is_imported_by_the_first_street_search_not_by_importing_routing():
+    """A run with the estimated router never pays numba's import; the first street search compiles
+    (or loads) the kernels and answers exactly (k=2 on a 3-node path, ties by target index)."""
+    probe = (
+        "import json, sys\nimport numpy as np, pandas as pd\n"
+        "import locmap.distance.routing as r\nfrom locmap.distance.network import network_from_edges\n"
+        "before = 'numba' in sys.modules\n"
+        "e = pd.DataFrame({'u': [0, 1], 'v': [1, 2], 'length_m': [10.0, 10.0], 'oneway': [False, False]})\n"
+        "n = pd.DataFrame({'node_id': [0, 1, 2], 'x': [0.0, 10.0, 20.0], 'y': [0.0, 0.0, 0.0]})\n"
+        "net = network_from_edges(e, n, 'walk')\n"
+        "d, i = r.StreetRouter(net).nearest(np.array([[10.0, 0.0]]), np.array([[0.0, 0.0], [20.0, 0.0]]), k=2)\n"
+        "print(json.dumps([before, 'numba' in sys.modules, d.tolist(), i.tolist()]))")
+    root = Path(locmap.__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    before, after, d, i = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (before, after) == (False, True)
+    assert d == [[10.0, 10.0]] and i == [[0, 1]]

@@ -132,38 +132,51 @@ def _clean(text: object) -> str:
     return "" if text is None or (isinstance(text, float) and math.isnan(text)) else terminal_safe(text)
 
 
-def _print_home(rows: pd.DataFrame, area_name: str, notes: dict[str, str]) -> None:
-    import pandas as pd
+def _missing(value: object) -> bool:
+    """A missing value of an answer row: ``None`` (pyarrow, or pandas' missing made ``None``) or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
-    for t, g in rows.groupby("service_type", sort=False):
-        over = g[g["scope"] == "overall"]
-        home = g[g["scope"] == "home_borough"]
-        flag = "   ACROSS THE BORDER" if bool(over["nearest_across_border"].iat[0]) else ""
-        print(f"\n{_clean(g['type_label'].iat[0])}{flag}")
-        for r in over.itertuples():
-            if r.service_id is None or pd.isna(r.distance_m):
-                print(f"  {r.rank}  (no reachable service)")
+
+def _groups(rows: list[dict[str, Any]], column: str) -> dict[Any, list[dict[str, Any]]]:
+    """Rows by the value of ``column``, in order of first appearance (rows where it is missing left out)."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        if not _missing(r[column]):
+            out.setdefault(r[column], []).append(r)
+    return out
+
+
+def _print_home(rows: list[dict[str, Any]], area_name: str, notes: dict[str, str]) -> None:
+    for t, g in _groups(rows, "service_type").items():
+        over = [r for r in g if r["scope"] == "overall"]
+        home = [r for r in g if r["scope"] == "home_borough"]
+        flag = "   ACROSS THE BORDER" if over[0]["nearest_across_border"] else ""
+        print(f"\n{_clean(g[0]['type_label'])}{flag}")
+        for r in over:
+            if r["service_id"] is None or _missing(r["distance_m"]):
+                print(f"  {r['rank']}  (no reachable service)")
                 continue
-            mark = "" if r.certain else " *"
-            addr = ", ".join(_clean(v) for v in (r.address, r.service_postcode) if _clean(v))
-            print(f"  {r.rank}  {_clean(r.name)}{' (' + addr + ')' if addr else ''}  "
-                  f"[{_clean(r.service_lad_nm)}]  {r.minutes:.1f} min, {r.distance_m:,.0f} m{mark}")
-        if len(home) and pd.notna(home["distance_m"].iat[0]):
-            h = home.iloc[0]
-            same = h["service_id"] == over["service_id"].iat[0]
+            mark = "" if r["certain"] else " *"
+            addr = ", ".join(_clean(v) for v in (r["address"], r["service_postcode"]) if _clean(v))
+            print(f"  {r['rank']}  {_clean(r['name'])}{' (' + addr + ')' if addr else ''}  "
+                  f"[{_clean(r['service_lad_nm'])}]  {r['minutes']:.1f} min, {r['distance_m']:,.0f} m{mark}")
+        if home and not _missing(home[0]["distance_m"]):
+            h = home[0]
+            same = h["service_id"] == over[0]["service_id"]
             print(f"     nearest in {area_name}: " + ("the same" if same else
                   f"{_clean(h['name'])}  {h['minutes']:.1f} min (+{h['extra_minutes_in_borough']:.1f} min)"))
         else:
             print(f"     nearest in {area_name}: none listed")
-        if t in notes and not over["certain"].all():
+        if t in notes and not all(r["certain"] for r in over if not _missing(r["certain"])):
             print(f"     * {_clean(notes[t])}; one could be nearer")
 
 
-def _print(res: pd.DataFrame, title: str, settings: Any, notes: dict[str, str]) -> None:
-    label = f"{_clean(res['label'].dropna().iat[0])}, " if res["label"].notna().any() else ""
+def _print(rows: list[dict[str, Any]], title: str, settings: Any, notes: dict[str, str]) -> None:
+    labels = [r["label"] for r in rows if not _missing(r["label"])]
+    label = f"{_clean(labels[0])}, " if labels else ""
     print(f"{_clean(title)}: {label}pram-pushing speed {settings.walk_speed_kmh:g} km/h")
-    for _, g in res.groupby("row", sort=True):
-        head = g.iloc[0]
+    for _, g in sorted(_groups(rows, "row").items()):
+        head = g[0]
         print("\n" + "=" * 78)
         if head["status"] != "ok":
             sug = f" Try {_clean(head['suggestion'])}." if isinstance(head["suggestion"], str) else ""
@@ -173,6 +186,20 @@ def _print(res: pd.DataFrame, title: str, settings: Any, notes: dict[str, str]) 
         print(f"{where} ({_clean(head['home_lad_nm'])})" +
               (f"  note: {head['note']}" if head["note"] else ""))
         _print_home(g, str(head["home_lad_nm"]), notes)
+
+
+def _records(res: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of an answer table as plain dicts, a missing value as ``None`` (as pyarrow reads
+    them from the index), so one printer serves both paths."""
+    return res.astype(object).where(res.notna(), None).to_dict("records")
+
+
+def _status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Homes per status (one per ``row``), most first, ties in order of first appearance."""
+    counts: dict[str, int] = {}
+    for g in _groups(rows, "row").values():
+        counts[g[0]["status"]] = counts.get(g[0]["status"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _write(res: pd.DataFrame, path: Path, meta: dict[str, Any]) -> Path:
@@ -187,10 +214,9 @@ def _write(res: pd.DataFrame, path: Path, meta: dict[str, Any]) -> Path:
     raise SettingsError(f"--out {path}: use a file name ending .csv or .json")
 
 
-def _from_index(args: argparse.Namespace, settings: Any, queries: list[str]) -> tuple[Any, dict, dict] | None:
-    """``(result, notes, about)`` of postcode ``queries`` from the area's nearest-services index
-    (built first when there is none current), or ``None`` when the index cannot answer them (an
-    unknown or malformed postcode, a type not in it): the full path then answers."""
+def _index(args: argparse.Namespace, settings: Any) -> Any:
+    """The area's current nearest-services index (:mod:`locmap.finder.index`), built first when
+    there is none, or ``None`` when it cannot be saved (said on stderr; the full path answers)."""
     from locmap.errors import OutputError
     from locmap.finder.index import read_index
 
@@ -204,49 +230,57 @@ def _from_index(args: argparse.Namespace, settings: Any, queries: list[str]) -> 
         except OutputError as exc:
             print(f"locmap: note: the nearest-services index was not saved ({exc}); answering without it",
                   file=sys.stderr)
-            return None
-    res = index.answer(queries, args.types)
-    return None if res is None else (res, index.notes(args.types), index.record)
+    return index
+
+
+def _full_path(args: argparse.Namespace, settings: Any, queries: list[str] | None) -> tuple[Any, dict, dict]:
+    """``(result, notes, about)`` computed from the loaded area (points, and postcodes the
+    index cannot answer)."""
+    import numpy as np
+
+    from locmap import export
+    from locmap.data.area import load_area
+    from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
+    from locmap.finder.postcodes import lad_names
+
+    area = load_area(args.area, settings)
+    about = {"area": area.pack.name, "title": area.pack.title,
+             "attribution": area.attribution or export.ATTRIBUTION}
+    if queries is not None:
+        res = nearest_for_postcodes(area, queries, k=settings.k_nearest, service_types=args.types,
+                                    settings=settings)
+    else:
+        x, y = _point(args)
+        _inside(area, x, y)
+        near = nearest_for_points(area, np.array([[x, y]]), k=settings.k_nearest,
+                                  service_types=args.types, settings=settings)
+        res = near.drop(columns="point").assign(
+            row=1, query=f"{x:.0f},{y:.0f}", postcode=None, status="ok", reason="", suggestion=None,
+            note="", easting=x, northing=y, home_lad_cd=area.pack.lad_cd,
+            home_lad_nm=lad_names(area)[area.pack.lad_cd])
+    return res, coverage_notes(area, args.types), about
 
 
 def run_nearest(args: argparse.Namespace) -> int:
     """Run ``locmap nearest``; exit 2 when a single home cannot be answered.  Postcodes are
-    answered from the area's index (:mod:`locmap.finder.index`) when it holds them all."""
-    import numpy as np
-
+    answered from the area's index (:mod:`locmap.finder.index`) when it holds them all: the
+    printed answer is then read with pyarrow alone (no pandas, no geospatial stack)."""
     settings = settings_from_args(args)
     if args.k is not None:
         settings = settings.with_(k_nearest=args.k)
     queries = (args.postcode or read_postcode_file(args.postcodes)) if (args.postcode or args.postcodes) else None
-    found = _from_index(args, settings, queries) if queries is not None else None
-    if found is not None:
-        res, notes, about = found
+    index = _index(args, settings) if queries is not None else None
+    rows = index.answer_records(queries, args.types) if index is not None else None
+    res = index.answer(queries, args.types) if rows is not None and args.out else None
+    if rows is not None and (res is not None or not args.out):
+        notes, about = index.notes(args.types), index.record
     else:
-        from locmap import export
-        from locmap.data.area import load_area
-        from locmap.finder.nearest import coverage_notes, nearest_for_points, nearest_for_postcodes
-        from locmap.finder.postcodes import lad_names
-
-        area = load_area(args.area, settings)
-        about = {"area": area.pack.name, "title": area.pack.title,
-                 "attribution": area.attribution or export.ATTRIBUTION}
-        if queries is not None:
-            res = nearest_for_postcodes(area, queries, k=settings.k_nearest, service_types=args.types,
-                                        settings=settings)
-        else:
-            x, y = _point(args)
-            _inside(area, x, y)
-            near = nearest_for_points(area, np.array([[x, y]]), k=settings.k_nearest,
-                                      service_types=args.types, settings=settings)
-            res = near.drop(columns="point").assign(
-                row=1, query=f"{x:.0f},{y:.0f}", postcode=None, status="ok", reason="", suggestion=None,
-                note="", easting=x, northing=y, home_lad_cd=area.pack.lad_cd,
-                home_lad_nm=lad_names(area)[area.pack.lad_cd])
-        notes = coverage_notes(area, args.types)
-    n_rows = res["row"].nunique()
+        res, notes, about = _full_path(args, settings, queries)
+        rows = _records(res)
+    n_rows = len({r["row"] for r in rows})
     if n_rows <= MAX_PRINTED:
-        _print(res, about["title"], settings, notes)
-    status = res.drop_duplicates("row")["status"].value_counts()
+        _print(rows, about["title"], settings, notes)
+    status = _status_counts(rows)
     print(f"\n{n_rows} home(s): " + ", ".join(f"{k} {v}" for k, v in status.items()))
     if args.out:
         meta = {"area": about["area"], "label": res["label"].dropna().iat[0] if res["label"].notna().any() else None,
@@ -269,7 +303,8 @@ def run_finder(args: argparse.Namespace) -> int:
         raise SettingsError(f"--k {args.k}: give at least 1 service per type")
     settings = settings_from_args(args)
     area = load_area(args.area, settings)
-    info = page.write_finder_page(area, args.out, k=args.k, service_types=args.types, settings=settings)
+    info = page.write_finder_page(area, args.out, k=args.k, service_types=args.types, settings=settings,
+                                  index_name=args.area)
     print(f"finder page written to {info.path}: {info.size_bytes / 1e6:.2f} MB, {info.n_postcodes:,} "
           f"postcodes, {info.n_services:,} services, k={info.k}; distances: {info.label}")
     return 0

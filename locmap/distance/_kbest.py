@@ -15,18 +15,19 @@ expanding it loses nothing.  The work is about k x one multi-source Dijkstra, in
 Dijkstra per source.
 
 numba compiles the kernel on first use and caches the machine code on disk (``cache=True``).
+numba itself is imported on the first search (:func:`_compile`), not with this module: a run
+with the estimated router (no street network) never pays its import.
 """
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
-import numba
 import numpy as np
 
 
-
-def _disk_cache() -> bool:
+def _disk_cache(numba) -> bool:
     """Where numba keeps the compiled kernels: next to this file when it is writable, else
     ``$NUMBA_CACHE_DIR``, else the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``,
     ``locmap/numba``).  When none is writable (a read-only install run by a user without a home)
@@ -45,15 +46,36 @@ def _disk_cache() -> bool:
     return True
 
 
-#: Whether the compiled kernels are cached on disk (see :func:`_disk_cache`).
-DISK_CACHE = _disk_cache()
+#: Whether the compiled kernels are cached on disk (see :func:`_disk_cache`; set by :func:`_compile`).
+DISK_CACHE: bool | None = None
+#: The functions below compiled by numba (:func:`_compile`): helpers inlined into the kernels.
+_INLINED = ("_offer", "_push", "_pop", "_replace_root")
+_KERNELS = ("_k_nearest", "_nearest_source", "_grow")
+_COMPILING = threading.Lock()
+
+
+def _compile() -> None:
+    """Import numba and replace the pure-Python functions of this module by their compiled
+    versions (once); numba resolves the helpers as module globals when it compiles a kernel."""
+    global DISK_CACHE
+    with _COMPILING:
+        if DISK_CACHE is not None:
+            return
+        import numba
+
+        cache = _disk_cache(numba)
+        g = globals()
+        for name in _INLINED:
+            g[name] = numba.njit(cache=cache, nogil=True, inline="always")(g[name])
+        for name in _KERNELS:
+            g[name] = numba.njit(cache=cache, nogil=True)(g[name])
+        DISK_CACHE = cache
 
 
 #: Most labels per node (``nlab`` is a uint8).
 MAX_K = 255
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True)
 def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit,
                       wanted, track_length):
     """Labels of every node: its ``k`` cheapest distinct sources.
@@ -95,6 +117,14 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
     popped in (cost, source) order and a later offer never beats a popped one), so a popped
     entry is settled when it is the node's next entry, and at the end the lists are the labels.
     """
+    _compile()
+    return _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit, wanted,
+                      track_length)
+
+
+def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k, limit, wanted,
+               track_length):
+    """:func:`k_nearest_sources` (compiled by :func:`_compile`)."""
     if k == 1:
         return _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length,
                                limit, wanted, track_length)
@@ -115,11 +145,11 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
                                            np.int32(j), k, track_length):
             size = _push(hc, hk, size, src_cost[j], (np.int64(j) << 32) | v)
     while size > 0:
-        c, key = hc[0], hk[0]
-        size = _pop(hc, hk, size)
+        c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
         m = nlab[v]
         if m >= k or ts[v * k + m] != s or tc[v * k + m] != c:
+            size = _pop(hc, hk, size)
             continue  # stale: improved since, or pushed out by k better sources
         nlab[v] = m + np.uint8(1)
         if m + 1 == k and want[v]:
@@ -127,6 +157,7 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
             if missing == 0:
                 break
         ln = tl[v * k + m] if track_length else c
+        root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
             nc = c + cost[e]
@@ -135,14 +166,19 @@ def k_nearest_sources(indptr, indices, cost, length, src_node, src_cost, src_len
             nl = ln + length[e] if track_length else 0.0
             if not _offer(tc, tl, ts, w * k, nc, nl, s, k, track_length):
                 continue
+            if root:
+                _replace_root(hc, hk, size, nc, (np.int64(s) << 32) | w)
+                root = False
+                continue
             if size == hc.size:
                 hc, hk = _grow(hc, hk, size)
             size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
+        if root:
+            size = _pop(hc, hk, size)
     lab_cost = tc.reshape(n, k)
     return lab_cost, (tl.reshape(n, k) if track_length else lab_cost.copy()), ts.reshape(n, k)
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _offer(tc, tl, ts, base, c, ln, s, k, track) -> bool:
     """Put (c, s) among a node's k best (cost, source) pairs (distinct sources, sorted; the
     node's entries are ``base .. base + k - 1``; ``tl`` follows when ``track``).
@@ -177,7 +213,6 @@ def _offer(tc, tl, ts, base, c, ln, s, k, track) -> bool:
     return True
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True)
 def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_length, limit, wanted,
                     track_length):
     """k = 1: plain multi-source Dijkstra with the same (cost, source) order and outputs."""
@@ -201,10 +236,10 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
                 tl[v] = src_length[j]
             size = _push(hc, hk, size, c, (np.int64(j) << 32) | v)
     while size > 0:
-        c, key = hc[0], hk[0]
-        size = _pop(hc, hk, size)
+        c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
         if done[v] or ts[v] != s or tc[v] != c:
+            size = _pop(hc, hk, size)
             continue
         done[v] = True
         if want[v]:
@@ -212,6 +247,7 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             if missing == 0:
                 break
         ln = tl[v] if track_length else c
+        root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
             nc = c + cost[e]
@@ -220,21 +256,25 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             tc[w], ts[w] = nc, s
             if track_length:
                 tl[w] = ln + length[e]
+            if root:
+                _replace_root(hc, hk, size, nc, (np.int64(s) << 32) | w)
+                root = False
+                continue
             if size == hc.size:
                 hc, hk = _grow(hc, hk, size)
             size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
+        if root:
+            size = _pop(hc, hk, size)
     lab_cost = tc.reshape(n, 1)
     return lab_cost, (tl.reshape(n, 1) if track_length else lab_cost.copy()), ts.reshape(n, 1)
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True)
 def _grow(hc, hk, size):
     a, b = np.empty(hc.size * 2), np.empty(hc.size * 2, np.int64)
     a[:size], b[:size] = hc[:size], hk[:size]
     return a, b
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _push(hc, hk, size, c, key) -> int:
     """Binary min-heap on (cost, key): insert and sift up."""
     i = size
@@ -249,13 +289,19 @@ def _push(hc, hk, size, c, key) -> int:
     return size + 1
 
 
-@numba.njit(cache=DISK_CACHE, nogil=True, inline="always")
 def _pop(hc, hk, size) -> int:
     """Remove the root: move the last entry down to its place."""
     size -= 1
     if size == 0:
         return 0
-    c, key = hc[size], hk[size]
+    _replace_root(hc, hk, size, hc[size], hk[size])
+    return size
+
+
+def _replace_root(hc, hk, size, c, key) -> None:
+    """Put (c, key) in place of the root and sift it down (a pop and a push in one pass: the
+    entry pushed right after a pop costs no less than the popped one, so it usually stays
+    near the top, where the last entry a plain pop moves up would sink to the bottom)."""
     i = 0
     while True:
         a = 2 * i + 1
@@ -272,7 +318,6 @@ def _pop(hc, hk, size) -> int:
         hc[i], hk[i] = ca, hk[a]
         i = a
     hc[i], hk[i] = c, key
-    return size
 
 
 __all__ = ["MAX_K", "k_nearest_sources"]

@@ -11,36 +11,44 @@ area (:func:`locmap.finder.nearest.build_nearest_index`) into
   (``locmap/**/*.py``: a change of the distance model, its label or its coefficients is a
   change of the code).
 * ``<key>.json`` lists every input file the answers were computed from (the pack's files, the
-  user's services and network) with the SHA-256 of its content; it is written after the table,
-  so it also marks the index complete.  :func:`read_index` recomputes those digests: one file
-  changed (a ``--services`` file edited, a new data release) and the index is not used.
+  user's services and network) with the SHA-256 of its content, its size and its modification
+  time (ns); it is written after the table, so it also marks the index complete.
+  :func:`read_index` checks each file's size and modification time (a ``stat``, microseconds) and
+  hashes its content only when one of them differs from the record: a file whose content
+  changed (a ``--services`` file edited, a new data release) makes the index unused; a file only
+  touched (same content, new time) keeps it.  As with ``make``, an edit that keeps both the size
+  and the modification time (to the nanosecond) is not seen: rebuild with a fresh ``--cache-dir``
+  (or delete ``<cache>/finder``) after such a copy.
 * A query is answered from the index only when every postcode in it is in the table (written
   any way: ``ub56pa``, ``UB5 6PA``) and every requested type is; anything else (a malformed or
   unknown postcode, a neighbouring borough's postcode, a point) takes the full path, so the answers are those of
   :func:`locmap.finder.nearest.nearest_for_postcodes` either way.
 
-This module imports only pandas and locmap's foundation, so a look-up from the index does not
-import the geospatial stack.
+This module imports only the standard library and locmap's foundation at import time;
+:meth:`NearestIndex.answer_records` reads the table with pyarrow alone and
+:meth:`NearestIndex.answer` with pandas, so a look-up from the index imports neither the
+geospatial stack nor (for the printed answer) pandas.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 import locmap
 from locmap._digest import code_digest, file_digest
 from locmap.settings import Settings
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: Format of the index files; a change makes every older index unused.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: Settings fields that change an answer (folders enter as resolved paths, files by content).
 ANSWER_SETTINGS = ("crs", "walk_speed_kmh", "buffer_m", "max_snap_m", "k_nearest", "profile",
                    "pram_penalties", "user_services", "user_services_sheet", "network_file")
@@ -77,9 +85,35 @@ def index_paths(area_name: str, settings: Settings) -> tuple[Path, Path]:
     return stem.with_suffix(".parquet"), stem.with_suffix(".json")
 
 
-def input_record(files: Iterable[str | Path]) -> list[list[str]]:
-    """``[[absolute path, content digest], ...]`` of each file once, sorted."""
-    return [[str(p), file_digest(p)] for p in sorted({str(Path(f).absolute()) for f in files})]
+def _stat(path: str) -> tuple[int, int] | None:
+    """``(size in bytes, modification time in ns)`` of a file, or ``None`` when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def input_record(files: Iterable[str | Path]) -> list[list[Any]]:
+    """``[[absolute path, content digest, size_b, mtime_ns], ...]`` of each file once, sorted (size
+    and time ``None`` for a file that cannot be read; its digest says why)."""
+    out: list[list[Any]] = []
+    for p in sorted({str(Path(f).absolute()) for f in files}):
+        before = _stat(p)  # taken before the content is read: an edit meanwhile shows as a change
+        out.append([p, file_digest(p), *(before or (None, None))])
+    return out
+
+
+def unchanged(entry: Sequence[Any]) -> bool:
+    """Whether the file of an :func:`input_record` entry still holds what it held: same size and
+    modification time, or else the same content digest (hashed only then)."""
+    if len(entry) != 4:
+        return False
+    path, digest, size_b, mtime_ns = entry
+    now = _stat(str(path))
+    if now is not None and now == (size_b, mtime_ns):
+        return True
+    return file_digest(path) == digest
 
 
 @dataclass(frozen=True)
@@ -97,10 +131,10 @@ class NearestIndex:
     def answer(self, queries: Sequence[object], service_types: Sequence[str] | None = None) -> pd.DataFrame | None:
         """The rows :func:`~locmap.finder.nearest.nearest_for_postcodes` gives for ``queries``, or
         ``None`` when one query or type is not in the index (the caller then takes the full path)."""
-        types = list(dict.fromkeys(service_types)) if service_types is not None else None
-        if types is not None and not set(types) <= set(self.record["types"]):
-            return None
-        keys = [compact(q) for q in queries]
+        import numpy as np
+        import pandas as pd
+
+        keys, types = self._asked(queries, service_types)
         if not keys:
             return None
         rows = pd.read_parquet(self.table_path, filters=[(KEY_COLUMN, "in", sorted(set(keys)))])
@@ -121,6 +155,60 @@ class NearestIndex:
         out["row"] = np.repeat(np.arange(1, len(keys) + 1), n)
         out["query"] = pd.Series(np.repeat(np.asarray(list(queries), dtype=object), n), dtype=object)
         return out
+
+    def _asked(self, queries: Sequence[object], service_types: Sequence[str] | None
+               ) -> tuple[list[str], list[str] | None]:
+        """``(keys, types)`` of a query: the :func:`compact` keys (none when a type is not in
+        the index) and the requested types once each, in their order (``None``: all)."""
+        types = list(dict.fromkeys(service_types)) if service_types is not None else None
+        if types is not None and not set(types) <= set(self.record["types"]):
+            return [], types
+        return [compact(q) for q in queries], types
+
+    def answer_records(self, queries: Sequence[object], service_types: Sequence[str] | None = None
+                       ) -> list[dict[str, Any]] | None:
+        """The rows of :meth:`answer` as plain dicts (a missing value as ``None``), read with
+        pyarrow alone (no pandas), or ``None`` as there."""
+        keys, types = self._asked(queries, service_types)
+        if not keys:
+            return None
+        blocks: dict[str, list[dict[str, Any]]] = {}
+        for row in self._key_rows(set(keys)):  # sorted by key: each postcode's rows in the index's order
+            blocks.setdefault(row.pop(KEY_COLUMN), []).append(row)
+        if not set(keys) <= set(blocks) or any(r["status"] == "malformed" for b in blocks.values() for r in b):
+            return None
+        if types is not None:  # those types, in that order (stable); rows without services stay
+            pos = {t: i for i, t in enumerate(types)}
+            blocks = {key: sorted((r for r in b if r["service_type"] is None or r["service_type"] in pos),
+                                  key=lambda r: pos.get(r["service_type"], -1)) for key, b in blocks.items()}
+        return [{**r, "row": i, "query": q} for i, (key, q) in enumerate(zip(keys, queries), 1) for r in blocks[key]]
+
+    def _key_rows(self, keys: set[str]) -> list[dict[str, Any]]:
+        """The table's rows of ``keys``, read from the row groups whose key range holds one
+        (Parquet statistics).  Plain :mod:`pyarrow.parquet`: its filters and ``take`` would
+        import pyarrow's dataset and compute layers and, with them, pandas."""
+        import bisect
+
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(self.table_path)
+        meta = pf.metadata
+        col = [meta.schema.column(i).path for i in range(meta.num_columns)].index(KEY_COLUMN)
+
+        def holds(group: int) -> bool:
+            st = meta.row_group(group).column(col).statistics
+            return st is None or not st.has_min_max or any(st.min <= k <= st.max for k in keys)
+
+        groups = [g for g in range(meta.num_row_groups) if holds(g)]
+        if not groups:
+            return []
+        table = pf.read_row_groups(groups)
+        column = table.column(KEY_COLUMN).to_pylist()  # sorted: each key's rows are one run
+        rows = []
+        for key in sorted(keys):
+            start, stop = bisect.bisect_left(column, key), bisect.bisect_right(column, key)
+            rows.extend(table.slice(start, stop - start).to_pylist())
+        return rows
 
     def notes(self, service_types: Sequence[str] | None = None) -> dict[str, str]:
         """Coverage notes (:func:`~locmap.finder.nearest.coverage_notes`) of ``service_types`` in
@@ -155,11 +243,11 @@ def read_index(area_name: str, settings: Settings) -> NearestIndex | None:
         return None
     if not isinstance(record, dict) or record.get("key") != record_path.stem or not table.is_file():
         return None
-    files = record.get("files") or []
-    if input_record(p for p, _ in files) != files:
+    files = record.get("files")
+    if not isinstance(files, list) or not all(isinstance(e, list) and unchanged(e) for e in files):
         return None
     return NearestIndex(table, record)
 
 
 __all__ = ["ANSWER_SETTINGS", "INDEX_VERSION", "KEEP_INDEXES", "KEY_COLUMN", "NearestIndex", "code_digest", "compact",
-           "file_digest", "index_key", "index_paths", "input_record", "prune", "read_index"]
+           "file_digest", "index_key", "index_paths", "input_record", "prune", "read_index", "unchanged"]

@@ -196,8 +196,9 @@ def _nearest_in_home_borough(ts: TypeServices, home_xy: np.ndarray, home_lad: np
 
 
 def _one_type(area: AreaData, ts: TypeServices, home_xy: np.ndarray, home_lad: np.ndarray,
-              router: Any, k: int, settings: Settings) -> pd.DataFrame:
-    """Overall k nearest + nearest in the home borough for one type, with the flags."""
+              router: Any, k: int, settings: Settings, margins: dict | None = None) -> pd.DataFrame:
+    """Overall k nearest + nearest in the home borough for one type, with the flags.
+    ``margins`` caches :func:`covered_margin_m` of ``home_xy`` by boroughs (types share them)."""
     n = len(home_xy)
     kk = min(k, len(ts.frame))
     dist, idx = router.nearest(home_xy, ts.xy, k=kk)
@@ -216,7 +217,10 @@ def _one_type(area: AreaData, ts: TypeServices, home_xy: np.ndarray, home_lad: n
     out["nearest_across_border"] = np.asarray(across, dtype=object)[out["point"]]
     extra = in_home["minutes"].to_numpy() - first["minutes"].to_numpy()
     out["extra_minutes_in_borough"] = np.where(out["scope"] == "home_borough", extra[out["point"]], np.nan)
-    margin = covered_margin_m(area, home_xy, ts.lads)
+    margins = {} if margins is None else margins
+    if ts.lads not in margins:
+        margins[ts.lads] = covered_margin_m(area, home_xy, ts.lads)
+    margin = margins[ts.lads]
     measure = out["straight_m"] if getattr(router, "method", "") == "estimated" else out["distance_m"]
     certain = (measure.to_numpy() <= margin[out["point"]]) | (out["scope"] == "home_borough")
     out["certain"] = certain & out["distance_m"].notna()
@@ -268,7 +272,8 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
     lad[:] = area.pack.lad_cd if home_lad_cd is None else home_lad_cd  # one code or one per point
     router = router if router is not None else default_router_for(area, settings)
     method = str(getattr(router, "method", "estimated"))
-    parts = [_one_type(area, ts, home_xy, lad, router, k, settings)
+    margins: dict = {}
+    parts = [_one_type(area, ts, home_xy, lad, router, k, settings, margins)
              for ts in services_by_type(area, service_types).values()] if len(home_xy) else []
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in NEAREST_COLUMNS})
@@ -350,10 +355,15 @@ def coverage_notes(area: AreaData, service_types: Sequence[str] | None = None) -
     """Per type, which of the area's boroughs have no service of that type in the loaded data
     (so one there cannot be found, e.g. children's centres listed for the study area only).
     Types with services in every borough are left out."""
+    return _notes(area, services_by_type(area, service_types))
+
+
+def _notes(area: AreaData, by_type: dict[str, TypeServices]) -> dict[str, str]:
+    """:func:`coverage_notes` of the types of a :func:`services_by_type` answer."""
     names = lad_names(area)
     lads = [str(area.pack.lad_cd), *map(str, getattr(area.pack, "neighbour_lad_cds", ()))]
     notes = {}
-    for t, ts in services_by_type(area, service_types).items():
+    for t, ts in by_type.items():
         missing = [names.get(lad, lad) for lad in lads if lad not in ts.lads]
         if missing:
             notes[t] = (f"{ts.label}: none listed in {', '.join(missing)} in the data, so one "
@@ -392,20 +402,24 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     files = input_record([*pack_input_files(area.pack, settings.resolve_data_root()),
                           *[p for p in (settings.user_services, settings.network_file) if p is not None]])
     index = build_index(area)
+    by_type = services_by_type(area)
     # the area's own postcodes (answerable or non-geographic); a neighbour's postcode is refused
     # by the full path, which explains it there (one row each, thousands: not worth indexing)
     own = index.table.index[index.table["in_area"].to_numpy(bool)]
+    # asked in key order, the answers come out in key order: no sort of the whole table after
+    own = own[np.argsort(np.asarray([compact(pc) for pc in own], dtype=object), kind="stable")]
     res = nearest_for_postcodes(area, own, k=settings.k_nearest, router=router, settings=settings, index=index)
     codes, uniques = pd.factorize(res["postcode"])  # the key of each distinct postcode, once
     res[KEY_COLUMN] = np.asarray([*map(compact, uniques), ""], dtype=object)[codes]  # -1 (none): ""
-    res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
+    if not res[KEY_COLUMN].is_monotonic_increasing:
+        res = res.sort_values(KEY_COLUMN, kind="stable").reset_index(drop=True)
     table, record_path = index_paths(name, settings)
     labels = res["label"].dropna()
     record = {
         "key": record_path.stem, "area": str(area.pack.name), "title": str(area.pack.title),
         "lad_nm": str(area.pack.lad_nm), "attribution": str(area.attribution or export.ATTRIBUTION),
         "label": str(labels.iat[0]) if len(labels) else None, "walk_speed_kmh": settings.walk_speed_kmh,
-        "k": settings.k_nearest, "types": list(services_by_type(area)), "notes": coverage_notes(area),
+        "k": settings.k_nearest, "types": list(by_type), "notes": _notes(area, by_type),
         "n_postcodes": len(own), "files": files,
     }
     with export.atomic_path(table) as tmp:

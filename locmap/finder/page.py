@@ -45,10 +45,13 @@ import shapely
 from pyproj import Transformer
 
 from locmap.data.area import AreaData
+from locmap.errors import OutputError
 from locmap.export import ATTRIBUTION, write_text
 from locmap.finder import _page_assets as assets
 from locmap.finder._boroughs import borough_outlines
-from locmap.finder.nearest import coverage_notes, nearest_for_points, services_by_type
+from locmap.finder.index import read_index
+from locmap.finder.nearest import (NEAREST_COLUMNS, build_nearest_index, coverage_notes, nearest_for_points,
+                                   services_by_type)
 from locmap.finder.postcodes import PostcodeIndex, build_index, lad_names, suggest
 from locmap.maps.offline import _assets as leaflet_assets
 from locmap.settings import Settings
@@ -102,13 +105,49 @@ def _outlines(area: AreaData) -> list[dict[str, Any]]:
 
 
 def _answers(area: AreaData, index: PostcodeIndex, k: int, service_types: Sequence[str] | None,
-             settings: Settings, router: Any) -> tuple[list[str], np.ndarray, pd.DataFrame]:
-    """Answerable postcodes (sorted), their EPSG:27700 points and the nearest-services table."""
+             settings: Settings, router: Any, index_name: str | None = None
+             ) -> tuple[list[str], np.ndarray, pd.DataFrame]:
+    """Answerable postcodes (sorted), their EPSG:27700 points and the nearest-services table
+    (from the nearest-services index when ``index_name`` is given and it can answer)."""
     t = index.table
     ok = t[t["geographic"] & t["in_area"]].sort_index()
     xy = ok[["easting", "northing"]].to_numpy(float)
-    near = nearest_for_points(area, xy, k=k, router=router, service_types=service_types, settings=settings)
+    near = None
+    if index_name is not None and router is None:
+        near = _near_from_index(area, index_name, list(ok.index), k, service_types, settings)
+    if near is None:
+        near = nearest_for_points(area, xy, k=k, router=router, service_types=service_types, settings=settings)
     return list(ok.index), xy, near
+
+
+def _near_from_index(area: AreaData, index_name: str, postcodes: list[str], k: int,
+                     service_types: Sequence[str] | None, settings: Settings) -> pd.DataFrame | None:
+    """:func:`nearest_for_points`' table for ``postcodes`` (in that order), read from the
+    nearest-services index of ``index_name`` with ``k`` per type (:mod:`locmap.finder.index`;
+    built first when none is current, the same index ``locmap nearest`` reads), or ``None`` when
+    it cannot be saved or cannot answer (a type not in it, a postcode missing, a home borough
+    other than the area's: the page then computes its answers)."""
+    s = settings.with_(k_nearest=k)
+    nidx = read_index(index_name, s)
+    if nidx is None:
+        try:
+            nidx = build_nearest_index(area, index_name, s)
+        except OutputError:
+            return None
+    types = list(dict.fromkeys(service_types)) if service_types is not None else list(nidx.record["types"])
+    if not set(types) <= set(nidx.record["types"]):
+        return None
+    rows = pd.read_parquet(nidx.table_path, filters=[("status", "==", "ok"), ("service_type", "in", types)])
+    point = pd.Index(postcodes).get_indexer(rows["postcode"])
+    if (point < 0).any() or len(np.unique(point)) != len(postcodes) or \
+            (rows["home_lad_cd"] != str(area.pack.lad_cd)).any():
+        return None
+    # each postcode's rows are in nearest_for_points' order per type (scope, rank): keep it
+    order = np.lexsort((np.arange(len(rows)), pd.Index(types).get_indexer(rows["service_type"]), point))
+    near = rows.iloc[order].assign(point=point[order]).reset_index(drop=True)
+    near["rank"] = near["rank"].astype(int)
+    near["certain"] = near["certain"].astype(bool)
+    return near[list(NEAREST_COLUMNS)]
 
 
 def _arrays(near: pd.DataFrame, n_pc: int, types: list[str], k: int) -> tuple[dict[str, Any], pd.Index]:
@@ -165,7 +204,7 @@ def _other_postcodes(index: PostcodeIndex, lad_order: list[str]) -> dict[str, An
 
 
 def finder_data(area: AreaData, k: int = DEFAULT_K, service_types: Sequence[str] | None = None,
-                settings: Settings | None = None, router: Any = None) -> dict[str, Any]:
+                settings: Settings | None = None, router: Any = None, index_name: str | None = None) -> dict[str, Any]:
     """Everything the page needs, as JSON-able plain data (see the module docstring).
 
     Parameters
@@ -179,12 +218,17 @@ def finder_data(area: AreaData, k: int = DEFAULT_K, service_types: Sequence[str]
         Walking speed (minutes); default ``area.settings``.
     router : Router, optional
         Default: the access step's router.
+    index_name : str, optional
+        The name ``area`` was loaded by (``ealing``) with ``settings``: the answers are then read
+        from that area's nearest-services index (:mod:`locmap.finder.index`, built when none is
+        current), as ``locmap nearest`` reads them, instead of computed (without a ``router``).
+        Leave it out for an area changed in memory: the index knows only the files.
     """
     settings = settings or area.settings
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     index = build_index(area)
-    postcodes, xy, near = _answers(area, index, k, service_types, settings, router)
+    postcodes, xy, near = _answers(area, index, k, service_types, settings, router, index_name)
     types = list(dict.fromkeys(near["service_type"]))
     labels = near.drop_duplicates("service_type").set_index("service_type")["type_label"]
     names = lad_names(area)
@@ -243,14 +287,14 @@ def render_page(data: dict[str, Any]) -> str:
 
 
 def build_finder_page(area: AreaData, k: int = DEFAULT_K, service_types: Sequence[str] | None = None,
-                      settings: Settings | None = None, router: Any = None) -> str:
+                      settings: Settings | None = None, router: Any = None, index_name: str | None = None) -> str:
     """The finder page for ``area`` as one HTML string (see :func:`finder_data`)."""
-    return render_page(finder_data(area, k, service_types, settings, router))
+    return render_page(finder_data(area, k, service_types, settings, router, index_name))
 
 
 def write_finder_page(area: AreaData, path: str | os.PathLike, k: int = DEFAULT_K,
                       service_types: Sequence[str] | None = None, settings: Settings | None = None,
-                      router: Any = None) -> FinderPage:
+                      router: Any = None, index_name: str | None = None) -> FinderPage:
     """Write the finder page atomically (:func:`locmap.export.write_text`).
 
     Returns
@@ -258,7 +302,7 @@ def write_finder_page(area: AreaData, path: str | os.PathLike, k: int = DEFAULT_
     FinderPage
         Path, size in bytes, number of answerable postcodes and services, ``k``, method label.
     """
-    data = finder_data(area, k, service_types, settings, router)
+    data = finder_data(area, k, service_types, settings, router, index_name)
     page = render_page(data)
     path = write_text(Path(path), page)
     return FinderPage(path=path, size_bytes=path.stat().st_size,
