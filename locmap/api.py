@@ -53,6 +53,7 @@ import pandas as pd
 
 from locmap import export, workbook
 from locmap import runfolder
+from locmap._background import Background
 from locmap.access import nearest as acc
 from locmap.access.crossborder import crossborder_shares
 from locmap.access.gaps import all_gap_polygons, gap_summary
@@ -70,7 +71,8 @@ from locmap.maps.static import profile_sheet
 from locmap.maps.web import DEFAULT_LAYERS, build_map
 from locmap.report import build_report
 from locmap.report.inputs import recommendation_for
-from locmap.report.pdf import CHROMIUM_NAMES
+from locmap.report import PDF_NAME
+from locmap.report.pdf import CHROMIUM_NAMES, print_pdf
 from locmap.results import AccessAnalysis, LocalityAnalysis, MapInputs, RunResult, SitesResult
 from locmap.scenarios.comparison import run_comparison
 from locmap.scenarios.spec import Scenario, read_scenario
@@ -789,10 +791,16 @@ def default_lead_scheme(area: AreaData) -> str:
 
 
 class _Steps:
-    """Runs named steps, printing each and recording its time (the run's ``timings.csv``)."""
+    """Runs named steps, printing each and recording its time (the run's ``timings.csv``).
+
+    :meth:`background` starts steps in a second process (:mod:`locmap._background`) while the
+    run goes on; :meth:`collect` waits for them (their times take the place they were started
+    at in ``timings.csv``); :meth:`cancel` stops every one still running (a failed or
+    interrupted run, before its folder is removed or marked)."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
         self.say, self.timings = say, {}
+        self.pending: list[Background] = []
 
     def __call__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.say(f"== {name}")
@@ -800,6 +808,31 @@ class _Steps:
         value = fn(*args, **kwargs)
         self.timings[name] = time.perf_counter() - t0
         return value
+
+    def background(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Background:
+        """Start ``fn(step, *args, **kwargs)`` in a second process, ``step`` being that process's own
+        :class:`_Steps` (so the steps it runs are printed and timed there)."""
+        self.timings[f"<{name}>"] = 0.0  # where its steps' times go
+        job = Background(name, _stepped, self.say, fn, *args, **kwargs)
+        self.pending.append(job)
+        return job
+
+    def collect(self, job: Background) -> Any:
+        """The value of a :meth:`background` step (waiting for it); its step times recorded."""
+        self.pending.remove(job)
+        value, timings = job.result()
+        self.timings = {k2: v2 for k, v in self.timings.items()
+                        for k2, v2 in (timings.items() if k == f"<{job.name}>" else [(k, v)])}
+        return value
+
+    def cancel(self) -> None:
+        while self.pending:
+            self.pending.pop().cancel()
+
+
+def _stepped(say: Callable[[str], None], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, dict]:
+    step = _Steps(say)
+    return fn(step, *args, **kwargs), step.timings
 
 
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
@@ -836,7 +869,18 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
 
 def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
                say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
-    step, files = _Steps(say), []
+    step = _Steps(say)
+    try:
+        return _run_job(step, area_name, settings, out, options, say, run)
+    finally:
+        step.cancel()  # steps still running in the second process: stopped before the folder is touched
+
+
+def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
+             say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
+    """The steps of :func:`run_all`; the access tables are written while the localities are
+    scored, the workbook built and the pack's PDF printed while the maps and the sheet are drawn."""
+    files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
     runfolder.record_inputs(run, _input_files(area, settings))
@@ -848,8 +892,9 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     if note:
         say(note)
     access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes)
-    files += step("access-write", access.write, out / "access", "both", area.name, area.attribution,
-                  area.services.set_index("service_id")["name"])
+    access_write = step.background("access-write", lambda st: st(
+        "access-write", access.write, out / "access", "both", area.name, area.attribution,
+        area.services.set_index("service_id")["name"]))
     loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
@@ -865,11 +910,15 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
         files += s.write(out / "sites")
         if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
-    if options.maps:
+    printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
+        if options.report else None
+    files += step.collect(access_write)  # the workbook reads every table of the run folder
+    tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
+    if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
         files += _run_maps(step, area, access, loc, rec, out, options, sites)
-    if options.report:
-        files += _run_report(step, area, access, loc, sites, settings, out, options, say)
-    files += step("workbook", workbook.write_run_workbook, area, out)  # <area>_decision_tables.xlsx
+    for job in (tables, printing):
+        if job is not None:
+            files += step.collect(job)
     files.append(export.write_text(out / "timings.csv", "step,seconds\n" + "".join(
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
@@ -884,16 +933,21 @@ def _input_files(area: AreaData, settings: Settings) -> list[Path]:
 
 def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis,
                 sites: tuple[SitesResult, ...], settings: Settings, out: Path, options: RunOptions,
-                say: Callable[[str], None]) -> list[Path]:
+                say: Callable[[str], None], files: list[Path]) -> Background | None:
+    """The decision pack's HTML and tables (added to ``files``); its A4 PDF is printed by Chromium
+    in the background (the returned job, whose value is the PDF's path in a list)."""
     pdf = options.report_pdf
     if pdf is None:
         pdf = any(shutil.which(n) for n in CHROMIUM_NAMES)
         if not pdf:
             say("note: no Chromium on PATH, so the decision pack is written as HTML only "
                 "(install chromium for the A4 PDF)")
-    res = step("report", decision_pack, area, settings, out / "report", scheme=options.lead_scheme, pdf=pdf,
-               access=access, localities=loc, sites=sites)
-    return list(res.files)
+    res = step("report", build_report, area, access, loc, list(sites), settings, out / "report",
+               scheme=options.lead_scheme, pdf=pdf, print_now=False)
+    files += res.files
+    if not pdf:
+        return None
+    return step.background("report-pdf", lambda st: [st("report-pdf", print_pdf, res.html, out / "report" / PDF_NAME)])
 
 
 def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,

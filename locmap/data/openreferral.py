@@ -30,8 +30,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import jsonschema
 import pandas as pd
 
 from locmap.data.io import TableRead, check_input_file, read_csv_any
@@ -324,7 +324,11 @@ def _sal_with_location(sal: dict, locations: dict) -> dict:
 
 # ------------------------------------------------------------------ validation
 @functools.cache
-def _validator(name: str) -> jsonschema.Draft202012Validator:
+def _validator(name: str) -> Any:
+    """The profile's ``jsonschema`` validator of ``name`` (imported here: its format checkers build
+    parsers at import, ~0.5 s, which a run without an Open Referral export does not need)."""
+    import jsonschema  # noqa: PLC0415
+
     return jsonschema.Draft202012Validator(_schema(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
