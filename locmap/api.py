@@ -223,6 +223,17 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
 access_analysis = analyse_access
 
 
+def with_fca(area: AreaData, access: AccessAnalysis, settings: Settings | None = None,
+             fca_band: str | None = None) -> AccessAnalysis:
+    """``access`` (from ``analyse_access(..., fca=False)``) with its 2SFCA tables, the same as
+    ``analyse_access(..., fca=True)`` gives (``locmap run`` computes them while it scores the
+    localities, which do not use them)."""
+    settings = settings or area.settings
+    res = access.result
+    fca_h, fca_s, fca_a = _fca_tables(area, res, access.router, settings, _levels(res), fca_band)
+    return dataclasses.replace(access, fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a)
+
+
 def _calibration(area: AreaData, res: acc.AccessResult, router: Any) -> pd.DataFrame:
     """The calibration table of the router actually used (none for a router without one)."""
     if res.method == "estimated" and getattr(router, "calibration", None) is None:
@@ -891,10 +902,8 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     note = user_services_note(area, out / "rejects.csv")
     if note:
         say(note)
-    access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes)
-    access_write = step.background("access-write", lambda st: st(
-        "access-write", access.write, out / "access", "both", area.name, area.attribution,
-        area.services.set_index("service_id")["name"]))
+    access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes, fca=False)
+    access_write = step.background("access-write", _complete_and_write_access, area, access, settings, out)
     loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
@@ -912,7 +921,9 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
-    files += step.collect(access_write)  # the workbook reads every table of the run folder
+    access_files, fca_tables = step.collect(access_write)  # the workbook reads every table of the run folder
+    files += access_files
+    access = dataclasses.replace(access, **fca_tables)
     tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
     if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
         files += _run_maps(step, area, access, loc, rec, out, options, sites)
@@ -923,6 +934,17 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
                      files=tuple(sorted(files)), timings=dict(step.timings))
+
+
+def _complete_and_write_access(step: _Steps, area: AreaData, access: AccessAnalysis, settings: Settings,
+                               out: Path) -> tuple[list[Path], dict[str, pd.DataFrame]]:
+    """The run's 2SFCA tables (only written, so computed beside the localities) and every access
+    table written; returns the files and the 2SFCA tables (``AccessAnalysis`` field -> table)."""
+    quiet = dataclasses.replace(settings, progress=False)  # no progress bar beside the main process's
+    access = step("access-fca", with_fca, area, access, quiet)
+    files = step("access-write", access.write, out / "access", "both", area.name, area.attribution,
+                 area.services.set_index("service_id")["name"])
+    return files, {k: getattr(access, k) for k in ("fca_homes", "fca_services", "fca_areas")}
 
 
 def _input_files(area: AreaData, settings: Settings) -> list[Path]:
