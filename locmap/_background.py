@@ -20,9 +20,9 @@ Rules that keep a run's outputs and its Ctrl-C behaviour as they are without a s
   has used it, and the child then waits for threads that do not exist.  Writing tables (pandas,
   pyarrow, GDAL, openpyxl) and running programs (Chromium) are safe.
 
-Where ``fork`` is not available (Windows, macOS's default), or ``LOCMAP_SERIAL=1`` is set, the
-function simply runs in the calling process at :meth:`Background.result` time, one step after
-the other as before.
+Where ``fork`` is not available (Windows, macOS's default), in a thread other than the main one
+or a daemon process (a batch's dask workers), or with ``LOCMAP_SERIAL=1``, the function simply
+runs in the calling process at :meth:`Background.result` time, one step after the other as before.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import traceback
 from typing import Any, Callable
 
@@ -42,8 +43,12 @@ _OSERROR_FIELDS = ("errno", "strerror", "filename", "filename2")
 
 
 def forking() -> bool:
-    """True when steps run in a forked child (Linux, unless ``LOCMAP_SERIAL=1``)."""
+    """True when steps run in a forked child: on Linux, from the main thread of a process that is
+    not itself a daemon worker (a batch's dask worker runs its boroughs one step after the other:
+    its cores are taken by the other workers), unless ``LOCMAP_SERIAL=1``."""
     return (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+            and threading.current_thread() is threading.main_thread()
+            and not multiprocessing.current_process().daemon
             and os.environ.get(SERIAL_ENV, "") not in ("1", "true", "yes"))
 
 

@@ -3,6 +3,7 @@ step had run in the calling process; a cancelled step leaves no file, whole or h
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -74,3 +75,12 @@ def test_without_fork_the_step_runs_in_the_calling_process_when_collected(tmp_pa
     assert job.result() == target and target.read_text() == "text"
     pid, _ = Background("sum", _pid_and_sum, 1).result()
     assert pid == os.getpid()
+
+
+def test_a_step_started_outside_the_main_thread_runs_in_the_calling_process():
+    """A batch's dask worker runs boroughs in threads: no fork there (its cores are taken)."""
+    found = []
+    worker = threading.Thread(target=lambda: found.append(Background("sum", _pid_and_sum, 1).result()))
+    worker.start()
+    worker.join()
+    assert found == [(os.getpid(), 1)]
