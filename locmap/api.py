@@ -234,6 +234,16 @@ def with_fca(area: AreaData, access: AccessAnalysis, settings: Settings | None =
     return dataclasses.replace(access, fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a)
 
 
+def with_gap_areas(access: AccessAnalysis, settings: Settings) -> AccessAnalysis:
+    """``access`` (from ``analyse_access(..., gaps=False)``) with its gap-area polygons, the same as
+    ``analyse_access(..., gaps=True)`` gives with its ``cell_m``, ``gap_band`` and ``gap_minutes``."""
+    res = access.result
+    gaps_all = all_gap_polygons(res.wide, res.service_types, [float(t) for t in settings.thresholds_minutes],
+                                cell_m=access.cell_m, band=access.gap_band, progress=settings.progress)
+    return dataclasses.replace(access, gap_areas_all=gaps_all, gap_areas=_headline_gaps(
+        res, gaps_all, access.gap_minutes, access.cell_m, access.gap_band))
+
+
 def _calibration(area: AreaData, res: acc.AccessResult, router: Any) -> pd.DataFrame:
     """The calibration table of the router actually used (none for a router without one)."""
     if res.method == "estimated" and getattr(router, "calibration", None) is None:
@@ -889,8 +899,9 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
 
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
              say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
-    """The steps of :func:`run_all`; the access tables are written while the localities are
-    scored, the workbook built and the pack's PDF printed while the maps and the sheet are drawn."""
+    """The steps of :func:`run_all`; the 2SFCA tables and gap areas are computed and the access
+    tables written while the localities are scored, the workbook built and the pack's PDF
+    printed while the maps and the sheet are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
@@ -902,7 +913,8 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     note = user_services_note(area, out / "rejects.csv")
     if note:
         say(note)
-    access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes, fca=False)
+    # 2SFCA and gap areas: drawn in the second process while the localities are scored
+    access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes, fca=False, gaps=False)
     access_write = step.background("access-write", _complete_and_write_access, area, access, settings, out)
     loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
@@ -919,11 +931,11 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
         files += s.write(out / "sites")
         if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
+    access_files, completed = step.collect(access_write)
+    files += access_files
+    access = dataclasses.replace(access, **completed)
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
-    access_files, fca_tables = step.collect(access_write)  # the workbook reads every table of the run folder
-    files += access_files
-    access = dataclasses.replace(access, **fca_tables)
     tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
     if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
         files += _run_maps(step, area, access, loc, rec, out, options, sites)
@@ -938,13 +950,16 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
 
 def _complete_and_write_access(step: _Steps, area: AreaData, access: AccessAnalysis, settings: Settings,
                                out: Path) -> tuple[list[Path], dict[str, pd.DataFrame]]:
-    """The run's 2SFCA tables (only written, so computed beside the localities) and every access
-    table written; returns the files and the 2SFCA tables (``AccessAnalysis`` field -> table)."""
+    """The run's 2SFCA tables and gap areas (the localities use neither, so they are computed
+    while the localities are scored) and every access table written; returns the files and the
+    tables computed here (``AccessAnalysis`` field -> table)."""
     quiet = dataclasses.replace(settings, progress=False)  # no progress bar beside the main process's
     access = step("access-fca", with_fca, area, access, quiet)
+    access = step("access-gaps", with_gap_areas, access, quiet)
     files = step("access-write", access.write, out / "access", "both", area.name, area.attribution,
                  area.services.set_index("service_id")["name"])
-    return files, {k: getattr(access, k) for k in ("fca_homes", "fca_services", "fca_areas")}
+    return files, {k: getattr(access, k) for k in ("fca_homes", "fca_services", "fca_areas", "gap_areas_all",
+                                                   "gap_areas")}
 
 
 def _input_files(area: AreaData, settings: Settings) -> list[Path]:
