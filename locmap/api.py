@@ -69,9 +69,8 @@ from locmap.localities.sites import cap_candidates, suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
 from locmap.maps.web import DEFAULT_LAYERS, build_map
-from locmap.report import build_report
+from locmap.report import PDF_NAME, build_report
 from locmap.report.inputs import recommendation_for
-from locmap.report import PDF_NAME
 from locmap.report.pdf import CHROMIUM_NAMES, print_pdf
 from locmap.results import AccessAnalysis, LocalityAnalysis, MapInputs, RunResult, SitesResult
 from locmap.scenarios.comparison import run_comparison
@@ -840,8 +839,13 @@ class _Steps:
 
     def collect(self, job: Background) -> Any:
         """The value of a :meth:`background` step (waiting for it); its step times recorded."""
-        self.pending.remove(job)
-        value, timings = job.result()
+        try:
+            value, timings = job.result()
+        except BaseException:  # e.g. Ctrl-C while waiting: the step is stopped before the run goes on
+            job.cancel()
+            raise
+        finally:
+            self.pending.remove(job)
         self.timings = {k2: v2 for k, v in self.timings.items()
                         for k2, v2 in (timings.items() if k == f"<{job.name}>" else [(k, v)])}
         return value
