@@ -12,7 +12,8 @@ Rules that keep a run's outputs and its Ctrl-C behaviour as they are without a s
 * the child ignores SIGINT (a terminal's Ctrl-C goes to the whole process group): the main
   process decides, and :meth:`Background.cancel` stops the child with SIGTERM, which the child
   turns into ``KeyboardInterrupt`` so its half-written temporary file is removed, then waits for
-  it -- so nothing is written into a folder after the run has removed or marked it;
+  it -- so nothing is written into a folder after the run has removed or marked it; a run that
+  is killed outright takes the child with it (``PR_SET_PDEATHSIG``);
 * an exception in the child is raised again in the main process with its type, message and
   attributes (a :class:`~locmap.errors.LocmapError` keeps its one-line message and remedy);
 * the child runs no OpenMP code (scikit-learn's k-means, behind mapclassify's natural breaks;
@@ -26,6 +27,7 @@ runs in the calling process at :meth:`Background.result` time, one step after th
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import pickle
@@ -40,6 +42,8 @@ CANCEL_WAIT_S = 20.0
 #: environment variable that makes every background step run in the calling process
 SERIAL_ENV = "LOCMAP_SERIAL"
 _OSERROR_FIELDS = ("errno", "strerror", "filename", "filename2")
+#: prctl(2) option: the signal a process gets when its parent dies (Linux)
+_PR_SET_PDEATHSIG = 1
 
 
 def forking() -> bool:
@@ -63,7 +67,8 @@ class Background:
         if forking():
             ctx = multiprocessing.get_context("fork")
             self._conn, child_end = ctx.Pipe(duplex=False)
-            self._proc = ctx.Process(target=_child, args=(child_end, fn, args, kwargs), name=f"locmap {name}",
+            self._proc = ctx.Process(target=_child, args=(child_end, os.getpid(), fn, args, kwargs),
+                                     name=f"locmap {name}",
                                      daemon=True)
             self._proc.start()
             child_end.close()
@@ -109,11 +114,15 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _child(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
-    """Run in the forked child: ignore Ctrl-C (the parent decides), SIGTERM interrupts."""
+def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    """Run in the forked child: ignore Ctrl-C (the parent decides), SIGTERM interrupts, and a
+    parent that dies without stopping the child (killed) sends it SIGTERM too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before that was set
+            raise KeyboardInterrupt
         message = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         message = ("error", _portable(exc))

@@ -3,6 +3,8 @@ step had run in the calling process; a cancelled step leaves no file, whole or h
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -84,3 +86,39 @@ def test_a_step_started_outside_the_main_thread_runs_in_the_calling_process():
     worker.start()
     worker.join()
     assert found == [(os.getpid(), 1)]
+
+
+_KILLED_PARENT = """
+import sys, time
+from pathlib import Path
+from locmap._background import Background
+from locmap.export import atomic_path
+
+def write(path):
+    with atomic_path(path) as tmp:
+        tmp.write_text("half")
+        time.sleep(120)
+        tmp.write_text("whole")
+
+job = Background("write", write, Path(sys.argv[1]))
+time.sleep(120)
+"""
+
+
+def test_a_run_killed_outright_takes_its_background_step_with_it(tmp_path):
+    """SIGKILL gives the run no chance to stop its second process: the child is sent SIGTERM by
+    the kernel (PR_SET_PDEATHSIG) and removes its half-written file instead of writing on."""
+    target = tmp_path / "table.csv"
+    root = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT, str(target)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".table.csv.*")):
+        assert parent.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.iterdir()) == []
