@@ -6,7 +6,8 @@ tree, interleaved (baseline, this, baseline, this ...) so that a load on the sha
 both alike.  For each run it records the wall time, the CPU time of the run and everything it
 started (user + sys: the second process and Chromium included) and the run's own step times
 (``timings.csv``; steps done in the second process overlap the others, so they do not add up to
-the wall time).  The machine's load (``/proc/loadavg``) before and after is printed: figures
+the wall time), and the CPU time of the main process alone: on a quiet machine whose second core
+takes the second process, that is about the run's wall time.  The machine's load (``/proc/loadavg``) before and after is printed: figures
 taken at a load above the number of cores say more by their ratio than by their size.
 
 Usage::
@@ -46,16 +47,28 @@ def run_once(tree: Path, out: Path, serial: bool = False) -> dict:
         env["LOCMAP_SERIAL"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([PYTHON, "-m", "locmap", "run", "--area", "ealing", "--out", str(out)],
-                          cwd=tree, env=env, capture_output=True, text=True)
+    proc = subprocess.run([PYTHON, "-c", _MAIN_CPU, str(out)], cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"run failed in {tree}:\n{proc.stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    main_cpu = float(proc.stdout.strip().splitlines()[-1].split()[-1])
     with open(out / "timings.csv", newline="") as fh:
         steps = {r["step"]: float(r["seconds"]) for r in csv.DictReader(fh)}
-    return {"wall": wall, "cpu": cpu, "steps": steps}
+    return {"wall": wall, "cpu": cpu, "main cpu": main_cpu, "steps": steps}
+
+
+#: the run in-process, then the CPU time of that process alone (its children not counted): on a
+#: quiet machine with a free core for the second process, about the wall time of the run
+_MAIN_CPU = """
+import resource, sys
+from locmap.cli import main
+rc = main(["run", "--area", "ealing", "--out", sys.argv[1]])
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print("main-process-cpu", ru.ru_utime + ru.ru_stime)
+sys.exit(rc)
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
             folder = out / name.replace(" ", "_").replace(",", "") / "ealing"
             results[name].append(run_once(tree, folder, serial))
             r = results[name][-1]
-            print(f"  run {i + 1} {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s, load {load()}", flush=True)
+            print(f"  run {i + 1} {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s (main process "
+                  f"{r['main cpu']:.1f} s), load {load()}", flush=True)
     print(f"load after: {load()}\n")
     names = list(trees)
     print("| step | " + " | ".join(f"{n} (median s)" for n in names) + " |")
     print("|---|" + "---:|" * len(names))
-    for key in ("wall", "cpu"):
+    for key in ("wall", "cpu", "main cpu"):
         print(f"| **{key} time** | " + " | ".join(f"**{statistics.median(r[key] for r in results[n]):.2f}**"
                                                 for n in names) + " |")
     steps = list(dict.fromkeys(s for n in names for r in results[n] for s in r["steps"]))
