@@ -194,9 +194,24 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         Also draw the gap-area polygons (every type x threshold); ``False`` leaves them empty.
     """
     settings = settings or area.settings
-    gap_minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
     router = router or acc.default_router_for(area, settings)
     res = acc.compute_access(area, settings, router=router, service_types=service_types)
+    return access_from(area, res, router, settings, gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band,
+                       fca=fca, fca_band=fca_band, gaps=gaps)
+
+
+#: The earlier name of :func:`analyse_access`.
+access_analysis = analyse_access
+
+
+def access_from(area: AreaData, res: acc.AccessResult, router: Any, settings: Settings,
+                gap_minutes: float | None = None, cell_m: float = 250.0, gap_band: str = "pop_0_4",
+                fca: bool = True, fca_band: str | None = None, gaps: bool = True) -> AccessAnalysis:
+    """Everything :func:`analyse_access` derives from the distances ``res`` (measured with
+    ``router``): coverage, gap areas and summaries, cross-border shares, 2SFCA and caveats
+    (``locmap run`` derives them in its second process while the localities, which need only
+    the distances, are scored).  Parameters as :func:`analyse_access`."""
+    gap_minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
     thresholds = [float(t) for t in settings.thresholds_minutes]
     levels = _levels(res)
     cov = acc.coverage(res.wide, levels, thresholds, res.service_types, settings=settings)
@@ -217,30 +232,6 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         straight_vs_street=_straight_vs_street(res, cov), calibration=_calibration(area, res, router),
         gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band)
 
-
-#: The earlier name of :func:`analyse_access`.
-access_analysis = analyse_access
-
-
-def with_fca(area: AreaData, access: AccessAnalysis, settings: Settings | None = None,
-             fca_band: str | None = None) -> AccessAnalysis:
-    """``access`` (from ``analyse_access(..., fca=False)``) with its 2SFCA tables, the same as
-    ``analyse_access(..., fca=True)`` gives (``locmap run`` computes them while it scores the
-    localities, which do not use them)."""
-    settings = settings or area.settings
-    res = access.result
-    fca_h, fca_s, fca_a = _fca_tables(area, res, access.router, settings, _levels(res), fca_band)
-    return dataclasses.replace(access, fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a)
-
-
-def with_gap_areas(access: AccessAnalysis, settings: Settings) -> AccessAnalysis:
-    """``access`` (from ``analyse_access(..., gaps=False)``) with its gap-area polygons, the same as
-    ``analyse_access(..., gaps=True)`` gives with its ``cell_m``, ``gap_band`` and ``gap_minutes``."""
-    res = access.result
-    gaps_all = all_gap_polygons(res.wide, res.service_types, [float(t) for t in settings.thresholds_minutes],
-                                cell_m=access.cell_m, band=access.gap_band, progress=settings.progress)
-    return dataclasses.replace(access, gap_areas_all=gaps_all, gap_areas=_headline_gaps(
-        res, gaps_all, access.gap_minutes, access.cell_m, access.gap_band))
 
 
 def _calibration(area: AreaData, res: acc.AccessResult, router: Any) -> pd.DataFrame:
@@ -903,9 +894,9 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
 
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
              say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
-    """The steps of :func:`run_all`; the 2SFCA tables and gap areas are computed and the access
-    tables written while the localities are scored, the workbook built and the pack's PDF
-    printed while the maps and the sheet are drawn."""
+    """The steps of :func:`run_all`; the access tables (coverage, gaps, 2SFCA ...) are derived
+    from the distances and written while the localities are scored, the workbook built and the
+    pack's PDF printed while the maps and the sheet are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
@@ -917,10 +908,12 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     note = user_services_note(area, out / "rejects.csv")
     if note:
         say(note)
-    # 2SFCA and gap areas: drawn in the second process while the localities are scored
-    access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes, fca=False, gaps=False)
-    access_write = step.background("access-write", _complete_and_write_access, area, access, settings, out)
-    loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
+    # the distances here; what is derived from them (coverage, gaps, 2SFCA ...) is computed and
+    # written by the second process while the localities, which need only the distances, are scored
+    distances, router = step("access", _distances, area, settings)
+    access_write = step.background("access-write", _derive_and_write_access, area, distances, router, settings,
+                                   out, options.gap_minutes)
+    loc = step("localities", analyse_localities, area, distances, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
                                          "inputs": run.manifest["inputs"]})
@@ -930,14 +923,14 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
                        p=options.sites_p or 2, p_at_most_candidates=options.sites_p is None,
                        minutes=options.sites_minutes, existing=options.existing,
-                       router=access.router) for name in (rec.locality, rec.runner_up) if name)
+                       router=router) for name in (rec.locality, rec.runner_up) if name)
     for s in sites:
         files += s.write(out / "sites")
         if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
-    access_files, completed = step.collect(access_write)
+    access_files, derived = step.collect(access_write)
     files += access_files
-    access = dataclasses.replace(access, **completed)
+    access = AccessAnalysis(result=distances, router=router, **derived)
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
     tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
@@ -952,18 +945,24 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
                      files=tuple(sorted(files)), timings=dict(step.timings))
 
 
-def _complete_and_write_access(step: _Steps, area: AreaData, access: AccessAnalysis, settings: Settings,
-                               out: Path) -> tuple[list[Path], dict[str, pd.DataFrame]]:
-    """The run's 2SFCA tables and gap areas (the localities use neither, so they are computed
-    while the localities are scored) and every access table written; returns the files and the
-    tables computed here (``AccessAnalysis`` field -> table)."""
+def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, Any]:
+    """The run's distances and the router that measured them (:func:`analyse_access`'s first half)."""
+    router = acc.default_router_for(area, settings)
+    return acc.compute_access(area, settings, router=router), router
+
+
+def _derive_and_write_access(step: _Steps, area: AreaData, distances: acc.AccessResult, router: Any,
+                             settings: Settings, out: Path, gap_minutes: float | None
+                             ) -> tuple[list[Path], dict[str, Any]]:
+    """:func:`analyse_access`'s second half (:func:`access_from`) and every access table written;
+    returns the files and the analysis' fields but the distances and router (which stay with the
+    main process), so the main process can put the :class:`AccessAnalysis` together."""
     quiet = dataclasses.replace(settings, progress=False)  # no progress bar beside the main process's
-    access = step("access-fca", with_fca, area, access, quiet)
-    access = step("access-gaps", with_gap_areas, access, quiet)
+    access = step("access-tables", access_from, area, distances, router, quiet, gap_minutes=gap_minutes)
     files = step("access-write", access.write, out / "access", "both", area.name, area.attribution,
                  area.services.set_index("service_id")["name"])
-    return files, {k: getattr(access, k) for k in ("fca_homes", "fca_services", "fca_areas", "gap_areas_all",
-                                                   "gap_areas")}
+    return files, {f.name: getattr(access, f.name) for f in dataclasses.fields(access)
+                   if f.name not in ("result", "router")}
 
 
 def _input_files(area: AreaData, settings: Settings) -> list[Path]:
