@@ -53,6 +53,7 @@ import pandas as pd
 
 from locmap import export, workbook
 from locmap import runfolder
+from locmap._background import Background
 from locmap.access import nearest as acc
 from locmap.access.crossborder import crossborder_shares
 from locmap.access.gaps import all_gap_polygons, gap_summary
@@ -68,9 +69,9 @@ from locmap.localities.sites import cap_candidates, suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
 from locmap.maps.web import DEFAULT_LAYERS, build_map
-from locmap.report import build_report
+from locmap.report import PDF_NAME, build_report
 from locmap.report.inputs import recommendation_for
-from locmap.report.pdf import CHROMIUM_NAMES
+from locmap.report.pdf import CHROMIUM_NAMES, print_pdf
 from locmap.results import AccessAnalysis, LocalityAnalysis, MapInputs, RunResult, SitesResult
 from locmap.scenarios.comparison import run_comparison
 from locmap.scenarios.spec import Scenario, read_scenario
@@ -193,9 +194,24 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         Also draw the gap-area polygons (every type x threshold); ``False`` leaves them empty.
     """
     settings = settings or area.settings
-    gap_minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
     router = router or acc.default_router_for(area, settings)
     res = acc.compute_access(area, settings, router=router, service_types=service_types)
+    return access_from(area, res, router, settings, gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band,
+                       fca=fca, fca_band=fca_band, gaps=gaps)
+
+
+#: The earlier name of :func:`analyse_access`.
+access_analysis = analyse_access
+
+
+def access_from(area: AreaData, res: acc.AccessResult, router: Any, settings: Settings,
+                gap_minutes: float | None = None, cell_m: float = 250.0, gap_band: str = "pop_0_4",
+                fca: bool = True, fca_band: str | None = None, gaps: bool = True) -> AccessAnalysis:
+    """Everything :func:`analyse_access` derives from the distances ``res`` (measured with
+    ``router``): coverage, gap areas and summaries, cross-border shares, 2SFCA and caveats
+    (``locmap run`` derives them in its second process while the localities, which need only
+    the distances, are scored).  Parameters as :func:`analyse_access`."""
+    gap_minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
     thresholds = [float(t) for t in settings.thresholds_minutes]
     levels = _levels(res)
     cov = acc.coverage(res.wide, levels, thresholds, res.service_types, settings=settings)
@@ -216,9 +232,6 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         straight_vs_street=_straight_vs_street(res, cov), calibration=_calibration(area, res, router),
         gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band)
 
-
-#: The earlier name of :func:`analyse_access`.
-access_analysis = analyse_access
 
 
 def _calibration(area: AreaData, res: acc.AccessResult, router: Any) -> pd.DataFrame:
@@ -789,10 +802,16 @@ def default_lead_scheme(area: AreaData) -> str:
 
 
 class _Steps:
-    """Runs named steps, printing each and recording its time (the run's ``timings.csv``)."""
+    """Runs named steps, printing each and recording its time (the run's ``timings.csv``).
+
+    :meth:`background` starts steps in a second process (:mod:`locmap._background`) while the
+    run goes on; :meth:`collect` waits for them (their times take the place they were started
+    at in ``timings.csv``); :meth:`cancel` stops every one still running (a failed or
+    interrupted run, before its folder is removed or marked)."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
         self.say, self.timings = say, {}
+        self.pending: list[Background] = []
 
     def __call__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.say(f"== {name}")
@@ -800,6 +819,36 @@ class _Steps:
         value = fn(*args, **kwargs)
         self.timings[name] = time.perf_counter() - t0
         return value
+
+    def background(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Background:
+        """Start ``fn(step, *args, **kwargs)`` in a second process, ``step`` being that process's own
+        :class:`_Steps` (so the steps it runs are printed and timed there)."""
+        self.timings[f"<{name}>"] = 0.0  # where its steps' times go
+        job = Background(name, _stepped, self.say, fn, *args, **kwargs)
+        self.pending.append(job)
+        return job
+
+    def collect(self, job: Background) -> Any:
+        """The value of a :meth:`background` step (waiting for it); its step times recorded."""
+        try:
+            value, timings = job.result()
+        except BaseException:  # e.g. Ctrl-C while waiting: the step is stopped before the run goes on
+            job.cancel()
+            raise
+        finally:
+            self.pending.remove(job)
+        self.timings = {k2: v2 for k, v in self.timings.items()
+                        for k2, v2 in (timings.items() if k == f"<{job.name}>" else [(k, v)])}
+        return value
+
+    def cancel(self) -> None:
+        while self.pending:
+            self.pending.pop().cancel()
+
+
+def _stepped(say: Callable[[str], None], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, dict]:
+    step = _Steps(say)
+    return fn(step, *args, **kwargs), step.timings
 
 
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
@@ -838,7 +887,19 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
 
 def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
                say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
-    step, files = _Steps(say), []
+    step = _Steps(say)
+    try:
+        return _run_job(step, area_name, settings, out, options, say, run)
+    finally:
+        step.cancel()  # steps still running in the second process: stopped before the folder is touched
+
+
+def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
+             say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
+    """The steps of :func:`run_all`; the access tables (coverage, gaps, 2SFCA ...) are derived
+    from the distances and written while the localities are scored, the workbook built and the
+    pack's PDF printed while the maps and the sheet are drawn."""
+    files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
     runfolder.record_inputs(run, _input_files(area, settings))
@@ -849,10 +910,12 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     note = user_services_note(area, out / "rejects.csv")
     if note:
         say(note)
-    access = step("access", analyse_access, area, settings, gap_minutes=options.gap_minutes)
-    files += step("access-write", access.write, out / "access", "both", area.name, area.attribution,
-                  area.services.set_index("service_id")["name"])
-    loc = step("localities", analyse_localities, area, access, schemes=options.schemes,
+    # the distances here; what is derived from them (coverage, gaps, 2SFCA ...) is computed and
+    # written by the second process while the localities, which need only the distances, are scored
+    distances, router = step("access", _distances, area, settings)
+    access_write = step.background("access-write", _derive_and_write_access, area, distances, router, settings,
+                                   out, options.gap_minutes)
+    loc = step("localities", analyse_localities, area, distances, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
                                          "inputs": run.manifest["inputs"]})
@@ -862,20 +925,46 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
     sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
                        p=options.sites_p or 2, p_at_most_candidates=options.sites_p is None,
                        minutes=options.sites_minutes, existing=options.existing,
-                       router=access.router) for name in (rec.locality, rec.runner_up) if name)
+                       router=router) for name in (rec.locality, rec.runner_up) if name)
     for s in sites:
         files += s.write(out / "sites")
         if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
-    if options.maps:
+    access_files, derived = step.collect(access_write)
+    files += access_files
+    access = AccessAnalysis(result=distances, router=router, **derived)
+    printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
+        if options.report else None
+    tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
+    if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
         files += _run_maps(step, area, access, loc, rec, out, options, sites)
-    if options.report:
-        files += _run_report(step, area, access, loc, sites, settings, out, options, say)
-    files += step("workbook", workbook.write_run_workbook, area, out)  # <area>_decision_tables.xlsx
+    for job in (tables, printing):
+        if job is not None:
+            files += step.collect(job)
     files.append(export.write_text(out / "timings.csv", "step,seconds\n" + "".join(
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
                      files=tuple(sorted(files)), timings=dict(step.timings))
+
+
+def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, Any]:
+    """The run's distances and the router that measured them (:func:`analyse_access`'s first half)."""
+    router = acc.default_router_for(area, settings)
+    return acc.compute_access(area, settings, router=router), router
+
+
+def _derive_and_write_access(step: _Steps, area: AreaData, distances: acc.AccessResult, router: Any,
+                             settings: Settings, out: Path, gap_minutes: float | None
+                             ) -> tuple[list[Path], dict[str, Any]]:
+    """:func:`analyse_access`'s second half (:func:`access_from`) and every access table written;
+    returns the files and the analysis' fields but the distances and router (which stay with the
+    main process), so the main process can put the :class:`AccessAnalysis` together."""
+    quiet = dataclasses.replace(settings, progress=False)  # no progress bar beside the main process's
+    access = step("access-tables", access_from, area, distances, router, quiet, gap_minutes=gap_minutes)
+    files = step("access-write", access.write, out / "access", "both", area.name, area.attribution,
+                 area.services.set_index("service_id")["name"])
+    return files, {f.name: getattr(access, f.name) for f in dataclasses.fields(access)
+                   if f.name not in ("result", "router")}
 
 
 def _input_files(area: AreaData, settings: Settings) -> list[Path]:
@@ -886,16 +975,21 @@ def _input_files(area: AreaData, settings: Settings) -> list[Path]:
 
 def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis,
                 sites: tuple[SitesResult, ...], settings: Settings, out: Path, options: RunOptions,
-                say: Callable[[str], None]) -> list[Path]:
+                say: Callable[[str], None], files: list[Path]) -> Background | None:
+    """The decision pack's HTML and tables (added to ``files``); its A4 PDF is printed by Chromium
+    in the background (the returned job, whose value is the PDF's path in a list)."""
     pdf = options.report_pdf
     if pdf is None:
         pdf = any(shutil.which(n) for n in CHROMIUM_NAMES)
         if not pdf:
             say("note: no Chromium on PATH, so the decision pack is written as HTML only "
                 "(install chromium for the A4 PDF)")
-    res = step("report", decision_pack, area, settings, out / "report", scheme=options.lead_scheme, pdf=pdf,
-               access=access, localities=loc, sites=sites)
-    return list(res.files)
+    res = step("report", build_report, area, access, loc, list(sites), settings, out / "report",
+               scheme=options.lead_scheme, pdf=pdf, print_now=False)
+    files += res.files
+    if not pdf:
+        return None
+    return step.background("report-pdf", lambda st: [st("report-pdf", print_pdf, res.html, out / "report" / PDF_NAME)])
 
 
 def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,

@@ -9,6 +9,9 @@ row, column widths fitted to the text and number formats from the run's data dic
 (``README.txt`` units): people whole numbers, ``[percent]`` (0-100 in the CSV) and ``[share
 0-1]``/``[probability 0-1]`` shown as percentages, scores three decimals.  Text from the data is
 always a text cell (a name like ``=HYPERLINK(...)`` is shown, never run as a formula).
+
+openpyxl is imported when a workbook is written, not with this module (``locmap run`` builds the
+workbook in its second process, so the main process never needs it).
 """
 from __future__ import annotations
 
@@ -23,9 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_object_dtype, is_string_dtype
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from locmap.errors import DataFileError
 from locmap.export import ATTRIBUTION, FORMULA_GUARD, FORMULA_TRIGGERS, atomic_path, write_csv
@@ -48,7 +48,7 @@ NAME_UNITS = ((r"^pct_", "percent"), (r"^(share_|p_first$|p_rank_)", "share 0-1"
               (r"(^pop_|^gap_pop_|^unreachable_pop_|people|children|^homes|^n_|^read$|^used$|^rejected$)", "people"),
               (r"^rank", "rank"), (r"^(score|crit_)", "score 0-1"), (r"minutes", "minutes"),
               (r"(_m|^max_m|^x|^y)$", "metres"))
-HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
+HEADER_COLOUR = "DDE7F0"
 MAX_WIDTH = 60
 #: document and zip-entry time of every workbook (as GeoPackages: locmap.export.GPKG_DATE)
 FIXED_TIME = dt.datetime(2000, 1, 1)
@@ -205,12 +205,15 @@ def _width(frame: pd.DataFrame, column: str) -> float:
     return min(MAX_WIDTH, max(8.0, len(str(column)) + 2.0, longest + 2.0))
 
 
-def _data_sheet(wb: Workbook, sheet: Sheet, units: dict[str, str]) -> None:
+def _data_sheet(wb, sheet: Sheet, units: dict[str, str]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill  # noqa: PLC0415 - see the module docstring
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415
+
     ws = wb.create_sheet(sheet.name)
     frame = sheet.frame
     for j, col in enumerate(frame.columns, 1):
         cell = _put(ws, 1, j, str(col))
-        cell.font, cell.fill = Font(bold=True), HEADER_FILL
+        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_COLOUR)
         cell.alignment = Alignment(wrap_text=False)
         ws.column_dimensions[get_column_letter(j)].width = _width(frame, col)
     for j, col in enumerate(frame.columns, 1):
@@ -224,7 +227,9 @@ def _data_sheet(wb: Workbook, sheet: Sheet, units: dict[str, str]) -> None:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
 
 
-def _contents(wb: Workbook, sheets: list[Sheet], title: str, run_dir: Path) -> None:
+def _contents(wb, sheets: list[Sheet], title: str, run_dir: Path) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill  # noqa: PLC0415 - see the module docstring
+
     ws = wb.active
     ws.title = "Contents"
     _put(ws, 1, 1, title).font = Font(bold=True, size=14)
@@ -232,7 +237,7 @@ def _contents(wb: Workbook, sheets: list[Sheet], title: str, run_dir: Path) -> N
     _wrapped(ws, 2, _run_line(run_dir))
     for j, head in enumerate(("Sheet", "What it holds", "Rows", "From (files of the run folder)"), 1):
         cell = _put(ws, 4, j, head)
-        cell.font, cell.fill = Font(bold=True), HEADER_FILL
+        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_COLOUR)
     for i, s in enumerate(sheets, 5):
         link = _put(ws, i, 1, s.name)
         link.hyperlink = f"#'{s.name}'!A1"
@@ -255,6 +260,8 @@ def _contents(wb: Workbook, sheets: list[Sheet], title: str, run_dir: Path) -> N
 
 def _wrapped(ws, row: int, text: str) -> None:
     """Text in column B, wrapped, the row as tall as its lines (LibreOffice does not refit rows)."""
+    from openpyxl.styles import Alignment  # noqa: PLC0415 - see the module docstring
+
     _put(ws, row, 2, text).alignment = Alignment(wrap_text=True, vertical="top")
     ws.row_dimensions[row].height = 15 * max(1, -(-len(text) // int(CONTENTS_TEXT_WIDTH * 1.1)))
 
@@ -300,6 +307,8 @@ def write_workbook(run_dir: str | Path, path: str | Path | None = None, area_tit
                             remedy="give the folder a `locmap run --out DIR` wrote.")
     name, title = run_area(run_dir)
     path = Path(path) if path is not None else run_dir / f"{name}{WORKBOOK_SUFFIX}"
+    from openpyxl import Workbook  # noqa: PLC0415 - see the module docstring
+
     wb = Workbook()
     _contents(wb, sheets, f"locmap decision tables – {area_title or title}", run_dir)
     units = units_from_readmes(run_dir)
@@ -310,7 +319,7 @@ def write_workbook(run_dir: str | Path, path: str | Path | None = None, area_tit
     return path
 
 
-def _save_reproducibly(wb: Workbook, path: Path) -> None:
+def _save_reproducibly(wb, path: Path) -> None:
     """Save with fixed document dates and zip entry times, so the same run gives the same bytes."""
     wb.properties.created = wb.properties.modified = FIXED_TIME
     wb.properties.creator = "locmap"

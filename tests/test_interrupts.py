@@ -71,3 +71,28 @@ def test_interrupting_any_command_is_one_line_exit_130(tmp_path, command, after_
         pytest.fail(f"finished before the interrupt: {proc.communicate()}")
     _out, err = _interrupt_when(proc, lambda: True)
     _assert_one_line(proc, err)
+
+
+def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_removes_the_folder(tmp_path):
+    """Ctrl-C while the access tables are written in the second process (locmap._background):
+    the run waits for that process to stop before it removes the new folder, so nothing is
+    written into it afterwards."""
+    out = tmp_path / "new"
+    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
+    _out, err = _interrupt_when(proc, lambda: (out / "access").exists(), timeout_s=600)
+    _assert_one_line(proc, err)
+    assert not out.exists()
+    time.sleep(2.0)  # a writer left running would create the folder again
+    assert not out.exists()
+
+
+def test_interrupting_a_run_while_its_second_process_writes_leaves_no_half_written_file(tmp_path):
+    out = tmp_path / "out"
+    (out / "maps").mkdir(parents=True)
+    (out / "timings.csv").write_text("step,seconds\n")
+    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
+                  cwd=tmp_path)
+    _out, err = _interrupt_when(proc, lambda: (out / "access").exists(), timeout_s=600)
+    _assert_one_line(proc, err)
+    assert json.loads((out / "run.json").read_text())["status"] == "incomplete"
+    assert [p.name for p in out.rglob(".*")] == []  # no temporary file of an atomic write left

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -20,6 +22,7 @@ from map_fixtures import (XSS_IMG, XSS_SCRIPT, XSS_TEMPLATE, make_access, make_a
                           make_gaps, make_localities)
 
 from locmap import export  # noqa: E402
+from locmap.maps import web  # noqa: E402
 from locmap.export import ATTRIBUTION  # noqa: E402
 from locmap.maps.palette import GAP_COLOUR  # noqa: E402
 from locmap.maps.web import (GAP_FILL_OPACITY, NEED_FILL_OPACITY, build_map, clip_to_outline,  # noqa: E402
@@ -214,3 +217,19 @@ def test_crossborder_layers_show_the_ward_share_whose_nearest_service_is_across_
     html = render_html(build_map(ealing, layers=("crossborder",), crossborder=shares, offline=True))
     assert "Across the border: nearest library" in html and "Across the border: nearest GP practice" in html
     assert html.count("Across the border: nearest ") >= 4
+
+
+def test_classifying_the_same_values_again_gives_the_same_classes_without_sharing_them():
+    """A run's online map, offline map and sheet classify the same need column: the second call
+    is the first's result (seeded k-means), and what one caller changes the next does not see."""
+    values = pd.Series([3.0, 1.0, np.nan, 40.0, 41.0, 7.0, 8.0, 90.0, 95.0, 2.0, 60.0, 61.0])
+    web._classes_of.cache_clear()
+    first, bins, label = web.classify(values, k=4)
+    assert web._classes_of.cache_info().misses == 1
+    first_copy = first.copy()
+    first[:] = 99
+    bins.append(-1.0)
+    second, bins2, label2 = web.classify(values.copy(), k=4)
+    assert web._classes_of.cache_info().hits == 1
+    assert second.tolist() == first_copy.tolist() and second[2] == -1  # the blank stays unclassified
+    assert bins2 == sorted(bins2) and -1.0 not in bins2 and label2 == label == "Natural Breaks (Jenks), 4 classes"

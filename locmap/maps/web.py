@@ -24,6 +24,7 @@ for display only (``tolerance_m``).  Legend swatches use the opacity of what the
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -407,6 +408,16 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
     if k < 2:
         classes[ok] = 0
         return classes, [float(np.nanmax(v))], f"{names.get(scheme, scheme)}, 1 class"
+    yb, bins = _classes_of(np.ascontiguousarray(v[ok]).tobytes(), scheme, k)
+    classes[ok] = yb
+    return classes, list(bins), f"{names.get(scheme, scheme)}, {len(bins)} classes"
+
+
+@functools.lru_cache(maxsize=32)
+def _classes_of(values: bytes, scheme: str, k: int) -> tuple[np.ndarray, tuple[float, ...]]:
+    """mapclassify's classes and upper bounds of the (finite, float64) ``values``, kept for the
+    next map of the same values (a run's online and offline maps and its print sheet classify the
+    same need columns; the result is the same either way: the k-means starts are seeded)."""
     import mapclassify  # noqa: PLC0415  (heavy: ~2 s at import, numba compiles; only maps that classify need it)
 
     klass = getattr(mapclassify, scheme)
@@ -416,12 +427,12 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
     state = np.random.get_state()
     try:
         np.random.seed(0)
-        c = klass(v[ok], **kwargs)
+        c = klass(np.frombuffer(values, dtype=float).copy(), **kwargs)
     finally:
         np.random.set_state(state)
-    classes[ok] = c.yb
-    bins = [float(b) for b in c.bins]
-    return classes, bins, f"{names.get(scheme, scheme)}, {len(bins)} classes"
+    yb = np.array(c.yb)
+    yb.setflags(write=False)  # shared by every caller of these values
+    return yb, tuple(float(b) for b in c.bins)
 
 
 def _ramp(n: int, cmap: str = "YlOrRd") -> list[str]:

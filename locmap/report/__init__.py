@@ -57,7 +57,8 @@ class ReportResult:
 
 def build_report(area: AreaData, access: Any, localities: Any, sites: Any, settings: Settings,
                  out_dir: str | Path, scheme: str = "towns", weights: Weights | Mapping | None = None,
-                 pdf: bool = True, today: _dt.date | None = None, extra_sections: Sequence[str] = ()) -> ReportResult:
+                 pdf: bool = True, today: _dt.date | None = None, extra_sections: Sequence[str] = (),
+                 print_now: bool = True) -> ReportResult:
     """Write ``decision_pack.html`` (self-contained, offline) and ``decision_pack.pdf`` (A4).
 
     Parameters
@@ -76,13 +77,17 @@ def build_report(area: AreaData, access: Any, localities: Any, sites: Any, setti
     extra_sections : sequence of str
         Finished, escaped HTML fragments placed before "Method and caveats" (e.g. the scenario
         section, :meth:`locmap.scenarios.comparison.ScenarioComparison.section_html`).
+    print_now : bool
+        False: the pack is written as one that has its PDF (the README names it) but the PDF is
+        left to the caller, who prints ``html`` to ``PDF_NAME`` beside it (``locmap run`` does
+        that in a second process while it builds the workbook); ``pdf`` of the result is None.
     """
     inp = report_inputs(area, access, localities, sites, settings, scheme, weights)
     rec = recommendation_for(inp.tables, scheme, inp.weights)
     html = with_sections(render_page(build_view(inp, rec), (today or _dt.date.today()).isoformat()), extra_sections)
     out = Path(out_dir)
     html_path = write_text(out / HTML_NAME, html)
-    pdf_path = print_pdf(html_path, out / PDF_NAME) if pdf else None
+    pdf_path = print_pdf(html_path, out / PDF_NAME) if pdf and print_now else None
     return ReportResult(html=html_path, pdf=pdf_path, recommendation=rec,
                         tables=tuple(_write_tables(inp, rec, out, pdf)))
 

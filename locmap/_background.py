@@ -1,0 +1,159 @@
+"""Steps of a run done by a second process (the machine's other core), collected later.
+
+``locmap run`` writes some outputs while it computes others: the access tables are written while
+the localities are scored, the maps and the print sheet drawn while the decision pack and the
+workbook are built.  :class:`Background` forks the running process (so the child has every
+result in memory without copying or pickling it), calls one function there and hands back its
+return value, or raises its exception, when :meth:`Background.result` is called.
+
+Rules that keep a run's outputs and its Ctrl-C behaviour as they are without a second process:
+
+* the child writes files only through :mod:`locmap.export`'s atomic writers, as the main process;
+* the child ignores SIGINT (a terminal's Ctrl-C goes to the whole process group): the main
+  process decides, and :meth:`Background.cancel` stops the child with SIGTERM, which the child
+  turns into ``KeyboardInterrupt`` so its half-written temporary file is removed, then waits for
+  it -- so nothing is written into a folder after the run has removed or marked it; a run that
+  is killed outright takes the child with it (``PR_SET_PDEATHSIG``);
+* an exception in the child is raised again in the main process with its type, message and
+  attributes (a :class:`~locmap.errors.LocmapError` keeps its one-line message and remedy);
+* the child runs no OpenMP code (scikit-learn's k-means, behind mapclassify's natural breaks;
+  numba's parallel loops): GNU OpenMP's thread pool does not survive ``fork`` once the parent
+  has used it, and the child then waits for threads that do not exist.  Writing tables (pandas,
+  pyarrow, GDAL, openpyxl) and running programs (Chromium) are safe.
+
+Where ``fork`` is not available (Windows, macOS's default), in a thread other than the main one
+or a daemon process (a batch's dask workers), or with ``LOCMAP_SERIAL=1``, the function simply
+runs in the calling process at :meth:`Background.result` time, one step after the other as before.
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from typing import Any, Callable
+
+#: seconds :meth:`Background.cancel` waits for a stopped child before killing it
+CANCEL_WAIT_S = 20.0
+#: environment variable that makes every background step run in the calling process
+SERIAL_ENV = "LOCMAP_SERIAL"
+_OSERROR_FIELDS = ("errno", "strerror", "filename", "filename2")
+#: prctl(2) option: the signal a process gets when its parent dies (Linux)
+_PR_SET_PDEATHSIG = 1
+
+
+def forking() -> bool:
+    """True when steps run in a forked child: on Linux, from the main thread of a process that is
+    not itself a daemon worker (a batch's dask worker runs its boroughs one step after the other:
+    its cores are taken by the other workers), unless ``LOCMAP_SERIAL=1``."""
+    return (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+            and threading.current_thread() is threading.main_thread()
+            and not multiprocessing.current_process().daemon
+            and os.environ.get(SERIAL_ENV, "") not in ("1", "true", "yes"))
+
+
+class Background:
+    """``fn(*args, **kwargs)`` started now in a forked child; :meth:`result` waits for it."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.name = name
+        self._call = (fn, args, kwargs)
+        self._proc = self._conn = None
+        self._done = False
+        if forking():
+            ctx = multiprocessing.get_context("fork")
+            self._conn, child_end = ctx.Pipe(duplex=False)
+            self._proc = ctx.Process(target=_child, args=(child_end, os.getpid(), fn, args, kwargs),
+                                     name=f"locmap {name}",
+                                     daemon=True)
+            self._proc.start()
+            child_end.close()
+
+    def result(self) -> Any:
+        """The function's return value (waiting for the child); its exception is raised here."""
+        if self._done:
+            raise RuntimeError(f"the result of background step {self.name} was collected already")
+        self._done = True
+        if self._proc is None:
+            fn, args, kwargs = self._call
+            return fn(*args, **kwargs)
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError:
+            self._proc.join()
+            raise RuntimeError(f"the background step {self.name} ended without a result "
+                               f"(exit code {self._proc.exitcode})") from None
+        finally:
+            self._conn.close()
+        self._proc.join()
+        if kind == "ok":
+            return payload
+        raise _rebuilt(*payload)
+
+    def cancel(self) -> None:
+        """Stop the child (if it still runs) and wait until it has cleaned up; no result is kept."""
+        self._done = True
+        if self._proc is None:
+            return
+        if self._proc.is_alive():
+            self._proc.terminate()  # SIGTERM: KeyboardInterrupt in the child, temporary files removed
+            self._proc.join(CANCEL_WAIT_S)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+        else:
+            self._proc.join()
+        self._conn.close()
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    """Run in the forked child: ignore Ctrl-C (the parent decides), SIGTERM interrupts, and a
+    parent that dies without stopping the child (killed) sends it SIGTERM too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before that was set
+            raise KeyboardInterrupt
+        message = ("ok", fn(*args, **kwargs))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+        message = ("error", _portable(exc))
+    try:
+        conn.send(message)
+    except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable value
+        conn.send(("error", _portable(exc)))
+    finally:
+        conn.close()
+
+
+def _portable(exc: BaseException) -> tuple:
+    """``(type, args, attributes, traceback text)`` of ``exc``, picklable (else a RuntimeError's)."""
+    text = "".join(traceback.format_exception(exc))
+    attributes = dict(getattr(exc, "__dict__", {}))
+    if isinstance(exc, OSError):  # kept by OSError itself, not in __dict__
+        attributes.update({k: getattr(exc, k) for k in _OSERROR_FIELDS})
+    state = (type(exc), exc.args, attributes, text)
+    try:
+        pickle.loads(pickle.dumps(state))
+    except Exception:  # noqa: BLE001 - a class or attribute that does not pickle
+        return RuntimeError, (f"{type(exc).__name__}: {exc}",), {}, text
+    return state
+
+
+def _rebuilt(cls: type, args: tuple, attributes: dict, text: str) -> BaseException:
+    """The child's exception as an instance of its class (without calling its ``__init__``)."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    for key, value in attributes.items():
+        setattr(exc, key, value)
+    if hasattr(exc, "add_note"):
+        exc.add_note(f"(raised in locmap's background process)\n{text.rstrip()}")
+    return exc

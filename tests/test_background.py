@@ -1,0 +1,124 @@
+"""Steps in a second process (locmap._background): the value or the error comes back as if the
+step had run in the calling process; a cancelled step leaves no file, whole or half-written."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from locmap import _background
+from locmap._background import Background
+from locmap.errors import OutputError
+from locmap.export import atomic_path, write_text
+
+
+def _pid_and_sum(a: int, b: int = 0) -> tuple[int, int]:
+    return os.getpid(), a + b
+
+
+def _fail(path: Path) -> None:
+    raise OutputError(path, "disk full: no space left", remedy="free some space", errno=28)
+
+
+def _write_slowly(path: Path, seconds: float) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("half")
+        time.sleep(seconds)
+        tmp.write_text("whole")
+
+
+def test_a_background_step_runs_in_another_process_and_returns_its_value():
+    job = Background("sum", _pid_and_sum, 2, b=40)
+    pid, total = job.result()
+    assert total == 42
+    assert pid != os.getpid()
+
+
+def test_an_error_in_the_background_is_raised_with_its_class_message_and_remedy(tmp_path):
+    job = Background("fail", _fail, tmp_path / "x.csv")
+    with pytest.raises(OutputError) as info:
+        job.result()
+    here = OutputError(tmp_path / "x.csv", "disk full: no space left", remedy="free some space", errno=28)
+    assert str(info.value) == str(here)  # the message as the user would see it in one process
+    assert info.value.remedy == "free some space"
+    assert info.value.errno == 28
+
+
+def test_a_result_is_collected_once():
+    job = Background("sum", _pid_and_sum, 1)
+    job.result()
+    with pytest.raises(RuntimeError, match="collected already"):
+        job.result()
+
+
+def test_cancelling_stops_the_step_and_removes_its_half_written_file(tmp_path):
+    target = tmp_path / "table.csv"
+    job = Background("write", _write_slowly, target, 60.0)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".table.csv.*")):  # the child is inside the atomic write
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - t0 < _background.CANCEL_WAIT_S  # stopped, not waited out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_fork_the_step_runs_in_the_calling_process_when_collected(tmp_path, monkeypatch):
+    monkeypatch.setenv(_background.SERIAL_ENV, "1")
+    target = tmp_path / "late.txt"
+    job = Background("write", write_text, target, "text")
+    assert not target.exists()  # nothing runs before the result is asked for
+    assert job.result() == target and target.read_text() == "text"
+    pid, _ = Background("sum", _pid_and_sum, 1).result()
+    assert pid == os.getpid()
+
+
+def test_a_step_started_outside_the_main_thread_runs_in_the_calling_process():
+    """A batch's dask worker runs boroughs in threads: no fork there (its cores are taken)."""
+    found = []
+    worker = threading.Thread(target=lambda: found.append(Background("sum", _pid_and_sum, 1).result()))
+    worker.start()
+    worker.join()
+    assert found == [(os.getpid(), 1)]
+
+
+_KILLED_PARENT = """
+import sys, time
+from pathlib import Path
+from locmap._background import Background
+from locmap.export import atomic_path
+
+def write(path):
+    with atomic_path(path) as tmp:
+        tmp.write_text("half")
+        time.sleep(120)
+        tmp.write_text("whole")
+
+job = Background("write", write, Path(sys.argv[1]))
+time.sleep(120)
+"""
+
+
+def test_a_run_killed_outright_takes_its_background_step_with_it(tmp_path):
+    """SIGKILL gives the run no chance to stop its second process: the child is sent SIGTERM by
+    the kernel (PR_SET_PDEATHSIG) and removes its half-written file instead of writing on."""
+    target = tmp_path / "table.csv"
+    root = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT, str(target)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".table.csv.*")):
+        assert parent.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.iterdir()) == []
