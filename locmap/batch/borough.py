@@ -124,6 +124,13 @@ class BoroughOutcome:
         the earlier run whose results are reused.
     finished_utc : str
         When that run finished the borough (ISO 8601, UTC).
+    rss_start_mb : float
+        Resident memory of the worker process when the borough started (MB): what earlier
+        boroughs left behind on that worker.
+    worker_pid : int
+        Process id of the worker process (0 when not known).
+    worker_borough_n : int
+        The how-manieth borough this worker process ran (1 = its first; 0 when not known).
     """
 
     lad_cd: str
@@ -139,6 +146,9 @@ class BoroughOutcome:
     last_failure: str = ""
     run_id: str = ""
     finished_utc: str = ""
+    rss_start_mb: float = float("nan")
+    worker_pid: int = 0
+    worker_borough_n: int = 0
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -149,12 +159,16 @@ class BoroughOutcome:
 Compute = Callable[[BoroughTask, Callable[[str], None]], dict]
 
 
+#: boroughs run by this process so far (a worker's count; see BoroughOutcome.worker_borough_n)
+_RUN_HERE = [0]
+
+
 class _PeakRss:
     """Samples this process's resident memory in a background thread (MB)."""
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
-        self.peak_mb = self._proc.memory_info().rss / 2**20
+        self.start_mb = self.peak_mb = self._proc.memory_info().rss / 2**20
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -259,6 +273,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
                           "pid": os.getpid()})
     cache.clear_done(out)
     summary, error = {}, ""
+    _RUN_HERE[0] += 1
     try:
         with _PeakRss() as rss:
             try:
@@ -279,7 +294,8 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
                              seconds=time.perf_counter() - t0, peak_rss_mb=rss.peak_mb,
                              worker_peak_rss_mb=worker_peak_rss_mb(), worker=worker_address(), summary=summary,
                              error=error, attempts=n, last_failure=last_failure, run_id=task.run_id,
-                             finished_utc=utc_now())
+                             finished_utc=utc_now(), rss_start_mb=rss.start_mb, worker_pid=os.getpid(),
+                             worker_borough_n=_RUN_HERE[0])
     if not error:
         cache.write_done(out, done_record(task, outcome))
     return outcome
@@ -301,7 +317,9 @@ def done_record(task: BoroughTask, outcome: BoroughOutcome) -> dict:
             "peak_rss_mb": round(outcome.peak_rss_mb, 1),
             "worker_peak_rss_mb": round(outcome.worker_peak_rss_mb, 1), "worker": outcome.worker,
             "attempts": outcome.attempts, "last_failure": outcome.last_failure, "run_id": outcome.run_id,
-            "locmap_version": locmap.__version__, "finished_utc": outcome.finished_utc}
+            "locmap_version": locmap.__version__, "finished_utc": outcome.finished_utc,
+            "rss_start_mb": round(outcome.rss_start_mb, 1), "worker_pid": outcome.worker_pid,
+            "worker_borough_n": outcome.worker_borough_n}
 
 
 def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
@@ -319,7 +337,10 @@ def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
                           worker_peak_rss_mb=float(record.get("worker_peak_rss_mb", float("nan"))),
                           worker=str(record.get("worker", "")), summary=summary,
                           attempts=int(record.get("attempts", 1)), last_failure=str(record.get("last_failure", "")),
-                          run_id=str(record.get("run_id", "")), finished_utc=str(record.get("finished_utc", "")))
+                          run_id=str(record.get("run_id", "")), finished_utc=str(record.get("finished_utc", "")),
+                          rss_start_mb=float(record.get("rss_start_mb", float("nan"))),
+                          worker_pid=int(record.get("worker_pid", 0)),
+                          worker_borough_n=int(record.get("worker_borough_n", 0)))
 
 
 __all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "read_attempts", "clear_attempts", "new_run_id",
