@@ -115,3 +115,16 @@ def test_the_memo_is_bounded():
     assert memo.entries() == memo.MAX_ENTRIES
     assert memo.remember(("k", memo.MAX_ENTRIES + 4), lambda: ["made again"], list) == [memo.MAX_ENTRIES + 4]
     assert memo.remember(("k", 0), lambda: ["made again"], list) == ["made again"]  # the oldest went first
+
+
+def test_a_layer_is_read_and_reprojected_once_per_process(settings, monkeypatch):
+    root = settings.resolve_data_root()
+    spec = load_pack("london:camden", settings).layer("lsoa21")
+    reads = counting(monkeypatch, io, "_read_layer")
+    a, _ = io.read_layer(spec, root, "EPSG:27700", required=("lsoa21cd",), id_col="lsoa21cd")
+    a.loc[0, "lsoa21cd"] = "changed by a caller"
+    b, _ = io.read_layer(spec, root, "EPSG:27700", required=("lsoa21cd",), id_col="lsoa21cd")
+    c, _ = io.read_layer(spec, root, "EPSG:4326", required=("lsoa21cd",), id_col="lsoa21cd")  # another CRS
+    assert len(reads) == 2
+    assert len(b) == 4994 and b.loc[0, "lsoa21cd"] != "changed by a caller"
+    assert str(b.crs) == "EPSG:27700" and str(c.crs) == "EPSG:4326"

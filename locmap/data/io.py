@@ -414,9 +414,22 @@ def read_layer(spec, data_root: Path, target_crs: str = "EPSG:27700", required: 
     Returns
     -------
     (GeoDataFrame, list of str)
-        The layer (canonical columns + geometry, in ``target_crs``) and repair notes.
+        The layer (canonical columns + geometry, in ``target_crs``) and repair notes.  Kept for this
+        process while the file is unchanged (:mod:`locmap.data.memo`: a batch worker's boroughs read
+        the same London-wide layers); each call gets a copy.
     """
     path = check_input_file(spec.resolve(data_root))
+    required = tuple(required)
+    ident = memo.file_key(path)
+    key = None if ident is None else (
+        "layer", ident, repr(spec.columns), repr(spec.crs), repr(sorted(spec.options.items())), str(target_crs),
+        required, id_col, polygonal, keep_other)
+    return memo.remember(key, lambda: _read_layer(path, spec, target_crs, required, id_col, polygonal, keep_other),
+                         lambda v: (v[0].copy(), list(v[1])))
+
+
+def _read_layer(path: Path, spec, target_crs: str, required: tuple, id_col: str | None, polygonal: bool,
+                keep_other: bool) -> tuple[gpd.GeoDataFrame, list[str]]:
     try:
         gdf = gpd.read_file(path, engine="pyogrio", layer=spec.options.get("layer"))
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
