@@ -29,6 +29,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parents[1]
 #: columns of london_league.csv that say which run made a row (differ between any two runs)
 RUN_COLUMNS = ("Run", "Finished (UTC)")
+#: files of a borough folder that record the run (times, memory, paths of the checkout), not results
+RUN_FILES = {"timings.csv", "log.txt", "done.json", "attempts.jsonl", "run.json", "localities_run.json"}
 
 
 def load_average() -> str:
@@ -85,6 +87,11 @@ def same_results(a: Path, b: Path) -> list[str]:
         sb = b / "boroughs" / sa.parent.name / sa.name
         if not sb.exists() or json.loads(sa.read_text()) != json.loads(sb.read_text()):
             diffs.append(f"{sa.parent.name}/borough_summary.json differs")
+    # every other file of the borough folders, byte for byte, but for what records the run itself
+    fa = {p.relative_to(a) for p in (a / "boroughs").rglob("*") if p.is_file() and p.name not in RUN_FILES}
+    fb = {p.relative_to(b) for p in (b / "boroughs").rglob("*") if p.is_file() and p.name not in RUN_FILES}
+    diffs += [f"{p} only in {label}" for label, only in ((a.name, fa - fb), (b.name, fb - fa)) for p in sorted(only)]
+    diffs += [f"{p} differs" for p in sorted(fa & fb) if (a / p).read_bytes() != (b / p).read_bytes()]
     return diffs
 
 
