@@ -23,8 +23,8 @@ __all__ = ["file_key", "remember", "clear", "entries", "MAX_ENTRIES"]
 
 T = TypeVar("T")
 
-#: entries kept per process (each a derived table of one London-wide file: a few MB to ~60 MB)
-MAX_ENTRIES = 24
+#: entries kept per process (each derived from one London-wide file: under 1 MB to ~25 MB; London fills about 25)
+MAX_ENTRIES = 64
 _MEMO: OrderedDict[Hashable, Any] = OrderedDict()
 _LOCK = threading.Lock()
 
