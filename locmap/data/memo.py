@@ -4,7 +4,7 @@ A batch worker runs borough after borough of one region; each borough reads the 
 files (postcodes, population tables, service registers, the region's boundaries).  What a reader
 derives from such a file (the normalised postcode table, a table with its numeric columns
 converted, a service source's records and rejects) is kept here, keyed by the files' identity
-(absolute path, size, modification time) and every option that changes the result, so the next
+(absolute path, size, modification time, inode) and every option that changes the result, so the next
 borough on the same worker takes a copy instead of parsing the file again.  An edited file has
 another size or mtime and is read again.  The memo is bounded (least recently used entries go
 first), so a worker's memory does not grow with the number of boroughs.
@@ -29,15 +29,16 @@ _MEMO: OrderedDict[Hashable, Any] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def file_key(path: str | Path) -> tuple[str, int, int] | None:
-    """(resolved path, size in bytes, mtime in ns) of a file; ``None`` when it cannot be read
-    (the reader then reports the file with its own error, and nothing is memoised)."""
+def file_key(path: str | Path) -> tuple[str, int, int, int] | None:
+    """(resolved path, size in bytes, mtime in ns, inode) of a file; ``None`` when it cannot be read
+    (the reader then reports the file with its own error, and nothing is memoised).  The inode
+    tells a file replaced by another (an atomic rewrite) even within the clock's granularity."""
     try:
         p = Path(path).resolve()
         st = p.stat()
     except OSError:
         return None
-    return str(p), st.st_size, st.st_mtime_ns
+    return str(p), st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def remember(key: Hashable | None, make: Callable[[], T], copy: Callable[[T], T]) -> T:
