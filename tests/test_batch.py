@@ -104,7 +104,8 @@ def test_each_borough_folder_holds_the_run_outputs_its_summary_and_done_json_las
 def test_status_table_lists_every_borough_with_time_memory_and_worker(batch3):
     st = pd.read_csv(batch3.out_dir / STATUS_FILE, keep_default_na=False)
     assert list(st.columns) == ["borough", "lad_cd", "status", "run_id", "finished_utc", "attempts", "last_failure",
-                                "seconds", "peak_rss_mb", "worker_peak_rss_mb", "worker", "error"]
+                                "seconds", "rss_start_mb", "peak_rss_mb", "worker_peak_rss_mb", "worker", "worker_pid",
+                                "worker_borough_n", "error"]
     assert list(st["borough"]) == ["City of London", "Hammersmith and Fulham", "Kensington and Chelsea"]
     assert (st["status"] == "done").all() and (st["error"] == "").all()
     assert (st["run_id"] == batch3.run_id).all() and (st["attempts"] == 1).all() and (st["last_failure"] == "").all()
@@ -112,6 +113,24 @@ def test_status_table_lists_every_borough_with_time_memory_and_worker(batch3):
     assert (manifest["run_id"], manifest["state"]) == (batch3.run_id, "complete")
     assert manifest["status"] == {CITY: "done", HF: "done", KC: "done"}
     assert st["worker"].str.startswith("tcp://").all() and (st["peak_rss_mb"] > 100).all()
+
+
+def test_each_worker_records_its_memory_from_its_first_borough_to_its_last(batch3):
+    """Per borough: the worker's memory when it started and the how-manieth of that worker it was;
+    per worker (batch_run.json): its first and last borough and its own peak."""
+    st = pd.read_csv(batch3.out_dir / STATUS_FILE, keep_default_na=False)
+    assert (st["rss_start_mb"] > 100).all() and (st["rss_start_mb"] <= st["peak_rss_mb"]).all()
+    assert (st["worker_pid"] > 0).all()
+    for _pid, rows in st.groupby("worker_pid"):  # one after the other on each worker (n, n + 1, ...)
+        first = rows["worker_borough_n"].min()
+        assert first >= 1 and sorted(rows["worker_borough_n"]) == list(range(first, first + len(rows)))
+    workers = json.loads((batch3.out_dir / MANIFEST_FILE).read_text())["workers"]
+    assert sum(w["boroughs"] for w in workers) == 3 and {w["pid"] for w in workers} == set(st["worker_pid"])
+    for w in workers:
+        rows = st[st["worker_pid"] == w["pid"]].set_index("worker_borough_n")
+        assert (w["first"]["n"], w["last"]["n"]) == (rows.index.min(), rows.index.max())
+        assert w["last"]["peak_rss_mb"] == rows.loc[rows.index.max(), "peak_rss_mb"]
+        assert w["worker_peak_rss_mb"] == rows["worker_peak_rss_mb"].max()
 
 
 # ----------------------------------------------------------------------------- the cache

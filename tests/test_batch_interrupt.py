@@ -35,8 +35,10 @@ def wait_for(path: Path, proc: subprocess.Popen, limit_s: float) -> None:
         time.sleep(0.2)
 
 
-def test_ctrl_c_stops_the_cluster_marks_the_borough_and_exits_130_in_one_line(tmp_path):
-    out = tmp_path / "london"
+def interrupted_batch(out: Path, presses: int = 1) -> tuple[subprocess.Popen, str, str, list]:
+    """Start a one-borough batch, press Ctrl-C (SIGINT to the process group) once the borough is
+    running, then up to ``presses - 1`` more times, 0.02 s apart (a key held down), while the batch
+    stops; (process, stdout, stderr, the command's child processes)."""
     cmd = [sys.executable, "-m", "locmap", "batch", "--region", "london", "--out", str(out),
            "--boroughs", "city-of-london", "--no-maps", "--no-progress", "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -46,10 +48,21 @@ def test_ctrl_c_stops_the_cluster_marks_the_borough_and_exits_130_in_one_line(tm
         family = psutil.Process(proc.pid).children(recursive=True)
         assert family, "no worker processes found"
         os.killpg(proc.pid, signal.SIGINT)
+        for _ in range(presses - 1):
+            time.sleep(0.02)
+            if proc.poll() is not None:
+                break
+            os.killpg(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=STOP_S)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    return proc, stdout, stderr, family
+
+
+def test_ctrl_c_stops_the_cluster_marks_the_borough_and_exits_130_in_one_line(tmp_path):
+    out = tmp_path / "london"
+    proc, stdout, stderr, family = interrupted_batch(out)
     assert proc.returncode == 130, stderr
     # the progress lines before it, then one line for the interrupt and nothing after it
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
@@ -64,3 +77,19 @@ def test_ctrl_c_stops_the_cluster_marks_the_borough_and_exits_130_in_one_line(tm
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["state"] == "interrupted" and manifest["status"] == {"E09000001": "interrupted"}
     assert not (out / "boroughs" / "city-of-london" / "done.json").exists()
+
+
+def test_more_ctrl_c_while_the_batch_stops_still_end_in_one_line_with_no_worker_left(tmp_path):
+    """Ctrl-C held down (pressed every 0.02 s until the command ends) while the cluster closes: the
+    stop the first press began still runs to its end."""
+    out = tmp_path / "london"
+    proc, stdout, stderr, family = interrupted_batch(out, presses=3000)
+    assert proc.returncode == 130, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 3 and lines[2].startswith("locmap: interrupted: 0 of 1 borough finished"), stderr
+    assert "Traceback" not in stderr + stdout
+    _gone, alive = psutil.wait_procs(family, timeout=30)
+    assert alive == [], f"worker processes left behind: {alive}"
+    status = pd.read_csv(out / STATUS_FILE, keep_default_na=False)
+    assert status[["lad_cd", "status"]].values.tolist() == [["E09000001", "interrupted"]]
+    assert json.loads((out / MANIFEST_FILE).read_text())["state"] == "interrupted"

@@ -9,6 +9,9 @@ A borough that fails with a :class:`~locmap.errors.LocmapError` is caught here a
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import json
 import os
 import threading
@@ -27,6 +30,7 @@ from locmap import api, export
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.summary import borough_summary
+from locmap.data import area as area_cache
 from locmap._text import terminal_safe_message as shown
 from locmap.errors import LocmapError
 from locmap.settings import Settings
@@ -35,6 +39,18 @@ try:  # peak memory of the worker process (Unix); psutil's current RSS elsewhere
     import resource
 except ImportError:  # pragma: no cover - Windows
     resource = None
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``malloc_trim``); None elsewhere (macOS, musl, Windows)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+_LIBC = _glibc()
 
 #: The borough's figures for the London summary, read back when the borough is cached.
 SUMMARY_FILE = "borough_summary.json"
@@ -124,6 +140,13 @@ class BoroughOutcome:
         the earlier run whose results are reused.
     finished_utc : str
         When that run finished the borough (ISO 8601, UTC).
+    rss_start_mb : float
+        Resident memory of the worker process when the borough started (MB): what earlier
+        boroughs left behind on that worker.
+    worker_pid : int
+        Process id of the worker process (0 when not known).
+    worker_borough_n : int
+        The how-manieth borough this worker process ran (1 = its first; 0 when not known).
     """
 
     lad_cd: str
@@ -139,6 +162,9 @@ class BoroughOutcome:
     last_failure: str = ""
     run_id: str = ""
     finished_utc: str = ""
+    rss_start_mb: float = float("nan")
+    worker_pid: int = 0
+    worker_borough_n: int = 0
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -149,12 +175,16 @@ class BoroughOutcome:
 Compute = Callable[[BoroughTask, Callable[[str], None]], dict]
 
 
+#: boroughs run by this process so far (a worker's count; see BoroughOutcome.worker_borough_n)
+_RUN_HERE = [0]
+
+
 class _PeakRss:
     """Samples this process's resident memory in a background thread (MB)."""
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
-        self.peak_mb = self._proc.memory_info().rss / 2**20
+        self.start_mb = self.peak_mb = self._proc.memory_info().rss / 2**20
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -259,6 +289,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
                           "pid": os.getpid()})
     cache.clear_done(out)
     summary, error = {}, ""
+    _RUN_HERE[0] += 1
     try:
         with _PeakRss() as rss:
             try:
@@ -279,10 +310,23 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
                              seconds=time.perf_counter() - t0, peak_rss_mb=rss.peak_mb,
                              worker_peak_rss_mb=worker_peak_rss_mb(), worker=worker_address(), summary=summary,
                              error=error, attempts=n, last_failure=last_failure, run_id=task.run_id,
-                             finished_utc=utc_now())
+                             finished_utc=utc_now(), rss_start_mb=rss.start_mb, worker_pid=os.getpid(),
+                             worker_borough_n=_RUN_HERE[0])
     if not error:
         cache.write_done(out, done_record(task, outcome))
+    release_memory()
     return outcome
+
+
+def release_memory() -> None:
+    """Give back what a finished borough leaves on its worker: the loaded area (the next borough is
+    another one; the London-wide files stay parsed in :mod:`locmap.data.memo`), Python's garbage,
+    and the C heap's free pages (glibc ``malloc_trim``), so each borough starts from about the
+    same memory as the one before."""
+    area_cache.clear_cache()
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def compute_borough(task: BoroughTask, say: Callable[[str], None]) -> dict:
@@ -301,7 +345,9 @@ def done_record(task: BoroughTask, outcome: BoroughOutcome) -> dict:
             "peak_rss_mb": round(outcome.peak_rss_mb, 1),
             "worker_peak_rss_mb": round(outcome.worker_peak_rss_mb, 1), "worker": outcome.worker,
             "attempts": outcome.attempts, "last_failure": outcome.last_failure, "run_id": outcome.run_id,
-            "locmap_version": locmap.__version__, "finished_utc": outcome.finished_utc}
+            "locmap_version": locmap.__version__, "finished_utc": outcome.finished_utc,
+            "rss_start_mb": round(outcome.rss_start_mb, 1), "worker_pid": outcome.worker_pid,
+            "worker_borough_n": outcome.worker_borough_n}
 
 
 def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
@@ -319,9 +365,12 @@ def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
                           worker_peak_rss_mb=float(record.get("worker_peak_rss_mb", float("nan"))),
                           worker=str(record.get("worker", "")), summary=summary,
                           attempts=int(record.get("attempts", 1)), last_failure=str(record.get("last_failure", "")),
-                          run_id=str(record.get("run_id", "")), finished_utc=str(record.get("finished_utc", "")))
+                          run_id=str(record.get("run_id", "")), finished_utc=str(record.get("finished_utc", "")),
+                          rss_start_mb=float(record.get("rss_start_mb", float("nan"))),
+                          worker_pid=int(record.get("worker_pid", 0)),
+                          worker_borough_n=int(record.get("worker_borough_n", 0)))
 
 
 __all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "read_attempts", "clear_attempts", "new_run_id",
            "utc_now", "ATTEMPTS_FILE", "DIED", "compute_borough", "cached_outcome", "done_record",
-           "SUMMARY_FILE", "LOG_FILE", "worker_peak_rss_mb", "worker_address"]
+           "SUMMARY_FILE", "LOG_FILE", "worker_peak_rss_mb", "worker_address", "release_memory"]

@@ -43,7 +43,8 @@ from locmap.settings import Settings
 #: The per-borough status table written into the batch folder.
 STATUS_FILE = "batch_status.csv"
 STATUS_COLUMNS = ("borough", "lad_cd", "status", "run_id", "finished_utc", "attempts", "last_failure", "seconds",
-                  "peak_rss_mb", "worker_peak_rss_mb", "worker", "error")
+                  "rss_start_mb", "peak_rss_mb", "worker_peak_rss_mb", "worker", "worker_pid", "worker_borough_n",
+                  "error")
 #: The batch run's manifest: written first (``running``), rewritten last (``complete``), or
 #: ``interrupted`` after Ctrl-C.
 MANIFEST_FILE = "batch_run.json"
@@ -122,7 +123,8 @@ class BatchResult:
         One per borough, in the region's order.
     status : DataFrame
         ``batch_status.csv``: borough, lad_cd, status, seconds, peak_rss_mb (MB),
-        worker_peak_rss_mb (MB), worker, error.
+        worker_peak_rss_mb (MB), worker, error, and per borough the memory its worker started it
+        with (``rss_start_mb``), the worker's pid and the how-manieth borough of that worker it was.
     failures : DataFrame
         The failed boroughs: ``lad_cd, lad_nm, reason`` (the error on one line).
     files : tuple of Path
@@ -193,12 +195,13 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
     done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
     todo = [t for t in tasks if t.lad_cd not in done]
     say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
-    try:
-        return _run(region, out, settings, options, tasks, done, run_id, started, t0, say)
-    except KeyboardInterrupt:  # the cluster is closed by now (its context managers have exited)
-        _record_interrupt(out, run_id, started, tasks, done)
-        raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest are "
-                               f"marked 'interrupted' in {out / STATUS_FILE}") from None
+    with interrupt_once():  # a second Ctrl-C does not cut short the stop the first one began
+        try:
+            return _run(region, out, settings, options, tasks, done, run_id, started, t0, say)
+        except KeyboardInterrupt:  # the cluster is closed by now (its context managers have exited)
+            _record_interrupt(out, run_id, started, tasks, done)
+            raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest "
+                                   f"are marked 'interrupted' in {out / STATUS_FILE}") from None
 
 
 def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, tasks: Sequence[BoroughTask],
@@ -245,10 +248,32 @@ def write_manifest(out: Path, run_id: str, started: str, tasks: Sequence[Borough
     ``interrupted`` holds an unfinished batch."""
     record = {"run_id": run_id, "started_utc": started, "state": state, "locmap_version": locmap.__version__,
               "boroughs": [t.lad_cd for t in tasks],
-              "status": {o.lad_cd: o.status for o in outcomes}}
+              "status": {o.lad_cd: o.status for o in outcomes},
+              "workers": worker_memory(outcomes, run_id)}
     if state != "running":
         record["ended_utc"] = utc_now()
     return export.write_text(out / MANIFEST_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def worker_memory(outcomes: Sequence[BoroughOutcome], run_id: str) -> list[dict]:
+    """Memory of each worker process over the boroughs it computed in this run (``batch_run.json``):
+    its first and last borough (memory at their start and their peak, MB) and its own peak, so
+    whether a worker's memory grows from borough to borough can be read off one run."""
+    by_worker: dict[tuple[str, int], list[BoroughOutcome]] = {}
+    for o in outcomes:
+        if o.status == "done" and o.run_id == run_id and o.worker_borough_n > 0:
+            by_worker.setdefault((o.worker, o.worker_pid), []).append(o)
+    rows = []
+    for (worker, pid), done in sorted(by_worker.items()):
+        done.sort(key=lambda o: o.worker_borough_n)
+
+        def one(o: BoroughOutcome) -> dict:
+            return {"lad_cd": o.lad_cd, "n": o.worker_borough_n, "rss_start_mb": round(o.rss_start_mb, 1),
+                    "peak_rss_mb": round(o.peak_rss_mb, 1)}
+
+        rows.append({"worker": worker, "pid": pid, "boroughs": len(done), "first": one(done[0]), "last": one(done[-1]),
+                     "worker_peak_rss_mb": round(max(o.worker_peak_rss_mb for o in done), 1)})
+    return rows
 
 
 def _region_summary(region: Region, outcomes: Sequence[BoroughOutcome], failures: pd.DataFrame, out: Path,
@@ -355,8 +380,12 @@ def _client(options: BatchOptions) -> Iterator[Client]:
         return
     # each worker process takes one borough at a time (no second task queued behind it that a
     # dying worker would take down too)
+    # glibc: two malloc arenas per worker process instead of up to 8 per core, so the memory a
+    # finished borough freed in one thread's arena is reused by the next (and trimmed: release_memory)
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), "MALLOC_ARENA_MAX": "2"}
     config = {"distributed.scheduler.allowed-failures": int(options.retries),
-              "distributed.scheduler.worker-saturation": 1.0}
+              "distributed.scheduler.worker-saturation": 1.0,
+              "distributed.nanny.pre-spawn-environ": environ}
     with dask.config.set(config):
         # worker logs stay quiet: a failing borough is reported once, in the status table and
         # its folder's error.txt, not as a traceback per attempt on the terminal
@@ -365,6 +394,30 @@ def _client(options: BatchOptions) -> Iterator[Client]:
                                    dashboard_address=":0", silence_logs=logging.CRITICAL)
         with cluster, Client(cluster) as client:
             yield client
+
+
+def stop_on_first_interrupt(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
+    """SIGINT handler: the first Ctrl-C raises :class:`KeyboardInterrupt` and turns SIGINT off, so
+    the stop it begins (closing the cluster, which ends the worker processes; marking the
+    unfinished boroughs; the command's one line) runs to its end whatever else is pressed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupt_once() -> Iterator[None]:
+    """:func:`stop_on_first_interrupt` as the SIGINT handler while the batch runs, in place of
+    Python's default one (left alone: another handler someone set, SIGINT ignored, or a thread
+    other than the main one); the handler before is back afterwards."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    signal.signal(signal.SIGINT, stop_on_first_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager
@@ -472,13 +525,14 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
     line)."""
     rows = [{"borough": t.lad_nm, "lad_cd": t.lad_cd, "status": o.status, "run_id": o.run_id,
              "finished_utc": o.finished_utc, "attempts": o.attempts, "last_failure": shown(o.last_failure),
-             "seconds": round(o.seconds, 1), "peak_rss_mb": round(o.peak_rss_mb, 1),
-             "worker_peak_rss_mb": round(o.worker_peak_rss_mb, 1), "worker": o.worker,
+             "seconds": round(o.seconds, 1), "rss_start_mb": round(o.rss_start_mb, 1),
+             "peak_rss_mb": round(o.peak_rss_mb, 1), "worker_peak_rss_mb": round(o.worker_peak_rss_mb, 1),
+             "worker": o.worker, "worker_pid": o.worker_pid, "worker_borough_n": o.worker_borough_n,
              "error": shown(" ".join(line.strip() for line in o.error.splitlines()))}
             for t, o in zip(tasks, outcomes)]
     return pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
 
 
-__all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
+__all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
            "STATUS_FILE", "ERROR_FILE"]

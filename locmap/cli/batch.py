@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +86,7 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
-    from locmap.batch.engine import STATUS_FILE, BatchInterrupted, plural, run_batch  # at call time: the parser imports nothing heavy (docs/decisions.md)
+    from locmap.batch.engine import STATUS_FILE, BatchInterrupted, plural, run_batch, stop_on_first_interrupt  # at call time: the parser imports nothing heavy (docs/decisions.md)
 
     if args.area is not None:
         raise SettingsError(f"locmap batch runs the boroughs of --region and takes no --area (got {args.area!r}); "
@@ -92,6 +94,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     options = options_from_args(args)
     check_paths(args, settings)
+    # from here the first Ctrl-C stops the batch and any later one is ignored to the end of the
+    # command: the stop, its one line and the exit (run_batch keeps a handler it finds); the
+    # handler before is back when the batch ends without an interrupt (the command run in-process)
+    before = signal.signal(signal.SIGINT, stop_on_first_interrupt) if _main_thread() else None
     try:
         res = run_batch(args.region, args.out, settings, options, say=say)
     except BatchInterrupted as exc:  # Ctrl-C: the cluster is stopped, the status marked; no traceback
@@ -100,6 +106,9 @@ def run_batch_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # while loading the region and hashing the boroughs' inputs
         print("locmap: interrupted before any borough ran", file=sys.stderr)
         return 130
+    finally:
+        if before is not None and signal.getsignal(signal.SIGINT) is stop_on_first_interrupt:
+            signal.signal(signal.SIGINT, before)  # no interrupt came
     counts = res.status["status"].value_counts()
     where = f"on {plural(res.n_workers, 'worker')}" if res.n_workers else "(nothing to compute: no cluster)"
     print(f"{res.region}: {plural(len(res.outcomes), 'borough')} in {res.wall_seconds:.1f} s {where}: "
@@ -110,3 +119,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     for path in res.files:
         print(f"  {path}")
     return res.exit_code
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

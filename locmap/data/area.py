@@ -12,7 +12,7 @@ from locmap.data.bundle import AreaData
 from locmap.data.loaders import build_area
 from locmap.settings import Settings
 
-__all__ = ["AreaData", "load_area"]
+__all__ = ["AreaData", "load_area", "clear_cache"]
 
 
 #: areas loaded in this process, newest last; bounded so a batch worker running borough after
@@ -69,3 +69,9 @@ def load_area(name: str = "ealing", settings: Settings | None = None, user_servi
         while len(_CACHE) > _CACHE_AREAS:
             _CACHE.popitem(last=False)
     return area
+
+
+def clear_cache() -> None:
+    """Forget the areas loaded in this process (a batch worker, after each borough: the next
+    borough is another area, and a borough's bundle holds tens of MB)."""
+    _CACHE.clear()

@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 
 from locmap.errors import PopulationError
+from locmap.data import memo
 from locmap.data.io import read_table
 from locmap.data.manifest import AreaPack
 from locmap.bands import BANDS
@@ -26,14 +27,27 @@ from locmap.data.services import normalise_postcode
 
 
 def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
-    """All postcodes of the pack's table, indexed by normalised postcode (EPSG:27700 metres)."""
+    """All postcodes of the pack's table, indexed by normalised postcode (EPSG:27700 metres).
+
+    Read and normalised once per process while the file is unchanged (a batch worker's boroughs
+    share the London-wide table; :mod:`locmap.data.memo`); ``attrs["memo_key"]`` says which file
+    and columns it came from, so what is derived from it can be memoised too.
+    """
     spec = pack.table("postcodes")
-    t = read_table(spec, data_root, required=("postcode", "easting", "northing"),
-                   numeric=("easting", "northing", "n_at_same_point", "usertype", "pqi"))
-    t["postcode"] = t["postcode"].map(normalise_postcode)
-    t = t[t["postcode"].notna() & ~t["postcode"].str.startswith("INVALID")]
-    t = t.drop_duplicates("postcode").set_index("postcode", drop=False)
-    return t
+    ident = memo.file_key(spec.resolve(data_root))
+    key = None if ident is None else ("postcodes", ident, repr(spec.columns))
+
+    def parse() -> pd.DataFrame:
+        t = read_table(spec, data_root, required=("postcode", "easting", "northing"),
+                       numeric=("easting", "northing", "n_at_same_point", "usertype", "pqi"), memoise=False)
+        t["postcode"] = t["postcode"].map(normalise_postcode)
+        t = t[t["postcode"].notna() & ~t["postcode"].str.startswith("INVALID")]
+        t = t.drop_duplicates("postcode").set_index("postcode", drop=False)
+        if key is not None:
+            t.attrs["memo_key"] = key
+        return t
+
+    return memo.remember(key, parse, pd.DataFrame.copy)
 
 
 def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,

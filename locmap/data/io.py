@@ -26,6 +26,7 @@ import python_calamine
 import shapely
 from pyproj import CRS
 
+from locmap.data import memo
 from locmap.errors import (CRSError, DataFileError, DuplicateIdError, EmptyLayerError,
                            GeometryError, InputFileError, MissingColumnError)
 
@@ -286,15 +287,25 @@ def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str
 
 
 def read_table(spec, data_root: Path, required: Iterable[str] = (), keep_other: bool = False,
-               numeric: Iterable[str] = ()) -> pd.DataFrame:
+               numeric: Iterable[str] = (), memoise: bool = True) -> pd.DataFrame:
     """Read a CSV table described by a manifest :class:`~locmap.data.manifest.LayerSpec`.
 
     Columns named in ``spec.columns`` are renamed to their canonical names; with
     ``keep_other`` the remaining source columns are kept too.  ``numeric`` columns are
-    converted with a clear error naming the first bad row.
+    converted with a clear error naming the first bad row.  With ``memoise`` (default) the
+    result is kept for this process while the file is unchanged (:mod:`locmap.data.memo`) and
+    a copy returned; a caller that memoises what it derives from the table passes False.
     """
-    path = spec.resolve(data_root)
-    df, _ = read_csv_any(path)
+    path, required, numeric = spec.resolve(data_root), tuple(required), tuple(numeric)
+    ident = memo.file_key(path)
+    # a batch worker reads the same London-wide table for borough after borough: parsed, renamed and
+    # converted once per process (docs/batch.md, "Data shared within a worker")
+    key = None if ident is None or not memoise else ("table", ident, repr(spec.columns), tuple(required), keep_other, tuple(numeric))
+    return memo.remember(key, lambda: _read_table(path, spec, required, keep_other, numeric), pd.DataFrame.copy)
+
+
+def _read_table(path: Path, spec, required: tuple, keep_other: bool, numeric: tuple) -> pd.DataFrame:
+    df, _ = parse_csv_any(path)  # the converted table is memoised, not (also) the text one
     if df.empty:
         raise EmptyLayerError(path)
     out = rename_columns(df, spec.columns, path, required)
@@ -403,9 +414,22 @@ def read_layer(spec, data_root: Path, target_crs: str = "EPSG:27700", required: 
     Returns
     -------
     (GeoDataFrame, list of str)
-        The layer (canonical columns + geometry, in ``target_crs``) and repair notes.
+        The layer (canonical columns + geometry, in ``target_crs``) and repair notes.  Kept for this
+        process while the file is unchanged (:mod:`locmap.data.memo`: a batch worker's boroughs read
+        the same London-wide layers); each call gets a copy.
     """
     path = check_input_file(spec.resolve(data_root))
+    required = tuple(required)
+    ident = memo.file_key(path)
+    key = None if ident is None else (
+        "layer", ident, repr(spec.columns), repr(spec.crs), repr(sorted(spec.options.items())), str(target_crs),
+        required, id_col, polygonal, keep_other)
+    return memo.remember(key, lambda: _read_layer(path, spec, target_crs, required, id_col, polygonal, keep_other),
+                         lambda v: (v[0].copy(), list(v[1])))
+
+
+def _read_layer(path: Path, spec, target_crs: str, required: tuple, id_col: str | None, polygonal: bool,
+                keep_other: bool) -> tuple[gpd.GeoDataFrame, list[str]]:
     try:
         gdf = gpd.read_file(path, engine="pyogrio", layer=spec.options.get("layer"))
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:

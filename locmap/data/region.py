@@ -14,6 +14,7 @@ Area names (accepted wherever an area name is: ``load_area``, ``--area``):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from locmap.data import memo
 from locmap.data.io import read_layer
 from locmap.data.manifest import (AreaPack, LayerSpec, available_areas, load_manifest, manifest_path,
                                   parse_manifest, read_toml)
@@ -109,13 +111,35 @@ def load_region(name: str, settings: Settings | None = None) -> Region:
         raise ManifestError(f"no region '{name}' ({path} does not exist); known regions: "
                             + (", ".join(available_regions(settings)) or "none"))
     raw = read_toml(path)
+    root = settings.resolve_data_root()
+    # a batch asks for the region once per borough (plan, input hash, the worker's pack): the
+    # boundaries and ward files are read once per process while they and the region file are unchanged
+    return memo.remember(_region_key(path, raw, root), lambda: _build_region(raw, path, root), _copy_region)
+
+
+def _region_key(path: Path, raw: dict, root: Path) -> tuple | None:
+    """The files a region is found from (region file, boroughs layer, ward files), by identity."""
+    try:
+        layers = [raw["pack"]["layers"]["boroughs"]["path"], *(d["path"] for d in raw["wards"].get("files", []))]
+    except (KeyError, TypeError, AttributeError):
+        return None  # _build_region names what is missing
+    keys = [memo.file_key(path), *(memo.file_key(root / p) for p in layers)]
+    return None if None in keys else ("region", str(root), *keys)
+
+
+def _copy_region(region: Region) -> Region:
+    return dataclasses.replace(region, boroughs=region.boroughs.copy(), outlines=region.outlines.copy(),
+                               raw=copy.deepcopy(region.raw))
+
+
+def _build_region(raw: dict, path: Path, root: Path) -> Region:
+    """The region of the parsed region file ``raw`` (its boroughs and neighbours from the data)."""
     for key in ("name", "region_cd", "pack", "wards"):
         if key not in raw:
             raise ManifestError(f"{path}: missing required key '{key}'")
     pack = raw["pack"]
     if "boroughs" not in pack.get("layers", {}):
         raise ManifestError(f"{path}: [pack.layers.boroughs] is needed to find the region's boroughs")
-    root = settings.resolve_data_root()
     outlines = _outlines(pack, path, root)
     boroughs = _boroughs(raw, outlines, root, path)
     return Region(name=raw["name"], title=raw.get("title", raw["name"]), region_cd=raw["region_cd"],

@@ -16,6 +16,7 @@ EPSG:27700).  Every format goes through the same row rules and the same accounti
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from pyproj import Transformer
 
 from locmap.data.io import (GEOMETRY_COLUMNS, VALUE_PROBLEM_COLUMN, LAYER_SUFFIXES, SHEET_SUFFIXES, TableRead, read_csv_any,
                             read_point_layer, read_sheet, rename_columns)
-from locmap.data import openreferral
+from locmap.data import memo, openreferral
 from locmap.data.manifest import AreaPack
 from locmap.errors import DataFileError, ManifestError
 
@@ -488,6 +489,41 @@ def read_source(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, 
     return records, len(df), list(table.notes) + _capacity_notes(records, display_path)
 
 
+class _RecordingRejects(_Rejects):
+    """A rejects table that also keeps every ``add`` call, to be replayed into another."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def add(self, file, row, reason, detail="", key=""):
+        self.calls.append((file, row, reason, detail, key))
+        super().add(file, row, reason, detail, key)
+
+
+def _read_source_shared(src: dict, path: Path, pack: AreaPack, postcodes: pd.DataFrame, rejects: _Rejects,
+                        display_path: str, sheet: str | int | None = None) -> tuple[list[dict], int, list[str]]:
+    """:func:`read_source`, its records, rows read, notes and rejects kept for this process while the
+    file, the source's rules, the pack's vocabulary and the postcode table are unchanged (a batch
+    worker reads each London-wide register once for all its boroughs; the study-area buffer is
+    applied afterwards, per borough).  Without a known postcode table: read every time."""
+    ident, pc_key = memo.file_key(path), postcodes.attrs.get("memo_key")
+    if ident is None or pc_key is None:
+        return read_source(src, path, pack, postcodes, rejects, display_path, sheet=sheet)
+    key = ("service_source", ident, json.dumps(src, sort_keys=True, default=str), display_path, repr(sheet),
+           repr(sorted(pack.service_types.items())), repr(pack.services.get("name_type_rules", [])), pc_key)
+
+    def read() -> tuple:
+        rec = _RecordingRejects()
+        records, n, notes = read_source(src, path, pack, postcodes, rec, display_path, sheet=sheet)
+        return records, n, notes, rec.calls
+
+    records, n, notes, calls = memo.remember(key, read, lambda v: ([dict(r) for r in v[0]], v[1], list(v[2]), v[3]))
+    for call in calls:  # the same rejects, in the same order, as reading the file now would give
+        rejects.add(*call)
+    return records, n, notes
+
+
 def _rows(t: pd.DataFrame, chunk: int = 20_000):
     """(position, row as a dict) of ``t``, made a chunk at a time (a 1,000,000-row register would
     otherwise hold a million dicts at once)."""
@@ -724,8 +760,8 @@ def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataF
     read: list[dict] = []
     notes: list[str] = []
     for src, path, shown in sources:
-        recs, n, src_notes = read_source(src, path, pack, postcodes, rejects, shown,
-                                         sheet=user_sheet if src["key"] == "user" else None)
+        recs, n, src_notes = _read_source_shared(src, path, pack, postcodes, rejects, shown,
+                                                 sheet=user_sheet if src["key"] == "user" else None)
         records.extend(recs)
         notes.extend(src_notes)
         read.append({"source_key": src["key"], "file": shown, "read": n})

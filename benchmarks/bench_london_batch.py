@@ -1,0 +1,147 @@
+"""`locmap batch --region london` for two versions of the code, the same run, one after the other.
+
+    python benchmarks/bench_london_batch.py                     # main (/work/main) vs this checkout, 33 boroughs
+    python benchmarks/bench_london_batch.py --boroughs city-of-london,camden --workers 2
+    python benchmarks/bench_london_batch.py --only mine          # this checkout only
+
+Each version runs `python -m locmap batch --region london --out <temp>/<label> --workers N --no-progress`
+from its own checkout (PYTHONPATH and working folder = that checkout) into a fresh temporary folder.
+Reported per version: wall time of the command, the boroughs' own times, and per worker process its
+first and last borough's peak resident memory (and the memory it started its last borough with, where
+the version records it) and its own peak, read from the run's batch_status.csv, plus the load average
+(`uptime`) before and after.  Then the two versions' results are compared: london_league.csv without
+the Run / Finished (UTC) columns and every borough_summary.json must be identical.  Results also go
+to --json (default: <temp>/bench_london_batch.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parents[1]
+#: columns of london_league.csv that say which run made a row (differ between any two runs)
+RUN_COLUMNS = ("Run", "Finished (UTC)")
+#: files of a borough folder that record the run (times, memory, paths of the checkout), not results
+RUN_FILES = {"timings.csv", "log.txt", "done.json", "attempts.jsonl", "run.json", "localities_run.json"}
+
+
+def load_average() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def run_version(label: str, checkout: Path, out: Path, workers: int, boroughs: str, maps: bool) -> dict:
+    """Run the batch of one checkout into ``out``; its figures."""
+    cmd = [sys.executable, "-m", "locmap", "batch", "--region", "london", "--out", str(out), "--workers",
+           str(workers), "--no-progress"] + (["--boroughs", boroughs] if boroughs else []) + ([] if maps else ["--no-maps"])
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    before = load_average()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = load_average()
+    if proc.returncode != 0:
+        raise SystemExit(f"{label}: the batch failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    status = pd.read_csv(out / "batch_status.csv", keep_default_na=False)
+    return {"label": label, "checkout": str(checkout), "out": str(out), "wall_s": round(wall, 1),
+            "uptime_before": before, "uptime_after": after, "boroughs": len(status),
+            "sum_borough_s": round(float(status["seconds"].sum()), 1),
+            "per_borough_s": {r.borough: float(r.seconds) for r in status.itertuples()},
+            "workers": per_worker(status)}
+
+
+def per_worker(status: pd.DataFrame) -> list[dict]:
+    """Each worker's boroughs in the order it ran them (worker_borough_n where recorded, else the
+    time each finished) with their peak memory (MB)."""
+    rows = []
+    for worker, st in status.groupby("worker"):
+        order = "worker_borough_n" if "worker_borough_n" in st else "finished_utc"
+        st = st.sort_values(order)
+        first, last = st.iloc[0], st.iloc[-1]
+        row = {"worker": worker, "boroughs": len(st),
+               "first": f"{first.borough} {first.peak_rss_mb:.0f} MB", "last": f"{last.borough} {last.peak_rss_mb:.0f} MB",
+               "first_peak_mb": float(first.peak_rss_mb), "last_peak_mb": float(last.peak_rss_mb),
+               "worker_peak_mb": float(st["worker_peak_rss_mb"].max()),
+               "peaks_mb": [float(v) for v in st["peak_rss_mb"]]}
+        if "rss_start_mb" in st:
+            row["first_start_mb"], row["last_start_mb"] = float(first.rss_start_mb), float(last.rss_start_mb)
+        rows.append(row)
+    return rows
+
+
+def same_results(a: Path, b: Path) -> list[str]:
+    """Differences between two batch folders' results (empty = identical)."""
+    diffs = []
+    la, lb = (pd.read_csv(p / "london_league.csv", dtype=str, keep_default_na=False) for p in (a, b))
+    la, lb = (df.drop(columns=[c for c in RUN_COLUMNS if c in df]) for df in (la, lb))
+    if not la.equals(lb):
+        diffs.append("london_league.csv differs (beyond Run / Finished (UTC))")
+    for sa in sorted((a / "boroughs").glob("*/borough_summary.json")):
+        sb = b / "boroughs" / sa.parent.name / sa.name
+        if not sb.exists() or json.loads(sa.read_text()) != json.loads(sb.read_text()):
+            diffs.append(f"{sa.parent.name}/borough_summary.json differs")
+    # every other file of the borough folders, byte for byte, but for what records the run itself
+    fa = {p.relative_to(a) for p in (a / "boroughs").rglob("*") if p.is_file() and p.name not in RUN_FILES}
+    fb = {p.relative_to(b) for p in (b / "boroughs").rglob("*") if p.is_file() and p.name not in RUN_FILES}
+    diffs += [f"{p} only in {label}" for label, only in ((a.name, fa - fb), (b.name, fb - fa)) for p in sorted(only)]
+    diffs += [f"{p} differs" for p in sorted(fa & fb) if (a / p).read_bytes() != (b / p).read_bytes()]
+    return diffs
+
+
+def show(r: dict) -> None:
+    print(f"\n== {r['label']} ({r['checkout']}): {r['boroughs']} boroughs in {r['wall_s']:.1f} s wall "
+          f"(boroughs' own times sum to {r['sum_borough_s']:.1f} s)")
+    print(f"   load before: {r['uptime_before']}\n   load after:  {r['uptime_after']}")
+    for w in r["workers"]:
+        start = (f"; memory at the start of its first / last borough {w['first_start_mb']:.0f} / "
+                 f"{w['last_start_mb']:.0f} MB") if "first_start_mb" in w else ""
+        print(f"   {w['worker']}: {w['boroughs']} boroughs, first {w['first']}, last {w['last']}, "
+              f"worker peak {w['worker_peak_mb']:.0f} MB{start}")
+    print("   per borough (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["per_borough_s"].items()))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--main", type=Path, default=Path("/work/main"), help="checkout of the code before (default /work/main)")
+    p.add_argument("--mine", type=Path, default=HERE, help="checkout of the code after (default: this one)")
+    p.add_argument("--boroughs", default="", help="a subset (slugs, comma-separated); default all 33")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-maps", action="store_true")
+    p.add_argument("--only", choices=("main", "mine"), help="run one version only")
+    p.add_argument("--tmp", type=Path, default=None, help="folder for the batch outputs (default: a new temp folder)")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args()
+    tmp = args.tmp or Path(tempfile.mkdtemp(prefix="bench_london_batch_"))
+    versions = [(label, path) for label, path in (("main", args.main), ("mine", args.mine))
+                if args.only in (None, label)]
+    results = []
+    for label, checkout in versions:
+        out = tmp / label
+        if out.exists():
+            raise SystemExit(f"{out} exists: give another --tmp")
+        print(f"running {label} ({checkout}) into {out} ...", flush=True)
+        results.append(run_version(label, checkout.resolve(), out, args.workers, args.boroughs, not args.no_maps))
+        show(results[-1])
+    report = {"results": results}
+    if len(results) == 2:
+        diffs = same_results(tmp / "main", tmp / "mine")
+        report["identical_results"] = not diffs
+        report["differences"] = diffs
+        a, b = results
+        print(f"\nwall: {a['wall_s']:.1f} s -> {b['wall_s']:.1f} s; results identical: {not diffs}"
+              + "".join(f"\n  {d}" for d in diffs))
+    path = args.json or tmp / "bench_london_batch.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"figures: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Per-process memo of what is derived from unchanged input files (a batch worker's shared data).
+
+A batch worker runs borough after borough of one region; each borough reads the same London-wide
+files (postcodes, population tables, service registers, the region's boundaries).  What a reader
+derives from such a file (the normalised postcode table, a table with its numeric columns
+converted, a service source's records and rejects) is kept here, keyed by the files' identity
+(absolute path, size, modification time, inode) and every option that changes the result, so the next
+borough on the same worker takes a copy instead of parsing the file again.  An edited file has
+another size or mtime and is read again.  The memo is bounded (least recently used entries go
+first), so a worker's memory does not grow with the number of boroughs.
+
+Standard library only.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["file_key", "remember", "clear", "entries", "MAX_ENTRIES"]
+
+T = TypeVar("T")
+
+#: entries kept per process (each derived from one London-wide file: under 1 MB to ~25 MB; London fills about 25)
+MAX_ENTRIES = 64
+_MEMO: OrderedDict[Hashable, Any] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def file_key(path: str | Path) -> tuple[str, int, int, int] | None:
+    """(resolved path, size in bytes, mtime in ns, inode) of a file; ``None`` when it cannot be read
+    (the reader then reports the file with its own error, and nothing is memoised).  The inode
+    tells a file replaced by another (an atomic rewrite) even within the clock's granularity."""
+    try:
+        p = Path(path).resolve()
+        st = p.stat()
+    except OSError:
+        return None
+    return str(p), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def remember(key: Hashable | None, make: Callable[[], T], copy: Callable[[T], T]) -> T:
+    """``copy`` of the value memoised under ``key``, made by ``make()`` the first time.
+
+    ``key`` ``None`` (a file that could not be identified) makes the value without memoising it.
+    The memo keeps its own copy, so a caller may change what it gets back.  An exception of
+    ``make`` propagates and nothing is kept.
+    """
+    if key is None:
+        return make()
+    with _LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return copy(_MEMO[key])
+    value = make()
+    with _LOCK:
+        _MEMO[key] = copy(value)
+        while len(_MEMO) > MAX_ENTRIES:
+            _MEMO.popitem(last=False)
+    return value
+
+
+def clear() -> None:
+    """Forget every memoised value (tests; a worker asked to give memory back)."""
+    with _LOCK:
+        _MEMO.clear()
+
+
+def entries() -> int:
+    """How many values are memoised in this process."""
+    return len(_MEMO)
