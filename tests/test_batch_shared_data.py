@@ -143,6 +143,7 @@ def test_each_borough_leaves_no_loaded_area_behind_and_records_its_worker_memory
         assert len(area_module._CACHE) == 1
         return {"lad_cd": task.lad_cd}
 
+    area_module.clear_cache()  # an area another test of this process loaded is not this borough's
     task = BoroughTask(region="london", lad_cd="E09000001", lad_nm="City of London", area="london:city-of-london",
                        out_dir=tmp_path / "city", settings=settings, options=RunOptions(), input_hash="x" * 64)
     first = run_borough(task, compute)
