@@ -45,7 +45,7 @@ system-packages:
 	fi
 
 test: $(DEV_STAMP) system-packages
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -q
 
 clean-out:
 	rm -rf $(OUT)

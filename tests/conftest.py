@@ -1,9 +1,11 @@
 """Shared fixtures.  Real-data tests use the Ealing pack via ``ealing`` (session-scoped)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,103 @@ def shared_dir():
     d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- scheduling (make test)
+#: Files whose tests are split, under ``-n 2 --dist loadscope`` (``make test``), into one work unit per
+#: set of tests sharing a module- or class-scoped fixture (each other test a unit of its own), so the two
+#: workers share them; every other file is one unit, as with ``--dist loadfile``.  These files hold the
+#: longest tests (tests/durations.json); none of their tests depends on another's side effects.
+SPLIT_FILES = {"test_notebooks.py", "test_cli_e2e.py", "test_injection.py", "test_batch.py", "test_os_faults.py",
+               "test_run_folder.py"}
+#: Seconds per test from a ``--durations`` report (benchmarks/test_durations.py): only the order in
+#: which the work units are handed out (longest first) depends on it.
+DURATIONS = Path(__file__).with_name("durations.json")
+#: workerinput key: the file where a worker writes {nodeid: work unit} in the order of the queue.
+UNITS_KEY = "locmap_work_units"
+
+
+def _shared_fixtures(item: pytest.Item) -> set[str]:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return set()
+    return {name for name, defs in info.name2fixturedefs.items() if defs and defs[-1].scope in ("module", "class")}
+
+
+def _work_units(items: list[pytest.Item], root: Path) -> dict[str, str]:
+    """nodeid -> work unit: the file, or in SPLIT_FILES the first test of its fixture-sharing set."""
+    units: dict[str, str] = {}
+    by_fixture: dict[tuple[str, str], str] = {}
+    for item in items:
+        rel = Path(item.path).relative_to(root).as_posix()
+        if item.path.name not in SPLIT_FILES:
+            units[item.nodeid] = rel
+            continue
+        shared = sorted(_shared_fixtures(item))
+        joined = {by_fixture[(rel, f)] for f in shared if (rel, f) in by_fixture}
+        unit = min(joined) if joined else f"{rel}::{item.name.split('[')[0]}"
+        for other, u in units.items():  # one unit for every test sharing any fixture with this one
+            if u in joined:
+                units[other] = unit
+        for key, u in by_fixture.items():
+            if u in joined:
+                by_fixture[key] = unit
+        for f in shared:
+            by_fixture[(rel, f)] = unit
+        units[item.nodeid] = unit
+    return units
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    """In an xdist worker of ``--dist loadscope``: after every other hook, order the tests longest work
+    unit first and write {nodeid: unit} for the controller's scheduler (``pytest_xdist_make_scheduler``).
+    pytest-xdist's own ``loadgroup`` cannot be used: with pytest 9.2 its group marks are silently ignored
+    (pytest-dev/pytest-xdist#1386)."""
+    result = yield
+    target = getattr(config, "workerinput", {}).get(UNITS_KEY)
+    if target:
+        units = _work_units(items, config.rootpath)
+        seconds = json.loads(DURATIONS.read_text(encoding="utf-8")) if DURATIONS.exists() else {}
+        weight: dict[str, float] = defaultdict(float)
+        for item in items:
+            weight[units[item.nodeid]] += seconds.get(item.nodeid, 0.0)
+        items.sort(key=lambda item: -weight[units[item.nodeid]])  # stable: collection order within a unit
+        tmp = Path(f"{target}.{os.getpid()}")
+        tmp.write_text(json.dumps({item.nodeid: units[item.nodeid] for item in items}), encoding="utf-8")
+        tmp.replace(target)  # atomic: the controller reads it once every worker has collected
+    return result
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """Tell each worker where to write its work units (``--dist loadscope`` only)."""
+    config = node.config
+    if config.getoption("dist", "no") == "loadscope":
+        folder = (getattr(config, "_locmap_units_dir", None) or os.environ.get("LOCMAP_TEST_UNITS_DIR")
+                  or tempfile.mkdtemp(prefix="locmap-units-"))
+        config._locmap_units_dir = folder
+        node.workerinput[UNITS_KEY] = str(Path(folder) / f"{node.gateway.id}.json")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadscope``: scopes are the work units the workers wrote (see _work_units)."""
+    if config.getoption("dist", "no") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only with pytest-xdist running
+
+    class WorkUnitScheduling(LoadScopeScheduling):
+        units: dict[str, str] = {}
+
+        def schedule(self) -> None:
+            if not self.units and self.collection is None:
+                folder = Path(config._locmap_units_dir)
+                written = sorted(folder.glob("*.json"))
+                self.units = json.loads(written[0].read_text(encoding="utf-8")) if written else {}
+            super().schedule()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self.units.get(nodeid) or super()._split_scope(nodeid)
+
+    return WorkUnitScheduling(config, log)

@@ -16,7 +16,7 @@ from locmap.export import FORMULA_GUARD, neutralise_formulas, write_csv, write_p
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCMAP = [str(ROOT / ".venv" / "bin" / "locmap")] if (ROOT / ".venv" / "bin" / "locmap").exists() \
-    else [sys.executable, "-m", "locmap.cli"]
+    else [sys.executable, "-m", "locmap"]
 
 PAYLOADS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
             "=cmd|' /C calc'!A0", "-5 Broadway"]

@@ -61,7 +61,7 @@ def _env(cwd: Path) -> dict[str, str]:
 
 def _cli(args: list[str], cwd: Path, prefix: list[str] = ()) -> subprocess.CompletedProcess:
     env = _env(cwd)
-    exe = [str(LOCMAP)] if LOCMAP.exists() else [sys.executable, "-m", "locmap.cli"]
+    exe = [str(LOCMAP)] if LOCMAP.exists() else [sys.executable, "-m", "locmap"]
     return subprocess.run([*prefix, *exe, *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=300)
 
