@@ -115,10 +115,19 @@ def pytest_configure_node(node) -> None:
     """Tell each worker where to write its work units (``--dist loadscope`` only)."""
     config = node.config
     if config.getoption("dist", "no") == "loadscope":
-        folder = (getattr(config, "_locmap_units_dir", None) or os.environ.get("LOCMAP_TEST_UNITS_DIR")
-                  or tempfile.mkdtemp(prefix="locmap-units-"))
+        folder = getattr(config, "_locmap_units_dir", None) or os.environ.get("LOCMAP_TEST_UNITS_DIR")
+        if folder is None:
+            folder = tempfile.mkdtemp(prefix="locmap-units-")
+            config._locmap_units_made = folder  # removed by pytest_unconfigure
         config._locmap_units_dir = folder
         node.workerinput[UNITS_KEY] = str(Path(folder) / f"{node.gateway.id}.json")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the work-unit folder the controller made for this run (not one named by the caller)."""
+    made = getattr(config, "_locmap_units_made", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)
