@@ -61,10 +61,23 @@ def test_interrupting_a_run_into_a_new_folder_removes_it(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command, after_s", [(["check", "--area", "ealing"], 3.0),
-                                             (["access", "--area", "ealing", "--out", "acc"], 3.0),
+def _big_register(path: Path, rows: int = 300_000) -> Path:
+    """A valid register large enough that reading and checking it takes tens of seconds on any
+    machine, so an interrupt after a few seconds lands mid-work however fast the code gets."""
+    types = ("gp_practice", "library", "pharmacy", "primary_school")
+    with path.open("w", encoding="utf-8") as f:
+        f.write("service_id,name,service_type,easting,northing\n")
+        for k in range(rows):
+            f.write(f"big{k},Synthetic service {k},{types[k % 4]},{510_000 + k % 20_000},{175_000 + k % 10_000}\n")
+    return path
+
+
+@pytest.mark.parametrize("command, after_s", [(["check", "--area", "ealing", "--services", "big.csv"], 3.0),
+                                             (["access", "--area", "ealing", "--services", "big.csv",
+                                               "--out", "acc"], 3.0),
                                              (["check", "--area", "ealing"], 0.3)])  # still importing
 def test_interrupting_any_command_is_one_line_exit_130(tmp_path, command, after_s):
+    _big_register(tmp_path / "big.csv")
     proc = _start(*command, cwd=tmp_path)
     time.sleep(after_s)
     if proc.poll() is not None:
