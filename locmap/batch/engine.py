@@ -28,7 +28,6 @@ from tqdm import tqdm
 
 import locmap
 from locmap import export
-from locmap._progress import progress
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.cluster import connect
@@ -85,6 +84,12 @@ class BatchOptions:
     connect_timeout_s : float
         How long to try to reach ``scheduler`` before giving up (seconds): the handshake and the
         client each within it (:func:`locmap.batch.cluster.connect`).
+    worker_boroughs : int
+        Local cluster only (ignored with ``scheduler``, whose workers are not ours to replace):
+        about how many boroughs a worker process runs before the cluster is replaced by a fresh
+        one.  The boroughs run in rounds of ``worker_boroughs x n_workers``, split evenly, which
+        bounds a worker's memory: a long-lived worker's heap grows ~20 MB per borough however much
+        is released (BENCHMARKS.md).  ``0``: one cluster for the whole batch.
     task : callable
         Module-level function run per borough (``BoroughTask -> BoroughOutcome``); tests inject
         fault-making wrappers of :func:`~locmap.batch.borough.run_borough`.
@@ -98,6 +103,7 @@ class BatchOptions:
     report: bool = False
     force: bool = False
     connect_timeout_s: float = 10.0
+    worker_boroughs: int = 8
     task: Callable[[BoroughTask], BoroughOutcome] = field(default=run_borough, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +111,9 @@ class BatchOptions:
             raise SettingsError(f"the number of workers must be >= 1, got {self.n_workers!r}")
         if int(self.retries) < 0:
             raise SettingsError(f"retries must be >= 0, got {self.retries!r}")
+        if int(self.worker_boroughs) < 0:
+            raise SettingsError(f"boroughs per worker must be >= 0 (0: never replace a worker), "
+                                f"got {self.worker_boroughs!r}")
         if not self.connect_timeout_s > 0:
             raise SettingsError(f"the connect timeout must be > 0 seconds, got {self.connect_timeout_s!r}")
 
@@ -212,10 +221,12 @@ def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, t
     todo = [t for t in tasks if t.lad_cd not in done]
     link, n_workers = None, 0
     if todo:
-        with _client(options) as client:
-            link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
-            say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
-            _compute(client, todo, options, settings.progress, say, done)
+        with _progress_bar(settings.progress and len(todo) > 1, len(todo)) as bar:
+            for part in worker_rounds(todo, options):
+                with _client(options) as client:
+                    link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
+                    say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
+                    _compute(client, part, options, bar, say, done)
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
     status = status_table(tasks, outcomes)
@@ -440,7 +451,34 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
-def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions, show_bar: bool,
+def worker_rounds(tasks: Sequence[BoroughTask], options: BatchOptions) -> list[list[BoroughTask]]:
+    """The tasks in rounds, each run on a fresh local cluster: as few rounds as keep every worker
+    to about ``options.worker_boroughs`` boroughs, the tasks split evenly between them (33 boroughs,
+    2 workers, 8 each: 11 + 11 + 11).  One round with a scheduler or ``worker_boroughs=0``."""
+    if options.scheduler or not options.worker_boroughs:
+        return [list(tasks)]
+    per_round = int(options.worker_boroughs) * int(options.n_workers)
+    n_rounds = max(1, -(-len(tasks) // per_round))
+    size, extra = divmod(len(tasks), n_rounds)
+    rounds, start = [], 0
+    for i in range(n_rounds):
+        end = start + size + (1 if i < extra else 0)
+        rounds.append(list(tasks[start:end]))
+        start = end
+    return rounds
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int) -> Iterator[tqdm | None]:
+    """One bar over every borough to compute, across the rounds of :func:`worker_rounds`."""
+    if not enabled:
+        yield None
+        return
+    with tqdm(total=total, desc="boroughs", unit="borough", leave=False) as bar:
+        yield bar
+
+
+def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions, bar: tqdm | None,
              say: Callable[[str], None], outcomes: dict[str, BoroughOutcome]) -> None:
     """Run the tasks, at most one per worker thread at a time, putting each outcome into
     ``outcomes`` as it completes (a progress bar over them; what finished before a Ctrl-C stays).
@@ -463,11 +501,13 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
             done.add(future)
 
     submit_more()
-    for future in progress(done, show_bar, "boroughs", total=len(tasks), unit="borough"):
+    for future in done:
         task = running.pop(future)
         outcomes[task.lad_cd] = outcome = outcome_of(future, task)
         with tqdm.external_write_mode():  # the line above the bar, not through it
             say(describe(task, outcome))
+        if bar is not None:
+            bar.update(1)
         submit_more()
 
 

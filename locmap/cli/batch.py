@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 #: BatchOptions()'s defaults, as literals so that the parser imports nothing heavy (no dask)
 #: (tests/test_imports.py checks they are the library's)
 BATCH_DEFAULTS = argparse.Namespace(n_workers=2, retries=2, connect_timeout_s=10.0)
+#: BatchOptions.worker_boroughs's default (a literal: the parser imports nothing heavy; test_imports checks it)
+WORKER_BOROUGHS = 8
 
 EXAMPLES = """\
 examples:
@@ -65,6 +67,9 @@ def add_parser(subparsers: Any) -> None:
                         "local cluster)")
     g.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout_s, metavar="SECONDS",
                    help=f"how long to try to reach --scheduler (default: {defaults.connect_timeout_s:g})")
+    g.add_argument("--worker-boroughs", type=int, default=None, metavar="N",
+                   help="local cluster: replace the worker processes after about N boroughs each, which "
+                        f"bounds their memory (default: {WORKER_BOROUGHS}; 0: never; not with --scheduler)")
     g.add_argument("--retries", type=int, default=defaults.retries,
                    help=f"extra attempts for a borough whose task raised or whose worker died "
                         f"(default: {defaults.retries})")
@@ -82,7 +87,17 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
     return BatchOptions(boroughs=tuple(b.strip() for b in args.boroughs.split(",") if b.strip()),
                         scheduler=args.scheduler or None, n_workers=args.workers, retries=args.retries,
                         maps=not args.no_maps, report=args.report, force=args.force,
-                        connect_timeout_s=args.connect_timeout)
+                        connect_timeout_s=args.connect_timeout, **_worker_boroughs(args))
+
+
+def _worker_boroughs(args: argparse.Namespace) -> dict:
+    """``--worker-boroughs`` as given, refused with ``--scheduler`` (not ours to replace)."""
+    if args.worker_boroughs is None:
+        return {}
+    if args.scheduler:
+        raise SettingsError("--worker-boroughs replaces the worker processes of a local cluster; a running "
+                            "scheduler's workers are its own: leave out --worker-boroughs or --scheduler")
+    return {"worker_boroughs": args.worker_boroughs}
 
 
 def run_batch_command(args: argparse.Namespace) -> int:

@@ -1,0 +1,55 @@
+"""A local cluster's workers are replaced after about ``worker_boroughs`` boroughs each (rounds on
+fresh clusters), which bounds their memory; a running scheduler's workers are never ours to replace."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from locmap.batch.engine import STATUS_FILE, BatchOptions, run_batch, worker_rounds
+from locmap.cli import main
+
+
+def _tasks(n: int) -> list[str]:
+    return [f"borough-{i}" for i in range(n)]  # worker_rounds only splits the sequence
+
+
+def test_thirty_three_boroughs_on_two_workers_of_eight_run_in_three_even_rounds():
+    rounds = worker_rounds(_tasks(33), BatchOptions(n_workers=2, worker_boroughs=8))
+    assert [len(r) for r in rounds] == [11, 11, 11]
+    assert sum(rounds, []) == _tasks(33)  # every borough once, in the region's order
+
+
+def test_rounds_differ_by_at_most_one_borough_and_none_is_empty():
+    rounds = worker_rounds(_tasks(17), BatchOptions(n_workers=2, worker_boroughs=4))
+    assert [len(r) for r in rounds] == [6, 6, 5]
+    assert worker_rounds(_tasks(1), BatchOptions(n_workers=2, worker_boroughs=8)) == [["borough-0"]]
+
+
+def test_zero_or_a_scheduler_runs_every_borough_on_one_cluster():
+    assert worker_rounds(_tasks(33), BatchOptions(worker_boroughs=0)) == [_tasks(33)]
+    assert worker_rounds(_tasks(33), BatchOptions(scheduler="tcp://127.0.0.1:8786")) == [_tasks(33)]
+
+
+def test_a_negative_number_of_boroughs_per_worker_is_refused():
+    with pytest.raises(Exception, match="boroughs per worker must be >= 0"):
+        BatchOptions(worker_boroughs=-1)
+
+
+def test_worker_boroughs_with_a_scheduler_is_refused_by_the_command(tmp_path, capsys):
+    code = main(["batch", "--out", str(tmp_path / "b"), "--scheduler", "tcp://127.0.0.1:1",
+                 "--worker-boroughs", "4", "--no-progress"])
+    assert code == 2
+    assert "--worker-boroughs replaces the worker processes of a local cluster" in capsys.readouterr().err
+
+
+def test_each_round_runs_on_fresh_worker_processes(settings, tmp_path):
+    """Two boroughs, one worker, one borough per worker: each borough is its worker's first."""
+    out = tmp_path / "london"
+    res = run_batch("london", out, settings,
+                    BatchOptions(boroughs=("city-of-london", "kensington-and-chelsea"), n_workers=1,
+                                 worker_boroughs=1, maps=False), say=lambda _m: None)
+    assert res.ok
+    status = pd.read_csv(out / STATUS_FILE)
+    assert list(status["status"]) == ["done", "done"]
+    assert status["worker_pid"].nunique() == 2
+    assert list(status["worker_borough_n"]) == [1, 1]
