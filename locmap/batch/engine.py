@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
+import numpy as np
 import pandas as pd
 from distributed import Client, Future, LocalCluster, as_completed
 from distributed.scheduler import KilledWorker
@@ -457,15 +458,8 @@ def worker_rounds(tasks: Sequence[BoroughTask], options: BatchOptions) -> list[l
     2 workers, 8 each: 11 + 11 + 11).  One round with a scheduler or ``worker_boroughs=0``."""
     if options.scheduler or not options.worker_boroughs:
         return [list(tasks)]
-    per_round = int(options.worker_boroughs) * int(options.n_workers)
-    n_rounds = max(1, -(-len(tasks) // per_round))
-    size, extra = divmod(len(tasks), n_rounds)
-    rounds, start = [], 0
-    for i in range(n_rounds):
-        end = start + size + (1 if i < extra else 0)
-        rounds.append(list(tasks[start:end]))
-        start = end
-    return rounds
+    n_rounds = max(1, -(-len(tasks) // (int(options.worker_boroughs) * int(options.n_workers))))
+    return [[tasks[i] for i in part] for part in np.array_split(np.arange(len(tasks)), n_rounds)]
 
 
 @contextlib.contextmanager
