@@ -415,24 +415,58 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
 
 @functools.lru_cache(maxsize=32)
 def _classes_of(values: bytes, scheme: str, k: int) -> tuple[np.ndarray, tuple[float, ...]]:
-    """mapclassify's classes and upper bounds of the (finite, float64) ``values``, kept for the
-    next map of the same values (a run's online and offline maps and its print sheet classify the
-    same need columns; the result is the same either way: the k-means starts are seeded)."""
-    import mapclassify  # noqa: PLC0415  (heavy: ~2 s at import, numba compiles; only maps that classify need it)
+    """Classes and upper bounds of the (finite, float64) ``values``, kept for the next map of
+    the same values (a run's online and offline maps and its print sheet classify the same need
+    columns; the result is the same either way: the k-means starts are seeded).
 
-    klass = getattr(mapclassify, scheme)
-    kwargs = {"k": k, "initial": 20} if scheme == "NaturalBreaks" else {"k": k}
-    # NaturalBreaks runs k-means from random starts on numpy's global generator: seed it for
-    # reproducible maps, and give the caller's generator state back afterwards
-    state = np.random.get_state()
-    try:
-        np.random.seed(0)
-        c = klass(np.frombuffer(values, dtype=float).copy(), **kwargs)
-    finally:
-        np.random.set_state(state)
-    yb = np.array(c.yb)
+    Natural breaks come from :func:`natural_breaks` (no mapclassify import); any other
+    ``scheme`` is mapclassify's class of that name."""
+    v = np.frombuffer(values, dtype=float).copy()
+    if scheme == "NaturalBreaks":
+        yb, bins = natural_breaks(v, k)
+    else:
+        import mapclassify  # noqa: PLC0415  (heavy: ~2 s at import, numba compiles; only other schemes)
+
+        # sampled schemes draw from numpy's global generator: seed it for reproducible maps, and
+        # give the caller's generator state back afterwards
+        state = np.random.get_state()
+        try:
+            np.random.seed(0)
+            c = getattr(mapclassify, scheme)(v, k=k)
+        finally:
+            np.random.set_state(state)
+        yb, bins = np.array(c.yb), c.bins
     yb.setflags(write=False)  # shared by every caller of these values
-    return yb, tuple(float(b) for b in c.bins)
+    return yb, tuple(float(b) for b in bins)
+
+
+def natural_breaks(values: np.ndarray, k: int, n_starts: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Natural breaks of ``values`` as mapclassify's ``NaturalBreaks(values, k, initial=n_starts)``
+    draws them, without importing mapclassify (whose import compiles a numba function we never
+    call, ~1-2 s): scikit-learn's k-means in one dimension, best of ``n_starts`` k-means++ starts.
+    ``k`` is at most the number of distinct values (:func:`classify` sees to it).
+
+    The starts come from ``numpy.random.RandomState(seed)`` -- the draws mapclassify makes after
+    ``numpy.random.seed(seed)``, without touching numpy's global generator.  k-means runs on one
+    OpenMP thread: a few hundred values are faster so, and the result does not depend on the
+    machine's cores.
+
+    Returns
+    -------
+    classes : ndarray of int
+        Class of each value (0 = lowest), as mapclassify's ``yb``.
+    bins : ndarray of float
+        Upper bound of each class (the largest value in it), ascending, as mapclassify's ``bins``.
+    """
+    from sklearn.cluster import KMeans  # noqa: PLC0415  (~1 s at import; only maps that classify)
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415  (scikit-learn's dependency)
+
+    x = np.asarray(values, dtype=float).reshape(-1, 1)
+    km = KMeans(n_clusters=k, init="k-means++", n_init=n_starts, random_state=np.random.RandomState(seed))
+    with threadpool_limits(limits=1, user_api="openmp"):
+        labels = km.fit(x).labels_
+    bins = np.sort([x[labels == c].max() for c in range(k)])
+    return np.searchsorted(bins, x.ravel(), side="left"), bins
 
 
 def _ramp(n: int, cmap: str = "YlOrRd") -> list[str]:
