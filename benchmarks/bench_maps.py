@@ -107,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                     old = best[name].get(s)
                     best[name][s] = (min(cpu, old[0]), min(wall, old[1])) if old else (cpu, wall)
         names = list(trees)
-        steps = list(best[names[0]])
+        steps = list(dict.fromkeys(s for n in names for s in best[n] if s != "total")) + ["total"]
         print("| step | " + " | ".join(f"{n} CPU s | {n} wall s" for n in names) + " |")
         print("|---|" + "---:|---:|" * len(names))
         for s in steps:
-            print(f"| {s} | " + " | ".join(f"{best[n][s][0]:.2f} | {best[n][s][1]:.2f}" for n in names) + " |")
+            print(f"| {s} | " + " | ".join(_cell(best[n].get(s)) for n in names) + " |")
         print(f"\nbest of {args.repeats}, interleaved; CPU = time.process_time of the child (all threads)")
         if not args.no_compare and len(names) > 1:
             a, b = (Path(tmp) / n / args.area for n in names[:2])
@@ -119,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             diff = _differing(cmp)
             print("files identical" if not diff else f"files that differ: {diff}")
     return 0
+
+
+def _cell(times: tuple[float, float] | None) -> str:
+    return "- | -" if times is None else f"{times[0]:.2f} | {times[1]:.2f}"
 
 
 def _differing(cmp: filecmp.dircmp, prefix: str = "") -> list[str]:

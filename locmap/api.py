@@ -68,7 +68,7 @@ from locmap.localities.scorecard import build_scorecard, column_descriptions, sc
 from locmap.localities.sites import cap_candidates, suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
-from locmap.maps.web import DEFAULT_LAYERS, build_map
+from locmap.maps.web import DEFAULT_LAYERS, build_maps
 from locmap.report import PDF_NAME, build_report
 from locmap.report.inputs import recommendation_for
 from locmap.report.pdf import CHROMIUM_NAMES, print_pdf
@@ -81,7 +81,7 @@ from locmap.summaries import area_overview, calibration_summary, need_and_assets
 __all__ = [
     "make_settings", "load", "user_services_note", "check_summary", "area_overview", "need_and_assets", "calibration_summary",
     "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
-    "hub_sites", "leading_sites", "map_layers", "write_map", "write_sheet", "workshop_export",
+    "hub_sites", "leading_sites", "map_layers", "write_map", "workshop_maps", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
     "decision_pack", "compare_scenarios", "RunOptions", "default_lead_scheme", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
 ]
@@ -639,12 +639,20 @@ def write_map(area: AreaData, path: str | Path, inputs: MapInputs | None = None,
     layers = tuple(layers or DEFAULT_LAYERS)
     if inputs is None:
         inputs = map_layers(area, scheme=scheme, layers=layers, gap_minutes=gap_minutes)
-    title = title or f"{getattr(area.pack, 'lad_nm', area.name)}: children, deprivation and family services"
-    m = build_map(area, layers=layers, access=inputs.access, gaps=inputs.gaps,
-                  localities=inputs.localities, scorecard=inputs.scorecard, title=title,
-                  crossborder=inputs.crossborder,
-                  offline=offline, method=inputs.method, sites=inputs.sites, recommended=inputs.recommended)
+    m, = workshop_maps(area, inputs, layers, title, variants=(offline,))
     return save_map(m, path, offline=offline)
+
+
+def workshop_maps(area: AreaData, inputs: MapInputs, layers: Sequence[str] | None = None, title: str | None = None,
+                  variants: Sequence[bool] = (False, True)) -> list[Any]:
+    """The workshop maps of ``inputs`` (folium maps, one per ``variants`` flag ``offline``; default:
+    online and offline), their layers built once for all (:func:`locmap.maps.web.build_maps`).
+    Save each with :func:`locmap.maps.offline.save_map` and its flag."""
+    title = title or f"{getattr(area.pack, 'lad_nm', area.name)}: children, deprivation and family services"
+    return build_maps(area, layers=tuple(layers or DEFAULT_LAYERS), access=inputs.access, gaps=inputs.gaps,
+                      localities=inputs.localities, scorecard=inputs.scorecard, title=title,
+                      crossborder=inputs.crossborder, variants=tuple(variants), method=inputs.method,
+                      sites=inputs.sites, recommended=inputs.recommended)
 
 
 def write_sheet(area: AreaData, locality: str, out_dir: str | Path, inputs: MapInputs, scheme: str = "towns",
@@ -690,10 +698,10 @@ def workshop_export(area: AreaData, out_dir: str | Path, scheme: str = "towns",
     out = Path(out_dir)
     inputs = inputs or map_layers(area, scheme=scheme, gap_minutes=gap_minutes)
     rows = []
-    for flag, name in ((online, f"{area.file_stem}.html"), (offline, f"{area.file_stem}_offline.html")):
-        if flag:
-            p = write_map(area, out / "maps" / name, inputs, layers, offline=name.endswith("_offline.html"))
-            rows.append({"kind": "map (offline)" if "_offline" in name else "map", "locality": "", "path": p})
+    variants = [flag for flag, wanted in ((False, online), (True, offline)) if wanted]
+    for flag, m in zip(variants, workshop_maps(area, inputs, layers, variants=variants)):
+        p = save_map(m, out / "maps" / f"{area.file_stem}{'_offline' if flag else ''}.html", offline=flag)
+        rows.append({"kind": "map (offline)" if flag else "map", "locality": "", "path": p})
     names = list(localities) if localities else list(inputs.localities["locality"].astype(str))
     for loc in names:
         for p in write_sheet(area, loc, out / "sheets", inputs, scheme=scheme, paper=paper, dpi=dpi,
@@ -998,9 +1006,10 @@ def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Localit
                   gap_minutes=options.gap_minutes)
     # the workshop map marks the recommended locality and its suggested hub sites (sites[0])
     inputs = dataclasses.replace(inputs, recommended=rec.locality, sites=_map_sites(sites[:1]))
-    files = [step("map", write_map, area, out / "maps" / f"{area.file_stem}.html", inputs),
-             step("map-offline", write_map, area, out / "maps" / f"{area.file_stem}_offline.html", inputs,
-                  offline=True)]
+    # both variants from one set of layers ("map"), then each page rendered and written
+    online, offline = step("map", workshop_maps, area, inputs)
+    files = [step("map-online", save_map, online, out / "maps" / f"{area.file_stem}.html"),
+             step("map-offline", save_map, offline, out / "maps" / f"{area.file_stem}_offline.html", offline=True)]
     if rec.locality:
         files += step("sheet", write_sheet, area, rec.locality, out / "sheets", inputs, scheme=options.lead_scheme,
                       recommendation=rec, sites=sites)

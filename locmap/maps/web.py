@@ -24,6 +24,7 @@ for display only (``tolerance_m``).  Legend swatches use the opacity of what the
 """
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -1410,32 +1411,56 @@ def build_map(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.Geo
     -------
     folium.Map
     """
+    return build_maps(area, layers, access=access, gaps=gaps, localities=localities, scorecard=scorecard,
+                      title=title, crossborder=crossborder, variants=(offline,), method=method,
+                      access_service_types=access_service_types, need_bands=need_bands, scheme=scheme,
+                      tolerance_m=tolerance_m, sites=sites, recommended=recommended, place_labels=place_labels)[0]
+
+
+def build_maps(area: Any, layers: Sequence[str] = DEFAULT_LAYERS, access: gpd.GeoDataFrame | None = None,
+               gaps: gpd.GeoDataFrame | None = None, localities: gpd.GeoDataFrame | None = None,
+               scorecard: pd.DataFrame | None = None, title: str = "Needs and assets: children and family services",
+               crossborder: pd.DataFrame | None = None, variants: Sequence[bool] = (False, True),
+               method: str | None = None, access_service_types: Sequence[str] | None = None,
+               need_bands: Sequence[str] = ("pop_0_4", "pop_0_19"), scheme: str = "NaturalBreaks",
+               tolerance_m: float = 5.0, sites: pd.DataFrame | None = None,
+               recommended: str | None = None, place_labels: bool = True) -> list[folium.Map]:
+    """:func:`build_map` for each of ``variants`` (its ``offline`` flag; default: the online map
+    and its offline copy), the thematic layers built once for all.
+
+    The layers (and their legend sections) are drawn on one map, which is copied
+    (``copy.deepcopy``) for every variant but the last; then each variant gets its own controls,
+    panels and, offline, its trimmed assets.  Each map equals the one :func:`build_map` gives for
+    its flag: the layers never depend on it, and element ids are given in tree order when a map
+    is rendered (:func:`locmap.maps._inert.number_elements`).  Arguments as :func:`build_map`.
+    """
     unknown = [lyr for lyr in layers if lyr not in KNOWN_LAYERS]
     if unknown:
         raise ValueError(f"unknown map layer(s) {unknown}; choose from {sorted(KNOWN_LAYERS)}")
-    m = _new_map(area, offline)
-    _add_layers(m, area, layers, access=access, gaps=gaps, localities=localities, scorecard=scorecard,
-                crossborder=crossborder,
-                offline=offline, method=method, access_service_types=access_service_types,
+    base = _new_map(area)
+    _add_layers(base, area, layers, access=access, gaps=gaps, localities=localities, scorecard=scorecard,
+                crossborder=crossborder, method=method, access_service_types=access_service_types,
                 need_bands=need_bands, scheme=scheme, tolerance_m=tolerance_m, sites=sites,
                 recommended=recommended, place_labels=place_labels)
-    _add_controls(m, offline)
-    _add_panels(m, area, title, method, offline, recommended)
-    m._locmap_offline = offline  # type: ignore[attr-defined]
-    return m
+    maps = [copy.deepcopy(base) for _ in variants[1:]] + [base]
+    for m, offline in zip(maps, variants):
+        if offline:
+            # keep only Leaflet + jQuery (inlined by locmap.maps.offline); no Bootstrap/awesome-markers
+            m.default_js = [js for js in m.default_js if js[0] in ("leaflet", "jquery")]
+            m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
+        _add_controls(m, offline)
+        _add_panels(m, area, title, method, offline, recommended)
+        m._locmap_offline = offline  # type: ignore[attr-defined]
+    return maps
 
 
-def _new_map(area: Any, offline: bool) -> folium.Map:
+def _new_map(area: Any) -> folium.Map:
     """Empty map hung from an :class:`~locmap.maps._inert.InertFigure` (fitted by :class:`WorkshopLayout`)."""
     outline = area.borough if area.borough is not None and len(area.borough) else area.wards
     minx, miny, maxx, maxy = outline.to_crs(CRS_WEB).total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
                    control_scale=True, prefer_canvas=False, zoomSnap=0.25)
     attach(m)  # renders never compile data text as a template (locmap.maps._inert)
-    if offline:
-        # keep only Leaflet + jQuery (inlined by locmap.maps.offline); no Bootstrap/awesome-markers
-        m.default_js = [js for js in m.default_js if js[0] in ("leaflet", "jquery")]
-        m.default_css = [css for css in m.default_css if css[0] == "leaflet_css"]
     folium.TileLayer("OpenStreetMap", name="Background: OpenStreetMap",
                      attr="Tiles © OpenStreetMap contributors",  # the data attribution is the panel
                      control=True, show=True).add_to(m)
@@ -1446,7 +1471,7 @@ def _new_map(area: Any, offline: bool) -> folium.Map:
 
 def _add_layers(m: folium.Map, area: Any, layers: Sequence[str], *, access: gpd.GeoDataFrame | None,
                 gaps: gpd.GeoDataFrame | None, localities: gpd.GeoDataFrame | None,
-                scorecard: pd.DataFrame | None, crossborder: pd.DataFrame | None, offline: bool, method: str | None,
+                scorecard: pd.DataFrame | None, crossborder: pd.DataFrame | None, method: str | None,
                 access_service_types: Sequence[str] | None, need_bands: Sequence[str], scheme: str,
                 tolerance_m: float, sites: pd.DataFrame | None = None, recommended: str | None = None,
                 place_labels: bool = True) -> None:
