@@ -233,3 +233,60 @@ def test_classifying_the_same_values_again_gives_the_same_classes_without_sharin
     assert web._classes_of.cache_info().hits == 1
     assert second.tolist() == first_copy.tolist() and second[2] == -1  # the blank stays unclassified
     assert bins2 == sorted(bins2) and -1.0 not in bins2 and label2 == label == "Natural Breaks (Jenks), 4 classes"
+
+
+@pytest.mark.parametrize("n, k", [(12, 4), (199, 5), (300, 5), (700, 7)])
+def test_natural_breaks_are_mapclassifys_natural_breaks(n, k):
+    """Same classes and bounds as ``mapclassify.NaturalBreaks(values, k, initial=20)`` after
+    ``numpy.random.seed(0)`` (what maps used before), also above scikit-learn's 256-value chunks."""
+    import mapclassify  # noqa: PLC0415  (the reference; locmap no longer imports it for natural breaks)
+
+    values = np.round(np.random.default_rng(n).gamma(2.0, 60.0, n), 3)
+    np.random.seed(0)
+    ref = mapclassify.NaturalBreaks(values.copy(), k=k, initial=20)
+    classes, bins = web.natural_breaks(values, k)
+    assert classes.tolist() == ref.yb.tolist() and bins.tolist() == ref.bins.tolist()
+    assert len(bins) == k and bins[-1] == values.max()
+    assert all(values[classes == c].max() == bins[c] for c in range(k))  # each bound: its class's largest value
+
+
+def test_natural_breaks_leave_numpys_global_generator_alone():
+    np.random.seed(7)
+    expected = np.random.random(3)
+    np.random.seed(7)
+    web.natural_breaks(np.arange(50.0) ** 2, 5)
+    assert np.random.random(3).tolist() == expected.tolist()
+
+
+def test_need_maps_and_sheet_classes_import_no_mapclassify_or_numba():
+    """mapclassify's import compiles a numba function (~1-2 s) that natural breaks never use."""
+    root = Path(__file__).resolve().parent.parent
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(root)!r}]
+        import pandas as pd
+        from locmap.maps import web
+        classes, bins, label = web.classify(pd.Series([1.0, 2.0, 5.0, 9.0, 30.0, 31.0, 70.0]), k=3)
+        print(classes.tolist(), bins, label, "mapclassify" in sys.modules, "numba" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True,
+                         text=True).stdout.strip()
+    assert out == "[0, 0, 0, 0, 1, 1, 2] [9.0, 31.0, 70.0] Natural Breaks (Jenks), 3 classes False False"
+
+
+def test_both_html_variants_carry_the_same_layers_built_once(area, full, monkeypatch):
+    """``build_maps`` draws the layers once (the map is copied per variant) and gives, byte for
+    byte, the pages ``build_map`` gives for each flag."""
+    one_at_a_time = [render_html(build_map(area, offline=flag, **full)) for flag in (False, True)]
+    calls = []
+    real = web._add_layers
+    monkeypatch.setattr(web, "_add_layers", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    online, offline = web.build_maps(area, variants=(False, True), **full)
+    assert len(calls) == 1
+    assert [render_html(online), render_html(offline)] == one_at_a_time
+    assert online._locmap_offline is False and offline._locmap_offline is True
+    # the layers are the same, each map holds its own copy
+    names = [[c.layer_name for c in m._children.values() if isinstance(c, web.folium.FeatureGroup)]
+             for m in (online, offline)]
+    assert names[0] == names[1] and len(names[0]) >= 5
+    assert not set(map(id, online._children.values())) & set(map(id, offline._children.values()))
