@@ -290,3 +290,35 @@ def test_both_html_variants_carry_the_same_layers_built_once(area, full, monkeyp
              for m in (online, offline)]
     assert names[0] == names[1] and len(names[0]) >= 5
     assert not set(map(id, online._children.values())) & set(map(id, offline._children.values()))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is POSIX-only")
+def test_natural_breaks_finish_in_a_child_forked_after_the_parent_ran_k_means_on_threads():
+    """GNU OpenMP's thread pool deadlocks a forked child that runs OpenMP on several threads after
+    the parent did (why ``locmap run`` kept the maps in the main process); natural breaks run on
+    one OpenMP thread, which never waits for the parent's pool."""
+    root = Path(__file__).resolve().parent.parent
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path[:0] = [{str(root)!r}]
+        import numpy as np
+        from sklearn.cluster import KMeans
+        from threadpoolctl import threadpool_limits
+        from locmap.maps.web import natural_breaks
+        values = np.random.default_rng(0).gamma(2.0, 50.0, 5000)
+        with threadpool_limits(limits=2, user_api="openmp"):  # the parent's pool: two threads
+            KMeans(n_clusters=5, n_init=3, random_state=0).fit(values.reshape(-1, 1))
+        pid = os.fork()
+        if pid == 0:
+            classes, bins = natural_breaks(values[:199], 5)
+            os._exit(0 if len(bins) == 5 else 3)
+        for _ in range(600):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                sys.exit(os.waitstatus_to_exitcode(status))
+            time.sleep(0.1)
+        os.kill(pid, 9)
+        sys.exit("the forked child hung")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], timeout=180, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
