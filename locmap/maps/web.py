@@ -5,7 +5,7 @@
 - :func:`add_boundaries` -- borough outline, wards, towns, PCN footprints (approximate), LSOAs,
   neighbouring wards across the border;
 - :func:`add_need_choropleth` -- children per LSOA by age band and IDACI decile, classified with
-  mapclassify (the legend names the scheme);
+  mapclassify's schemes (natural breaks: :func:`natural_breaks`; the legend names the scheme);
 - :func:`add_services` -- services by type (colours and labels from :mod:`locmap.maps.palette`,
   children's centres largest and on top; popups, clusters where dense); services without a
   location are listed in the legend panel instead;
@@ -378,7 +378,7 @@ class AccessBandLayer(folium.map.Layer):
 
 # --------------------------------------------------------------------------- classification
 def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tuple[np.ndarray, list[float], str]:
-    """Classify ``values`` with mapclassify.
+    """Classify ``values`` with a mapclassify scheme (``"NaturalBreaks"``: :func:`natural_breaks`).
 
     Parameters
     ----------
