@@ -3,7 +3,7 @@
 :func:`nearest_for_points` is the vectorised core (one router call per service type and
 scope for any number of homes); :func:`nearest_for_postcodes` adds the postcode look-up
 (:mod:`locmap.finder.postcodes`) in front of it.  Distances come from the router the access
-step uses (:func:`locmap.access.nearest.default_router_for`: street distance with a network,
+step uses (:func:`locmap.distance.routing.default_router`: street distance with a network,
 otherwise the calibrated estimate) and every row carries ``method`` and ``label``.
 
 Which services can be "nearest" is limited by what the area loaded: the study area's own
@@ -25,10 +25,9 @@ import pandas as pd
 import shapely
 
 from locmap import export
-from locmap.access.nearest import default_router_for
 from locmap.data.area import AreaData
 from locmap.data.region import pack_input_files
-from locmap.distance.routing import method_label
+from locmap.distance.routing import default_router, method_label
 from locmap.errors import EmptyServiceTypeError
 from locmap.finder._boroughs import borough_outlines
 from locmap.finder.index import (KEY_COLUMN, ROW_GROUP_ROWS, NearestIndex, compact, index_paths, input_record,
@@ -245,7 +244,7 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
         Nearest services per type, any borough (default ``settings.k_nearest``); capped at
         the number of services of the type.
     router : Router, optional
-        Default :func:`locmap.access.nearest.default_router_for` (street or estimated).
+        Default :func:`locmap.distance.routing.default_router` (street or estimated).
     service_types : list of str, optional
         Default: every type with located services, in the pack's order.
     settings : Settings, optional
@@ -270,7 +269,7 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
     home_xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     lad = np.empty(len(home_xy), dtype=object)
     lad[:] = area.pack.lad_cd if home_lad_cd is None else home_lad_cd  # one code or one per point
-    router = router if router is not None else default_router_for(area, settings)
+    router = router if router is not None else default_router(area, settings)
     method = str(getattr(router, "method", "estimated"))
     margins: dict = {}
     parts = [_one_type(area, ts, home_xy, lad, router, k, settings, margins)
@@ -384,7 +383,7 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     settings : Settings, optional
         Default ``area.settings``; ``k_nearest`` services per type are kept.
     router : Router, optional
-        Default :func:`locmap.access.nearest.default_router_for`.
+        Default :func:`locmap.distance.routing.default_router`.
 
     Returns
     -------
