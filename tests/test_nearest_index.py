@@ -284,3 +284,19 @@ def test_with_a_street_network_the_look_up_load_is_the_whole_area(settings, tmp_
     s = settings.with_(network_file=tmp_path / "streets.osm.pbf")
     assert locmap.data.area.load_for_lookup("ealing", s) == ("whole", "ealing")  # homes: the router's coverage check
     assert isinstance(locmap.data.area.load_for_lookup("ealing", settings), locmap.data.area.LookupArea)
+
+
+def test_text_columns_stay_text_where_a_type_has_no_service_in_the_home_borough(ealing):
+    import numpy as np
+
+    from locmap.finder.nearest import nearest_for_points
+
+    # a Northolt point taken as a Hillingdon home: the data list no children's centre or nursery
+    # school in Hillingdon, so those two home-borough rows have no service
+    near = nearest_for_points(ealing, np.array([[513158.0, 184163.0]]), home_lad_cd=["E09000017"], k=1)
+    home = near[near["scope"] == "home_borough"].set_index("service_type")
+    assert home.index[home["service_id"].isna()].tolist() == ["childrens_centre", "nursery_school"]
+    assert home.at["library", "service_lad_nm"] == "Hillingdon"
+    text = ["service_type", "type_label", "scope", "service_id", "name", "address", "service_postcode",
+            "service_lad_cd", "service_lad_nm", "service_status", "method", "label"]
+    assert all(near[c].dtype == "str" for c in text)  # was object (NaN and None) in that case
