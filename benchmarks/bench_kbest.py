@@ -18,6 +18,9 @@ Usage::
 subprocess per tree (``PYTHONPATH`` = the tree, alternating, so both see the same machine
 load), and reports per tree the best floor, k=1 and k=3 over the rounds and the ratios of
 those bests (on a shared machine the best is the least disturbed run).
+
+To judge a change of the kernel itself, ``bench_kbest_kernel.py`` runs versions of
+``_kbest.py`` side by side in one process (labels checked equal, CPU best of many rounds).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pytest
 
 import locmap
 import locmap._digest
-import locmap.access.nearest
+import locmap.finder.nearest
 from locmap.finder.postcodes import area_members
 import locmap.data.area
 from locmap.cli import main
@@ -40,7 +40,8 @@ def _no_area_load(monkeypatch):
         raise AssertionError("the area was loaded or routed: the index was not used")
 
     monkeypatch.setattr(locmap.data.area, "load_area", refuse)
-    monkeypatch.setattr(locmap.access.nearest, "default_router_for", refuse)
+    monkeypatch.setattr(locmap.data.area, "load_for_lookup", refuse)
+    monkeypatch.setattr(locmap.finder.nearest, "default_router", refuse)
 
 
 def test_index_holds_every_postcode_of_the_area(built, ealing):
@@ -243,3 +244,59 @@ def test_unchanged_inputs_are_checked_by_size_and_time_without_reading_them(tmp_
     assert fi.read_index("ealing", s) is None
     os.utime(mine, ns=(recorded_ns, recorded_ns))  # same size and time as recorded: not seen (documented)
     assert fi.read_index("ealing", s) is not None
+
+
+def test_the_look_up_load_has_the_services_postcodes_and_outlines_of_the_whole_load(ealing, settings):
+    light = locmap.data.area.load_for_lookup("ealing", settings)
+    assert isinstance(light, locmap.data.area.LookupArea)
+    pd.testing.assert_frame_equal(light.services, ealing.services)
+    pd.testing.assert_frame_equal(light.rejects, ealing.rejects)
+    pd.testing.assert_frame_equal(light.postcodes, ealing.postcodes)
+    pd.testing.assert_frame_equal(light.borough, ealing.borough)
+    pd.testing.assert_frame_equal(light.neighbour_wards, ealing.neighbour_wards)
+    assert len(light.located_services("library")) == len(ealing.located_services("library")) == 32
+    assert not hasattr(light, "homes") and not hasattr(light, "lsoa")  # not loaded: a use fails loudly
+
+
+def test_an_index_built_from_the_look_up_load_equals_one_built_from_the_whole_area(built, settings, tmp_path):
+    import pyarrow.parquet as pq
+
+    idx, s = built
+    light = locmap.data.area.load_for_lookup("ealing", settings)
+    other = build_nearest_index(light, "ealing", s.with_(cache_dir=tmp_path))
+    assert pq.read_table(other.table_path).equals(pq.read_table(idx.table_path))
+    assert pq.read_schema(other.table_path).equals(pq.read_schema(idx.table_path), check_metadata=True)
+    assert other.record == idx.record
+
+
+def test_the_first_cli_call_builds_the_index_without_loading_the_whole_area(tmp_path, capsys, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("the whole area was loaded for a look-up without a street network")
+
+    monkeypatch.setattr(locmap.data.area, "load_area", refuse)
+    assert main(["nearest", "--postcode", EDGE, "--cache-dir", str(tmp_path), "--no-progress"]) == 0
+    assert "Hayes End Library" in capsys.readouterr().out
+    assert len(list((tmp_path / "finder").glob("*.parquet"))) == 1
+
+
+def test_with_a_street_network_the_look_up_load_is_the_whole_area(settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(locmap.data.area, "load_area", lambda name, s, user_services=None: ("whole", name))
+    s = settings.with_(network_file=tmp_path / "streets.osm.pbf")
+    assert locmap.data.area.load_for_lookup("ealing", s) == ("whole", "ealing")  # homes: the router's coverage check
+    assert isinstance(locmap.data.area.load_for_lookup("ealing", settings), locmap.data.area.LookupArea)
+
+
+def test_text_columns_stay_text_where_a_type_has_no_service_in_the_home_borough(ealing):
+    import numpy as np
+
+    from locmap.finder.nearest import nearest_for_points
+
+    # a Northolt point taken as a Hillingdon home: the data list no children's centre or nursery
+    # school in Hillingdon, so those two home-borough rows have no service
+    near = nearest_for_points(ealing, np.array([[513158.0, 184163.0]]), home_lad_cd=["E09000017"], k=1)
+    home = near[near["scope"] == "home_borough"].set_index("service_type")
+    assert home.index[home["service_id"].isna()].tolist() == ["childrens_centre", "nursery_school"]
+    assert home.at["library", "service_lad_nm"] == "Hillingdon"
+    text = ["service_type", "type_label", "scope", "service_id", "name", "address", "service_postcode",
+            "service_lad_cd", "service_lad_nm", "service_status", "method", "label"]
+    assert all(near[c].dtype == "str" for c in text)  # was object (NaN and None) in that case

@@ -222,11 +222,11 @@ def _index(args: argparse.Namespace, settings: Any) -> Any:
 
     index = read_index(args.area, settings)
     if index is None:
-        from locmap.data.area import load_area
+        from locmap.data.area import load_for_lookup
         from locmap.finder.nearest import build_nearest_index
 
         try:
-            index = build_nearest_index(load_area(args.area, settings), args.area, settings)
+            index = build_nearest_index(load_for_lookup(args.area, settings), args.area, settings)
         except OutputError as exc:
             print(f"locmap: note: the nearest-services index was not saved ({exc}); answering without it",
                   file=sys.stderr)

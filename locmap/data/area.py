@@ -8,11 +8,12 @@ import dataclasses
 from collections import OrderedDict
 from pathlib import Path
 
-from locmap.data.bundle import AreaData
-from locmap.data.loaders import build_area
+from locmap.data.bundle import AreaData, LookupArea
+from locmap.data.loaders import build_area, build_lookup_area
+from locmap.data.region import load_pack
 from locmap.settings import Settings
 
-__all__ = ["AreaData", "load_area", "clear_cache"]
+__all__ = ["AreaData", "LookupArea", "load_area", "load_for_lookup", "clear_cache"]
 
 
 #: areas loaded in this process, newest last; bounded so a batch worker running borough after
@@ -75,3 +76,21 @@ def clear_cache() -> None:
     """Forget the areas loaded in this process (a batch worker, after each borough: the next
     borough is another area, and a borough's bundle holds tens of MB)."""
     _CACHE.clear()
+
+
+def load_for_lookup(name: str = "ealing", settings: Settings | None = None,
+                    user_services=None) -> AreaData | LookupArea:
+    """What a postcode look-up (the nearest-services index) reads of the area pack ``name``: a
+    :class:`LookupArea` (boundaries, services, postcodes: about half the work of
+    :func:`load_area`), or the whole area from :func:`load_area` when a street network is asked
+    for (``settings.network_file`` or the pack's ``network``: the router checks that the network
+    covers the area's homes).
+
+    Parameters and errors as :func:`load_area`; the services and postcodes are those it loads.
+    """
+    settings = settings or Settings.from_env()
+    user_services = user_services or settings.user_services
+    pack = load_pack(name, settings)
+    if settings.network_file is not None or pack.network:
+        return load_area(name, settings, user_services)
+    return build_lookup_area(pack, settings, user_services=user_services)

@@ -50,3 +50,26 @@ class AreaData:
         if service_type is not None:
             s = s[s["service_type"] == service_type]
         return s
+
+
+@dataclass(frozen=True)
+class LookupArea:
+    """The layers of one study area a postcode look-up reads (:func:`locmap.data.area.load_for_lookup`):
+    the pack, the borough and neighbour outlines, the service register and the postcode table, in
+    EPSG:27700.  No population, homes, LSOAs, wards or PCNs: code that needs those takes an
+    :class:`AreaData` (an attribute it reads here is missing, so such a use fails loudly)."""
+
+    pack: object
+    settings: Settings
+    borough: gpd.GeoDataFrame
+    neighbour_wards: gpd.GeoDataFrame
+    services: gpd.GeoDataFrame
+    rejects: pd.DataFrame
+    #: postcode table used for geocoding (index: normalised postcode), as :attr:`AreaData.postcodes`
+    postcodes: pd.DataFrame
+    attribution: str
+    notes: tuple[str, ...] = ()
+
+    name = AreaData.name
+    file_stem = AreaData.file_stem
+    located_services = AreaData.located_services

@@ -7,7 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 from tqdm.auto import tqdm
 
-from locmap.data.bundle import AreaData
+from locmap.data.bundle import AreaData, LookupArea
 from locmap.data.boundaries import load_boundaries
 from locmap.errors import PopulationError
 from locmap.export import ATTRIBUTION
@@ -67,6 +67,19 @@ def build_area(name: str, settings: Settings, user_services: str | Path | None =
         area.neighbour_homes, area.checks["neighbour_homes"] = build_neighbour_homes(
             pcodes, npop, b.borough.geometry.iloc[0], settings.buffer_m, max_stacked=max_stacked, crs=pack.crs)
     return area
+
+
+def build_lookup_area(pack, settings: Settings, user_services: str | Path | None = None) -> LookupArea:
+    """The layers of ``pack`` a postcode look-up reads, validated and joined as :func:`build_area`
+    does them (the same steps, so the same services and postcodes): boundaries -> postcodes with
+    their LSOA 2021 -> service register.  Population, homes, PCNs and aggregates are not loaded."""
+    root = settings.resolve_data_root()
+    b = load_boundaries(pack, root)
+    pcodes, _, _ = _postcodes(pack, root, b)
+    reg = _register(pack, root, b, pcodes, settings, user_services)
+    return LookupArea(pack=pack, settings=settings, borough=b.borough, neighbour_wards=b.neighbour_wards,
+                      services=reg.services, rejects=reg.rejects, postcodes=pcodes, attribution=ATTRIBUTION,
+                      notes=(*b.notes, *reg.notes))
 
 
 def _postcodes(pack, root: Path, b) -> tuple:

@@ -33,10 +33,8 @@ from typing import Any, Iterator
 
 import geopandas as gpd
 import numpy as np
-import osmium
 import pandas as pd
 import pyogrio
-import requests
 import shapely
 
 from locmap.errors import NetworkError
@@ -135,6 +133,8 @@ class _Ways:
 
 def _collect_ways(path: Path) -> _Ways:
     """Every way with a ``highway`` tag: id, profile tags, node refs and their locations."""
+    import osmium  # noqa: PLC0415  (only to read an OSM file: not imported by a run without one)
+
     out = _Ways()
     fp = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
           .with_locations()
@@ -372,6 +372,7 @@ def osmnx_tags(**overrides: Any) -> Iterator[Any]:
     """osmnx settings for a locmap download: every profile tag kept, plus ``overrides``
     (e.g. ``overpass_url``, ``cache_folder``); the user's osmnx settings are restored after."""
     import osmnx as ox  # noqa: PLC0415  (heavy import, only for fetch/GraphML)
+    import requests  # noqa: PLC0415  (only to download: not imported by a look-up or a run)
 
     wanted = {"useful_tags_way": sorted(set(ox.settings.useful_tags_way) | set(PROFILE_TAG_KEYS)),
               **overrides}
@@ -411,6 +412,7 @@ def fetch_overpass(polygon_wgs84: Any, out_path: str | Path, *, cache_dir: str |
         No connection to the endpoint (offline), an HTTP/Overpass error, or no ways in the area.
     """
     import osmnx as ox  # noqa: PLC0415  (heavy import, only for fetch/GraphML)
+    import requests  # noqa: PLC0415  (only to download: not imported by a look-up or a run)
 
     url = (overpass_url or ox.settings.overpass_url).rstrip("/")
     _check_reachable(url, timeout_s)
@@ -434,6 +436,8 @@ def fetch_overpass(polygon_wgs84: Any, out_path: str | Path, *, cache_dir: str |
 def _check_reachable(url: str, timeout_s: float) -> None:
     """Fail fast and clearly when the Overpass endpoint cannot be reached (osmnx would wait
     60 s and retry)."""
+    import requests  # noqa: PLC0415
+
     try:
         requests.get(url + "/status", timeout=min(timeout_s, 20.0))
     except (requests.ConnectionError, requests.Timeout) as exc:

@@ -3,7 +3,7 @@
 :func:`nearest_for_points` is the vectorised core (one router call per service type and
 scope for any number of homes); :func:`nearest_for_postcodes` adds the postcode look-up
 (:mod:`locmap.finder.postcodes`) in front of it.  Distances come from the router the access
-step uses (:func:`locmap.access.nearest.default_router_for`: street distance with a network,
+step uses (:func:`locmap.distance.routing.default_router`: street distance with a network,
 otherwise the calibrated estimate) and every row carries ``method`` and ``label``.
 
 Which services can be "nearest" is limited by what the area loaded: the study area's own
@@ -25,10 +25,9 @@ import pandas as pd
 import shapely
 
 from locmap import export
-from locmap.access.nearest import default_router_for
 from locmap.data.area import AreaData
 from locmap.data.region import pack_input_files
-from locmap.distance.routing import method_label
+from locmap.distance.routing import default_router, method_label
 from locmap.errors import EmptyServiceTypeError
 from locmap.finder._boroughs import borough_outlines
 from locmap.finder.index import (KEY_COLUMN, ROW_GROUP_ROWS, NearestIndex, compact, index_paths, input_record,
@@ -151,28 +150,29 @@ def covered_margin_m(area: AreaData, xy: np.ndarray, lads: Iterable[str]) -> np.
     return np.where(shapely.contains(region, pts), np.maximum(d, 0.0), 0.0)
 
 
+#: Service columns of :data:`NEAREST_COLUMNS` -> their column in :attr:`TypeServices.frame`.
+_SERVICE_COLUMNS = {"service_id": "service_id", "name": "name", "address": "address",
+                    "service_postcode": "postcode", "service_lad_cd": "lad_cd", "service_lad_nm": "lad_nm",
+                    "service_status": "status"}
+
+
 def _rows(ts: TypeServices, dist: np.ndarray, idx: np.ndarray, home_xy: np.ndarray,
-          scope: str, mpm: float) -> pd.DataFrame:
-    """Long rows of one (type, scope) from a router answer ``(n, k)``."""
+          mpm: float) -> dict[str, np.ndarray]:
+    """Long rows (point-major, then rank) of one (type, scope) from a router answer ``(n, k)``,
+    as arrays; ``service`` is the row of ``ts.frame`` (-1 where none)."""
     n, kk = idx.shape
     missing = (idx < 0) | ~np.isfinite(dist)
     safe = np.where(missing, 0, idx)
-    f = ts.frame
     straight = np.hypot(home_xy[:, 0:1] - ts.xy[safe, 0], home_xy[:, 1:2] - ts.xy[safe, 1])
-
-    def pick(col: str) -> np.ndarray:
-        return np.where(missing, None, f[col].to_numpy(object)[safe]).ravel()
-
     d = np.where(missing, np.nan, dist).ravel()
-    return pd.DataFrame({
-        "point": np.repeat(np.arange(n), kk), "service_type": ts.service_type,
-        "type_label": ts.label, "scope": scope, "rank": np.tile(np.arange(1, kk + 1), n),
-        "service_id": pick("service_id"), "name": pick("name"), "address": pick("address"),
-        "service_postcode": pick("postcode"), "service_lad_cd": pick("lad_cd"),
-        "service_lad_nm": pick("lad_nm"), "service_status": pick("status"),
-        "distance_m": d, "minutes": d / mpm,
-        "straight_m": np.where(missing, np.nan, straight).ravel(),
-    })
+    return {"point": np.repeat(np.arange(n), kk), "rank": np.tile(np.arange(1, kk + 1), n),
+            "service": np.where(missing, -1, idx).ravel().astype(np.int64), "distance_m": d,
+            "minutes": d / mpm, "straight_m": np.where(missing, np.nan, straight).ravel()}
+
+
+def _text(values: Sequence[object], at: np.ndarray) -> Any:
+    """``values[at]`` as a text column (missing where ``at`` is -1 or the value is)."""
+    return pd.array(np.asarray(values, dtype=object), dtype="str").take(at, allow_fill=True)
 
 
 def _nearest_in_home_borough(ts: TypeServices, home_xy: np.ndarray, home_lad: np.ndarray, router: Any,
@@ -196,35 +196,64 @@ def _nearest_in_home_borough(ts: TypeServices, home_xy: np.ndarray, home_lad: np
 
 
 def _one_type(area: AreaData, ts: TypeServices, home_xy: np.ndarray, home_lad: np.ndarray,
-              router: Any, k: int, settings: Settings, margins: dict | None = None) -> pd.DataFrame:
-    """Overall k nearest + nearest in the home borough for one type, with the flags.
+              router: Any, k: int, settings: Settings, margins: dict | None = None) -> dict[str, np.ndarray]:
+    """Overall k nearest + nearest in the home borough for one type, with the flags, as arrays
+    (overall rows, then home-borough rows; ``home_scope`` tells them apart).
     ``margins`` caches :func:`covered_margin_m` of ``home_xy`` by boroughs (types share them)."""
     n = len(home_xy)
     kk = min(k, len(ts.frame))
     dist, idx = router.nearest(home_xy, ts.xy, k=kk)
-    overall = _rows(ts, np.asarray(dist, float).reshape(n, kk), np.asarray(idx).reshape(n, kk),
-                    home_xy, "overall", settings.metres_per_minute)
-    home_d, home_i = _nearest_in_home_borough(ts, home_xy, home_lad, router,
-                                              np.asarray(dist, float).reshape(n, kk)[:, 0],
-                                              np.asarray(idx).reshape(n, kk)[:, 0])
-    in_home = _rows(ts, home_d, home_i, home_xy, "home_borough", settings.metres_per_minute)
-    out = pd.concat([overall, in_home], ignore_index=True)
-    out["cross_border"] = pd.array(np.where(out["service_lad_cd"].isna(), None,
-                                            out["service_lad_cd"] != home_lad[out["point"]]), dtype="boolean")
-    first = overall[overall["rank"] == 1].set_index("point")
-    across = pd.array(np.where(first["service_lad_cd"].isna(), None,
-                               first["service_lad_cd"].to_numpy(object) != home_lad), dtype="boolean")
-    out["nearest_across_border"] = np.asarray(across, dtype=object)[out["point"]]
-    extra = in_home["minutes"].to_numpy() - first["minutes"].to_numpy()
-    out["extra_minutes_in_borough"] = np.where(out["scope"] == "home_borough", extra[out["point"]], np.nan)
+    dist, idx = np.asarray(dist, float).reshape(n, kk), np.asarray(idx).reshape(n, kk)
+    home_d, home_i = _nearest_in_home_borough(ts, home_xy, home_lad, router, dist[:, 0], idx[:, 0])
+    parts = [_rows(ts, dist, idx, home_xy, settings.metres_per_minute),
+             _rows(ts, home_d, home_i, home_xy, settings.metres_per_minute)]
+    out = {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+    out["home_scope"] = np.repeat([False, True], [n * kk, n])
+    point = out["point"]
+    lads = np.append(ts.frame["lad_cd"].to_numpy(object), None)[out["service"]]  # -1: the None
+    no_lad = pd.isna(lads)
+    out["cross_border"] = np.where(no_lad, None, lads != home_lad[point])
+    first = slice(0, n * kk, kk)  # the overall nearest of each point
+    across = np.where(no_lad[first], None, lads[first] != home_lad)
+    out["nearest_across_border"] = across[point]
+    extra = out["minutes"][n * kk:] - out["minutes"][first]
+    out["extra_minutes_in_borough"] = np.where(out["home_scope"], extra[point], np.nan)
     margins = {} if margins is None else margins
     if ts.lads not in margins:
         margins[ts.lads] = covered_margin_m(area, home_xy, ts.lads)
-    margin = margins[ts.lads]
     measure = out["straight_m"] if getattr(router, "method", "") == "estimated" else out["distance_m"]
-    certain = (measure.to_numpy() <= margin[out["point"]]) | (out["scope"] == "home_borough")
-    out["certain"] = certain & out["distance_m"].notna()
+    with np.errstate(invalid="ignore"):
+        certain = (measure <= margins[ts.lads][point]) | out["home_scope"]
+    out["certain"] = certain & ~np.isnan(out["distance_m"])
     return out
+
+
+def _frame(by_type: dict[str, TypeServices], parts: list[dict[str, np.ndarray]], method: str) -> pd.DataFrame:
+    """The table of :func:`nearest_for_points` from :func:`_one_type`'s arrays of each type (in
+    ``by_type``'s order): sorted by point, type, scope (overall first) and rank; the text columns
+    are made once, from the services' columns by row."""
+    types = list(by_type.values())
+    offset = np.cumsum([0] + [len(ts.frame) for ts in types])
+    cols = {c: np.concatenate([p[c] for p in parts]) for c in parts[0] if c != "service"}
+    cols["type"] = np.repeat(np.arange(len(parts)), [len(p["point"]) for p in parts])
+    service = np.concatenate([np.where(p["service"] >= 0, p["service"] + offset[t], -1)
+                              for t, p in enumerate(parts)])
+    order = np.lexsort((cols["rank"], cols["home_scope"], cols["type"], cols["point"]))
+    cols = {c: v[order] for c, v in cols.items()}
+    service, type_at = service[order], cols["type"]
+    out = {"point": cols["point"], "service_type": _text([ts.service_type for ts in types], type_at),
+           "type_label": _text([ts.label for ts in types], type_at),
+           "scope": _text(SCOPES, cols["home_scope"].astype(np.int64)), "rank": cols["rank"]}
+    for col, src in _SERVICE_COLUMNS.items():
+        out[col] = _text(np.concatenate([ts.frame[src].to_numpy(object) for ts in types]), service)
+    out.update({c: cols[c] for c in ("distance_m", "minutes", "straight_m")})
+    out["cross_border"] = pd.array(cols["cross_border"], dtype="boolean")
+    out["nearest_across_border"] = pd.array(cols["nearest_across_border"], dtype="boolean")
+    out["extra_minutes_in_borough"] = cols["extra_minutes_in_borough"]
+    out["certain"] = cols["certain"].astype(bool)
+    out["method"] = _text([method], np.zeros(len(order), np.int64))
+    out["label"] = _text([method_label(method)], np.zeros(len(order), np.int64))
+    return pd.DataFrame(out)[list(NEAREST_COLUMNS)]
 
 
 def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str] | str | None = None,
@@ -245,7 +274,7 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
         Nearest services per type, any borough (default ``settings.k_nearest``); capped at
         the number of services of the type.
     router : Router, optional
-        Default :func:`locmap.access.nearest.default_router_for` (street or estimated).
+        Default :func:`locmap.distance.routing.default_router` (street or estimated).
     service_types : list of str, optional
         Default: every type with located services, in the pack's order.
     settings : Settings, optional
@@ -270,22 +299,14 @@ def nearest_for_points(area: AreaData, xy: np.ndarray, home_lad_cd: Sequence[str
     home_xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     lad = np.empty(len(home_xy), dtype=object)
     lad[:] = area.pack.lad_cd if home_lad_cd is None else home_lad_cd  # one code or one per point
-    router = router if router is not None else default_router_for(area, settings)
+    router = router if router is not None else default_router(area, settings)
     method = str(getattr(router, "method", "estimated"))
     margins: dict = {}
-    parts = [_one_type(area, ts, home_xy, lad, router, k, settings, margins)
-             for ts in services_by_type(area, service_types).values()] if len(home_xy) else []
+    by_type = services_by_type(area, service_types) if len(home_xy) else {}
+    parts = [_one_type(area, ts, home_xy, lad, router, k, settings, margins) for ts in by_type.values()]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in NEAREST_COLUMNS})
-    out = pd.concat(parts, ignore_index=True)
-    out["method"], out["label"] = method, method_label(method)
-    type_order = pd.Categorical(out["service_type"], categories=pd.unique(out["service_type"])).codes
-    order = np.lexsort((out["rank"].to_numpy(), (out["scope"] == "home_borough").to_numpy(),
-                        type_order, out["point"].to_numpy()))
-    out = out.iloc[order].reset_index(drop=True)
-    out["nearest_across_border"] = out["nearest_across_border"].astype("boolean")
-    out["certain"] = out["certain"].astype(bool)
-    return out[list(NEAREST_COLUMNS)]
+    return _frame(by_type, parts, method)
 
 
 def nearest_for_postcodes(area: AreaData, postcodes: Iterable[object], k: int | None = None,
@@ -384,7 +405,7 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     settings : Settings, optional
         Default ``area.settings``; ``k_nearest`` services per type are kept.
     router : Router, optional
-        Default :func:`locmap.access.nearest.default_router_for`.
+        Default :func:`locmap.distance.routing.default_router`.
 
     Returns
     -------
