@@ -149,6 +149,40 @@ def test_export_command_refuses_a_missing_format_or_folder(run_dir, tmp_path, ca
     assert "not a folder" in capsys.readouterr().err
 
 
+def test_a_column_name_that_looks_like_a_formula_is_a_bold_text_header(tmp_path):
+    d = tmp_path / "job"
+    export.write_csv(pd.DataFrame({"locality": ["Acton"], "=SUM(A1)": [3], "-x": ["-y"], "rank": [1]}),
+                     d / "localities" / "ranking_towns.csv")
+    ws = openpyxl.load_workbook(workbook.write_workbook(d, tmp_path / "w.xlsx"))["Ranking"]
+    header = {c.value: c for c in ws[1]}
+    # column names keep the CSV's guard (as before): text that cannot run, in bold on the header fill
+    assert set(header) == {"scheme", "locality", "'=SUM(A1)", "'-x", "rank"}
+    for cell in header.values():
+        assert cell.data_type == "s" and cell.font.b and cell.fill.fgColor.rgb[-6:] == workbook.HEADER_COLOUR
+    assert (ws["C2"].value, ws["C2"].data_type) == (3, "n")
+    assert (ws["D2"].value, ws["D2"].data_type, ws["D2"].quotePrefix) == ("-y", "s", True)
+
+
+def test_whole_column_conversion_gives_the_cells_of_the_value_by_value_rule():
+    columns = [(pd.Series([1, 250, -3]), "percent"), (pd.Series([1, 250, -3]), "people"),
+               (pd.Series([45.3, np.nan, 0.1 + 0.2]), "percent"), (pd.Series([45.3, np.nan, 1e-300]), None),
+               (pd.Series([True, False, True]), None), (pd.Series(["a", None, "=b"], dtype=object), None),
+               (pd.Series([1, "x", None], dtype=object), "percent")]
+    for col, unit in columns:
+        got = workbook._column_values(col, unit)
+        want = [workbook._cell_value(v, unit) for v in col.tolist()]
+        assert got == want and [type(v) for v in got] == [type(v) for v in want], (col.tolist(), unit)
+    assert workbook._column_values(pd.Series([45.3]), "percent") == [45.3 / 100]
+
+
+def test_the_csv_guard_is_removed_from_text_columns_alone(tmp_path):
+    path = export.write_csv(pd.DataFrame({"name": ["=A1", "'quoted", "-5 Broadway", "-5", None],
+                                          "n": [1, 2, 3, 4, 5]}), tmp_path / "t.csv")
+    back = workbook.read_run_csv(path)
+    assert back["name"].tolist()[:4] == ["=A1", "'quoted", "-5 Broadway", "-5"] and pd.isna(back["name"][4])
+    assert back["n"].tolist() == [1, 2, 3, 4, 5]
+
+
 def test_a_folder_without_run_tables_is_an_error_naming_it(tmp_path):
     with pytest.raises(DataFileError, match="no run tables found"):
         workbook.write_workbook(tmp_path)
