@@ -219,11 +219,12 @@ def access_from(area: AreaData, res: acc.AccessResult, router: Any, settings: Se
                                  progress=settings.progress) if gaps
                 else gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=res.wide.crs))
     shares = crossborder_shares(area, res, router=router)
+    summaries = {lvl: gap_summary(cov, lvl) for lvl in levels}
     fca_h, fca_s, fca_a = _fca_tables(area, res, router, settings, levels, fca_band) if fca else (
         pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     return AccessAnalysis(
         result=res, router=router, coverage=cov, coverage_total=_coverage_total(cov),
-        gap_summaries={lvl: gap_summary(cov, lvl) for lvl in levels}, gaps_by_pcn=_named_pcn_gaps(area, cov),
+        gap_summaries=summaries, gaps_by_pcn=_named_pcn_gaps(area, cov, summaries.get("pcn")),
         gap_areas_all=gaps_all,
         gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band) if gaps else gaps_all,
         fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a,
@@ -268,11 +269,12 @@ def _straight_vs_street(res: acc.AccessResult, cov: pd.DataFrame) -> pd.DataFram
     return svs.reset_index(drop=True)
 
 
-def _named_pcn_gaps(area: AreaData, cov: pd.DataFrame) -> pd.DataFrame:
-    """People beyond each threshold per PCN footprint, with the PCN's name beside its code."""
+def _named_pcn_gaps(area: AreaData, cov: pd.DataFrame, pcn_summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """People beyond each threshold per PCN footprint, with the PCN's name beside its code
+    (``pcn_summary``: the coverage's ``gap_summary(cov, "pcn")`` when already made; not changed)."""
     if "pcn" not in set(cov["level"]):
         return pd.DataFrame()
-    g = gap_summary(cov, "pcn")
+    g = gap_summary(cov, "pcn") if pcn_summary is None else pcn_summary.copy()
     if "pcn_name" in area.pcns:
         g.insert(2, "pcn_name", g["area_id"].map(area.pcns.set_index("pcn_code")["pcn_name"]))
     return g
