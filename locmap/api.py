@@ -899,8 +899,8 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
              say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
     """The steps of :func:`run_all`; the access tables (coverage, gaps, 2SFCA ...) are derived
-    from the distances and written while the localities are scored, the workbook built and the
-    pack's PDF printed while the maps and the sheet are drawn."""
+    from the distances and written while the localities are scored, the localities' tables
+    written, the workbook built and the pack's PDF printed while the maps and the sheet are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
@@ -921,7 +921,6 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
                                          "inputs": run.manifest["inputs"]})
-    files += step("localities-write", loc.write, out / "localities")
     rec = step("recommend", recommendation_for, loc, options.lead_scheme)
     say(f"== {rec.headline()}\n   rule: {rec.rule}")
     sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
@@ -937,7 +936,8 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     access = AccessAnalysis(result=distances, router=router, **derived)
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
-    tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
+    # the localities' tables are written with the workbook (which reads them), off the main process
+    tables = step.background("workbook", _localities_and_workbook, loc, area, out)
     if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
         files += _run_maps(step, area, access, loc, rec, out, options, sites)
     for job in (tables, printing):
@@ -947,6 +947,12 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
                      files=tuple(sorted(files)), timings=dict(step.timings))
+
+
+def _localities_and_workbook(step: _Steps, loc: LocalityAnalysis, area: AreaData, out: Path) -> list[Path]:
+    """The localities' tables written, then the workbook built from the run folder's tables."""
+    files = step("localities-write", loc.write, out / "localities")
+    return files + step("workbook", workbook.write_run_workbook, area, out)
 
 
 def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, Any]:
