@@ -8,6 +8,7 @@ colour, vertical alignment, wrapping and the hyperlink's destination; per sheet 
 row heights, frozen panes, filter range, repeated title rows, orientation, paper size and
 fit-to-page.  Details of representation that Excel and LibreOffice show alike are normalised: an
 ARGB colour's alpha byte, a font size or colour left at the default (11, the theme's text colour),
+a row height set to the default 15 points,
 ``fitToWidth`` left at its default 1, one ``<col min max>`` range for neighbouring equal widths,
 and a link written as a location (``'Sheet'!A1``) or as a ``#'Sheet'!A1`` target.
 
@@ -21,6 +22,8 @@ import sys
 
 import openpyxl
 from openpyxl.utils import get_column_letter
+
+DEFAULT_ROW_HEIGHT = 15.0  # points, of a Calibri 11 row: a height set to it is no height set
 
 
 def _rgb(colour) -> str | None:
@@ -50,7 +53,7 @@ def sheet_record(ws) -> dict:
     return {
         "widths": {get_column_letter(i): round(d.width, 6) for d in ws.column_dimensions.values()
                    if d.customWidth for i in range(d.min, d.max + 1)},
-        "heights": {r: d.height for r, d in ws.row_dimensions.items() if d.height},
+        "heights": {r: d.height for r, d in ws.row_dimensions.items() if d.height and d.height != DEFAULT_ROW_HEIGHT},
         "freeze": ws.freeze_panes, "filter": ws.auto_filter.ref, "title rows": ws.print_title_rows,
         "page": (setup.orientation, setup.paperSize, setup.fitToWidth or 1, setup.fitToHeight,
                  bool(ws.sheet_properties.pageSetUpPr and ws.sheet_properties.pageSetUpPr.fitToPage)),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +54,9 @@ MAX_WIDTH = 60
 #: the zip entries' times itself
 FIXED_TIME = dt.datetime(2000, 1, 1)
 #: XlsxWriter: built in memory; text is only ever written as text (never a number, formula or
-#: link by its look); NaN/inf as Excel's error values instead of an exception
+#: link by its look); NaN and inf never reach it (blank cells, see _put)
 _WORKBOOK_OPTIONS = {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
-                     "strings_to_urls": False, "nan_inf_to_errors": True}
+                     "strings_to_urls": False}
 _DIGIT_PX = 7  # pixels per character of a column width (Calibri 11, Excel's default)
 _PAPER_A4 = 9
 CONTENTS_TEXT_WIDTH = 70
@@ -237,13 +238,15 @@ class _Formats:
 
 def _put(ws, formats: _Formats, row: int, col: int, value, number_format=None, **style) -> None:
     """Write one cell (0-based): text always as a text cell, numbers as numbers (with
-    ``number_format``), booleans as booleans, None as nothing."""
+    ``number_format``; an infinite one as a blank cell), booleans as booleans, None as nothing."""
     if value is None:
         return
     if isinstance(value, str):
         ws.write_string(row, col, value, formats.text(value, **style))
     elif isinstance(value, bool):
         ws.write_boolean(row, col, value, formats(**style) if style else None)
+    elif math.isinf(value):  # a blank cell, as openpyxl wrote it (an empty value), never Excel's =1/0
+        ws.write_blank(row, col, None, number_format)
     else:
         ws.write_number(row, col, value, number_format)
 

@@ -175,6 +175,17 @@ def test_whole_column_conversion_gives_the_cells_of_the_value_by_value_rule():
     assert workbook._column_values(pd.Series([45.3]), "percent") == [45.3 / 100]
 
 
+def test_infinite_numbers_are_blank_cells_with_the_columns_format_and_never_formulas(tmp_path):
+    d = tmp_path / "job"
+    export.write_csv(pd.DataFrame({"locality": ["A", "B", "C"], "score": [0.5, np.inf, -np.inf], "rank": [1, 2, 3]}),
+                     d / "localities" / "ranking_towns.csv")
+    xlsx = workbook.write_workbook(d, tmp_path / "w.xlsx")
+    ws = openpyxl.load_workbook(xlsx)["Ranking"]
+    assert [(c.value, c.number_format) for c in ws["C"][1:]] == [(0.5, "0.000"), (None, "0.000"), (None, "0.000")]
+    with zipfile.ZipFile(xlsx) as z:
+        assert not any(b"<f>" in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
+
+
 def test_the_csv_guard_is_removed_from_text_columns_alone(tmp_path):
     path = export.write_csv(pd.DataFrame({"name": ["=A1", "'quoted", "-5 Broadway", "-5", None],
                                           "n": [1, 2, 3, 4, 5]}), tmp_path / "t.csv")
