@@ -354,6 +354,7 @@ def write_workbook(run_dir: str | Path, path: str | Path | None = None, area_tit
     name, title = run_area(run_dir)
     path = Path(path) if path is not None else run_dir / f"{name}{WORKBOOK_SUFFIX}"
     import xlsxwriter  # noqa: PLC0415 - see the module docstring
+    import xlsxwriter.exceptions  # noqa: PLC0415
 
     units = units_from_readmes(run_dir)
     with atomic_path(path) as tmp:
@@ -363,7 +364,10 @@ def write_workbook(run_dir: str | Path, path: str | Path | None = None, area_tit
         _contents(wb, formats, sheets, f"locmap decision tables – {area_title or title}", run_dir)
         for s in sheets:
             _data_sheet(wb, formats, s, units)
-        wb.close()
+        try:
+            wb.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:  # its OSError: atomic_path names the file and the cause
+            raise exc.args[0] from None
     return path
 
 

@@ -2,6 +2,7 @@
 CSVs' figures; read back with openpyxl and python-calamine and opened by LibreOffice headless."""
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
 import zipfile
@@ -11,11 +12,12 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from locmap import api, export, workbook
 from locmap.cli import main
-from locmap.errors import DataFileError
+from locmap.errors import DataFileError, OutputError
 
 EVIL = '=HYPERLINK("http://evil.example/x","click")'
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -184,6 +186,19 @@ def test_infinite_numbers_are_blank_cells_with_the_columns_format_and_never_form
     assert [(c.value, c.number_format) for c in ws["C"][1:]] == [(0.5, "0.000"), (None, "0.000"), (None, "0.000")]
     with zipfile.ZipFile(xlsx) as z:
         assert not any(b"<f>" in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
+
+
+def test_a_full_disk_while_saving_is_an_output_error_naming_the_workbook_and_leaves_no_file(run_dir, tmp_path,
+                                                                                           monkeypatch):
+    def full(_self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "_store_workbook", full)
+    target = tmp_path / "out" / "w.xlsx"
+    with pytest.raises(OutputError, match="disk full") as err:
+        workbook.write_workbook(run_dir, target)
+    assert str(target) in str(err.value)
+    assert not (tmp_path / "out").exists()  # no temporary file left, the folder it made removed again
 
 
 def test_the_csv_guard_is_removed_from_text_columns_alone(tmp_path):
