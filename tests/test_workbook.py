@@ -201,6 +201,18 @@ def test_a_full_disk_while_saving_is_an_output_error_naming_the_workbook_and_lea
     assert not (tmp_path / "out").exists()  # no temporary file left, the folder it made removed again
 
 
+def test_control_characters_in_text_are_kept_not_a_failed_workbook(tmp_path):
+    """openpyxl refused them (IllegalCharacterError: the run failed at its last step); the
+    workbook escapes them as the format says (``_x0001_``) and a reader gets the text back."""
+    d = tmp_path / "job"
+    names = ["a\x01b", "x_x0041_y", "\r\n=1", "<b>&amp;</b>"]
+    export.write_csv(pd.DataFrame({"locality": names, "rank": [1, 2, 3, 4]}), d / "localities" / "ranking_towns.csv")
+    xlsx = workbook.write_workbook(d, tmp_path / "w.xlsx")
+    rows = CalamineWorkbook.from_path(str(xlsx)).get_sheet_by_name("Ranking").to_python()
+    assert [r[1] for r in rows[1:]] == names
+    assert openpyxl.load_workbook(xlsx)["Ranking"]["B4"].quotePrefix  # starts with CR: inert as before
+
+
 def test_the_csv_guard_is_removed_from_text_columns_alone(tmp_path):
     path = export.write_csv(pd.DataFrame({"name": ["=A1", "'quoted", "-5 Broadway", "-5", None],
                                           "n": [1, 2, 3, 4, 5]}), tmp_path / "t.csv")
