@@ -219,11 +219,12 @@ def access_from(area: AreaData, res: acc.AccessResult, router: Any, settings: Se
                                  progress=settings.progress) if gaps
                 else gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=res.wide.crs))
     shares = crossborder_shares(area, res, router=router)
+    summaries = {lvl: gap_summary(cov, lvl) for lvl in levels}
     fca_h, fca_s, fca_a = _fca_tables(area, res, router, settings, levels, fca_band) if fca else (
         pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     return AccessAnalysis(
         result=res, router=router, coverage=cov, coverage_total=_coverage_total(cov),
-        gap_summaries={lvl: gap_summary(cov, lvl) for lvl in levels}, gaps_by_pcn=_named_pcn_gaps(area, cov),
+        gap_summaries=summaries, gaps_by_pcn=_named_pcn_gaps(area, cov, summaries.get("pcn")),
         gap_areas_all=gaps_all,
         gap_areas=_headline_gaps(res, gaps_all, gap_minutes, cell_m, gap_band) if gaps else gaps_all,
         fca_homes=fca_h, fca_services=fca_s, fca_areas=fca_a,
@@ -268,11 +269,12 @@ def _straight_vs_street(res: acc.AccessResult, cov: pd.DataFrame) -> pd.DataFram
     return svs.reset_index(drop=True)
 
 
-def _named_pcn_gaps(area: AreaData, cov: pd.DataFrame) -> pd.DataFrame:
-    """People beyond each threshold per PCN footprint, with the PCN's name beside its code."""
+def _named_pcn_gaps(area: AreaData, cov: pd.DataFrame, pcn_summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """People beyond each threshold per PCN footprint, with the PCN's name beside its code
+    (``pcn_summary``: the coverage's ``gap_summary(cov, "pcn")`` when already made; not changed)."""
     if "pcn" not in set(cov["level"]):
         return pd.DataFrame()
-    g = gap_summary(cov, "pcn")
+    g = gap_summary(cov, "pcn") if pcn_summary is None else pcn_summary.copy()
     if "pcn_name" in area.pcns:
         g.insert(2, "pcn_name", g["area_id"].map(area.pcns.set_index("pcn_code")["pcn_name"]))
     return g
@@ -905,8 +907,8 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
              say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
     """The steps of :func:`run_all`; the access tables (coverage, gaps, 2SFCA ...) are derived
-    from the distances and written while the localities are scored, the workbook built and the
-    pack's PDF printed while the maps and the sheet are drawn."""
+    from the distances and written while the localities are scored, the localities' tables
+    written, the workbook built and the pack's PDF printed while the maps and the sheet are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings)
@@ -927,7 +929,6 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
                                          "inputs": run.manifest["inputs"]})
-    files += step("localities-write", loc.write, out / "localities")
     rec = step("recommend", recommendation_for, loc, options.lead_scheme)
     say(f"== {rec.headline()}\n   rule: {rec.rule}")
     sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
@@ -943,7 +944,8 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     access = AccessAnalysis(result=distances, router=router, **derived)
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
-    tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
+    # the localities' tables are written with the workbook (which reads them), off the main process
+    tables = step.background("workbook", _localities_and_workbook, loc, area, out)
     if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
         files += _run_maps(step, area, access, loc, rec, out, options, sites)
     for job in (tables, printing):
@@ -953,6 +955,12 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
                      files=tuple(sorted(files)), timings=dict(step.timings))
+
+
+def _localities_and_workbook(step: _Steps, loc: LocalityAnalysis, area: AreaData, out: Path) -> list[Path]:
+    """The localities' tables written, then the workbook built from the run folder's tables."""
+    files = step("localities-write", loc.write, out / "localities")
+    return files + step("workbook", workbook.write_run_workbook, area, out)
 
 
 def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, Any]:

@@ -200,8 +200,9 @@ class AccessAnalysis(_Fields):
             [self.result.area_lad_cd] if self.result.area_lad_cd else []), indent=2, default=str)))
         written.append(write_styled_gpkg({"homes_access": _gpkg_safe(self.result.wide)},
                                          out / "homes_access.gpkg"))
-        dictionary = data_dictionary({k: readable(v, access_columns.describe_column, k) for k, v in tables.items()},
-                                     access_columns.describe_column, strict=False)
+        # the dictionary needs the CSV copies' column names only: those of an empty table's copy
+        dictionary = data_dictionary({k: readable(v.iloc[:0], access_columns.describe_column, k)
+                                      for k, v in tables.items()}, access_columns.describe_column, strict=False)
         text = self.readme(area_name, attribution) + "\n" + data_dictionary_text(dictionary, "Columns")
         written.append(export.write_text(out / "README.txt", text))
         return written

@@ -211,6 +211,7 @@ def write_readable_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Pat
         written.append(write_csv(readable(df, describe, stem, people_decimals), out / f"{stem}.csv"))
         if parquet:
             written.append(write_parquet(df, out / f"{stem}.parquet"))
-    written.append(write_readme(out, {k: readable(v, describe, k) for k, v in plain.items()},
+    # the README needs the CSV copies' column names only: those of an empty table's copy
+    written.append(write_readme(out, {k: readable(v.iloc[:0], describe, k) for k, v in plain.items()},
                                 describe, title, notes))
     return written

@@ -10,22 +10,22 @@ row, column widths fitted to the text and number formats from the run's data dic
 0-1]``/``[probability 0-1]`` shown as percentages, scores three decimals.  Text from the data is
 always a text cell (a name like ``=HYPERLINK(...)`` is shown, never run as a formula).
 
-openpyxl is imported when a workbook is written, not with this module (``locmap run`` builds the
+The workbook is written by XlsxWriter (docs/decisions.md: three times faster than openpyxl, the
+same cells), imported when a workbook is written, not with this module (``locmap run`` builds the
 workbook in its second process, so the main process never needs it).
 """
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
+import math
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_object_dtype, is_string_dtype
+from pandas.api.types import is_bool_dtype, is_object_dtype, is_string_dtype
 
 from locmap.errors import DataFileError
 from locmap.export import ATTRIBUTION, FORMULA_GUARD, FORMULA_TRIGGERS, atomic_path, write_csv
@@ -50,11 +50,19 @@ NAME_UNITS = ((r"^pct_", "percent"), (r"^(share_|p_first$|p_rank_)", "share 0-1"
               (r"(_m|^max_m|^x|^y)$", "metres"))
 HEADER_COLOUR = "DDE7F0"
 MAX_WIDTH = 60
-#: document and zip-entry time of every workbook (as GeoPackages: locmap.export.GPKG_DATE)
+#: document time of every workbook (as GeoPackages: locmap.export.GPKG_DATE); XlsxWriter fixes
+#: the zip entries' times itself
 FIXED_TIME = dt.datetime(2000, 1, 1)
-_W3CDTF = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
+#: XlsxWriter: built in memory; text is only ever written as text (never a number, formula or
+#: link by its look); NaN and inf never reach it (blank cells, see _put)
+_WORKBOOK_OPTIONS = {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+                     "strings_to_urls": False}
+_DIGIT_PX = 7  # pixels per character of a column width (Calibri 11, Excel's default)
+_PAPER_A4 = 9
 CONTENTS_TEXT_WIDTH = 70
 _DICT_LINE = re.compile(r"^  (\S+)\s+.*\[([^\]]+)\]\s*$")
+#: a CSV text cell guarded by locmap.export: the guard, then what starts a formula
+_GUARDED = re.compile(re.escape(FORMULA_GUARD) + "[" + re.escape("".join(FORMULA_TRIGGERS)) + "]")
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,20 @@ def read_run_csv(path: Path) -> pd.DataFrame:
     df = pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
     for c in df.columns:
         if is_object_dtype(df[c].dtype) or is_string_dtype(df[c].dtype):
-            df[c] = df[c].map(_unguard)
+            df[c] = _unguarded(df[c])
     return df
+
+
+def _unguarded(col: pd.Series) -> pd.Series:
+    """:func:`_unguard` of every value; a column of text only is done as a whole."""
+    if pd.api.types.infer_dtype(col, skipna=True) not in ("string", "empty"):
+        return col.map(_unguard)
+    hit = col.str.match(_GUARDED, na=False).to_numpy(bool)
+    if not hit.any():
+        return col
+    col = col.copy()
+    col[hit] = col[hit].str.slice(1)
+    return col
 
 
 def _unguard(v):
@@ -185,18 +205,50 @@ def _cell_value(v, unit: str | None):
     return str(v)
 
 
-def _put(ws, row: int, col: int, value, number_format: str | None = None):
-    """Write one cell; text always as a text cell (never a formula), with Excel's quote prefix
-    when it starts like a formula."""
-    cell = ws.cell(row=row, column=col)
-    cell.value = value
-    if isinstance(value, str):
-        cell.data_type = "s"
+def _column_values(col: pd.Series, unit: str | None) -> list:
+    """:func:`_cell_value` of every value of ``col``, numeric columns converted as a whole."""
+    if is_bool_dtype(col.dtype) and not col.isna().any():
+        return col.astype(bool).tolist()
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iuf":
+        values = col.to_numpy(dtype=float if unit == "percent" or col.dtype.kind == "f" else col.dtype)
+        values = (values / 100 if unit == "percent" else values).tolist()
+        return [None if v != v else v for v in values]  # NaN: a blank cell
+    return [_cell_value(v, unit) for v in col.tolist()]
+
+
+class _Formats:
+    """The workbook's cell formats, each made once (XlsxWriter keeps a format per distinct style)."""
+
+    def __init__(self, wb) -> None:
+        self._wb, self._made = wb, {}
+
+    def __call__(self, **style):
+        key = tuple(sorted(style.items()))
+        if key not in self._made:
+            self._made[key] = self._wb.add_format(dict(style))
+        return self._made[key]
+
+    def text(self, value: str, **style):
+        """The format of a text cell: ``style`` plus Excel's quote prefix when the text starts
+        like a formula (the cell is text either way: XlsxWriter's write_string never writes one)."""
         if value.startswith(FORMULA_TRIGGERS):
-            cell.quotePrefix = True
-    elif number_format and value is not None and not isinstance(value, bool):
-        cell.number_format = number_format
-    return cell
+            style["quote_prefix"] = True
+        return self(**style) if style else None
+
+
+def _put(ws, formats: _Formats, row: int, col: int, value, number_format=None, **style) -> None:
+    """Write one cell (0-based): text always as a text cell, numbers as numbers (with
+    ``number_format``; an infinite one as a blank cell), booleans as booleans, None as nothing."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        ws.write_string(row, col, value, formats.text(value, **style))
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, formats(**style) if style else None)
+    elif math.isinf(value):  # a blank cell, as openpyxl wrote it (an empty value), never Excel's =1/0
+        ws.write_blank(row, col, None, number_format)
+    else:
+        ws.write_number(row, col, value, number_format)
 
 
 def _width(frame: pd.DataFrame, column: str) -> float:
@@ -205,74 +257,67 @@ def _width(frame: pd.DataFrame, column: str) -> float:
     return min(MAX_WIDTH, max(8.0, len(str(column)) + 2.0, longest + 2.0))
 
 
-def _data_sheet(wb, sheet: Sheet, units: dict[str, str]) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill  # noqa: PLC0415 - see the module docstring
-    from openpyxl.utils import get_column_letter  # noqa: PLC0415
+def _set_width(ws, col: int, width: float) -> None:
+    """Column ``col`` stored as ``width`` characters, as openpyxl stored it before (XlsxWriter's
+    ``set_column`` adds Excel's 5-pixel cell padding; in pixels, 7 per Calibri-11 digit, it does not)."""
+    ws.set_column_pixels(col, col, round(width * _DIGIT_PX))
 
-    ws = wb.create_sheet(sheet.name)
+
+def _data_sheet(wb, formats: _Formats, sheet: Sheet, units: dict[str, str]) -> None:
+    ws = wb.add_worksheet(sheet.name)
     frame = sheet.frame
-    for j, col in enumerate(frame.columns, 1):
-        cell = _put(ws, 1, j, str(col))
-        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_COLOUR)
-        cell.alignment = Alignment(wrap_text=False)
-        ws.column_dimensions[get_column_letter(j)].width = _width(frame, col)
-    for j, col in enumerate(frame.columns, 1):
+    header = dict(bold=True, bg_color=f"#{HEADER_COLOUR}", pattern=1)
+    for j, col in enumerate(frame.columns):
+        ws.write_string(0, j, str(col), formats.text(str(col), **header))
+        _set_width(ws, j, _width(frame, col))
+    for j, col in enumerate(frame.columns):
         unit = _unit(str(col), units)
-        fmt = UNIT_FORMATS.get(unit) if unit else None
-        for i, v in enumerate(frame[col].tolist(), 2):
-            _put(ws, i, j, _cell_value(v, unit), fmt)
-    ws.freeze_panes = "A2"
-    _print_setup(ws, "1:1")
+        fmt = formats(num_format=UNIT_FORMATS[unit]) if unit in UNIT_FORMATS else None
+        for i, v in enumerate(_column_values(frame[col], unit), 1):
+            _put(ws, formats, i, j, v, fmt)
+    ws.freeze_panes(1, 0)
+    _print_setup(ws, 0)
     if len(frame.columns):
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+        ws.autofilter(0, 0, len(frame), len(frame.columns) - 1)
 
 
-def _contents(wb, sheets: list[Sheet], title: str, run_dir: Path) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill  # noqa: PLC0415 - see the module docstring
-
-    ws = wb.active
-    ws.title = "Contents"
-    _put(ws, 1, 1, title).font = Font(bold=True, size=14)
-    _put(ws, 2, 1, "Run").alignment = Alignment(vertical="top")
-    _wrapped(ws, 2, _run_line(run_dir))
-    for j, head in enumerate(("Sheet", "What it holds", "Rows", "From (files of the run folder)"), 1):
-        cell = _put(ws, 4, j, head)
-        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_COLOUR)
-    for i, s in enumerate(sheets, 5):
-        link = _put(ws, i, 1, s.name)
-        link.hyperlink = f"#'{s.name}'!A1"
-        link.font = Font(color="0563C1", underline="single")
-        _put(ws, i, 2, s.description)
-        _put(ws, i, 3, len(s.frame), "#,##0")
-        _put(ws, i, 4, _sources_text(s.sources))
-    foot = len(sheets) + 6
+def _contents(wb, formats: _Formats, sheets: list[Sheet], title: str, run_dir: Path) -> None:
+    ws = wb.add_worksheet("Contents")
+    _put(ws, formats, 0, 0, title, bold=True, font_size=14)
+    _put(ws, formats, 1, 0, "Run", valign="top")
+    _wrapped(ws, formats, 1, _run_line(run_dir))
+    for j, head in enumerate(("Sheet", "What it holds", "Rows", "From (files of the run folder)")):
+        _put(ws, formats, 3, j, head, bold=True, bg_color=f"#{HEADER_COLOUR}", pattern=1)
+    link = formats(font_color="#0563C1", underline=1)
+    for i, s in enumerate(sheets, 4):
+        ws.write_url(i, 0, f"internal:'{s.name}'!A1", link, string=s.name)
+        _put(ws, formats, i, 1, s.description)
+        _put(ws, formats, i, 2, len(s.frame), formats(num_format="#,##0"))
+        _put(ws, formats, i, 3, _sources_text(s.sources))
+    foot = len(sheets) + 5
     notes = (("Figures", "those of the run's CSV files (rounded for reading); [percent] and [share] columns "
                          "are shown as percentages."), ("Attribution", ATTRIBUTION))
     for i, (label, text) in enumerate(notes, foot):
-        label_cell = _put(ws, i, 1, label)
-        label_cell.font, label_cell.alignment = Font(bold=True), Alignment(vertical="top")
-        _wrapped(ws, i, text)
-    for letter, width in zip("ABCD", (22, CONTENTS_TEXT_WIDTH, 10, 75)):
-        ws.column_dimensions[letter].width = width
-    ws.freeze_panes = "A5"
-    _print_setup(ws, "4:4")
+        _put(ws, formats, i, 0, label, bold=True, valign="top")
+        _wrapped(ws, formats, i, text)
+    for j, width in enumerate((22, CONTENTS_TEXT_WIDTH, 10, 75)):
+        _set_width(ws, j, width)
+    ws.freeze_panes(4, 0)
+    _print_setup(ws, 3)
 
 
-def _wrapped(ws, row: int, text: str) -> None:
+def _wrapped(ws, formats: _Formats, row: int, text: str) -> None:
     """Text in column B, wrapped, the row as tall as its lines (LibreOffice does not refit rows)."""
-    from openpyxl.styles import Alignment  # noqa: PLC0415 - see the module docstring
-
-    _put(ws, row, 2, text).alignment = Alignment(wrap_text=True, vertical="top")
-    ws.row_dimensions[row].height = 15 * max(1, -(-len(text) // int(CONTENTS_TEXT_WIDTH * 1.1)))
+    _put(ws, formats, row, 1, text, text_wrap=True, valign="top")
+    ws.set_row(row, 15 * max(1, -(-len(text) // int(CONTENTS_TEXT_WIDTH * 1.1))))
 
 
-def _print_setup(ws, title_rows: str) -> None:
-    """Landscape, every column on one page width, the header row repeated on each page."""
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.print_title_rows = title_rows
+def _print_setup(ws, title_row: int) -> None:
+    """Landscape A4, every column on one page width, the header row (0-based) repeated on each page."""
+    ws.set_landscape()
+    ws.set_paper(_PAPER_A4)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(title_row)
 
 
 def _sources_text(sources: tuple[str, ...]) -> str:
@@ -299,7 +344,8 @@ def _run_line(run_dir: Path) -> str:
 def write_workbook(run_dir: str | Path, path: str | Path | None = None, area_title: str | None = None) -> Path:
     """Write the run folder's decision tables as one workbook (atomically); default path
     ``<run_dir>/<area>_decision_tables.xlsx``.  :class:`~locmap.errors.DataFileError` when the
-    folder holds no run tables."""
+    folder holds no run tables.  The same folder gives the same bytes (fixed document date,
+    XlsxWriter's fixed zip entry times)."""
     run_dir = Path(run_dir)
     sheets = run_sheets(run_dir)
     if not sheets:
@@ -307,31 +353,22 @@ def write_workbook(run_dir: str | Path, path: str | Path | None = None, area_tit
                             remedy="give the folder a `locmap run --out DIR` wrote.")
     name, title = run_area(run_dir)
     path = Path(path) if path is not None else run_dir / f"{name}{WORKBOOK_SUFFIX}"
-    from openpyxl import Workbook  # noqa: PLC0415 - see the module docstring
+    import xlsxwriter  # noqa: PLC0415 - see the module docstring
+    import xlsxwriter.exceptions  # noqa: PLC0415
 
-    wb = Workbook()
-    _contents(wb, sheets, f"locmap decision tables – {area_title or title}", run_dir)
     units = units_from_readmes(run_dir)
-    for s in sheets:
-        _data_sheet(wb, s, units)
     with atomic_path(path) as tmp:
-        _save_reproducibly(wb, tmp)
+        wb = xlsxwriter.Workbook(str(tmp), _WORKBOOK_OPTIONS)
+        wb.set_properties({"author": "locmap", "created": FIXED_TIME})
+        formats = _Formats(wb)
+        _contents(wb, formats, sheets, f"locmap decision tables – {area_title or title}", run_dir)
+        for s in sheets:
+            _data_sheet(wb, formats, s, units)
+        try:
+            wb.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:  # its OSError: atomic_path names the file and the cause
+            raise exc.args[0] from None
     return path
-
-
-def _save_reproducibly(wb, path: Path) -> None:
-    """Save with fixed document dates and zip entry times, so the same run gives the same bytes."""
-    wb.properties.created = wb.properties.modified = FIXED_TIME
-    wb.properties.creator = "locmap"
-    buf = io.BytesIO()
-    wb.save(buf)
-    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + _W3CDTF.encode(), data)
-            dst.writestr(zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6]), data,
-                         compress_type=zipfile.ZIP_DEFLATED)
 
 
 def run_area(run_dir: Path) -> tuple[str, str]:

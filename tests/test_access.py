@@ -12,6 +12,7 @@ import pytest
 from shapely.geometry import Point
 
 from locmap.access import nearest as acc
+from locmap.access.coverage import COVERAGE_COLUMNS
 from locmap.access.fca import _fca_with_access_lib
 from locmap.bands import BANDS
 from locmap.distance import network, routing
@@ -668,3 +669,19 @@ def test_without_penalties_there_is_no_pram_cost_column(syn_settings):
     np.testing.assert_allclose(res.table["minutes"],
                                res.table["distance_m"] / syn_settings.metres_per_minute)
     assert res.minutes_from == "distance_m" and res.label == "street distance"
+
+
+def test_coverage_rows_are_band_by_band_areas_sorted_then_the_level_total():
+    """Three homes in two wards, one type, one threshold, two bands: every figure by hand."""
+    wide = pd.DataFrame({"ward": ["W2", "W1", "W2"], "pop_total": [10.0, 4.0, 6.0], "pop_0_4": [1.0, 2.0, 0.5],
+                         "minutes__gp": [5.0, 30.0, np.inf], "straight_nearest_m__gp": [100.0, 500.0, 900.0]})
+    cov = acc.coverage(wide, {"ward": "ward"}, [10.0], ["gp"], bands=("pop_total", "pop_0_4"),
+                   method="estimated", label="est")
+    assert cov["band"].tolist() == ["pop_total"] * 3 + ["pop_0_4"] * 3
+    assert cov["area_id"].tolist() == ["W1", "W2", "__total__"] * 2
+    assert cov["pop_within"].tolist() == [0.0, 10.0, 10.0, 0.0, 1.0, 1.0]
+    assert cov["pop_beyond"].tolist() == [4.0, 6.0, 10.0, 2.0, 0.5, 2.5]
+    assert cov["pop_unreachable"].tolist() == [0.0, 6.0, 6.0, 0.0, 0.5, 0.5]
+    assert cov["pct_within"].tolist() == [0.0, 62.5, 50.0, 0.0, pytest.approx(100 / 1.5), pytest.approx(100 / 3.5)]
+    assert set(cov["level"]) == {"ward"} and set(cov["threshold_minutes"]) == {10.0}
+    assert list(cov.columns) == COVERAGE_COLUMNS and cov["area_id"].dtype == cov["service_type"].dtype

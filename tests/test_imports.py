@@ -147,9 +147,9 @@ def test_calibrate_names_the_shipped_model_file():
 
 
 def test_the_library_imports_jsonschema_and_openpyxl_only_where_they_are_used():
-    """``locmap run``'s main process needs neither: jsonschema validates Open Referral exports
-    (its format checkers build parsers at import), openpyxl writes the workbook (in the run's
-    second process)."""
+    """``locmap run``'s main process needs none of them: jsonschema validates Open Referral exports
+    (its format checkers build parsers at import), XlsxWriter writes the workbook (in the run's
+    second process), openpyxl reads councils' workbooks."""
     proc = subprocess.run([sys.executable, "-c", "import json, sys\nimport locmap.api\n"
                            "print(json.dumps(sorted(sys.modules)))"],
                           capture_output=True, text=True, cwd=ROOT,
@@ -157,4 +157,4 @@ def test_the_library_imports_jsonschema_and_openpyxl_only_where_they_are_used():
     assert proc.returncode == 0, proc.stderr
     loaded = {m.split(".")[0] for m in json.loads(proc.stdout.strip().splitlines()[-1])}
     assert "geopandas" in loaded  # the library itself was imported
-    assert {"jsonschema", "openpyxl"} & loaded == set()
+    assert {"jsonschema", "openpyxl", "xlsxwriter"} & loaded == set()

@@ -2,6 +2,7 @@
 CSVs' figures; read back with openpyxl and python-calamine and opened by LibreOffice headless."""
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
 import zipfile
@@ -11,11 +12,12 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from locmap import api, export, workbook
 from locmap.cli import main
-from locmap.errors import DataFileError
+from locmap.errors import DataFileError, OutputError
 
 EVIL = '=HYPERLINK("http://evil.example/x","click")'
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -147,6 +149,76 @@ def test_export_command_refuses_a_missing_format_or_folder(run_dir, tmp_path, ca
     assert "choose a format: --xlsx" in capsys.readouterr().err
     assert main(["export", "--xlsx", "--run", str(tmp_path / "nope")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_a_column_name_that_looks_like_a_formula_is_a_bold_text_header(tmp_path):
+    d = tmp_path / "job"
+    export.write_csv(pd.DataFrame({"locality": ["Acton"], "=SUM(A1)": [3], "-x": ["-y"], "rank": [1]}),
+                     d / "localities" / "ranking_towns.csv")
+    ws = openpyxl.load_workbook(workbook.write_workbook(d, tmp_path / "w.xlsx"))["Ranking"]
+    header = {c.value: c for c in ws[1]}
+    # column names keep the CSV's guard (as before): text that cannot run, in bold on the header fill
+    assert set(header) == {"scheme", "locality", "'=SUM(A1)", "'-x", "rank"}
+    for cell in header.values():
+        assert cell.data_type == "s" and cell.font.b and cell.fill.fgColor.rgb[-6:] == workbook.HEADER_COLOUR
+    assert (ws["C2"].value, ws["C2"].data_type) == (3, "n")
+    assert (ws["D2"].value, ws["D2"].data_type, ws["D2"].quotePrefix) == ("-y", "s", True)
+
+
+def test_whole_column_conversion_gives_the_cells_of_the_value_by_value_rule():
+    columns = [(pd.Series([1, 250, -3]), "percent"), (pd.Series([1, 250, -3]), "people"),
+               (pd.Series([45.3, np.nan, 0.1 + 0.2]), "percent"), (pd.Series([45.3, np.nan, 1e-300]), None),
+               (pd.Series([True, False, True]), None), (pd.Series(["a", None, "=b"], dtype=object), None),
+               (pd.Series([1, "x", None], dtype=object), "percent")]
+    for col, unit in columns:
+        got = workbook._column_values(col, unit)
+        want = [workbook._cell_value(v, unit) for v in col.tolist()]
+        assert got == want and [type(v) for v in got] == [type(v) for v in want], (col.tolist(), unit)
+    assert workbook._column_values(pd.Series([45.3]), "percent") == [45.3 / 100]
+
+
+def test_infinite_numbers_are_blank_cells_with_the_columns_format_and_never_formulas(tmp_path):
+    d = tmp_path / "job"
+    export.write_csv(pd.DataFrame({"locality": ["A", "B", "C"], "score": [0.5, np.inf, -np.inf], "rank": [1, 2, 3]}),
+                     d / "localities" / "ranking_towns.csv")
+    xlsx = workbook.write_workbook(d, tmp_path / "w.xlsx")
+    ws = openpyxl.load_workbook(xlsx)["Ranking"]
+    assert [(c.value, c.number_format) for c in ws["C"][1:]] == [(0.5, "0.000"), (None, "0.000"), (None, "0.000")]
+    with zipfile.ZipFile(xlsx) as z:
+        assert not any(b"<f>" in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
+
+
+def test_a_full_disk_while_saving_is_an_output_error_naming_the_workbook_and_leaves_no_file(run_dir, tmp_path,
+                                                                                           monkeypatch):
+    def full(_self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "_store_workbook", full)
+    target = tmp_path / "out" / "w.xlsx"
+    with pytest.raises(OutputError, match="disk full") as err:
+        workbook.write_workbook(run_dir, target)
+    assert str(target) in str(err.value)
+    assert not (tmp_path / "out").exists()  # no temporary file left, the folder it made removed again
+
+
+def test_control_characters_in_text_are_kept_not_a_failed_workbook(tmp_path):
+    """openpyxl refused them (IllegalCharacterError: the run failed at its last step); the
+    workbook escapes them as the format says (``_x0001_``) and a reader gets the text back."""
+    d = tmp_path / "job"
+    names = ["a\x01b", "x_x0041_y", "\r\n=1", "<b>&amp;</b>"]
+    export.write_csv(pd.DataFrame({"locality": names, "rank": [1, 2, 3, 4]}), d / "localities" / "ranking_towns.csv")
+    xlsx = workbook.write_workbook(d, tmp_path / "w.xlsx")
+    rows = CalamineWorkbook.from_path(str(xlsx)).get_sheet_by_name("Ranking").to_python()
+    assert [r[1] for r in rows[1:]] == names
+    assert openpyxl.load_workbook(xlsx)["Ranking"]["B4"].quotePrefix  # starts with CR: inert as before
+
+
+def test_the_csv_guard_is_removed_from_text_columns_alone(tmp_path):
+    path = export.write_csv(pd.DataFrame({"name": ["=A1", "'quoted", "-5 Broadway", "-5", None],
+                                          "n": [1, 2, 3, 4, 5]}), tmp_path / "t.csv")
+    back = workbook.read_run_csv(path)
+    assert back["name"].tolist()[:4] == ["=A1", "'quoted", "-5 Broadway", "-5"] and pd.isna(back["name"][4])
+    assert back["n"].tolist() == [1, 2, 3, 4, 5]
 
 
 def test_a_folder_without_run_tables_is_an_error_naming_it(tmp_path):

@@ -292,9 +292,9 @@ def gap_summary(coverage_df: pd.DataFrame, level: str) -> pd.DataFrame:
         raise ValueError(f"level '{level}' not in the coverage table "
                          f"(levels: {sorted(coverage_df['level'].unique())})")
     keys = ["level", "area_id", "service_type", "threshold_minutes"]
-    gap = sub.pivot_table(index=keys, columns="band", values="pop_beyond", aggfunc="sum")
-    tot = sub.pivot_table(index=keys, columns="band", values="pop_total", aggfunc="sum")
-    unr = sub.pivot_table(index=keys, columns="band", values="pop_unreachable", aggfunc="sum")
+    wide = sub.pivot_table(index=keys, columns="band", values=["pop_beyond", "pop_total", "pop_unreachable"],
+                           aggfunc="sum")  # one pass for the three measures (a row per key and band: sums of one)
+    gap, tot, unr = (wide[m] for m in ("pop_beyond", "pop_total", "pop_unreachable"))
     bands = [b for b in BANDS if b in gap.columns] + [b for b in gap.columns if b not in BANDS]
     out = pd.DataFrame(index=gap.index)
     for b in bands:
