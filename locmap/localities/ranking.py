@@ -40,8 +40,8 @@ import pandas as pd
 
 from locmap.distance.model import error_fields, london_model
 from locmap.errors import MissingColumnError
-from locmap.localities.scorecard import (LocalityHomes, access_columns, coverage_thresholds, key_types,
-                                         nearest_matrix, scenario_cards, scorecard_at_threshold)
+from locmap.localities.scorecard import (CoverageBlocks, LocalityHomes, coverage_thresholds,
+                                         key_types, nearest_matrix, scenario_cards, scorecard_at_threshold)
 
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
@@ -432,31 +432,50 @@ def distance_fields(homes, n_fields: int = DISTANCE_FIELDS, seed: int = DISTANCE
     return [pd.Series(row, index=ids) for row in f]
 
 
-def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, distances: pd.DataFrame,
+def distance_field_coverage(homes, distances: pd.DataFrame, speeds_kmh: Sequence[float],
+                            gap_scenarios: Sequence[float], key_service_types: Sequence[str] | None = None,
+                            thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
+                            n_fields: int = DISTANCE_FIELDS) -> CoverageBlocks | None:
+    """The coverage blocks of every (distance field x speed) scenario (None when any distance is along
+    streets, or without fields): what :func:`distance_model_scenarios` sums per scheme, built once
+    for all of a run's schemes."""
+    methods = set(distances["method"].dropna().unique()) if "method" in distances else {"estimated"}
+    if methods != {"estimated"} or n_fields < 1:
+        return None
+    # rank-1 metres per home and type; each field's minutes at each speed (metres x ratio / speed)
+    metres = nearest_matrix(distances, homes["home_id"].to_numpy(), "distance_m")
+    minutes = {(j, v): metres.mul(mult.to_numpy(float), axis=0) / (v * 1000.0 / 60.0)
+               for j, mult in enumerate(distance_fields(homes, n_fields), start=1) for v in speeds_kmh}
+    return CoverageBlocks.of(homes["pop_0_19"].astype(float).to_numpy(), minutes,
+                             key_types(distances, key_service_types), thresholds_minutes, gap_scenarios)
+
+
+def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, distances: pd.DataFrame | None,
                              speeds_kmh: Sequence[float], gap_scenarios: Sequence[float],
                              key_service_types: Sequence[str] | None = None,
                              thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
-                             n_fields: int = DISTANCE_FIELDS) -> dict[str, pd.DataFrame]:
+                             n_fields: int = DISTANCE_FIELDS, coverage: CoverageBlocks | None = None
+                             ) -> dict[str, pd.DataFrame]:
     """Scorecards of every (distance field x speed x gap) scenario for estimated distances
     (``{}`` when any distance is along streets: the street distance stands).  Names end in
     ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often.
 
     Each field multiplies every home's distances by its block's drawn ratio; the scorecards are
     :func:`~locmap.localities.scorecard.scenario_scorecards` of those distances, computed from one
-    home x service-type matrix for all fields and speeds."""
-    methods = set(distances["method"].dropna().unique()) if "method" in distances else {"estimated"}
-    if methods != {"estimated"} or n_fields < 1:
-        return {}
-    # 1. rank-1 metres per home and type; each field's minutes at each speed (metres x ratio / speed)
-    metres = nearest_matrix(distances, homes["home_id"].to_numpy(), "distance_m")
-    minutes = {(j, v): metres.mul(mult.to_numpy(float), axis=0) / (v * 1000.0 / 60.0)
-               for j, mult in enumerate(distance_fields(homes, n_fields), start=1) for v in speeds_kmh}
-    # 2. coverage and gaps of every scenario in one pass; the scorecards in field, speed, gap order
-    by_loc = LocalityHomes.of(homes, assignment, base["locality"])
-    acc = access_columns(by_loc, minutes, key_types(distances, key_service_types), thresholds_minutes,
-                         gap_scenarios)
+    home x service-type matrix for all fields and speeds.  ``coverage``: the
+    :func:`distance_field_coverage` of these arguments, built once for many schemes (then
+    ``distances`` is not read; pass ``distances=None`` when it returned None, i.e. no fields)."""
+    if coverage is None:
+        coverage = None if distances is None else distance_field_coverage(
+            homes, distances, speeds_kmh, gap_scenarios, key_service_types, thresholds_minutes, n_fields)
+        if coverage is None:
+            return {}
+    elif coverage.gap_thresholds_min != tuple(gap_scenarios):
+        raise ValueError(f"coverage built for gap scenarios {coverage.gap_thresholds_min}, not {tuple(gap_scenarios)}")
+    # coverage and gaps of every scenario in one grouped sum; the scorecards in field, speed, gap order
+    acc = coverage.per_locality(LocalityHomes.of(homes, assignment, base["locality"]))
     return scenario_cards(base, {f"{v:g}kmh_{g:g}min{FIELD_SUFFIX}{j}": (acc[(j, v)][float(g)], g, v)
-                                 for (j, v) in minutes for g in gap_scenarios})
+                                 for (j, v), _ in coverage.layout for g in gap_scenarios})
 
 
 def _field_rule_inputs(names: list[str], base_scenario: str, Cs: np.ndarray, base_w: np.ndarray,
