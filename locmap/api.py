@@ -63,10 +63,10 @@ from locmap.data.region import pack_input_files
 from locmap.errors import DataFileError, MissingColumnError, SettingsError, UnknownAreaError
 from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
-from locmap.localities.ranking import (Weights, distance_field_coverage, distance_model_scenarios, rescale_minutes,
-                                       sensitivity)
+from locmap.localities.ranking import (Weights, criteria_matrix, distance_field_coverage, distance_field_scenarios,
+                                       rescale_minutes, scenario_criteria, sensitivity)
 from locmap.localities.scorecard import (CoverageBlocks, ScorecardInputs, SpeedCoverage, build_scorecard,
-                                         column_descriptions, scenario_scorecards)
+                                         column_descriptions, scenario_cards, speed_scenarios)
 from locmap.localities.sites import cap_candidates, suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
@@ -453,21 +453,22 @@ class _SchemeContext:
 def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, dist_by_speed: Mapping[float, pd.DataFrame],
                   gap_minutes: float, gap_scenarios: Sequence[float], weights: Weights, n_draws: int,
                   concentration: float | None, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Base scorecard of one scheme and its ranking/sensitivity over speed x gap scenarios
-    (scenario scorecards derived from the base and the run's coverage blocks, :class:`_SchemeContext`)."""
+    """Base scorecard of one scheme and its ranking/sensitivity over speed x gap (x distance-error field)
+    scenarios: each scenario's criteria read from the base scorecard and its access columns (from the
+    run's coverage blocks, :class:`_SchemeContext`), the scenarios' scorecards not built."""
     lc.check_partition(sch.assignment, ctx.lsoa, homes=ctx.homes)
     sc = ctx.scorecard(sch, dist, gap_minutes, ctx.base_speed)
-    scen = scenario_scorecards(sc, sch.assignment, ctx.homes, None, gap_scenarios,
-                               key_service_types=list(ctx.key), thresholds_minutes=list(ctx.thresholds),
-                               coverage=ctx.speeds)
+    scen = speed_scenarios(sc, sch.assignment, ctx.homes, ctx.speeds)
     base_name = f"{ctx.base_speed:g}kmh_{gap_minutes:g}min"
-    scen.setdefault(base_name, sc)
+    # the base scenario's own scorecard (the base ranking's): the speed scenario's when there is one
+    base_card = scenario_cards(sc, {base_name: scen[base_name]})[base_name] if base_name in scen else sc
+    crit = scenario_criteria(sc, scen)
+    if base_name not in crit:
+        crit[base_name] = criteria_matrix(sc)
     if ctx.fields is not None:
-        scen.update(distance_model_scenarios(sc, sch.assignment, ctx.homes, None, list(dist_by_speed),
-                                             gap_scenarios, key_service_types=list(ctx.key),
-                                             thresholds_minutes=list(ctx.thresholds), coverage=ctx.fields))
-    return sc, sensitivity(scen, weights, n_draws=n_draws, concentration=concentration, seed=seed,
-                           base_scenario=base_name)
+        crit.update(scenario_criteria(sc, distance_field_scenarios(sc, sch.assignment, ctx.homes, ctx.fields)))
+    return sc, sensitivity({base_name: base_card}, weights, n_draws=n_draws, concentration=concentration,
+                           seed=seed, base_scenario=base_name, criteria=crit)
 
 
 def _collect(parts: dict, sch: Any, sc: pd.DataFrame, rank: dict, ctx: _SchemeContext) -> None:

@@ -391,13 +391,25 @@ def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.Dat
                                     thresholds_minutes, child_col)
     elif coverage.gap_scenarios != tuple(gap_scenarios):
         raise ValueError(f"coverage built for gap scenarios {coverage.gap_scenarios}, not {tuple(gap_scenarios)}")
-    H = LocalityHomes.of(homes, assignment, base["locality"], child_col)
+    scen = speed_scenarios(base, assignment, homes, coverage, child_col)
     out: dict[str, pd.DataFrame] = {}
+    for speeds, _ in coverage.groups:
+        out.update(scenario_cards(base, {f"{v:g}kmh_{g:g}min": scen[f"{v:g}kmh_{g:g}min"]
+                                         for v in speeds for g in coverage.gap_scenarios}))
+    return {name: out[name] for name in scen}
+
+
+def speed_scenarios(base: pd.DataFrame, assignment: pd.Series, homes: pd.DataFrame, coverage: SpeedCoverage,
+                    child_col: str = "pop_0_19") -> dict[str, tuple[dict[str, np.ndarray], float, float]]:
+    """``"<speed>kmh_<gap>min"`` -> (access columns, gap threshold, speed) of every scenario of
+    ``coverage`` for one scheme: what :func:`scenario_cards` turns into the scenarios' scorecards
+    (:func:`scenario_scorecards`), speeds in ``coverage``'s order."""
+    H = LocalityHomes.of(homes, assignment, base["locality"], child_col)
+    out: dict[str, tuple[dict[str, np.ndarray], float, float]] = {}
     for speeds, blocks in coverage.groups:
         acc = blocks.per_locality(H)
-        out.update(scenario_cards(base, {f"{v:g}kmh_{g:g}min": (acc[v][float(g)], g, v)
-                                         for v in speeds for g in gap_scenarios}))
-    return {f"{v:g}kmh_{g:g}min": out[f"{v:g}kmh_{g:g}min"] for v in coverage.speeds for g in gap_scenarios}
+        out.update({f"{v:g}kmh_{g:g}min": (acc[v][float(g)], g, v) for v in speeds for g in coverage.gap_scenarios})
+    return {f"{v:g}kmh_{g:g}min": out[f"{v:g}kmh_{g:g}min"] for v in coverage.speeds for g in coverage.gap_scenarios}
 
 
 def key_types(distances: pd.DataFrame, key_service_types: Sequence[str] | None) -> list[str]:
