@@ -431,11 +431,11 @@ class _SchemeContext:
            dist_by_speed: Mapping[float, pd.DataFrame], gap_minutes: float,
            gap_scenarios: Sequence[float]) -> "_SchemeContext":
         lsoa, homes, thresholds = area.lsoa, area.homes, list(settings.thresholds_minutes)
-        towns, pcns, wards = (lc.column_scheme(lsoa, n) for n in ("towns", "pcns", "wards"))
+        towns, pcns, wards = (lc.column_assignment(lsoa, n) for n in ("towns", "pcns", "wards"))
         return cls(lsoa=lsoa, homes=homes, services=area.services, key=tuple(key),
                    thresholds=tuple(thresholds), base_speed=settings.walk_speed_kmh,
-                   ref={"town": towns.assignment, "pcn": pcns.assignment},
-                   align_sets={"wards": wards.assignment, "towns": towns.assignment, "pcns": pcns.assignment},
+                   ref={"town": towns, "pcn": pcns},
+                   align_sets={"wards": wards, "towns": towns, "pcns": pcns},
                    w_child=lsoa.set_index("lsoa21cd")["pop_0_19"],
                    inputs=ScorecardInputs.of(lsoa, homes, area.services, dist, list(key), thresholds, gap_minutes),
                    speeds=SpeedCoverage.of(homes, dist_by_speed, gap_scenarios, list(key), thresholds),

@@ -14,7 +14,7 @@ import pytest
 
 from locmap.localities.ranking import (_scenario_criteria, distance_field_coverage, distance_field_scenarios,
                                        distance_model_scenarios, rescale_minutes, scenario_criteria, sensitivity)
-from locmap.localities.schemes import scheme_from_column
+from locmap.localities.schemes import column_assignment, column_scheme, scheme_from_column
 from locmap.localities.scorecard import (ScorecardInputs, SpeedCoverage, build_scorecard, scenario_cards,
                                          scenario_scorecards, speed_scenarios)
 from locmap.localities.testing import synthetic_area
@@ -133,3 +133,10 @@ def test_sensitivity_needs_the_base_scenarios_scorecard_with_criteria(syn):
     crit = scenario_criteria(base, _scenarios(syn, scheme, base))
     with pytest.raises(ValueError, match="base scenario"):
         sensitivity({}, n_draws=10, base_scenario="4kmh_15min", criteria=crit)
+
+
+@pytest.mark.parametrize("name", ["towns", "pcns", "wards", "Town"])
+def test_column_assignment_is_the_column_schemes_assignment(syn, name):
+    got, want = column_assignment(syn["lsoa"], name), column_scheme(syn["lsoa"], name).assignment
+    pd.testing.assert_series_equal(got, want, check_exact=True)
+    assert got.index.name == "lsoa21cd" and got.name == "locality" and got.nunique() >= 3

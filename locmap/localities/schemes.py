@@ -126,11 +126,18 @@ def dissolve_scheme(lsoa: gpd.GeoDataFrame, assignment: pd.Series) -> gpd.GeoDat
     return out.sort_values("locality").reset_index(drop=True)
 
 
-def _make_scheme(name: str, lsoa: gpd.GeoDataFrame, assignment: pd.Series,
-                 report: pd.DataFrame | None = None, meta: dict | None = None) -> Scheme:
+def _scheme_assignment(assignment: pd.Series) -> pd.Series:
+    """A scheme's ``assignment`` as :class:`Scheme` holds it (before sorting): names as str, index and
+    values named."""
     assignment = assignment.astype(str)
     assignment.index.name = LSOA_ID
     assignment.name = "locality"
+    return assignment
+
+
+def _make_scheme(name: str, lsoa: gpd.GeoDataFrame, assignment: pd.Series,
+                 report: pd.DataFrame | None = None, meta: dict | None = None) -> Scheme:
+    assignment = _scheme_assignment(assignment)
     return Scheme(name=name, assignment=assignment.sort_index(),
                   localities=dissolve_scheme(lsoa, assignment),
                   report=report if report is not None else pd.DataFrame(),
@@ -148,17 +155,29 @@ def scheme_from_column(lsoa: gpd.GeoDataFrame, column: str, name: str | None = N
     PartitionError
         Some LSOAs have no value in ``column``.
     """
+    assignment = _column_values(lsoa, column, name)
+    report = pd.DataFrame({LSOA_ID: assignment.index, "locality": assignment.to_numpy(),
+                           "method": f"column:{column}"})
+    return _make_scheme(name or column, lsoa, assignment, report,
+                        {"source": f"lsoa column '{column}'"})
+
+
+def _column_values(lsoa: pd.DataFrame, column: str, name: str | None) -> pd.Series:
+    """``lsoa21cd`` -> the LSOA's ``column`` value (str); PartitionError when an LSOA has none."""
     _require(lsoa, [LSOA_ID, column], "lsoa layer")
     missing = lsoa[lsoa[column].isna()]
     if len(missing):
         raise PartitionError(
             f"scheme '{name or column}': {len(missing)} LSOA(s) have no '{column}' "
             f"(e.g. {', '.join(missing[LSOA_ID].astype(str).head(5))})")
-    assignment = pd.Series(lsoa[column].astype(str).to_numpy(), index=lsoa[LSOA_ID].to_numpy())
-    report = pd.DataFrame({LSOA_ID: assignment.index, "locality": assignment.to_numpy(),
-                           "method": f"column:{column}"})
-    return _make_scheme(name or column, lsoa, assignment, report,
-                        {"source": f"lsoa column '{column}'"})
+    return pd.Series(lsoa[column].astype(str).to_numpy(), index=lsoa[LSOA_ID].to_numpy())
+
+
+def column_assignment(lsoa: pd.DataFrame, name: str) -> pd.Series:
+    """The ``assignment`` of :func:`column_scheme` (``towns``, ``pcns``, ``wards``) without dissolving
+    the localities' polygons: for what needs only which LSOA is in which locality."""
+    return _scheme_assignment(_column_values(lsoa, scheme_column(lsoa, name), column_scheme_name(name))
+                              ).sort_index()
 
 
 def column_scheme_name(name: str) -> str | None:
