@@ -530,9 +530,11 @@ def _cityblock(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
     return cdist(X, X if Y is None else np.asarray(Y, dtype=float), "cityblock")
 
 
-def _forest_labels(n_nodes: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _forest_labels(n_nodes: int, rows: np.ndarray | list[int], cols: np.ndarray | list[int]) -> np.ndarray:
     """Component of each node of the forest with edges ``rows[i]``-``cols[i]``, numbered in the
     order of each component's lowest node (scipy's ``connected_components`` numbering)."""
+    rows = rows.tolist() if isinstance(rows, np.ndarray) else rows
+    cols = cols.tolist() if isinstance(cols, np.ndarray) else cols
     root = list(range(n_nodes))
 
     def find(x: int) -> int:
@@ -541,7 +543,7 @@ def _forest_labels(n_nodes: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
             x = root[x]
         return x
 
-    for a, b in zip(rows.tolist(), cols.tolist()):
+    for a, b in zip(rows, cols):
         ra, rb = find(a), find(b)
         if ra != rb:
             root[max(ra, rb)] = min(ra, rb)
@@ -558,10 +560,11 @@ def _best_cut(forest, msf, data: np.ndarray, quorum: float) -> tuple[int, int, f
     nodes are connected, so every score is the one spopt computes.
     """
     rows, cols = msf.nonzero()
+    r, c = rows.tolist(), cols.tolist()
     best = (np.nan, np.nan, np.inf)
     for e in range(len(rows)):
-        keep = np.r_[0:e, e + 1:len(rows)]
-        score = forest.score(data, labels=_forest_labels(msf.shape[0], rows[keep], cols[keep]), quorum=quorum)
+        labels = _forest_labels(msf.shape[0], r[:e] + r[e + 1:], c[:e] + c[e + 1:])
+        score = forest.score(data, labels=labels, quorum=quorum)
         if score < best[2]:
             best = (rows[e], cols[e], score)
     return best
