@@ -40,7 +40,9 @@ def test_pmedian_model_is_spopts_model_as_cbc_reads_it(tmp_path, seed, n, m, p):
 
 
 def test_pmedian_model_solves_to_spopts_sites():
-    C, w = _instance(5, 60, 15)
+    rng = np.random.default_rng(5)  # distances between points: a model CBC solves in a blink
+    homes, sites = rng.random((60, 2)) * 4000.0, rng.random((15, 2)) * 4000.0
+    C, w = np.hypot(*(homes[:, None, :] - sites[None, :, :]).transpose(2, 0, 1)), rng.random(60) * 20.0
     chosen = []
     for model in (PMedian.from_cost_matrix(C, w, p_facilities=3), _pmedian_model(PMedian, C, w, 3)):
         model.solve(_solver(), results=False)
