@@ -377,8 +377,8 @@ def analyse_localities(area: AreaData, access: AccessAnalysis | acc.AccessResult
                                               "assignments", "crosstabs")}
     leaders, sc = [], None
     for sch in (s for s in built if len(s.assignment)):
-        sc, rank = _score_scheme(sch, ctx, dist, dist_by_speed, gap_minutes, gap_scenarios, weights,
-                                 n_draws, concentration, seed)
+        sc, rank = _score_scheme(sch, ctx, dist, gap_minutes, gap_scenarios, weights, n_draws, concentration,
+                                 seed)
         _collect(parts, sch, sc, rank, ctx)
         leaders.append(_leader_row(sch, sc, rank))
     best = lc.best_scheme(gen) if gen else None
@@ -450,9 +450,9 @@ class _SchemeContext:
                                inputs=self.inputs)
 
 
-def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, dist_by_speed: Mapping[float, pd.DataFrame],
-                  gap_minutes: float, gap_scenarios: Sequence[float], weights: Weights, n_draws: int,
-                  concentration: float | None, seed: int) -> tuple[pd.DataFrame, dict]:
+def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, gap_minutes: float,
+                  gap_scenarios: Sequence[float], weights: Weights, n_draws: int, concentration: float | None,
+                  seed: int) -> tuple[pd.DataFrame, dict]:
     """Base scorecard of one scheme and its ranking/sensitivity over speed x gap (x distance-error field)
     scenarios: each scenario's criteria read from the base scorecard and its access columns (from the
     run's coverage blocks, :class:`_SchemeContext`), the scenarios' scorecards not built."""
