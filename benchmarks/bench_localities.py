@@ -5,7 +5,8 @@ For each tree (``--baseline``, default /work/main, and this tree), in its own su
 ``api.analyse_localities`` (the run's ``localities`` step, all schemes) and ``api.hub_sites`` for
 the recommended locality and its runner-up (the run's ``sites <name>`` steps), ``--repeats`` times.
 The first repeat pays the imports the step makes (libpysal, spopt: once per job); the later ones
-do not.  Trees alternate (baseline, this tree, baseline, ...) so that a load on a shared machine
+do not.  Wall and CPU time (``time.process_time``; CBC's child processes separately, from
+``getrusage``) are both recorded: on a shared machine the CPU time is the steadier.  Trees alternate (baseline, this tree, baseline, ...) so that a load on a shared machine
 hits both alike; the load average (``os.getloadavg``) is printed with the results.  Each child
 also checks its results: the two trees' sensitivity tables, rankings and scorecards must be equal
 to the bit, or the script says which differ.
@@ -34,7 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 
 CHILD = r'''
-import cProfile, hashlib, io, json, os, pickle, pstats, sys, time
+import cProfile, hashlib, io, json, os, pickle, pstats, resource, sys, time
 from locmap import api
 from locmap.settings import Settings
 
@@ -42,16 +43,23 @@ area_name, repeats, profile, out = sys.argv[1], int(sys.argv[2]), sys.argv[3] ==
 settings = Settings.from_env(progress=False)
 area = api.load(area_name, settings)
 access = api.analyse_access(area, settings)
-times = {"localities": [], "sites": []}
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+times = {"localities": [], "sites": [], "localities_cpu": [], "sites_cpu": [], "sites_cbc_cpu": []}
 for _ in range(repeats):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     loc = api.analyse_localities(area, access, settings=settings)
     times["localities"].append(time.perf_counter() - t0)
+    times["localities_cpu"].append(time.process_time() - c0)
     rec = api.recommendation_for(loc, "towns")
-    t0 = time.perf_counter()
+    t0, c0, k0 = time.perf_counter(), time.process_time(), children_cpu()
     sites = [api.hub_sites(area, settings, loc.schemes["towns"], name, p=2, p_at_most_candidates=True,
                            router=access.router) for name in (rec.locality, rec.runner_up) if name]
     times["sites"].append(time.perf_counter() - t0)
+    times["sites_cpu"].append(time.process_time() - c0)
+    times["sites_cbc_cpu"].append(children_cpu() - k0)  # CBC runs as a child process
 top = ""
 if profile:
     pr = cProfile.Profile()
@@ -108,9 +116,16 @@ def summarise(label: str, runs: list[dict]) -> dict:
     sites = [t for r in runs for t in r["times"]["sites"]]
     first_loc = [r["times"]["localities"][0] for r in runs]
     warm_loc = [t for r in runs for t in r["times"]["localities"][1:]] or first_loc
+    cpu = {k: [t for r in runs for t in r["times"].get(k, [])] for k in ("localities_cpu", "sites_cpu",
+                                                                         "sites_cbc_cpu")}
+    first_cpu = [r["times"]["localities_cpu"][0] for r in runs if r["times"].get("localities_cpu")]
+    warm_cpu = [t for r in runs for t in r["times"].get("localities_cpu", [])[1:]] or first_cpu
     return {"tree": label, "localities_first_s": statistics.median(first_loc),
             "localities_warm_s": statistics.median(warm_loc), "localities_min_s": min(loc),
-            "sites_two_localities_s": statistics.median(sites), "sites_min_s": min(sites)}
+            "sites_two_localities_s": statistics.median(sites), "sites_min_s": min(sites),
+            # CPU seconds (best of the repeats: the least disturbed by other processes)
+            "localities_first_cpu_s": min(first_cpu), "localities_warm_cpu_s": min(warm_cpu),
+            "sites_cpu_s": min(cpu["sites_cpu"]), "sites_cbc_cpu_s": min(cpu["sites_cbc_cpu"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['tree']} | {r['localities_first_s']:.2f} | {r['localities_warm_s']:.2f} | "
               f"{r['localities_min_s']:.2f} | {r['sites_two_localities_s']:.2f} | {r['sites_min_s']:.2f} |")
+    print("\nCPU seconds, best of the repeats (process time; CBC's child processes apart):")
+    print("| tree | localities, first (imports) | localities, warm | hub sites (2 localities) | CBC |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['tree']} | {r['localities_first_cpu_s']:.2f} | {r['localities_warm_cpu_s']:.2f} | "
+              f"{r['sites_cpu_s']:.2f} | {r['sites_cbc_cpu_s']:.2f} |")
     b, t = rows
     print(f"ratio baseline / this tree: localities warm {b['localities_warm_s'] / t['localities_warm_s']:.1f}x, "
           f"first {b['localities_first_s'] / t['localities_first_s']:.1f}x, "

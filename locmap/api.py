@@ -63,8 +63,10 @@ from locmap.data.region import pack_input_files
 from locmap.errors import DataFileError, MissingColumnError, SettingsError, UnknownAreaError
 from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
-from locmap.localities.ranking import Weights, distance_model_scenarios, rescale_minutes, sensitivity
-from locmap.localities.scorecard import build_scorecard, column_descriptions, scenario_scorecards
+from locmap.localities.ranking import (Weights, criteria_matrix, distance_field_coverage, distance_field_scenarios,
+                                       rescale_minutes, scenario_criteria, sensitivity)
+from locmap.localities.scorecard import (CoverageBlocks, ScorecardInputs, SpeedCoverage, build_scorecard,
+                                         column_descriptions, scenario_cards, speed_scenarios)
 from locmap.localities.sites import cap_candidates, suggest_sites
 from locmap.maps.offline import save_map
 from locmap.maps.static import profile_sheet
@@ -366,19 +368,19 @@ def analyse_localities(area: AreaData, access: AccessAnalysis | acc.AccessResult
     if isinstance(schemes, str):
         schemes = [s.strip() for s in schemes.split(",") if s.strip()]
     dist, key = nearest_table(res)
-    ctx = _SchemeContext.of(area, key, settings)
     built = [s for spec in schemes for s in build_schemes(area, spec, k_values, units=units, method=method,
                                                           balance_col=balance_col, tolerance=tolerance,
                                                           seed=seed)]
     gen = [s for s in built if s.name.startswith("auto_")]
     # distances re-timed once per walking speed, shared by every scheme
     dist_by_speed = {v: rescale_minutes(dist, v) for v in speeds_kmh}
+    ctx = _SchemeContext.of(area, dist, key, settings, dist_by_speed, gap_minutes, gap_scenarios)
     parts: dict[str, dict] = {k: {} for k in ("schemes", "scorecards", "rankings", "sensitivity",
                                               "assignments", "crosstabs")}
     leaders, sc = [], None
     for sch in (s for s in built if len(s.assignment)):
-        sc, rank = _score_scheme(sch, ctx, dist, dist_by_speed, gap_minutes, gap_scenarios, weights,
-                                 n_draws, concentration, seed)
+        sc, rank = _score_scheme(sch, ctx, dist, gap_minutes, gap_scenarios, weights, n_draws, concentration,
+                                 seed)
         _collect(parts, sch, sc, rank, ctx)
         leaders.append(_leader_row(sch, sc, rank))
     best = lc.best_scheme(gen) if gen else None
@@ -410,7 +412,8 @@ def _weights(weights: Any) -> Weights:
 
 @dataclass(frozen=True)
 class _SchemeContext:
-    """What every scheme's scorecard shares: the area's layers, reference schemes, weights."""
+    """What every scheme's scorecard shares: the area's layers, reference schemes, weights, and
+    what the scorecards read from the distances whatever the scheme (built once per run)."""
 
     lsoa: gpd.GeoDataFrame
     homes: gpd.GeoDataFrame
@@ -421,39 +424,53 @@ class _SchemeContext:
     ref: dict
     align_sets: dict
     w_child: pd.Series
+    inputs: ScorecardInputs
+    speeds: SpeedCoverage
+    fields: CoverageBlocks | None
 
     @classmethod
-    def of(cls, area: AreaData, key: Sequence[str], settings: Settings) -> "_SchemeContext":
-        lsoa = area.lsoa
-        towns, pcns, wards = (lc.column_scheme(lsoa, n) for n in ("towns", "pcns", "wards"))
-        return cls(lsoa=lsoa, homes=area.homes, services=area.services, key=tuple(key),
-                   thresholds=tuple(settings.thresholds_minutes), base_speed=settings.walk_speed_kmh,
-                   ref={"town": towns.assignment, "pcn": pcns.assignment},
-                   align_sets={"wards": wards.assignment, "towns": towns.assignment, "pcns": pcns.assignment},
-                   w_child=lsoa.set_index("lsoa21cd")["pop_0_19"])
+    def of(cls, area: AreaData, dist: pd.DataFrame, key: Sequence[str], settings: Settings,
+           dist_by_speed: Mapping[float, pd.DataFrame], gap_minutes: float,
+           gap_scenarios: Sequence[float]) -> "_SchemeContext":
+        lsoa, homes, thresholds = area.lsoa, area.homes, list(settings.thresholds_minutes)
+        towns, pcns, wards = (lc.column_assignment(lsoa, n) for n in ("towns", "pcns", "wards"))
+        return cls(lsoa=lsoa, homes=homes, services=area.services, key=tuple(key),
+                   thresholds=tuple(thresholds), base_speed=settings.walk_speed_kmh,
+                   ref={"town": towns, "pcn": pcns},
+                   align_sets={"wards": wards, "towns": towns, "pcns": pcns},
+                   w_child=lsoa.set_index("lsoa21cd")["pop_0_19"],
+                   inputs=ScorecardInputs.of(lsoa, homes, area.services, dist, list(key), thresholds, gap_minutes),
+                   speeds=SpeedCoverage.of(homes, dist_by_speed, gap_scenarios, list(key), thresholds),
+                   fields=distance_field_coverage(homes, dist, list(dist_by_speed), gap_scenarios, list(key),
+                                                  thresholds))
 
     def scorecard(self, sch: Any, dist: pd.DataFrame, gap_minutes: float, speed_kmh: float) -> pd.DataFrame:
         return build_scorecard(sch.assignment, lsoa=self.lsoa, homes=self.homes, services=self.services,
                                distances=dist, key_service_types=list(self.key),
                                thresholds_minutes=list(self.thresholds), align_to=self.ref,
-                               scheme_name=sch.name, gap_threshold_min=gap_minutes, walk_speed_kmh=speed_kmh)
+                               scheme_name=sch.name, gap_threshold_min=gap_minutes, walk_speed_kmh=speed_kmh,
+                               inputs=self.inputs)
 
 
-def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, dist_by_speed: Mapping[float, pd.DataFrame],
-                  gap_minutes: float, gap_scenarios: Sequence[float], weights: Weights, n_draws: int,
-                  concentration: float | None, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Base scorecard of one scheme and its ranking/sensitivity over speed x gap scenarios
-    (scenario scorecards derived from the base and one distance table per speed)."""
+def _score_scheme(sch: Any, ctx: _SchemeContext, dist: pd.DataFrame, gap_minutes: float,
+                  gap_scenarios: Sequence[float], weights: Weights, n_draws: int, concentration: float | None,
+                  seed: int) -> tuple[pd.DataFrame, dict]:
+    """Base scorecard of one scheme and its ranking/sensitivity over speed x gap (x distance-error field)
+    scenarios: each scenario's criteria read from the base scorecard and its access columns (from the
+    run's coverage blocks, :class:`_SchemeContext`), the scenarios' scorecards not built."""
     lc.check_partition(sch.assignment, ctx.lsoa, homes=ctx.homes)
     sc = ctx.scorecard(sch, dist, gap_minutes, ctx.base_speed)
-    scen = scenario_scorecards(sc, sch.assignment, ctx.homes, dist_by_speed, gap_scenarios,
-                               key_service_types=list(ctx.key), thresholds_minutes=list(ctx.thresholds))
+    scen = speed_scenarios(sc, sch.assignment, ctx.homes, ctx.speeds)
     base_name = f"{ctx.base_speed:g}kmh_{gap_minutes:g}min"
-    scen.setdefault(base_name, sc)
-    scen.update(distance_model_scenarios(sc, sch.assignment, ctx.homes, dist, list(dist_by_speed), gap_scenarios,
-                                         key_service_types=list(ctx.key), thresholds_minutes=list(ctx.thresholds)))
-    return sc, sensitivity(scen, weights, n_draws=n_draws, concentration=concentration, seed=seed,
-                           base_scenario=base_name)
+    # the base scenario's own scorecard (the base ranking's): the speed scenario's when there is one
+    base_card = scenario_cards(sc, {base_name: scen[base_name]})[base_name] if base_name in scen else sc
+    crit = scenario_criteria(sc, scen)
+    if base_name not in crit:
+        crit[base_name] = criteria_matrix(sc)
+    if ctx.fields is not None:
+        crit.update(scenario_criteria(sc, distance_field_scenarios(sc, sch.assignment, ctx.homes, ctx.fields)))
+    return sc, sensitivity({base_name: base_card}, weights, n_draws=n_draws, concentration=concentration,
+                           seed=seed, base_scenario=base_name, criteria=crit)
 
 
 def _collect(parts: dict, sch: Any, sc: pd.DataFrame, rank: dict, ctx: _SchemeContext) -> None:

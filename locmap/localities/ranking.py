@@ -40,8 +40,8 @@ import pandas as pd
 
 from locmap.distance.model import error_fields, london_model
 from locmap.errors import MissingColumnError
-from locmap.localities.scorecard import (LocalityHomes, access_columns, coverage_thresholds, key_types,
-                                         nearest_matrix, scenario_cards, scorecard_at_threshold)
+from locmap.localities.scorecard import (COVERAGE_PREFIX, CoverageBlocks, LocalityHomes, coverage_thresholds,
+                                         key_types, nearest_matrix, scenario_cards, scorecard_at_threshold)
 
 CRITERIA: tuple[str, ...] = ("need", "gaps", "readiness", "alignment", "size")
 
@@ -157,8 +157,8 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(out), 0.5, out)
 
 
-def _scorecard_column_error(column: str, scorecard: pd.DataFrame) -> MissingColumnError:
-    err = MissingColumnError("scorecard", column, list(scorecard.columns))
+def _scorecard_column_error(column: str, available: Sequence[str]) -> MissingColumnError:
+    err = MissingColumnError("scorecard", column, list(available))
     err.remedy = ("build the scorecard with locmap.localities.scorecard.build_scorecard: it records "
                   "gap_threshold_min and always has coverage columns at that threshold.")
     return err
@@ -167,7 +167,7 @@ def _scorecard_column_error(column: str, scorecard: pd.DataFrame) -> MissingColu
 def _gap_minutes(scorecard: pd.DataFrame) -> float:
     """The scorecard's one gap threshold (minutes)."""
     if "gap_threshold_min" not in scorecard.columns:
-        raise _scorecard_column_error("gap_threshold_min", scorecard)
+        raise _scorecard_column_error("gap_threshold_min", list(scorecard.columns))
     vals = pd.unique(scorecard["gap_threshold_min"].to_numpy(float))
     if len(vals) != 1:
         raise ValueError(f"scorecard mixes gap thresholds {sorted(vals)}: rank one threshold at a time")
@@ -185,14 +185,22 @@ def resolve_columns(scorecard: pd.DataFrame,
         A threshold-dependent column is missing (the scorecard was built without a coverage
         column at its own gap threshold): never silently skipped.
     """
+    return _resolve_in(list(scorecard.columns), lambda: _gap_minutes(scorecard), columns)
+
+
+def _resolve_in(available: list[str], gap_minutes: Callable[[], float],
+                columns: Mapping[str, list[tuple[str, int]]] | None) -> dict[str, list[tuple[str, int]]]:
+    """:func:`resolve_columns` for a scorecard with the columns ``available`` and the gap threshold
+    ``gap_minutes()`` (read only when a column needs it)."""
+    have = set(available)
     out: dict[str, list[tuple[str, int]]] = {}
     for crit, cols in dict(columns or DEFAULT_CRITERIA_COLUMNS).items():
         resolved = []
         for col, d in cols:
             if GAP_PLACEHOLDER in col:
-                col = col.replace(GAP_PLACEHOLDER, f"{_gap_minutes(scorecard):g}")
-                if col not in scorecard.columns:
-                    raise _scorecard_column_error(col, scorecard)
+                col = col.replace(GAP_PLACEHOLDER, f"{gap_minutes():g}")
+                if col not in have:
+                    raise _scorecard_column_error(col, available)
             resolved.append((col, d))
         out[crit] = resolved
     return out
@@ -231,8 +239,14 @@ def _with_size_fit(scorecard: pd.DataFrame) -> pd.DataFrame:
 
 def _criterion_columns(scorecard: pd.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Those of ``names`` the scorecard has (``size_fit`` computed from the size columns), as float arrays."""
-    sizes = list(SIZE_COLUMNS) if "size_fit" in names and all(c in scorecard.columns for c in SIZE_COLUMNS) else []
-    cols = {c: scorecard[c].to_numpy(float) for c in dict.fromkeys([c for c in names if c in scorecard.columns] + sizes)}
+    return _criterion_arrays(set(scorecard.columns), lambda c: scorecard[c].to_numpy(float), names)
+
+
+def _criterion_arrays(have: set[str], get: Callable[[str], np.ndarray], names: Sequence[str]
+                      ) -> dict[str, np.ndarray]:
+    """:func:`_criterion_columns` of a scorecard with the columns ``have``, column ``c`` being ``get(c)``."""
+    sizes = list(SIZE_COLUMNS) if "size_fit" in names and all(c in have for c in SIZE_COLUMNS) else []
+    cols = {c: get(c) for c in dict.fromkeys([c for c in names if c in have] + sizes)}
     if sizes:
         cols["size_fit"] = _size_fit(*(cols[c] for c in SIZE_COLUMNS))
     return cols
@@ -243,7 +257,13 @@ def _criteria_values(scorecard: pd.DataFrame, columns: Mapping[str, list[tuple[s
     """``(n_localities, 5)`` normalised criteria (:data:`CRITERIA` order; rows: the scorecard's)."""
     resolved = resolve_columns(scorecard, columns)
     sc = _criterion_columns(scorecard, [col for cols in resolved.values() for col, _ in cols])
-    out = np.full((len(scorecard), len(CRITERIA)), 0.5)
+    return _combined(resolved, sc, len(scorecard))
+
+
+def _combined(resolved: Mapping[str, list[tuple[str, int]]], sc: Mapping[str, np.ndarray], n_rows: int
+              ) -> np.ndarray:
+    """Each criterion the mean of its min-max normalised columns (0.5 without any), ``(n_rows, 5)``."""
+    out = np.full((n_rows, len(CRITERIA)), 0.5)
     for i, c in enumerate(CRITERIA):
         parts = [(_minmax(sc[col]) if d > 0 else 1 - _minmax(sc[col]))
                  for col, d in resolved.get(c, []) if col in sc]
@@ -310,6 +330,45 @@ def _scenario_criteria(name: str, scorecard: pd.DataFrame, locs: list[str], firs
     return np.asfortranarray(_criteria_values(scorecard, columns)[[row[n] for n in locs]])
 
 
+def criteria_matrix(scorecard: pd.DataFrame, columns: Mapping[str, list[tuple[str, int]]] | None = None
+                    ) -> np.ndarray:
+    """The criteria :func:`sensitivity` reads from one scorecard (rows in sorted locality order)."""
+    return _scenario_criteria("scorecard", scorecard, sorted(scorecard["locality"].astype(str)), "scorecard",
+                              columns)
+
+
+def scenario_criteria(base: pd.DataFrame, scenarios: Mapping[str, tuple[Mapping[str, np.ndarray], float, float]],
+                      columns: Mapping[str, list[tuple[str, int]]] | None = None) -> dict[str, np.ndarray]:
+    """The criteria :func:`sensitivity` reads from each scenario's scorecard (rows in sorted locality
+    order), from the base scorecard and each scenario's (access columns, gap threshold, speed) --
+    the arguments of :func:`~locmap.localities.scorecard.scenario_cards` -- without building the
+    scorecards: the same numbers to the bit (tested), the scorecard being the base's columns but
+    its coverage ones, then the scenario's access columns, gap threshold and speed."""
+    names = base["locality"].astype(str).tolist()
+    row = {n: i for i, n in enumerate(names)}
+    order = [row[n] for n in sorted(names)]
+    kept = [c for c in base.columns if not str(c).startswith(COVERAGE_PREFIX)]
+    from_base: dict[str, np.ndarray] = {}
+
+    def base_column(c: str) -> np.ndarray:
+        if c not in from_base:
+            from_base[c] = base[c].to_numpy(float)
+        return from_base[c]
+
+    out = {}
+    for name, (access, gap, speed) in scenarios.items():
+        labels = {**access, "gap_threshold_min": np.full(len(base), float(gap))}
+        if "walk_speed_kmh" in base.columns:
+            labels["walk_speed_kmh"] = np.full(len(base), float(speed))
+        available = kept + [c for c in labels if c not in kept]
+        resolved = _resolve_in(available, lambda: float(gap), columns)
+        sc = _criterion_arrays(set(available), lambda c: (np.asarray(labels[c], float) if c in labels
+                                                          else base_column(c)),
+                               [col for cols in resolved.values() for col, _ in cols])
+        out[name] = np.asfortranarray(_combined(resolved, sc, len(base))[order])
+    return out
+
+
 def _draw_weights(rng: np.random.Generator, base_w: np.ndarray, n_draws: int,
                   concentration: float | None) -> np.ndarray:
     alpha = np.ones(len(CRITERIA)) if concentration is None else np.maximum(
@@ -353,7 +412,7 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
                 concentration: float | None = None, seed: int = 0,
                 columns: Mapping[str, list[tuple[str, int]]] | None = None,
                 scenario_probs: Mapping[str, float] | None = None,
-                base_scenario: str | None = None) -> dict:
+                base_scenario: str | None = None, criteria: Mapping[str, np.ndarray] | None = None) -> dict:
     """Monte-Carlo stability of the pathfinder ranking.
 
     Parameters
@@ -371,6 +430,10 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
         to the base weights.
     seed : int
         Seed of numpy's ``default_rng``: same inputs, same output.
+    criteria : mapping scenario -> ndarray, optional
+        Scenarios given by their criteria (:func:`scenario_criteria`) rather than a scorecard:
+        the scenarios are then those of ``criteria``, in its order, followed by those of
+        ``scorecards`` not in it; ``scorecards`` must hold the base scenario's scorecard.
 
     Returns
     -------
@@ -382,10 +445,15 @@ def sensitivity(scorecards: pd.DataFrame | Mapping[str, pd.DataFrame],
     weights = weights or Weights()
     if isinstance(scorecards, pd.DataFrame):
         scorecards = {"base": scorecards}
-    names = list(scorecards)
+    criteria = criteria or {}
+    names = list(criteria) + [n for n in scorecards if n not in criteria]
     base_scenario = base_scenario or names[0]
-    locs = sorted(scorecards[names[0]]["locality"].astype(str))
-    Cs = np.stack([_scenario_criteria(n, sc, locs, names[0], columns) for n, sc in scorecards.items()])
+    first = names[0] if names[0] in scorecards else base_scenario
+    if first not in scorecards:
+        raise ValueError(f"sensitivity: no scorecard of the base scenario '{base_scenario}'")
+    locs = sorted(scorecards[first]["locality"].astype(str))
+    Cs = np.stack([criteria[n] if n in criteria else _scenario_criteria(n, scorecards[n], locs, first, columns)
+                   for n in names])
     rng = np.random.default_rng(seed)
     base_w = weights.as_array()
     W = _draw_weights(rng, base_w, n_draws, concentration)
@@ -432,31 +500,58 @@ def distance_fields(homes, n_fields: int = DISTANCE_FIELDS, seed: int = DISTANCE
     return [pd.Series(row, index=ids) for row in f]
 
 
-def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, distances: pd.DataFrame,
+def distance_field_coverage(homes, distances: pd.DataFrame, speeds_kmh: Sequence[float],
+                            gap_scenarios: Sequence[float], key_service_types: Sequence[str] | None = None,
+                            thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
+                            n_fields: int = DISTANCE_FIELDS) -> CoverageBlocks | None:
+    """The coverage blocks of every (distance field x speed) scenario (None when any distance is along
+    streets, or without fields): what :func:`distance_model_scenarios` sums per scheme, built once
+    for all of a run's schemes."""
+    methods = set(distances["method"].dropna().unique()) if "method" in distances else {"estimated"}
+    if methods != {"estimated"} or n_fields < 1:
+        return None
+    # rank-1 metres per home and type; each field's minutes at each speed (metres x ratio / speed)
+    metres = nearest_matrix(distances, homes["home_id"].to_numpy(), "distance_m")
+    minutes = {(j, v): metres.mul(mult.to_numpy(float), axis=0) / (v * 1000.0 / 60.0)
+               for j, mult in enumerate(distance_fields(homes, n_fields), start=1) for v in speeds_kmh}
+    return CoverageBlocks.of(homes["pop_0_19"].astype(float).to_numpy(), minutes,
+                             key_types(distances, key_service_types), thresholds_minutes, gap_scenarios)
+
+
+def distance_model_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, distances: pd.DataFrame | None,
                              speeds_kmh: Sequence[float], gap_scenarios: Sequence[float],
                              key_service_types: Sequence[str] | None = None,
                              thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
-                             n_fields: int = DISTANCE_FIELDS) -> dict[str, pd.DataFrame]:
+                             n_fields: int = DISTANCE_FIELDS, coverage: CoverageBlocks | None = None
+                             ) -> dict[str, pd.DataFrame]:
     """Scorecards of every (distance field x speed x gap) scenario for estimated distances
     (``{}`` when any distance is along streets: the street distance stands).  Names end in
     ``_distfield<j>``; :func:`sensitivity` reports per field who is first most often.
 
     Each field multiplies every home's distances by its block's drawn ratio; the scorecards are
     :func:`~locmap.localities.scorecard.scenario_scorecards` of those distances, computed from one
-    home x service-type matrix for all fields and speeds."""
-    methods = set(distances["method"].dropna().unique()) if "method" in distances else {"estimated"}
-    if methods != {"estimated"} or n_fields < 1:
-        return {}
-    # 1. rank-1 metres per home and type; each field's minutes at each speed (metres x ratio / speed)
-    metres = nearest_matrix(distances, homes["home_id"].to_numpy(), "distance_m")
-    minutes = {(j, v): metres.mul(mult.to_numpy(float), axis=0) / (v * 1000.0 / 60.0)
-               for j, mult in enumerate(distance_fields(homes, n_fields), start=1) for v in speeds_kmh}
-    # 2. coverage and gaps of every scenario in one pass; the scorecards in field, speed, gap order
-    by_loc = LocalityHomes.of(homes, assignment, base["locality"])
-    acc = access_columns(by_loc, minutes, key_types(distances, key_service_types), thresholds_minutes,
-                         gap_scenarios)
-    return scenario_cards(base, {f"{v:g}kmh_{g:g}min{FIELD_SUFFIX}{j}": (acc[(j, v)][float(g)], g, v)
-                                 for (j, v) in minutes for g in gap_scenarios})
+    home x service-type matrix for all fields and speeds.  ``coverage``: the
+    :func:`distance_field_coverage` of these arguments, built once for many schemes (then
+    ``distances`` is not read; pass ``distances=None`` when it returned None, i.e. no fields)."""
+    if coverage is None:
+        coverage = None if distances is None else distance_field_coverage(
+            homes, distances, speeds_kmh, gap_scenarios, key_service_types, thresholds_minutes, n_fields)
+        if coverage is None:
+            return {}
+    elif coverage.gap_thresholds_min != tuple(gap_scenarios):
+        raise ValueError(f"coverage built for gap scenarios {coverage.gap_thresholds_min}, not {tuple(gap_scenarios)}")
+    return scenario_cards(base, distance_field_scenarios(base, assignment, homes, coverage))
+
+
+def distance_field_scenarios(base: pd.DataFrame, assignment: pd.Series, homes, coverage: CoverageBlocks
+                             ) -> dict[str, tuple[dict[str, np.ndarray], float, float]]:
+    """``"<speed>kmh_<gap>min_distfield<j>"`` -> (access columns, gap threshold, speed) of every scenario
+    of :func:`distance_field_coverage` for one scheme (field, speed, gap order): what
+    :func:`~locmap.localities.scorecard.scenario_cards` turns into their scorecards."""
+    # coverage and gaps of every scenario in one grouped sum
+    acc = coverage.per_locality(LocalityHomes.of(homes, assignment, base["locality"]))
+    return {f"{v:g}kmh_{g:g}min{FIELD_SUFFIX}{j}": (acc[(j, v)][float(g)], g, v)
+            for (j, v), _ in coverage.layout for g in coverage.gap_thresholds_min}
 
 
 def _field_rule_inputs(names: list[str], base_scenario: str, Cs: np.ndarray, base_w: np.ndarray,

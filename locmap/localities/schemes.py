@@ -126,11 +126,18 @@ def dissolve_scheme(lsoa: gpd.GeoDataFrame, assignment: pd.Series) -> gpd.GeoDat
     return out.sort_values("locality").reset_index(drop=True)
 
 
-def _make_scheme(name: str, lsoa: gpd.GeoDataFrame, assignment: pd.Series,
-                 report: pd.DataFrame | None = None, meta: dict | None = None) -> Scheme:
+def _scheme_assignment(assignment: pd.Series) -> pd.Series:
+    """A scheme's ``assignment`` as :class:`Scheme` holds it (before sorting): names as str, index and
+    values named."""
     assignment = assignment.astype(str)
     assignment.index.name = LSOA_ID
     assignment.name = "locality"
+    return assignment
+
+
+def _make_scheme(name: str, lsoa: gpd.GeoDataFrame, assignment: pd.Series,
+                 report: pd.DataFrame | None = None, meta: dict | None = None) -> Scheme:
+    assignment = _scheme_assignment(assignment)
     return Scheme(name=name, assignment=assignment.sort_index(),
                   localities=dissolve_scheme(lsoa, assignment),
                   report=report if report is not None else pd.DataFrame(),
@@ -148,17 +155,29 @@ def scheme_from_column(lsoa: gpd.GeoDataFrame, column: str, name: str | None = N
     PartitionError
         Some LSOAs have no value in ``column``.
     """
+    assignment = _column_values(lsoa, column, name)
+    report = pd.DataFrame({LSOA_ID: assignment.index, "locality": assignment.to_numpy(),
+                           "method": f"column:{column}"})
+    return _make_scheme(name or column, lsoa, assignment, report,
+                        {"source": f"lsoa column '{column}'"})
+
+
+def _column_values(lsoa: pd.DataFrame, column: str, name: str | None) -> pd.Series:
+    """``lsoa21cd`` -> the LSOA's ``column`` value (str); PartitionError when an LSOA has none."""
     _require(lsoa, [LSOA_ID, column], "lsoa layer")
     missing = lsoa[lsoa[column].isna()]
     if len(missing):
         raise PartitionError(
             f"scheme '{name or column}': {len(missing)} LSOA(s) have no '{column}' "
             f"(e.g. {', '.join(missing[LSOA_ID].astype(str).head(5))})")
-    assignment = pd.Series(lsoa[column].astype(str).to_numpy(), index=lsoa[LSOA_ID].to_numpy())
-    report = pd.DataFrame({LSOA_ID: assignment.index, "locality": assignment.to_numpy(),
-                           "method": f"column:{column}"})
-    return _make_scheme(name or column, lsoa, assignment, report,
-                        {"source": f"lsoa column '{column}'"})
+    return pd.Series(lsoa[column].astype(str).to_numpy(), index=lsoa[LSOA_ID].to_numpy())
+
+
+def column_assignment(lsoa: pd.DataFrame, name: str) -> pd.Series:
+    """The ``assignment`` of :func:`column_scheme` (``towns``, ``pcns``, ``wards``) without dissolving
+    the localities' polygons: for what needs only which LSOA is in which locality."""
+    return _scheme_assignment(_column_values(lsoa, scheme_column(lsoa, name), column_scheme_name(name))
+                              ).sort_index()
 
 
 def column_scheme_name(name: str) -> str | None:
@@ -511,9 +530,11 @@ def _cityblock(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
     return cdist(X, X if Y is None else np.asarray(Y, dtype=float), "cityblock")
 
 
-def _forest_labels(n_nodes: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _forest_labels(n_nodes: int, rows: np.ndarray | list[int], cols: np.ndarray | list[int]) -> np.ndarray:
     """Component of each node of the forest with edges ``rows[i]``-``cols[i]``, numbered in the
     order of each component's lowest node (scipy's ``connected_components`` numbering)."""
+    rows = rows.tolist() if isinstance(rows, np.ndarray) else rows
+    cols = cols.tolist() if isinstance(cols, np.ndarray) else cols
     root = list(range(n_nodes))
 
     def find(x: int) -> int:
@@ -522,7 +543,7 @@ def _forest_labels(n_nodes: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
             x = root[x]
         return x
 
-    for a, b in zip(rows.tolist(), cols.tolist()):
+    for a, b in zip(rows, cols):
         ra, rb = find(a), find(b)
         if ra != rb:
             root[max(ra, rb)] = min(ra, rb)
@@ -539,10 +560,11 @@ def _best_cut(forest, msf, data: np.ndarray, quorum: float) -> tuple[int, int, f
     nodes are connected, so every score is the one spopt computes.
     """
     rows, cols = msf.nonzero()
+    r, c = rows.tolist(), cols.tolist()
     best = (np.nan, np.nan, np.inf)
     for e in range(len(rows)):
-        keep = np.r_[0:e, e + 1:len(rows)]
-        score = forest.score(data, labels=_forest_labels(msf.shape[0], rows[keep], cols[keep]), quorum=quorum)
+        labels = _forest_labels(msf.shape[0], r[:e] + r[e + 1:], c[:e] + c[e + 1:])
+        score = forest.score(data, labels=labels, quorum=quorum)
         if score < best[2]:
             best = (rows[e], cols[e], score)
     return best

@@ -108,11 +108,17 @@ def service_locality(services: gpd.GeoDataFrame, lsoa: gpd.GeoDataFrame,
 
     Returns a Series indexed by ``service_id``.
     """
+    return service_lsoa(services, lsoa).map(assignment)
+
+
+def service_lsoa(services: gpd.GeoDataFrame, lsoa: gpd.GeoDataFrame) -> pd.Series:
+    """LSOA of each located service (point in LSOA polygon; NaN outside the area), indexed by
+    ``service_id``: what :func:`service_locality` maps to a scheme's localities."""
     s = services[services.geometry.notna() & ~services.geometry.is_empty]
     s = s[["service_id", "geometry"]]
     j = gpd.sjoin(s, lsoa[[LSOA_ID, "geometry"]], how="left", predicate="within")
     j = j.drop_duplicates("service_id")
-    out = j[LSOA_ID].map(assignment)
+    out = j[LSOA_ID].copy()
     out.index = j["service_id"].to_numpy()
     return out
 
@@ -236,6 +242,51 @@ def _with_gap(thresholds_minutes: Sequence[float], gap_threshold_min: float) -> 
     return out
 
 
+@dataclass(frozen=True)
+class CoverageBlocks:
+    """The 0/1 coverage and gap columns of every scenario (:func:`coverage_hits`), each weighted by
+    the children at each home: ``X`` is homes x (children, then each scenario's columns as
+    ``layout`` lists them).  Nothing in it depends on the scheme, so a run builds it once and sums
+    it per locality for every scheme (:meth:`per_locality`)."""
+
+    layout: tuple[tuple[object, tuple[str, ...]], ...]
+    X: np.ndarray
+    thresholds_minutes: tuple[float, ...]
+    gap_thresholds_min: tuple[float, ...]
+
+    @classmethod
+    def of(cls, children: np.ndarray, minutes_by_scenario: Mapping[object, pd.DataFrame], key: Sequence[str],
+           thresholds_minutes: Sequence[float], gap_thresholds_min: Sequence[float]) -> "CoverageBlocks":
+        """``children`` at each home (:attr:`LocalityHomes.children`); ``minutes_by_scenario``:
+        :func:`nearest_matrix` of each scenario (rows: the same homes)."""
+        all_t = list(thresholds_minutes) + [float(g) for g in gap_thresholds_min
+                                            if float(g) not in {float(t) for t in thresholds_minutes}]
+        layout, blocks = [], [children[:, None]]
+        for name, mins in minutes_by_scenario.items():
+            cols, hits = coverage_hits(mins, key, all_t, gap_thresholds_min)
+            layout.append((name, tuple(cols)))
+            blocks.append(children[:, None] * hits)
+        return cls(tuple(layout), np.hstack(blocks), tuple(thresholds_minutes), tuple(gap_thresholds_min))
+
+    def per_locality(self, homes: LocalityHomes) -> dict[object, dict[float, dict[str, np.ndarray]]]:
+        """What :func:`access_columns` returns for the localities of ``homes`` (one grouped sum)."""
+        S = homes.sums(self.X)
+        kids, at = S[:, 0], 1
+        out: dict[object, dict[float, dict[str, np.ndarray]]] = {}
+        for name, cols in self.layout:
+            sums = dict(zip(cols, S[:, at:at + len(cols)].T))
+            at += len(cols)
+            out[name] = {}
+            for g in self.gap_thresholds_min:
+                wanted = [c for T in _with_gap(self.thresholds_minutes, g) for c in cols
+                          if c.startswith(f"{COVERAGE_PREFIX}{T:g}min_")]
+                card = {c: 100 * sums[c] / kids for c in wanted}
+                card["gap_children"] = sums[f"gap_{float(g):g}"]
+                card["pct_gap_children"] = 100 * card["gap_children"] / kids
+                out[name][float(g)] = card
+        return out
+
+
 def access_columns(homes: LocalityHomes, minutes_by_scenario: Mapping[str, pd.DataFrame], key: Sequence[str],
                    thresholds_minutes: Sequence[float], gap_thresholds_min: Sequence[float]
                    ) -> dict[str, dict[float, dict[str, np.ndarray]]]:
@@ -243,32 +294,11 @@ def access_columns(homes: LocalityHomes, minutes_by_scenario: Mapping[str, pd.Da
 
     Returns ``{scenario: {gap: {column: values in homes.localities order}}}`` with the columns of
     :func:`build_scorecard` at that gap threshold (coverage at ``thresholds_minutes`` and the gap,
-    ``gap_children`` and ``pct_gap_children``): all scenarios' children summed in one pass.
+    ``gap_children`` and ``pct_gap_children``): all scenarios' children summed in one pass
+    (:class:`CoverageBlocks`).
     """
-    # 1. 0/1 columns of every scenario, weighted by the children at each home
-    all_t = list(thresholds_minutes) + [float(g) for g in gap_thresholds_min
-                                        if float(g) not in {float(t) for t in thresholds_minutes}]
-    layout, blocks = [], [homes.children[:, None]]
-    for name, mins in minutes_by_scenario.items():
-        cols, hits = coverage_hits(mins, key, all_t, gap_thresholds_min)
-        layout.append((name, cols))
-        blocks.append(homes.children[:, None] * hits)
-    # 2. one grouped sum; percentages of each locality's children
-    S = homes.sums(np.hstack(blocks))
-    kids, at = S[:, 0], 1
-    out: dict[str, dict[float, dict[str, np.ndarray]]] = {}
-    for name, cols in layout:
-        sums = dict(zip(cols, S[:, at:at + len(cols)].T))
-        at += len(cols)
-        out[name] = {}
-        for g in gap_thresholds_min:
-            wanted = [c for T in _with_gap(thresholds_minutes, g) for c in cols
-                      if c.startswith(f"{COVERAGE_PREFIX}{T:g}min_")]
-            card = {c: 100 * sums[c] / kids for c in wanted}
-            card["gap_children"] = sums[f"gap_{float(g):g}"]
-            card["pct_gap_children"] = 100 * card["gap_children"] / kids
-            out[name][float(g)] = card
-    return out
+    return CoverageBlocks.of(homes.children, minutes_by_scenario, key, thresholds_minutes,
+                             gap_thresholds_min).per_locality(homes)
 
 
 def _card_columns(base: pd.DataFrame, scenario_cols: Sequence[str]) -> list[str]:
@@ -308,35 +338,78 @@ def scenario_cards(base: pd.DataFrame, scenarios: Mapping[str, tuple[Mapping[str
     return {nm: out[nm] for nm in scenarios}
 
 
+@dataclass(frozen=True)
+class SpeedCoverage:
+    """The coverage blocks of every (walking speed x gap threshold) scenario, speeds with the same key
+    service types in one :class:`CoverageBlocks`: what :func:`scenario_scorecards` sums per scheme,
+    built once for all of a run's schemes (:meth:`of`)."""
+
+    speeds: tuple[float, ...]
+    gap_scenarios: tuple[float, ...]
+    groups: tuple[tuple[tuple[float, ...], CoverageBlocks], ...]
+
+    @classmethod
+    def of(cls, homes: pd.DataFrame, distances_by_speed: Mapping[float, pd.DataFrame],
+           gap_scenarios: Sequence[float], key_service_types: Sequence[str] | None = None,
+           thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
+           child_col: str = "pop_0_19") -> "SpeedCoverage":
+        ids = homes["home_id"].to_numpy()
+        children = homes[child_col].astype(float).to_numpy()
+        keys = {v: key_types(dist, key_service_types) for v, dist in distances_by_speed.items()}
+        groups = []
+        for key in dict.fromkeys(tuple(k) for k in keys.values()):  # speeds sharing the key types
+            speeds = tuple(v for v in distances_by_speed if tuple(keys[v]) == key)
+            groups.append((speeds, CoverageBlocks.of(children, {v: nearest_matrix(distances_by_speed[v], ids)
+                                                                for v in speeds}, list(key),
+                                                     thresholds_minutes, gap_scenarios)))
+        return cls(tuple(distances_by_speed), tuple(gap_scenarios), tuple(groups))
+
+
 def scenario_scorecards(base: pd.DataFrame, assignment: pd.Series, homes: pd.DataFrame,
-                        distances_by_speed: Mapping[float, pd.DataFrame], gap_scenarios: Sequence[float],
+                        distances_by_speed: Mapping[float, pd.DataFrame] | None, gap_scenarios: Sequence[float],
                         key_service_types: Sequence[str] | None = None,
                         thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0),
-                        child_col: str = "pop_0_19") -> dict[str, pd.DataFrame]:
+                        child_col: str = "pop_0_19", coverage: SpeedCoverage | None = None
+                        ) -> dict[str, pd.DataFrame]:
     """Scorecards of every (walking speed x gap threshold) scenario, derived from one base scorecard.
 
     Only the access and gap columns depend on the scenario (re-read from that speed's distance
     table, one :func:`nearest_matrix` per speed); need, assets, hard-edge risk (the nearest service
     does not change when every time is scaled by the same speed), size and alignment are the
     base's.  Exactly equal to :func:`build_scorecard` per scenario (tested), without rebuilding the
-    scenario-independent parts.
+    scenario-independent parts.  ``coverage``: the :class:`SpeedCoverage` of these distances, gap
+    scenarios, key types, thresholds and homes, built once for many schemes (then
+    ``distances_by_speed`` is not read).
 
     Returns
     -------
     dict
         ``"<speed>kmh_<gap>min"`` -> scorecard (the base's columns and order).
     """
-    H = LocalityHomes.of(homes, assignment, base["locality"], child_col)
-    ids = homes["home_id"].to_numpy()
-    keys = {v: key_types(dist, key_service_types) for v, dist in distances_by_speed.items()}
+    if coverage is None:
+        coverage = SpeedCoverage.of(homes, distances_by_speed, gap_scenarios, key_service_types,
+                                    thresholds_minutes, child_col)
+    elif coverage.gap_scenarios != tuple(gap_scenarios):
+        raise ValueError(f"coverage built for gap scenarios {coverage.gap_scenarios}, not {tuple(gap_scenarios)}")
+    scen = speed_scenarios(base, assignment, homes, coverage, child_col)
     out: dict[str, pd.DataFrame] = {}
-    for key in dict.fromkeys(tuple(k) for k in keys.values()):  # speeds sharing the key types
-        speeds = [v for v in distances_by_speed if tuple(keys[v]) == key]
-        acc = access_columns(H, {v: nearest_matrix(distances_by_speed[v], ids) for v in speeds}, list(key),
-                             thresholds_minutes, gap_scenarios)
-        out.update(scenario_cards(base, {f"{v:g}kmh_{g:g}min": (acc[v][float(g)], g, v)
-                                         for v in speeds for g in gap_scenarios}))
-    return {f"{v:g}kmh_{g:g}min": out[f"{v:g}kmh_{g:g}min"] for v in distances_by_speed for g in gap_scenarios}
+    for speeds, _ in coverage.groups:
+        out.update(scenario_cards(base, {f"{v:g}kmh_{g:g}min": scen[f"{v:g}kmh_{g:g}min"]
+                                         for v in speeds for g in coverage.gap_scenarios}))
+    return {name: out[name] for name in scen}
+
+
+def speed_scenarios(base: pd.DataFrame, assignment: pd.Series, homes: pd.DataFrame, coverage: SpeedCoverage,
+                    child_col: str = "pop_0_19") -> dict[str, tuple[dict[str, np.ndarray], float, float]]:
+    """``"<speed>kmh_<gap>min"`` -> (access columns, gap threshold, speed) of every scenario of
+    ``coverage`` for one scheme: what :func:`scenario_cards` turns into the scenarios' scorecards
+    (:func:`scenario_scorecards`), speeds in ``coverage``'s order."""
+    H = LocalityHomes.of(homes, assignment, base["locality"], child_col)
+    out: dict[str, tuple[dict[str, np.ndarray], float, float]] = {}
+    for speeds, blocks in coverage.groups:
+        acc = blocks.per_locality(H)
+        out.update({f"{v:g}kmh_{g:g}min": (acc[v][float(g)], g, v) for v in speeds for g in coverage.gap_scenarios})
+    return {f"{v:g}kmh_{g:g}min": out[f"{v:g}kmh_{g:g}min"] for v in coverage.speeds for g in coverage.gap_scenarios}
 
 
 def key_types(distances: pd.DataFrame, key_service_types: Sequence[str] | None) -> list[str]:
@@ -405,22 +478,15 @@ def _population_and_need(L: pd.DataFrame, child_col: str) -> pd.DataFrame:
     return out
 
 
-def _assets(out: pd.DataFrame, services: gpd.GeoDataFrame, lsoa: gpd.GeoDataFrame,
-            assignment: pd.Series, child_col: str,
-            service_types: Sequence[str] | None) -> pd.Series:
+def _assets(out: pd.DataFrame, inputs: "ScorecardInputs", assignment: pd.Series, child_col: str) -> pd.Series:
     """Add service counts and per-1,000 rates to ``out``; return each located service's locality."""
-    svc = services
-    if "located" in svc.columns:
-        svc = svc[svc["located"].fillna(False).astype(bool)]
-    svc_loc = service_locality(svc, lsoa, assignment)
-    s_tab = pd.DataFrame({"service_id": svc["service_id"].to_numpy(),
-                          "service_type": svc["service_type"].to_numpy()})
+    svc_loc = inputs.service_lsoa.map(assignment)
+    s_tab = inputs.located.copy()
     s_tab["locality"] = s_tab["service_id"].map(svc_loc)
-    types = list(service_types) if service_types else sorted(set(svc["service_type"]))
     cnt = s_tab.dropna(subset=["locality"]).groupby(["locality", "service_type"]).size()
     cnt = cnt.unstack(fill_value=0).reindex(index=out.index, fill_value=0)
     out["n_services_total"] = cnt.sum(axis=1) if len(cnt.columns) else 0
-    for t in types:
+    for t in inputs.service_types:
         n = cnt[t] if t in cnt.columns else pd.Series(0, index=out.index)
         out[f"n_{t}"] = n.astype(int)
         out[f"{t}_per_1000"] = 1000 * n / out[child_col].replace(0, np.nan)
@@ -432,15 +498,27 @@ def _share(w: pd.Series, hit: pd.Series, loc: pd.Series, kids: pd.Series) -> pd.
     return 100 * (w * hit.astype(float)).groupby(loc).sum() / kids
 
 
-def _hard_edge(out: pd.DataFrame, H: pd.DataFrame, near: pd.DataFrame, key: list[str],
-               svc_loc: pd.Series, child_col: str) -> None:
-    """Nearest key service / children's centre across the locality edge or the borough border."""
-    w, loc = H[child_col].astype(float), H["locality"]
-    kids = w.groupby(loc).sum()
+def _nearest_rows(near: pd.DataFrame, key: list[str], home_index: pd.Index
+                  ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Each home's nearest key service (None without key types) and nearest children's centre
+    (None when the register has none): rows of ``near`` indexed by ``home_index``."""
+    nk = nc = None
     if key:
         nk = near[near["service_type"].isin(key)].sort_values(
             ["home_id", "minutes", "service_type"]).drop_duplicates("home_id")
-        nk = nk.set_index("home_id").reindex(H.index)
+        nk = nk.set_index("home_id").reindex(home_index)
+    if (near["service_type"] == "childrens_centre").any():
+        nc = near[near["service_type"] == "childrens_centre"].set_index("home_id").reindex(home_index)
+    return nk, nc
+
+
+def _hard_edge(out: pd.DataFrame, H: pd.DataFrame, inputs: "ScorecardInputs", svc_loc: pd.Series,
+               child_col: str) -> None:
+    """Nearest key service / children's centre across the locality edge or the borough border."""
+    w, loc = H[child_col].astype(float), H["locality"]
+    kids = w.groupby(loc).sum()
+    nk, nc = inputs.nearest_key, inputs.nearest_cc
+    if nk is not None:
         cross = (nk["cross_border"].fillna(False).astype(bool) if "cross_border" in nk.columns
                  else pd.Series(False, index=H.index))
         sloc = nk["service_id"].map(svc_loc)
@@ -450,8 +528,7 @@ def _hard_edge(out: pd.DataFrame, H: pd.DataFrame, near: pd.DataFrame, key: list
         out["pct_children_nearest_key_outside_borough"] = _share(w, outside, loc, kids)
         out["hard_edge_risk_pct"] = (out["pct_children_nearest_key_other_locality"]
                                      + out["pct_children_nearest_key_outside_borough"])
-    if (near["service_type"] == "childrens_centre").any():
-        nc = near[near["service_type"] == "childrens_centre"].set_index("home_id").reindex(H.index)
+    if nc is not None:
         cross = nc["cross_border"].fillna(False).astype(bool) if "cross_border" in nc else False
         sloc = nc["service_id"].map(svc_loc)
         across = (cross | (sloc != loc)) & nc["service_id"].notna()
@@ -481,15 +558,72 @@ def _alignment(out: pd.DataFrame, L: pd.DataFrame, assignment: pd.Series,
         out[f"align_{nm}_share"] = t.max(axis=1).reindex(out.index)
 
 
-def _run_labels(out: pd.DataFrame, distances: pd.DataFrame, gap_threshold_min: float,
+def _method_label(distances: pd.DataFrame) -> str | None:
+    """The distance-method label of the run (None: the table has no methods)."""
+    if "method" in distances.columns and len(distances):
+        return "; ".join(method_label(x) for x in sorted(distances["method"].dropna().unique()))
+    return None
+
+
+def _run_labels(out: pd.DataFrame, label: str | None, gap_threshold_min: float,
                 walk_speed_kmh: float | None) -> None:
     """Gap threshold, walking speed and the distance-method label of the run."""
     out["gap_threshold_min"] = float(gap_threshold_min)
     if walk_speed_kmh is not None:
         out["walk_speed_kmh"] = float(walk_speed_kmh)
-    if "method" in distances.columns and len(distances):
-        m = sorted(distances["method"].dropna().unique())
-        out["distance_method"] = "; ".join(method_label(x) for x in m)
+    if label is not None:
+        out["distance_method"] = label
+
+
+@dataclass(frozen=True)
+class ScorecardInputs:
+    """What a scorecard reads from the LSOAs, homes, services and distance table whatever the scheme:
+    located services and their LSOA (one spatial join), each home's nearest key service and
+    children's centre, the coverage and gap blocks of the distances (:class:`CoverageBlocks`) and
+    the distance-method label.  A run builds it once (:meth:`of`) and passes it to
+    :func:`build_scorecard` for every scheme; the scorecards are the same as without it (tested)."""
+
+    key: tuple[str, ...]
+    thresholds_minutes: tuple[float, ...]
+    gap_threshold_min: float
+    child_col: str
+    service_types: tuple[str, ...]
+    located: pd.DataFrame  # service_id, service_type of every located service
+    service_lsoa: pd.Series  # service_id -> lsoa21cd (NaN outside the area)
+    nearest_key: pd.DataFrame | None  # rows of the distance table, index home_id (homes' order)
+    nearest_cc: pd.DataFrame | None
+    coverage: CoverageBlocks  # scenario "base": the distances' own minutes
+    method: str | None
+
+    @classmethod
+    def of(cls, lsoa: gpd.GeoDataFrame, homes: pd.DataFrame, services: gpd.GeoDataFrame,
+           distances: pd.DataFrame, key_service_types: Sequence[str] | None = None,
+           thresholds_minutes: Sequence[float] = (10.0, 15.0, 20.0), gap_threshold_min: float = 15.0,
+           child_col: str = "pop_0_19", service_types: Sequence[str] | None = None) -> "ScorecardInputs":
+        """The inputs :func:`build_scorecard` derives from these arguments (the same names)."""
+        _check_inputs(lsoa, homes, distances, child_col)
+        present = set(distances["service_type"].unique())
+        key = list(key_service_types) if key_service_types else [t for t in DEFAULT_KEY_TYPES if t in present]
+        key = [t for t in key if t in present]
+        svc = services[services["located"].fillna(False).astype(bool)] if "located" in services.columns \
+            else services
+        located = pd.DataFrame({"service_id": svc["service_id"].to_numpy(),
+                                "service_type": svc["service_type"].to_numpy()})
+        home_index = pd.Index(homes["home_id"], name="home_id")
+        nk, nc = _nearest_rows(_nearest_by_type(distances), key, home_index)
+        coverage = CoverageBlocks.of(homes[child_col].astype(float).to_numpy(),
+                                     {"base": nearest_matrix(distances, home_index)}, key, thresholds_minutes,
+                                     [gap_threshold_min])
+        return cls(tuple(key), tuple(thresholds_minutes), float(gap_threshold_min), child_col,
+                   tuple(service_types) if service_types else tuple(sorted(set(svc["service_type"]))),
+                   located, service_lsoa(svc, lsoa), nk, nc, coverage, _method_label(distances))
+
+    def check(self, thresholds_minutes: Sequence[float], gap_threshold_min: float, child_col: str) -> None:
+        """ValueError unless built for these thresholds, gap threshold and child column."""
+        want = (tuple(thresholds_minutes), float(gap_threshold_min), child_col)
+        if (self.thresholds_minutes, self.gap_threshold_min, self.child_col) != want:
+            raise ValueError(f"scorecard inputs built for thresholds, gap and children "
+                             f"{(self.thresholds_minutes, self.gap_threshold_min, self.child_col)}, not {want}")
 
 
 def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.DataFrame,
@@ -500,7 +634,8 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
                     size_guide: tuple[float, float] = DEFAULT_SIZE_GUIDE,
                     align_to: Mapping[str, pd.Series] | None = None,
                     scheme_name: str = "scheme", walk_speed_kmh: float | None = None,
-                    service_types: Sequence[str] | None = None) -> pd.DataFrame:
+                    service_types: Sequence[str] | None = None,
+                    inputs: ScorecardInputs | None = None) -> pd.DataFrame:
     """One row per locality with need, assets, access, hard-edge risk, size and alignment.
 
     Parameters
@@ -528,38 +663,41 @@ def build_scorecard(assignment: pd.Series, lsoa: gpd.GeoDataFrame, homes: pd.Dat
         ``{"town": lsoa->town, "pcn": lsoa->pcn}``: adds ``align_<name>_best/_share``.
     walk_speed_kmh : float, optional
         Recorded in the output (the minutes in ``distances`` already use it).
+    inputs : ScorecardInputs, optional
+        What does not depend on the scheme, built once from these same ``lsoa, homes, services,
+        distances, key_service_types, thresholds_minutes, gap_threshold_min, child_col,
+        service_types`` (:meth:`ScorecardInputs.of`) for many schemes; the scorecard is the same.
 
     Returns
     -------
     DataFrame
         Sorted by locality; see :func:`column_descriptions`.
     """
-    # 1. validate and pick the key service types present in the distance table
+    # 1. what does not depend on the scheme (given, or derived here)
     _check_inputs(lsoa, homes, distances, child_col)
-    present = set(distances["service_type"].unique())
-    key = list(key_service_types) if key_service_types else [t for t in DEFAULT_KEY_TYPES if t in present]
-    key = [t for t in key if t in present]
+    if inputs is None:
+        inputs = ScorecardInputs.of(lsoa, homes, services, distances, key_service_types, thresholds_minutes,
+                                    gap_threshold_min, child_col, service_types)
+    else:
+        inputs.check(thresholds_minutes, gap_threshold_min, child_col)
     # 2. population, need and assets per locality (LSOA layer + service register)
     L = pd.DataFrame(lsoa.drop(columns="geometry", errors="ignore")).copy()
     L["locality"] = L[LSOA_ID].map(assignment)
     out = _population_and_need(L, child_col)
-    svc_loc = _assets(out, services, lsoa, assignment, child_col, service_types)
+    svc_loc = _assets(out, inputs, assignment, child_col)
     # 3. access, gaps and hard-edge risk from the distance table (rank 1 per home x type)
     H = pd.DataFrame(homes[["home_id", LSOA_ID, child_col]]).copy()
     H["locality"] = H[LSOA_ID].map(assignment)
     H = H.set_index("home_id")
-    near = _nearest_by_type(distances)
     by_loc = LocalityHomes.of(homes, assignment, out.index, child_col)
-    acc = access_columns(by_loc, {"base": nearest_matrix(distances, H.index)}, key, thresholds_minutes,
-                         [gap_threshold_min])
-    for col, values in acc["base"][float(gap_threshold_min)].items():
+    for col, values in inputs.coverage.per_locality(by_loc)["base"][float(gap_threshold_min)].items():
         out[col] = values
-    _hard_edge(out, H, near, key, svc_loc, child_col)
+    _hard_edge(out, H, inputs, svc_loc, child_col)
     # 4. size against the guide, alignment with towns/PCNs, labels of the run
     _size(out, size_guide, child_col)
     if align_to:
         _alignment(out, L, assignment, align_to, child_col)
-    _run_labels(out, distances, gap_threshold_min, walk_speed_kmh)
+    _run_labels(out, inputs.method, gap_threshold_min, walk_speed_kmh)
     out = out.reset_index().rename(columns={"index": "locality"})
     out.insert(0, "scheme", scheme_name)
     return out.sort_values("locality").reset_index(drop=True)

@@ -263,7 +263,7 @@ def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
         C_rep, w_rep = _aggregate_cost_rows(C_rep, w_rep, max_demand_points)
         note = (f"; demand aggregated from {first.size} to {max_demand_points} points (k-means on cost "
                 "rows); the mean distance is evaluated on every demand point")
-    model = PMedian.from_cost_matrix(C_rep, w_rep, p_facilities=int(p))
+    model = _pmedian_model(PMedian, C_rep, w_rep, int(p))
     model = _solve(model, time_limit_s, "p-median", C_rep.shape)
     sel = _selected(model)
     dmin = Cs[:, sel].min(axis=1)
@@ -278,6 +278,38 @@ def solve_pmedian(cost_m: np.ndarray, demand: np.ndarray, p: int,
                     "pct_children_covered": 100 * cov / tot if tot > 0 else np.nan,
                     "max_m": float(max_m)})
     return out
+
+
+def _pmedian_model(pmedian_cls, cost_m: np.ndarray, demand: np.ndarray, p: int):
+    """spopt's ``PMedian.from_cost_matrix(cost_m, demand, p_facilities=p)``: the same variables,
+    objective and constraints, in the same order and with the same coefficients (the model CBC reads
+    is the same to the byte, tested), built term by term from coefficient lists rather than through
+    one PuLP expression per term, which made most of the hub-sites step's own time.
+
+    Variables ``y[j]`` (site j open) and ``z[i_j]`` (demand i served by j); minimise
+    sum ``demand_i x cost_ij x z_ij``; ``sum y = p``; ``sum_j z_ij = 1``; ``y_j - z_ij >= 0``.
+    """
+    n_cli, n_fac = cost_m.shape
+    problem = pulp.LpProblem("p-median", pulp.LpMinimize)
+    aij = np.reshape(demand, (n_cli, 1)) * cost_m
+    model = pmedian_cls("p-median", problem, aij, demand.sum())
+    y = [pulp.LpVariable(f"y[{j}]", lowBound=0, upBound=1, cat=pulp.LpInteger) for j in range(n_fac)]
+    z = [[pulp.LpVariable(f"z[{i}_{j}]", lowBound=0, upBound=1, cat=pulp.LpBinary) for j in range(n_fac)]
+         for i in range(n_cli)]
+    model.fac_vars, model.cli_assgn_vars = y, np.array(z)
+    # a zero term is left out of the objective, as PuLP leaves out a product by 0; floats, as PuLP makes them
+    terms = [(z[i][j], float(a)) for i, row in enumerate(aij.tolist()) for j, a in enumerate(row) if a != 0]
+    if not all(np.isfinite(a) for _, a in terms):
+        raise pulp.PulpError("Cannot multiply variables with NaN/inf values")
+    problem += pulp.LpAffineExpression(terms, constant=0.0), "objective function"
+    problem += pulp.lpSum(y) == p
+    for i in range(n_cli):
+        problem += pulp.lpSum(z[i]) == 1
+    for i in range(n_cli):
+        for j in range(n_fac):
+            problem.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(y[j], 1), (z[i][j], -1)], constant=0),
+                                                    pulp.LpConstraintGE, rhs=0))
+    return model
 
 
 def coverage_gain(cost_m: np.ndarray, demand: np.ndarray, max_m: float, p_max: int,
