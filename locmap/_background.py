@@ -57,21 +57,47 @@ def forking() -> bool:
 
 
 class Background:
-    """``fn(*args, **kwargs)`` started now in a forked child; :meth:`result` waits for it."""
+    """``fn(*args, **kwargs)`` started now in a forked child; :meth:`result` waits for it.
 
-    def __init__(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    With ``hands_over=True`` the function is called as ``fn(hand_over, *args, **kwargs)`` and may
+    call ``hand_over(value)`` once, part way: :meth:`handed_over` returns that value as soon as it
+    is sent (e.g. tables computed, while the child goes on writing them); :meth:`result` still
+    waits for the end.  Without a fork, :meth:`handed_over` runs the whole function."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], *args: Any, hands_over: bool = False,
+                 **kwargs: Any) -> None:
         self.name = name
         self._call = (fn, args, kwargs)
         self._proc = self._conn = None
         self._done = False
+        self._hands_over = hands_over
+        self._early: list[Any] = []  # the handed-over value, once received
+        self._final: list[tuple[str, Any]] = []  # ("ok", value) received or computed before result()
         if forking():
             ctx = multiprocessing.get_context("fork")
             self._conn, child_end = ctx.Pipe(duplex=False)
-            self._proc = ctx.Process(target=_child, args=(child_end, os.getpid(), fn, args, kwargs),
+            self._proc = ctx.Process(target=_child, args=(child_end, os.getpid(), fn, args, kwargs, hands_over),
                                      name=f"locmap {name}",
                                      daemon=True)
             self._proc.start()
             child_end.close()
+
+    def handed_over(self) -> Any:
+        """The value the function handed over (waiting for it); its exception is raised here."""
+        if not self._hands_over:
+            raise RuntimeError(f"background step {self.name} hands nothing over")
+        if not self._early and self._proc is None:
+            self._final.append(("ok", self._run_here()))
+        while not self._early:
+            kind, payload = self._receive()
+            if kind != "early":
+                self._final.append((kind, payload))
+                if kind == "error":
+                    self._finish()
+                    raise _rebuilt(*payload)
+                if not self._early:
+                    raise RuntimeError(f"background step {self.name} ended without handing a value over")
+        return self._early[0]
 
     def result(self) -> Any:
         """The function's return value (waiting for the child); its exception is raised here."""
@@ -79,20 +105,36 @@ class Background:
             raise RuntimeError(f"the result of background step {self.name} was collected already")
         self._done = True
         if self._proc is None:
-            fn, args, kwargs = self._call
-            return fn(*args, **kwargs)
+            return self._final.pop()[1] if self._final else self._run_here()
         try:
-            kind, payload = self._conn.recv()
-        except EOFError:
-            self._proc.join()
-            raise RuntimeError(f"the background step {self.name} ended without a result "
-                               f"(exit code {self._proc.exitcode})") from None
+            kind, payload = self._final.pop() if self._final else self._receive()
+            while kind == "early":
+                kind, payload = self._receive()
         finally:
-            self._conn.close()
-        self._proc.join()
+            self._finish()
         if kind == "ok":
             return payload
         raise _rebuilt(*payload)
+
+    def _run_here(self) -> Any:
+        fn, args, kwargs = self._call
+        return fn(self._early.append, *args, **kwargs) if self._hands_over else fn(*args, **kwargs)
+
+    def _receive(self) -> tuple[str, Any]:
+        """The child's next message (``early`` / ``ok`` / ``error``), its early value kept."""
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError:
+            self._finish()
+            raise RuntimeError(f"the background step {self.name} ended without a result "
+                               f"(exit code {self._proc.exitcode})") from None
+        if kind == "early":
+            self._early.append(payload)
+        return kind, payload
+
+    def _finish(self) -> None:
+        self._conn.close()
+        self._proc.join()
 
     def cancel(self) -> None:
         """Stop the child (if it still runs) and wait until it has cleaned up; no result is kept."""
@@ -114,7 +156,8 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwargs: dict,
+           hands_over: bool = False) -> None:
     """Run in the forked child: ignore Ctrl-C (the parent decides), SIGTERM interrupts, and a
     parent that dies without stopping the child (killed) sends it SIGTERM too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -123,6 +166,8 @@ def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwar
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent_pid:  # the parent died before that was set
             raise KeyboardInterrupt
+        if hands_over:
+            args = (lambda value: conn.send(("early", value)), *args)
         message = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         message = ("error", _portable(exc))

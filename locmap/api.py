@@ -39,9 +39,11 @@ and :func:`analyse_localities`; results also answer ``result["name"]``.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -847,13 +849,25 @@ class _Steps:
         self.timings[name] = time.perf_counter() - t0
         return value
 
-    def background(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Background:
+    def background(self, name: str, fn: Callable[..., Any], *args: Any, hands_over: bool = False,
+                   **kwargs: Any) -> Background:
         """Start ``fn(step, *args, **kwargs)`` in a second process, ``step`` being that process's own
-        :class:`_Steps` (so the steps it runs are printed and timed there)."""
+        :class:`_Steps` (so the steps it runs are printed and timed there); with ``hands_over``,
+        ``fn(step, hand_over, *args, **kwargs)`` (:meth:`handed_over` gets the value part way)."""
         self.timings[f"<{name}>"] = 0.0  # where its steps' times go
-        job = Background(name, _stepped, self.say, fn, *args, **kwargs)
+        job = (Background(name, _stepped_handing_over, self.say, fn, *args, hands_over=True, **kwargs)
+               if hands_over else Background(name, _stepped, self.say, fn, *args, **kwargs))
         self.pending.append(job)
         return job
+
+    def handed_over(self, job: Background) -> Any:
+        """The value a ``hands_over`` :meth:`background` step handed over (waiting for it)."""
+        try:
+            return job.handed_over()
+        except BaseException:
+            self.pending.remove(job)
+            job.cancel()
+            raise
 
     def collect(self, job: Background) -> Any:
         """The value of a :meth:`background` step (waiting for it); its step times recorded."""
@@ -878,6 +892,12 @@ def _stepped(say: Callable[[str], None], fn: Callable[..., Any], *args: Any, **k
     return fn(step, *args, **kwargs), step.timings
 
 
+def _stepped_handing_over(hand_over: Callable[[Any], None], say: Callable[[str], None], fn: Callable[..., Any],
+                          *args: Any, **kwargs: Any) -> tuple[Any, dict]:
+    step = _Steps(say)
+    return fn(step, hand_over, *args, **kwargs), step.timings
+
+
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
             say: Callable[[str], None] = print, force: bool = False) -> RunResult:
     """The main job into ``out``: check, access (once), localities, hub sites, maps and sheet.
@@ -894,7 +914,8 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
     if run.note:
         say(run.note)
     try:
-        res = _run_steps(area_name, settings, out, options, say, run)
+        with _fewer_collections():
+            res = _run_steps(area_name, settings, out, options, say, run)
     except BaseException as exc:
         if created and out.exists():
             shutil.rmtree(out, ignore_errors=True)
@@ -910,6 +931,23 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
         say(f"note: {len(kept)} file(s) in {out} were not written by locmap and are kept: "
             + ", ".join(kept[:5]) + (" ..." if len(kept) > 5 else ""))
     return dataclasses.replace(res, files=tuple(sorted((*res.files, out / runfolder.MANIFEST))))
+
+
+#: the garbage collector's thresholds during a run: the job makes millions of short objects (pandas,
+#: shapely, folium), and under Python's default (700, 10, 10) Ealing's serial run made 1,058
+#: collections (6 full) costing 0.85 s of CPU; these make 9 (0.09 s), peak memory +15 MB (decisions.md)
+RUN_GC_THRESHOLDS = (100_000, 50, 1_000)
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run with :data:`RUN_GC_THRESHOLDS`; the caller's thresholds are restored after."""
+    before = gc.get_threshold()
+    gc.set_threshold(*RUN_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
@@ -941,7 +979,7 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     # written by the second process while the localities, which need only the distances, are scored
     distances, router = step("access", _distances, area, settings)
     access_write = step.background("access-write", _derive_and_write_access, area, distances, router, settings,
-                                   out, options.gap_minutes)
+                                   out, options.gap_minutes, hands_over=True)
     loc = step("localities", analyse_localities, area, distances, schemes=options.schemes,
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
@@ -956,11 +994,11 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
         files += s.write(out / "sites")
         if "note" in s.summary.columns and str(s.summary["note"].iat[0] or ""):
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
-    access_files, derived = step.collect(access_write)
-    files += access_files
-    access = AccessAnalysis(result=distances, router=router, **derived)
+    # the access tables as soon as they are computed; the child goes on writing them
+    access = AccessAnalysis(result=distances, router=router, **step.handed_over(access_write))
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
+    files += step.collect(access_write)  # written: the workbook reads them
     # the localities' tables are written with the workbook (which reads them), off the main process
     tables = step.background("workbook", _localities_and_workbook, loc, area, out)
     if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
@@ -986,18 +1024,19 @@ def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, An
     return acc.compute_access(area, settings, router=router), router
 
 
-def _derive_and_write_access(step: _Steps, area: AreaData, distances: acc.AccessResult, router: Any,
-                             settings: Settings, out: Path, gap_minutes: float | None
-                             ) -> tuple[list[Path], dict[str, Any]]:
-    """:func:`analyse_access`'s second half (:func:`access_from`) and every access table written;
-    returns the files and the analysis' fields but the distances and router (which stay with the
-    main process), so the main process can put the :class:`AccessAnalysis` together."""
+def _derive_and_write_access(step: _Steps, hand_over: Callable[[dict[str, Any]], None], area: AreaData,
+                             distances: acc.AccessResult, router: Any, settings: Settings, out: Path,
+                             gap_minutes: float | None) -> list[Path]:
+    """:func:`analyse_access`'s second half (:func:`access_from`), then every access table written.
+    The analysis' fields but the distances and router (which stay with the main process) are handed
+    over as soon as they are computed, so the main process can put the :class:`AccessAnalysis`
+    together while they are written; returns the files."""
     quiet = dataclasses.replace(settings, progress=False)  # no progress bar beside the main process's
     access = step("access-tables", access_from, area, distances, router, quiet, gap_minutes=gap_minutes)
-    files = step("access-write", access.write, out / "access", "both", area.name, area.attribution,
-                 area.services.set_index("service_id")["name"])
-    return files, {f.name: getattr(access, f.name) for f in dataclasses.fields(access)
-                   if f.name not in ("result", "router")}
+    hand_over({f.name: getattr(access, f.name) for f in dataclasses.fields(access)
+               if f.name not in ("result", "router")})
+    return step("access-write", access.write, out / "access", "both", area.name, area.attribution,
+                area.services.set_index("service_id")["name"])
 
 
 def _input_files(area: AreaData, settings: Settings) -> list[Path]:

@@ -79,6 +79,47 @@ def test_without_fork_the_step_runs_in_the_calling_process_when_collected(tmp_pa
     assert pid == os.getpid()
 
 
+def _hand_over_then_wait(hand_over, go_on: Path) -> tuple[int, str]:
+    hand_over({"tables": [1, 2, 3], "pid": os.getpid()})
+    deadline = time.monotonic() + 60
+    while not go_on.exists():  # still working after the hand-over, until the test says so
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return os.getpid(), "written"
+
+
+def _fail_before_handing_over(hand_over, path: Path) -> None:
+    _fail(path)
+
+
+def test_a_value_handed_over_part_way_arrives_while_the_step_goes_on(tmp_path):
+    go_on = tmp_path / "go_on"
+    job = Background("tables", _hand_over_then_wait, go_on, hands_over=True)
+    early = job.handed_over()
+    assert early["tables"] == [1, 2, 3] and early["pid"] != os.getpid()
+    assert job._proc.is_alive()  # the step has not ended: the value came before it
+    assert job.handed_over() is early  # asked again: the same value, nothing more read
+    go_on.touch()
+    assert job.result() == (early["pid"], "written")
+
+
+def test_an_error_before_the_hand_over_is_raised_by_handed_over_with_its_class(tmp_path):
+    job = Background("tables", _fail_before_handing_over, tmp_path / "x.csv", hands_over=True)
+    with pytest.raises(OutputError, match="disk full") as info:
+        job.handed_over()
+    assert info.value.remedy == "free some space"
+
+
+def test_without_fork_handed_over_runs_the_whole_step_and_result_returns_its_value(tmp_path, monkeypatch):
+    monkeypatch.setenv(_background.SERIAL_ENV, "1")
+    go_on = tmp_path / "go_on"
+    go_on.touch()
+    job = Background("tables", _hand_over_then_wait, go_on, hands_over=True)
+    early = job.handed_over()
+    assert early["pid"] == os.getpid()
+    assert job.result() == (os.getpid(), "written")
+
+
 def test_a_step_started_outside_the_main_thread_runs_in_the_calling_process():
     """A batch's dask worker runs boroughs in threads: no fork there (its cores are taken)."""
     found = []
