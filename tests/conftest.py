@@ -34,6 +34,18 @@ def ealing(settings):
     return load_area("ealing", settings)
 
 
+@pytest.fixture(scope="session")
+def ealing_job(settings, ealing, tmp_path_factory):
+    """The whole default Ealing job (``locmap run --area ealing``: access, localities, hub sites, maps,
+    sheet, workbook, report) run once per test process into a folder named ``ealing`` and shared by
+    the tests that read its outputs (test_workshop_map, test_workbook, test_batch_ealing, test_cli_e2e).
+    READ ONLY: a test that writes into a run folder makes its own."""
+    from locmap import api
+
+    out = tmp_path_factory.mktemp("ealing_job") / "ealing"
+    return api.run_all("ealing", settings, out, api.RunOptions(), say=lambda _m: None)
+
+
 @pytest.fixture
 def shared_dir():
     """A temporary folder every user can enter (pytest's tmp_path is private to root), for the
