@@ -364,8 +364,8 @@ def ealing_run(ealing_job):
 @needs_browser
 @pytest.mark.parametrize("size", [(1024, 768), (1400, 900)], ids=["1024x768", "1400x900"])
 def test_real_ealing_workshop_map(ealing_run, tmp_path, size):
-    rec = ealing_run.recommendation.locality
-    sites = ealing_run.sites[0].sites
+    rec = ealing_run.recommended
+    sites = ealing_run.sites
     page = ealing_run.out_dir / "maps" / "ealing_offline.html"
     driver = _driver(tmp_path, *size)
     try:
