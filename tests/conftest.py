@@ -68,13 +68,16 @@ def ealing_job(settings, ealing, tmp_path_factory) -> EalingJob:
         root = root.parent  # .../popen-gwN -> the folder every worker of this session shares
     record = root / "ealing_job" / "job.pickle"
     with open(root / "ealing_job.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not record.exists():
-            job = _run_ealing_job(settings, root / "ealing_job" / "ealing")
-            tmp = record.with_suffix(".tmp")
-            tmp.write_bytes(pickle.dumps(vars(job)))  # a dict: read back by any worker
-            tmp.replace(record)
-        return EalingJob(**pickle.loads(record.read_bytes()))
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not record.exists():
+                job = _run_ealing_job(settings, root / "ealing_job" / "ealing")
+                tmp = record.with_suffix(".tmp")
+                tmp.write_bytes(pickle.dumps(vars(job)))  # a dict: read back by any worker
+                tmp.replace(record)
+            return EalingJob(**pickle.loads(record.read_bytes()))
+        finally:  # explicitly: a process the run forked may still hold a copy of the descriptor
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture
