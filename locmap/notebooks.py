@@ -12,6 +12,11 @@ runner over local IPC sockets (no unencrypted TCP ports, so no kernel warning); 
 inherit ``MPLBACKEND`` (figures show inline).  Executed copies are signed as trusted for
 the current user (``jupyter trust``), so JupyterLab shows their interactive maps without a
 "trust this notebook" step; ``trust=False`` leaves them untrusted.
+
+``one_kernel=True`` runs the notebooks one after another in a single kernel instead, its namespace
+emptied before each (IPython's ``reset``: no name of one notebook is seen by the next, and the
+execution counts start at 1 again); only imported modules and their caches are kept, which saves
+each notebook the imports and the area's loading (the test suite runs the whole suite this way).
 """
 from __future__ import annotations
 
@@ -97,7 +102,8 @@ def _yaml_value(text: str) -> Any:
 
 def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str, Any] | None = None,
                   only: Iterable[str] | str | None = None, kernel_name: str | None = None,
-                  timeout: int = 900, log=None, trust: bool = True) -> list[Path]:
+                  timeout: int = 900, log=None, trust: bool = True, one_kernel: bool = False,
+                  folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """Execute the suite for ``area`` into ``out_dir``; return the executed notebooks' paths.
 
     Parameters
@@ -117,6 +123,11 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
         Per-cell timeout in seconds.
     trust : bool
         Sign the executed copies as trusted for the current user (see the module docstring).
+    one_kernel : bool
+        Run every notebook in one kernel, its namespace reset before each (see the module docstring);
+        default: a fresh kernel each.
+    folder : path
+        Folder of the notebooks (default: the suite's, ``notebooks/``).
 
     Raises
     ------
@@ -129,27 +140,30 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
     out.mkdir(parents=True, exist_ok=True)
     kernel = kernel_name or ensure_kernel()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    paths = notebook_paths(only)
+    paths = notebook_paths(only, folder)
     declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in paths}
     unknown = sorted(set(parameters or {}) - set().union(*declared.values())) if paths else []
     if unknown:
         raise NotebookRunError(f"unknown notebook parameter(s) {', '.join(unknown)} "
                                f"(known: {', '.join(sorted(set().union(*declared.values())))})")
     written, timings = [], []
-    for nb in paths:
-        # each notebook gets only the parameters it declares
-        extra = {k: v for k, v in dict(parameters or {}).items() if k in declared[nb]}
-        params = {"area": area, "out_dir": str(out / nb.stem), **extra}
-        target = out / nb.name
-        t0 = time.perf_counter()
-        log(f"running {nb.name} ...")
-        _execute(nb, target, params, kernel, timeout)
-        if trust:
-            sign_notebook(target)
-        dt = time.perf_counter() - t0
-        timings.append((nb.stem, dt))
-        log(f"  {nb.name}: {dt:.1f} s -> {target}")
-        written.append(target)
+    with (_one_kernel(kernel, out) if one_kernel and paths else contextlib.nullcontext()) as shared:
+        for nb in paths:
+            # each notebook gets only the parameters it declares
+            extra = {k: v for k, v in dict(parameters or {}).items() if k in declared[nb]}
+            params = {"area": area, "out_dir": str(out / nb.stem), **extra}
+            target = out / nb.name
+            t0 = time.perf_counter()
+            log(f"running {nb.name} ...")
+            if shared is not None:
+                shared.reset(nb)
+            _execute(nb, target, params, kernel, timeout, km=shared)
+            if trust:
+                sign_notebook(target)
+            dt = time.perf_counter() - t0
+            timings.append((nb.stem, dt))
+            log(f"  {nb.name}: {dt:.1f} s -> {target}")
+            written.append(target)
     lines = ["notebook,seconds"] + [f"{n},{s:.1f}" for n, s in timings]
     write_text(out / "notebook_timings.csv", "\n".join(lines) + "\n")
     return written
@@ -166,14 +180,65 @@ def _kernel_environment() -> Iterator[None]:
             os.environ["MPLBACKEND"] = saved
 
 
-def _execute(nb: Path, target: Path, params: Mapping[str, Any], kernel: str, timeout: int) -> None:
-    """Run one notebook in a fresh kernel over IPC sockets, in the folder of ``target``."""
+#: Run in a shared kernel before each notebook: an empty namespace, execution counts from 1, no figure.
+_RESET = ("get_ipython().reset(new_session=True)\n"
+          "import sys as _sys\n"
+          "_sys.modules['matplotlib.pyplot'].close('all') if 'matplotlib.pyplot' in _sys.modules else None\n"
+          "del _sys\n")
+
+
+@contextlib.contextmanager
+def _one_kernel(kernel: str, cwd: Path) -> Iterator[Any]:
+    """One kernel (over IPC sockets, started in ``cwd``) for every notebook of a run; shut down at the end."""
+    from jupyter_client.manager import KernelManager  # noqa: PLC0415
+
+    class SharedKernel(KernelManager):
+        """Records the clients papermill opens (it leaves a kernel it did not start running), to close them."""
+
+        def client(self, **kwargs: Any):
+            kc = super().client(**kwargs)
+            self._opened = [*getattr(self, "_opened", []), kc]
+            return kc
+
+        def reset(self, nb: Path) -> None:
+            for kc in getattr(self, "_opened", []):
+                kc.stop_channels()
+            self._opened = []
+            kc = self.client()
+            kc.start_channels()
+            try:
+                kc.wait_for_ready(timeout=120)
+                reply = kc.execute_interactive(_RESET, store_history=False, timeout=120,
+                                               output_hook=lambda _msg: None)
+            except (RuntimeError, TimeoutError) as exc:
+                raise NotebookRunError(f"the shared kernel could not be reset before {nb.name}: {exc}") from exc
+            if reply["content"]["status"] != "ok":
+                raise NotebookRunError(f"the shared kernel could not be reset before {nb.name}: "
+                                       f"{reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+
+    with tempfile.TemporaryDirectory(prefix="locmap-kernel-") as sockets, _kernel_environment():
+        km = SharedKernel(kernel_name=kernel, transport="ipc", ip=str(Path(sockets) / "kernel"))
+        km.start_kernel(cwd=str(cwd))
+        try:
+            yield km
+        finally:
+            for kc in getattr(km, "_opened", []):
+                kc.stop_channels()
+            if km.has_kernel:
+                km.shutdown_kernel(now=False)
+
+
+def _execute(nb: Path, target: Path, params: Mapping[str, Any], kernel: str, timeout: int, km=None) -> None:
+    """Run one notebook in the folder of ``target``: in the running kernel ``km``, or in a fresh kernel
+    over IPC sockets (shut down after it)."""
     import papermill as pm  # noqa: PLC0415 - heavy, only needed to run notebooks
     from jupyter_client.manager import KernelManager  # noqa: PLC0415
     from papermill.exceptions import PapermillExecutionError  # noqa: PLC0415
 
+    own = km is None
     with tempfile.TemporaryDirectory(prefix="locmap-kernel-") as sockets, _kernel_environment():
-        km = KernelManager(kernel_name=kernel, transport="ipc", ip=str(Path(sockets) / "kernel"))
+        if own:
+            km = KernelManager(kernel_name=kernel, transport="ipc", ip=str(Path(sockets) / "kernel"))
         try:
             pm.execute_notebook(str(nb), str(target), parameters=dict(params), kernel_name=kernel, km=km,
                                 cwd=str(target.parent), progress_bar=False, execution_timeout=timeout,
@@ -183,7 +248,7 @@ def _execute(nb: Path, target: Path, params: Mapping[str, Any], kernel: str, tim
             raise NotebookRunError(f"notebook {nb.name} failed (executed copy: {target}): "
                                    f"{type(exc).__name__}: {str(exc).strip()[:2000]}") from exc
         finally:
-            if km.has_kernel:
+            if own and km.has_kernel:
                 km.shutdown_kernel(now=False)
 
 

@@ -1,13 +1,17 @@
 """Shared fixtures.  Real-data tests use the Ealing pack via ``ealing`` (session-scoped)."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 os.environ.setdefault("LOCMAP_NO_PROGRESS", "1")
@@ -32,6 +36,48 @@ def ealing(settings):
     except DataRootNotFoundError as exc:  # pragma: no cover - CI always has ../shared
         pytest.skip(str(exc))
     return load_area("ealing", settings)
+
+
+@dataclass(frozen=True)
+class EalingJob:
+    """What the tests read of the shared whole Ealing job (tests/conftest.py ``ealing_job``)."""
+
+    out_dir: Path
+    files: tuple[Path, ...]
+    #: RunResult.recommendation.locality and RunResult.sites[0].sites (the leading locality's hub sites)
+    recommended: str
+    sites: pd.DataFrame
+
+
+def _run_ealing_job(settings, out: Path) -> EalingJob:
+    from locmap import api
+
+    res = api.run_all("ealing", settings, out, api.RunOptions(), say=lambda _m: None)
+    return EalingJob(res.out_dir, tuple(res.files), res.recommendation.locality, res.sites[0].sites)
+
+
+@pytest.fixture(scope="session")
+def ealing_job(settings, ealing, tmp_path_factory) -> EalingJob:
+    """The whole default Ealing job (``locmap run --area ealing``: access, localities, hub sites, maps,
+    sheet, workbook, report) run ONCE per test session into a folder named ``ealing`` and shared by the
+    tests that read its outputs (test_workshop_map, test_workbook, test_batch_ealing, test_cli_e2e).
+    Under pytest-xdist the first worker to ask runs it (the others wait on a lock) and the others read
+    its record.  READ ONLY: a test that writes into a run folder makes its own."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # .../popen-gwN -> the folder every worker of this session shares
+    record = root / "ealing_job" / "job.pickle"
+    with open(root / "ealing_job.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not record.exists():
+                job = _run_ealing_job(settings, root / "ealing_job" / "ealing")
+                tmp = record.with_suffix(".tmp")
+                tmp.write_bytes(pickle.dumps(vars(job)))  # a dict: read back by any worker
+                tmp.replace(record)
+            return EalingJob(**pickle.loads(record.read_bytes()))
+        finally:  # explicitly: a process the run forked may still hold a copy of the descriptor
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from locmap.batch.engine import BatchOptions, run_batch
-from locmap.cli import main
 from locmap.settings import Settings
 
 pytestmark = pytest.mark.realdata
@@ -23,14 +22,14 @@ def _files(folder: Path, pattern: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory):
+def both(tmp_path_factory, ealing_job):
+    """The batch's Ealing borough and the plain whole Ealing job (run once per test process,
+    tests/conftest.py; its maps and report add no file to the tables compared here)."""
     tmp = tmp_path_factory.mktemp("ealing_batch")
     settings = Settings.from_env(progress=False)
     res = run_batch("london", tmp / "london", settings,
                     BatchOptions(boroughs=("ealing",), n_workers=1, maps=False), say=lambda _m: None)
-    assert main(["run", "--area", "ealing", "--out", str(tmp / "plain"), "--no-maps", "--no-report",
-                 "--no-progress"]) == 0
-    return res, tmp / "london" / "boroughs" / "ealing", tmp / "plain"
+    return res, tmp / "london" / "boroughs" / "ealing", ealing_job.out_dir
 
 
 def test_batch_ealing_access_tables_are_the_plain_runs_byte_for_byte(both):

@@ -1,5 +1,10 @@
-"""Every sub-command end to end on the real Ealing data, as a user types it (a subprocess started in a
-temporary working folder), plus the main job: its outputs, its settings honoured, one error convention."""
+"""Every sub-command end to end on the real Ealing data, as a user types it (in a temporary working
+folder), plus the main job: its outputs, its settings honoured, one error convention.
+
+What is about the command-line process itself (the main job's terminal output, exit codes and
+one-line errors, ``--help``, reproducibility across processes) runs ``python -m locmap`` in a
+subprocess; what checks the files and totals a command writes calls ``locmap.cli.main`` in this
+process (``locmap_here``: same parser, same code, no second interpreter start)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from locmap.cli import main
 from locmap.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +36,22 @@ def locmap(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedPro
     if check and proc.returncode != 0:
         raise AssertionError(f"locmap {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture
+def locmap_here(capsys, monkeypatch):
+    """``locmap <args>`` through ``locmap.cli.main`` in this process, in the working folder ``cwd``;
+    returns a CompletedProcess (exit code, stdout, stderr) like ``locmap``."""
+    def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        monkeypatch.setenv("LOCMAP_DATA_ROOT", str(_data_root()))
+        capsys.readouterr()
+        rc = main(list(args))
+        out, err = capsys.readouterr()
+        if check and rc != 0:
+            raise AssertionError(f"locmap {' '.join(args)} -> {rc}\n{out}\n{err}")
+        return subprocess.CompletedProcess(["locmap", *args], rc, out, err)
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +99,8 @@ def test_run_computes_access_once(run_out):
     assert steps[:3] == ["load", "check", "access"] and "map-offline" in steps
 
 
-def test_check_prints_totals_and_writes_rejects(tmp_path):
-    proc = locmap("check", "--area", "ealing", "--json", "--rejects", "rej.csv", cwd=tmp_path)
+def test_check_prints_totals_and_writes_rejects(tmp_path, locmap_here):
+    proc = locmap_here("check", "--area", "ealing", "--json", "--rejects", "rej.csv", cwd=tmp_path)
     summary = json.loads(proc.stdout.split("rejects written to")[0])
     assert summary["layers"]["wards"] == 24 and summary["layers"]["lsoa21"] == 199
     assert round(summary["population"]["lsoa21_total"]) == 367111
@@ -87,31 +109,31 @@ def test_check_prints_totals_and_writes_rejects(tmp_path):
     assert len(rej) == len(rej.drop_duplicates(["file", "row"])) == sum(r["rejected"] for r in summary["rows"])
 
 
-def test_access_writes_the_requested_format_only(tmp_path):
-    locmap("access", "--area", "ealing", "--types", "gp_practice", "--format", "csv", "--out", "acc",
-           "--minutes", "15", cwd=tmp_path)
+def test_access_writes_the_requested_format_only(tmp_path, locmap_here):
+    locmap_here("access", "--area", "ealing", "--types", "gp_practice", "--format", "csv", "--out", "acc",
+                "--minutes", "15", cwd=tmp_path)
     names = {p.name for p in (tmp_path / "acc").iterdir()}
     assert "nearest.csv" in names and not any(n.endswith(".parquet") for n in names)
     t = pd.read_csv(tmp_path / "acc" / "nearest.csv")
     assert set(t["service_type"]) - {"any_key_service"} == {"gp_practice"} and len(t) > 5000
 
 
-def test_localities_and_sites_accept_any_letter_case(tmp_path):
-    proc = locmap("localities", "--area", "ealing", "--scheme", "towns", "--draws", "200", "--out", "loc",
-                  cwd=tmp_path)
+def test_localities_and_sites_accept_any_letter_case(tmp_path, locmap_here):
+    proc = locmap_here("localities", "--area", "ealing", "--scheme", "towns", "--draws", "200", "--out",
+                       "loc", cwd=tmp_path)
     assert "towns: base-weights first = " in proc.stdout
     assert (tmp_path / "loc" / "ranking_towns.csv").is_file()
-    proc = locmap("sites", "--area", "ealing", "--locality", "nORTHOLT", "--p", "1", "--out", "sites",
-                  cwd=tmp_path)
+    proc = locmap_here("sites", "--area", "ealing", "--locality", "nORTHOLT", "--p", "1", "--out", "sites",
+                       cwd=tmp_path)
     assert "mclp:" in proc.stdout and (tmp_path / "sites" / "sites_Northolt_p1_15min.csv").is_file()
 
 
-def test_map_and_sheet(tmp_path):
-    locmap("map", "--area", "ealing", "--layers", "boundaries,services", "--out", "m/e.html", "--offline",
-           cwd=tmp_path)
+def test_map_and_sheet(tmp_path, locmap_here):
+    locmap_here("map", "--area", "ealing", "--layers", "boundaries,services", "--out", "m/e.html",
+                "--offline", cwd=tmp_path)
     html = (tmp_path / "m" / "e.html").read_text()
     assert "OpenStreetMap" in html and "cdn.jsdelivr" not in html
-    locmap("sheet", "--area", "ealing", "--locality", "hanwell", "--dpi", "60", "--out", "s", cwd=tmp_path)
+    locmap_here("sheet", "--area", "ealing", "--locality", "hanwell", "--dpi", "60", "--out", "s", cwd=tmp_path)
     assert {p.name for p in (tmp_path / "s").iterdir()} >= {"Hanwell.png", "Hanwell.pdf"}
 
 
@@ -122,8 +144,8 @@ def test_network_info_and_notebooks_help(tmp_path):
     assert "--only" in proc.stdout
 
 
-def test_notebooks_runs_one_notebook(tmp_path):
-    proc = locmap("notebooks", "--area", "ealing", "--only", "01", "--out", "nb", cwd=tmp_path)
+def test_notebooks_runs_one_notebook(tmp_path, locmap_here):
+    proc = locmap_here("notebooks", "--area", "ealing", "--only", "01", "--out", "nb", cwd=tmp_path)
     assert (tmp_path / "nb" / "01_area_overview.ipynb").is_file(), proc.stderr
 
 
@@ -158,13 +180,14 @@ def test_failed_run_leaves_no_output_folder(tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-def test_services_workbook_sheet_is_chosen_by_name_or_position(tmp_path):
+def test_services_workbook_sheet_is_chosen_by_name_or_position(tmp_path, locmap_here):
     with pd.ExcelWriter(tmp_path / "hubs.xlsx") as w:
         pd.DataFrame({"note": ["read me"]}).to_excel(w, sheet_name="Readme", index=False)
         pd.DataFrame({"name": ["New Hub"], "service_type": ["childrens_centre"], "postcode": ["UB5 6PA"],
                       "action": ["add"]}).to_excel(w, sheet_name="Hubs", index=False)
     for sheet in ("Hubs", "2"):
-        proc = locmap("check", "--area", "ealing", "--services", "hubs.xlsx", "--sheet", sheet, cwd=tmp_path)
+        proc = locmap_here("check", "--area", "ealing", "--services", "hubs.xlsx", "--sheet", sheet,
+                           cwd=tmp_path)
         assert "hubs.xlsx: 1 rows read, 1 used, 0 rejected" in proc.stderr
 
 
@@ -174,12 +197,14 @@ def test_missing_services_file_fails_before_any_work(tmp_path):
     assert "== load" not in proc.stderr and not (tmp_path / "job").exists()
 
 
-def test_run_twice_gives_identical_files(run_out, tmp_path):
-    """Reproducible exports: the same inputs give the same bytes in every file (timings excepted)."""
-    first, _ = run_out
-    locmap("run", "--area", "ealing", "--out", "job", "--minutes", "8", "12", "16", "--k-nearest", "2",
-           "--schemes", "towns,pcns", cwd=tmp_path)
-    second = tmp_path / "job"
+def test_run_twice_gives_identical_files(ealing_job, tmp_path):
+    """Reproducible exports: the same inputs give the same bytes in every file (timings excepted).
+    The first run is the whole default Ealing job run once per test process (tests/conftest.py, a
+    folder also named ``ealing``: the folder's name is written in the workbook); the second is
+    ``locmap run`` in another process."""
+    first = ealing_job.out_dir
+    locmap("run", "--area", "ealing", "--out", "ealing", cwd=tmp_path)
+    second = tmp_path / "ealing"
     names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     differ = [str(n) for n in names if n.name not in ("timings.csv", "run.json")  # times of the run

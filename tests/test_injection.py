@@ -6,6 +6,8 @@ runs the CLI on a hostile services CSV; the browser checks are in ``tests/test_b
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -29,6 +31,7 @@ from map_fixtures import (HOSTILE_PAYLOADS, HOSTILE_TITLE, make_access, make_are
                           make_hostile_layers, make_localities)
 from matplotlib.text import Text  # noqa: E402
 
+from locmap.cli import main  # noqa: E402
 from locmap.errors import LocmapError  # noqa: E402
 from locmap.maps import _inert  # noqa: E402
 from locmap.maps import static as sm  # noqa: E402
@@ -210,24 +213,22 @@ def _hostile_services_csv(path: Path) -> Path:
     return path
 
 
-def _locmap_all(commands: dict[str, list[str]], cwd: Path, data_root: Path) -> dict[str, str]:
-    """Run ``locmap <args>`` for each command, two at a time; returns each one's stdout + stderr."""
-    env = {**os.environ, "LOCMAP_DATA_ROOT": str(data_root), "LOCMAP_NO_PROGRESS": "1"}
-    out, names = {}, list(commands)
-    for pair in (names[i:i + 2] for i in range(0, len(names), 2)):
-        procs = {n: subprocess.Popen([sys.executable, "-m", "locmap", *commands[n]], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in pair}
-        for name, proc in procs.items():
-            text, _ = proc.communicate(timeout=600)
-            assert proc.returncode == 0, (name, text[-2000:])
-            out[name] = text
-    return out
+def _locmap_here(args: list[str], cwd: Path) -> str:
+    """``locmap <args>`` in this process (``locmap.cli.main``) in the working folder ``cwd``; returns its
+    stdout + stderr."""
+    said = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+        mp.chdir(cwd)
+        rc = main(args)
+    assert rc == 0, (args, said.getvalue()[-2000:])
+    return said.getvalue()
 
 
 @pytest.fixture(scope="module")
 def hostile_cli(tmp_path_factory, settings):
-    """``locmap map`` (twice, for reproducibility), ``locmap sheet`` and ``locmap run`` (with maps)
-    on real Ealing data with the hostile services file, in an empty working directory."""
+    """``locmap map`` (twice, for reproducibility: the second in another process, while the others run),
+    ``locmap sheet`` and ``locmap run`` (with maps) on real Ealing data with the hostile services file,
+    in an empty working directory."""
     try:
         data_root = settings.resolve_data_root()
     except LocmapError as exc:  # pragma: no cover - CI has ../shared/data
@@ -236,9 +237,20 @@ def hostile_cli(tmp_path_factory, settings):
     csv = _hostile_services_csv(cwd / "hostile.csv")
     common = ["--services", str(csv), "--no-progress"]
     map_args = ["map", *common, "--offline", "--layers", "boundaries,services", "--title", TITLE]
-    logs = _locmap_all({"map": [*map_args, "--out", "map1.html"], "map2": [*map_args, "--out", "map2.html"],
-                        "sheet": ["sheet", *common, "--locality", "ealing", "--dpi", "60", "--out", "sheets"],
-                        "run": ["run", *common, "--out", "run"]}, cwd, data_root)
+    env = {**os.environ, "LOCMAP_DATA_ROOT": str(data_root), "LOCMAP_NO_PROGRESS": "1"}
+    other = subprocess.Popen([sys.executable, "-m", "locmap", *map_args, "--out", "map2.html"], cwd=cwd, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        logs = {name: _locmap_here(args, cwd) for name, args in (
+            ("map", [*map_args, "--out", "map1.html"]),
+            ("sheet", ["sheet", *common, "--locality", "ealing", "--dpi", "60", "--out", "sheets"]),
+            ("run", ["run", *common, "--out", "run"]))}
+        logs["map2"], _ = other.communicate(timeout=600)
+        assert other.returncode == 0, logs["map2"][-2000:]
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
     return {"cwd": cwd, **logs}
 
 

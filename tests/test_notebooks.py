@@ -16,7 +16,7 @@ from nbformat.sign import NotebookNotary
 
 from locmap import api
 from locmap.localities.ranking import Weights, recommend
-from locmap.notebooks import NOTEBOOK_DIR, notebook_paths
+from locmap.notebooks import NOTEBOOK_DIR, notebook_paths, parse_parameters, run_notebooks
 from locmap.scenarios.spec import default_scenarios
 from locmap.scenarios.text import people
 
@@ -143,13 +143,14 @@ def test_failure_gives_nonzero_exit(tmp_path):
 
 # ----------------------------------------------------------------------------- executed suite
 def _run(area: str, out: Path, extra: dict) -> Path:
-    from locmap.cli import main
-
-    argv = ["notebooks", "--area", area, "--out", str(out), "--only", ",".join(n[:2] for n in EXPECTED)]
-    for k, v in {**FAST, **extra}.items():
-        argv += ["-p", k, str(v)]
+    """The whole suite in one kernel, reset before each notebook (``one_kernel``: the imports and the
+    area's loading once, not seven times); the parameters are read as ``locmap notebooks -p`` reads
+    them.  A fresh kernel per notebook (the default) is run by
+    test_a_generated_borough_chooses_among_several_localities_by_default, test_cli_e2e and
+    test_injection."""
+    pairs = [[k, str(v)] for k, v in {**FAST, **extra}.items()]
     t0 = time.perf_counter()
-    assert main(argv) == 0
+    run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), one_kernel=True)
     # no timing assert (project rule): the time is reported
     print(f"{area}: notebook suite took {time.perf_counter() - t0:.0f} s")
     return out
@@ -307,3 +308,31 @@ def test_a_generated_borough_chooses_among_several_localities_by_default(tmp_pat
         text = "".join(_text(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
         assert "Recommended pathfinder (wards): " in text, name
         assert "City of London; runner-up" not in text
+
+
+def _tiny_notebook(path: Path, *sources: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('area = "ealing"\nout_dir = "out/x"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(src) for src in sources)]
+    nbformat.write(nb, path)
+
+
+def test_one_kernel_empties_the_namespace_before_each_notebook(tmp_path):
+    """``one_kernel``: the second notebook does not see the first one's names (the same NameError as in a
+    fresh kernel), modules stay imported, and each executed copy counts its cells from 1."""
+    from locmap.notebooks import NotebookRunError
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _tiny_notebook(folder / "01_first.ipynb", "import json\nleft_over = area + out_dir", "print(len(left_over))")
+    _tiny_notebook(folder / "02_second.ipynb", "import sys\nprint('json' in sys.modules, out_dir[-9:])")
+    _tiny_notebook(folder / "03_third.ipynb", "print(left_over)")
+    out = tmp_path / "run"
+    with pytest.raises(NotebookRunError, match="(?s)03_third.ipynb failed.*NameError.*left_over"):
+        run_notebooks("ealing", out, folder=folder, one_kernel=True, trust=False)
+    first, second = (nbformat.read(out / f"{n}.ipynb", as_version=4) for n in ("01_first", "02_second"))
+    assert [c.execution_count for c in first.cells if c.cell_type == "code"] == [1, 2, 3, 4]  # 2: injected
+    assert [c.execution_count for c in second.cells if c.cell_type == "code"] == [1, 2, 3]
+    assert _text(second.cells[-1].outputs[0]) == "True 02_second\n"

@@ -15,7 +15,7 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from locmap import api, export, workbook
+from locmap import export, workbook
 from locmap.cli import main
 from locmap.errors import DataFileError, OutputError
 
@@ -242,11 +242,10 @@ def test_libreoffice_headless_opens_the_workbook_and_shows_text_and_percentages(
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_locmap_run_writes_the_workbook_with_the_figures_of_its_csvs(settings, tmp_path):
-    res = api.run_all("ealing", settings, tmp_path / "job", api.RunOptions(maps=False, report=False,
-                                                                            schemes=("towns", "pcns")),
-                      say=lambda _m: None)
-    xlsx = tmp_path / "job" / "ealing_decision_tables.xlsx"
+def test_locmap_run_writes_the_workbook_with_the_figures_of_its_csvs(ealing_job):
+    # the whole Ealing job, run once per test process (tests/conftest.py); read only
+    res, job = ealing_job, ealing_job.out_dir
+    xlsx = job / "ealing_decision_tables.xlsx"
     assert xlsx in res.files
     wb = CalamineWorkbook.from_path(str(xlsx))
     assert wb.sheet_names[:3] == ["Contents", "Ranking", "Sensitivity"]
@@ -255,7 +254,7 @@ def test_locmap_run_writes_the_workbook_with_the_figures_of_its_csvs(settings, t
                             ("Data quality", workbook.DATA_QUALITY_CSV, ())):
         rows = wb.get_sheet_by_name(sheet).to_python()
         got = pd.DataFrame(rows[1:], columns=rows[0])
-        want = pd.read_csv(tmp_path / "job" / csv)
+        want = pd.read_csv(job / csv)
         got = got[got["scheme"] == "towns"].drop(columns="scheme") if sheet == "Ranking" else got
         for c in want.columns:
             if pd.api.types.is_numeric_dtype(want[c]) and not pd.api.types.is_bool_dtype(want[c]):
@@ -263,8 +262,8 @@ def test_locmap_run_writes_the_workbook_with_the_figures_of_its_csvs(settings, t
                                            want[c].astype(float), err_msg=f"{sheet}.{c}")
     town = pd.DataFrame(wb.get_sheet_by_name("Coverage by town").to_python()[1:],
                         columns=wb.get_sheet_by_name("Coverage by town").to_python()[0])
-    cov = pd.read_csv(tmp_path / "job" / "access" / "coverage.csv")
+    cov = pd.read_csv(job / "access" / "coverage.csv")
     cov = cov[cov["level"] == "town"]
     np.testing.assert_allclose(town["pct_within"].astype(float) * 100, cov["pct_within"])
-    acct = pd.read_csv(tmp_path / "job" / workbook.DATA_QUALITY_CSV)
+    acct = pd.read_csv(job / workbook.DATA_QUALITY_CSV)
     assert (acct["read"] == acct["used"] + acct["rejected"]).all() and acct["read"].sum() > 1000

@@ -23,7 +23,6 @@ from map_fixtures import (XSS_SCRIPT, XSS_TEMPLATE, make_access, make_area, make
                           make_localities)
 from test_browser import CHROMEDRIVER, CHROMIUM, make_driver, severe_errors  # noqa: E402
 
-from locmap import api  # noqa: E402
 from locmap.localities.scorecard import COLUMN_DESCRIPTIONS  # noqa: E402
 from locmap.maps import offline as offline_mod  # noqa: E402
 from locmap.maps.offline import save_map  # noqa: E402
@@ -355,10 +354,9 @@ def test_online_map_without_its_libraries_says_to_open_the_offline_copy(driver_1
 
 # ----------------------------------------------------------------------------- browser: real Ealing run
 @pytest.fixture(scope="module")
-def ealing_run(settings, ealing, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ealing_run")
-    return api.run_all("ealing", settings.with_(progress=False), out, api.RunOptions(report=False),
-                       say=lambda _m: None)
+def ealing_run(ealing_job):
+    """The whole Ealing job, run once per test process (tests/conftest.py); read only."""
+    return ealing_job
 
 
 @pytest.mark.browser
@@ -366,8 +364,8 @@ def ealing_run(settings, ealing, tmp_path_factory):
 @needs_browser
 @pytest.mark.parametrize("size", [(1024, 768), (1400, 900)], ids=["1024x768", "1400x900"])
 def test_real_ealing_workshop_map(ealing_run, tmp_path, size):
-    rec = ealing_run.recommendation.locality
-    sites = ealing_run.sites[0].sites
+    rec = ealing_run.recommended
+    sites = ealing_run.sites
     page = ealing_run.out_dir / "maps" / "ealing_offline.html"
     driver = _driver(tmp_path, *size)
     try:
