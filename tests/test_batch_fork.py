@@ -49,7 +49,7 @@ def test_a_borough_runs_in_a_child_and_what_it_allocates_goes_with_it(task):
     assert outcome.summary["pid"] != os.getpid() and outcome.worker_pid == os.getpid()
     assert KEPT == []  # kept in the child only
     assert psutil.Process().memory_info().rss - rss_before < 100 * MB
-    assert outcome.peak_rss_mb > 350  # the child's memory is what is measured (its 300 MB and Python)
+    assert outcome.peak_rss_mb >= outcome.rss_start_mb + 250  # what the borough's process added is measured
     assert outcome.worker_peak_rss_mb >= outcome.peak_rss_mb - 1
     assert "== computed in process" in (task.out_dir / LOG_FILE).read_text()
 

@@ -123,9 +123,11 @@ class BoroughOutcome:
         computed it.
     peak_rss_mb : float
         Highest resident memory of the worker process while this borough ran (MB, sampled
-        every 50 ms).
+        every 50 ms); for a borough run in a forked child, the worker's memory at the start plus
+        the most the child added to its own (the memory the borough would have taken in the worker).
     worker_peak_rss_mb : float
-        Highest resident memory of the worker process since it started (MB, ``ru_maxrss``).
+        Highest resident memory of the worker process since it started (MB, ``ru_maxrss``), or
+        of its highest ``peak_rss_mb`` when that is higher (forked boroughs).
     worker : str
         Address of the dask worker (``tcp://127.0.0.1:40123``), or ``local pid N`` outside one.
     summary : dict
@@ -184,25 +186,33 @@ _RUN_HERE = [0]
 
 
 class _PeakRss:
-    """Samples the resident memory of the process running the borough in a background thread
-    (MB): this one, or the child it forked for the borough once :meth:`follow` names it."""
+    """Samples in a background thread the resident memory of this process while it runs a
+    borough (MB), or, once :meth:`follow` names the child it forked for the borough, this
+    process's memory at the start plus what the child added to its own since the fork (the
+    child's resident set counts the worker's file-backed pages only as it touches them, so its
+    own figure would understate the borough against the worker's)."""
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
-        self.start_mb = self.peak_mb = self._proc.memory_info().rss / 2**20
+        self.start_mb = self.peak_mb = self._rss_mb()
+        self._base_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss_mb(self) -> float:
+        return self._proc.memory_info().rss / 2**20
 
     def follow(self, pid: int) -> None:
         """Sample process ``pid`` (the borough's forked child) from now on."""
         try:
             self._proc = psutil.Process(pid)
+            self._base_mb = self._rss_mb() - self.start_mb
         except psutil.NoSuchProcess:  # ended already
             pass
 
     def _sample(self) -> None:
         try:
-            self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+            self.peak_mb = max(self.peak_mb, self._rss_mb() - self._base_mb)
         except psutil.NoSuchProcess:  # the child has ended
             pass
 
@@ -220,12 +230,16 @@ class _PeakRss:
         self._sample()
 
 
+#: the highest ``peak_rss_mb`` of a borough this process ran (a forked borough's counts the worker's too)
+_BOROUGH_PEAK_MB = [0.0]
+
+
 def worker_peak_rss_mb() -> float:
-    """Highest resident memory of this process or of a borough's process it forked, since it
-    started (MB)."""
+    """Highest resident memory of this process since it started, or of it and a borough's
+    process it forked together (``peak_rss_mb``), whichever is higher (MB)."""
     if resource is None:  # pragma: no cover - Windows
-        return psutil.Process().memory_info().rss / 2**20
-    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+        return max(psutil.Process().memory_info().rss / 2**20, _BOROUGH_PEAK_MB[0])
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _BOROUGH_PEAK_MB[0])  # KiB on Linux
 
 
 def worker_address() -> str:
@@ -322,6 +336,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
         raise
     finally:  # the steps up to an unexpected error too
         export.write_text(out / LOG_FILE, "\n".join(log) + "\n")
+    _BOROUGH_PEAK_MB[0] = max(_BOROUGH_PEAK_MB[0], rss.peak_mb)
     first_line = error.splitlines()[0] if error else "done"
     _append_attempt(out, {"attempt": attempt, "result": first_line})
     n, last_failure = read_attempts(out)
