@@ -4,6 +4,8 @@ and the worker parses the London-wide data and imports the stack once."""
 from __future__ import annotations
 
 import os
+import pickle
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -118,3 +120,21 @@ def test_the_worker_loads_its_first_borough_before_forking_and_imports_what_the_
     assert len(area_module._CACHE) == 0  # the loaded area does not stay in the worker
     assert "fork_probe_module" in sys.modules
     memo.clear()
+
+
+def test_a_borough_process_that_dies_takes_its_worker_down_with_the_same_status(task, tmp_path):
+    """As when the borough ran in the worker: dask then sees a worker that died during the borough
+    (retried, KilledWorker after the retries: tests/test_batch.py)."""
+    script = tmp_path / "worker.py"
+    script.write_text("import os, pickle, sys\n"
+                      "from locmap.batch.borough import run_borough\n"
+                      "def dying(task, say):\n"
+                      "    os._exit(13)\n"
+                      "run_borough(pickle.loads(bytes.fromhex(sys.argv[1])), dying)\n"
+                      "print('the worker went on')\n")
+    proc = subprocess.run([sys.executable, str(script), pickle.dumps(task).hex()], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=300)
+    assert proc.returncode == 13, proc.stderr
+    assert "the worker went on" not in proc.stdout
+    assert read_attempts(task.out_dir) == (1, "KilledWorker: the worker process died during the attempt "
+                                              "(killed, or out of memory)")

@@ -136,7 +136,9 @@ def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: A
             if os.getppid() != parent_pid:  # the worker died before that was set
                 raise KeyboardInterrupt
             answer = ("ok", compute(task, lines.append))
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the worker
+        except KeyboardInterrupt:  # SIGTERM: stopped, as a killed worker is (no answer)
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every other failure goes back to the worker
             answer = ("error", _portable(exc))
         modules = sorted(set(sys.modules) - before)
         try:
@@ -145,7 +147,7 @@ def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: A
             data = pickle.dumps(("error", _portable(exc), lines, modules))
         with os.fdopen(write_fd, "wb") as pipe:
             pipe.write(data)
-    except BaseException:  # noqa: BLE001 - the worker sees no answer and reports the death
+    except BaseException:  # noqa: BLE001 - stopped, or the worker gone: no answer, the worker ends too
         code = 1
     finally:
         os._exit(code)
