@@ -100,9 +100,10 @@ def compute_forked(compute: Callable[..., dict], task: Any, say: Callable[[str],
     with os.fdopen(read_fd, "rb") as pipe:
         data = pipe.read()
     _pid, wait_status = os.waitpid(pid, 0)
-    if not data:  # the child died without an answer: so does this worker, as it would have
+    try:
+        kind, payload, lines, modules = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - no answer, or one cut short: the child died, and so does this worker
         _die_like(wait_status)
-    kind, payload, lines, modules = pickle.loads(data)
     for line in lines:
         say(line)
     if kind == "error":
