@@ -231,7 +231,7 @@ def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, t
          say: Callable[[str], None]) -> BatchResult:
     """The boroughs to compute on the cluster (outcomes into ``done`` as they finish), then the
     status table, error files, region summary and the completed manifest."""
-    todo = [t for t in tasks if t.lad_cd not in done]
+    todo = longest_first([t for t in tasks if t.lad_cd not in done])
     link, n_workers = None, 0
     if todo:
         with _progress_bar(settings.progress and len(todo) > 1, len(todo)) as bar:
@@ -464,6 +464,21 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
+def longest_first(tasks: Sequence[BoroughTask]) -> list[BoroughTask]:
+    """The tasks in the order to submit them: boroughs with no earlier time first (region order),
+    then the others by the seconds their last run took (``done.json`` of earlier inputs), longest
+    first, so a long borough does not start last while the other worker waits (a rerun with
+    other settings recomputes every borough).  Outcomes are reported in the region's order."""
+    def seconds(task: BoroughTask) -> float:
+        record = cache.read_done(task.out_dir) or {}
+        try:
+            return float(record["seconds"])
+        except (KeyError, TypeError, ValueError):
+            return float("inf")
+
+    return sorted(tasks, key=lambda t: -seconds(t))
+
+
 def effective_worker_boroughs(options: BatchOptions) -> int:
     """``options.worker_boroughs``, or when ``None``: 0 (one cluster) where the boroughs run in
     forked children (their memory goes with them), else :data:`WORKER_BOROUGHS`."""
@@ -592,4 +607,5 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
 
 __all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
-           "STATUS_FILE", "ERROR_FILE", "WORKER_BOROUGHS", "effective_worker_boroughs"]
+           "STATUS_FILE", "ERROR_FILE", "WORKER_BOROUGHS", "effective_worker_boroughs",
+           "longest_first"]
