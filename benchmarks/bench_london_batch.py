@@ -3,6 +3,11 @@
     python benchmarks/bench_london_batch.py                     # main (/work/main) vs this checkout, 33 boroughs
     python benchmarks/bench_london_batch.py --boroughs city-of-london,camden --workers 2
     python benchmarks/bench_london_batch.py --only mine          # this checkout only
+    python benchmarks/bench_london_batch.py --mine-args=--no-fork   # extra options for one version
+
+Also reported per version: the CPU time (user + sys) of the command and every process it started
+(launcher, scheduler, nannies, workers and the boroughs' forked processes, all waited for), the
+steadier figure on a shared machine.
 
 Each version runs `python -m locmap batch --region london --out <temp>/<label> --workers N --no-progress`
 from its own checkout (PYTHONPATH and working folder = that checkout) into a fresh temporary folder.
@@ -18,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -37,20 +44,29 @@ def load_average() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def run_version(label: str, checkout: Path, out: Path, workers: int, boroughs: str, maps: bool) -> dict:
+def children_cpu_s() -> float:
+    """CPU time (user + sys, s) of the finished processes this one waited for, and theirs."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_version(label: str, checkout: Path, out: Path, workers: int, boroughs: str, maps: bool,
+                extra: tuple[str, ...] = ()) -> dict:
     """Run the batch of one checkout into ``out``; its figures."""
     cmd = [sys.executable, "-m", "locmap", "batch", "--region", "london", "--out", str(out), "--workers",
            str(workers), "--no-progress"] + (["--boroughs", boroughs] if boroughs else []) + ([] if maps else ["--no-maps"])
+    cmd += list(extra)
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     before = load_average()
-    t0 = time.perf_counter()
+    cpu0, t0 = children_cpu_s(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu_s() - cpu0
     after = load_average()
     if proc.returncode != 0:
         raise SystemExit(f"{label}: the batch failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     status = pd.read_csv(out / "batch_status.csv", keep_default_na=False)
-    return {"label": label, "checkout": str(checkout), "out": str(out), "wall_s": round(wall, 1),
+    return {"label": label, "checkout": str(checkout), "options": list(extra), "out": str(out), "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
             "uptime_before": before, "uptime_after": after, "boroughs": len(status),
             "sum_borough_s": round(float(status["seconds"].sum()), 1),
             "per_borough_s": {r.borough: float(r.seconds) for r in status.itertuples()},
@@ -96,8 +112,8 @@ def same_results(a: Path, b: Path) -> list[str]:
 
 
 def show(r: dict) -> None:
-    print(f"\n== {r['label']} ({r['checkout']}): {r['boroughs']} boroughs in {r['wall_s']:.1f} s wall "
-          f"(boroughs' own times sum to {r['sum_borough_s']:.1f} s)")
+    print(f"\n== {r['label']} ({r['checkout']} {' '.join(r['options'])}): {r['boroughs']} boroughs in "
+          f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU (boroughs' own times sum to {r['sum_borough_s']:.1f} s)")
     print(f"   load before: {r['uptime_before']}\n   load after:  {r['uptime_after']}")
     for w in r["workers"]:
         start = (f"; memory at the start of its first / last borough {w['first_start_mb']:.0f} / "
@@ -115,19 +131,21 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-maps", action="store_true")
     p.add_argument("--only", choices=("main", "mine"), help="run one version only")
+    p.add_argument("--main-args", default="", help="extra options of main's command (e.g. --worker-boroughs=0)")
+    p.add_argument("--mine-args", default="", help="extra options of this checkout's command (e.g. --no-fork)")
     p.add_argument("--tmp", type=Path, default=None, help="folder for the batch outputs (default: a new temp folder)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     tmp = args.tmp or Path(tempfile.mkdtemp(prefix="bench_london_batch_"))
-    versions = [(label, path) for label, path in (("main", args.main), ("mine", args.mine))
-                if args.only in (None, label)]
+    versions = [(label, path, tuple(shlex.split(extra))) for label, path, extra in
+                (("main", args.main, args.main_args), ("mine", args.mine, args.mine_args)) if args.only in (None, label)]
     results = []
-    for label, checkout in versions:
+    for label, checkout, extra in versions:
         out = tmp / label
         if out.exists():
             raise SystemExit(f"{out} exists: give another --tmp")
         print(f"running {label} ({checkout}) into {out} ...", flush=True)
-        results.append(run_version(label, checkout.resolve(), out, args.workers, args.boroughs, not args.no_maps))
+        results.append(run_version(label, checkout.resolve(), out, args.workers, args.boroughs, not args.no_maps, extra))
         show(results[-1])
     report = {"results": results}
     if len(results) == 2:
@@ -135,7 +153,8 @@ def main() -> int:
         report["identical_results"] = not diffs
         report["differences"] = diffs
         a, b = results
-        print(f"\nwall: {a['wall_s']:.1f} s -> {b['wall_s']:.1f} s; results identical: {not diffs}"
+        print(f"\nwall: {a['wall_s']:.1f} s -> {b['wall_s']:.1f} s; CPU {a['cpu_s']:.1f} s -> {b['cpu_s']:.1f} s; "
+              f"results identical: {not diffs}"
               + "".join(f"\n  {d}" for d in diffs))
     path = args.json or tmp / "bench_london_batch.json"
     path.write_text(json.dumps(report, indent=2) + "\n")

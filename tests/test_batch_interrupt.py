@@ -35,10 +35,21 @@ def wait_for(path: Path, proc: subprocess.Popen, limit_s: float) -> None:
         time.sleep(0.2)
 
 
-def interrupted_batch(out: Path, presses: int = 1) -> tuple[subprocess.Popen, str, str, list]:
+def wait_for_more_processes(proc: subprocess.Popen, than: list, limit_s: float) -> list:
+    """The command's processes once there are more than ``than`` (the borough's forked child)."""
+    t0 = time.monotonic()
+    while len(family := psutil.Process(proc.pid).children(recursive=True)) <= len(than):
+        assert proc.poll() is None, f"the batch ended before the borough forked: {proc.communicate()}"
+        assert time.monotonic() - t0 < limit_s, f"no borough process appeared in {limit_s:g} s"
+        time.sleep(0.1)
+    return family
+
+
+def interrupted_batch(out: Path, presses: int = 1, in_child: bool = False) -> tuple[subprocess.Popen, str, str, list]:
     """Start a one-borough batch, press Ctrl-C (SIGINT to the process group) once the borough is
-    running, then up to ``presses - 1`` more times, 0.02 s apart (a key held down), while the batch
-    stops; (process, stdout, stderr, the command's child processes)."""
+    running (``in_child``: once its worker has forked the borough's process), then up to
+    ``presses - 1`` more times, 0.02 s apart (a key held down), while the batch stops; (process,
+    stdout, stderr, the command's child processes)."""
     cmd = [sys.executable, "-m", "locmap", "batch", "--region", "london", "--out", str(out),
            "--boroughs", "city-of-london", "--no-maps", "--no-progress", "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -47,6 +58,8 @@ def interrupted_batch(out: Path, presses: int = 1) -> tuple[subprocess.Popen, st
         wait_for(out / "boroughs" / "city-of-london" / ATTEMPTS_FILE, proc, START_S)  # the borough is running
         family = psutil.Process(proc.pid).children(recursive=True)
         assert family, "no worker processes found"
+        if in_child:
+            family = wait_for_more_processes(proc, family, START_S)
         os.killpg(proc.pid, signal.SIGINT)
         for _ in range(presses - 1):
             time.sleep(0.02)
@@ -93,3 +106,19 @@ def test_more_ctrl_c_while_the_batch_stops_still_end_in_one_line_with_no_worker_
     status = pd.read_csv(out / STATUS_FILE, keep_default_na=False)
     assert status[["lad_cd", "status"]].values.tolist() == [["E09000001", "interrupted"]]
     assert json.loads((out / MANIFEST_FILE).read_text())["state"] == "interrupted"
+
+
+def test_ctrl_c_while_the_borough_runs_in_its_forked_process_leaves_no_process_behind(tmp_path):
+    """The borough's process forked from the worker goes with the worker when the cluster closes."""
+    out = tmp_path / "london"
+    proc, stdout, stderr, family = interrupted_batch(out, in_child=True)
+    assert proc.returncode == 130, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 3 and lines[2].startswith("locmap: interrupted: 0 of 1 borough finished"), stderr
+    assert "Traceback" not in stderr + stdout
+    _gone, alive = psutil.wait_procs(family, timeout=30)
+    assert alive == [], f"processes left behind: {alive}"
+    assert pd.read_csv(out / STATUS_FILE, keep_default_na=False)["status"].tolist() == ["interrupted"]
+    assert not (out / "boroughs" / "city-of-london" / "done.json").exists()
+    leftovers = [p for p in (out / "boroughs" / "city-of-london").rglob(".*") if p.is_file()]
+    assert leftovers == [], "temporary files left behind"

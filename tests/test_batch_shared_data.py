@@ -135,7 +135,8 @@ def test_a_layer_is_read_and_reprojected_once_per_process(settings, monkeypatch)
 
 
 def test_each_borough_leaves_no_loaded_area_behind_and_records_its_worker_memory(settings, tmp_path):
-    """run_borough empties the area cache after the borough (the next is another area; the London-wide
+    """Run in the worker process itself (``fork=False``; tests/test_batch_fork.py for the default),
+    run_borough empties the area cache after the borough (the next is another area; the London-wide
     files stay in the memo) and records the memory the process started the borough with and the
     how-manieth borough of this process it was."""
     def compute(task, say):
@@ -145,7 +146,8 @@ def test_each_borough_leaves_no_loaded_area_behind_and_records_its_worker_memory
 
     area_module.clear_cache()  # an area another test of this process loaded is not this borough's
     task = BoroughTask(region="london", lad_cd="E09000001", lad_nm="City of London", area="london:city-of-london",
-                       out_dir=tmp_path / "city", settings=settings, options=RunOptions(), input_hash="x" * 64)
+                       out_dir=tmp_path / "city", settings=settings, options=RunOptions(), input_hash="x" * 64,
+                       fork=False)
     first = run_borough(task, compute)
     second = run_borough(replace(task, out_dir=tmp_path / "city2"), compute)
     assert (first.status, second.status) == ("done", "done")

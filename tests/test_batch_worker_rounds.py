@@ -5,8 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from locmap.batch.engine import STATUS_FILE, BatchOptions, run_batch, worker_rounds
+from locmap.api import RunOptions
+from locmap.batch import cache
+from locmap.batch.borough import BoroughTask
+from locmap.batch.engine import STATUS_FILE, BatchOptions, longest_first, run_batch, worker_rounds
 from locmap.cli import main
+from locmap.settings import Settings
 
 
 def _tasks(n: int) -> list[str]:
@@ -53,3 +57,17 @@ def test_each_round_runs_on_fresh_worker_processes(settings, tmp_path):
     assert list(status["status"]) == ["done", "done"]
     assert status["worker_pid"].nunique() == 2
     assert list(status["worker_borough_n"]) == [1, 1]
+
+
+def test_boroughs_with_a_known_time_are_submitted_longest_first_after_the_unknown_ones(tmp_path):
+    """A rerun with other inputs: each borough's last time (its done.json) orders the submission,
+    so the longest does not start last while the other worker waits."""
+    def task(slug: str, seconds: float | None) -> BoroughTask:
+        folder = tmp_path / slug
+        if seconds is not None:
+            cache.write_done(folder, {"input_hash": "old", "seconds": seconds})
+        return BoroughTask(region="london", lad_cd=slug, lad_nm=slug, area=f"london:{slug}", out_dir=folder,
+                           settings=Settings(), options=RunOptions(), input_hash="new")
+
+    tasks = [task("a", 11.0), task("b", None), task("c", 17.5), task("d", 12.0), task("e", None)]
+    assert [t.lad_cd for t in longest_first(tasks)] == ["b", "e", "c", "d", "a"]

@@ -112,9 +112,11 @@ def test_batch_defaults_are_the_librarys():
 
     args, lib = _parse(["batch", "--out", "x"]), BatchOptions()
     assert (args.workers, args.retries, args.connect_timeout) == (lib.n_workers, lib.retries, lib.connect_timeout_s)
+    from locmap.batch.engine import WORKER_BOROUGHS as LIB_WORKER_BOROUGHS
     from locmap.cli.batch import WORKER_BOROUGHS
 
-    assert args.worker_boroughs is None and WORKER_BOROUGHS == lib.worker_boroughs  # None: the library's default
+    assert args.worker_boroughs is None and lib.worker_boroughs is None  # None: the library's default
+    assert WORKER_BOROUGHS == LIB_WORKER_BOROUGHS and args.no_fork is not lib.fork
 
 
 def test_sites_candidates_are_the_librarys():

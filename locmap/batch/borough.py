@@ -28,7 +28,7 @@ from tqdm import tqdm
 import locmap
 from locmap import api, export
 from locmap.api import RunOptions
-from locmap.batch import cache
+from locmap.batch import cache, forked
 from locmap.batch.summary import borough_summary
 from locmap.data import area as area_cache
 from locmap._text import terminal_safe_message as shown
@@ -89,6 +89,9 @@ class BoroughTask:
         Service types compared region-wide (the league table's columns).
     run_id : str
         The batch run submitting the task (:func:`new_run_id`), written into ``done.json``.
+    fork : bool
+        Run the borough's job in a child forked from the worker (Linux; :mod:`locmap.batch.forked`),
+        so the worker stays warm and its memory does not grow; ``False``: in the worker itself.
     """
 
     region: str
@@ -101,6 +104,7 @@ class BoroughTask:
     input_hash: str
     key_service_types: tuple[str, ...] = ()
     run_id: str = ""
+    fork: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,11 @@ class BoroughOutcome:
         computed it.
     peak_rss_mb : float
         Highest resident memory of the worker process while this borough ran (MB, sampled
-        every 50 ms).
+        every 50 ms); for a borough run in a forked child, the worker's memory at the start plus
+        the most the child added to its own (the memory the borough would have taken in the worker).
     worker_peak_rss_mb : float
-        Highest resident memory of the worker process since it started (MB, ``ru_maxrss``).
+        Highest resident memory of the worker process since it started (MB, ``ru_maxrss``), or
+        of its highest ``peak_rss_mb`` when that is higher (forked boroughs).
     worker : str
         Address of the dask worker (``tcp://127.0.0.1:40123``), or ``local pid N`` outside one.
     summary : dict
@@ -180,17 +186,39 @@ _RUN_HERE = [0]
 
 
 class _PeakRss:
-    """Samples this process's resident memory in a background thread (MB)."""
+    """Samples in a background thread the resident memory of this process while it runs a
+    borough (MB), or, once :meth:`follow` names the child it forked for the borough, this
+    process's memory at the start plus what the child added to its own since the fork (the
+    child's resident set counts the worker's file-backed pages only as it touches them, so its
+    own figure would understate the borough against the worker's)."""
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
-        self.start_mb = self.peak_mb = self._proc.memory_info().rss / 2**20
+        self.start_mb = self.peak_mb = self._rss_mb()
+        self._base_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _rss_mb(self) -> float:
+        return self._proc.memory_info().rss / 2**20
+
+    def follow(self, pid: int) -> None:
+        """Sample process ``pid`` (the borough's forked child) from now on."""
+        try:
+            self._proc = psutil.Process(pid)
+            self._base_mb = self._rss_mb() - self.start_mb
+        except psutil.NoSuchProcess:  # ended already
+            pass
+
+    def _sample(self) -> None:
+        try:
+            self.peak_mb = max(self.peak_mb, self._rss_mb() - self._base_mb)
+        except psutil.NoSuchProcess:  # the child has ended
+            pass
+
     def _run(self) -> None:
         while not self._stop.wait(_SAMPLE_S):
-            self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+            self._sample()
 
     def __enter__(self) -> "_PeakRss":
         self._thread.start()
@@ -199,14 +227,19 @@ class _PeakRss:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+        self._sample()
+
+
+#: the highest ``peak_rss_mb`` of a borough this process ran (a forked borough's counts the worker's too)
+_BOROUGH_PEAK_MB = [0.0]
 
 
 def worker_peak_rss_mb() -> float:
-    """Highest resident memory of this process since it started (MB)."""
+    """Highest resident memory of this process since it started, or of it and a borough's
+    process it forked together (``peak_rss_mb``), whichever is higher (MB)."""
     if resource is None:  # pragma: no cover - Windows
-        return psutil.Process().memory_info().rss / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        return max(psutil.Process().memory_info().rss / 2**20, _BOROUGH_PEAK_MB[0])
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _BOROUGH_PEAK_MB[0])  # KiB on Linux
 
 
 def worker_address() -> str:
@@ -293,7 +326,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
     try:
         with _PeakRss() as rss:
             try:
-                summary = (compute or compute_borough)(task, lambda line: log.append(shown(line)))
+                summary = _compute_here(task, compute, lambda line: log.append(shown(line)), rss)
                 export.write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
             except LocmapError as exc:
                 summary, error = {}, shown(exc)
@@ -303,6 +336,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
         raise
     finally:  # the steps up to an unexpected error too
         export.write_text(out / LOG_FILE, "\n".join(log) + "\n")
+    _BOROUGH_PEAK_MB[0] = max(_BOROUGH_PEAK_MB[0], rss.peak_mb)
     first_line = error.splitlines()[0] if error else "done"
     _append_attempt(out, {"attempt": attempt, "result": first_line})
     n, last_failure = read_attempts(out)
@@ -316,6 +350,33 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
         cache.write_done(out, done_record(task, outcome))
     release_memory()
     return outcome
+
+
+def _compute_here(task: BoroughTask, compute: Compute | None, say: Callable[[str], None], rss: _PeakRss) -> dict:
+    """``compute`` (default :func:`compute_borough`) in a child forked from this process where
+    fork is available (:mod:`locmap.batch.forked`; the worker warmed first), else here."""
+    if not (task.fork and forked.fork_available()):
+        return (compute or compute_borough)(task, say)
+    if compute is None:
+        _warm_data(task)
+    summary, modules = forked.compute_forked(compute or compute_borough, task, say, on_start=rss.follow)
+    forked.warm(modules)
+    return summary
+
+
+#: regions (``london``; a standalone pack's name) whose files this process has parsed (:func:`_warm_data`)
+_WARM_DATA: set[str] = set()
+
+
+def _warm_data(task: BoroughTask) -> None:
+    """Once per process and region: load the borough's data here, before the first fork, which
+    parses the London-wide files into :mod:`locmap.data.memo` for every later child (this
+    borough's child finds its data loaded).  Loading runs no OpenMP code."""
+    key = task.area.split(":")[0]
+    if key in _WARM_DATA:
+        return
+    api.load(task.area, task.settings)
+    _WARM_DATA.add(key)
 
 
 def release_memory() -> None:

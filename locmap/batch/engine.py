@@ -32,6 +32,7 @@ from locmap import export
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.cluster import connect
+from locmap.batch.forked import fork_available
 from locmap.batch.borough import (BoroughOutcome, BoroughTask, cached_outcome, clear_attempts, new_run_id,
                                   read_attempts, run_borough, utc_now)
 from locmap.batch.summary import write_region_summary
@@ -54,6 +55,9 @@ _KILLED_REMEDY = ("the worker process running it died (killed, or out of memory)
 _BUG_REMEDY = ("this is an error locmap did not expect (a bug, or data it does not handle): please report it "
                "with this borough's error.txt; the other boroughs are not affected")
 ERROR_FILE = "error.txt"
+#: Boroughs per worker process before a local cluster is replaced, where boroughs do not fork
+#: (:attr:`BatchOptions.worker_boroughs`).
+WORKER_BOROUGHS = 8
 
 
 class BatchInterrupted(KeyboardInterrupt):
@@ -85,12 +89,19 @@ class BatchOptions:
     connect_timeout_s : float
         How long to try to reach ``scheduler`` before giving up (seconds): the handshake and the
         client each within it (:func:`locmap.batch.cluster.connect`).
-    worker_boroughs : int
+    worker_boroughs : int or None
         Local cluster only (ignored with ``scheduler``, whose workers are not ours to replace):
         about how many boroughs a worker process runs before the cluster is replaced by a fresh
         one.  The boroughs run in rounds of ``worker_boroughs x n_workers``, split evenly, which
-        bounds a worker's memory: a long-lived worker's heap grows ~20 MB per borough however much
-        is released (BENCHMARKS.md).  ``0``: one cluster for the whole batch.
+        bounds a worker's memory where a borough runs in the worker process itself: its heap grows
+        ~20 MB per borough however much is released (BENCHMARKS.md).  ``0``: one cluster for the
+        whole batch.  ``None`` (default): ``0`` where each borough runs in a child forked from its
+        worker (``fork``, on Linux), whose memory goes with the child, else :data:`WORKER_BOROUGHS`.
+    fork : bool
+        Each borough in a child forked from its warm worker process (Linux;
+        :mod:`locmap.batch.forked`): the worker imports the stack and parses the London-wide files
+        once, and its memory does not grow from borough to borough.  ``False``, or where fork is
+        not available: each borough in the worker process itself.
     task : callable
         Module-level function run per borough (``BoroughTask -> BoroughOutcome``); tests inject
         fault-making wrappers of :func:`~locmap.batch.borough.run_borough`.
@@ -104,7 +115,8 @@ class BatchOptions:
     report: bool = False
     force: bool = False
     connect_timeout_s: float = 10.0
-    worker_boroughs: int = 8
+    worker_boroughs: int | None = None
+    fork: bool = True
     task: Callable[[BoroughTask], BoroughOutcome] = field(default=run_borough, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +124,7 @@ class BatchOptions:
             raise SettingsError(f"the number of workers must be >= 1, got {self.n_workers!r}")
         if int(self.retries) < 0:
             raise SettingsError(f"retries must be >= 0, got {self.retries!r}")
-        if int(self.worker_boroughs) < 0:
+        if self.worker_boroughs is not None and int(self.worker_boroughs) < 0:
             raise SettingsError(f"boroughs per worker must be >= 0 (0: never replace a worker), "
                                 f"got {self.worker_boroughs!r}")
         if not self.connect_timeout_s > 0:
@@ -219,7 +231,7 @@ def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, t
          say: Callable[[str], None]) -> BatchResult:
     """The boroughs to compute on the cluster (outcomes into ``done`` as they finish), then the
     status table, error files, region summary and the completed manifest."""
-    todo = [t for t in tasks if t.lad_cd not in done]
+    todo = longest_first([t for t in tasks if t.lad_cd not in done])
     link, n_workers = None, 0
     if todo:
         with _progress_bar(settings.progress and len(todo) > 1, len(todo)) as bar:
@@ -377,7 +389,7 @@ def borough_task(region: Region, row: tuple, out: Path, settings: Settings, opti
     return BoroughTask(region=region.name, lad_cd=row.lad_cd, lad_nm=row.lad_nm, area=row.area,
                        out_dir=out / "boroughs" / row.slug, settings=settings.with_(progress=False),
                        options=run_options, input_hash=cache.input_hash(row.area, settings, run_options),
-                       key_service_types=tuple(region.key_service_types), run_id=run_id)
+                       key_service_types=tuple(region.key_service_types), run_id=run_id, fork=options.fork)
 
 
 # ----------------------------------------------------------------------------- the cluster
@@ -452,13 +464,37 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
+def longest_first(tasks: Sequence[BoroughTask]) -> list[BoroughTask]:
+    """The tasks in the order to submit them: boroughs with no earlier time first (region order),
+    then the others by the seconds their last run took (``done.json`` of earlier inputs), longest
+    first, so a long borough does not start last while the other worker waits (a rerun with
+    other settings recomputes every borough).  Outcomes are reported in the region's order."""
+    def seconds(task: BoroughTask) -> float:
+        record = cache.read_done(task.out_dir) or {}
+        try:
+            return float(record["seconds"])
+        except (KeyError, TypeError, ValueError):
+            return float("inf")
+
+    return sorted(tasks, key=lambda t: -seconds(t))
+
+
+def effective_worker_boroughs(options: BatchOptions) -> int:
+    """``options.worker_boroughs``, or when ``None``: 0 (one cluster) where the boroughs run in
+    forked children (their memory goes with them), else :data:`WORKER_BOROUGHS`."""
+    if options.worker_boroughs is not None:
+        return int(options.worker_boroughs)
+    return 0 if options.fork and fork_available() else WORKER_BOROUGHS
+
+
 def worker_rounds(tasks: Sequence[BoroughTask], options: BatchOptions) -> list[list[BoroughTask]]:
     """The tasks in rounds, each run on a fresh local cluster: as few rounds as keep every worker
     to about ``options.worker_boroughs`` boroughs, the tasks split evenly between them (33 boroughs,
     2 workers, 8 each: 11 + 11 + 11).  One round with a scheduler or ``worker_boroughs=0``."""
-    if options.scheduler or not options.worker_boroughs:
+    per_worker = effective_worker_boroughs(options)
+    if options.scheduler or not per_worker:
         return [list(tasks)]
-    n_rounds = max(1, -(-len(tasks) // (int(options.worker_boroughs) * int(options.n_workers))))
+    n_rounds = max(1, -(-len(tasks) // (per_worker * int(options.n_workers))))
     return [[tasks[i] for i in part] for part in np.array_split(np.arange(len(tasks)), n_rounds)]
 
 
@@ -523,10 +559,12 @@ def outcome_of(future: Future, task: BoroughTask) -> BoroughOutcome:
     if isinstance(exc, KilledWorker):
         return BoroughOutcome(**common, last_failure=last_failure or text.splitlines()[0],
                               error=f"{text}\n  What to do: {_KILLED_REMEDY}")
-    # an error locmap did not expect: where it happened, for the report of the bug
+    # an error locmap did not expect: where it happened, for the report of the bug (a borough's
+    # forked process adds its own traceback as a note)
+    notes = "".join(f"{note}\n" for note in getattr(exc, "__notes__", ()))
     return BoroughOutcome(**common, last_failure=last_failure or text.splitlines()[0],
                           error=f"{text}\n  What to do: {_BUG_REMEDY}",
-                          traceback="".join(traceback.format_tb(future.traceback())))
+                          traceback="".join(traceback.format_tb(future.traceback())) + notes)
 
 
 def describe(task: BoroughTask, outcome: BoroughOutcome) -> str:
@@ -569,4 +607,5 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
 
 __all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
-           "STATUS_FILE", "ERROR_FILE"]
+           "STATUS_FILE", "ERROR_FILE", "WORKER_BOROUGHS", "effective_worker_boroughs",
+           "longest_first"]

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 #: BatchOptions()'s defaults, as literals so that the parser imports nothing heavy (no dask)
 #: (tests/test_imports.py checks they are the library's)
 BATCH_DEFAULTS = argparse.Namespace(n_workers=2, retries=2, connect_timeout_s=10.0)
-#: BatchOptions.worker_boroughs's default (a literal: the parser imports nothing heavy; test_imports checks it)
+#: engine.WORKER_BOROUGHS, the rounds' default where boroughs do not fork (a literal: the parser
+#: imports nothing heavy; test_imports checks it)
 WORKER_BOROUGHS = 8
 
 EXAMPLES = """\
@@ -69,7 +70,12 @@ def add_parser(subparsers: Any) -> None:
                    help=f"how long to try to reach --scheduler (default: {defaults.connect_timeout_s:g})")
     g.add_argument("--worker-boroughs", type=int, default=None, metavar="N",
                    help="local cluster: replace the worker processes after about N boroughs each, which "
-                        f"bounds their memory (default: {WORKER_BOROUGHS}; 0: never; not with --scheduler)")
+                        "bounds their memory where boroughs run in the worker itself (default: 0 on Linux, "
+                        f"where each borough runs in a child forked from its worker, {WORKER_BOROUGHS} "
+                        "elsewhere or with --no-fork; 0: never; not with --scheduler)")
+    g.add_argument("--no-fork", action="store_true",
+                   help="run each borough in its worker process itself, not in a child forked from it "
+                        "(the default on Linux: the worker stays warm and its memory does not grow)")
     g.add_argument("--retries", type=int, default=defaults.retries,
                    help=f"extra attempts for a borough whose task raised or whose worker died "
                         f"(default: {defaults.retries})")
@@ -87,7 +93,7 @@ def options_from_args(args: argparse.Namespace) -> BatchOptions:
     return BatchOptions(boroughs=tuple(b.strip() for b in args.boroughs.split(",") if b.strip()),
                         scheduler=args.scheduler or None, n_workers=args.workers, retries=args.retries,
                         maps=not args.no_maps, report=args.report, force=args.force,
-                        connect_timeout_s=args.connect_timeout, **_worker_boroughs(args))
+                        connect_timeout_s=args.connect_timeout, fork=not args.no_fork, **_worker_boroughs(args))
 
 
 def _worker_boroughs(args: argparse.Namespace) -> dict:

@@ -1,0 +1,182 @@
+"""A borough's job in a child forked from its warm worker process (Linux).
+
+A batch worker runs borough after borough.  Run in the worker process itself, each borough leaves
+its heap ~20 MB larger than the one before (BENCHMARKS.md), so workers used to be replaced every
+few boroughs (rounds on fresh clusters), and each replacement imported the stack and parsed the
+London-wide files again.  Here the worker process stays warm and each borough runs in a child made
+by ``os.fork``: the child has the worker's imported modules and parsed London-wide data
+(:mod:`locmap.data.memo`) copy-on-write, computes the borough, hands back its summary and step
+log through a pipe, and exits, so whatever it allocated goes with it: the worker's memory is the
+same before each borough, whatever the number of boroughs.
+
+Rules (:func:`compute_forked`):
+
+* the worker process warms only what is safe to fork (:func:`warm`): it imports what the job
+  imported in its first child and parses the London-wide files by loading its first borough's
+  data.  It never runs the job itself, so no OpenMP code (scikit-learn's k-means behind the map
+  classes and the generated localities) has run in it: GNU OpenMP's threads do not survive a
+  fork once started, and the child would wait for them forever;
+* the child ignores SIGINT (the command decides), turns SIGTERM into ``KeyboardInterrupt`` (an
+  atomic writer then removes its temporary file), and gets SIGTERM when the worker dies
+  (``PR_SET_PDEATHSIG``), so no child outlives its worker (Ctrl-C closes the cluster);
+* an exception in the child is raised again in the worker with its class, message and attributes
+  (a :class:`~locmap.errors.LocmapError` keeps its message and remedy), and the child's
+  traceback as a note;
+* a child that dies without an answer (killed, out of memory) takes its worker down with the same
+  exit status: dask then sees a worker that died during the borough, as before the fork
+  (``KilledWorker`` after the retries, the attempt's start without a result).
+
+Where ``os.fork`` is not available (macOS and Windows workers of a running scheduler) the
+job runs in the worker process, as before.
+"""
+from __future__ import annotations
+
+import ctypes
+import gc
+import importlib
+import os
+import pickle
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+#: prctl(2) option: the signal a process gets when the thread that forked it ends (Linux)
+_PR_SET_PDEATHSIG = 1
+_OSERROR_FIELDS = ("errno", "strerror", "filename", "filename2")
+#: modules the first child imported that the worker process has imported since (:func:`warm`)
+_WARMED: set[str] = set()
+
+
+def fork_available() -> bool:
+    """True where a borough can run in a forked child: Linux, which has ``os.fork`` and
+    ``prctl``.  macOS's system libraries are not fork-safe once used, and Windows has no fork."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def warm(modules: list[str]) -> None:
+    """Import ``modules`` (what a child imported for its borough) into this process, once each,
+    so the next children inherit them instead of importing them again.  Importing runs no
+    OpenMP code (its thread pool starts on the first parallel loop, in a child).  A module that
+    does not import here (one a test made up, say) is skipped: the child imports it itself."""
+    for name in modules:
+        if name in _WARMED or name in sys.modules:
+            continue
+        _WARMED.add(name)
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the child imports what it needs
+            continue
+
+
+def compute_forked(compute: Callable[..., dict], task: Any, say: Callable[[str], None],
+                   on_start: Callable[[int], None] = lambda _pid: None) -> tuple[dict, list[str]]:
+    """``compute(task, say)`` in a forked child; (its summary, the modules it imported that this
+    process had not).  The child's step log goes to ``say`` when it ends; ``on_start(pid)`` is
+    called with the child's process id as soon as it runs (memory sampling).
+
+    Raises
+    ------
+    BaseException
+        The child's exception, rebuilt here with its class, message, attributes and traceback.
+    """
+    read_fd, write_fd = os.pipe()
+    parent_pid = os.getpid()
+    gc.freeze()  # the child's collector leaves the inherited objects (and their pages) alone
+    try:
+        pid = os.fork()
+    except OSError:
+        gc.unfreeze()
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        _child(write_fd, parent_pid, compute, task)
+    gc.unfreeze()
+    os.close(write_fd)
+    on_start(pid)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _pid, wait_status = os.waitpid(pid, 0)
+    try:
+        kind, payload, lines, modules = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - no answer, or one cut short: the child died, and so does this worker
+        _die_like(wait_status)
+    for line in lines:
+        say(line)
+    if kind == "error":
+        raise _rebuilt(*payload)
+    return payload, modules
+
+
+def _die_like(wait_status: int) -> None:
+    """End this process the way its child ended (the same signal or exit code), without cleanup:
+    dask's nanny reports the worker dead and the borough is retried elsewhere."""
+    if os.WIFSIGNALED(wait_status):
+        os.kill(os.getpid(), os.WTERMSIG(wait_status))
+    os._exit(os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else 1)
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: Any) -> None:
+    """The forked child: compute the borough, send the answer, exit (``os._exit``: nothing of
+    the worker's, no dask thread, atexit hook or finaliser, runs here)."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        lines: list[str] = []
+        before = set(sys.modules)
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent_pid:  # the worker died before that was set
+                raise KeyboardInterrupt
+            answer = ("ok", compute(task, lines.append))
+        except KeyboardInterrupt:  # SIGTERM: stopped, as a killed worker is (no answer)
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every other failure goes back to the worker
+            answer = ("error", _portable(exc))
+        modules = sorted(set(sys.modules) - before)
+        try:
+            data = pickle.dumps((*answer, lines, modules))
+        except Exception as exc:  # noqa: BLE001 - e.g. a summary value that does not pickle
+            data = pickle.dumps(("error", _portable(exc), lines, modules))
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(data)
+    except BaseException:  # noqa: BLE001 - stopped, or the worker gone: no answer, the worker ends too
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _portable(exc: BaseException) -> tuple:
+    """``(class, args, attributes, traceback text)`` of ``exc``, picklable (else a RuntimeError's)."""
+    text = "".join(traceback.format_exception(exc))
+    attributes = {k: v for k, v in getattr(exc, "__dict__", {}).items() if k != "__notes__"}
+    if isinstance(exc, OSError):  # kept by OSError itself, not in __dict__
+        attributes.update({k: getattr(exc, k) for k in _OSERROR_FIELDS})
+    state = (type(exc), exc.args, attributes, text)
+    try:
+        pickle.loads(pickle.dumps(state))
+    except Exception:  # noqa: BLE001 - a class or attribute that does not pickle
+        return RuntimeError, (f"{type(exc).__name__}: {exc}",), {}, text
+    return state
+
+
+def _rebuilt(cls: type, args: tuple, attributes: dict, text: str) -> BaseException:
+    """The child's exception as an instance of its class (its ``__init__`` not called again),
+    with the child's traceback as a note."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    for key, value in attributes.items():
+        setattr(exc, key, value)
+    exc.add_note(f"(raised in the borough's process, forked from this worker)\n{text.rstrip()}")
+    return exc
+
+
+__all__ = ["fork_available", "compute_forked", "warm"]

@@ -1,0 +1,140 @@
+"""Each borough of a batch runs in a child forked from its warm worker process (Linux): what the
+borough allocates goes with the child, its answer, step log and errors come back to the worker,
+and the worker parses the London-wide data and imports the stack once."""
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import psutil
+import pytest
+
+from locmap import api
+from locmap.api import RunOptions
+from locmap.batch import borough
+from locmap.batch.borough import LOG_FILE, BoroughTask, read_attempts, run_borough
+from locmap.batch.forked import fork_available
+from locmap.data import area as area_module
+from locmap.data import memo
+from locmap.errors import DataFileError
+
+pytestmark = pytest.mark.skipif(not fork_available(), reason="boroughs fork on Linux only")
+
+#: what a borough's computation keeps in a module global (a leak, in the worker process itself)
+KEPT: list = []
+MB = 2**20
+
+
+@pytest.fixture
+def task(settings, tmp_path) -> BoroughTask:
+    return BoroughTask(region="london", lad_cd="E09000001", lad_nm="City of London", area="london:city-of-london",
+                       out_dir=tmp_path / "city", settings=settings, options=RunOptions(), input_hash="x" * 64)
+
+
+def greedy(task: BoroughTask, say) -> dict:
+    """Keeps 300 MB (touched, so resident) in a module global for a while (memory is sampled
+    every 50 ms) and says where it ran."""
+    say("== computed in process")
+    KEPT.append(b"\x01" * (300 * MB))
+    time.sleep(0.5)
+    return {"lad_cd": task.lad_cd, "pid": os.getpid()}
+
+
+def test_a_borough_runs_in_a_child_and_what_it_allocates_goes_with_it(task):
+    rss_before = psutil.Process().memory_info().rss
+    outcome = run_borough(task, greedy)
+    assert outcome.status == "done" and outcome.summary["lad_cd"] == "E09000001"
+    assert outcome.summary["pid"] != os.getpid() and outcome.worker_pid == os.getpid()
+    assert KEPT == []  # kept in the child only
+    assert psutil.Process().memory_info().rss - rss_before < 100 * MB
+    assert outcome.peak_rss_mb >= outcome.rss_start_mb + 250  # what the borough's process added is measured
+    assert outcome.worker_peak_rss_mb >= outcome.peak_rss_mb - 1
+    assert "== computed in process" in (task.out_dir / LOG_FILE).read_text()
+
+
+def test_without_fork_the_same_borough_stays_in_the_worker_process(task):
+    try:
+        outcome = run_borough(replace(task, fork=False), greedy)
+        assert outcome.summary["pid"] == os.getpid() and len(KEPT) == 1
+    finally:
+        KEPT.clear()
+
+
+def test_a_data_error_in_the_child_fails_the_borough_with_its_message_and_remedy(task, tmp_path):
+    def bad_row(task, say):
+        say("== loading")
+        raise DataFileError(tmp_path / "services.csv", "no 'easting' value", row=7)
+
+    forked = run_borough(task, bad_row)
+    in_worker = run_borough(replace(task, out_dir=tmp_path / "again", fork=False), bad_row)
+    assert forked.status == "failed" and forked.error == in_worker.error
+    assert "services.csv" in forked.error and "row 7" in forked.error and "no 'easting' value" in forked.error
+    assert f"What to do: {DataFileError.remedy}" in forked.error
+    log = (task.out_dir / LOG_FILE).read_text()
+    assert "== loading" in log and "FAILED: " in log
+
+
+def crashing(task, say):
+    raise KeyError("pcn_code")
+
+
+def test_an_unexpected_error_in_the_child_is_raised_in_the_worker_with_its_class_and_traceback(task):
+    with pytest.raises(KeyError) as info:
+        run_borough(task, crashing)
+    assert info.value.args == ("pcn_code",)
+    notes = "\n".join(info.value.__notes__)
+    assert "forked from this worker" in notes and "in crashing" in notes and "test_batch_fork.py" in notes
+    assert read_attempts(task.out_dir) == (1, "KeyError: 'pcn_code'")
+
+
+def test_the_worker_loads_its_first_borough_before_forking_and_imports_what_the_child_imported(
+        task, settings, tmp_path, monkeypatch):
+    """The worker process parses the London-wide files once (its first borough's data, loaded
+    before the fork: that child finds it loaded), and imports afterwards what its first child
+    imported, so later children inherit both."""
+    (tmp_path / "fork_probe_module.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(borough, "_WARM_DATA", set())
+    memo.clear()
+    area_module.clear_cache()
+    loads = []
+    real_load = api.load
+    monkeypatch.setattr(api, "load", lambda *a, **k: loads.append((os.getpid(), a[0])) or real_load(*a, **k))
+
+    def job(task, say):
+        import fork_probe_module  # noqa: F401, PLC0415 - a module only the child imports
+        return {"lad_cd": task.lad_cd, "memo": memo.entries(), "areas_loaded": len(area_module._CACHE)}
+
+    monkeypatch.setattr(borough, "compute_borough", job)
+    assert "fork_probe_module" not in sys.modules
+    first = run_borough(task)
+    second = run_borough(replace(task, lad_cd="E09000007", area="london:camden", out_dir=tmp_path / "camden"))
+    assert (first.status, second.status) == ("done", "done"), first.error + second.error
+    assert loads == [(os.getpid(), "london:city-of-london")]  # once, in the worker, before the first fork
+    assert memo.entries() > 5 and first.summary["memo"] == second.summary["memo"] == memo.entries()
+    assert (first.summary["areas_loaded"], second.summary["areas_loaded"]) == (1, 0)  # the first child's is loaded
+    assert len(area_module._CACHE) == 0  # the loaded area does not stay in the worker
+    assert "fork_probe_module" in sys.modules
+    memo.clear()
+
+
+def test_a_borough_process_that_dies_takes_its_worker_down_with_the_same_status(task, tmp_path):
+    """As when the borough ran in the worker: dask then sees a worker that died during the borough
+    (retried, KilledWorker after the retries: tests/test_batch.py)."""
+    script = tmp_path / "worker.py"
+    script.write_text("import os, pickle, sys\n"
+                      "from locmap.batch.borough import run_borough\n"
+                      "def dying(task, say):\n"
+                      "    os._exit(13)\n"
+                      "run_borough(pickle.loads(bytes.fromhex(sys.argv[1])), dying)\n"
+                      "print('the worker went on')\n")
+    proc = subprocess.run([sys.executable, str(script), pickle.dumps(task).hex()], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=300)
+    assert proc.returncode == 13, proc.stderr
+    assert "the worker went on" not in proc.stdout
+    assert read_attempts(task.out_dir) == (1, "KilledWorker: the worker process died during the attempt "
+                                              "(killed, or out of memory)")
