@@ -16,10 +16,12 @@ Rules that keep a run's outputs and its Ctrl-C behaviour as they are without a s
   is killed outright takes the child with it (``PR_SET_PDEATHSIG``);
 * an exception in the child is raised again in the main process with its type, message and
   attributes (a :class:`~locmap.errors.LocmapError` keeps its one-line message and remedy);
-* the child runs no OpenMP code (scikit-learn's k-means, behind mapclassify's natural breaks;
-  numba's parallel loops): GNU OpenMP's thread pool does not survive ``fork`` once the parent
-  has used it, and the child then waits for threads that do not exist.  Writing tables (pandas,
-  pyarrow, GDAL, openpyxl) and running programs (Chromium) are safe.
+* the child runs no multi-threaded OpenMP code (numba's parallel loops; scikit-learn's k-means
+  unless limited to one thread, as :func:`locmap.maps.web.natural_breaks` does): GNU OpenMP's
+  thread pool does not survive ``fork`` once the parent has used it, and the child then waits
+  for threads that do not exist (``tests/test_maps.py`` checks the one-thread case).  Writing
+  tables (pandas, pyarrow, GDAL, XlsxWriter), drawing with matplotlib and running programs
+  (Chromium) are safe.
 
 Where ``fork`` is not available (Windows, macOS's default), in a thread other than the main one
 or a daemon process (a batch's dask workers), or with ``LOCMAP_SERIAL=1``, the function simply
@@ -162,21 +164,33 @@ def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwar
     parent that dies without stopping the child (killed) sends it SIGTERM too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    sending: list[threading.Thread] = []
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent_pid:  # the parent died before that was set
             raise KeyboardInterrupt
         if hands_over:
-            args = (lambda value: conn.send(("early", value)), *args)
+            args = (lambda value: sending.append(_send_behind(conn, ("early", value))), *args)
         message = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         message = ("error", _portable(exc))
     try:
+        for sender in sending:  # the handed-over value first: the parent reads in order
+            sender.join()
         conn.send(message)
     except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable value
         conn.send(("error", _portable(exc)))
     finally:
         conn.close()
+
+
+def _send_behind(conn: Any, message: tuple) -> threading.Thread:
+    """``message`` pickled now and sent by a thread: a large value fills the pipe and ``send``
+    blocks until the parent reads it, which may be long after; the step goes on meanwhile."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sender = threading.Thread(target=conn.send_bytes, args=(data,), name="locmap hand-over", daemon=True)
+    sender.start()
+    return sender
 
 
 def _portable(exc: BaseException) -> tuple:

@@ -1001,7 +1001,7 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     files += step.collect(access_write)  # written: the workbook reads them
     # the localities' tables are written with the workbook (which reads them), off the main process
     tables = step.background("workbook", _localities_and_workbook, loc, area, out)
-    if options.maps:  # here, not in the background: classifying uses OpenMP (locmap._background)
+    if options.maps:  # the maps here, the sheet in the background
         files += _run_maps(step, area, access, loc, rec, out, options, sites)
     for job in (tables, printing):
         if job is not None:
@@ -1071,13 +1071,15 @@ def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Localit
     # the workshop map marks the recommended locality and its suggested hub sites (sites[0])
     inputs = dataclasses.replace(inputs, recommended=rec.locality, sites=_map_sites(sites[:1]))
     # both variants from one set of layers ("map"), then each page rendered and written
+    # the print sheet drawn by another process meanwhile (its natural breaks run on one OpenMP thread,
+    # which is safe in a forked child: locmap._background)
+    sheet = step.background("sheet", lambda st: st("sheet", write_sheet, area, rec.locality, out / "sheets", inputs,
+                                                   scheme=options.lead_scheme, recommendation=rec, sites=sites)) \
+        if rec.locality else None
     online, offline = step("map", workshop_maps, area, inputs)
     files = [step("map-online", save_map, online, out / "maps" / f"{area.file_stem}.html"),
              step("map-offline", save_map, offline, out / "maps" / f"{area.file_stem}_offline.html", offline=True)]
-    if rec.locality:
-        files += step("sheet", write_sheet, area, rec.locality, out / "sheets", inputs, scheme=options.lead_scheme,
-                      recommendation=rec, sites=sites)
-    return files
+    return files + (step.collect(sheet) if sheet is not None else [])
 
 
 # ----------------------------------------------------------------------------- helpers kept public
