@@ -174,6 +174,8 @@ def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwar
         message = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         message = ("error", _portable(exc))
+        if isinstance(exc, KeyboardInterrupt) and any(sender.is_alive() for sender in sending):
+            return  # stopped by the parent, which reads no more: a hand-over still in the pipe is dropped
     try:
         for sender in sending:  # the handed-over value first: the parent reads in order
             sender.join()

@@ -103,6 +103,25 @@ def test_a_value_handed_over_part_way_arrives_while_the_step_goes_on(tmp_path):
     assert job.result() == (early["pid"], "written")
 
 
+def _hand_over_a_lot_then_write(hand_over, path: Path) -> None:
+    hand_over(b"x" * 4_000_000)  # far more than a pipe holds: sent while nobody reads
+    _write_slowly(path, 60.0)
+
+
+def test_cancelling_after_a_large_hand_over_nobody_read_stops_the_step_at_once(tmp_path):
+    target = tmp_path / "table.csv"
+    job = Background("tables", _hand_over_a_lot_then_write, target, hands_over=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".table.csv.*")):  # handed over (unread), now inside the write
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - t0 < _background.CANCEL_WAIT_S  # stopped, not waited out then killed
+    assert job._proc.exitcode is not None and job._proc.exitcode != -9
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_error_before_the_hand_over_is_raised_by_handed_over_with_its_class(tmp_path):
     job = Background("tables", _fail_before_handing_over, tmp_path / "x.csv", hands_over=True)
     with pytest.raises(OutputError, match="disk full") as info:
