@@ -9,10 +9,14 @@ def _interrupted_while_starting(signum, frame):  # noqa: ARG001 - signal handler
 
 
 signal.signal(signal.SIGINT, _interrupted_while_starting)  # Ctrl-C while Python is still importing
-from locmap.cli import INTERRUPTED, main  # noqa: E402 - after the handler, on purpose
+from locmap import _interrupt  # noqa: E402 - after the handler, on purpose
+from locmap.cli import INTERRUPTED, main  # noqa: E402
 
-signal.signal(signal.SIGINT, signal.default_int_handler)  # from here main() turns Ctrl-C into one line
-code = main()
+_interrupt.install()  # from here main() turns Ctrl-C into one line, even one a finalizer swallowed
+try:
+    code = main()
+except KeyboardInterrupt:  # a Ctrl-C that came while the first was being reported: the same one line
+    code = INTERRUPTED
 if code == INTERRUPTED:  # a second Ctrl-C while the interpreter shuts down prints no traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 sys.exit(code)

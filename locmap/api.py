@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from locmap import export, workbook
-from locmap import runfolder
+from locmap import _interrupt, runfolder
 from locmap._background import Background
 from locmap.access import nearest as acc
 from locmap.access.crossborder import crossborder_shares
@@ -847,6 +847,7 @@ class _Steps:
         t0 = time.perf_counter()
         value = fn(*args, **kwargs)
         self.timings[name] = time.perf_counter() - t0
+        _interrupt.raise_if_swallowed()  # a Ctrl-C dropped inside the step (a finalizer) stops the run here
         return value
 
     def background(self, name: str, fn: Callable[..., Any], *args: Any, hands_over: bool = False,
@@ -878,6 +879,7 @@ class _Steps:
             raise
         finally:
             self.pending.remove(job)
+        _interrupt.raise_if_swallowed()
         self.timings = {k2: v2 for k, v in self.timings.items()
                         for k2, v2 in (timings.items() if k == f"<{job.name}>" else [(k, v)])}
         return value

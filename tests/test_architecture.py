@@ -20,7 +20,7 @@ PKG = Path(locmap.__file__).parent
 #: Layers in flow order; a module may import its own layer and earlier ones (plus the foundation).
 LAYERS = ["data", "distance", "access", "localities", "maps", "finder", "report", "api", "batch", "cli"]
 FOUNDATION = {"locmap", "locmap.settings", "locmap.errors", "locmap.export", "locmap.bands",
-              "locmap._progress", "locmap.tables", "locmap._text", "locmap._digest"}
+              "locmap._progress", "locmap.tables", "locmap._text", "locmap._digest", "locmap._interrupt"}
 
 
 def _modules() -> dict[str, Path]:
@@ -120,7 +120,8 @@ def test_layers_import_only_earlier_layers():
 #: Command-line modules import the library when a command runs (docs/decisions.md: imports on
 #: demand), so that building the parser and ``--help`` stay light; at their top they import only
 #: these (tests/test_imports.py checks the whole import graph).
-CLI_TOP_LEVEL = {"locmap", "locmap.settings", "locmap.errors", "locmap.bands", "locmap._text"}
+CLI_TOP_LEVEL = {"locmap", "locmap.settings", "locmap.errors", "locmap.bands", "locmap._text",
+                 "locmap._interrupt"}
 
 
 def test_own_modules_are_imported_at_the_top_not_inside_functions():

@@ -81,7 +81,7 @@ def test_command_help_imports_no_heavy_package(command):
 def test_every_command_module_is_imported_by_the_parser_and_nothing_of_the_library():
     mods = _modules_after(["--help"])
     library = {m for m in mods if m.startswith("locmap.") and not m.startswith("locmap.cli")}
-    assert library <= {"locmap.settings", "locmap.errors", "locmap.bands", "locmap._text"}, sorted(library)
+    assert library <= {"locmap.settings", "locmap.errors", "locmap.bands", "locmap._text", "locmap._interrupt"}, sorted(library)
 
 
 def test_a_command_imports_its_library_when_it_runs():

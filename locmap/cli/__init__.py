@@ -14,7 +14,7 @@ import importlib
 import re
 import sys
 
-from locmap import __version__
+from locmap import __version__, _interrupt
 from locmap._text import terminal_safe_message
 from locmap.errors import LocmapError
 from locmap.settings import DATA_ROOT_ENV
@@ -74,8 +74,11 @@ def fill_default_out(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        _interrupt.raise_if_swallowed()  # Ctrl-C that a finalizer or a library swallowed: still exit 130
+        return code
     except KeyboardInterrupt:  # Ctrl-C: one line, exit 130 (128 + SIGINT); the command cleaned up its output
+        _interrupt.delivered()
         start = "\n" if sys.stderr.isatty() else ""  # off the line of a progress bar
         print(f"{start}locmap: interrupted", file=sys.stderr, flush=True)
         return INTERRUPTED

@@ -1,0 +1,59 @@
+"""Ctrl-C that Python drops (raised inside a finalizer) still stops the command (locmap._interrupt).
+
+Seen before this: `locmap run` interrupted while its load step freed a tqdm progress bar ran to the
+end and exited 0 (the KeyboardInterrupt was raised in tqdm's ``__del__`` and printed as "Exception
+ignored").  Here the drop is made deterministic: an object whose ``__del__`` receives SIGINT."""
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from locmap import _interrupt, api, cli
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+class _PressesCtrlCWhenFreed:
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)  # handled right here, inside the finalizer: dropped
+
+
+def _free_one_while_pressing_ctrl_c() -> str:
+    _PressesCtrlCWhenFreed()  # freed at once
+    return "finished"
+
+
+@pytest.fixture
+def command_line_handler():
+    before = signal.getsignal(signal.SIGINT)
+    _interrupt.install()
+    yield
+    _interrupt.delivered()
+    signal.signal(signal.SIGINT, before)
+
+
+def test_a_ctrl_c_dropped_in_a_finalizer_is_dropped_by_python_itself(command_line_handler):
+    assert _free_one_while_pressing_ctrl_c() == "finished"  # what went wrong: the step went on
+    with pytest.raises(KeyboardInterrupt):
+        _interrupt.raise_if_swallowed()
+    _interrupt.raise_if_swallowed()  # raised once: nothing pending any more
+
+
+def test_a_run_step_in_which_ctrl_c_was_dropped_stops_the_run_after_it(command_line_handler):
+    step = api._Steps(say=lambda _line: None)
+    with pytest.raises(KeyboardInterrupt):
+        step("load", _free_one_while_pressing_ctrl_c)
+    assert "load" in step.timings  # the step itself finished; the run stops before the next one
+
+
+def test_a_command_in_which_ctrl_c_was_dropped_ends_interrupted(command_line_handler, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_main", lambda argv: (_free_one_while_pressing_ctrl_c(), 0)[1])
+    assert cli.main([]) == cli.INTERRUPTED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "locmap: interrupted"
+
+
+def test_without_the_command_lines_handler_nothing_is_remembered():
+    """Library use (a notebook): Python's own handler, and the checks do nothing."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    _interrupt.raise_if_swallowed()
