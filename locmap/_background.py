@@ -96,7 +96,7 @@ class Background:
                 self._final.append((kind, payload))
                 if kind == "error":
                     self._finish()
-                    raise _rebuilt(*payload)
+                    raise rebuilt_exception(*payload)
                 if not self._early:
                     raise RuntimeError(f"background step {self.name} ended without handing a value over")
         return self._early[0]
@@ -116,7 +116,7 @@ class Background:
             self._finish()
         if kind == "ok":
             return payload
-        raise _rebuilt(*payload)
+        raise rebuilt_exception(*payload)
 
     def _run_here(self) -> Any:
         fn, args, kwargs = self._call
@@ -173,7 +173,7 @@ def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwar
             args = (lambda value: sending.append(_send_behind(conn, ("early", value))), *args)
         message = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-        message = ("error", _portable(exc))
+        message = ("error", portable_exception(exc))
         if isinstance(exc, KeyboardInterrupt) and any(sender.is_alive() for sender in sending):
             return  # stopped by the parent, which reads no more: a hand-over still in the pipe is dropped
     try:
@@ -181,7 +181,7 @@ def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwar
             sender.join()
         conn.send(message)
     except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable value
-        conn.send(("error", _portable(exc)))
+        conn.send(("error", portable_exception(exc)))
     finally:
         conn.close()
 
@@ -195,7 +195,7 @@ def _send_behind(conn: Any, message: tuple) -> threading.Thread:
     return sender
 
 
-def _portable(exc: BaseException) -> tuple:
+def portable_exception(exc: BaseException) -> tuple:
     """``(type, args, attributes, traceback text)`` of ``exc``, picklable (else a RuntimeError's)."""
     text = "".join(traceback.format_exception(exc))
     attributes = dict(getattr(exc, "__dict__", {}))
@@ -209,12 +209,13 @@ def _portable(exc: BaseException) -> tuple:
     return state
 
 
-def _rebuilt(cls: type, args: tuple, attributes: dict, text: str) -> BaseException:
-    """The child's exception as an instance of its class (without calling its ``__init__``)."""
+def rebuilt_exception(cls: type, args: tuple, attributes: dict, text: str,
+             where: str = "locmap's background process") -> BaseException:
+    """The child's exception as an instance of its class (without calling its ``__init__``), with
+    the child's traceback as a note saying ``where`` it was raised."""
     exc = cls.__new__(cls, *args)
     exc.args = args
     for key, value in attributes.items():
         setattr(exc, key, value)
-    if hasattr(exc, "add_note"):
-        exc.add_note(f"(raised in locmap's background process)\n{text.rstrip()}")
+    exc.add_note(f"(raised in {where})\n{text.rstrip()}")
     return exc

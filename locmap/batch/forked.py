@@ -38,13 +38,13 @@ import os
 import pickle
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
+from locmap._background import portable_exception, rebuilt_exception
+
 #: prctl(2) option: the signal a process gets when the thread that forked it ends (Linux)
 _PR_SET_PDEATHSIG = 1
-_OSERROR_FIELDS = ("errno", "strerror", "filename", "filename2")
 #: modules the first child imported that the worker process has imported since (:func:`warm`)
 _WARMED: set[str] = set()
 
@@ -107,7 +107,7 @@ def compute_forked(compute: Callable[..., dict], task: Any, say: Callable[[str],
     for line in lines:
         say(line)
     if kind == "error":
-        raise _rebuilt(*payload)
+        raise rebuilt_exception(*payload, where="the borough's process, forked from this worker")
     return payload, modules
 
 
@@ -140,43 +140,18 @@ def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: A
         except KeyboardInterrupt:  # SIGTERM: stopped, as a killed worker is (no answer)
             raise
         except BaseException as exc:  # noqa: BLE001 - every other failure goes back to the worker
-            answer = ("error", _portable(exc))
+            answer = ("error", portable_exception(exc))
         modules = sorted(set(sys.modules) - before)
         try:
             data = pickle.dumps((*answer, lines, modules))
         except Exception as exc:  # noqa: BLE001 - e.g. a summary value that does not pickle
-            data = pickle.dumps(("error", _portable(exc), lines, modules))
+            data = pickle.dumps(("error", portable_exception(exc), lines, modules))
         with os.fdopen(write_fd, "wb") as pipe:
             pipe.write(data)
     except BaseException:  # noqa: BLE001 - stopped, or the worker gone: no answer, the worker ends too
         code = 1
     finally:
         os._exit(code)
-
-
-def _portable(exc: BaseException) -> tuple:
-    """``(class, args, attributes, traceback text)`` of ``exc``, picklable (else a RuntimeError's)."""
-    text = "".join(traceback.format_exception(exc))
-    attributes = {k: v for k, v in getattr(exc, "__dict__", {}).items() if k != "__notes__"}
-    if isinstance(exc, OSError):  # kept by OSError itself, not in __dict__
-        attributes.update({k: getattr(exc, k) for k in _OSERROR_FIELDS})
-    state = (type(exc), exc.args, attributes, text)
-    try:
-        pickle.loads(pickle.dumps(state))
-    except Exception:  # noqa: BLE001 - a class or attribute that does not pickle
-        return RuntimeError, (f"{type(exc).__name__}: {exc}",), {}, text
-    return state
-
-
-def _rebuilt(cls: type, args: tuple, attributes: dict, text: str) -> BaseException:
-    """The child's exception as an instance of its class (its ``__init__`` not called again),
-    with the child's traceback as a note."""
-    exc = cls.__new__(cls, *args)
-    exc.args = args
-    for key, value in attributes.items():
-        setattr(exc, key, value)
-    exc.add_note(f"(raised in the borough's process, forked from this worker)\n{text.rstrip()}")
-    return exc
 
 
 __all__ = ["fork_available", "compute_forked", "warm"]
