@@ -125,7 +125,7 @@ def two_step_fca(
     thresholds_minutes: Sequence[float] | None = None,
     demand_band: str = "pop_0_4",
     capacity_column: str = "capacity",
-    engine: str = "access",
+    engine: str = "pandas",
     per: float = 1000.0,
     extra_demand: gpd.GeoDataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -156,9 +156,11 @@ def two_step_fca(
         Demand column (people, default children 0-4).
     capacity_column : str
         Supply column; see :func:`_capacities` for missing values.
-    engine : {"access", "numpy"}
-        ``"access"`` uses PySAL ``access`` (checked with pandas 3.1) for step 2;
-        ``"numpy"`` sums the ratios with numpy.  Both use the sparse catchments;
+    engine : {"pandas", "access", "numpy"}
+        ``"access"`` uses PySAL ``access`` (checked with pandas 3.1) for step 2; ``"pandas"``
+        (the default) computes the same sums as the library, in the same order, without its
+        table merges: the same bits, in half the time; ``"numpy"`` sums the ratios with numpy
+        (not compensated: the last bits may differ).  All use the sparse catchments;
         :func:`two_step_fca_numpy` is the dense reference.
     per : float
         Scale: the ratio is reported per ``per`` people (``fca_per_1000``).
@@ -178,8 +180,8 @@ def two_step_fca(
         demand_in_catchment, supply_ratio, capacity_note, method, label``.
     """
     settings = settings or Settings()
-    if engine not in ("access", "numpy"):
-        raise ValueError("engine must be 'access' or 'numpy'")
+    if engine not in ("access", "pandas", "numpy"):
+        raise ValueError("engine must be 'access', 'pandas' or 'numpy'")
     thresholds = [float(t) for t in (thresholds_minutes or settings.thresholds_minutes)]
     require(homes, ("home_id", demand_band), "homes")
     method = str(getattr(router, "method", "estimated"))
@@ -282,11 +284,31 @@ def _catchments(pairs: _Pairs, demand: np.ndarray, supply: np.ndarray, thr: floa
     # and poison every home near them: leave them out (their ratio is undefined; they add
     # nothing).  Homes and facilities are passed by position (labels only).
     keep = served[jj]
+    if not keep.any():
+        return _Catchment(np.zeros(pairs.n_homes), n_in, demand_in, ratio)
+    if engine == "pandas":
+        access = _fca_as_access_lib(ii[keep], jj[keep], demand, np.asarray(supply, float), pairs.n_homes)
+        return _Catchment(access, n_in, demand_in, ratio)
     long = pd.DataFrame({"origin": ii[keep], "dest": jj[keep], "cost": pairs.minutes[inside][keep]})
     access = _fca_with_access_lib(np.arange(pairs.n_homes), demand, np.flatnonzero(served),
-                                  np.asarray(supply, float)[served], long, thr) \
-        if len(long) else np.zeros(pairs.n_homes)
+                                  np.asarray(supply, float)[served], long, thr)
     return _Catchment(access, n_in, demand_in, ratio)
+
+
+def _fca_as_access_lib(ii: np.ndarray, jj: np.ndarray, demand: np.ndarray, supply: np.ndarray,
+                       n_homes: int) -> np.ndarray:
+    """Step 2 of the 2SFCA over the pairs ``(ii, jj)`` (homes, served facilities, in the
+    catchment) computed as PySAL ``access`` computes it, without its table merges: the demand
+    per facility, then the ratios per home, each a pandas group sum over the pairs in their
+    order (pandas sums compensated, so the order and the summing must be the library's for the
+    same bits; ``tests/test_fca.py`` checks they are)."""
+    demand_w = pd.Series(demand[ii]).groupby(jj, sort=True).sum()
+    ratio = np.zeros(len(supply))
+    ratio[demand_w.index.to_numpy()] = supply[demand_w.index.to_numpy()] / demand_w.to_numpy()
+    by_home = pd.Series(ratio[jj]).groupby(ii, sort=True).sum()
+    access = np.zeros(n_homes)
+    access[by_home.index.to_numpy()] = by_home.to_numpy()
+    return access
 
 
 def _fca_tables(homes_out: list, svc_out: list, method: str,
