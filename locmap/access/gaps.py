@@ -172,6 +172,12 @@ class _GapHomes:
 def _gaps_for(homes: _GapHomes, service_type: str, threshold_minutes: float, cell_m: float,
               dissolve: bool) -> gpd.GeoDataFrame:
     """:func:`gap_polygons` on the shared arrays of ``homes``."""
+    return _gap_frame([_gap_rows(homes, service_type, threshold_minutes, cell_m, dissolve)], homes.wide.crs)
+
+
+def _gap_rows(homes: _GapHomes, service_type: str, threshold_minutes: float, cell_m: float,
+              dissolve: bool) -> dict[str, np.ndarray] | None:
+    """The gap areas of one type and threshold as :data:`GAP_COLUMNS` arrays (None: no gap)."""
     if cell_m <= 0:
         raise ValueError("cell_m must be positive")
     wide_homes, band, bands = homes.wide, homes.band, homes.bands
@@ -179,10 +185,8 @@ def _gaps_for(homes: _GapHomes, service_type: str, threshold_minutes: float, cel
     require(wide_homes, (col, band, *bands), "homes (access results)")
     minutes = wide_homes[col].to_numpy(dtype=float)
     beyond = ~(np.isfinite(minutes) & (minutes <= float(threshold_minutes)))
-    empty = gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS if c != "geometry"},
-                             geometry=[], crs=wide_homes.crs)
     if not beyond.any():
-        return empty
+        return None
     q, r = hex_axial(homes.xy[beyond], cell_m)
     cells = pd.DataFrame(homes.pop[beyond], columns=bands)
     cells["q"], cells["r"] = q, r
@@ -190,37 +194,49 @@ def _gaps_for(homes: _GapHomes, service_type: str, threshold_minutes: float, cel
     agg = cells.groupby(["q", "r"], sort=True).sum().reset_index()
     agg = agg[agg[band] > 0].reset_index(drop=True)
     if len(agg) == 0:
-        return empty
+        return None
     return _dissolved(agg, homes, service_type, threshold_minutes, cell_m, dissolve)
 
 
 def _dissolved(agg: pd.DataFrame, homes: _GapHomes, service_type: str, threshold_minutes: float,
-               cell_m: float, dissolve: bool) -> gpd.GeoDataFrame:
+               cell_m: float, dissolve: bool) -> dict[str, np.ndarray]:
     """Gap hexagons (``agg``: q, r, band sums, n_homes) joined into contiguous areas, as the
-    :data:`GAP_COLUMNS` layer sorted by people of the band, largest first."""
+    :data:`GAP_COLUMNS` arrays sorted by people of the band, largest first (stable)."""
     band, bands = homes.band, homes.bands
     qs, rs = agg["q"].to_numpy(), agg["r"].to_numpy()
     agg["_comp"] = _hex_components(qs, rs) if dissolve else np.arange(len(agg))
-    polys = hex_polygons(qs, rs, cell_m)
     agg["n_cells"] = 1
     sums = agg.groupby("_comp", sort=True)[[*bands, "n_homes", "n_cells"]].sum()
-    geoms = _union_by_group(polys, agg["_comp"].to_numpy(), len(sums))
-    out = pd.DataFrame({
-        "service_type": service_type, "threshold_minutes": float(threshold_minutes),
-        "band": band,
-    }, index=sums.index)
+    geoms = _union_by_group(hex_polygons(qs, rs, cell_m), agg["_comp"].to_numpy(), len(sums))
+    n = len(sums)
+    cols: dict[str, np.ndarray] = {
+        "service_type": np.full(n, service_type, dtype=object),
+        "threshold_minutes": np.full(n, float(threshold_minutes)),
+        "band": np.full(n, band, dtype=object)}
     for b in BANDS:
-        out[f"gap_{b}"] = sums[b].to_numpy() if b in sums.columns else np.nan
-    out["n_homes"] = sums["n_homes"].to_numpy().astype(int)
-    out["n_cells"] = sums["n_cells"].to_numpy().astype(int)
-    gdf = gpd.GeoDataFrame(out, geometry=geoms, crs=homes.wide.crs)
-    gdf["area_m2"] = gdf.geometry.area
-    gdf["method"] = homes.method
-    gdf["label"] = homes.label
-    gdf = gdf.sort_values(f"gap_{band}", ascending=False, kind="mergesort").reset_index(drop=True)
-    gdf.insert(0, "gap_id", [f"{service_type}-{threshold_minutes:g}-{i + 1}"
-                             for i in range(len(gdf))])
-    return gdf[list(GAP_COLUMNS)]
+        cols[f"gap_{b}"] = sums[b].to_numpy(float) if b in sums.columns else np.full(n, np.nan)
+    cols["n_homes"] = sums["n_homes"].to_numpy().astype(int)
+    cols["n_cells"] = sums["n_cells"].to_numpy().astype(int)
+    cols["area_m2"] = shapely.area(geoms)
+    cols["method"] = np.full(n, homes.method, dtype=object)
+    cols["label"] = np.full(n, homes.label, dtype=object)
+    cols["geometry"] = geoms
+    # largest first; ties keep their order (pandas' stable descending sort)
+    order = pd.Series(cols[f"gap_{band}"]).sort_values(ascending=False, kind="mergesort").index.to_numpy()
+    out = {"gap_id": np.array([f"{service_type}-{threshold_minutes:g}-{i + 1}" for i in range(n)], dtype=object)}
+    out.update({c: v[order] for c, v in cols.items()})
+    return out
+
+
+def _gap_frame(parts: Sequence[dict[str, np.ndarray] | None], crs) -> gpd.GeoDataFrame:
+    """The :data:`GAP_COLUMNS` layer of the stacked ``parts`` (empty when every part is None)."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS if c != "geometry"}, geometry=[], crs=crs)
+    data = {c: np.concatenate([p[c] for p in parts]) for c in GAP_COLUMNS}
+    geometry = data.pop("geometry")
+    frame = pd.DataFrame({c: pd.array(v, dtype="str") if v.dtype == object else v for c, v in data.items()})
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
 
 
 def _hex_components(qs: np.ndarray, rs: np.ndarray) -> np.ndarray:
@@ -259,14 +275,13 @@ def all_gap_polygons(
     a tqdm bar)."""
     combos = [(t, thr) for t in service_types for thr in thresholds_minutes]
     homes = _GapHomes(wide_homes, band, BANDS)
-    parts = [_gaps_for(homes, t, thr, cell_m, True)
+    parts = [_gap_rows(homes, t, thr, cell_m, True)
              for t, thr in _progress.progress(combos, progress, "gap areas")]
-    parts = [p for p in parts if len(p)]
-    if not parts:
+    if all(p is None for p in parts):
         return gap_polygons(wide_homes.iloc[:0], service_types[0] if service_types else "",
                             0.0, cell_m, band) if len(service_types) else \
             gpd.GeoDataFrame(geometry=[], crs=wide_homes.crs)
-    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=wide_homes.crs)
+    return _gap_frame(parts, wide_homes.crs)
 
 
 def gap_summary(coverage_df: pd.DataFrame, level: str) -> pd.DataFrame:
