@@ -220,12 +220,21 @@ def _with_extra_demand(homes: gpd.GeoDataFrame, extra: gpd.GeoDataFrame | None,
     if extra is None or not len(extra):
         return homes
     require(extra, ("home_id", band), "extra_demand")
-    clash = set(extra["home_id"]) & set(homes["home_id"])
-    if clash:
+    clash = _ids_in(extra["home_id"], homes["home_id"])
+    if len(clash):
         raise ValueError(f"extra_demand home_ids clash with homes: {sorted(clash)[:5]}")
     both = pd.concat([homes[["home_id", band, "geometry"]], extra[["home_id", band, "geometry"]]],
                      ignore_index=True)
     return gpd.GeoDataFrame(both, geometry="geometry", crs=extra.crs)
+
+
+def _ids_in(keys: pd.Series, ids: pd.Series) -> set:
+    """The ``keys`` also in ``ids``: for text ids Arrow's hash look-up (``Series.isin`` and
+    Python sets took 0.13-0.75 s per call on London's homes), else Python sets."""
+    if isinstance(keys.dtype, pd.StringDtype) and isinstance(ids.dtype, pd.StringDtype):
+        k = pa.array(keys.array).cast(pa.large_string())
+        return set(k.filter(pc.is_in(k, value_set=pa.array(ids.array).cast(pa.large_string()))).to_pylist())
+    return set(keys) & set(ids)
 
 
 class _Pairs(NamedTuple):
