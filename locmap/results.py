@@ -24,7 +24,7 @@ from locmap.distance.calibration import distance_model_record
 from locmap.geopackage import write_styled_gpkg
 from locmap.localities.columns import describe_column as locality_column
 from locmap.settings import Settings
-from locmap.tables import add_names, data_dictionary_text, data_dictionary, readable, write_readable_tables
+from locmap.tables import add_names, csv_columns, data_dictionary_text, data_dictionary, readable, write_readable_tables
 
 
 class _Fields:
@@ -201,7 +201,7 @@ class AccessAnalysis(_Fields):
         written.append(write_styled_gpkg({"homes_access": _gpkg_safe(self.result.wide)},
                                          out / "homes_access.gpkg"))
         # the dictionary needs the CSV copies' column names only: those of an empty table's copy
-        dictionary = data_dictionary({k: readable(v.iloc[:0], access_columns.describe_column, k)
+        dictionary = data_dictionary({k: csv_columns(v.drop(columns="geometry", errors="ignore"))
                                       for k, v in tables.items()}, access_columns.describe_column, strict=False)
         text = self.readme(area_name, attribution) + "\n" + data_dictionary_text(dictionary, "Columns")
         written.append(export.write_text(out / "README.txt", text))
