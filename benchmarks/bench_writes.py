@@ -6,6 +6,8 @@ Loads Ealing and computes the distances once (not timed), then times, best of ``
 
 * ``access-tables``: :func:`locmap.api.access_from` (coverage, gaps, 2SFCA, cross-border);
 * ``access-write``: :meth:`AccessAnalysis.write` of those tables (CSV + Parquet, GeoPackages);
+* ``localities-write``: :meth:`LocalityAnalysis.write` (the localities' readable CSVs and README;
+  the analysis itself is computed once, not timed);
 * ``workbook``: :func:`locmap.workbook.write_workbook` of a finished run folder (``--run``,
   default ``/tmp/base/ealing``, copied to a folder named ``ealing`` first, never written in).
 
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     names = area.services.set_index("service_id")["name"]
     rows["access-write"], _ = best_cpu_s(
         lambda: access.write(out / "access", "both", area.name, area.attribution, names), args.repeats)
+    loc = api.analyse_localities(area, distances, settings=quiet)
+    rows["localities-write"], _ = best_cpu_s(lambda: loc.write(out / "localities"), args.repeats)
     run = Path(tempfile.mkdtemp(prefix="bench_writes_run_")) / "ealing"
     shutil.copytree(args.run, run)
     xlsx = out / "ealing_decision_tables.xlsx"
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(run.parent)
     print(f"locmap from {Path(locmap.__file__).parent.parent}; best of {args.repeats}, CPU s")
     for name, cpu_s in rows.items():
-        print(f"{name:14s} {cpu_s:6.2f}")
+        print(f"{name:16s} {cpu_s:6.2f}")
     if args.keep is None:
         shutil.rmtree(out)
     return 0
