@@ -338,15 +338,24 @@ def _csv_cells(col: pd.Series) -> tuple[pa.Array, bool] | None:
     elif isinstance(dtype, np.dtype) and dtype.kind in "iub":
         arr = pa.array(col.to_numpy())
     elif isinstance(dtype, np.dtype) and dtype.kind == "f":
-        a = col.to_numpy()
-        text = a.astype(str)  # what pandas writes (Index.get_values_for_csv), missing values empty
-        text[np.isnan(a)] = ""
-        return pa.array(text, type=pa.string()), False
+        return _float_cells(col.to_numpy()), False
     else:
         return None
     if pa.types.is_boolean(arr.type):
         return pc.if_else(arr, "True", "False").fill_null(""), False
     return arr.cast(pa.string()).fill_null(""), False
+
+
+def _float_cells(a: np.ndarray) -> pa.Array:
+    """Floats as pandas writes them (NumPy's ``astype(str)``; missing values empty), each
+    distinct value formatted once: distinct by bit pattern, so -0.0 stays apart from 0.0
+    (formatting is most of the CSV's cost, and thresholds, rounded minutes and shares repeat)."""
+    a = np.ascontiguousarray(a)
+    codes, bits = pd.factorize(a.view(np.dtype(f"i{a.dtype.itemsize}")))
+    values = np.asarray(bits).view(a.dtype)
+    text = values.astype(str)
+    text[np.isnan(values)] = ""
+    return pa.array(text, type=pa.string()).take(pa.array(codes))
 
 
 def _guarded(text: pa.Array) -> pa.Array:

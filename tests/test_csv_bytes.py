@@ -40,6 +40,16 @@ def test_floats_are_written_as_pandas_writes_them_exponents_nan_negative_zero_an
     assert got.decode().splitlines()[4] == "1e-07,1.2345679e+08"  # float32 in its own shortest form
 
 
+def test_repeated_floats_are_formatted_per_value_keeping_negative_zero_apart(tmp_path):
+    other_nan = np.frombuffer(np.array([0x7FF8000000000001], dtype=np.uint64).tobytes(), dtype=np.float64)[0]
+    x = np.array([0.0, -0.0, 15.0, np.nan, -0.0, 0.0, other_nan, 15.0, 0.1, 0.1] * 3)
+    df = pd.DataFrame({"x": x, "n": np.arange(len(x))})
+    got = fast_bytes(df)
+    assert got == pandas_bytes(df, tmp_path)
+    assert [line.split(",")[0] for line in got.decode().splitlines()[1:11]] == [
+        "0.0", "-0.0", "15.0", "", "-0.0", "0.0", "", "15.0", "0.1", "0.1"]
+
+
 def test_integers_nullable_integers_and_booleans_match_pandas(tmp_path):
     df = pd.DataFrame({
         "big": np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0], dtype=np.int64),
