@@ -358,24 +358,27 @@ def fca_by_area(
     band = demand_band or str(fca_homes["demand_band"].iat[0])
     pos = home_positions(fca_homes["home_id"], homes["home_id"], "homes")
     people = np.append(pd.to_numeric(homes[band]).to_numpy(dtype=float), np.nan)[pos]
-    grp = ["service_type", "threshold_minutes"]
-    base = pd.DataFrame({"service_type": fca_homes["service_type"].array,
-                         "threshold_minutes": fca_homes["threshold_minutes"].array, band: people,
-                         "_w": np.nan_to_num(people, nan=0.0) * fca_homes["fca_ratio"].to_numpy(float)})
-    tot = base.groupby(grp, sort=True)[[band, "_w"]].sum().reset_index()
-    tot["_area"] = TOTAL_ID
-    out = []
+    weighted = np.nan_to_num(people, nan=0.0) * fca_homes["fca_ratio"].to_numpy(float)
+    # groups as one integer key (type, threshold, area), each part's codes sorted: the groups,
+    # their order and each group's (compensated) sum over the rows in order are those of a
+    # group-by on the columns themselves, at a fraction of the cost
+    type_code, types = pd.factorize(fca_homes["service_type"], sort=True)
+    thr_code, thresholds = pd.factorize(fca_homes["threshold_minutes"], sort=True)
+    keep = (type_code >= 0) & (thr_code >= 0)  # a missing type or threshold: in no group, as in a group-by
+    combo = (type_code.astype(np.int64) * len(thresholds) + thr_code)[keep]
+    pos = pos[keep]
+    values = pd.DataFrame({"demand": people[keep], "_w": weighted[keep]})
+    total = _area_sums(values, combo, np.zeros(len(combo), np.int64), pd.Index([TOTAL_ID]))
+    parts = []
     for lvl, col in areas.items():
         # area ids per home (plus one "unassigned" slot for homes not found), as sorted codes
         key = pd.concat([homes[col].astype(object), pd.Series([None], dtype=object)], ignore_index=True)
         codes, labels = pd.factorize(key.where(key.notna(), UNASSIGNED_ID).astype(str), sort=True)
-        g = base.assign(_code=codes[pos]).groupby(grp + ["_code"], sort=True)[[band, "_w"]].sum()
-        g = g.reset_index()
-        g.insert(2, "_area", labels.take(g.pop("_code").to_numpy()).array)
-        g = pd.concat([g, tot], ignore_index=True)
-        g.insert(0, "level", lvl)
-        out.append(g)
-    res = pd.concat(out, ignore_index=True).rename(columns={"_area": "area_id", band: "demand"})
+        parts += [_area_sums(values, combo, codes[pos], labels).assign(level=lvl), total.assign(level=lvl)]
+    res = pd.concat(parts, ignore_index=True) if parts else total.iloc[:0].assign(level="")
+    combo_of = res.pop("_combo").to_numpy()
+    res.insert(0, "service_type", types.take(combo_of // len(thresholds)).array)
+    res.insert(1, "threshold_minutes", thresholds.take(combo_of % len(thresholds)).to_numpy(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         res["fca_ratio"] = np.where(res["demand"] > 0, res["_w"] / res["demand"], np.nan)
     res["fca_per_1000"] = res["fca_ratio"] * 1000.0
@@ -383,6 +386,17 @@ def fca_by_area(
     res["method"] = fca_homes["method"].iat[0]
     res["label"] = fca_homes["label"].iat[0]
     return res[cols_out]
+
+
+def _area_sums(values: pd.DataFrame, combo: np.ndarray, area: np.ndarray, labels: pd.Index) -> pd.DataFrame:
+    """``values`` summed per (type x threshold ``combo``, ``area`` code), sorted by both; columns
+    ``_combo``, ``area_id`` (the code's label) and those of ``values``."""
+    key = combo * len(labels) + area
+    g = values.groupby(key, sort=True).sum()
+    k = g.index.to_numpy()
+    g.insert(0, "_combo", k // len(labels))
+    g.insert(1, "area_id", labels.take(k % len(labels)).array)
+    return g.reset_index(drop=True)
 
 
 def home_positions(keys: pd.Series, ids: pd.Series, what: str = "homes") -> np.ndarray:
