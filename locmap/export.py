@@ -274,14 +274,19 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike, index: bool = False) ->
         df = pd.DataFrame(df.drop(columns="geometry"))
     blocks = None if index else csv_bytes(df)
     if blocks is not None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            for block in blocks:
-                fh.write(block)
+        with atomic_path(path) as tmp:
+            _write_blocks(tmp, blocks)
         return Path(path)
     df, line_end = _csv_ready(df)
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=index, lineterminator=line_end)
     return Path(path)
+
+
+def _write_blocks(path: Path, blocks: list[bytes | memoryview]) -> None:
+    with open(path, "wb") as fh:
+        for block in blocks:
+            fh.write(block)
 
 
 #: rows joined into one block of text by :func:`csv_bytes` (far below Arrow's 2 GB per text array)

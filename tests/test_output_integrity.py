@@ -44,6 +44,8 @@ def _spawn_stuck_writer(target: Path, kind: str) -> subprocess.Popen:
                 fh.flush()
                 print("STARTED", flush=True)
                 time.sleep(600)
+        def stuck_write_blocks(path, blocks):  # the column-wise CSV writer's
+            stuck_to_csv(None, path)
         def stuck_write_text(self, text, *a, **k):
             with open(self, "w") as fh:
                 fh.write(text[: len(text) // 2])
@@ -52,6 +54,7 @@ def _spawn_stuck_writer(target: Path, kind: str) -> subprocess.Popen:
                 time.sleep(600)
         if {kind!r} == "csv":
             pd.DataFrame.to_csv = stuck_to_csv
+            export._write_blocks = stuck_write_blocks
             export.write_csv(pd.DataFrame({{"id": range(10**5), "value": "new"}}), target)
         else:
             pathlib.Path.write_text = stuck_write_text
@@ -83,7 +86,8 @@ def test_killed_writer_leaves_the_old_file_intact(tmp_path, kind):
     assert all(n.startswith(f".{target.name}.") and n.endswith(target.suffix) for n in left), left
 
 
-def test_writer_stopped_by_an_exception_cleans_up(tmp_path, monkeypatch):
+@pytest.mark.parametrize("table", [{"id": [1]}, {"id": [1], "value": ["new"]}], ids=["pandas", "column-wise"])
+def test_writer_stopped_by_an_exception_cleans_up(tmp_path, monkeypatch, table):
     target = tmp_path / "t.csv"
     target.write_bytes(OLD)
 
@@ -92,8 +96,9 @@ def test_writer_stopped_by_an_exception_cleans_up(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    monkeypatch.setattr(export, "_write_blocks", lambda path, blocks: boom(None, path))
     with pytest.raises(KeyboardInterrupt):
-        export.write_csv(pd.DataFrame({"id": [1]}), target)
+        export.write_csv(pd.DataFrame(table), target)
     assert target.read_bytes() == OLD
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
 
