@@ -67,7 +67,7 @@ def test_integers_nullable_integers_and_booleans_match_pandas(tmp_path):
         "0,0,3,-7,True,False"]
 
 
-@pytest.mark.parametrize("dtype", ["str", object])
+@pytest.mark.parametrize("dtype", ["str", object, "string", "string[python]"])
 def test_text_is_guarded_quoted_and_missing_values_are_empty(tmp_path, dtype):
     text = ['=HYPERLINK("http://x","y")', "+1+1", "-5 Broadway", "@SUM(A1)", "\t=1", "-5", "+44", "-1.5e3",
             "-5\n", "-\u0665", "a,b", 'say "hi"', "two\nlines", "", None, "plain", "'=already", " =1"]
