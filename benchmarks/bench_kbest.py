@@ -7,11 +7,15 @@ trees side by side (``bench_workshop.py`` runs it with each tree on ``PYTHONPATH
 
 floor = ``scipy.sparse.csgraph.dijkstra(reversed graph, indices=service nodes, min_only=True)``;
 locmap = ``StreetRouter.nearest`` end to end (snapping, target snap distances, (n, k) tables).
-Times are the best of ``--repeats``; the script also checks k=3's first column equals k=1.
+All three are warmed once, then timed in ``--repeats`` interleaved rounds (floor, k=1, k=3 in
+each round, so a disturbance hits all three alike) with process CPU time by default (the
+searches are single-threaded; ``--clock wall`` for wall time).  Reported: each one's best over
+the rounds, the ratios of those bests, and the spread of the per-round k=3 / floor ratio (min,
+median, max).  The script also checks k=3's first column equals k=1.
 
 Usage::
 
-    python benchmarks/bench_kbest.py [--repeats 5] [--side 316] [--json]
+    python benchmarks/bench_kbest.py [--repeats 9] [--side 316] [--json] [--clock cpu|wall]
     python benchmarks/bench_kbest.py --compare /work/main [--rounds 4]
 
 ``--compare TREE`` times TREE's code and this tree's in one run: ``--rounds`` rounds, each one
@@ -42,19 +46,28 @@ from locmap.distance.network import network_from_edges, synthetic_street_tables 
 from locmap.distance.routing import StreetRouter  # noqa: E402
 
 
-#: clock of :func:`best_of`: ``time.perf_counter`` (wall) or ``time.process_time`` (CPU, steadier
+#: clock of :func:`timed`: ``time.process_time`` (CPU, the default: steadier
 #: on a loaded machine: the searches are single-threaded); set by ``--clock``
-CLOCK = time.perf_counter
+CLOCK = time.process_time
 
 
-def best_of(reps: int, fn):
-    """Best seconds (:data:`CLOCK`) of ``reps`` runs, and the last result."""
-    best, out = np.inf, None
+def timed(fn):
+    """Seconds (:data:`CLOCK`) of one run of ``fn``, and its result."""
+    t = CLOCK()
+    out = fn()
+    return CLOCK() - t, out
+
+
+def rounds_of(reps: int, fns: dict) -> tuple[dict, dict]:
+    """``reps`` rounds, each running every function of ``fns`` once in turn: the seconds of every
+    round per name, and each one's last result."""
+    secs: dict[str, list[float]] = {name: [] for name in fns}
+    out = {}
     for _ in range(reps):
-        t = CLOCK()
-        out = fn()
-        best = min(best, CLOCK() - t)
-    return best, out
+        for name, fn in fns.items():
+            t, out[name] = timed(fn)
+            secs[name].append(t)
+    return secs, out
 
 
 def measure(side: int = 316, repeats: int = 5) -> dict:
@@ -70,16 +83,25 @@ def measure(side: int = 316, repeats: int = 5) -> dict:
     router.nearest(origins[:50], services[15], k=1)
     R = net.csr_reversed
     nodes = {s: np.unique(net.snap(xy, 1.0)[0]) for s, xy in services.items()}
-    floor_s, _ = best_of(repeats, lambda: [dijkstra(R, indices=nodes[s], min_only=True) for s in services])
-    k1_s, k1 = best_of(repeats, lambda: {s: router.nearest(origins, xy, k=1) for s, xy in services.items()})
-    k3_s, k3 = best_of(repeats, lambda: {s: router.nearest(origins, xy, k=3) for s, xy in services.items()})
+    fns = {"floor": lambda: [dijkstra(R, indices=nodes[s], min_only=True) for s in services],
+           "k1": lambda: {s: router.nearest(origins, xy, k=1) for s, xy in services.items()},
+           "k3": lambda: {s: router.nearest(origins, xy, k=3) for s, xy in services.items()}}
+    for fn in fns.values():  # warm: numba's kernels loaded, the origins' snapping memoised
+        fn()
+    secs, out = rounds_of(repeats, fns)
+    k1, k3 = out["k1"], out["k3"]
     same = all(np.array_equal(k3[s][0][:, 0], k1[s][0][:, 0], equal_nan=True) for s in services)
+    floor_s, k1_s, k3_s = (min(secs[name]) for name in ("floor", "k1", "k3"))
+    per_round = np.array(secs["k3"]) / np.array(secs["floor"])
     return {"graph": f"synthetic {side}x{side}", "nodes": int(net.n_nodes), "floor_s": floor_s,
             "k1_s": k1_s, "k3_s": k3_s, "k1_over_floor": k1_s / floor_s, "k3_over_floor": k3_s / floor_s,
+            "k3_over_floor_rounds": [float(per_round.min()), float(np.median(per_round)),
+                                     float(per_round.max())],
+            "clock": "cpu" if CLOCK is time.process_time else "wall", "rounds": repeats,
             "k3_first_equals_k1": bool(same)}
 
 
-def compare(other: Path, rounds: int, repeats: int, side: int, clock: str = "wall") -> dict:
+def compare(other: Path, rounds: int, repeats: int, side: int, clock: str = "cpu") -> dict:
     """Best-of ``rounds`` subprocess runs of :func:`measure` for ``other``'s code and this tree's."""
     here = Path(__file__).resolve().parent.parent
     runs: dict[str, list[dict]] = {"other": [], "this": []}
@@ -101,11 +123,11 @@ def compare(other: Path, rounds: int, repeats: int, side: int, clock: str = "wal
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9, help="interleaved timing rounds")
     ap.add_argument("--side", type=int, default=316)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="time wall-clock (default) or process CPU time (steadier on a shared machine)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",
+                    help="time process CPU time (default: steadier on a shared machine) or wall-clock")
     ap.add_argument("--compare", type=Path, default=None, help="another code tree to time alongside")
     ap.add_argument("--rounds", type=int, default=4, help="subprocess rounds per tree with --compare")
     args = ap.parse_args(argv)
@@ -123,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(r))
     else:
-        print(f"{r['graph']} ({r['nodes']:,} nodes): floor {r['floor_s']:.3f} s, k=1 {r['k1_s']:.3f} s "
-              f"({r['k1_over_floor']:.1f}x), k=3 {r['k3_s']:.3f} s ({r['k3_over_floor']:.1f}x); "
+        lo, mid, hi = r["k3_over_floor_rounds"]
+        print(f"{r['graph']} ({r['nodes']:,} nodes), {r['clock']} best of {r['rounds']}: floor "
+              f"{r['floor_s']:.3f} s, k=1 {r['k1_s']:.3f} s ({r['k1_over_floor']:.2f}x), k=3 {r['k3_s']:.3f} s "
+              f"({r['k3_over_floor']:.2f}x; per round {lo:.2f} / {mid:.2f} / {hi:.2f} min / median / max); "
               f"k=3 first column = k=1: {r['k3_first_equals_k1']}")
     return 0
 
