@@ -113,10 +113,11 @@ def make_settings(data_root: str | Path | None = None, profile: str | None = "pr
         progress=progress, user_services=user_services or None, network_file=network or None, **fields)
 
 
-def load(area_name: str, settings: Settings) -> AreaData:
+def load(area_name: str, settings: Settings, stored: bool = False) -> AreaData:
     """Load and validate an area pack (:func:`locmap.data.area.load_area`; user services from
-    ``settings.user_services``)."""
-    return load_area(area_name, settings)
+    ``settings.user_services``); with ``stored``, read from (or kept in) the cache folder's copy
+    while its inputs and the code are unchanged."""
+    return load_area(area_name, settings, stored=stored)
 
 
 def user_services_note(area: AreaData, rejects_path: str | Path | None = None) -> str | None:
@@ -901,7 +902,7 @@ def _stepped_handing_over(hand_over: Callable[[Any], None], say: Callable[[str],
 
 
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
-            say: Callable[[str], None] = print, force: bool = False) -> RunResult:
+            say: Callable[[str], None] = print, force: bool = False, stored_area: bool = False) -> RunResult:
     """The main job into ``out``: check, access (once), localities, hub sites, maps and sheet.
 
     The run owns ``out`` (:mod:`locmap.runfolder`): ``run.json`` is written first (status
@@ -909,6 +910,9 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
     at the end; a non-empty folder that is not a locmap run folder is refused unless ``force``.  If
     the job fails or is interrupted and ``out`` did not exist before, the folder is removed;
     otherwise ``run.json`` says ``incomplete``.  Files are always written atomically.
+    With ``stored_area`` the area is read from the cache folder's copy while its inputs and the
+    code are unchanged (:func:`locmap.data.area.read_stored`; ``locmap run`` does), else loaded
+    and a copy stored.
     """
     out = Path(out)
     created = not out.exists()
@@ -917,7 +921,7 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
         say(run.note)
     try:
         with _fewer_collections():
-            res = _run_steps(area_name, settings, out, options, say, run)
+            res = _run_steps(area_name, settings, out, options, say, run, stored_area)
     except BaseException as exc:
         if created and out.exists():
             shutil.rmtree(out, ignore_errors=True)
@@ -953,22 +957,22 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
-               say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
+               say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
     step = _Steps(say)
     try:
-        return _run_job(step, area_name, settings, out, options, say, run)
+        return _run_job(step, area_name, settings, out, options, say, run, stored_area)
     finally:
         step.cancel()  # steps still running in the second process: stopped before the folder is touched
 
 
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
-             say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
+             say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
     """The steps of :func:`run_all`; the access tables (coverage, gaps, 2SFCA ...) are derived
     from the distances and written while the localities are scored, the localities' tables
     written, the workbook built and the pack's PDF printed while the maps and the sheet are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
-    area = step("load", load, area_name, settings)
+    area = step("load", load, area_name, settings, stored=stored_area)
     runfolder.record_inputs(run, _input_files(area, settings))
     options = options.for_area(area)
     if len(area.towns) < 2:
