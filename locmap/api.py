@@ -1004,6 +1004,8 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
                built={"auto": functools.cache(functools.partial(step.collect, auto))} if auto else None)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
                                          "inputs": run.manifest["inputs"]})
+    # the localities' tables written by another process from now on (the workbook reads them later)
+    loc_write = step.background("localities-write", lambda st: st("localities-write", loc.write, out / "localities"))
     rec = step("recommend", recommendation_for, loc, options.lead_scheme)
     say(f"== {rec.headline()}\n   rule: {rec.rule}")
     sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
@@ -1018,12 +1020,13 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     access = AccessAnalysis(result=distances, router=router, **step.handed_over(access_write))
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
-    files += step.collect(access_write)  # written: the workbook reads them
-    # the localities' tables are written with the workbook (which reads them), off the main process
-    tables = step.background("workbook", _localities_and_workbook, loc, area, out)
-    if options.maps:  # the maps here, the sheet in the background
-        files += _run_maps(step, area, access, loc, rec, out, options, sites)
-    for job in (tables, printing):
+    sheet = None
+    if options.maps:  # the maps here (while the access tables are written), the sheet in the background
+        maps, sheet = _maps_and_sheet(step, area, access, loc, rec, out, options, sites)
+        files += maps
+    files += step.collect(access_write) + step.collect(loc_write)  # written: the workbook reads them
+    tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
+    for job in (sheet, printing, tables):
         if job is not None:
             files += step.collect(job)
     files.append(export.write_text(out / "timings.csv", "step,seconds\n" + "".join(
@@ -1035,12 +1038,6 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
 def _auto_schemes(step: _Steps, area: AreaData, k_values: Iterable[int] | str) -> list:
     """The ``auto`` schemes of :func:`analyse_localities` (its default units, method, balance and seed)."""
     return step("schemes", build_schemes, area, "auto", k_values)
-
-
-def _localities_and_workbook(step: _Steps, loc: LocalityAnalysis, area: AreaData, out: Path) -> list[Path]:
-    """The localities' tables written, then the workbook built from the run folder's tables."""
-    files = step("localities-write", loc.write, out / "localities")
-    return files + step("workbook", workbook.write_run_workbook, area, out)
 
 
 def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, Any]:
@@ -1091,6 +1088,16 @@ def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Local
 
 def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
               out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()) -> list[Path]:
+    """The maps and the print sheet written (:func:`_maps_and_sheet`, the sheet collected)."""
+    files, sheet = _maps_and_sheet(step, area, access, loc, rec, out, options, sites)
+    return files + (step.collect(sheet) if sheet is not None else [])
+
+
+def _maps_and_sheet(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
+                    out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()
+                    ) -> tuple[list[Path], Background | None]:
+    """Both HTML maps written here; the print sheet drawn by another process (the returned job,
+    None without a recommended locality)."""
     inputs = step("map-layers", map_layers, area, access, loc, options.lead_scheme,
                   gap_minutes=options.gap_minutes)
     # the workshop map marks the recommended locality and its suggested hub sites (sites[0])
@@ -1104,7 +1111,7 @@ def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Localit
     online, offline = step("map", workshop_maps, area, inputs)
     files = [step("map-online", save_map, online, out / "maps" / f"{area.file_stem}.html"),
              step("map-offline", save_map, offline, out / "maps" / f"{area.file_stem}_offline.html", offline=True)]
-    return files + (step.collect(sheet) if sheet is not None else [])
+    return files, sheet
 
 
 # ----------------------------------------------------------------------------- helpers kept public

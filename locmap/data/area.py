@@ -155,12 +155,24 @@ def write_stored(area: AreaData, name: str, settings: Settings, user_services=No
     data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL) + pickle.dumps(area, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         path = write_bytes(stored_path(name, settings, user_services), data)
-        older = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in older[KEEP_STORED:]:
-            old.unlink(missing_ok=True)
     except OSError:  # a read-only or full cache folder: the run goes on without a stored copy
         return None
+    _prune(path.parent)
     return path
+
+
+def _prune(folder: Path) -> None:
+    """Remove the stored areas beyond the :data:`KEEP_STORED` most recently written."""
+    def written_ns(p: Path) -> int:
+        try:
+            return p.stat().st_mtime_ns
+        except OSError:  # removed meanwhile by another run
+            return 0
+    for old in sorted(folder.glob("*.pickle"), key=written_ns, reverse=True)[KEEP_STORED:]:
+        try:
+            old.unlink(missing_ok=True)
+        except OSError:  # e.g. a read-only folder: a copy too many is harmless
+            pass
 
 
 def clear_cache() -> None:
