@@ -976,9 +976,12 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
 
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
              say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
-    """The steps of :func:`run_all`; the access tables (coverage, gaps, 2SFCA ...) are derived
-    from the distances and written while the localities are scored, the localities' tables
-    written, the workbook built and the pack's PDF printed while the maps and the sheet are drawn."""
+    """The steps of :func:`run_all`, with other processes (:meth:`_Steps.background`): the auto
+    schemes built while the distances are measured; the access tables (coverage, gaps, 2SFCA ...)
+    derived from the distances and written while the localities are scored and the hub sites
+    chosen; the localities' tables written from then on; the pack's PDF and the print sheet drawn
+    while the main process waits for the access tables' writes, then the workbook built while the
+    maps are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings, stored=stored_area)
@@ -1020,12 +1023,13 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     access = AccessAnalysis(result=distances, router=router, **step.handed_over(access_write))
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
-    sheet = None
-    if options.maps:  # the maps here (while the access tables are written), the sheet in the background
-        maps, sheet = _maps_and_sheet(step, area, access, loc, rec, out, options, sites)
-        files += maps
+    # the sheet (no step waits for it) started now; the workbook, last of the longest chain (access
+    # tables -> their writes -> workbook), as soon as what it reads is written; the maps here meanwhile
+    inputs, sheet = _sheet_started(step, area, access, loc, rec, out, options, sites) if options.maps else (None, None)
     files += step.collect(access_write) + step.collect(loc_write)  # written: the workbook reads them
     tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
+    if inputs is not None:
+        files += _write_maps(step, area, inputs, out)
     for job in (sheet, printing, tables):
         if job is not None:
             files += step.collect(job)
@@ -1098,20 +1102,32 @@ def _maps_and_sheet(step: _Steps, area: AreaData, access: AccessAnalysis, loc: L
                     ) -> tuple[list[Path], Background | None]:
     """Both HTML maps written here; the print sheet drawn by another process (the returned job,
     None without a recommended locality)."""
+    inputs, sheet = _sheet_started(step, area, access, loc, rec, out, options, sites)
+    return _write_maps(step, area, inputs, out), sheet
+
+
+def _sheet_started(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
+                   out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()
+                   ) -> tuple[MapInputs, Background | None]:
+    """The maps' layers, and the print sheet started in another process (the job; None without a
+    recommended locality)."""
     inputs = step("map-layers", map_layers, area, access, loc, options.lead_scheme,
                   gap_minutes=options.gap_minutes)
     # the workshop map marks the recommended locality and its suggested hub sites (sites[0])
     inputs = dataclasses.replace(inputs, recommended=rec.locality, sites=_map_sites(sites[:1]))
-    # both variants from one set of layers ("map"), then each page rendered and written
-    # the print sheet drawn by another process meanwhile (its natural breaks run on one OpenMP thread,
-    # which is safe in a forked child: locmap._background)
+    # the print sheet drawn by another process (its natural breaks run on one OpenMP thread, which is
+    # safe in a forked child: locmap._background)
     sheet = step.background("sheet", lambda st: st("sheet", write_sheet, area, rec.locality, out / "sheets", inputs,
                                                    scheme=options.lead_scheme, recommendation=rec, sites=sites)) \
         if rec.locality else None
+    return inputs, sheet
+
+
+def _write_maps(step: _Steps, area: AreaData, inputs: MapInputs, out: Path) -> list[Path]:
+    """Both HTML variants from one set of layers ("map"), then each page rendered and written."""
     online, offline = step("map", workshop_maps, area, inputs)
-    files = [step("map-online", save_map, online, out / "maps" / f"{area.file_stem}.html"),
-             step("map-offline", save_map, offline, out / "maps" / f"{area.file_stem}_offline.html", offline=True)]
-    return files, sheet
+    return [step("map-online", save_map, online, out / "maps" / f"{area.file_stem}.html"),
+            step("map-offline", save_map, offline, out / "maps" / f"{area.file_stem}_offline.html", offline=True)]
 
 
 # ----------------------------------------------------------------------------- helpers kept public
