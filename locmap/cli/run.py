@@ -72,7 +72,11 @@ def run_run(args: argparse.Namespace) -> int:
     check_paths(args, settings)
     early = _auto_schemes_started(args, settings)  # before the library's imports: the other core is idle
     try:
-        res = _run_all(args, settings, early)
+        from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
+        res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force,
+                          stored_area=True,  # the parsed area kept in the cache folder while its inputs are unchanged
+                          started={"schemes": early} if early is not None else None)
     finally:
         if early is not None:
             early.cancel()  # a run that failed before taking it (a refused folder ...); else nothing to stop
@@ -84,14 +88,6 @@ def run_run(args: argparse.Namespace) -> int:
     for path in res.files:
         print(f"  {terminal_safe(path)}")
     return 0
-
-
-def _run_all(args: argparse.Namespace, settings: Any, early: Any) -> Any:
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
-    return api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force,
-                       stored_area=True,  # the parsed area kept in the cache folder while its inputs are unchanged
-                       started={"schemes": early} if early is not None else None)
 
 
 def _auto_schemes_started(args: argparse.Namespace, settings: Any) -> Any:
