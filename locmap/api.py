@@ -65,7 +65,6 @@ from locmap.data.area import AreaData, load_area
 from locmap.data.region import pack_input_files
 from locmap.errors import DataFileError, MissingColumnError, SettingsError, UnknownAreaError
 from locmap.localities import schemes as lc
-from locmap.localities.schemes import parse_k
 from locmap.localities.alignment import alignment_table, crosstab_long
 from locmap.localities.ranking import (Weights, criteria_matrix, distance_field_coverage, distance_field_scenarios,
                                        rescale_minutes, scenario_criteria, sensitivity)
@@ -872,13 +871,6 @@ class _Steps:
         self.pending.append(job)
         return job
 
-    def adopt(self, job: Background) -> Background:
-        """Take ``job``, a background step started by the caller whose function returns ``(value,
-        step times)`` as :meth:`background`'s do: collected and cancelled as this run's own."""
-        self.timings[f"<{job.name}>"] = 0.0
-        self.pending.append(job)
-        return job
-
     def handed_over(self, job: Background) -> Any:
         """The value a ``hands_over`` :meth:`background` step handed over (waiting for it)."""
         try:
@@ -919,8 +911,7 @@ def _stepped_handing_over(hand_over: Callable[[Any], None], say: Callable[[str],
 
 
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
-            say: Callable[[str], None] = print, force: bool = False, stored_area: bool = False,
-            started: Mapping[str, Background] | None = None) -> RunResult:
+            say: Callable[[str], None] = print, force: bool = False, stored_area: bool = False) -> RunResult:
     """The main job into ``out``: check, access (once), localities, hub sites, maps and sheet.
 
     The run owns ``out`` (:mod:`locmap.runfolder`): ``run.json`` is written first (status
@@ -930,9 +921,7 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
     otherwise ``run.json`` says ``incomplete``.  Files are always written atomically.
     With ``stored_area`` the area is read from the cache folder's copy while its inputs and the
     code are unchanged (:func:`locmap.data.area.read_stored`; ``locmap run`` does), else loaded
-    and a copy stored.  ``started`` holds background steps the caller started before (``locmap run``
-    starts ``schemes``, the auto schemes, before it imports this module): they are taken instead of
-    being started here, and stopped like the run's own if the run fails.
+    and a copy stored.
     """
     out = Path(out)
     created = not out.exists()
@@ -941,7 +930,7 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
         say(run.note)
     try:
         with _fewer_collections():
-            res = _run_steps(area_name, settings, out, options, say, run, stored_area, started or {})
+            res = _run_steps(area_name, settings, out, options, say, run, stored_area)
     except BaseException as exc:
         if created and out.exists():
             shutil.rmtree(out, ignore_errors=True)
@@ -977,20 +966,16 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
-               say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False,
-               started: Mapping[str, Background] = {}) -> RunResult:
+               say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
     step = _Steps(say)
-    for job in started.values():
-        step.adopt(job)
     try:
-        return _run_job(step, area_name, settings, out, options, say, run, stored_area, started)
+        return _run_job(step, area_name, settings, out, options, say, run, stored_area)
     finally:
         step.cancel()  # steps still running in the second process: stopped before the folder is touched
 
 
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
-             say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False,
-             started: Mapping[str, Background] = {}) -> RunResult:
+             say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
     """The steps of :func:`run_all`, with other processes (:meth:`_Steps.background`): the auto
     schemes built while the distances are measured; the access tables (coverage, gaps, 2SFCA ...)
     derived from the distances and written while the localities are scored and the hub sites
@@ -1011,8 +996,7 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     # the generated (auto) schemes need only the LSOAs: built by another process (with the imports of
     # libpysal and spopt, which the main process then never makes) while the distances are measured
     # and the other schemes scored
-    auto = (started.get("schemes") or step.background("schemes", _auto_schemes, area, options.k_values)) \
-        if "auto" in options.schemes else None
+    auto = step.background("schemes", _auto_schemes, area, options.k_values) if "auto" in options.schemes else None
     # the distances here; what is derived from them (coverage, gaps, 2SFCA ...) is computed and
     # written by the second process while the localities, which need only the distances, are scored
     distances, router = step("access", _distances, area, settings)
@@ -1148,6 +1132,19 @@ def _write_maps(step: _Steps, area: AreaData, inputs: MapInputs, out: Path) -> l
 
 # ----------------------------------------------------------------------------- helpers kept public
 # ----------------------------------------------------------------------------- schemes
+def parse_k(text: str | int | Iterable[int]) -> list[int]:
+    """``"3..7"`` -> [3..7]; ``"4,6"`` -> [4, 6]; ``5`` -> [5]; an iterable -> list."""
+    if isinstance(text, int):
+        return [text]
+    if not isinstance(text, str):
+        return [int(k) for k in text]
+    text = text.strip()
+    if ".." in text:
+        a, b = text.split("..", 1)
+        return list(range(int(a), int(b) + 1))
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def build_schemes(area, spec: str, k_values: Iterable[int] | str = range(3, 8), units: str = "wards",
                   method: str = "skater", balance_col: str = "pop_0_19", tolerance: float = 0.25,
                   seed: int = 0) -> list:
@@ -1157,8 +1154,13 @@ def build_schemes(area, spec: str, k_values: Iterable[int] | str = range(3, 8), 
     if lc.column_scheme_name(spec):
         return [lc.column_scheme(lsoa, spec)]
     if spec == "auto":
-        return lc.auto_schemes(lsoa, k_values, units=units, method=method, balance_col=balance_col,
-                               tolerance=tolerance, seed=seed)
+        ks = parse_k(k_values)
+        if units == "wards":
+            u = lc.units_from_lsoa(lsoa, "ward_cd")
+            return lc.generate_schemes(u, ks, pop_col=balance_col, method=method, tolerance=tolerance,
+                                       id_col="ward_cd", lsoa=lsoa, seed=seed)
+        return lc.generate_schemes(lsoa, ks, pop_col=balance_col, method=method, tolerance=tolerance,
+                                   seed=seed, n_starts=2)
     path = Path(spec)
     if path.suffix.lower() == ".csv":
         return [lc.scheme_from_mapping_csv(path, lsoa, area.wards)]

@@ -68,18 +68,12 @@ def options_from_args(args: argparse.Namespace) -> api.RunOptions:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+
     settings = settings_from_args(args)
     check_paths(args, settings)
-    early = _auto_schemes_started(args, settings)  # before the library's imports: the other core is idle
-    try:
-        from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
-        res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force,
-                          stored_area=True,  # the parsed area kept in the cache folder while its inputs are unchanged
-                          started={"schemes": early} if early is not None else None)
-    finally:
-        if early is not None:
-            early.cancel()  # a run that failed before taking it (a refused folder ...); else nothing to stop
+    res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force,
+                     stored_area=True)  # the parsed area kept in the cache folder while its inputs are unchanged
     rec = res.recommendation
     print(terminal_safe_message(rec.headline()))
     print(terminal_safe_message(f"rule: {rec.rule}"))
@@ -88,29 +82,3 @@ def run_run(args: argparse.Namespace) -> int:
     for path in res.files:
         print(f"  {terminal_safe(path)}")
     return 0
-
-
-def _auto_schemes_started(args: argparse.Namespace, settings: Any) -> Any:
-    """The run's auto schemes started in a forked process (:class:`locmap._background.Background`)
-    while this one imports the library, or None (no ``auto`` in ``--schemes``, or no fork): the
-    child imports only the data layer and the scheme generator, reads the area (its stored copy)
-    and builds them; ``api.run_all`` takes the job (``started``)."""
-    from locmap._background import Background, forking
-
-    schemes = [s.strip() for s in args.schemes.split(",")] if args.schemes else ["auto"]
-    if "auto" not in schemes or not forking():
-        return None
-    return Background("schemes", _auto_schemes, args.area, settings, args.n_localities)
-
-
-def _auto_schemes(area_name: str, settings: Any, k_values: str) -> tuple[list, dict[str, float]]:
-    """In the child: ``(the auto schemes, {"schemes": seconds})`` as ``api.build_schemes(area, "auto",
-    k_values)`` gives them, the area read as ``run_all`` reads it."""
-    import time
-
-    from locmap.data.area import load_area
-    from locmap.localities.schemes import auto_schemes
-
-    t0 = time.perf_counter()
-    schemes = auto_schemes(load_area(area_name, settings, stored=True).lsoa, k_values)
-    return schemes, {"schemes": time.perf_counter() - t0}

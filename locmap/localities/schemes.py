@@ -873,30 +873,3 @@ def best_scheme(schemes: Sequence[Scheme], score: Callable[[Scheme], float] | No
         return None
     score = score or (lambda s: s.meta.get("max_dev_pct", np.inf))
     return min(ok, key=lambda s: (score(s), s.k))
-
-
-def parse_k(text: str | int | Iterable[int]) -> list[int]:
-    """``"3..7"`` -> [3..7]; ``"4,6"`` -> [4, 6]; ``5`` -> [5]; an iterable -> list."""
-    if isinstance(text, int):
-        return [text]
-    if not isinstance(text, str):
-        return [int(k) for k in text]
-    text = text.strip()
-    if ".." in text:
-        a, b = text.split("..", 1)
-        return list(range(int(a), int(b) + 1))
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
-def auto_schemes(lsoa: gpd.GeoDataFrame, k_values: Iterable[int] | str = range(3, 8), units: str = "wards",
-                 method: str = "skater", balance_col: str = "pop_0_19", tolerance: float = 0.25,
-                 seed: int = 0) -> list[Scheme]:
-    """The generated schemes of a run (``--schemes auto``): :func:`generate_schemes` on the wards
-    (``units="wards"``, LSOAs kept whole within them) or on the LSOAs, one scheme per k of
-    ``k_values`` (:func:`parse_k`)."""
-    ks = parse_k(k_values)
-    if units == "wards":
-        return generate_schemes(units_from_lsoa(lsoa, "ward_cd"), ks, pop_col=balance_col, method=method,
-                                tolerance=tolerance, id_col="ward_cd", lsoa=lsoa, seed=seed)
-    return generate_schemes(lsoa, ks, pop_col=balance_col, method=method, tolerance=tolerance, seed=seed,
-                            n_starts=2)
