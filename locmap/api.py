@@ -40,7 +40,6 @@ and :func:`analyse_localities`; results also answer ``result["name"]``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import shutil
 import time
@@ -356,17 +355,13 @@ def analyse_localities(area: AreaData, access: AccessAnalysis | acc.AccessResult
                        gap_scenarios: Sequence[float] | None = None,
                        concentration: float | None = None, method: str = "skater", units: str = "wards",
                        balance_col: str = "pop_0_19", tolerance: float = 0.25,
-                       settings: Settings | None = None,
-                       built: Mapping[str, Callable[[], list]] | None = None) -> LocalityAnalysis:
+                       settings: Settings | None = None) -> LocalityAnalysis:
     """Scorecards, ranking under ``weights`` and its Monte-Carlo sensitivity for each scheme.
 
     ``access`` is the :class:`AccessAnalysis` of the same run (distances are not recomputed).
     ``weights`` is a :class:`~locmap.localities.ranking.Weights`, a ``dict`` or a ``"need=0.3,..."``
     string.  Each draw picks random weights (Dirichlet) *and* a (walking speed x gap threshold)
     scenario; ``gap_scenarios`` default to the settings' thresholds, ``gap_minutes`` to their middle.
-    ``built`` maps a scheme spec to a function giving its schemes as :func:`build_schemes` would
-    with these arguments (called when the spec is scored: ``locmap run`` builds ``auto`` in its
-    second process meanwhile); the other specs are built here.
     """
     res = access.result if isinstance(access, AccessAnalysis) else access
     settings = settings or res.settings
@@ -376,25 +371,21 @@ def analyse_localities(area: AreaData, access: AccessAnalysis | acc.AccessResult
     if isinstance(schemes, str):
         schemes = [s.strip() for s in schemes.split(",") if s.strip()]
     dist, key = nearest_table(res)
-    built = dict(built or {})
-    for spec in schemes:  # each spec's schemes, in order (the schemes given as built are taken when scored)
-        built.setdefault(spec, functools.partial(build_schemes, area, spec, k_values, units=units, method=method,
-                                                 balance_col=balance_col, tolerance=tolerance, seed=seed))
+    built = [s for spec in schemes for s in build_schemes(area, spec, k_values, units=units, method=method,
+                                                          balance_col=balance_col, tolerance=tolerance,
+                                                          seed=seed)]
+    gen = [s for s in built if s.name.startswith("auto_")]
     # distances re-timed once per walking speed, shared by every scheme
     dist_by_speed = {v: rescale_minutes(dist, v) for v in speeds_kmh}
     ctx = _SchemeContext.of(area, dist, key, settings, dist_by_speed, gap_minutes, gap_scenarios)
     parts: dict[str, dict] = {k: {} for k in ("schemes", "scorecards", "rankings", "sensitivity",
                                               "assignments", "crosstabs")}
-    leaders, sc, gen = [], None, []
-    for spec in schemes:
-        for sch in built[spec]():
-            gen += [sch] if sch.name.startswith("auto_") else []
-            if not len(sch.assignment):
-                continue
-            sc, rank = _score_scheme(sch, ctx, dist, gap_minutes, gap_scenarios, weights, n_draws, concentration,
-                                     seed)
-            _collect(parts, sch, sc, rank, ctx)
-            leaders.append(_leader_row(sch, sc, rank))
+    leaders, sc = [], None
+    for sch in (s for s in built if len(s.assignment)):
+        sc, rank = _score_scheme(sch, ctx, dist, gap_minutes, gap_scenarios, weights, n_draws, concentration,
+                                 seed)
+        _collect(parts, sch, sc, rank, ctx)
+        leaders.append(_leader_row(sch, sc, rank))
     best = lc.best_scheme(gen) if gen else None
     return LocalityAnalysis(
         **parts, generated=generated_table(gen) if gen else pd.DataFrame(), generated_list=gen,
@@ -976,12 +967,11 @@ def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOption
 
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
              say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
-    """The steps of :func:`run_all`, with other processes (:meth:`_Steps.background`): the auto
-    schemes built while the distances are measured; the access tables (coverage, gaps, 2SFCA ...)
-    derived from the distances and written while the localities are scored and the hub sites
-    chosen; the localities' tables written from then on; the pack's PDF and the print sheet drawn
-    while the main process waits for the access tables' writes, then the workbook built while the
-    maps are drawn."""
+    """The steps of :func:`run_all`, with other processes (:meth:`_Steps.background`): the access
+    tables (coverage, gaps, 2SFCA ...) derived from the distances and written while the localities
+    are scored and the hub sites chosen; the localities' tables written from then on; the pack's
+    PDF and the print sheet drawn while the main process waits for the access tables' writes, then
+    the workbook built while the maps are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     area = step("load", load, area_name, settings, stored=stored_area)
@@ -993,18 +983,13 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     note = user_services_note(area, out / "rejects.csv")
     if note:
         say(note)
-    # the generated (auto) schemes need only the LSOAs: built by another process (with the imports of
-    # libpysal and spopt, which the main process then never makes) while the distances are measured
-    # and the other schemes scored
-    auto = step.background("schemes", _auto_schemes, area, options.k_values) if "auto" in options.schemes else None
     # the distances here; what is derived from them (coverage, gaps, 2SFCA ...) is computed and
     # written by the second process while the localities, which need only the distances, are scored
     distances, router = step("access", _distances, area, settings)
     access_write = step.background("access-write", _derive_and_write_access, area, distances, router, settings,
                                    out, options.gap_minutes, hands_over=True)
     loc = step("localities", analyse_localities, area, distances, schemes=options.schemes,
-               k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings,
-               built={"auto": functools.cache(functools.partial(step.collect, auto))} if auto else None)
+               k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
                                          "inputs": run.manifest["inputs"]})
     # the localities' tables written by another process from now on (the workbook reads them later)
@@ -1037,11 +1022,6 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
                      files=tuple(sorted(files)), timings=dict(step.timings))
-
-
-def _auto_schemes(step: _Steps, area: AreaData, k_values: Iterable[int] | str) -> list:
-    """The ``auto`` schemes of :func:`analyse_localities` (its default units, method, balance and seed)."""
-    return step("schemes", build_schemes, area, "auto", k_values)
 
 
 def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, Any]:
@@ -1092,18 +1072,10 @@ def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Local
 
 def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
               out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()) -> list[Path]:
-    """The maps and the print sheet written (:func:`_maps_and_sheet`, the sheet collected)."""
-    files, sheet = _maps_and_sheet(step, area, access, loc, rec, out, options, sites)
-    return files + (step.collect(sheet) if sheet is not None else [])
-
-
-def _maps_and_sheet(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
-                    out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()
-                    ) -> tuple[list[Path], Background | None]:
-    """Both HTML maps written here; the print sheet drawn by another process (the returned job,
-    None without a recommended locality)."""
+    """The maps and the print sheet written (the sheet drawn by another process meanwhile)."""
     inputs, sheet = _sheet_started(step, area, access, loc, rec, out, options, sites)
-    return _write_maps(step, area, inputs, out), sheet
+    files = _write_maps(step, area, inputs, out)
+    return files + (step.collect(sheet) if sheet is not None else [])
 
 
 def _sheet_started(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
