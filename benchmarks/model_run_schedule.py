@@ -111,7 +111,8 @@ def main() -> int:
     stored_only["main"][1] = cpu(0.02, "load")
     for title, procs in (("main c00ded7", BEFORE), ("main c00ded7 with the stored area only", stored_only),
                          ("this branch", AFTER),
-                         ("auto schemes in a background process after the load (dropped)", _auto_in_background(AFTER, False)),
+                         ("auto schemes in a background process after the load (dropped)",
+                          _auto_in_background(AFTER, False)),
                          ("auto schemes forked before the imports (dropped)", _auto_in_background(AFTER, True))):
         wall, log = simulate(procs)
         print(f"## {title}: {wall:.2f} s\n")

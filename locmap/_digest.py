@@ -1,8 +1,9 @@
 """Content digests (SHA-256) of files and of locmap's own source: one copy for every cache.
 
 The batch's input hash (:mod:`locmap.batch.cache`), the look-up index of ``locmap nearest``
-(:mod:`locmap.finder.index`) and the stored areas (:mod:`locmap.data.area`) key their records on what the files hold, not on where they lie,
-and on the code that made them (an edit of the code without a version bump invalidates them).
+(:mod:`locmap.finder.index`) and the stored areas (:mod:`locmap.data.area`, through
+:func:`input_record` and :func:`unchanged`) key their records on what the files hold, not on where
+they lie, and on the code that made them (an edit of the code without a version bump invalidates them).
 Standard library only, so the light command-line paths may use it.
 """
 from __future__ import annotations

@@ -46,7 +46,8 @@ def test_a_stored_area_is_read_back_equal_to_a_fresh_load(cached, monkeypatch):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
         assert a.crs == b.crs if hasattr(a, "crs") else True
     assert again.notes == fresh.notes and again.attribution == fresh.attribution
-    assert (again.pack.name, again.pack.path, again.pack.lad_cd) == (fresh.pack.name, fresh.pack.path, fresh.pack.lad_cd)
+    assert (again.pack.name, again.pack.path, again.pack.lad_cd) == \
+        (fresh.pack.name, fresh.pack.path, fresh.pack.lad_cd)
     assert again.settings is cached
     assert again.checks.keys() == fresh.checks.keys()
     assert again.checks["homes"] == fresh.checks["homes"]
