@@ -15,6 +15,11 @@ Usage::
     python benchmarks/bench_run_steps.py                        # 2 runs per tree
     python benchmarks/bench_run_steps.py --repeats 3 --baseline /tmp/locmap-baseline-1a283d0
     python benchmarks/bench_run_steps.py --serial               # this tree with LOCMAP_SERIAL=1 as well
+    python benchmarks/bench_run_steps.py --cold                 # every run with an empty cache folder
+
+``locmap run`` keeps the parsed area in its cache folder (``<cache>/areas``, since stop 33) and reads
+it back while the inputs and the code are unchanged: a tree's first run stores it, the later runs read
+it (``--cold``: each run gets an empty ``LOCMAP_CACHE_DIR``, so every run parses the area).
 
 The outputs of each tree's last run are kept under ``--out`` (default a temporary folder), in
 folders named alike so their files can be compared byte for byte (``cmp``/``diff -r``).
@@ -40,9 +45,12 @@ def load() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__() if Path("/proc/loadavg").exists() else "?"
 
 
-def run_once(tree: Path, out: Path, serial: bool = False) -> dict:
-    """One ``locmap run --area ealing --out OUT`` with ``tree`` first on PYTHONPATH."""
+def run_once(tree: Path, out: Path, serial: bool = False, cold: bool = False) -> dict:
+    """One ``locmap run --area ealing --out OUT`` with ``tree`` first on PYTHONPATH (``cold``: with an
+    empty cache folder, so the area is parsed, not read from a stored copy)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "LOCMAP_NO_PROGRESS": "1"}
+    if cold:
+        env["LOCMAP_CACHE_DIR"] = tempfile.mkdtemp(prefix="locmap-bench-cache-")
     if serial:
         env["LOCMAP_SERIAL"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=None, help="folder for the runs' outputs (default: a temporary one)")
     ap.add_argument("--serial", action="store_true", help="also time this tree with LOCMAP_SERIAL=1")
+    ap.add_argument("--cold", action="store_true", help="each run with an empty cache folder (the area parsed)")
     args = ap.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="locmap-bench-run-"))
     trees = {"baseline": (Path(args.baseline), False), "this tree": (HERE, False)}
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.repeats):
         for name, (tree, serial) in trees.items():
             folder = out / name.replace(" ", "_").replace(",", "") / "ealing"
-            results[name].append(run_once(tree, folder, serial))
+            results[name].append(run_once(tree, folder, serial, args.cold))
             r = results[name][-1]
             print(f"  run {i + 1} {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s (main process "
                   f"{r['main cpu']:.1f} s), load {load()}", flush=True)

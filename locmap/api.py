@@ -113,10 +113,11 @@ def make_settings(data_root: str | Path | None = None, profile: str | None = "pr
         progress=progress, user_services=user_services or None, network_file=network or None, **fields)
 
 
-def load(area_name: str, settings: Settings) -> AreaData:
+def load(area_name: str, settings: Settings, stored: bool = False) -> AreaData:
     """Load and validate an area pack (:func:`locmap.data.area.load_area`; user services from
-    ``settings.user_services``)."""
-    return load_area(area_name, settings)
+    ``settings.user_services``); with ``stored``, read from (or kept in) the cache folder's copy
+    while its inputs and the code are unchanged."""
+    return load_area(area_name, settings, stored=stored)
 
 
 def user_services_note(area: AreaData, rejects_path: str | Path | None = None) -> str | None:
@@ -901,7 +902,7 @@ def _stepped_handing_over(hand_over: Callable[[Any], None], say: Callable[[str],
 
 
 def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOptions = RunOptions(),
-            say: Callable[[str], None] = print, force: bool = False) -> RunResult:
+            say: Callable[[str], None] = print, force: bool = False, stored_area: bool = False) -> RunResult:
     """The main job into ``out``: check, access (once), localities, hub sites, maps and sheet.
 
     The run owns ``out`` (:mod:`locmap.runfolder`): ``run.json`` is written first (status
@@ -909,6 +910,9 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
     at the end; a non-empty folder that is not a locmap run folder is refused unless ``force``.  If
     the job fails or is interrupted and ``out`` did not exist before, the folder is removed;
     otherwise ``run.json`` says ``incomplete``.  Files are always written atomically.
+    With ``stored_area`` the area is read from the cache folder's copy while its inputs and the
+    code are unchanged (:func:`locmap.data.area.read_stored`; ``locmap run`` does), else loaded
+    and a copy stored.
     """
     out = Path(out)
     created = not out.exists()
@@ -917,7 +921,7 @@ def run_all(area_name: str, settings: Settings, out: str | Path, options: RunOpt
         say(run.note)
     try:
         with _fewer_collections():
-            res = _run_steps(area_name, settings, out, options, say, run)
+            res = _run_steps(area_name, settings, out, options, say, run, stored_area)
     except BaseException as exc:
         if created and out.exists():
             shutil.rmtree(out, ignore_errors=True)
@@ -953,22 +957,24 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def _run_steps(area_name: str, settings: Settings, out: Path, options: RunOptions,
-               say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
+               say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
     step = _Steps(say)
     try:
-        return _run_job(step, area_name, settings, out, options, say, run)
+        return _run_job(step, area_name, settings, out, options, say, run, stored_area)
     finally:
         step.cancel()  # steps still running in the second process: stopped before the folder is touched
 
 
 def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, options: RunOptions,
-             say: Callable[[str], None], run: runfolder.RunFolder) -> RunResult:
-    """The steps of :func:`run_all`; the access tables (coverage, gaps, 2SFCA ...) are derived
-    from the distances and written while the localities are scored, the localities' tables
-    written, the workbook built and the pack's PDF printed while the maps and the sheet are drawn."""
+             say: Callable[[str], None], run: runfolder.RunFolder, stored_area: bool = False) -> RunResult:
+    """The steps of :func:`run_all`, with other processes (:meth:`_Steps.background`): the access
+    tables (coverage, gaps, 2SFCA ...) derived from the distances and written while the localities
+    are scored and the hub sites chosen; the localities' tables written from then on; the pack's
+    PDF and the print sheet drawn while the main process waits for the access tables' writes, then
+    the workbook built while the maps are drawn."""
     files: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
-    area = step("load", load, area_name, settings)
+    area = step("load", load, area_name, settings, stored=stored_area)
     runfolder.record_inputs(run, _input_files(area, settings))
     options = options.for_area(area)
     if len(area.towns) < 2:
@@ -986,6 +992,8 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
                k_values=options.k_values, gap_minutes=options.gap_minutes, settings=settings)
     loc = dataclasses.replace(loc, meta={**loc.meta, "run_manifest": f"../{runfolder.MANIFEST}",
                                          "inputs": run.manifest["inputs"]})
+    # the localities' tables written by another process from now on (the workbook reads them later)
+    loc_write = step.background("localities-write", lambda st: st("localities-write", loc.write, out / "localities"))
     rec = step("recommend", recommendation_for, loc, options.lead_scheme)
     say(f"== {rec.headline()}\n   rule: {rec.rule}")
     sites = tuple(step(f"sites {name}", hub_sites, area, settings, loc.schemes[options.lead_scheme], name,
@@ -1000,24 +1008,20 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
     access = AccessAnalysis(result=distances, router=router, **step.handed_over(access_write))
     printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
         if options.report else None
-    files += step.collect(access_write)  # written: the workbook reads them
-    # the localities' tables are written with the workbook (which reads them), off the main process
-    tables = step.background("workbook", _localities_and_workbook, loc, area, out)
-    if options.maps:  # the maps here, the sheet in the background
-        files += _run_maps(step, area, access, loc, rec, out, options, sites)
-    for job in (tables, printing):
+    # the sheet (no step waits for it) started now; the workbook, last of the longest chain (access
+    # tables -> their writes -> workbook), as soon as what it reads is written; the maps here meanwhile
+    inputs, sheet = _sheet_started(step, area, access, loc, rec, out, options, sites) if options.maps else (None, None)
+    files += step.collect(access_write) + step.collect(loc_write)  # written: the workbook reads them
+    tables = step.background("workbook", lambda st: st("workbook", workbook.write_run_workbook, area, out))
+    if inputs is not None:
+        files += _write_maps(step, area, inputs, out)
+    for job in (sheet, printing, tables):
         if job is not None:
             files += step.collect(job)
     files.append(export.write_text(out / "timings.csv", "step,seconds\n" + "".join(
         f"{n},{s:.2f}\n" for n, s in step.timings.items())))
     return RunResult(out_dir=out, access=access, localities=loc, recommendation=rec, sites=sites,
                      files=tuple(sorted(files)), timings=dict(step.timings))
-
-
-def _localities_and_workbook(step: _Steps, loc: LocalityAnalysis, area: AreaData, out: Path) -> list[Path]:
-    """The localities' tables written, then the workbook built from the run folder's tables."""
-    files = step("localities-write", loc.write, out / "localities")
-    return files + step("workbook", workbook.write_run_workbook, area, out)
 
 
 def _distances(area: AreaData, settings: Settings) -> tuple[acc.AccessResult, Any]:
@@ -1068,20 +1072,34 @@ def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Local
 
 def _run_maps(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
               out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()) -> list[Path]:
+    """The maps and the print sheet written (the sheet drawn by another process meanwhile)."""
+    inputs, sheet = _sheet_started(step, area, access, loc, rec, out, options, sites)
+    files = _write_maps(step, area, inputs, out)
+    return files + (step.collect(sheet) if sheet is not None else [])
+
+
+def _sheet_started(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis, rec: Any,
+                   out: Path, options: RunOptions, sites: Sequence[SitesResult] = ()
+                   ) -> tuple[MapInputs, Background | None]:
+    """The maps' layers, and the print sheet started in another process (the job; None without a
+    recommended locality)."""
     inputs = step("map-layers", map_layers, area, access, loc, options.lead_scheme,
                   gap_minutes=options.gap_minutes)
     # the workshop map marks the recommended locality and its suggested hub sites (sites[0])
     inputs = dataclasses.replace(inputs, recommended=rec.locality, sites=_map_sites(sites[:1]))
-    # both variants from one set of layers ("map"), then each page rendered and written
-    # the print sheet drawn by another process meanwhile (its natural breaks run on one OpenMP thread,
-    # which is safe in a forked child: locmap._background)
+    # the print sheet drawn by another process (its natural breaks run on one OpenMP thread, which is
+    # safe in a forked child: locmap._background)
     sheet = step.background("sheet", lambda st: st("sheet", write_sheet, area, rec.locality, out / "sheets", inputs,
                                                    scheme=options.lead_scheme, recommendation=rec, sites=sites)) \
         if rec.locality else None
+    return inputs, sheet
+
+
+def _write_maps(step: _Steps, area: AreaData, inputs: MapInputs, out: Path) -> list[Path]:
+    """Both HTML variants from one set of layers ("map"), then each page rendered and written."""
     online, offline = step("map", workshop_maps, area, inputs)
-    files = [step("map-online", save_map, online, out / "maps" / f"{area.file_stem}.html"),
-             step("map-offline", save_map, offline, out / "maps" / f"{area.file_stem}_offline.html", offline=True)]
-    return files + (step.collect(sheet) if sheet is not None else [])
+    return [step("map-online", save_map, online, out / "maps" / f"{area.file_stem}.html"),
+            step("map-offline", save_map, offline, out / "maps" / f"{area.file_stem}_offline.html", offline=True)]
 
 
 # ----------------------------------------------------------------------------- helpers kept public

@@ -72,7 +72,8 @@ def run_run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     check_paths(args, settings)
-    res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force)
+    res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force,
+                     stored_area=True)  # the parsed area kept in the cache folder while its inputs are unchanged
     rec = res.recommendation
     print(terminal_safe_message(rec.headline()))
     print(terminal_safe_message(f"rule: {rec.rule}"))
