@@ -10,9 +10,12 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pytest
+
+if TYPE_CHECKING:  # only an annotation here: the xdist controller and the pytester runs of test_schedule
+    import pandas as pd  # (which copy this file) then start without importing pandas
 
 os.environ.setdefault("LOCMAP_NO_PROGRESS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -56,6 +59,27 @@ def _run_ealing_job(settings, out: Path) -> EalingJob:
     return EalingJob(res.out_dir, tuple(res.files), res.recommendation.locality, res.sites[0].sites)
 
 
+def _once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, make) -> object:
+    """``make(folder)`` run ONCE per test session and its (picklable) result shared: under pytest-xdist
+    the first worker to ask runs it in ``<session temp>/<name>/`` (the others wait on a lock) and every
+    worker reads the pickled result."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # .../popen-gwN -> the folder every worker of this session shares
+    record = root / name / "result.pickle"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not record.exists():
+                result = make(root / name)
+                tmp = record.with_suffix(".tmp")
+                tmp.write_bytes(pickle.dumps(result))
+                tmp.replace(record)
+            return pickle.loads(record.read_bytes())
+        finally:  # explicitly: a process the run forked may still hold a copy of the descriptor
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def ealing_job(settings, ealing, tmp_path_factory) -> EalingJob:
     """The whole default Ealing job (``locmap run --area ealing``: access, localities, hub sites, maps,
@@ -63,21 +87,39 @@ def ealing_job(settings, ealing, tmp_path_factory) -> EalingJob:
     tests that read its outputs (test_workshop_map, test_workbook, test_batch_ealing, test_cli_e2e).
     Under pytest-xdist the first worker to ask runs it (the others wait on a lock) and the others read
     its record.  READ ONLY: a test that writes into a run folder makes its own."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # .../popen-gwN -> the folder every worker of this session shares
-    record = root / "ealing_job" / "job.pickle"
-    with open(root / "ealing_job.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not record.exists():
-                job = _run_ealing_job(settings, root / "ealing_job" / "ealing")
-                tmp = record.with_suffix(".tmp")
-                tmp.write_bytes(pickle.dumps(vars(job)))  # a dict: read back by any worker
-                tmp.replace(record)
-            return EalingJob(**pickle.loads(record.read_bytes()))
-        finally:  # explicitly: a process the run forked may still hold a copy of the descriptor
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    def make(folder: Path) -> dict:
+        return vars(_run_ealing_job(settings, folder / "ealing"))  # a dict: read back by any worker
+
+    return EalingJob(**_once_per_session(tmp_path_factory, "ealing_job", make))
+
+
+#: The real three-borough London batch (``london_batch3``), in the region's order of its results.
+LONDON3 = ("kensington-and-chelsea", "city-of-london", "hammersmith-and-fulham")
+
+
+@pytest.fixture(scope="session")
+def london_batch3(settings, tmp_path_factory):
+    """The real three-borough London batch (City of London, Hammersmith and Fulham, Kensington and
+    Chelsea; maps off) on a running LocalCluster of 2 worker processes (one thread each) reached through
+    its address as ``--scheduler`` reaches one, run ONCE per test session and shared (as ``ealing_job``):
+    test_batch checks it, and the tests about the batch's machinery rather than its figures
+    (test_batch, test_batch_worker_rounds) replay its boroughs' figures through the real
+    ``run_borough`` (tests/batch_faults.py).  Its BatchResult; READ ONLY (a test that changes the
+    folder copies it)."""
+    import logging
+
+    from distributed import LocalCluster
+
+    from locmap.batch.engine import BatchOptions, run_batch
+
+    def make(folder: Path):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=logging.CRITICAL) as cluster:
+            return run_batch("london", folder / "london", settings,
+                             BatchOptions(boroughs=LONDON3, maps=False, scheduler=cluster.scheduler_address),
+                             say=lambda _m: None)
+
+    return _once_per_session(tmp_path_factory, "london_batch3", make)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 finished boroughs reused by input hash.
 
 One real three-borough batch (City of London, Hammersmith and Fulham, Kensington and Chelsea; maps
-off) runs once for the module; the fault tests replay its figures through the real ``run_borough``
-(tests/batch_faults.py) so they take seconds, not minutes.
+off) runs once for the test session (tests/conftest.py ``london_batch3``); the fault tests replay its
+figures through the real ``run_borough`` (tests/batch_faults.py) so they take seconds, not minutes.
 """
 from __future__ import annotations
 
@@ -50,11 +50,12 @@ def scheduler():
 
 
 @pytest.fixture(scope="module")
-def batch3(tmp_path_factory, settings, scheduler):
-    """The real three-borough batch on the 2 worker processes (maps off)."""
-    out = tmp_path_factory.mktemp("batch3") / "london"
-    return run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, scheduler=scheduler),
-                     say=quiet)
+def batch3(london_batch3):
+    """The real three-borough batch (THREE, maps off) on a running cluster of 2 worker processes reached
+    through its address, run once per test session (tests/conftest.py ``london_batch3``: its replays
+    also serve test_batch_worker_rounds).  READ ONLY."""
+    assert {o.lad_cd for o in london_batch3.outcomes} == {CITY, HF, KC}  # THREE
+    return london_batch3
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from batch_faults import Replay
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.borough import BoroughTask
@@ -46,12 +47,16 @@ def test_worker_boroughs_with_a_scheduler_is_refused_by_the_command(tmp_path, ca
     assert "--worker-boroughs replaces the worker processes of a local cluster" in capsys.readouterr().err
 
 
-def test_each_round_runs_on_fresh_worker_processes(settings, tmp_path):
-    """Two boroughs, one worker, one borough per worker: each borough is its worker's first."""
+def test_each_round_runs_on_fresh_worker_processes(settings, tmp_path, london_batch3):
+    """Two boroughs, one worker, one borough per worker: each borough is its worker's first.  The
+    boroughs' figures are replayed from the session's real batch (tests/conftest.py ``london_batch3``)
+    through the real ``run_borough`` (tests/batch_faults.py): the rounds and their worker processes are
+    the batch's own, only the computation inside each borough is not repeated."""
     out = tmp_path / "london"
+    task = Replay(source=london_batch3.out_dir, markers=tmp_path / "attempts")
     res = run_batch("london", out, settings,
                     BatchOptions(boroughs=("city-of-london", "kensington-and-chelsea"), n_workers=1,
-                                 worker_boroughs=1, maps=False), say=lambda _m: None)
+                                 worker_boroughs=1, maps=False, task=task), say=lambda _m: None)
     assert res.ok
     status = pd.read_csv(out / STATUS_FILE)
     assert list(status["status"]) == ["done", "done"]

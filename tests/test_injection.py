@@ -295,11 +295,12 @@ def test_notebook_with_a_hostile_services_file_runs_nothing_and_shows_text_liter
     except LocmapError as exc:  # pragma: no cover - CI has ../shared/data
         pytest.skip(str(exc))
     csv = _hostile_services_csv(tmp_path / "hostile.csv")
-    env = {**os.environ, "LOCMAP_DATA_ROOT": str(data_root), "LOCMAP_NO_PROGRESS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "locmap", "notebooks", "--area", "ealing", "--only", "02",
-                           "-p", "user_services", str(csv), "--out", "nb"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # ``locmap notebooks`` in this process (the notebook runs in a fresh kernel all the same; the
+    # command line's own process is tested by test_cli_e2e)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOCMAP_DATA_ROOT", str(data_root))
+        _locmap_here(["notebooks", "--area", "ealing", "--only", "02", "-p", "user_services", str(csv),
+                      "--out", "nb"], tmp_path)
     assert not any(p.name == CANARY for p in tmp_path.rglob("*"))
     text = (tmp_path / "nb" / "02_need_and_assets.ipynb").read_text(encoding="utf-8")
     assert '"output_type": "error"' not in text

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from unprivileged import NOBODY
 
+from locmap.cli import main
 from locmap.data.manifest import load_manifest
 from locmap.distance.network import requested_network
 from locmap.distance.routing import EstimatedRouter, StreetRouter, default_router
@@ -148,12 +149,19 @@ def test_run_with_a_missing_network_exits_2_naming_the_path_and_writes_nothing(t
 
 
 @pytest.mark.realdata
-def test_a_relative_network_path_is_read_from_the_working_folder(tmp_path):
+def test_a_relative_network_path_is_read_from_the_working_folder(tmp_path, monkeypatch, capsys):
+    """``locmap access`` through ``locmap.cli.main`` in this process, in the working folder ``tmp_path``
+    (the environment ``_locmap`` gives a subprocess): no second interpreter start for a question about
+    paths."""
     (tmp_path / "nets").mkdir()
     ealing_grid_osm(tmp_path / "nets" / "grid.osm")
-    r = _locmap("access", "--area", "ealing", "--network", "nets/grid.osm", "--types",
-                "gp_practice", "--minutes", "15", "--out", "acc", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOCMAP_NO_PROGRESS", "1")
+    monkeypatch.setenv("LOCMAP_DATA_ROOT", str(Settings.from_env().resolve_data_root()))
+    monkeypatch.setenv("LOCMAP_CACHE_DIR", str(tmp_path / "cache"))
+    rc = main(["access", "--area", "ealing", "--network", "nets/grid.osm", "--types", "gp_practice",
+               "--minutes", "15", "--out", "acc"])
+    assert rc == 0, capsys.readouterr().err
     nearest = pd.read_csv(tmp_path / "acc" / "nearest.csv")
     assert set(nearest["label"]) == {"street distance"} and set(nearest["method"]) == {"street"}
     assert list((tmp_path / "cache" / "network").glob("grid-pram-*.npz"))

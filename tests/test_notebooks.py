@@ -146,8 +146,7 @@ def _run(area: str, out: Path, extra: dict) -> Path:
     """The whole suite in one kernel, reset before each notebook (``one_kernel``: the imports and the
     area's loading once, not seven times); the parameters are read as ``locmap notebooks -p`` reads
     them.  A fresh kernel per notebook (the default) is run by
-    test_a_generated_borough_chooses_among_several_localities_by_default, test_cli_e2e and
-    test_injection."""
+    test_cli_e2e and test_injection."""
     pairs = [[k, str(v)] for k, v in {**FAST, **extra}.items()]
     t0 = time.perf_counter()
     run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), one_kernel=True)
@@ -297,12 +296,10 @@ def test_tables_are_presented_not_raw(ealing_run):
 def test_a_generated_borough_chooses_among_several_localities_by_default(tmp_path):
     # london:city-of-london: one town (the borough) and one PCN footprint, so notebooks 04 and 05
     # lead with its wards; before, 04 "recommended" the City itself and failed on p=2 hub sites
-    # in Cripplegate (one candidate site)
-    from locmap.cli import main
-    argv = ["notebooks", "--area", "london:city-of-london", "--out", str(tmp_path), "--only", "04,05"]
-    for k, v in FAST.items():
-        argv += ["-p", k, str(v)]
-    assert main(argv) == 0
+    # in Cripplegate (one candidate site).  Both in one kernel (``_run``'s way: one start, one import
+    # of the stack); the default fresh kernel per notebook is run by test_cli_e2e and test_injection
+    pairs = [[k, str(v)] for k, v in FAST.items()]
+    run_notebooks("london:city-of-london", tmp_path, parse_parameters(pairs), only="04,05", one_kernel=True)
     for name in ("04_choose_pathfinder", "05_workshop_export"):
         nb = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
         text = "".join(_text(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
