@@ -144,7 +144,7 @@ def test_map_loads_without_js_errors(driver, tmp_path, offline):
     assert legend.is_displayed()
     legend_text = driver.execute_script("return arguments[0].textContent", legend)  # incl. closed sections
     assert "estimated street distance (London model v1, typical error ±145 m)" in legend_text
-    assert "Natural Breaks" in legend.text
+    assert "Natural breaks (k-means)" in legend.text
     attribution = driver.find_element("css selector", ".locmap-attribution")
     assert attribution.is_displayed() and "OpenStreetMap" in attribution.text
     if offline:

@@ -65,7 +65,7 @@ def test_layers_present(page):
 
 def test_legend_and_scheme(page):
     assert "locmap-legend" in page
-    assert "Classes (mapclassify): Natural Breaks (Jenks), 5 classes" in page
+    assert "Classes: Natural breaks (k-means), 5 classes" in page
     assert "estimated street distance (London model v1, typical error ±145 m)" in page
     assert "Not on the map (no location): 2" in page
 
@@ -232,7 +232,7 @@ def test_classifying_the_same_values_again_gives_the_same_classes_without_sharin
     second, bins2, label2 = web.classify(values.copy(), k=4)
     assert web._classes_of.cache_info().hits == 1
     assert second.tolist() == first_copy.tolist() and second[2] == -1  # the blank stays unclassified
-    assert bins2 == sorted(bins2) and -1.0 not in bins2 and label2 == label == "Natural Breaks (Jenks), 4 classes"
+    assert bins2 == sorted(bins2) and -1.0 not in bins2 and label2 == label == "Natural breaks (k-means), 4 classes"
 
 
 @pytest.mark.parametrize("n, k", [(12, 4), (199, 5), (300, 5), (700, 7)])
@@ -271,7 +271,7 @@ def test_need_maps_and_sheet_classes_import_no_mapclassify_or_numba():
     """)
     out = subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True,
                          text=True).stdout.strip()
-    assert out == "[0, 0, 0, 0, 1, 1, 2] [9.0, 31.0, 70.0] Natural Breaks (Jenks), 3 classes False False"
+    assert out == "[0, 0, 0, 0, 1, 1, 2] [9.0, 31.0, 70.0] Natural breaks (k-means), 3 classes False False"
 
 
 def test_both_html_variants_carry_the_same_layers_built_once(area, full, monkeypatch):

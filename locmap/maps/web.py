@@ -396,7 +396,7 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
     bins : list of float
         Upper bound of each class.
     label : str
-        Human-readable scheme name for the legend, e.g. ``"Natural Breaks (Jenks), 5 classes"``.
+        Human-readable scheme name for the legend, e.g. ``"Natural breaks (k-means), 5 classes"``.
     """
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(v)
@@ -404,7 +404,7 @@ def classify(values: pd.Series, scheme: str = "NaturalBreaks", k: int = 5) -> tu
     if not ok.any():
         return classes, [], f"{scheme} (no data)"
     k = max(1, min(k, len(np.unique(v[ok]))))
-    names = {"NaturalBreaks": "Natural Breaks (Jenks)", "FisherJenks": "Fisher-Jenks",
+    names = {"NaturalBreaks": "Natural breaks (k-means)", "FisherJenks": "Fisher-Jenks",
              "Quantiles": "Quantiles", "EqualInterval": "Equal interval"}
     if k < 2:
         classes[ok] = 0
@@ -678,7 +678,7 @@ def _need_layer(m: folium.Map, lsoa: gpd.GeoDataFrame, band: str, scheme: str, k
     lo = float(np.nanmin(pd.to_numeric(lsoa[band], errors="coerce"))) if len(bins) else 0.0
     rows = "".join(_swatch(col, safe_text(text), opacity=NEED_FILL_OPACITY)
                    for col, text in zip(colours, class_labels(lo, bins)))
-    _legend(m).add(name, f"<div style='color:#555'>Classes (mapclassify): {safe_text(scheme_label)}</div>"
+    _legend(m).add(name, f"<div style='color:#555'>Classes: {safe_text(scheme_label)}</div>"
                    + rows, layers=[fg])
     return fg
 
@@ -1526,7 +1526,7 @@ def _add_panels(m: folium.Map, area: Any, title: str, method: str | None, offlin
               if offline else "")
     FixedPanel(f"<b>{safe_text(title)}</b><br><span style='font-size:11px'>{safe_text(area_title)}"
                f"{distances}</span>{rec}{banner}",
-               "position:fixed;top:10px;left:56px;z-index:1000;background:rgba(255,255,255,0.95);"
+               "position:fixed;top:10px;left:56px;z-index:1000;background:#fff;"
                "padding:4px 10px;border:1px solid #888;border-radius:4px;font:14px Arial,sans-serif;"
                f"max-width:calc(100vw - {PANEL_WIDTH_PX + 100}px);box-sizing:border-box", "locmap-title").add_to(m)
     FixedPanel(safe_text(_attribution_text(area)),
