@@ -463,3 +463,24 @@ def test_far_homes_are_ringed_so_they_show_on_any_fill(sheet_fig):
            and len(c.get_facecolor()) and np.allclose(c.get_facecolor()[0][:3], 0)]
     assert far, "homes beyond the threshold are black dots"
     assert np.allclose(far[0].get_edgecolor()[0][:3], 1) and far[0].get_linewidths()[0] > 0  # white ring
+
+
+def test_every_key_figure_label_and_value_fits_inside_its_cell_on_the_a4_sheet():
+    """The longest labels of SHEET_FIGURES ("... in the main PCN footprint (approximate)") were cut
+    off at the cell's edge: matplotlib pads 10 % of a cell's width by default."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    rows = [(label.format(gap="15"), "9,008 young people") for _, label, _ in sm.SHEET_FIGURES][:22]
+    fig = plt.figure(figsize=(11.69, 8.27), dpi=100)
+    try:
+        sm._key_figures_table(fig, rows, top=0.55, bottom=0.2, left=0.62, right=1 - 0.04 - 0.006)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        table = fig.axes[-1].tables[0]
+        cells = table.get_celld()
+        assert len(cells) == 2 * (len(rows) + 1)
+        for cell in cells.values():
+            box_px, text_px = cell.get_window_extent(renderer), cell.get_text().get_window_extent(renderer)
+            assert box_px.x0 <= text_px.x0 and text_px.x1 <= box_px.x1, cell.get_text().get_text()
+    finally:
+        plt.close(fig)

@@ -829,9 +829,11 @@ def _key_figures_table(fig: Figure, rows: Sequence[tuple[str, str]], top: float 
     tab_ax = fig.add_axes((left, top - height, right - left, height))
     tab_ax.axis("off")
     table = tab_ax.table(cellText=[[k, v] for k, v in rows], colLabels=["Key figure", "Value"],
-                         cellLoc="left", colWidths=[0.7, 0.3], bbox=(0.0, 0.0, 1.0, 1.0))
+                         cellLoc="left", colWidths=[0.72, 0.28], bbox=(0.0, 0.0, 1.0, 1.0))
     table.auto_set_font_size(False)
     table.set_fontsize(6.8)
+    for cell in table.get_celld().values():
+        cell.PAD = 0.03  # matplotlib's default pads 10 % of each cell's width: long labels were cut off
 
 
 def profile_sheet(area: Any, locality_name: str, scheme_gdf: gpd.GeoDataFrame, scorecard_row: pd.Series | dict | None,
