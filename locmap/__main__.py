@@ -1,11 +1,15 @@
 """``python -m locmap``: the command line (:func:`locmap.cli.main`)."""
+import os
 import signal
 import sys
 
 
 def _interrupted_while_starting(signum, frame):  # noqa: ARG001 - signal handler signature
-    print("locmap: interrupted", file=sys.stderr)
-    sys.exit(130)
+    """Ctrl-C before the command line's own handler is set: nothing has been written yet, so the
+    process ends at once.  ``os._exit``, not ``sys.exit``: a SystemExit raised while Python runs a
+    finalizer (an import freeing an object) is dropped, and the command went on to exit 0."""
+    print("locmap: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 signal.signal(signal.SIGINT, _interrupted_while_starting)  # Ctrl-C while Python is still importing
