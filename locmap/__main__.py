@@ -1,4 +1,6 @@
-"""``python -m locmap``: the command line (:func:`locmap.cli.main`)."""
+"""``python -m locmap`` and the ``locmap`` console script: the command line (:func:`locmap.cli.main`).
+
+The start-up handler is set before the command line is imported, by either way in."""
 import os
 import signal
 import sys
@@ -16,11 +18,19 @@ signal.signal(signal.SIGINT, _interrupted_while_starting)  # Ctrl-C while Python
 from locmap import _interrupt  # noqa: E402 - after the handler, on purpose
 from locmap.cli import INTERRUPTED, main  # noqa: E402
 
-_interrupt.install()  # from here main() turns Ctrl-C into one line, even one a finalizer swallowed
-try:
-    code = main()
-except KeyboardInterrupt:  # a Ctrl-C that came while the first was being reported: the same one line
-    code = INTERRUPTED
-if code == INTERRUPTED:  # a second Ctrl-C while the interpreter shuts down prints no traceback
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-sys.exit(code)
+
+def run() -> int:
+    """The ``locmap`` command (``python -m locmap`` and the installed console script): main() with
+    Ctrl-C turned into one line and exit 130, even one a finalizer swallowed."""
+    _interrupt.install()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a Ctrl-C that came while the first was being reported: the same one line
+        code = INTERRUPTED
+    if code == INTERRUPTED:  # a second Ctrl-C while the interpreter shuts down prints no traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run())

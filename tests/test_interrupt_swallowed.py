@@ -6,6 +6,9 @@ ignored").  Here the drop is made deterministic: an object whose ``__del__`` rec
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+from importlib.metadata import entry_points
 
 import pytest
 
@@ -75,18 +78,26 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, _Finder())
 sys.argv = ["locmap", "--help"]
+if "{way}" == "console script":  # what pip's locmap script runs
+    from locmap.__main__ import run
+    sys.exit(run())
 runpy.run_module("locmap", run_name="__main__", alter_sys=True)
 '''
 
 
-def test_a_ctrl_c_dropped_while_the_command_line_is_still_importing_exits_130():
+@pytest.mark.parametrize("way", ["python -m locmap", "console script"])
+def test_a_ctrl_c_dropped_while_the_command_line_is_still_importing_exits_130(way):
     """The start-up handler used to raise SystemExit(130): raised inside a finalizer it was dropped,
     and the command ran to the end with exit 0 (seen once under load: Ctrl-C 0.3 s into `check`)."""
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    done = subprocess.run([sys.executable, "-c", _DROPS_CTRL_C_WHILE_IMPORTING], capture_output=True,
+    script = _DROPS_CTRL_C_WHILE_IMPORTING.replace("{way}", way)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 130, (done.returncode, done.stderr[-500:])
     assert done.stderr.strip() == "locmap: interrupted"
     assert "usage" not in done.stdout
+
+
+def test_the_installed_locmap_command_is_the_one_that_guards_ctrl_c():
+    """pip's ``locmap`` script called locmap.cli:main directly: no start-up handler, no guard."""
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "locmap"]
+    assert script.value == "locmap.__main__:run"
