@@ -34,7 +34,7 @@ from locmap.batch import cache
 from locmap.batch.cluster import connect
 from locmap.batch.forked import fork_available
 from locmap.batch.borough import (BoroughOutcome, BoroughTask, cached_outcome, clear_attempts, new_run_id,
-                                  read_attempts, run_borough, utc_now)
+                                  read_attempts, run_borough, utc_now, warm_worker)
 from locmap.batch.summary import write_region_summary
 from locmap._text import terminal_safe_message as shown
 from locmap.data.region import Region, load_pack, load_region, slugify
@@ -210,36 +210,73 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
     """
     t0, run_id, started = time.perf_counter(), new_run_id(), utc_now()
     out = export.check_output_path(Path(out).absolute(), folder=True)
-    region = load_region(region_name, settings)
-    chosen = select_boroughs(region.boroughs, options.boroughs)
-    tasks = [borough_task(region, row, out, settings, options, run_id) for row in chosen.itertuples(index=False)]
-    write_manifest(out, run_id, started, tasks, state="running")
-    done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
-    todo = [t for t in tasks if t.lad_cd not in done]
-    say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
-    with interrupt_once():  # a second Ctrl-C does not cut short the stop the first one began
+    # a second Ctrl-C does not cut short the stop the first one began; the cluster started before
+    # the plan (starts_early) is closed on the way out of `cluster`, before the interrupt is recorded
+    with interrupt_once(), contextlib.ExitStack() as cluster:
+        region = load_region(region_name, settings)
+        chosen = select_boroughs(region.boroughs, options.boroughs)
+        early = cluster.enter_context(_client(options)) if starts_early(out, options) else None
+        warming = warm_workers(early, region, chosen, settings, options)  # noqa: F841 - held while it runs
+        tasks = [borough_task(region, row, out, settings, options, run_id) for row in chosen.itertuples(index=False)]
+        write_manifest(out, run_id, started, tasks, state="running")
+        done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
+        todo = [t for t in tasks if t.lad_cd not in done]
+        say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
         try:
-            return _run(region, out, settings, options, tasks, done, run_id, started, t0, say)
-        except KeyboardInterrupt:  # the cluster is closed by now (its context managers have exited)
+            return _run(region, out, settings, options, tasks, done, run_id, started, t0, say, (early, cluster))
+        except KeyboardInterrupt:
+            cluster.close()  # the cluster is closed by now, or here (the one started before the plan)
             _record_interrupt(out, run_id, started, tasks, done)
             raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest "
                                    f"are marked 'interrupted' in {out / STATUS_FILE}") from None
 
 
+def starts_early(out: Path, options: BatchOptions) -> bool:
+    """Whether the local cluster starts before the batch is planned, so that its worker processes
+    start and warm (:func:`warm_workers`) while this process hashes every borough's inputs: a
+    local cluster of one round (:func:`worker_rounds`), with ``force`` or into a folder that holds
+    no complete batch (``batch_run.json``).  A rerun of a complete batch may have nothing to
+    compute: it plans first and starts a cluster only for the boroughs it must compute."""
+    if options.scheduler or effective_worker_boroughs(options):
+        return False
+    if options.force:
+        return True
+    try:
+        return json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8")).get("state") != "complete"
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def warm_workers(client: Client | None, region: Region, chosen: pd.DataFrame, settings: Settings,
+                 options: BatchOptions) -> list[Future]:
+    """Each worker's first task, where boroughs fork from warm workers with the default task:
+    :func:`~locmap.batch.borough.warm_worker` (the job's imports and the region's files parsed,
+    through the first chosen borough), pinned to that worker; the boroughs queue behind it.  The
+    futures must be held until the boroughs are done (a released future's task is forgotten)."""
+    if client is None or options.task is not run_borough or not (options.fork and fork_available()) or chosen.empty:
+        return []
+    area = str(chosen["area"].iloc[0])
+    return [client.submit(warm_worker, region.name, area, settings.with_(progress=False), key=f"warm-{address}",
+                          workers=[address], allow_other_workers=False, pure=False)
+            for address in client.scheduler_info()["workers"]]
+
+
 def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, tasks: Sequence[BoroughTask],
          done: dict[str, BoroughOutcome], run_id: str, started: str, t0: float,
-         say: Callable[[str], None]) -> BatchResult:
+         say: Callable[[str], None], early: tuple[Client | None, contextlib.ExitStack]) -> BatchResult:
     """The boroughs to compute on the cluster (outcomes into ``done`` as they finish), then the
-    status table, error files, region summary and the completed manifest."""
+    status table, error files, region summary and the completed manifest.  ``early``: the client of
+    the cluster started before the plan (or None) and the stack that closes it."""
     todo = longest_first([t for t in tasks if t.lad_cd not in done])
     link, n_workers = None, 0
     if todo:
         with _progress_bar(settings.progress and len(todo) > 1, len(todo)) as bar:
-            for part in worker_rounds(todo, options):
-                with _client(options) as client:
+            for i, part in enumerate(worker_rounds(todo, options)):
+                with _round_client(options, *(early if i == 0 else (None, None))) as client:
                     link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
                     say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
                     _compute(client, part, options, bar, say, done)
+    early[1].close()  # not needed: every borough was cached
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
     status = status_table(tasks, outcomes)
@@ -418,6 +455,19 @@ def _client(options: BatchOptions) -> Iterator[Client]:
                                    dashboard_address=":0", silence_logs=logging.CRITICAL)
         with cluster, Client(cluster) as client:
             yield client
+
+
+@contextlib.contextmanager
+def _round_client(options: BatchOptions, early: Client | None,
+                  cluster: contextlib.ExitStack | None) -> Iterator[Client]:
+    """``early`` (the cluster started before the plan), closed through ``cluster`` when the round
+    ends; else a new client (:func:`_client`)."""
+    if early is None or cluster is None:
+        with _client(options) as client:
+            yield client
+        return
+    with cluster:
+        yield early
 
 
 def stop_on_first_interrupt(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
@@ -608,4 +658,4 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
 __all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
            "STATUS_FILE", "ERROR_FILE", "WORKER_BOROUGHS", "effective_worker_boroughs",
-           "longest_first"]
+           "longest_first", "starts_early", "warm_workers"]
