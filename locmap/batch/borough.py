@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import distributed
+import pandas as pd
 import psutil
 from tqdm import tqdm
 
@@ -31,6 +32,7 @@ from locmap.api import RunOptions
 from locmap.batch import cache, forked
 from locmap.batch.summary import borough_summary
 from locmap.data import area as area_cache
+from locmap.data.homes import load_postcodes
 from locmap._text import terminal_safe_message as shown
 from locmap.errors import LocmapError
 from locmap.settings import Settings
@@ -391,25 +393,37 @@ JOB_IMPORTS = ("sklearn.cluster", "sklearn.metrics", "threadpoolctl", "spopt.loc
                "pandas.core.reshape.reshape", "pandas.io.formats.csvs", "xstatic.pkg.jquery", "xstatic.pkg.leaflet")
 
 
-def warm_worker(region: str, area: str, settings: Settings) -> str:
+def warm_worker(region: str, area: str, settings: Settings) -> dict[str, int]:
     """The first task of each worker of a batch whose boroughs fork (submitted as the cluster
     starts, while the launcher plans): import :data:`JOB_IMPORTS` and parse the region's files by
     loading ``area`` (one of its boroughs) here, then give back the loaded area.  Every borough this
     worker runs afterwards forks from a process that has both, so its child neither imports nor
-    parses them.  Never raises: a failure is left to the boroughs, each of which reports it as its
-    own; returns what was done, for the log."""
-    t0 = time.perf_counter()
+    parses them.
+
+    Returns the residential postcodes per borough code of the region's postcode table (the homes a
+    borough's job measures, which its time follows: :func:`locmap.batch.engine.by_size`); empty when
+    the table has no borough column.  Never raises: a failure is left to the boroughs, each of which
+    reports it as its own (and the sizes are then empty).
+    """
     _thread_lock_for_progress_bars()
     forked.warm(list(JOB_IMPORTS))
     try:
-        if region not in _WARM_DATA:
-            api.load(area, settings)
-            _WARM_DATA.add(region)
-    except Exception as exc:  # noqa: BLE001 - the boroughs load it again and report the error themselves
-        return shown(f"worker pid {os.getpid()}: imports done; loading {area} failed ({type(exc).__name__})")
+        data = api.load(area, settings)
+        _WARM_DATA.add(region)
+        return _postcodes_per_borough(data.pack, settings)
+    except Exception:  # noqa: BLE001 - the boroughs load it again and report the error themselves
+        return {}
     finally:
         release_memory()
-    return f"worker pid {os.getpid()}: warm in {time.perf_counter() - t0:.1f} s"
+
+
+def _postcodes_per_borough(pack: Any, settings: Settings) -> dict[str, int]:
+    """Residential postcodes (``usertype`` not 1) per ``lad_cd`` of the pack's postcode table."""
+    postcodes = load_postcodes(pack, settings.resolve_data_root())
+    if "lad_cd" not in postcodes:
+        return {}
+    homes = postcodes[postcodes.get("usertype", pd.Series(0, index=postcodes.index)).fillna(0) != 1]
+    return {str(k): int(v) for k, v in homes.groupby("lad_cd").size().items()}
 
 
 def release_memory(collect: bool = True) -> None:
