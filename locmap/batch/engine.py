@@ -579,8 +579,9 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
              say: Callable[[str], None], outcomes: dict[str, BoroughOutcome], warming: Sequence[Future] = ()) -> None:
     """Run the tasks, at most one per worker thread at a time, putting each outcome into
     ``outcomes`` as it completes (a progress bar over them; what finished before a Ctrl-C stays).
-    ``warming``: the workers' warm-ups (:func:`warm_workers`); the first to finish orders the
-    boroughs not submitted yet by their size (:func:`by_size`).
+    ``warming``: the workers' warm-ups (:func:`warm_workers`); no borough is submitted before the
+    first of them ends (a borough would wait behind it anyway), and its sizes order the boroughs
+    (:func:`by_size`).
 
     dask sends every submitted task to a worker at once (a handful of tasks is not queued on the
     scheduler), and a worker that dies counts a failure against every task it held; keeping one
@@ -599,11 +600,13 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
             running[future] = t
             done.add(future)
 
-    submit_more()
+    if not warming:  # else once the first worker is warm, in the order of its sizes
+        submit_more()
     for future in done:
         if future not in running:  # a worker warmed: the boroughs not submitted yet, largest first
             if future.status == "finished" and future.result():
                 pending[:] = by_size(pending, future.result())
+            submit_more()
             continue
         task = running.pop(future)
         outcomes[task.lad_cd] = outcome = outcome_of(future, task)
