@@ -216,7 +216,8 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
         region = load_region(region_name, settings)
         chosen = select_boroughs(region.boroughs, options.boroughs)
         early = cluster.enter_context(_client(options)) if starts_early(out, options) else None
-        warming = warm_workers(early, region, chosen, settings, options)
+        warming = warm_workers(early, region, None if chosen.empty else str(chosen["area"].iloc[0]), settings,
+                               options)
         tasks = [borough_task(region, row, out, settings, options, run_id) for row in chosen.itertuples(index=False)]
         write_manifest(out, run_id, started, tasks, state="running")
         done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
@@ -247,16 +248,15 @@ def starts_early(out: Path, options: BatchOptions) -> bool:
         return True
 
 
-def warm_workers(client: Client | None, region: Region, chosen: pd.DataFrame, settings: Settings,
+def warm_workers(client: Client | None, region: Region, area: str | None, settings: Settings,
                  options: BatchOptions) -> list[Future]:
     """Each worker's first task, where boroughs fork from warm workers with the default task:
     :func:`~locmap.batch.borough.warm_worker` (the job's imports and the region's files parsed,
-    through the first chosen borough), on that worker (another if it dies: a warm worker's second
+    through ``area``, one of its boroughs), on that worker (another if it dies: a warm worker's second
     warm-up reloads from its memo); the boroughs queue behind it.  The futures must be held until
     the boroughs are done (a released future's task is forgotten)."""
-    if client is None or options.task is not run_borough or not (options.fork and fork_available()) or chosen.empty:
+    if client is None or area is None or options.task is not run_borough or not (options.fork and fork_available()):
         return []
-    area = str(chosen["area"].iloc[0])
     return [client.submit(warm_worker, region.name, area, settings.with_(progress=False), key=f"warm-{address}",
                           workers=[address], allow_other_workers=True, pure=False)
             for address in client.scheduler_info()["workers"]]
@@ -276,7 +276,9 @@ def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, t
                 with _round_client(options, *(early[:2] if i == 0 else (None, None))) as client:
                     link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
                     say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
-                    _compute(client, part, options, bar, say, done, early[2] if i == 0 else ())
+                    warming = (early[2] if i == 0 and early[0] is not None
+                               else warm_workers(client, region, part[0].area, settings, options))
+                    _compute(client, part, options, bar, say, done, warming)
     early[1].close()  # not needed: every borough was cached
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
