@@ -581,19 +581,22 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
              say: Callable[[str], None], outcomes: dict[str, BoroughOutcome], warming: Sequence[Future] = ()) -> None:
     """Run the tasks, at most one per worker thread at a time, putting each outcome into
     ``outcomes`` as it completes (a progress bar over them; what finished before a Ctrl-C stays).
-    ``warming``: the workers' warm-ups (:func:`warm_workers`); no borough is submitted before the
-    first of them ends (a borough would wait behind it anyway), and its sizes order the boroughs
-    (:func:`by_size`).
+    ``warming``: the workers' warm-ups (:func:`warm_workers`); a borough is submitted for each worker
+    that has warmed (one sent while the other warms may be given to the warm worker, behind its
+    borough, while the other then idles: 16 s in a London run), and the first warm-up's sizes order
+    the boroughs (:func:`by_size`).
 
     dask sends every submitted task to a worker at once (a handful of tasks is not queued on the
     scheduler), and a worker that dies counts a failure against every task it held; keeping one
     borough per thread in flight means a dying worker takes down only the borough it was running.
     """
-    pending, running = list(tasks), {}
+    pending, running, warm = list(tasks), {}, [0]
     done = as_completed(warming)
 
     def submit_more() -> None:
         slots = max(1, sum(client.nthreads().values()))
+        if warming:  # a borough for each worker that has warmed (sent to a warming one, it would wait there)
+            slots = min(slots, max(1, warm[0]))
         while pending and len(running) < slots:
             t = pending.pop(0)
             clear_attempts(t.out_dir)  # this batch's attempts only
@@ -606,6 +609,7 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
         submit_more()
     for future in done:
         if future not in running:  # a worker warmed: the boroughs not submitted yet, largest first
+            warm[0] += 1
             if future.status == "finished" and future.result():
                 pending[:] = by_size(pending, future.result())
             submit_more()
