@@ -375,12 +375,17 @@ def _warm_data(task: BoroughTask) -> bool:
     """Once per process and region: load the borough's data here, before the first fork, which
     parses the London-wide files into :mod:`locmap.data.memo` for every later child (this
     borough's child finds its data loaded).  Loading runs no OpenMP code.  True when it loaded."""
-    key = task.area.split(":")[0]
-    if key in _WARM_DATA:
+    if _data_key(task.area) in _WARM_DATA:
         return False
     api.load(task.area, task.settings)
-    _WARM_DATA.add(key)
+    _WARM_DATA.add(_data_key(task.area))
     return True
+
+
+def _data_key(area: str) -> str:
+    """What an area's files are parsed under in :data:`_WARM_DATA`: its region (``london`` of
+    ``london:camden``), or the area itself (a pack of its own: ``ealing``)."""
+    return area.split(":")[0]
 
 
 #: modules a borough's job imports only where it uses them (locmap imports them inside the functions
@@ -395,8 +400,8 @@ JOB_IMPORTS = ("sklearn.cluster", "sklearn.metrics", "threadpoolctl", "spopt.loc
 
 def warm_worker(region: str, area: str, settings: Settings) -> dict[str, int]:
     """The first task of each worker of a batch whose boroughs fork (submitted as the cluster
-    starts, while the launcher plans): import :data:`JOB_IMPORTS` and parse the region's files by
-    loading ``area`` (one of its boroughs) here, then give back the loaded area.  Every borough this
+    starts, while the launcher plans): import :data:`JOB_IMPORTS` and parse the files of ``region``
+    by loading ``area`` (one of its boroughs) here, then give back the loaded area.  Every borough this
     worker runs afterwards forks from a process that has both, so its child neither imports nor
     parses them.
 
@@ -409,7 +414,7 @@ def warm_worker(region: str, area: str, settings: Settings) -> dict[str, int]:
     forked.warm(list(JOB_IMPORTS))
     try:
         data = api.load(area, settings)
-        _WARM_DATA.add(region)
+        _WARM_DATA.add(_data_key(area))
         return _postcodes_per_borough(data.pack, settings)
     except Exception:  # noqa: BLE001 - the boroughs load it again and report the error themselves
         return {}
