@@ -58,7 +58,7 @@ def run_version(label: str, checkout: Path, out: Path, workers: int, boroughs: s
     cmd += list(extra)
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     before = load_average()
-    cpu0, t0 = children_cpu_s(), time.perf_counter()
+    cpu0, t0, epoch0 = children_cpu_s(), time.perf_counter(), time.time()
     proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, children_cpu_s() - cpu0
     after = load_average()
@@ -70,7 +70,29 @@ def run_version(label: str, checkout: Path, out: Path, workers: int, boroughs: s
             "uptime_before": before, "uptime_after": after, "boroughs": len(status),
             "sum_borough_s": round(float(status["seconds"].sum()), 1),
             "per_borough_s": {r.borough: float(r.seconds) for r in status.itertuples()},
-            "workers": per_worker(status)}
+            "workers": per_worker(status), "phases_s": phases(out, status, epoch0, wall)}
+
+
+def phases(out: Path, status: pd.DataFrame, epoch0: float, wall: float) -> dict:
+    """Where the wall time went (s from the command's start; file times, so to ~10 ms): the first
+    borough's start (its attempts.jsonl's last write, when it ended, minus its seconds), the end of each
+    worker's last borough (its done.json), the idle tail (the gap between the workers' last ends) and
+    the end (the last borough's end to the command's end: status table, region summary, cluster close)."""
+    ends: dict[str, float] = {}
+    starts = []
+    for row in status.itertuples():
+        folder = next((d for d in (out / "boroughs").iterdir() if (d / "done.json").exists()
+                       and json.loads((d / "done.json").read_text()).get("lad_cd") == row.lad_cd), None)
+        if folder is None:
+            continue
+        end = (folder / "done.json").stat().st_mtime - epoch0
+        starts.append((folder / "attempts.jsonl").stat().st_mtime - epoch0 - float(row.seconds))
+        ends[row.worker] = max(ends.get(row.worker, 0.0), end)
+    if not ends:
+        return {}
+    last = sorted(ends.values())
+    return {"first_borough_start": round(min(starts), 1), "last_borough_end": round(last[-1], 1),
+            "idle_tail": round(last[-1] - last[0], 1), "after_last_borough": round(wall - last[-1], 1)}
 
 
 def per_worker(status: pd.DataFrame) -> list[dict]:
@@ -120,6 +142,7 @@ def show(r: dict) -> None:
                  f"{w['last_start_mb']:.0f} MB") if "first_start_mb" in w else ""
         print(f"   {w['worker']}: {w['boroughs']} boroughs, first {w['first']}, last {w['last']}, "
               f"worker peak {w['worker_peak_mb']:.0f} MB{start}")
+    print("   phases (s from the start): " + ", ".join(f"{k} {v}" for k, v in r.get("phases_s", {}).items()))
     print("   per borough (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["per_borough_s"].items()))
 
 

@@ -55,3 +55,12 @@ def test_batch_ealing_summary_holds_the_plain_runs_population(both):
     # Census 2021: LSOA sum 367,111 vs the LTLA file's 367,122 (ONS perturbation)
     assert round(s["pop_total"]) == round(s["population_lsoa_sum"]) == round(s["census_msoa_sum"]) == 367_111
     assert round(s["census_ltla"]) == 367_122
+
+
+def test_batch_ealing_starts_on_a_worker_warmed_before_it(both):
+    """The worker's first task imported the job's modules and parsed the data (``warm_worker``) before
+    the borough, its first, started: it held ~600 MB then, where a fresh worker holds ~260 MB."""
+    res, _batch_dir, _plain_dir = both
+    outcome = res.outcomes[0]
+    assert (outcome.status, outcome.worker_borough_n) == ("done", 1)
+    assert outcome.rss_start_mb > 450, outcome.rss_start_mb

@@ -3,6 +3,7 @@ borough allocates goes with the child, its answer, step log and errors come back
 and the worker parses the London-wide data and imports the stack once."""
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import subprocess
@@ -138,3 +139,33 @@ def test_a_borough_process_that_dies_takes_its_worker_down_with_the_same_status(
     assert "the worker went on" not in proc.stdout
     assert read_attempts(task.out_dir) == (1, "KilledWorker: the worker process died during the attempt "
                                               "(killed, or out of memory)")
+
+
+def test_a_warmed_worker_forks_its_boroughs_without_loading_or_collecting_its_heap(task, settings, tmp_path,
+                                                                                    monkeypatch):
+    """``warm_worker``, each worker's first task in a batch: the job's own imports and the region's files
+    parsed in the worker, the loaded area given back, and the residential postcodes of every borough
+    (the order of the boroughs not submitted yet).  A borough after it forks at once: the worker loads
+    nothing more, and does not collect its whole heap after a borough that ran in the child."""
+    monkeypatch.setattr(borough, "_WARM_DATA", set())
+    memo.clear()
+    area_module.clear_cache()
+    sizes = borough.warm_worker("london", "london:city-of-london", settings.with_(progress=False))
+    assert len(sizes) == 33 and sum(sizes.values()) == 168_631
+    assert (sizes["E09000001"], sizes["E09000007"], sizes["E09000033"]) == (1_355, 6_434, 12_299)
+    assert all(name in sys.modules for name in borough.JOB_IMPORTS)
+    assert memo.entries() > 5 and len(area_module._CACHE) == 0
+    loads, collections = [], []
+    real_load = api.load
+    monkeypatch.setattr(api, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(a) or 0)
+
+    def job(task, say):
+        return {"lad_cd": task.lad_cd, "memo": memo.entries(), "pid": os.getpid()}
+
+    monkeypatch.setattr(borough, "compute_borough", job)
+    outcome = run_borough(replace(task, lad_cd="E09000007", area="london:camden", out_dir=tmp_path / "camden"))
+    assert outcome.status == "done", outcome.error
+    assert outcome.summary["pid"] != os.getpid() and outcome.summary["memo"] == memo.entries()
+    assert loads == [] and collections == []
+    memo.clear()

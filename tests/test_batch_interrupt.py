@@ -35,13 +35,28 @@ def wait_for(path: Path, proc: subprocess.Popen, limit_s: float) -> None:
         time.sleep(0.2)
 
 
-def wait_for_more_processes(proc: subprocess.Popen, than: list, limit_s: float) -> list:
-    """The command's processes once there are more than ``than`` (the borough's forked child)."""
+def forked_from_a_worker(family: list) -> bool:
+    """Whether one of the processes is a child forked from another of them (the same command line as
+    its parent: the borough's process forked from its worker; a worker's differs from the command's)."""
+    pids = {p.pid for p in family}
+    for p in family:
+        try:
+            parent = p.parent()
+            if parent is not None and parent.pid in pids and p.cmdline() == parent.cmdline():
+                return True
+        except psutil.Error:  # ended meanwhile
+            continue
+    return False
+
+
+def wait_for_forked_borough(proc: subprocess.Popen, limit_s: float) -> list:
+    """The command's processes once the borough's child forked from its worker is among them (a warm
+    worker forks it at once: it may already run when the borough's attempts file appears)."""
     t0 = time.monotonic()
-    while len(family := psutil.Process(proc.pid).children(recursive=True)) <= len(than):
+    while not forked_from_a_worker(family := psutil.Process(proc.pid).children(recursive=True)):
         assert proc.poll() is None, f"the batch ended before the borough forked: {proc.communicate()}"
         assert time.monotonic() - t0 < limit_s, f"no borough process appeared in {limit_s:g} s"
-        time.sleep(0.1)
+        time.sleep(0.05)
     return family
 
 
@@ -59,7 +74,7 @@ def interrupted_batch(out: Path, presses: int = 1, in_child: bool = False) -> tu
         family = psutil.Process(proc.pid).children(recursive=True)
         assert family, "no worker processes found"
         if in_child:
-            family = wait_for_more_processes(proc, family, START_S)
+            family = wait_for_forked_borough(proc, START_S)
         os.killpg(proc.pid, signal.SIGINT)
         for _ in range(presses - 1):
             time.sleep(0.02)

@@ -2,6 +2,8 @@
 fresh clusters), which bounds their memory; a running scheduler's workers are never ours to replace."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -9,7 +11,8 @@ from batch_faults import Replay
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.borough import BoroughTask
-from locmap.batch.engine import STATUS_FILE, BatchOptions, longest_first, run_batch, worker_rounds
+from locmap.batch.engine import (MANIFEST_FILE, STATUS_FILE, BatchOptions, by_size, longest_first, run_batch,
+                                 starts_early, worker_rounds)
 from locmap.cli import main
 from locmap.settings import Settings
 
@@ -76,3 +79,35 @@ def test_boroughs_with_a_known_time_are_submitted_longest_first_after_the_unknow
 
     tasks = [task("a", 11.0), task("b", None), task("c", 17.5), task("d", 12.0), task("e", None)]
     assert [t.lad_cd for t in longest_first(tasks)] == ["b", "e", "c", "d", "a"]
+
+
+def test_boroughs_without_a_known_time_are_submitted_largest_first_by_their_homes(tmp_path):
+    """A first batch into a new folder: no borough has a time, so the sizes the first warm worker counts
+    (residential postcodes) order them, one without a size first; boroughs with a time follow, longest first."""
+    def task(slug: str, seconds: float | None) -> BoroughTask:
+        folder = tmp_path / slug
+        if seconds is not None:
+            cache.write_done(folder, {"input_hash": "old", "seconds": seconds})
+        return BoroughTask(region="london", lad_cd=slug, lad_nm=slug, area=f"london:{slug}", out_dir=folder,
+                           settings=Settings(), options=RunOptions(), input_hash="new")
+
+    tasks = [task("a", 11.0), task("b", None), task("c", 17.5), task("d", None), task("e", None), task("f", None)]
+    sizes = {"a": 99_999, "b": 1_355, "d": 12_299, "e": 6_434}
+    assert [t.lad_cd for t in by_size(tasks, sizes)] == ["f", "d", "e", "b", "c", "a"]
+
+
+def test_the_cluster_starts_before_the_plan_only_where_there_is_surely_work_for_it(tmp_path):
+    """A new folder, an unfinished batch or --force: the workers start (and warm) while the inputs are
+    hashed; a rerun of a complete batch plans first (it may need no cluster); a running scheduler or
+    boroughs run in rounds of fresh clusters (--no-fork) are left as they were."""
+    out = tmp_path / "london"
+    assert starts_early(out, BatchOptions())
+    out.mkdir()
+    (out / MANIFEST_FILE).write_text(json.dumps({"state": "interrupted"}))
+    assert starts_early(out, BatchOptions())
+    (out / MANIFEST_FILE).write_text(json.dumps({"state": "complete"}))
+    assert not starts_early(out, BatchOptions())
+    assert starts_early(out, BatchOptions(force=True))
+    assert not starts_early(tmp_path / "new", BatchOptions(scheduler="tcp://127.0.0.1:8786"))
+    assert not starts_early(tmp_path / "new", BatchOptions(fork=False))
+    assert not starts_early(tmp_path / "new", BatchOptions(worker_boroughs=4))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import distributed
+import pandas as pd
 import psutil
 from tqdm import tqdm
 
@@ -31,6 +32,7 @@ from locmap.api import RunOptions
 from locmap.batch import cache, forked
 from locmap.batch.summary import borough_summary
 from locmap.data import area as area_cache
+from locmap.data.homes import load_postcodes
 from locmap._text import terminal_safe_message as shown
 from locmap.errors import LocmapError
 from locmap.settings import Settings
@@ -316,6 +318,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
     attempts log and propagates, so dask retries the task and then reports it.
     """
     t0, log, out = time.perf_counter(), [], Path(task.out_dir)
+    heap_changed = True  # unless the borough ran in a child forked from a warm worker
     _thread_lock_for_progress_bars()
     attempt = read_attempts(out)[0] + 1
     _append_attempt(out, {"attempt": attempt, "started_utc": utc_now(), "worker": worker_address(),
@@ -326,7 +329,7 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
     try:
         with _PeakRss() as rss:
             try:
-                summary = _compute_here(task, compute, lambda line: log.append(shown(line)), rss)
+                summary, heap_changed = _compute_here(task, compute, lambda line: log.append(shown(line)), rss)
                 export.write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True) + "\n")
             except LocmapError as exc:
                 summary, error = {}, shown(exc)
@@ -348,43 +351,96 @@ def run_borough(task: BoroughTask, compute: Compute | None = None) -> BoroughOut
                              worker_borough_n=_RUN_HERE[0])
     if not error:
         cache.write_done(out, done_record(task, outcome))
-    release_memory()
+    release_memory(collect=heap_changed)
     return outcome
 
 
-def _compute_here(task: BoroughTask, compute: Compute | None, say: Callable[[str], None], rss: _PeakRss) -> dict:
+def _compute_here(task: BoroughTask, compute: Compute | None, say: Callable[[str], None],
+                  rss: _PeakRss) -> tuple[dict, bool]:
     """``compute`` (default :func:`compute_borough`) in a child forked from this process where
-    fork is available (:mod:`locmap.batch.forked`; the worker warmed first), else here."""
+    fork is available (:mod:`locmap.batch.forked`; the worker warmed first), else here; (its summary,
+    whether this process's heap changed: False for a forked borough once the worker is warm)."""
     if not (task.fork and forked.fork_available()):
-        return (compute or compute_borough)(task, say)
-    if compute is None:
-        _warm_data(task)
+        return (compute or compute_borough)(task, say), True
+    loaded = compute is None and _warm_data(task)
     summary, modules = forked.compute_forked(compute or compute_borough, task, say, on_start=rss.follow)
-    forked.warm(modules)
-    return summary
+    return summary, bool(forked.warm(modules)) or loaded
 
 
 #: regions (``london``; a standalone pack's name) whose files this process has parsed (:func:`_warm_data`)
 _WARM_DATA: set[str] = set()
 
 
-def _warm_data(task: BoroughTask) -> None:
+def _warm_data(task: BoroughTask) -> bool:
     """Once per process and region: load the borough's data here, before the first fork, which
     parses the London-wide files into :mod:`locmap.data.memo` for every later child (this
-    borough's child finds its data loaded).  Loading runs no OpenMP code."""
-    key = task.area.split(":")[0]
-    if key in _WARM_DATA:
-        return
+    borough's child finds its data loaded).  Loading runs no OpenMP code.  True when it loaded."""
+    if _data_key(task.area) in _WARM_DATA:
+        return False
     api.load(task.area, task.settings)
-    _WARM_DATA.add(key)
+    _WARM_DATA.add(_data_key(task.area))
+    return True
 
 
-def release_memory() -> None:
+def _data_key(area: str) -> str:
+    """What an area's files are parsed under in :data:`_WARM_DATA`: its region (``london`` of
+    ``london:camden``), or the area itself (a pack of its own: ``ealing``)."""
+    return area.split(":")[0]
+
+
+#: modules a borough's job imports only where it uses them (locmap imports them inside the functions
+#: that need them, so that other commands start fast); a worker imports them before its first fork
+#: (:func:`warm_worker`), so that no child imports them itself.  Importing runs no OpenMP code.  One
+#: the job no longer imports costs only its import; one it imports that is not listed here is
+#: imported by the first child and then by the worker (:func:`locmap.batch.forked.warm`).
+JOB_IMPORTS = ("sklearn.cluster", "sklearn.metrics", "threadpoolctl", "spopt.locate", "spopt.region",
+               "spopt.region.skater", "libpysal.weights", "xlsxwriter", "xlsxwriter.exceptions",
+               "pandas.core.reshape.reshape", "pandas.io.formats.csvs", "xstatic.pkg.jquery", "xstatic.pkg.leaflet")
+
+
+def warm_worker(region: str, area: str, settings: Settings) -> dict[str, int]:
+    """The first task of each worker of a batch whose boroughs fork (submitted as the cluster
+    starts, while the launcher plans): import :data:`JOB_IMPORTS` and parse the files of ``region``
+    by loading ``area`` (one of its boroughs) here, then give back the loaded area.  Every borough this
+    worker runs afterwards forks from a process that has both, so its child neither imports nor
+    parses them.
+
+    Returns the residential postcodes per borough code of the region's postcode table (the homes a
+    borough's job measures, which its time follows: :func:`locmap.batch.engine.by_size`); empty when
+    the table has no borough column.  Never raises: a failure is left to the boroughs, each of which
+    reports it as its own (and the sizes are then empty).
+    """
+    _thread_lock_for_progress_bars()
+    forked.warm(list(JOB_IMPORTS))
+    try:
+        data = api.load(area, settings)
+        _WARM_DATA.add(_data_key(area))
+        return _postcodes_per_borough(data.pack, settings)
+    except Exception:  # noqa: BLE001 - the boroughs load it again and report the error themselves
+        return {}
+    finally:
+        release_memory()
+
+
+def _postcodes_per_borough(pack: Any, settings: Settings) -> dict[str, int]:
+    """Residential postcodes (``usertype`` not 1) per ``lad_cd`` of the pack's postcode table."""
+    postcodes = load_postcodes(pack, settings.resolve_data_root())
+    if "lad_cd" not in postcodes:
+        return {}
+    homes = postcodes[postcodes.get("usertype", pd.Series(0, index=postcodes.index)).fillna(0) != 1]
+    return {str(k): int(v) for k, v in homes.groupby("lad_cd").size().items()}
+
+
+def release_memory(collect: bool = True) -> None:
     """Give back what a finished borough leaves on its worker: the loaded area (the next borough is
     another one; the London-wide files stay parsed in :mod:`locmap.data.memo`), Python's garbage,
     and the C heap's free pages (glibc ``malloc_trim``), so each borough starts from about the
-    same memory as the one before."""
+    same memory as the one before.  ``collect=False`` (a borough forked from a warm worker, whose
+    heap it did not change): the loaded area only, without a full collection of the worker's heap
+    (0.1-0.2 s a borough, with nothing to find)."""
     area_cache.clear_cache()
+    if not collect:
+        return
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
@@ -434,4 +490,5 @@ def cached_outcome(task: BoroughTask) -> BoroughOutcome | None:
 
 __all__ = ["BoroughTask", "BoroughOutcome", "run_borough", "read_attempts", "clear_attempts", "new_run_id",
            "utc_now", "ATTEMPTS_FILE", "DIED", "compute_borough", "cached_outcome", "done_record",
-           "SUMMARY_FILE", "LOG_FILE", "worker_peak_rss_mb", "worker_address", "release_memory"]
+           "SUMMARY_FILE", "LOG_FILE", "worker_peak_rss_mb", "worker_address", "release_memory", "warm_worker",
+           "JOB_IMPORTS"]

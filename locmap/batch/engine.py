@@ -34,7 +34,7 @@ from locmap.batch import cache
 from locmap.batch.cluster import connect
 from locmap.batch.forked import fork_available
 from locmap.batch.borough import (BoroughOutcome, BoroughTask, cached_outcome, clear_attempts, new_run_id,
-                                  read_attempts, run_borough, utc_now)
+                                  read_attempts, run_borough, utc_now, warm_worker)
 from locmap.batch.summary import write_region_summary
 from locmap._text import terminal_safe_message as shown
 from locmap.data.region import Region, load_pack, load_region, slugify
@@ -210,36 +210,76 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
     """
     t0, run_id, started = time.perf_counter(), new_run_id(), utc_now()
     out = export.check_output_path(Path(out).absolute(), folder=True)
-    region = load_region(region_name, settings)
-    chosen = select_boroughs(region.boroughs, options.boroughs)
-    tasks = [borough_task(region, row, out, settings, options, run_id) for row in chosen.itertuples(index=False)]
-    write_manifest(out, run_id, started, tasks, state="running")
-    done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
-    todo = [t for t in tasks if t.lad_cd not in done]
-    say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
-    with interrupt_once():  # a second Ctrl-C does not cut short the stop the first one began
+    # a second Ctrl-C does not cut short the stop the first one began; the cluster started before
+    # the plan (starts_early) is closed on the way out of `cluster`, before the interrupt is recorded
+    with interrupt_once(), contextlib.ExitStack() as cluster:
+        region = load_region(region_name, settings)
+        chosen = select_boroughs(region.boroughs, options.boroughs)
+        early = cluster.enter_context(_client(options)) if starts_early(out, options) else None
+        warming = warm_workers(early, region, None if chosen.empty else str(chosen["area"].iloc[0]), settings,
+                               options)
+        tasks = [borough_task(region, row, out, settings, options, run_id) for row in chosen.itertuples(index=False)]
+        write_manifest(out, run_id, started, tasks, state="running")
+        done = {} if options.force else {t.lad_cd: o for t in tasks if (o := cached_outcome(t)) is not None}
+        todo = [t for t in tasks if t.lad_cd not in done]
+        say(shown(f"{region.title}: {plural(len(tasks), 'borough')}, {len(done)} cached, {len(todo)} to compute"))
         try:
-            return _run(region, out, settings, options, tasks, done, run_id, started, t0, say)
-        except KeyboardInterrupt:  # the cluster is closed by now (its context managers have exited)
+            return _run(region, out, settings, options, tasks, done, run_id, started, t0, say, (early, cluster, warming))
+        except KeyboardInterrupt:
+            cluster.close()  # the cluster is closed by now, or here (the one started before the plan)
             _record_interrupt(out, run_id, started, tasks, done)
             raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest "
                                    f"are marked 'interrupted' in {out / STATUS_FILE}") from None
 
 
+def starts_early(out: Path, options: BatchOptions) -> bool:
+    """Whether the local cluster starts before the batch is planned, so that its worker processes
+    start and warm (:func:`warm_workers`) while this process hashes every borough's inputs: a
+    local cluster of one round (:func:`worker_rounds`), with ``force`` or into a folder that holds
+    no complete batch (``batch_run.json``).  A rerun of a complete batch may have nothing to
+    compute: it plans first and starts a cluster only for the boroughs it must compute."""
+    if options.scheduler or effective_worker_boroughs(options):
+        return False
+    if options.force:
+        return True
+    try:
+        return json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8")).get("state") != "complete"
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def warm_workers(client: Client | None, region: Region, area: str | None, settings: Settings,
+                 options: BatchOptions) -> list[Future]:
+    """Each worker's first task, where boroughs fork from warm workers with the default task:
+    :func:`~locmap.batch.borough.warm_worker` (the job's imports and the region's files parsed,
+    through ``area``, one of its boroughs), on that worker (another if it dies: a warm worker's second
+    warm-up reloads from its memo); the boroughs queue behind it.  The futures must be held until
+    the boroughs are done (a released future's task is forgotten)."""
+    if client is None or area is None or options.task is not run_borough or not (options.fork and fork_available()):
+        return []
+    return [client.submit(warm_worker, region.name, area, settings.with_(progress=False), key=f"warm-{address}",
+                          workers=[address], allow_other_workers=True, pure=False)
+            for address in client.scheduler_info()["workers"]]
+
+
 def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, tasks: Sequence[BoroughTask],
          done: dict[str, BoroughOutcome], run_id: str, started: str, t0: float,
-         say: Callable[[str], None]) -> BatchResult:
+         say: Callable[[str], None], early: tuple[Client | None, contextlib.ExitStack, list[Future]]) -> BatchResult:
     """The boroughs to compute on the cluster (outcomes into ``done`` as they finish), then the
-    status table, error files, region summary and the completed manifest."""
+    status table, error files, region summary and the completed manifest.  ``early``: the client of
+    the cluster started before the plan (or None), the stack that closes it and its workers' warm-ups."""
     todo = longest_first([t for t in tasks if t.lad_cd not in done])
     link, n_workers = None, 0
     if todo:
         with _progress_bar(settings.progress and len(todo) > 1, len(todo)) as bar:
-            for part in worker_rounds(todo, options):
-                with _client(options) as client:
+            for i, part in enumerate(worker_rounds(todo, options)):
+                with _round_client(options, *(early[:2] if i == 0 else (None, None))) as client:
                     link, n_workers = client.dashboard_link, len(client.scheduler_info()["workers"])
                     say(f"dask dashboard: {link} ({plural(n_workers, 'worker')})")
-                    _compute(client, part, options, bar, say, done)
+                    warming = (early[2] if i == 0 and early[0] is not None
+                               else warm_workers(client, region, part[0].area, settings, options))
+                    _compute(client, part, options, bar, say, done, warming)
+    early[1].close()  # not needed: every borough was cached
     outcomes = tuple(done[t.lad_cd] for t in tasks)
     write_error_files(tasks, outcomes)
     status = status_table(tasks, outcomes)
@@ -420,6 +460,19 @@ def _client(options: BatchOptions) -> Iterator[Client]:
             yield client
 
 
+@contextlib.contextmanager
+def _round_client(options: BatchOptions, early: Client | None,
+                  cluster: contextlib.ExitStack | None) -> Iterator[Client]:
+    """``early`` (the cluster started before the plan), closed through ``cluster`` when the round
+    ends; else a new client (:func:`_client`)."""
+    if early is None or cluster is None:
+        with _client(options) as client:
+            yield client
+        return
+    with cluster:
+        yield early
+
+
 def stop_on_first_interrupt(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
     """SIGINT handler: the first Ctrl-C raises :class:`KeyboardInterrupt` and turns SIGINT off, so
     the stop it begins (closing the cluster, which ends the worker processes; marking the
@@ -470,13 +523,29 @@ def longest_first(tasks: Sequence[BoroughTask]) -> list[BoroughTask]:
     first, so a long borough does not start last while the other worker waits (a rerun with
     other settings recomputes every borough).  Outcomes are reported in the region's order."""
     def seconds(task: BoroughTask) -> float:
-        record = cache.read_done(task.out_dir) or {}
-        try:
-            return float(record["seconds"])
-        except (KeyError, TypeError, ValueError):
-            return float("inf")
+        known = _last_seconds(task)
+        return float("inf") if known is None else known
 
     return sorted(tasks, key=lambda t: -seconds(t))
+
+
+def _last_seconds(task: BoroughTask) -> float | None:
+    """The seconds the borough's last run took (its ``done.json``), None when not known."""
+    record = cache.read_done(task.out_dir) or {}
+    try:
+        return float(record["seconds"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def by_size(tasks: Sequence[BoroughTask], sizes: dict[str, int]) -> list[BoroughTask]:
+    """:func:`longest_first` where no earlier time is known: the boroughs without one (first) by
+    ``sizes`` (their homes, which a borough's time follows: :func:`locmap.batch.borough.warm_worker`),
+    largest first (a borough without a size first of all), then the others by their earlier time."""
+    ordered = longest_first(tasks)
+    unknown = [t for t in ordered if _last_seconds(t) is None]
+    return (sorted(unknown, key=lambda t: -sizes.get(t.lad_cd, float("inf")))
+            + [t for t in ordered if _last_seconds(t) is not None])
 
 
 def effective_worker_boroughs(options: BatchOptions) -> int:
@@ -509,19 +578,25 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[tqdm | None]:
 
 
 def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions, bar: tqdm | None,
-             say: Callable[[str], None], outcomes: dict[str, BoroughOutcome]) -> None:
+             say: Callable[[str], None], outcomes: dict[str, BoroughOutcome], warming: Sequence[Future] = ()) -> None:
     """Run the tasks, at most one per worker thread at a time, putting each outcome into
     ``outcomes`` as it completes (a progress bar over them; what finished before a Ctrl-C stays).
+    ``warming``: the workers' warm-ups (:func:`warm_workers`); a borough is submitted for each worker
+    that has warmed (one sent while the other warms may be given to the warm worker, behind its
+    borough, while the other then idles: 16 s in a London run), and the first warm-up's sizes order
+    the boroughs (:func:`by_size`).
 
     dask sends every submitted task to a worker at once (a handful of tasks is not queued on the
     scheduler), and a worker that dies counts a failure against every task it held; keeping one
     borough per thread in flight means a dying worker takes down only the borough it was running.
     """
-    pending, running = list(tasks), {}
-    done = as_completed()
+    pending, running, warm = list(tasks), {}, [0]
+    done = as_completed(warming)
 
     def submit_more() -> None:
         slots = max(1, sum(client.nthreads().values()))
+        if warming:  # a borough for each worker that has warmed (sent to a warming one, it would wait there)
+            slots = min(slots, max(1, warm[0]))
         while pending and len(running) < slots:
             t = pending.pop(0)
             clear_attempts(t.out_dir)  # this batch's attempts only
@@ -530,8 +605,15 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
             running[future] = t
             done.add(future)
 
-    submit_more()
+    if not warming:  # else once the first worker is warm, in the order of its sizes
+        submit_more()
     for future in done:
+        if future not in running:  # a worker warmed: the boroughs not submitted yet, largest first
+            warm[0] += 1
+            if future.status == "finished" and future.result():
+                pending[:] = by_size(pending, future.result())
+            submit_more()
+            continue
         task = running.pop(future)
         outcomes[task.lad_cd] = outcome = outcome_of(future, task)
         with tqdm.external_write_mode():  # the line above the bar, not through it
@@ -539,6 +621,8 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
         if bar is not None:
             bar.update(1)
         submit_more()
+        if not running:  # every borough done (a warm-up still running, e.g. retried on a new worker, is not waited for)
+            break
 
 
 def outcome_of(future: Future, task: BoroughTask) -> BoroughOutcome:
@@ -608,4 +692,4 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
 __all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
            "STATUS_FILE", "ERROR_FILE", "WORKER_BOROUGHS", "effective_worker_boroughs",
-           "longest_first"]
+           "longest_first", "by_size", "starts_early", "warm_workers"]

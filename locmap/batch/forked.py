@@ -55,19 +55,23 @@ def fork_available() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
-def warm(modules: list[str]) -> None:
+def warm(modules: list[str]) -> int:
     """Import ``modules`` (what a child imported for its borough) into this process, once each,
     so the next children inherit them instead of importing them again.  Importing runs no
     OpenMP code (its thread pool starts on the first parallel loop, in a child).  A module that
-    does not import here (one a test made up, say) is skipped: the child imports it itself."""
+    does not import here (one a test made up, say) is skipped: the child imports it itself.
+    Returns how many of them this call tried to import (0: nothing new)."""
+    tried = 0
     for name in modules:
         if name in _WARMED or name in sys.modules:
             continue
         _WARMED.add(name)
+        tried += 1
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - warming is an optimisation; the child imports what it needs
             continue
+    return tried
 
 
 def compute_forked(compute: Callable[..., dict], task: Any, say: Callable[[str], None],
