@@ -189,7 +189,8 @@ def _expected_names(area_name: str) -> dict[str, list[str]]:
     lsoa = area.lsoa
     deprived = lsoa[lsoa["idaci_decile"] <= 2].groupby("town")["pop_0_19"].sum()
     out["02"] = [f"{deprived.sum():,.0f} children 0-19"] + ([deprived.idxmax()] if len(deprived) > 1 else [])
-    acc = api.analyse_access(area, s, gap_minutes=GAP_MINUTES, fca=False)
+    # the gap summaries (gaps_by_pcn) come from the coverage table: no gap polygons needed here
+    acc = api.analyse_access(area, s, gap_minutes=GAP_MINUTES, fca=False, gaps=False)
     pcn = acc.gaps_by_pcn
     pcn = pcn[(pcn["service_type"] == "any_key_service") & (pcn["threshold_minutes"] == GAP_MINUTES)
               & (pcn["area_id"] != "__total__")]
