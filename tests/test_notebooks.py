@@ -162,7 +162,8 @@ def _run(area: str, out: Path, extra: dict, cache: Path) -> Path:
         s = api.make_settings()
         if read_stored(area, s) is None:
             write_stored(api.load(area, s), area, s)
-        run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), one_kernel=True)
+        run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), one_kernel=True,
+                      save_each_cell=False)
     # no timing assert (project rule): the time is reported
     print(f"{area}: notebook suite took {time.perf_counter() - t0:.0f} s")
     return out
@@ -348,3 +349,22 @@ def test_one_kernel_empties_the_namespace_before_each_notebook(tmp_path):
     assert [c.execution_count for c in first.cells if c.cell_type == "code"] == [1, 2, 3, 4]  # 2: injected
     assert [c.execution_count for c in second.cells if c.cell_type == "code"] == [1, 2, 3]
     assert _text(second.cells[-1].outputs[0]) == "True 02_second\n"
+
+
+def test_copies_written_once_at_the_end_still_show_the_failing_cell(tmp_path):
+    """``save_each_cell=False``: each executed copy is written when its notebook ends, the failing one
+    with its traceback, as with a save after every cell."""
+    from locmap.notebooks import NotebookRunError
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _tiny_notebook(folder / "01_first.ipynb", "print(area)")
+    _tiny_notebook(folder / "02_second.ipynb", "print('before')", "1 / 0", "print('never')")
+    out = tmp_path / "run"
+    with pytest.raises(NotebookRunError, match=r"(?s)02_second.ipynb failed \(executed copy: .*ZeroDivisionError"):
+        run_notebooks("ealing", out, folder=folder, one_kernel=True, trust=False, save_each_cell=False)
+    first, second = (nbformat.read(out / f"{n}.ipynb", as_version=4) for n in ("01_first", "02_second"))
+    assert _text(first.cells[-1].outputs[0]) == "ealing\n"
+    code = [c for c in second.cells if c.cell_type == "code"]
+    assert _text(code[-3].outputs[0]) == "before\n"
+    assert code[-2].outputs[0]["ename"] == "ZeroDivisionError" and code[-1].outputs == []
