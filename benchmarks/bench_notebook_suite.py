@@ -1,4 +1,5 @@
-"""CPU of the notebook suite as tests/test_notebooks.py runs it: one kernel, the test's FAST parameters.
+"""CPU of the notebook suite as tests/test_notebooks.py runs it: one kernel, the test's FAST parameters,
+each executed copy written at its end (``save_each_cell=False``; ``--save-each-cell``: after every cell).
 
     PYTHONPATH=$PWD python benchmarks/bench_notebook_suite.py --area ealing --out /tmp/nb [--cache /tmp/c]
 
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--area", default="ealing")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--save-each-cell", action="store_true")
     args = ap.parse_args()
     if args.cache:
         os.environ["LOCMAP_CACHE_DIR"] = str(args.cache)
@@ -37,7 +39,8 @@ def main() -> None:
 
     pairs = [[k, v] for k, v in {**FAST, **EXTRA.get(args.area, {})}.items()]
     t0, c0 = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
-    run_notebooks(args.area, args.out, parse_parameters(pairs), one_kernel=True, log=lambda _m: None)
+    run_notebooks(args.area, args.out, parse_parameters(pairs), one_kernel=True, log=lambda _m: None,
+                  save_each_cell=args.save_each_cell)
     wall = time.perf_counter() - t0
     own, kernel = _cpu(resource.RUSAGE_SELF) - c0, _cpu(resource.RUSAGE_CHILDREN)
     print(f"{args.area}: wall {wall:.1f} s, CPU runner {own:.1f} s + kernel {kernel:.1f} s = {own + kernel:.1f} s")
