@@ -17,6 +17,11 @@ the current user (``jupyter trust``), so JupyterLab shows their interactive maps
 emptied before each (IPython's ``reset``: no name of one notebook is seen by the next, and the
 execution counts start at 1 again); only imported modules and their caches are kept, which saves
 each notebook the imports and the area's loading (the test suite runs the whole suite this way).
+
+``save_each_cell=False`` writes each executed copy once, when its notebook ends, instead of after every
+cell (papermill's default, which re-serialises the whole notebook, figures and maps included, about
+twice per cell): a cell error still leaves the copy with its traceback, but a timeout or a dead kernel
+leaves none.  The test suite runs this way; ``locmap notebooks`` saves each cell.
 """
 from __future__ import annotations
 
@@ -103,7 +108,7 @@ def _yaml_value(text: str) -> Any:
 def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str, Any] | None = None,
                   only: Iterable[str] | str | None = None, kernel_name: str | None = None,
                   timeout: int = 900, log=None, trust: bool = True, one_kernel: bool = False,
-                  folder: Path = NOTEBOOK_DIR) -> list[Path]:
+                  folder: Path = NOTEBOOK_DIR, save_each_cell: bool = True) -> list[Path]:
     """Execute the suite for ``area`` into ``out_dir``; return the executed notebooks' paths.
 
     Parameters
@@ -128,6 +133,9 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
         default: a fresh kernel each.
     folder : path
         Folder of the notebooks (default: the suite's, ``notebooks/``).
+    save_each_cell : bool
+        Write each executed copy after every cell (default), or only when its notebook ends (see the
+        module docstring).
 
     Raises
     ------
@@ -157,7 +165,7 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
             log(f"running {nb.name} ...")
             if shared is not None:
                 shared.reset(nb)
-            _execute(nb, target, params, kernel, timeout, km=shared)
+            _execute(nb, target, params, kernel, timeout, km=shared, save_each_cell=save_each_cell)
             if trust:
                 sign_notebook(target)
             dt = time.perf_counter() - t0
@@ -228,9 +236,10 @@ def _one_kernel(kernel: str, cwd: Path) -> Iterator[Any]:
                 km.shutdown_kernel(now=False)
 
 
-def _execute(nb: Path, target: Path, params: Mapping[str, Any], kernel: str, timeout: int, km=None) -> None:
+def _execute(nb: Path, target: Path, params: Mapping[str, Any], kernel: str, timeout: int, km=None,
+             save_each_cell: bool = True) -> None:
     """Run one notebook in the folder of ``target``: in the running kernel ``km``, or in a fresh kernel
-    over IPC sockets (shut down after it)."""
+    over IPC sockets (shut down after it); the copy is written after each cell or at the end."""
     import papermill as pm  # noqa: PLC0415 - heavy, only needed to run notebooks
     from jupyter_client.manager import KernelManager  # noqa: PLC0415
     from papermill.exceptions import PapermillExecutionError  # noqa: PLC0415
@@ -242,10 +251,11 @@ def _execute(nb: Path, target: Path, params: Mapping[str, Any], kernel: str, tim
         try:
             pm.execute_notebook(str(nb), str(target), parameters=dict(params), kernel_name=kernel, km=km,
                                 cwd=str(target.parent), progress_bar=False, execution_timeout=timeout,
-                                report_mode=False)
+                                report_mode=False, request_save_on_cell_execute=save_each_cell)
         except (PapermillExecutionError, RuntimeError, OSError, TimeoutError) as exc:
             # cell errors, a dead kernel or a timeout (nbclient's errors derive from these)
-            raise NotebookRunError(f"notebook {nb.name} failed (executed copy: {target}): "
+            copy = f"executed copy: {target}" if target.exists() else "no executed copy: save_each_cell=False"
+            raise NotebookRunError(f"notebook {nb.name} failed ({copy}): "
                                    f"{type(exc).__name__}: {str(exc).strip()[:2000]}") from exc
         finally:
             if own and km.has_kernel:

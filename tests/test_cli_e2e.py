@@ -144,9 +144,12 @@ def test_network_info_and_notebooks_help(tmp_path):
     assert "--only" in proc.stdout
 
 
-def test_notebooks_runs_one_notebook(tmp_path, locmap_here):
+def test_notebooks_runs_one_notebook(tmp_path, locmap_here, monkeypatch):
+    monkeypatch.setenv("LOCMAP_CACHE_DIR", str(tmp_path / "cache"))  # inherited by the kernel
     proc = locmap_here("notebooks", "--area", "ealing", "--only", "01", "--out", "nb", cwd=tmp_path)
     assert (tmp_path / "nb" / "01_area_overview.ipynb").is_file(), proc.stderr
+    # stored_area (default on): the kernel stored the parsed area for the next notebook or run
+    assert len(list((tmp_path / "cache" / "areas").glob("*.pickle"))) == 1
 
 
 @pytest.mark.parametrize("command", ["check", "run", "access", "localities", "sites", "map", "sheet",

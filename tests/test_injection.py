@@ -299,6 +299,7 @@ def test_notebook_with_a_hostile_services_file_runs_nothing_and_shows_text_liter
     # command line's own process is tested by test_cli_e2e)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LOCMAP_DATA_ROOT", str(data_root))
+        mp.setenv("LOCMAP_CACHE_DIR", str(tmp_path / "cache"))  # the stored area kept in this test's folder
         _locmap_here(["notebooks", "--area", "ealing", "--only", "02", "-p", "user_services", str(csv),
                       "--out", "nb"], tmp_path)
     assert not any(p.name == CANARY for p in tmp_path.rglob("*"))

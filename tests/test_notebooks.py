@@ -15,6 +15,7 @@ import pytest
 from nbformat.sign import NotebookNotary
 
 from locmap import api
+from locmap.data.area import read_stored, write_stored
 from locmap.localities.ranking import Weights, recommend
 from locmap.notebooks import NOTEBOOK_DIR, notebook_paths, parse_parameters, run_notebooks
 from locmap.scenarios.spec import default_scenarios
@@ -142,28 +143,42 @@ def test_failure_gives_nonzero_exit(tmp_path):
 
 
 # ----------------------------------------------------------------------------- executed suite
-def _run(area: str, out: Path, extra: dict) -> Path:
-    """The whole suite in one kernel, reset before each notebook (``one_kernel``: the imports and the
-    area's loading once, not seven times); the parameters are read as ``locmap notebooks -p`` reads
-    them.  A fresh kernel per notebook (the default) is run by
-    test_cli_e2e and test_injection."""
+@pytest.fixture(scope="session")
+def area_cache(tmp_path_factory) -> Path:
+    """This test session's cache folder for the notebooks' stored areas (``stored_area``, default on):
+    no copy stored by another session or by the user is read."""
+    return tmp_path_factory.mktemp("area_cache")
+
+
+def _run(area: str, out: Path, extra: dict, cache: Path) -> Path:
+    """The whole suite in one kernel, reset before each notebook (``one_kernel``: the imports once, not
+    seven times); the parameters are read as ``locmap notebooks -p`` reads them.  The area is parsed
+    here (``_expected_names`` uses it too) and stored in ``cache``, whose copy the kernel reads.
+    A fresh kernel per notebook (the default) is run by test_cli_e2e and test_injection."""
     pairs = [[k, str(v)] for k, v in {**FAST, **extra}.items()]
     t0 = time.perf_counter()
-    run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), one_kernel=True)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOCMAP_CACHE_DIR", str(cache))  # read by the test's settings and inherited by the kernel
+        s = api.make_settings()
+        if read_stored(area, s) is None:
+            write_stored(api.load(area, s), area, s)
+        run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), one_kernel=True,
+                      save_each_cell=False)
     # no timing assert (project rule): the time is reported
     print(f"{area}: notebook suite took {time.perf_counter() - t0:.0f} s")
     return out
 
 
 @pytest.fixture(scope="module")
-def ealing_run(tmp_path_factory):
-    return _run("ealing", tmp_path_factory.mktemp("nb_ealing"), {"localities": "[Southall, Northolt]"})
+def ealing_run(tmp_path_factory, area_cache):
+    return _run("ealing", tmp_path_factory.mktemp("nb_ealing"), {"localities": "[Southall, Northolt]"}, area_cache)
 
 
 @pytest.fixture(scope="module")
-def hounslow_run(tmp_path_factory):
+def hounslow_run(tmp_path_factory, area_cache):
     # Hounslow has one "town" (no ward-to-town table): 04 and 05 recommend among PCN footprints
-    return _run("hounslow", tmp_path_factory.mktemp("nb_hounslow"), {"schemes": "towns,pcns", "sites_scheme": "pcns"})
+    return _run("hounslow", tmp_path_factory.mktemp("nb_hounslow"), {"schemes": "towns,pcns", "sites_scheme": "pcns"},
+                area_cache)
 
 
 def _expected_names(area_name: str) -> dict[str, list[str]]:
@@ -175,7 +190,8 @@ def _expected_names(area_name: str) -> dict[str, list[str]]:
     lsoa = area.lsoa
     deprived = lsoa[lsoa["idaci_decile"] <= 2].groupby("town")["pop_0_19"].sum()
     out["02"] = [f"{deprived.sum():,.0f} children 0-19"] + ([deprived.idxmax()] if len(deprived) > 1 else [])
-    acc = api.analyse_access(area, s, gap_minutes=GAP_MINUTES, fca=False)
+    # the gap summaries (gaps_by_pcn) come from the coverage table: no gap polygons needed here
+    acc = api.analyse_access(area, s, gap_minutes=GAP_MINUTES, fca=False, gaps=False)
     pcn = acc.gaps_by_pcn
     pcn = pcn[(pcn["service_type"] == "any_key_service") & (pcn["threshold_minutes"] == GAP_MINUTES)
               & (pcn["area_id"] != "__total__")]
@@ -333,3 +349,22 @@ def test_one_kernel_empties_the_namespace_before_each_notebook(tmp_path):
     assert [c.execution_count for c in first.cells if c.cell_type == "code"] == [1, 2, 3, 4]  # 2: injected
     assert [c.execution_count for c in second.cells if c.cell_type == "code"] == [1, 2, 3]
     assert _text(second.cells[-1].outputs[0]) == "True 02_second\n"
+
+
+def test_copies_written_once_at_the_end_still_show_the_failing_cell(tmp_path):
+    """``save_each_cell=False``: each executed copy is written when its notebook ends, the failing one
+    with its traceback, as with a save after every cell."""
+    from locmap.notebooks import NotebookRunError
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _tiny_notebook(folder / "01_first.ipynb", "print(area)")
+    _tiny_notebook(folder / "02_second.ipynb", "print('before')", "1 / 0", "print('never')")
+    out = tmp_path / "run"
+    with pytest.raises(NotebookRunError, match=r"(?s)02_second.ipynb failed \(executed copy: .*ZeroDivisionError"):
+        run_notebooks("ealing", out, folder=folder, one_kernel=True, trust=False, save_each_cell=False)
+    first, second = (nbformat.read(out / f"{n}.ipynb", as_version=4) for n in ("01_first", "02_second"))
+    assert _text(first.cells[-1].outputs[0]) == "ealing\n"
+    code = [c for c in second.cells if c.cell_type == "code"]
+    assert _text(code[-3].outputs[0]) == "before\n"
+    assert code[-2].outputs[0]["ename"] == "ZeroDivisionError" and code[-1].outputs == []
