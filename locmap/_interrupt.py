@@ -13,6 +13,7 @@ Library use (a notebook, a test) does not install the handler: there the checks 
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Any
 
 _state = {"pending": False}
@@ -24,9 +25,22 @@ def _on_sigint(_signum: int, _frame: Any) -> None:
 
 
 def install() -> None:
-    """Ctrl-C raises ``KeyboardInterrupt`` and is remembered until it reaches the command."""
+    """Ctrl-C raises ``KeyboardInterrupt`` and is remembered until it reaches the command; a
+    ``KeyboardInterrupt`` that Python drops is not printed as "Exception ignored ..." (it is raised
+    again later, and the command says "interrupted" in one line)."""
     _state["pending"] = False
     signal.signal(signal.SIGINT, _on_sigint)
+    if sys.unraisablehook is not _quiet_about_dropped_interrupts:
+        _state["hook"] = sys.unraisablehook
+        sys.unraisablehook = _quiet_about_dropped_interrupts
+
+
+def _quiet_about_dropped_interrupts(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a dropped Ctrl-C is left to :func:`raise_if_swallowed`; anything else
+    is reported by the hook that was there before."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _state["pending"]:
+        return
+    _state.get("hook", sys.__unraisablehook__)(unraisable)
 
 
 def delivered() -> None:

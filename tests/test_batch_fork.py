@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 
 from locmap import api
 from locmap.api import RunOptions
-from locmap.batch import borough
+from locmap.batch import borough, forked
 from locmap.batch.borough import LOG_FILE, BoroughTask, read_attempts, run_borough
 from locmap.batch.forked import fork_available
 from locmap.data import area as area_module
@@ -169,3 +170,39 @@ def test_a_warmed_worker_forks_its_boroughs_without_loading_or_collecting_its_he
     assert outcome.summary["pid"] != os.getpid() and outcome.summary["memo"] == memo.entries()
     assert loads == [] and collections == []
     memo.clear()
+
+
+class _StopsWhenFreed:
+    """Freed while the child runs: SIGTERM (the worker going away) is handled inside this finalizer,
+    so Python drops the KeyboardInterrupt the child's handler raises."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _swallows_its_stop_then_works_on(task, say):  # noqa: ARG001 - compute(task, say) signature
+    _StopsWhenFreed()
+    time.sleep(60)  # the borough's job going on as if nobody had stopped it
+    return {}
+
+
+@pytest.mark.skipif(not fork_available(), reason="os.fork (Linux)")
+def test_a_borough_process_whose_stop_was_swallowed_still_ends_within_the_grace_time():
+    """Seen: a Ctrl-C'd batch whose borough's stop was dropped in dask's GC callback finished the
+    borough after the batch had marked it interrupted, and printed "Exception ignored"."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the borough's process, as compute_forked starts it
+        os.close(read_fd)
+        forked._child(write_fd, os.getppid(), _swallows_its_stop_then_works_on, None)
+    os.close(write_fd)
+    t0 = time.monotonic()
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() - t0 < 30:
+        time.sleep(0.05)
+    if ended[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    os.close(read_fd)
+    assert ended[0] == pid, "the borough's process was still running 30 s after it was stopped"
+    assert os.WIFSIGNALED(ended[1]) and os.WTERMSIG(ended[1]) == signal.SIGALRM
+    assert time.monotonic() - t0 < forked._STOP_GRACE_S + 5

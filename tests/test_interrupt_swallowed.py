@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from locmap import _interrupt, api, cli
+from locmap.batch import engine as batch_engine
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -101,3 +102,53 @@ def test_the_installed_locmap_command_is_the_one_that_guards_ctrl_c():
     """pip's ``locmap`` script called locmap.cli:main directly: no start-up handler, no guard."""
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "locmap"]
     assert script.value == "locmap.__main__:run"
+
+
+_DROPS_CTRL_C_IN_A_FINALIZER = r'''
+import signal
+from locmap import _interrupt
+
+class _PressesCtrlCWhenFreed:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+_interrupt.install()
+_PressesCtrlCWhenFreed()
+try:
+    _interrupt.raise_if_swallowed()
+except KeyboardInterrupt:
+    print("raised again")
+'''
+
+
+def test_a_ctrl_c_dropped_in_a_finalizer_is_not_printed_as_exception_ignored():
+    """The one line 'locmap: interrupted' is all the user sees: Python's "Exception ignored in ...
+    KeyboardInterrupt" report is left out (the interrupt is raised again between steps)."""
+    done = subprocess.run([sys.executable, "-c", _DROPS_CTRL_C_IN_A_FINALIZER], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "raised again\n", "")
+
+
+class _NothingFinishes:
+    """An ``as_completed`` whose one borough never finishes; the Ctrl-C is dropped while waiting."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def is_empty(self) -> bool:
+        return False
+
+    def next_batch(self, block: bool = True) -> list:
+        assert not block, "a blocking wait would not see the dropped Ctrl-C until a borough finished"
+        self.waits += 1
+        if self.waits == 3:
+            _PressesCtrlCWhenFreed()  # dask's gc callback, say: the KeyboardInterrupt is dropped
+        return []
+
+
+def test_the_batch_stops_waiting_for_boroughs_at_a_ctrl_c_a_callback_swallowed(command_line_handler):
+    done = _NothingFinishes()
+    with pytest.raises(KeyboardInterrupt):
+        for _future in batch_engine.completed(done, poll_s=0.001):
+            pass
+    assert done.waits == 3

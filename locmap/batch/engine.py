@@ -28,7 +28,7 @@ from distributed.scheduler import KilledWorker
 from tqdm import tqdm
 
 import locmap
-from locmap import export
+from locmap import _interrupt, export
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.cluster import connect
@@ -607,7 +607,7 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
 
     if not warming:  # else once the first worker is warm, in the order of its sizes
         submit_more()
-    for future in done:
+    for future in completed(done):
         if future not in running:  # a worker warmed: the boroughs not submitted yet, largest first
             warm[0] += 1
             if future.status == "finished" and future.result():
@@ -623,6 +623,23 @@ def _compute(client: Client, tasks: Sequence[BoroughTask], options: BatchOptions
         submit_more()
         if not running:  # every borough done (a warm-up still running, e.g. retried on a new worker, is not waited for)
             break
+
+
+#: how often the wait for the next finished borough checks for a Ctrl-C that something swallowed
+_POLL_S = 0.1
+
+
+def completed(done: as_completed, poll_s: float = _POLL_S) -> Iterator[Future]:
+    """The futures of ``done`` as they finish (futures added meanwhile too), like iterating it,
+    but a Ctrl-C dropped while waiting (raised in a callback of dask's, e.g. its garbage-collection
+    diagnosis, and printed as "Exception ignored") is raised here within ``poll_s``: iterating
+    ``as_completed`` would wait for the next borough to finish first, and the batch went on."""
+    while not done.is_empty():
+        batch = done.next_batch(block=False)
+        if not batch:
+            _interrupt.raise_if_swallowed()
+            time.sleep(poll_s)
+        yield from batch
 
 
 def outcome_of(future: Future, task: BoroughTask) -> BoroughOutcome:

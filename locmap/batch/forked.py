@@ -123,8 +123,24 @@ def _die_like(wait_status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else 1)
 
 
+#: seconds a child told to stop (SIGTERM) has to end before SIGALRM's default action ends it
+_STOP_GRACE_S = 5
+
+
 def _on_sigterm(_signum: int, _frame: Any) -> None:
+    """Stop: ``KeyboardInterrupt``, so an atomic writer removes its temporary file.  Python drops
+    an exception raised while it runs a finalizer or a garbage-collection callback, and the child
+    then went on (finishing its borough after the batch had marked it interrupted, its "Exception
+    ignored" report in the command's output); the alarm ends the child if it has not ended by then."""
+    signal.alarm(_STOP_GRACE_S)
     raise KeyboardInterrupt
+
+
+def _quiet_about_a_dropped_stop(unraisable: Any) -> None:
+    """The child's ``sys.unraisablehook``: a dropped stop (:func:`_on_sigterm`) is not reported into
+    the command's output (the alarm ends the child); anything else is."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
 
 
 def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: Any) -> None:
@@ -134,6 +150,9 @@ def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: A
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        gc.callbacks.clear()  # the worker's (dask's GC diagnosis): nothing here reads them
+        sys.unraisablehook = _quiet_about_a_dropped_stop
         lines: list[str] = []
         before = set(sys.modules)
         try:
