@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import locmap
-from locmap._digest import code_digest, file_digest
+from locmap._digest import code_digest, file_digest, input_record, unchanged
 from locmap.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,37 +82,6 @@ def index_paths(area_name: str, settings: Settings) -> tuple[Path, Path]:
     folder = Path(settings.cache_dir) if settings.cache_dir else Path(settings.project_root) / "geo" / "cache"
     stem = folder / "finder" / index_key(area_name, settings)
     return stem.with_suffix(".parquet"), stem.with_suffix(".json")
-
-
-def _stat(path: str) -> tuple[int, int] | None:
-    """``(size in bytes, modification time in ns)`` of a file, or ``None`` when it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
-
-
-def input_record(files: Iterable[str | Path]) -> list[list[Any]]:
-    """``[[absolute path, content digest, size_b, mtime_ns], ...]`` of each file once, sorted (size
-    and time ``None`` for a file that cannot be read; its digest says why)."""
-    out: list[list[Any]] = []
-    for p in sorted({str(Path(f).absolute()) for f in files}):
-        before = _stat(p)  # taken before the content is read: an edit meanwhile shows as a change
-        out.append([p, file_digest(p), *(before or (None, None))])
-    return out
-
-
-def unchanged(entry: Sequence[Any]) -> bool:
-    """Whether the file of an :func:`input_record` entry still holds what it held: same size and
-    modification time, or else the same content digest (hashed only then)."""
-    if len(entry) != 4:
-        return False
-    path, digest, size_b, mtime_ns = entry
-    now = _stat(str(path))
-    if now is not None and now == (size_b, mtime_ns):
-        return True
-    return file_digest(path) == digest
 
 
 @dataclass(frozen=True)
