@@ -18,8 +18,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from locmap.batch.borough import ATTEMPTS_FILE
-from locmap.batch.engine import MANIFEST_FILE, STATUS_FILE
+from locmap.api import RunOptions
+from locmap.batch import cache
+from locmap.batch.borough import ATTEMPTS_FILE, SUMMARY_FILE, BoroughOutcome, BoroughTask, done_record
+from locmap.batch.engine import MANIFEST_FILE, STATUS_FILE, finished_while_stopping
 
 pytestmark = pytest.mark.realdata
 
@@ -138,3 +140,28 @@ def test_ctrl_c_while_the_borough_runs_in_its_forked_process_leaves_no_process_b
     assert not (out / "boroughs" / "croydon" / "done.json").exists()
     leftovers = [p for p in (out / "boroughs" / "croydon").rglob(".*") if p.is_file()]
     assert leftovers == [], "temporary files left behind"
+
+
+def _finished(tmp_path: Path, settings, name: str, lad_cd: str, run_id: str) -> BoroughTask:
+    """A borough task whose folder holds a finished borough (``done.json`` of ``run_id``, summary)."""
+    task = BoroughTask(region="london", lad_cd=lad_cd, lad_nm=name, area=f"london:{name.lower()}",
+                       out_dir=tmp_path / name, settings=settings, options=RunOptions(), input_hash="h" * 64)
+    task.out_dir.mkdir()
+    (task.out_dir / SUMMARY_FILE).write_text(json.dumps({"lad_cd": lad_cd}), encoding="utf-8")
+    outcome = BoroughOutcome(lad_cd=lad_cd, status="done", seconds=7.5, run_id=run_id, finished_utc="now")
+    cache.write_done(task.out_dir, done_record(task, outcome))
+    return task
+
+
+def test_a_borough_that_finished_while_the_batch_stopped_counts_as_done_not_interrupted(tmp_path, settings):
+    """After Ctrl-C the cluster takes a moment to close; a borough that wrote its whole results in that
+    moment was marked 'interrupted' beside its done.json (a rerun took it as cached)."""
+    this_run = _finished(tmp_path, settings, "Croydon", "E09000008", run_id="run-now")
+    earlier_run = _finished(tmp_path, settings, "Camden", "E09000007", run_id="run-before")
+    unfinished = BoroughTask(region="london", lad_cd="E09000001", lad_nm="City", area="london:city-of-london",
+                             out_dir=tmp_path / "City", settings=settings, options=RunOptions(), input_hash="h" * 64)
+    found = finished_while_stopping([this_run, earlier_run, unfinished], {}, "run-now")
+    assert list(found) == ["E09000008"]
+    assert (found["E09000008"].status, found["E09000008"].seconds, found["E09000008"].summary) == (
+        "done", 7.5, {"lad_cd": "E09000008"})
+    assert finished_while_stopping([this_run], {"E09000008": found["E09000008"]}, "run-now") == {}

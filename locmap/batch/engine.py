@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import dask
@@ -227,6 +227,7 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
             return _run(region, out, settings, options, tasks, done, run_id, started, t0, say, (early, cluster, warming))
         except KeyboardInterrupt:
             cluster.close()  # the cluster is closed by now, or here (the one started before the plan)
+            done.update(finished_while_stopping(tasks, done, run_id))
             _record_interrupt(out, run_id, started, tasks, done)
             raise BatchInterrupted(f"interrupted: {len(done)} of {plural(len(tasks), 'borough')} finished; the rest "
                                    f"are marked 'interrupted' in {out / STATUS_FILE}") from None
@@ -291,6 +292,18 @@ def _run(region: Region, out: Path, settings: Settings, options: BatchOptions, t
     return BatchResult(region=region.name, out_dir=out, outcomes=outcomes, status=status, failures=failures,
                        files=tuple(files), wall_seconds=time.perf_counter() - t0, n_workers=n_workers,
                        dashboard_link=link, run_id=run_id)
+
+
+def finished_while_stopping(tasks: Sequence[BoroughTask], done: dict[str, BoroughOutcome],
+                            run_id: str) -> dict[str, BoroughOutcome]:
+    """The boroughs this run finished after Ctrl-C, before the cluster was closed: their
+    ``done.json`` holds this run's id and inputs' hash and their results are whole, so they are
+    ``done``, not ``interrupted`` (a rerun would take them as cached anyway)."""
+    found = {}
+    for t in tasks:
+        if t.lad_cd not in done and (o := cached_outcome(t)) is not None and o.run_id == run_id:
+            found[t.lad_cd] = replace(o, status="done")
+    return found
 
 
 def _record_interrupt(out: Path, run_id: str, started: str, tasks: Sequence[BoroughTask],
@@ -706,7 +719,7 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
     return pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
 
 
-__all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
+__all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "finished_while_stopping", "completed", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
            "STATUS_FILE", "ERROR_FILE", "WORKER_BOROUGHS", "effective_worker_boroughs",
            "longest_first", "by_size", "starts_early", "warm_workers"]
