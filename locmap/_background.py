@@ -180,6 +180,8 @@ def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwar
         for sender in sending:  # the handed-over value first: the parent reads in order
             sender.join()
         conn.send(message)
+    except KeyboardInterrupt:  # stopped while the answer waited for the parent, which reads no more
+        return  # (not raised: multiprocessing would print its traceback under the command's one line)
     except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable value
         conn.send(("error", portable_exception(exc)))
     finally:

@@ -182,3 +182,25 @@ def test_a_run_killed_outright_takes_its_background_step_with_it(tmp_path):
     while list(tmp_path.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert list(tmp_path.iterdir()) == []
+
+
+def _hand_over_a_lot_and_finish(hand_over, path: Path) -> str:
+    hand_over(b"x" * 4_000_000)  # far more than a pipe holds: the step then waits to send its answer
+    path.touch()
+    return "done"
+
+
+def test_cancelling_a_finished_step_waiting_to_send_its_answer_prints_no_traceback(tmp_path, capfd):
+    """Seen: Ctrl-C during `locmap run` printed "Process locmap access-write: Traceback ...
+    KeyboardInterrupt" above "locmap: interrupted": the step had finished and was waiting for the
+    parent to read its hand-over when it was stopped."""
+    finished = tmp_path / "finished"
+    job = Background("tables", _hand_over_a_lot_and_finish, finished, hands_over=True)
+    deadline = time.monotonic() + 60
+    while not finished.exists():  # the step's work is over: it waits on the hand-over's thread
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.2)
+    job.cancel()
+    assert job._proc.exitcode is not None and job._proc.exitcode != -9
+    assert "Traceback" not in capfd.readouterr().err
