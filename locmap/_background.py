@@ -158,12 +158,22 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def quiet_about_a_dropped_stop(unraisable: Any) -> None:
+    """A stopped child's ``sys.unraisablehook``: a stop (``KeyboardInterrupt`` from SIGTERM) that
+    Python dropped because it was raised in a finalizer or a weakref callback (matplotlib's) is not
+    printed as "Exception ignored" under the command's one line (the parent kills a child that goes
+    on); anything else is reported as usual."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+
+
 def _child(conn: Any, parent_pid: int, fn: Callable[..., Any], args: tuple, kwargs: dict,
            hands_over: bool = False) -> None:
     """Run in the forked child: ignore Ctrl-C (the parent decides), SIGTERM interrupts, and a
     parent that dies without stopping the child (killed) sends it SIGTERM too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.unraisablehook = quiet_about_a_dropped_stop
     sending: list[threading.Thread] = []
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

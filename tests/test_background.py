@@ -3,6 +3,7 @@ step had run in the calling process; a cancelled step leaves no file, whole or h
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -204,3 +205,29 @@ def test_cancelling_a_finished_step_waiting_to_send_its_answer_prints_no_traceba
     job.cancel()
     assert job._proc.exitcode is not None and job._proc.exitcode != -9
     assert "Traceback" not in capfd.readouterr().err
+
+
+class _StopsWhenFreed:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # the parent's stop, handled inside this finalizer: dropped
+
+
+def _drop_a_stop_then_work(path: Path) -> None:
+    _StopsWhenFreed()
+    path.touch()
+    time.sleep(60)
+
+
+def test_a_stop_dropped_in_a_finalizer_is_not_printed_under_the_commands_line(tmp_path, capfd, monkeypatch):
+    """Seen: Ctrl-C during `locmap run` printed "Exception ignored in: <function TransformNode...>
+    ... KeyboardInterrupt" (the sheet's process, stopped inside a matplotlib weakref callback)."""
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # Python's, not pytest's collector
+    dropped = tmp_path / "dropped"
+    job = Background("sheet", _drop_a_stop_then_work, dropped)
+    deadline = time.monotonic() + 60
+    while not dropped.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    job.cancel()
+    assert job._proc.exitcode is not None
+    assert "Exception ignored" not in capfd.readouterr().err

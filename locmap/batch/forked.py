@@ -41,7 +41,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from locmap._background import portable_exception, rebuilt_exception
+from locmap._background import portable_exception, quiet_about_a_dropped_stop, rebuilt_exception
 
 #: prctl(2) option: the signal a process gets when the thread that forked it ends (Linux)
 _PR_SET_PDEATHSIG = 1
@@ -136,13 +136,6 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _quiet_about_a_dropped_stop(unraisable: Any) -> None:
-    """The child's ``sys.unraisablehook``: a dropped stop (:func:`_on_sigterm`) is not reported into
-    the command's output (the alarm ends the child); anything else is."""
-    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
-        sys.__unraisablehook__(unraisable)
-
-
 def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: Any) -> None:
     """The forked child: compute the borough, send the answer, exit (``os._exit``: nothing of
     the worker's, no dask thread, atexit hook or finaliser, runs here)."""
@@ -152,7 +145,7 @@ def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: A
         signal.signal(signal.SIGTERM, _on_sigterm)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         gc.callbacks.clear()  # the worker's (dask's GC diagnosis): nothing here reads them
-        sys.unraisablehook = _quiet_about_a_dropped_stop
+        sys.unraisablehook = quiet_about_a_dropped_stop
         lines: list[str] = []
         before = set(sys.modules)
         try:
