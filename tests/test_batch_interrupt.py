@@ -91,17 +91,24 @@ def interrupted_batch(out: Path, presses: int = 1, in_child: bool = False) -> tu
     return proc, stdout, stderr, family
 
 
-def test_ctrl_c_stops_the_cluster_marks_the_borough_and_exits_130_in_one_line(tmp_path):
-    out = tmp_path / "london"
-    proc, stdout, stderr, family = interrupted_batch(out)
+def assert_stopped_in_one_line(proc: subprocess.Popen, stdout: str, stderr: str, family: list) -> list[str]:
+    """Exit 130, the interrupt as the third and last line of stderr, no traceback, and none of the
+    command's processes left after 30 s; stderr's lines."""
     assert proc.returncode == 130, stderr
-    # the progress lines before it, then one line for the interrupt and nothing after it
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert lines[:2] == ["Greater London: 1 borough, 0 cached, 1 to compute", lines[1]] and "dashboard" in lines[1]
     assert len(lines) == 3 and lines[2].startswith("locmap: interrupted: 0 of 1 borough finished"), stderr
     assert "Traceback" not in stderr + stdout
     _gone, alive = psutil.wait_procs(family, timeout=30)
-    assert alive == [], f"worker processes left behind: {alive}"
+    assert alive == [], f"processes left behind: {alive}"
+    return lines
+
+
+def test_ctrl_c_stops_the_cluster_marks_the_borough_and_exits_130_in_one_line(tmp_path):
+    out = tmp_path / "london"
+    proc, stdout, stderr, family = interrupted_batch(out)
+    lines = assert_stopped_in_one_line(proc, stdout, stderr, family)
+    # the progress lines before it, then one line for the interrupt and nothing after it
+    assert lines[:2] == ["Greater London: 1 borough, 0 cached, 1 to compute", lines[1]] and "dashboard" in lines[1]
     status = pd.read_csv(out / STATUS_FILE, keep_default_na=False)
     assert status[["lad_cd", "status"]].values.tolist() == [["E09000008", "interrupted"]]
     assert "interrupted (Ctrl-C)" in status["error"].iloc[0]
@@ -115,12 +122,7 @@ def test_more_ctrl_c_while_the_batch_stops_still_end_in_one_line_with_no_worker_
     stop the first press began still runs to its end."""
     out = tmp_path / "london"
     proc, stdout, stderr, family = interrupted_batch(out, presses=3000)
-    assert proc.returncode == 130, stderr
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 3 and lines[2].startswith("locmap: interrupted: 0 of 1 borough finished"), stderr
-    assert "Traceback" not in stderr + stdout
-    _gone, alive = psutil.wait_procs(family, timeout=30)
-    assert alive == [], f"worker processes left behind: {alive}"
+    assert_stopped_in_one_line(proc, stdout, stderr, family)
     status = pd.read_csv(out / STATUS_FILE, keep_default_na=False)
     assert status[["lad_cd", "status"]].values.tolist() == [["E09000008", "interrupted"]]
     assert json.loads((out / MANIFEST_FILE).read_text())["state"] == "interrupted"
@@ -130,12 +132,7 @@ def test_ctrl_c_while_the_borough_runs_in_its_forked_process_leaves_no_process_b
     """The borough's process forked from the worker goes with the worker when the cluster closes."""
     out = tmp_path / "london"
     proc, stdout, stderr, family = interrupted_batch(out, in_child=True)
-    assert proc.returncode == 130, stderr
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 3 and lines[2].startswith("locmap: interrupted: 0 of 1 borough finished"), stderr
-    assert "Traceback" not in stderr + stdout
-    _gone, alive = psutil.wait_procs(family, timeout=30)
-    assert alive == [], f"processes left behind: {alive}"
+    assert_stopped_in_one_line(proc, stdout, stderr, family)
     assert pd.read_csv(out / STATUS_FILE, keep_default_na=False)["status"].tolist() == ["interrupted"]
     assert not (out / "boroughs" / "croydon" / "done.json").exists()
     leftovers = [p for p in (out / "boroughs" / "croydon").rglob(".*") if p.is_file()]

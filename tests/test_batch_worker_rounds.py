@@ -67,31 +67,26 @@ def test_each_round_runs_on_fresh_worker_processes(settings, tmp_path, london_ba
     assert list(status["worker_borough_n"]) == [1, 1]
 
 
+def _task(folder_root, slug: str, seconds: float | None) -> BoroughTask:
+    """A borough task with new inputs; ``seconds``: its last run's time (a done.json of old inputs)."""
+    folder = folder_root / slug
+    if seconds is not None:
+        cache.write_done(folder, {"input_hash": "old", "seconds": seconds})
+    return BoroughTask(region="london", lad_cd=slug, lad_nm=slug, area=f"london:{slug}", out_dir=folder,
+                       settings=Settings(), options=RunOptions(), input_hash="new")
+
+
 def test_boroughs_with_a_known_time_are_submitted_longest_first_after_the_unknown_ones(tmp_path):
     """A rerun with other inputs: each borough's last time (its done.json) orders the submission,
     so the longest does not start last while the other worker waits."""
-    def task(slug: str, seconds: float | None) -> BoroughTask:
-        folder = tmp_path / slug
-        if seconds is not None:
-            cache.write_done(folder, {"input_hash": "old", "seconds": seconds})
-        return BoroughTask(region="london", lad_cd=slug, lad_nm=slug, area=f"london:{slug}", out_dir=folder,
-                           settings=Settings(), options=RunOptions(), input_hash="new")
-
-    tasks = [task("a", 11.0), task("b", None), task("c", 17.5), task("d", 12.0), task("e", None)]
+    tasks = [_task(tmp_path, *a) for a in [("a", 11.0), ("b", None), ("c", 17.5), ("d", 12.0), ("e", None)]]
     assert [t.lad_cd for t in longest_first(tasks)] == ["b", "e", "c", "d", "a"]
 
 
 def test_boroughs_without_a_known_time_are_submitted_largest_first_by_their_homes(tmp_path):
     """A first batch into a new folder: no borough has a time, so the sizes the first warm worker counts
     (residential postcodes) order them, one without a size first; boroughs with a time follow, longest first."""
-    def task(slug: str, seconds: float | None) -> BoroughTask:
-        folder = tmp_path / slug
-        if seconds is not None:
-            cache.write_done(folder, {"input_hash": "old", "seconds": seconds})
-        return BoroughTask(region="london", lad_cd=slug, lad_nm=slug, area=f"london:{slug}", out_dir=folder,
-                           settings=Settings(), options=RunOptions(), input_hash="new")
-
-    tasks = [task("a", 11.0), task("b", None), task("c", 17.5), task("d", None), task("e", None), task("f", None)]
+    tasks = [_task(tmp_path, *a) for a in [("a", 11.0), ("b", None), ("c", 17.5), ("d", None), ("e", None), ("f", None)]]
     sizes = {"a": 99_999, "b": 1_355, "d": 12_299, "e": 6_434}
     assert [t.lad_cd for t in by_size(tasks, sizes)] == ["f", "d", "e", "b", "c", "a"]
 
