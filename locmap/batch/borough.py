@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import distributed
-import pandas as pd
 import psutil
 from tqdm import tqdm
 
@@ -32,7 +31,7 @@ from locmap.api import RunOptions
 from locmap.batch import cache, forked
 from locmap.batch.summary import borough_summary
 from locmap.data import area as area_cache
-from locmap.data.homes import load_postcodes
+from locmap.data.homes import large_user, load_postcodes
 from locmap._text import terminal_safe_message as shown
 from locmap.errors import LocmapError
 from locmap.settings import Settings
@@ -427,7 +426,7 @@ def _postcodes_per_borough(pack: Any, settings: Settings) -> dict[str, int]:
     postcodes = load_postcodes(pack, settings.resolve_data_root())
     if "lad_cd" not in postcodes:
         return {}
-    homes = postcodes[postcodes.get("usertype", pd.Series(0, index=postcodes.index)).fillna(0) != 1]
+    homes = postcodes[~large_user(postcodes)]
     return {str(k): int(v) for k, v in homes.groupby("lad_cd").size().items()}
 
 

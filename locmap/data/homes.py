@@ -82,6 +82,12 @@ def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa
     return out
 
 
+def large_user(postcodes: pd.DataFrame) -> pd.Series:
+    """Whether each postcode is a large-user postcode (``usertype`` 1: a business or institution
+    receiving much mail, no homes); a table without ``usertype`` has none."""
+    return postcodes.get("usertype", pd.Series(0, index=postcodes.index)).fillna(0) == 1
+
+
 def build_homes(postcodes: pd.DataFrame, lsoa_pop: gpd.GeoDataFrame, lad_cd: str, max_stacked: int = 3,
                 crs: str = "EPSG:27700") -> tuple[gpd.GeoDataFrame, dict]:
     """Place each LSOA's population at its residential postcodes.
@@ -101,7 +107,7 @@ def build_homes(postcodes: pd.DataFrame, lsoa_pop: gpd.GeoDataFrame, lad_cd: str
     """
     pc = postcodes[postcodes["lsoa21cd"].isin(lsoa_pop["lsoa21cd"])].copy()
     n_all = len(pc)
-    excl_large = pc.get("usertype", pd.Series(0, index=pc.index)).fillna(0) == 1
+    excl_large = large_user(pc)
     excl_stack = pc.get("n_at_same_point", pd.Series(1, index=pc.index)).fillna(1) > max_stacked
     res = pc[~excl_large & ~excl_stack]
     report = {"postcodes_in_area": n_all, "excluded_large_user": int(excl_large.sum()),
@@ -147,7 +153,7 @@ def build_neighbour_homes(postcodes: pd.DataFrame, lsoa11_pop: pd.DataFrame, out
     Returns homes (``home_id`` prefixed ``N``, ``postcode, lsoa11cd, lad_cd`` + bands) and a report.
     """
     pc = postcodes[postcodes["lsoa11cd"].isin(lsoa11_pop["lsoa11cd"])].copy()
-    large = pc.get("usertype", pd.Series(0, index=pc.index)).fillna(0) == 1
+    large = large_user(pc)
     stacked = pc.get("n_at_same_point", pd.Series(1, index=pc.index)).fillna(1) > max_stacked
     res = pc[~large & ~stacked]
     n_per = res.groupby("lsoa11cd")["postcode"].transform("size")
