@@ -226,3 +226,19 @@ def test_geopackage_and_pdf_exports_are_byte_identical_when_written_again(tmp_pa
     fixed = without_dates(pdf)
     assert len(fixed) == len(pdf) and b"2026" not in fixed
     assert b"/CreationDate (D:20000101000000+00'00')" in fixed
+
+
+def test_two_prints_whose_structure_node_ids_shifted_give_the_same_bytes():
+    """Seen in CI: two runs' decision_pack.pdf differed only in Chromium's tagged-PDF ids
+    (node00000129 in one, node00000130 in the other)."""
+    from locmap.report.pdf import without_dates  # noqa: PLC0415 - as the dates test above
+
+    def printed(first: int) -> bytes:
+        ids = [first + 7, first, first + 3]
+        body = b"".join(b"<</S /TH /ID (node%08d)>>\n" % i for i in ids)
+        tree = b"/IDTree <</Names [" + b" ".join(b"(node%08d) 1 0 R" % i for i in sorted(ids)) + b"]>>\n"
+        return b"%PDF-1.4\n" + body + tree + b"/CreationDate (D:20261207170512+00'00')\n"
+    one, other = without_dates(printed(129)), without_dates(printed(130))
+    assert one == other and len(one) == len(printed(129))
+    assert b"(node00000003)" in one and b"(node00000129)" not in one
+    assert b"/IDTree <</Names [(node00000001) 1 0 R (node00000002) 1 0 R (node00000003) 1 0 R]>>" in one

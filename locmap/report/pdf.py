@@ -77,4 +77,15 @@ def without_dates(pdf: bytes) -> bytes:
         head = text[: text.index(b"D:") + 2]
         tail = re.sub(rb"[0-9]", b"0", text[len(head) + 14:])
         return head + b"20000101000000" + tail
-    return _PDF_DATE.sub(zero, pdf)
+    return _renumbered_nodes(_PDF_DATE.sub(zero, pdf))
+
+
+_NODE_ID = re.compile(rb"\(node([0-9]{8})\)")
+
+
+def _renumbered_nodes(pdf: bytes) -> bytes:
+    """Chromium's tagged-PDF structure ids ``(node00000129)`` number the page's DOM nodes, which
+    shift from one print of the same page to the next; each is replaced by its rank among them
+    (same width, so offsets stay valid; same order, so the structure's id tree stays sorted)."""
+    ranks = {n: b"%08d" % i for i, n in enumerate(sorted(set(_NODE_ID.findall(pdf))), start=1)}
+    return _NODE_ID.sub(lambda m: b"(node" + ranks[m.group(1)] + b")", pdf)
