@@ -14,6 +14,10 @@ k best of any node behind x (the k sources of x reach it more cheaply through x)
 expanding it loses nothing.  The work is about k x one multi-source Dijkstra, instead of one
 Dijkstra per source.
 
+The search is fastest on a graph whose nearby nodes have nearby numbers (the labels and edges
+it touches at one time then share cache lines): :func:`z_order` and :func:`renumbered` give
+``StreetRouter`` such a copy (:class:`SearchGraph`); the labels do not depend on the numbering.
+
 numba compiles the kernel on first use and caches the machine code on disk (``cache=True``).
 numba itself is imported on the first search (:func:`_compile`), not with this module: a run
 with the estimated router (no street network) never pays its import.
