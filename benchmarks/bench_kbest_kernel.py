@@ -13,9 +13,14 @@ name: numba's on-disk cache (``cache=True``) is keyed by the source file, so loa
 ``_kbest.py`` under another module name would write cache entries into that tree that its own
 imports then fail to load (``No module named '<dynamic>'``).
 
+``--orders given z random`` also runs every version on the graph renumbered along a Z-order
+curve (what ``StreetRouter`` searches since stop 34: :func:`locmap.distance._kbest.z_order`) and
+in a random order (like an OSM extract's node ids); labels are compared node for node, and the
+scipy k=1 floor (``dijkstra(min_only=True)``) is timed on each order in the same rounds.
+
 Usage::
 
-    python benchmarks/bench_kbest_kernel.py [--k 3] [--rounds 15] FILE [FILE ...]
+    python benchmarks/bench_kbest_kernel.py [--k 3] [--rounds 15] [--orders given z] FILE [FILE ...]
     # e.g. main's kernel against this tree's:
     python benchmarks/bench_kbest_kernel.py /work/main/locmap/distance/_kbest.py locmap/distance/_kbest.py
 """
@@ -30,16 +35,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
 
 if __package__ is None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from locmap.distance._kbest import renumbered, z_order  # noqa: E402
 from locmap.distance.network import network_from_edges, synthetic_street_tables  # noqa: E402
 
 
-def inputs(side: int = 316) -> tuple:
-    """``(csr arrays, [(source nodes, source costs) per type], wanted nodes)`` as
-    ``StreetRouter._search`` passes them for ``bench_kbest.py``'s graph and points."""
+def inputs(side: int = 316, order: str = "given") -> tuple:
+    """``(csr arrays, [(source nodes, source costs) per type], wanted nodes, rank)`` as
+    ``StreetRouter._search`` passes them for ``bench_kbest.py``'s graph and points, the nodes
+    numbered in the ``order`` asked for (``rank[node]`` = its number)."""
     e, n = synthetic_street_tables(side, side, spacing_m=35.0, p_delete=0.15, p_diagonal=0.3,
                                    jitter_m=8.0, seed=2025)
     net = network_from_edges(e, n, "walk", source=f"synthetic {side}x{side}")
@@ -52,7 +61,13 @@ def inputs(side: int = 316) -> tuple:
         tn, td = net.snap(xy, 300.0)
         sources.append((tn.astype(np.int64), td.astype(float)))
     wanted = np.unique(net.snap(origins, 300.0)[0]).astype(np.int64)
-    return net.reversed_arrays(), sources, wanted
+    if order == "given":
+        return net.reversed_arrays(), sources, wanted, np.arange(net.n_nodes)
+    perm = (z_order(net.x, net.y) if order == "z"
+            else np.random.default_rng(1).permutation(net.n_nodes))
+    g = renumbered(*net.reversed_arrays(), perm)
+    return ((g.indptr, g.indices, g.cost, g.length), [(g.rank[tn], td) for tn, td in sources],
+            np.unique(g.rank[wanted]), g.rank)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="+", type=Path, help="versions of _kbest.py; the first is the reference")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--orders", nargs="+", default=["given"], choices=("given", "z", "random"),
+                    help="node numberings to run every version on (default: the graph's own)")
     args = ap.parse_args(argv)
-    (indptr, indices, cost, length), sources, wanted = inputs()
+    graphs = {o: inputs(order=o) for o in args.orders}
+    wanted0 = np.argsort(graphs[args.orders[0]][3])[graphs[args.orders[0]][2]]  # in the graph's own numbers
     with tempfile.TemporaryDirectory(prefix="kbest-kernels-") as tmp:
         sys.path.insert(0, tmp)
         mods = {}
@@ -70,23 +88,42 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(f, Path(tmp) / f"{name}.py")
             mods[f"{i}:{f}"] = importlib.import_module(name)
 
-        def run(m):
+        def run(m, order):
+            (indptr, indices, cost, length), sources, wanted, _ = graphs[order]
             return [m.k_nearest_sources(indptr, indices, cost, length, tn, td, td, args.k, np.inf, wanted, False)
                     for tn, td in sources]
 
-        ref = run(next(iter(mods.values())))
+        def floor(order):
+            (indptr, indices, cost, length), sources, _, _ = graphs[order]
+            R = sp.csr_matrix((cost, indices, indptr), shape=(indptr.size - 1,) * 2)
+            return [dijkstra(R, indices=np.unique(tn), min_only=True) for tn, _ in sources]
+
+        def labels(m, order):  # the wanted nodes' labels, in the first order's node numbers
+            rows = graphs[order][3][wanted0]
+            return [[a[rows] for a in out] for out in run(m, order)]
+
+        ref = labels(next(iter(mods.values())), args.orders[0])
+        fns = {}
         for label, m in mods.items():  # compiles each version, and checks it gives the same labels
-            if not all(np.array_equal(a, b) for x, y in zip(ref, run(m)) for a, b in zip(x, y)):
-                raise SystemExit(f"{label}: labels differ from the first version's")
-        best = dict.fromkeys(mods, np.inf)
+            for order in args.orders:
+                if not all(np.array_equal(a, b) for x, y in zip(ref, labels(m, order)) for a, b in zip(x, y)):
+                    raise SystemExit(f"{label} ({order} order): labels differ from the first version's")
+                fns[f"{label} [{order}]"] = (lambda m=m, order=order: run(m, order))
+        for order in args.orders:
+            fns[f"scipy floor k=1 [{order}]"] = (lambda order=order: floor(order))
+        secs: dict[str, list[float]] = {key: [] for key in fns}
         for _ in range(args.rounds):
-            for label, m in mods.items():
+            for key, fn in fns.items():
                 t = time.process_time()
-                run(m)
-                best[label] = min(best[label], time.process_time() - t)
-    first = next(iter(best.values()))
-    for label, b in best.items():
-        print(f"k={args.k} {label}: best CPU {b:.4f} s over {args.rounds} rounds ({b / first:.3f} of the first)")
+                fn()
+                secs[key].append(time.process_time() - t)
+    first = np.array(next(iter(secs.values())))
+    floor0 = np.array(secs[f"scipy floor k=1 [{args.orders[0]}]"])
+    for key, ts in secs.items():
+        ts = np.array(ts)
+        print(f"k={args.k} {key}: best CPU {ts.min():.4f} s over {args.rounds} rounds ({ts.min() / first.min():.3f} "
+              f"of the first; median per round {np.median(ts / first):.3f}; / floor [{args.orders[0]}] "
+              f"{ts.min() / floor0.min():.2f}x)")
     return 0
 
 

@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from locmap._progress import progress
-from locmap.distance._kbest import MAX_K, k_nearest_sources
+from locmap.distance._kbest import MAX_K, SearchGraph, k_nearest_sources, renumbered, z_order
 from locmap.distance.calibration import Calibration, calibrate
 from locmap.distance.model import london_model
 from locmap.distance.network import (
@@ -335,7 +335,9 @@ class StreetRouter:
     per node) from all targets on the **reversed** graph, so the cost found for a node is the
     directed cost node -> target.  Each target starts at its own snap distance, so the target
     snap is part of the minimisation; ties are broken by the lower target index.  It stops as
-    soon as every origin node holds its k labels.
+    soon as every origin node holds its k labels.  The search runs on a copy of the reversed
+    graph with the nodes renumbered along a Z-order curve (:meth:`search_graph`, made once per
+    router): the same labels, fewer cache misses.
 
     :meth:`matrix` computes the exact node-to-node table with one scipy Dijkstra per node of
     the smaller side (in batches of ``chunk_size``, with ``limit=max_m``).
@@ -354,6 +356,7 @@ class StreetRouter:
         self.chunk_size = int(chunk_size)
         self.unreachable_report: UnreachableReport | None = None
         self._located: dict[str, tuple] = {}
+        self._search_graph: SearchGraph | None = None
         #: node rows / snap distances (metres) of the last call (-1 / NaN when unusable)
         self.last_origin_nodes = np.zeros(0, dtype=np.int64)
         self.last_origin_snap_m = np.zeros(0)
@@ -568,20 +571,29 @@ class StreetRouter:
         r = self.nearest_routes(origins_xy, targets_xy, k, max_m)
         return r.cost_m, r.idx
 
+    def search_graph(self) -> SearchGraph:
+        """The reversed graph the k-nearest searches run on, its nodes renumbered along a Z-order
+        curve of their coordinates (:class:`~locmap.distance._kbest.SearchGraph`: the same
+        labels, fewer cache misses); made on the first search and kept."""
+        if self._search_graph is None:
+            net = self.network
+            self._search_graph = renumbered(*net.reversed_arrays(), z_order(net.x, net.y))
+        return self._search_graph
+
     def _search(self, on: np.ndarray, od: np.ndarray, tn: np.ndarray, td: np.ndarray, k: int,
                 max_m: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Labels of the origin nodes from one k-nearest-sources search; totals add ``od``."""
         if k > MAX_K:
             raise ValueError(f"k must be at most {MAX_K} (got {k})")
-        indptr, indices, cost, length = self.network.reversed_arrays()
+        g = self.search_graph()
         limit = np.inf if max_m is None else float(max_m)
         lab_c, lab_l, lab_s = k_nearest_sources(
-            indptr, indices, cost, length, tn.astype(np.int64), td.astype(float),
-            td.astype(float), int(k), limit, np.unique(on).astype(np.int64),
-            self.network.penalised)
-        c = od[:, None] + lab_c[on]
-        d = od[:, None] + lab_l[on]
-        s = lab_s[on].astype(np.int64)
+            g.indptr, g.indices, g.cost, g.length, g.rank[tn], td.astype(float),
+            td.astype(float), int(k), limit, np.unique(g.rank[on]), self.network.penalised)
+        rows = g.rank[on]
+        c = od[:, None] + lab_c[rows]
+        d = od[:, None] + lab_l[rows]
+        s = lab_s[rows].astype(np.int64)
         bad = (s < 0) | ~np.isfinite(c)
         if max_m is not None:
             bad |= c > max_m
