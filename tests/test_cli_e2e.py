@@ -81,12 +81,11 @@ def test_run_writes_every_step_into_the_folder_named_relative_to_the_working_dir
     assert lead in (out / "report" / "decision_pack.html").read_text()
 
 
-def test_run_honours_thresholds_and_k_nearest(tmp_path, locmap_here):
-    """Non-default thresholds and k reach every table that carries them (maps and report left out:
-    they carry neither; the whole job's files are checked above)."""
-    locmap_here("run", "--area", "ealing", "--out", "job", "--minutes", "8", "12", "16", "--k-nearest", "2",
-                "--schemes", "towns,pcns", "--no-maps", "--no-report", cwd=tmp_path)
-    out = tmp_path / "job"
+def test_run_honours_thresholds_and_k_nearest(light_cli_run):
+    """``locmap run --minutes 8 12 16 --k-nearest 2``: the thresholds and k reach every table that carries
+    them.  The session's shared light run (tests/conftest.py ``light_cli_run``: towns only; no maps or
+    report, which carry neither; the whole job's files are checked above)."""
+    out = light_cli_run
     cov = pd.read_csv(out / "access" / "coverage.csv")
     assert sorted(cov["threshold_minutes"].unique()) == [8.0, 12.0, 16.0]
     nearest = pd.read_csv(out / "access" / "nearest.csv")
