@@ -31,6 +31,9 @@ import pyogrio
 from pandas.api.types import infer_dtype, is_object_dtype, is_string_dtype
 
 from locmap.errors import LocmapError, OutputError
+from locmap.pathcheck import REMEDY_PERMISSION as _REMEDY_PERMISSION
+from locmap.pathcheck import check_output_file as _check_output_path
+from locmap.pathcheck import check_output_path  # noqa: F401 - this module's name for it since its start
 
 #: Attribution carried into every map and export (from ../shared/data/*/SOURCES.md).
 ATTRIBUTION_OGL = (
@@ -89,50 +92,6 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
-def _check_output_path(path: Path) -> None:
-    """Refuse, before writing anything, a folder at ``path`` or a file where a parent folder must be."""
-    if path.is_dir():
-        raise OutputError(path, "is a folder; a file name is expected here",
-                          remedy=f"give a file name, e.g. {path / ('output' + (path.suffix or '.csv'))}, "
-                                 "or rename the folder.", errno=errno.EISDIR)
-    _check_folder_path(path.parent, path)
-
-
-def _check_folder_path(folder: Path, shown: Path) -> Path:
-    """The first existing folder at or above ``folder``; an :class:`OutputError` about ``shown``
-    when a file stands where a folder must be."""
-    for d in (folder, *folder.parents):
-        if d.exists():
-            if not d.is_dir():
-                raise OutputError(shown, f"cannot create the folder {folder}: {d} is a file",
-                                  remedy=f"choose another output folder, or move or rename the file {d}.",
-                                  errno=errno.ENOTDIR)
-            return d
-    return folder
-
-
-def check_output_path(path: str | os.PathLike, folder: bool = False) -> Path:
-    """Check, before any work, that an output file (or with ``folder``, an output folder) can
-    be written; return it as a Path or raise :class:`~locmap.errors.OutputError` naming it.
-
-    Refused: a folder where a file is expected (or a file where a folder is expected), a file
-    in the way of a folder to create, and a first existing folder this user cannot write in.
-    Nothing is created.  Commands call this on ``--out``/``--rejects`` so a long run does not
-    fail at its last step; the writers check again (the disk may fill meanwhile).
-    """
-    path = Path(path)
-    if folder and path.exists() and not path.is_dir():
-        raise OutputError(path, "is a file; a folder is expected here",
-                          remedy="give a folder name, or move or rename the file.", errno=errno.ENOTDIR)
-    if not folder:
-        _check_output_path(path)
-    existing = _check_folder_path(path if folder else path.parent, path)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(path, f"permission denied: you cannot write in the folder {existing}",
-                          remedy=_REMEDY_PERMISSION, errno=errno.EACCES)
-    return path
-
-
 def _missing_folders(folder: Path) -> list[Path]:
     """Folders from ``folder`` upwards that do not exist yet (deepest first)."""
     missing = []
@@ -149,10 +108,6 @@ def _remove_empty(folders: list[Path]) -> None:
             d.rmdir()
         except OSError:
             return
-
-
-_REMEDY_PERMISSION = ("choose an output folder you can write to (e.g. in your home folder), or ask "
-                      "for write access to that folder.")
 
 
 def _output_error(exc: OSError, path: Path) -> OutputError:

@@ -93,6 +93,37 @@ def ealing_job(settings, ealing, tmp_path_factory) -> EalingJob:
     return EalingJob(**_once_per_session(tmp_path_factory, "ealing_job", make))
 
 
+#: Options of the shared light ``locmap run`` (``light_cli_run``): one scheme, no maps, sheet or report,
+#: and non-default thresholds and k (tests/test_cli_e2e.py checks they reach every table)
+LIGHT_CLI_RUN = ("--schemes", "towns", "--no-maps", "--no-report", "--minutes", "8", "12", "16", "--k-nearest", "2")
+
+
+@pytest.fixture(scope="session")
+def light_cli_run(tmp_path_factory) -> Path:
+    """``locmap run --area ealing`` with :data:`LIGHT_CLI_RUN`, through ``locmap.cli.main`` in this
+    process, into a batch borough's folder that held only the batch's own log.txt/error.txt (a borough
+    that failed), run ONCE per test session and shared (as ``ealing_job``): test_run_folder reads its
+    run.json and checks the folder was not refused as foreign, test_cli_e2e checks that the thresholds
+    and k reached every table.  The run folder; READ ONLY."""
+    import contextlib
+    import io
+
+    from locmap.cli import main
+
+    def make(folder: Path) -> str:
+        out = folder / "boroughs" / "ealing"
+        out.mkdir(parents=True)
+        (out / "log.txt").write_text("FAILED: ...\n")
+        (out / "error.txt").write_text("Traceback ...\n")
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            rc = main(["run", "--area", "ealing", "--out", str(out), *LIGHT_CLI_RUN])
+        assert rc == 0, said.getvalue()[-2000:]
+        return str(out)
+
+    return Path(_once_per_session(tmp_path_factory, "light_cli_run", make))
+
+
 #: The real three-borough London batch (``london_batch3``), in the region's order of its results.
 LONDON3 = ("kensington-and-chelsea", "city-of-london", "hammersmith-and-fulham")
 

@@ -55,16 +55,17 @@ def locmap_here(capsys, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def run_out(tmp_path_factory):
-    """One ``locmap run`` on Ealing with non-default thresholds and k (shared by the checks below)."""
+def cli_run(tmp_path_factory):
+    """``locmap run --area ealing --out ealing`` (the whole default job, maps, sheet and report) in a
+    process of its own, in a temporary working folder: the command's own terminal output and folder,
+    and the second run of the reproducibility check (shared by the tests below)."""
     cwd = tmp_path_factory.mktemp("run")
-    proc = locmap("run", "--area", "ealing", "--out", "job", "--minutes", "8", "12", "16",
-                  "--k-nearest", "2", "--schemes", "towns,pcns", cwd=cwd)
-    return cwd / "job", proc
+    proc = locmap("run", "--area", "ealing", "--out", "ealing", cwd=cwd)
+    return cwd / "ealing", proc
 
 
-def test_run_writes_every_step_into_the_folder_named_relative_to_the_working_directory(run_out):
-    out, proc = run_out
+def test_run_writes_every_step_into_the_folder_named_relative_to_the_working_directory(cli_run):
+    out, proc = cli_run
     for rel in ("rejects.csv", "access/nearest.csv", "access/nearest.parquet", "access/coverage.csv",
                 "access/gaps.gpkg", "access/README.txt", "localities/ranking_towns.csv",
                 "localities/sensitivity_pcns.csv", "localities/localities_run.json", "maps/ealing.html",
@@ -74,14 +75,17 @@ def test_run_writes_every_step_into_the_folder_named_relative_to_the_working_dir
     runner_up = proc.stdout.split("runner-up ")[1].split()[0]
     assert "rule: Among the localities whose base-weight score" in proc.stdout
     assert (out / "sheets" / f"{lead}.pdf").is_file()
-    for name in (lead, runner_up):
-        assert (out / "sites" / f"sites_summary_{name}_p2_12min.csv").is_file()
+    for name in (lead, runner_up):  # the hub sites at the middle threshold (15 of 10 15 20)
+        assert (out / "sites" / f"sites_summary_{name}_p2_15min.csv").is_file()
     assert (out / "report" / "decision_pack.html").is_file()
     assert lead in (out / "report" / "decision_pack.html").read_text()
 
 
-def test_run_honours_thresholds_and_k_nearest(run_out):
-    out, _ = run_out
+def test_run_honours_thresholds_and_k_nearest(light_cli_run):
+    """``locmap run --minutes 8 12 16 --k-nearest 2``: the thresholds and k reach every table that carries
+    them.  The session's shared light run (tests/conftest.py ``light_cli_run``: towns only; no maps or
+    report, which carry neither; the whole job's files are checked above)."""
+    out = light_cli_run
     cov = pd.read_csv(out / "access" / "coverage.csv")
     assert sorted(cov["threshold_minutes"].unique()) == [8.0, 12.0, 16.0]
     nearest = pd.read_csv(out / "access" / "nearest.csv")
@@ -92,8 +96,8 @@ def test_run_honours_thresholds_and_k_nearest(run_out):
     assert set(sites["minutes"]) == {12.0}
 
 
-def test_run_computes_access_once(run_out):
-    out, _ = run_out
+def test_run_computes_access_once(cli_run):
+    out, _ = cli_run
     steps = pd.read_csv(out / "timings.csv")["step"].tolist()
     assert steps.count("access") == 1
     assert steps[:3] == ["load", "check", "access"] and "map-offline" in steps
@@ -162,6 +166,7 @@ def test_help_is_plain_text(command, tmp_path):
 
 
 def test_errors_are_one_line_with_exit_code_2_for_bad_input(tmp_path):
+    """In a process of its own: nothing else (a library's warning, a traceback) on stderr."""
     proc = locmap("sites", "--area", "ealing", "--locality", "Atlantis", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert proc.stderr.startswith("locmap: error: locality 'Atlantis'") and "Traceback" not in proc.stderr
@@ -172,15 +177,60 @@ def test_errors_are_one_line_with_exit_code_2_for_bad_input(tmp_path):
 
 
 def test_failed_run_leaves_no_output_folder(tmp_path):
-    bad = tmp_path / "services.csv"
-    bad.write_bytes(b"\x00\x01\x02PK\x03\x04 not text")
-    proc = locmap("run", "--area", "ealing", "--services", "services.csv", "--out", "never", cwd=tmp_path,
+    """A run that fails while it loads (after its folder was made): the folder is removed.  The file is
+    not a workbook, which only its reader finds out (the checks before any work pass it)."""
+    bad = tmp_path / "services.xlsx"
+    bad.write_bytes(b"\x00\x01\x02 not a workbook")
+    proc = locmap("run", "--area", "ealing", "--services", "services.xlsx", "--out", "never", cwd=tmp_path,
                   check=False)
     assert proc.returncode == 2, proc.stderr
     before, _, error = proc.stderr.partition("locmap: error:")
-    assert error and "services.csv" in error and "Traceback" not in proc.stderr
+    assert error and "services.xlsx" in error and "Traceback" not in proc.stderr
+    assert "== load" in before  # it failed in the job, not in the checks before it
     assert all(line.startswith("== ") for line in before.splitlines())  # only the steps' progress lines
     assert not (tmp_path / "never").exists()
+
+
+#: Bad input a command refuses before it imports the library (locmap.pathcheck): (argv, exit code, words)
+BAD_INPUT_BEFORE_ANY_IMPORT = [
+    (["run", "--services", "nosuch.csv", "--out", "job"], 2, "nosuch.csv: file not found"),
+    (["run", "--services", "services.csv", "--out", "job"], 2, "services.csv: not a text file: it looks like a PNG"),
+    (["check", "--services", "afolder"], 2, "afolder: is a folder, not a file"),
+    (["check", "--rejects", "afolder"], 1, "afolder: is a folder; a file name is expected"),
+    (["access", "--no-progress", "--out", "afile"], 1, "afile: is a file; a folder is expected"),
+    (["run", "--network", "nosuch.osm.pbf", "--out", "job"], 2, "nosuch.osm.pbf: street-network file not found"),
+    (["run", "--speed-kmh", "0", "--out", "job"], 2, "walk_speed_kmh must be > 0"),
+    (["map", "--layers", "need,nosuch"], 2, "unknown layer(s) nosuch"),
+]
+_BEFORE_IMPORT_PROBE = """
+import contextlib, io, json, sys
+from locmap.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(argv)
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & {"numpy", "pandas", "geopandas", "shapely", "pyogrio"})
+    results.append([rc, err.getvalue(), heavy])
+print(json.dumps(results))
+"""
+
+
+def test_bad_paths_and_options_are_refused_before_the_geospatial_stack_is_imported(tmp_path):
+    """A typo costs the user a fraction of a second, not the imports (~1.7 s of CPU): the checks run
+    first; the import graph is measured, not the clock."""
+    (tmp_path / "services.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    (tmp_path / "afolder").mkdir()
+    (tmp_path / "afile").write_text("keep")
+    env = {**os.environ, "LOCMAP_DATA_ROOT": str(_data_root()), "LOCMAP_NO_PROGRESS": "1"}
+    proc = subprocess.run([sys.executable, "-c", _BEFORE_IMPORT_PROBE,
+                           json.dumps([argv for argv, _, _ in BAD_INPUT_BEFORE_ANY_IMPORT])],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for (argv, code, words), (rc, err, heavy) in zip(BAD_INPUT_BEFORE_ANY_IMPORT, json.loads(proc.stdout)):
+        assert (rc, heavy) == (code, []), (argv, err)
+        assert err.startswith("locmap: error: ") and words in err and len(err.splitlines()) == 2, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "afolder", "services.csv"]  # nothing made
 
 
 def test_services_workbook_sheet_is_chosen_by_name_or_position(tmp_path, locmap_here):
@@ -200,14 +250,13 @@ def test_missing_services_file_fails_before_any_work(tmp_path):
     assert "== load" not in proc.stderr and not (tmp_path / "job").exists()
 
 
-def test_run_twice_gives_identical_files(ealing_job, tmp_path):
+def test_run_twice_gives_identical_files(ealing_job, cli_run):
     """Reproducible exports: the same inputs give the same bytes in every file (timings excepted).
-    The first run is the whole default Ealing job run once per test process (tests/conftest.py, a
+    The first run is the whole default Ealing job run once per test session (tests/conftest.py, a
     folder also named ``ealing``: the folder's name is written in the workbook); the second is
-    ``locmap run`` in another process."""
+    ``locmap run`` in another process (``cli_run``)."""
     first = ealing_job.out_dir
-    locmap("run", "--area", "ealing", "--out", "ealing", cwd=tmp_path)
-    second = tmp_path / "ealing"
+    second, _ = cli_run
     names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     differ = [str(n) for n in names if n.name not in ("timings.csv", "run.json")  # times of the run
@@ -215,10 +264,11 @@ def test_run_twice_gives_identical_files(ealing_job, tmp_path):
     assert differ == []
 
 
-def test_empty_data_root_says_so(tmp_path):
+def test_empty_data_root_says_so(tmp_path, capsys, monkeypatch):
     empty = tmp_path / "data"
     empty.mkdir()
-    env = {**os.environ, "LOCMAP_DATA_ROOT": str(empty)}
-    proc = subprocess.run([*LOCMAP, "check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert f"the data folder {empty} is empty; set LOCMAP_DATA_ROOT" in proc.stderr
+    monkeypatch.setenv("LOCMAP_DATA_ROOT", str(empty))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["check"]) == 2
+    assert f"the data folder {empty} is empty; set LOCMAP_DATA_ROOT" in capsys.readouterr().err

@@ -25,8 +25,10 @@ import shapely
 
 import locmap.errors as errors_module
 from locmap import export
+from locmap.cli import main
 from locmap.data.io import check_input_file, read_csv_any
 from locmap.errors import DataFileError, InputFileError, LocmapError, OutputError
+from locmap.pathcheck import check_services_file
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCMAP = ROOT / ".venv" / "bin" / "locmap"
@@ -64,6 +66,17 @@ def _cli(args: list[str], cwd: Path, prefix: list[str] = ()) -> subprocess.Compl
     exe = [str(LOCMAP)] if LOCMAP.exists() else [sys.executable, "-m", "locmap"]
     return subprocess.run([*prefix, *exe, *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=300)
+
+
+def _cli_here(args: list[str], cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """``locmap <args>`` through ``locmap.cli.main`` in this process (where the test is about the
+    message and the files, not the process or its user); exit code, stdout and stderr."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("LOCMAP_NO_PROGRESS", "1")
+    capsys.readouterr()
+    rc = main(args)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["locmap", *args], rc, out, err)
 
 
 def _assert_one_clear_error(r: subprocess.CompletedProcess, path: Path, code: int, *words: str) -> None:
@@ -235,7 +248,7 @@ def test_cli_unreadable_services_file_as_unprivileged_user(shared_dir):
 
 
 @pytest.mark.realdata
-def test_cli_binary_file_and_folder_given_as_services(tmp_path):
+def test_cli_binary_file_and_folder_given_as_services(tmp_path, monkeypatch, capsys):
     png = tmp_path / "services.csv"
     png.write_bytes(PNG)
     r = _cli(["check", "--area", "ealing", "--services", str(png)], tmp_path)
@@ -245,8 +258,29 @@ def test_cli_binary_file_and_folder_given_as_services(tmp_path):
     r = _cli(["check", "--area", "ealing", "--services", str(folder)], tmp_path)
     _assert_one_clear_error(r, folder, 2, "is a folder, not a file")
     # a folder holding services.csv is read as an Open Referral UK CSV package: its bad file is named
-    r = _cli(["check", "--area", "ealing", "--services", str(tmp_path)], tmp_path)
+    # (by the package's reader, inside the load: in this process, the area's other layers already read)
+    r = _cli_here(["check", "--area", "ealing", "--services", str(tmp_path)], tmp_path, monkeypatch, capsys)
     _assert_one_clear_error(r, png, 2, "not a text file", "PNG image")
+
+
+def test_a_services_file_read_as_csv_is_probed_for_text_before_any_work_as_its_reader_reads_it(tmp_path):
+    """The command line's early check refuses what the CSV reader would refuse, with its message, and
+    passes what it reads: UTF-16 text (NUL bytes after a byte-order mark), a workbook by its suffix,
+    a file whose only NUL byte lies beyond the reader's 64 KiB probe."""
+    for content in (b"\x89PNG\r\n\x1a\n" + bytes(40), b"name,service_type\nElm\x00\x00,gp\n"):
+        (tmp_path / "s.csv").write_bytes(content)
+        with pytest.raises(DataFileError) as early:
+            check_services_file(tmp_path / "s.csv")
+        with pytest.raises(DataFileError) as late:
+            read_csv_any(tmp_path / "s.csv")
+        assert str(early.value) == str(late.value) and "not a text file" in str(early.value)
+    passed = {"u16.csv": "name,n\nZoë,1\n".encode("utf-16"), "long.txt": b"name,n\n" + b"a,1\n" * 20_000 + b"\x00",
+              "book.xlsx": b"PK\x03\x04" + bytes(30)}
+    for name, content in passed.items():
+        (tmp_path / name).write_bytes(content)
+        assert check_services_file(tmp_path / name) == tmp_path / name
+    (tmp_path / "s.csv").write_bytes(PNG)  # a sheet chosen for a CSV: its reader's own message, later
+    assert check_services_file(tmp_path / "s.csv", sheet="2") == tmp_path / "s.csv"
 
 
 @pytest.mark.realdata
@@ -261,9 +295,9 @@ def test_cli_output_paths_that_are_a_folder_or_under_a_file(tmp_path):
 
 
 @pytest.mark.realdata
-def test_cli_disk_full_leaves_no_partial_file(tiny_disk, tmp_path):
+def test_cli_disk_full_leaves_no_partial_file(tiny_disk, tmp_path, monkeypatch, capsys):
     target = tiny_disk / "out" / "rejects.csv"  # Ealing's rejects.csv is ~130 KB: it cannot fit
-    r = _cli(["check", "--area", "ealing", "--rejects", str(target)], tmp_path)
+    r = _cli_here(["check", "--area", "ealing", "--rejects", str(target)], tmp_path, monkeypatch, capsys)
     _assert_one_clear_error(r, target, 1, "disk full", "nothing was written")
     assert os.listdir(tiny_disk) == []
 

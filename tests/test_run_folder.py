@@ -41,20 +41,10 @@ def test_a_rerun_with_fewer_outputs_removes_the_stale_files_and_keeps_the_users(
     assert (out / "localities" / "scorecard_towns.csv").read_text() != "old run\n"
 
 
-@pytest.fixture(scope="module")
-def batch_borough_run(tmp_path_factory, settings):
-    """A light run into a batch borough's folder that held only the batch's own log.txt/error.txt (a
-    borough that failed): shared by the run.json checks and the retry check (one run, not two)."""
-    out = tmp_path_factory.mktemp("batch") / "boroughs" / "ealing"
-    out.mkdir(parents=True)
-    (out / "log.txt").write_text("FAILED: ...\n")
-    (out / "error.txt").write_text("Traceback ...\n")
-    api.run_all("ealing", settings, out, LIGHT, say=lambda m: None)
-    return out
-
-
-def test_run_json_records_inputs_with_sizes_and_hashes_and_localities_point_at_it(batch_borough_run):
-    out = batch_borough_run
+def test_run_json_records_inputs_with_sizes_and_hashes_and_localities_point_at_it(light_cli_run):
+    """The session's shared light ``locmap run`` (tests/conftest.py ``light_cli_run``: towns only, no maps
+    or report) into a batch borough's folder."""
+    out = light_cli_run
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["options"]["schemes"] == ["towns"] and manifest["settings"]["walk_speed_kmh"] == 4.0
     assert manifest["code_version"].startswith("locmap ")
@@ -115,9 +105,10 @@ def test_batch_and_region_outputs_are_ignored_by_git():
     assert {"out/", "london/", "london-wide/"} <= set(ignored)
 
 
-def test_a_batch_borough_folder_with_only_the_batch_log_is_not_foreign(batch_borough_run):
-    """A borough that failed leaves log.txt/error.txt (locmap batch's own): its retry must run."""
-    out = batch_borough_run
+def test_a_batch_borough_folder_with_only_the_batch_log_is_not_foreign(light_cli_run):
+    """A borough that failed leaves log.txt/error.txt (locmap batch's own): its retry must run (the
+    session's shared light run went into such a folder, tests/conftest.py ``light_cli_run``)."""
+    out = light_cli_run
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["status"] == "complete" and manifest["other_files_kept"] == []
     assert (out / "log.txt").is_file()

@@ -92,10 +92,10 @@ def load_area(args: argparse.Namespace, settings: Settings | None = None) -> Are
     """The area named by ``--area`` with these settings; says how many rows of ``--services`` were
     rejected and where to see why.  The ``--services`` file and the ``--out``/``--rejects`` paths
     are checked first, so a typo fails in a second, not after the work."""
-    from locmap import api  # at call time: building the parser stays light (docs/decisions.md)
-
     settings = settings or settings_from_args(args)
     check_paths(args, settings)
+    from locmap import api  # after the checks: a bad path fails before the geospatial stack is imported
+
     area = api.load(args.area, settings)
     note = api.user_services_note(area, getattr(args, "rejects", None))
     if note:
@@ -104,14 +104,13 @@ def load_area(args: argparse.Namespace, settings: Settings | None = None) -> Are
 
 
 def check_paths(args: argparse.Namespace, settings: Settings) -> None:
-    """Refuse an unreadable ``--services`` file or an unwritable ``--out``/``--rejects`` before any work."""
-    from locmap.distance.network import check_network_file
-    from locmap.export import check_output_path
+    """Refuse an unreadable ``--services`` file (or one read as CSV that is not text) or an
+    unwritable ``--out``/``--rejects`` before any work, and before the geospatial stack is imported
+    (:mod:`locmap.pathcheck` is standard library only)."""
+    from locmap.pathcheck import check_network_file, check_output_path, check_services_file
 
-    if settings.user_services is not None:
-        from locmap.data import openreferral  # at call time: building the parser stays light
-
-        openreferral.check_input(settings.user_services)  # a file, or an Open Referral UK folder
+    if settings.user_services is not None:  # a file, or an Open Referral UK folder
+        check_services_file(settings.user_services, settings.user_services_sheet)
     if settings.network_file is not None:
         check_network_file(settings.network_file, "--network / Settings.network_file")
     out = getattr(args, "out", None)

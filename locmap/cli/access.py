@@ -60,12 +60,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_access(args: argparse.Namespace) -> int:
     """``locmap access``: parse -> Settings -> api.analyse_access -> write."""
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
     settings = settings_from_args(args)
     log = (lambda msg: None) if args.no_progress else say
     log(f"loading area '{args.area}' ...")
     area = load_area(args, settings)
+    from locmap import api  # after the checks of load_area: bad input fails before the library is imported
+
     res = api.analyse_access(area, settings, service_types=args.types, cell_m=args.cell_m,
                              gap_band=args.gap_band, fca_band=args.fca_band)
     log(f"distances: {res.label}; {len(res.result.wide)} homes, types {res.result.service_types}")

@@ -24,9 +24,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from locmap import api, export  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
     area = load_area(args)
+    from locmap import api, export  # after the checks of load_area: bad input fails before the library is imported
+
     s = api.check_summary(area)
     print(json.dumps(s, indent=2, default=str) if args.json else "\n".join(map(terminal_safe, summary_lines(s))))
     if args.rejects:

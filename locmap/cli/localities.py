@@ -96,12 +96,12 @@ def _floats(text: str | None) -> list[float] | None:
 
 def run_localities(args: argparse.Namespace) -> int:
     """Scorecards, alignment, ranking and sensitivity for each requested scheme."""
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
+    settings = settings_from_args(args)
+    area = load_area(args, settings)
+    from locmap import api  # after the checks of load_area: bad input fails before the library is imported
     from locmap.localities import schemes as lc
     from locmap.localities.ranking import ranking_text
 
-    settings = settings_from_args(args)
-    area = load_area(args, settings)
     access = api.analyse_access(area, settings, fca=False, gap_minutes=args.gap_minutes)
     res = api.analyse_localities(
         area, access, schemes=args.scheme, k_values=args.n_localities, weights=args.weights,
@@ -136,10 +136,10 @@ def _report(res: api.LocalityAnalysis) -> list[str]:
 # ----------------------------------------------------------------------------- sites
 def run_sites(args: argparse.Namespace) -> int:
     """Suggest ``p`` hub sites for one locality (or the whole area)."""
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
     settings = settings_from_args(args)
     area = load_area(args, settings)
+    from locmap import api  # after the checks of load_area: bad input fails before the library is imported
+
     scheme = api.build_schemes(area, args.scheme)[0]
     res = api.hub_sites(area, settings, scheme, args.locality, p=args.p, minutes=args.sites_minutes,
                         band=args.band, candidates=args.candidates, existing=args.existing,

@@ -68,12 +68,12 @@ def parse_layers(text: str) -> tuple[str, ...]:
 
 def run_map(args: argparse.Namespace) -> int:
     """``locmap map``: build and save the HTML map."""
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
     layers = parse_layers(args.layers)
     t0 = time.perf_counter()
     settings = settings_from_args(args)
     area = load_area(args, settings)
+    from locmap import api  # after the checks of load_area: bad input fails before the library is imported
+
     inputs = api.map_layers(area, scheme=args.scheme, layers=layers, gap_minutes=args.gap_minutes)
     path = api.write_map(area, args.out, inputs, layers, title=args.title, offline=args.offline)
     size_mb = Path(path).stat().st_size / 1e6
@@ -84,10 +84,10 @@ def run_map(args: argparse.Namespace) -> int:
 
 def run_sheet(args: argparse.Namespace) -> int:
     """``locmap sheet``: write the locality profile sheet (PNG + PDF)."""
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
     settings = settings_from_args(args)
     area = load_area(args, settings)
+    from locmap import api  # after the checks of load_area: bad input fails before the library is imported
+
     inputs = api.map_layers(area, scheme=args.scheme, layers=("access", "localities"))
     for p in api.write_sheet(area, args.locality, args.out, inputs, scheme=args.scheme,
                              paper=args.paper, dpi=args.dpi):

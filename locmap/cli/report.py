@@ -44,10 +44,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """``locmap report``: parse -> Settings -> api.decision_pack -> print the recommendation."""
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
     settings = settings_from_args(args)
     area = load_area(args, settings)
+    from locmap import api  # after the checks of load_area: bad input fails before the library is imported
+
     res = api.decision_pack(area, settings, Path(args.out), scheme=args.scheme, weights=args.weights,
                             n_draws=args.draws, seed=args.seed, sites_p=args.p, pdf=not args.no_pdf)
     rec = res.recommendation

@@ -68,10 +68,10 @@ def options_from_args(args: argparse.Namespace) -> api.RunOptions:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from locmap import api  # at call time: the parser imports nothing heavy (docs/decisions.md)
-
     settings = settings_from_args(args)
     check_paths(args, settings)
+    from locmap import api  # after the checks: bad input fails before the library is imported
+
     res = api.run_all(args.area, settings, args.out, options_from_args(args), say=say, force=args.force,
                      stored_area=True)  # the parsed area kept in the cache folder while its inputs are unchanged
     rec = res.recommendation

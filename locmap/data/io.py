@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import errno
 import io as _io
 import itertools
 import json
@@ -29,6 +28,8 @@ from pyproj import CRS
 from locmap.data import memo
 from locmap.errors import (CRSError, DataFileError, DuplicateIdError, EmptyLayerError,
                            GeometryError, InputFileError, MissingColumnError)
+from locmap.pathcheck import (BINARY_SIGNATURES, LAYER_SUFFIXES, SHEET_SUFFIXES, UTF16_BOMS,  # noqa: F401 - this
+                              check_input_file, ensure_text)  # module's names for them since its start
 
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
@@ -78,7 +79,7 @@ def parse_csv_any(path: str | Path, dtype=str, delimiter: str | None = None) -> 
     path = Path(path)
     raw = read_input_bytes(path)
     encodings = ENCODINGS
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if raw.startswith(UTF16_BOMS):
         encodings = ("utf-16",) + ENCODINGS
     else:
         ensure_text(raw, path)
@@ -107,45 +108,6 @@ def parse_csv_any(path: str | Path, dtype=str, delimiter: str | None = None) -> 
     raise DataFileError(path, f"cannot decode text: {last_exc}")
 
 
-#: leading bytes of common files that are not CSV text, and what to call them
-BINARY_SIGNATURES = (
-    (b"PK\x03\x04", "a zip file (an Excel .xlsx or OpenDocument .ods workbook, or another zip archive)"),
-    (b"\xd0\xcf\x11\xe0", "an old-style Office file (Excel .xls)"),
-    (b"SQLite format 3\x00", "an SQLite database (e.g. a GeoPackage .gpkg)"),
-    (b"%PDF", "a PDF document"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x1f\x8b", "a gzip-compressed file"),
-)
-_TEXT_PROBE_B = 65_536
-
-
-def check_input_file(path: str | Path) -> Path:
-    """``path`` if it is an existing file this process can read, else :class:`InputFileError`.
-
-    The file is opened (and closed) to find out, so a permission problem is reported here,
-    naming the file, rather than deep inside a reader.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InputFileError(path, "is a folder, not a file",
-                             remedy="give the path of a file inside it (e.g. .../services.csv).",
-                             errno=errno.EISDIR)
-    try:
-        with open(path, "rb"):
-            pass
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found", errno=errno.ENOENT) from None
-    except PermissionError:
-        raise InputFileError(path, "cannot read the file: permission denied",
-                             remedy="make the file readable by you (e.g. `chmod a+r FILE`, or copy it to "
-                                    "your own folder); on Windows, close it in Excel first.",
-                             errno=errno.EACCES) from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read the file: {exc.strerror or exc}", errno=exc.errno) from None
-    return path
-
-
 def read_input_bytes(path: str | Path) -> bytes:
     """The bytes of an input file, or :class:`InputFileError` naming it (see :func:`check_input_file`)."""
     path = check_input_file(path)
@@ -153,23 +115,6 @@ def read_input_bytes(path: str | Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputFileError(path, f"cannot read the file: {exc.strerror or exc}", errno=exc.errno) from None
-
-
-def ensure_text(raw: bytes, path: str | Path) -> None:
-    """Raise :class:`DataFileError` "not a text file" when ``raw`` is a binary file.
-
-    A file is binary when it starts with a known signature (:data:`BINARY_SIGNATURES`:
-    xlsx/zip, xls, GeoPackage/SQLite, PDF, images, gzip) or has a NUL byte in its first
-    64 KiB (text never does, except UTF-16, which is recognised by its byte-order mark).
-    """
-    kind = next((name for sig, name in BINARY_SIGNATURES if raw.startswith(sig)), None)
-    if kind is None and b"\x00" not in raw[:_TEXT_PROBE_B]:
-        return
-    what = f"it looks like {kind}" if kind else "it holds NUL bytes"
-    raise DataFileError(path, f"not a text file: {what}, not CSV text",
-                        remedy="save it as CSV (Excel: File > Save As > 'CSV UTF-8'), or give a "
-                               "workbook, GeoJSON or GeoPackage file its usual extension "
-                               "(.xlsx, .geojson, .gpkg) where locmap reads that format.")
 
 
 #: delimiters :func:`sniff_delimiter` chooses from (the first wins a tie)
@@ -458,10 +403,6 @@ def _read_layer(path: Path, spec, target_crs: str, required: tuple, id_col: str 
 
 
 # ------------------------------------------------------------------ other table formats
-#: file suffixes read as spreadsheets (first sheet unless one is chosen)
-SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
-#: file suffixes read as vector layers (geometry instead of coordinate columns)
-LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".shp")
 #: rows searched for the header row of a spreadsheet (title rows above it are skipped)
 HEADER_SEARCH_ROWS = 10
 

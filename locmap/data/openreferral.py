@@ -34,8 +34,11 @@ from typing import Any
 
 import pandas as pd
 
-from locmap.data.io import TableRead, check_input_file, read_csv_any
+from locmap.data.io import TableRead, read_csv_any
 from locmap.errors import DataFileError, InputFileError
+from locmap.pathcheck import CSV_TABLES, check_input, is_openreferral  # noqa: F401 - this module's names
+from locmap.pathcheck import export_files as _export_files
+from locmap.pathcheck import looks_oruk as _looks_oruk
 
 SCHEMA_DIR = Path(__file__).with_name("oruk_schema")
 #: the shipped mapping of taxonomy terms / service names to locmap service types
@@ -44,48 +47,11 @@ DEFAULT_TYPES_TOML = Path(__file__).with_name("openreferral_types.toml")
 USER_TYPES_NAME = "locmap_service_types.toml"
 #: columns of the table handed to the register (the user-services schema, docs/services.md)
 ROW_COLUMNS = ["service_id", "name", "service_type", "address", "postcode", "lat", "lon", "status"]
-CSV_TABLES = ("services.csv", "service_at_location.csv")
 #: a service with one of these statuses is open; any other status is rejected as "closed"
 OPEN_STATUSES = ("active",)
 #: location types a family can walk to (blank counts as physical)
 PHYSICAL_LOCATION_TYPES = ("physical", "")
 _MAX_VIOLATIONS_SHOWN = 3
-
-
-# ------------------------------------------------------------------ detection
-def is_openreferral(path: str | Path) -> bool:
-    """True when ``path`` is an Open Referral UK export: a folder with ``services.csv`` /
-    ``service_at_location.csv`` or ``.json`` files, or a ``.json`` file holding API responses
-    (not GeoJSON)."""
-    path = Path(path)
-    if path.is_dir():
-        return any((path / name).is_file() for name in CSV_TABLES) or any(path.glob("*.json"))
-    if path.suffix.lower() != ".json" or not path.is_file():
-        return False
-    try:
-        return _looks_oruk(json.loads(path.read_bytes()))
-    except (OSError, ValueError):
-        return False  # unreadable or not JSON: the GeoJSON reader reports it
-
-
-def _looks_oruk(obj) -> bool:
-    if isinstance(obj, list):
-        return bool(obj) and all(isinstance(o, dict) and _looks_oruk(o) for o in obj[:5])
-    if not isinstance(obj, dict) or obj.get("type") in ("FeatureCollection", "Feature"):
-        return False
-    return bool({"contents", "total_items", "service_at_locations", "service", "location"} & obj.keys()) \
-        or {"id", "name", "status"} <= obj.keys()
-
-
-def check_input(path: str | Path) -> Path:
-    """``path`` if it is a readable file or an Open Referral UK export folder, else
-    :class:`~locmap.errors.InputFileError` (the command line's check of ``--services``)."""
-    path = Path(path)
-    if path.is_dir() and is_openreferral(path):
-        for f in _export_files(path):
-            check_input_file(f)
-        return path
-    return check_input_file(path)
 
 
 # ------------------------------------------------------------------ the type mapping
@@ -169,18 +135,6 @@ class Record:
     schema: str
     where: str
     problems: tuple = ()
-
-
-def _natural_key(p: Path) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name.lower())]
-
-
-def _export_files(path: Path) -> list[Path]:
-    if not path.is_dir():
-        return [path]
-    if any((path / name).is_file() for name in CSV_TABLES):
-        return sorted(path.glob("*.csv"), key=_natural_key)
-    return sorted(path.glob("*.json"), key=_natural_key)
 
 
 def _classify(item, where: str, in_list: bool) -> Record:

@@ -35,7 +35,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +61,8 @@ from locmap.distance._osm import (
 )
 from locmap.errors import NetworkError
 from locmap.export import atomic_path
+from locmap.pathcheck import check_network_file
+from locmap.pathcheck import network_error as _network_error
 from locmap.settings import CRS_METRIC, CRS_WEB, Settings
 
 log = logging.getLogger(__name__)
@@ -761,34 +762,6 @@ def network_from_osmnx(
     """Build from an osmnx ``MultiDiGraph`` (``ox.graph_from_*``, ``ox.load_graphml``)."""
     return network_from_tables(tables_from_osmnx(G, source), profile, crs=crs,
                                penalties=penalties, largest_component=largest_component)
-
-
-def _network_error(message: str, remedy: str) -> NetworkError:
-    exc = NetworkError(message)
-    exc.remedy = remedy
-    return exc
-
-
-def check_network_file(path: str | Path, asked_by: str | None = None) -> Path:
-    """Refuse a street-network path that is missing, a folder, unreadable or empty.
-
-    Returns the path.  The message names the path, who asked for it and what to do.
-    """
-    path = Path(path)
-    by = f" (asked for by {asked_by})" if asked_by else ""
-    fix = ("check the path: relative paths start from the folder you ran locmap in (for an "
-           "area pack: from the pack file); or leave the network out to use estimated distances")
-    if not path.exists():
-        raise _network_error(f"{path}: street-network file not found{by}", fix)
-    if path.is_dir():
-        raise _network_error(f"{path}: is a folder, not a street-network file{by}", fix)
-    if not os.access(path, os.R_OK):
-        raise _network_error(f"{path}: street-network file cannot be read (permission denied){by}",
-                             "make the file readable for your user, or name another file")
-    if path.stat().st_size == 0:
-        raise _network_error(f"{path}: street-network file is empty (0 bytes){by}",
-                             "download or export it again (geo/README.md)")
-    return path
 
 
 @dataclass(frozen=True)
