@@ -199,15 +199,18 @@ def _kernel_environment() -> Iterator[None]:
 
 #: Run in a shared kernel before each notebook: an empty namespace, execution counts from 1, no figure,
 #: no record of the warnings shown (a fresh kernel shows a module's warning again), the run's folder
-#: (``{cwd!r}``) as the working directory.
+#: (``{cwd!r}``) as the working directory.  What is left after the reset's collection (modules, their
+#: caches) is moved out of the collector's sight (``gc.freeze``): the next notebook's collections, the
+#: next reset's included, look only at what was made since, not again at the whole imported stack.
 _RESET = ("get_ipython().reset(new_session=True)\n"
-          "import os as _os, sys as _sys, warnings as _warnings\n"
+          "import gc as _gc, os as _os, sys as _sys, warnings as _warnings\n"
+          "_gc.freeze()\n"
           "_sys.modules['matplotlib.pyplot'].close('all') if 'matplotlib.pyplot' in _sys.modules else None\n"
           "_warnings.onceregistry.clear()\n"
           "[vars(_m).get('__warningregistry__', {{}}).clear() for _m in list(_sys.modules.values())"
           " if hasattr(_m, '__dict__')]\n"
           "_os.chdir({cwd!r})\n"
-          "del _os, _sys, _warnings\n")
+          "del _gc, _os, _sys, _warnings\n")
 
 
 @contextlib.contextmanager
