@@ -206,17 +206,24 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
     reuse : bool
         Return a copy of the analysis an earlier ``reuse=True`` call of this process made from the
         same area content, settings, network file and arguments (a notebook's later cells and
-        notebooks run in the same kernel; see :func:`forget_access_analyses`); computed as usual when
-        there is none.  Not with ``router``: a router passed in is always used.
+        notebooks run in the same kernel; see :func:`forget_access_analyses`); with ``gaps=False``, also
+        one kept with gap polygons (without them); computed as usual when there is none.  Not with
+        ``router``: a router passed in is always used.
     """
     settings = settings or area.settings
     minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
-    key = (_access_key(area, settings, (tuple(service_types) if service_types is not None else None,
-                                        minutes, float(cell_m), gap_band, fca, fca_band, gaps))
-           if reuse and router is None else None)
+    args = (tuple(service_types) if service_types is not None else None, minutes, float(cell_m), gap_band, fca,
+            fca_band)
+    key = _access_key(area, settings, (*args, gaps)) if reuse and router is None else None
     if key is not None and key in _ACCESS_KEPT:
         _ACCESS_KEPT.move_to_end(key)
         return _copy_analysis(_ACCESS_KEPT[key])
+    with_gaps = _access_key(area, settings, (*args, True)) if key is not None and not gaps else None
+    if with_gaps is not None and with_gaps in _ACCESS_KEPT:
+        # the same analysis with gap polygons is kept: everything but the polygons is what this call computes
+        found = _ACCESS_KEPT[with_gaps]
+        no_gaps = _no_gap_areas(found.result.wide.crs)
+        return dataclasses.replace(_copy_analysis(found), gap_areas_all=no_gaps, gap_areas=no_gaps)
     router = router or acc.default_router_for(area, settings)
     res = acc.compute_access(area, settings, router=router, service_types=service_types)
     found = access_from(area, res, router, settings, gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band,
@@ -254,6 +261,11 @@ def _access_key(area: AreaData, settings: Settings, arguments: tuple) -> str | N
     return hashlib.sha256(content).hexdigest()
 
 
+def _no_gap_areas(crs: Any) -> gpd.GeoDataFrame:
+    """The gap areas of an analysis made with ``gaps=False``: none."""
+    return gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=crs)
+
+
 def _copy_analysis(found: AccessAnalysis) -> AccessAnalysis:
     """A copy whose tables can be changed without changing ``found`` (the router is shared, not copied)."""
     return copy.deepcopy(found, {id(found.router): found.router})
@@ -276,7 +288,7 @@ def access_from(area: AreaData, res: acc.AccessResult, router: Any, settings: Se
     cov = acc.coverage(res.wide, levels, thresholds, res.service_types, settings=settings)
     gaps_all = (all_gap_polygons(res.wide, res.service_types, thresholds, cell_m=cell_m, band=gap_band,
                                  progress=settings.progress) if gaps
-                else gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=res.wide.crs))
+                else _no_gap_areas(res.wide.crs))
     shares = crossborder_shares(area, res, router=router)
     summaries = {lvl: gap_summary(cov, lvl) for lvl in levels}
     fca_h, fca_s, fca_a = _fca_tables(area, res, router, settings, levels, fca_band) if fca else (

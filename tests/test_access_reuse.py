@@ -76,3 +76,12 @@ def test_changed_area_settings_or_arguments_are_measured_not_reused(ealing, sett
     assert other.router is not after.router and other.gap_minutes == 10.0
     # and the unchanged call still gets the kept one
     assert api.analyse_access(area, settings, TYPES, fca=False, gaps=False, reuse=True).router is after.router
+
+
+def test_an_analysis_without_gap_polygons_is_the_kept_one_without_them(ealing, settings, kept_cleared):
+    """``gaps=False`` after the same call with gap polygons (notebook 07 after 03): the kept analysis without
+    its polygons, equal to one computed without them."""
+    kept = api.analyse_access(ealing, settings, TYPES, fca=False, reuse=True)
+    bare = api.analyse_access(ealing, settings, TYPES, fca=False, gaps=False, reuse=True)
+    assert bare.router is kept.router and len(kept.gap_areas_all) and len(kept.gap_areas)
+    _assert_same(bare, api.analyse_access(ealing, settings, TYPES, fca=False, gaps=False))
