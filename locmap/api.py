@@ -40,11 +40,15 @@ and :func:`analyse_localities`; results also answer ``result["name"]``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
+import hashlib
+import pickle
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,7 @@ from locmap.access.gaps import all_gap_polygons, gap_summary
 from locmap.bands import bands_in
 from locmap.data.area import AreaData, load_area
 from locmap.data.region import pack_input_files
+from locmap.distance.network import requested_network
 from locmap.errors import DataFileError, MissingColumnError, SettingsError, UnknownAreaError
 from locmap.localities import schemes as lc
 from locmap.localities.alignment import alignment_table, crosstab_long
@@ -84,7 +89,7 @@ from locmap.summaries import area_overview, calibration_summary, need_and_assets
 
 __all__ = [
     "make_settings", "load", "user_services_note", "check_summary", "area_overview", "need_and_assets", "calibration_summary",
-    "analyse_access", "access_analysis", "build_schemes", "analyse_localities", "locality_analysis",
+    "analyse_access", "access_analysis", "forget_access_analyses", "build_schemes", "analyse_localities", "locality_analysis",
     "hub_sites", "leading_sites", "map_layers", "write_map", "workshop_maps", "write_sheet", "workshop_export",
     "write_tables", "locality_tables", "write_locality_outputs",
     "decision_pack", "compare_scenarios", "RunOptions", "default_lead_scheme", "run_all", "recommendation_for", "AccessAnalysis", "LocalityAnalysis", "SitesResult", "MapInputs", "RunResult",
@@ -170,7 +175,8 @@ def check_summary(area: AreaData) -> dict:
 def analyse_access(area: AreaData, settings: Settings | None = None,
                    service_types: Sequence[str] | None = None, gap_minutes: float | None = None,
                    cell_m: float = 250.0, gap_band: str = "pop_0_4", router: Any = None,
-                   fca: bool = True, fca_band: str | None = None, gaps: bool = True) -> AccessAnalysis:
+                   fca: bool = True, fca_band: str | None = None, gaps: bool = True,
+                   reuse: bool = False) -> AccessAnalysis:
     """Pram distance from every home to each service type, coverage, gaps, 2SFCA and caveats.
 
     Distances are computed once here; every later step takes this result.
@@ -197,12 +203,72 @@ def analyse_access(area: AreaData, settings: Settings | None = None,
         Demand band for every type (default: per type, :func:`locmap.access.nearest.demand_band_for`).
     gaps : bool
         Also draw the gap-area polygons (every type x threshold); ``False`` leaves them empty.
+    reuse : bool
+        Return a copy of the analysis an earlier ``reuse=True`` call of this process made from the
+        same area content, settings, network file and arguments (a notebook's later cells and
+        notebooks run in the same kernel; see :func:`forget_access_analyses`); with ``gaps=False``, also
+        one kept with gap polygons (without them); computed as usual when there is none.  Not with
+        ``router``: a router passed in is always used.
     """
     settings = settings or area.settings
+    minutes = default_gap_minutes(settings) if gap_minutes is None else float(gap_minutes)
+    args = (tuple(service_types) if service_types is not None else None, minutes, float(cell_m), gap_band, fca,
+            fca_band)
+    key = _access_key(area, settings, (*args, gaps)) if reuse and router is None else None
+    if key is not None and key in _ACCESS_KEPT:
+        _ACCESS_KEPT.move_to_end(key)
+        return _copy_analysis(_ACCESS_KEPT[key])
+    with_gaps = _access_key(area, settings, (*args, True)) if key is not None and not gaps else None
+    if with_gaps is not None and with_gaps in _ACCESS_KEPT:
+        # the same analysis with gap polygons is kept: everything but the polygons is what this call computes
+        found = _ACCESS_KEPT[with_gaps]
+        no_gaps = _no_gap_areas(found.result.wide.crs)
+        return dataclasses.replace(_copy_analysis(found), gap_areas_all=no_gaps, gap_areas=no_gaps)
     router = router or acc.default_router_for(area, settings)
     res = acc.compute_access(area, settings, router=router, service_types=service_types)
-    return access_from(area, res, router, settings, gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band,
-                       fca=fca, fca_band=fca_band, gaps=gaps)
+    found = access_from(area, res, router, settings, gap_minutes=gap_minutes, cell_m=cell_m, gap_band=gap_band,
+                        fca=fca, fca_band=fca_band, gaps=gaps)
+    if key is not None:
+        _ACCESS_KEPT[key] = _copy_analysis(found)
+        while len(_ACCESS_KEPT) > ACCESS_KEPT:
+            _ACCESS_KEPT.popitem(last=False)
+    return found
+
+
+#: How many analyses ``analyse_access(..., reuse=True)`` keeps in a process (the least recently used goes first).
+ACCESS_KEPT = 4
+_ACCESS_KEPT: OrderedDict[str, AccessAnalysis] = OrderedDict()
+
+
+def forget_access_analyses() -> None:
+    """Drop the analyses kept by ``analyse_access(..., reuse=True)`` (their memory is freed)."""
+    _ACCESS_KEPT.clear()
+
+
+def _access_key(area: AreaData, settings: Settings, arguments: tuple) -> str | None:
+    """SHA-256 of everything a default-router :func:`analyse_access` reads: the area's content (every
+    layer, pickled), the settings, the arguments and the street network file's identity (path, size,
+    modification time; ``None`` when it cannot be read: nothing is reused, the call reports the error)."""
+    request = requested_network(settings, getattr(area, "pack", None))
+    network = None
+    if request is not None:
+        try:
+            st = Path(request.path).stat()
+        except OSError:
+            return None
+        network = (str(Path(request.path).resolve()), st.st_size, st.st_mtime_ns)
+    content = pickle.dumps((area, settings, arguments, network), protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.sha256(content).hexdigest()
+
+
+def _no_gap_areas(crs: Any) -> gpd.GeoDataFrame:
+    """The gap areas of an analysis made with ``gaps=False``: none."""
+    return gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=crs)
+
+
+def _copy_analysis(found: AccessAnalysis) -> AccessAnalysis:
+    """A copy whose tables can be changed without changing ``found`` (the router is shared, not copied)."""
+    return copy.deepcopy(found, {id(found.router): found.router})
 
 
 #: The earlier name of :func:`analyse_access`.
@@ -222,7 +288,7 @@ def access_from(area: AreaData, res: acc.AccessResult, router: Any, settings: Se
     cov = acc.coverage(res.wide, levels, thresholds, res.service_types, settings=settings)
     gaps_all = (all_gap_polygons(res.wide, res.service_types, thresholds, cell_m=cell_m, band=gap_band,
                                  progress=settings.progress) if gaps
-                else gpd.GeoDataFrame({"service_type": [], "threshold_minutes": []}, geometry=[], crs=res.wide.crs))
+                else _no_gap_areas(res.wide.crs))
     shares = crossborder_shares(area, res, router=router)
     summaries = {lvl: gap_summary(cov, lvl) for lvl in levels}
     fca_h, fca_s, fca_a = _fca_tables(area, res, router, settings, levels, fca_band) if fca else (

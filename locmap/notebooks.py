@@ -17,6 +17,11 @@ the current user (``jupyter trust``), so JupyterLab shows their interactive maps
 emptied before each (IPython's ``reset``: no name of one notebook is seen by the next, and the
 execution counts start at 1 again); only imported modules and their caches are kept, which saves
 each notebook the imports and the area's loading (the test suite runs the whole suite this way).
+The reset also forgets which warnings were shown (each notebook shows a library's warning again, as a
+fresh kernel would) and moves the kernel to ``<out>``.  ``with notebook_kernel() as k:`` starts such a
+kernel for several runs (``run_notebooks(..., kernel=k)``: other areas, other folders), so the
+imports are paid once for all of them (the test suite runs its Ealing, Hounslow and generated-borough
+suites in one).
 
 ``save_each_cell=False`` writes each executed copy once, when its notebook ends, instead of after every
 cell (papermill's default, which re-serialises the whole notebook, figures and maps included, about
@@ -108,7 +113,7 @@ def _yaml_value(text: str) -> Any:
 def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str, Any] | None = None,
                   only: Iterable[str] | str | None = None, kernel_name: str | None = None,
                   timeout: int = 900, log=None, trust: bool = True, one_kernel: bool = False,
-                  folder: Path = NOTEBOOK_DIR, save_each_cell: bool = True) -> list[Path]:
+                  folder: Path = NOTEBOOK_DIR, save_each_cell: bool = True, kernel: Any = None) -> list[Path]:
     """Execute the suite for ``area`` into ``out_dir``; return the executed notebooks' paths.
 
     Parameters
@@ -136,6 +141,9 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
     save_each_cell : bool
         Write each executed copy after every cell (default), or only when its notebook ends (see the
         module docstring).
+    kernel : optional
+        A running kernel from :func:`notebook_kernel`: every notebook runs in it, reset before each as
+        with ``one_kernel`` (``kernel_name`` and ``one_kernel`` are then not used); it stays running.
 
     Raises
     ------
@@ -146,7 +154,7 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    kernel = kernel_name or ensure_kernel()
+    kernel_name = kernel_name or (kernel.kernel_name if kernel is not None else ensure_kernel())
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     paths = notebook_paths(only, folder)
     declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in paths}
@@ -155,7 +163,8 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
         raise NotebookRunError(f"unknown notebook parameter(s) {', '.join(unknown)} "
                                f"(known: {', '.join(sorted(set().union(*declared.values())))})")
     written, timings = [], []
-    with (_one_kernel(kernel, out) if one_kernel and paths else contextlib.nullcontext()) as shared:
+    own = kernel is None and one_kernel and bool(paths)
+    with (notebook_kernel(kernel_name, out) if own else contextlib.nullcontext(kernel)) as shared:
         for nb in paths:
             # each notebook gets only the parameters it declares
             extra = {k: v for k, v in dict(parameters or {}).items() if k in declared[nb]}
@@ -164,8 +173,8 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
             t0 = time.perf_counter()
             log(f"running {nb.name} ...")
             if shared is not None:
-                shared.reset(nb)
-            _execute(nb, target, params, kernel, timeout, km=shared, save_each_cell=save_each_cell)
+                shared.reset(nb, out)
+            _execute(nb, target, params, kernel_name, timeout, km=shared, save_each_cell=save_each_cell)
             if trust:
                 sign_notebook(target)
             dt = time.perf_counter() - t0
@@ -188,16 +197,27 @@ def _kernel_environment() -> Iterator[None]:
             os.environ["MPLBACKEND"] = saved
 
 
-#: Run in a shared kernel before each notebook: an empty namespace, execution counts from 1, no figure.
+#: Run in a shared kernel before each notebook: an empty namespace, execution counts from 1, no figure,
+#: no record of the warnings shown (a fresh kernel shows a module's warning again), the run's folder
+#: (``{cwd!r}``) as the working directory.  What is left after the reset's collection (modules, their
+#: caches) is moved out of the collector's sight (``gc.freeze``): the next notebook's collections, the
+#: next reset's included, look only at what was made since, not again at the whole imported stack.
 _RESET = ("get_ipython().reset(new_session=True)\n"
-          "import sys as _sys\n"
+          "import gc as _gc, os as _os, sys as _sys, warnings as _warnings\n"
+          "_gc.freeze()\n"
           "_sys.modules['matplotlib.pyplot'].close('all') if 'matplotlib.pyplot' in _sys.modules else None\n"
-          "del _sys\n")
+          "_warnings.onceregistry.clear()\n"
+          "[vars(_m).get('__warningregistry__', {{}}).clear() for _m in list(_sys.modules.values())"
+          " if hasattr(_m, '__dict__')]\n"
+          "_os.chdir({cwd!r})\n"
+          "del _gc, _os, _sys, _warnings\n")
 
 
 @contextlib.contextmanager
-def _one_kernel(kernel: str, cwd: Path) -> Iterator[Any]:
-    """One kernel (over IPC sockets, started in ``cwd``) for every notebook of a run; shut down at the end."""
+def notebook_kernel(kernel_name: str | None = None, cwd: str | os.PathLike | None = None) -> Iterator[Any]:
+    """One kernel (over IPC sockets, started in ``cwd``, default the current folder) for the notebooks
+    of one or several :func:`run_notebooks` calls (``kernel=``); shut down when the block ends.
+    ``kernel_name`` default: :func:`ensure_kernel`."""
     from jupyter_client.manager import KernelManager  # noqa: PLC0415
 
     class SharedKernel(KernelManager):
@@ -208,7 +228,7 @@ def _one_kernel(kernel: str, cwd: Path) -> Iterator[Any]:
             self._opened = [*getattr(self, "_opened", []), kc]
             return kc
 
-        def reset(self, nb: Path) -> None:
+        def reset(self, nb: Path, cwd: Path) -> None:
             for kc in getattr(self, "_opened", []):
                 kc.stop_channels()
             self._opened = []
@@ -216,7 +236,7 @@ def _one_kernel(kernel: str, cwd: Path) -> Iterator[Any]:
             kc.start_channels()
             try:
                 kc.wait_for_ready(timeout=120)
-                reply = kc.execute_interactive(_RESET, store_history=False, timeout=120,
+                reply = kc.execute_interactive(_RESET.format(cwd=str(cwd)), store_history=False, timeout=120,
                                                output_hook=lambda _msg: None)
             except (RuntimeError, TimeoutError) as exc:
                 raise NotebookRunError(f"the shared kernel could not be reset before {nb.name}: {exc}") from exc
@@ -224,9 +244,11 @@ def _one_kernel(kernel: str, cwd: Path) -> Iterator[Any]:
                 raise NotebookRunError(f"the shared kernel could not be reset before {nb.name}: "
                                        f"{reply['content'].get('ename')}: {reply['content'].get('evalue')}")
 
-    with tempfile.TemporaryDirectory(prefix="locmap-kernel-") as sockets, _kernel_environment():
-        km = SharedKernel(kernel_name=kernel, transport="ipc", ip=str(Path(sockets) / "kernel"))
-        km.start_kernel(cwd=str(cwd))
+    with tempfile.TemporaryDirectory(prefix="locmap-kernel-") as sockets:
+        km = SharedKernel(kernel_name=kernel_name or ensure_kernel(), transport="ipc",
+                          ip=str(Path(sockets) / "kernel"))
+        with _kernel_environment():  # the kernel's environment is its start's
+            km.start_kernel(cwd=str(Path(cwd or ".").resolve()))
         try:
             yield km
         finally:

@@ -5,6 +5,7 @@ and open its results with a Key findings cell naming what the library computes f
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from nbformat.sign import NotebookNotary
 from locmap import api
 from locmap.data.area import read_stored, write_stored
 from locmap.localities.ranking import Weights, recommend
-from locmap.notebooks import NOTEBOOK_DIR, notebook_paths, parse_parameters, run_notebooks
+from locmap.notebooks import NOTEBOOK_DIR, notebook_kernel, notebook_paths, parse_parameters, run_notebooks
 from locmap.scenarios.spec import default_scenarios
 from locmap.scenarios.text import people
 
@@ -150,41 +151,65 @@ def area_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("area_cache")
 
 
-def _run(area: str, out: Path, extra: dict, cache: Path) -> Path:
-    """The whole suite in one kernel, reset before each notebook (``one_kernel``: the imports once, not
-    seven times); the parameters are read as ``locmap notebooks -p`` reads them.  The area is parsed
-    here (``_expected_names`` uses it too) and stored in ``cache``, whose copy the kernel reads.
-    A fresh kernel per notebook (the default) is run by test_cli_e2e and test_injection."""
+@pytest.fixture(scope="module")
+def kernel(area_cache, tmp_path_factory):
+    """One kernel for the module's suites (Ealing, Hounslow, the generated borough; ``notebook_kernel``):
+    the kernel's start and the imports once, not three times; each run resets it before each notebook
+    as ``one_kernel`` does.  It reads and keeps stored areas in this session's ``area_cache``
+    (``LOCMAP_CACHE_DIR`` when it starts)."""
+    with contextlib.ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("LOCMAP_CACHE_DIR", str(area_cache))
+            km = stack.enter_context(notebook_kernel(cwd=tmp_path_factory.mktemp("kernel")))
+        yield km
+
+
+def _run(area: str, out: Path, extra: dict, cache: Path, kernel) -> tuple[Path, object]:
+    """The whole suite in the module's kernel, reset before each notebook (the imports once, not seven
+    times); the parameters are read as ``locmap notebooks -p`` reads them.  The area is parsed here and
+    stored in ``cache``, whose copy the kernel reads; returns the folder and the parsed area (what
+    ``_expected_names`` computes from).  A fresh kernel per notebook (the default) is run by test_cli_e2e
+    and test_injection."""
     pairs = [[k, str(v)] for k, v in {**FAST, **extra}.items()]
     t0 = time.perf_counter()
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("LOCMAP_CACHE_DIR", str(cache))  # read by the test's settings and inherited by the kernel
+        env.setenv("LOCMAP_CACHE_DIR", str(cache))  # read by the test's settings (the kernel started with it)
         s = api.make_settings()
-        if read_stored(area, s) is None:
-            write_stored(api.load(area, s), area, s)
-        run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), one_kernel=True,
+        parsed = read_stored(area, s)
+        if parsed is None:
+            parsed = api.load(area, s)
+            write_stored(parsed, area, s)
+        run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), kernel=kernel,
                       save_each_cell=False)
     # no timing assert (project rule): the time is reported
     print(f"{area}: notebook suite took {time.perf_counter() - t0:.0f} s")
-    return out
+    return out, parsed
 
 
 @pytest.fixture(scope="module")
-def ealing_run(tmp_path_factory, area_cache):
-    return _run("ealing", tmp_path_factory.mktemp("nb_ealing"), {"localities": "[Southall, Northolt]"}, area_cache)
+def ealing_suite(tmp_path_factory, area_cache, kernel):
+    return _run("ealing", tmp_path_factory.mktemp("nb_ealing"), {"localities": "[Southall, Northolt]"}, area_cache,
+                kernel)
 
 
 @pytest.fixture(scope="module")
-def hounslow_run(tmp_path_factory, area_cache):
-    # Hounslow has one "town" (no ward-to-town table): 04 and 05 recommend among PCN footprints
-    return _run("hounslow", tmp_path_factory.mktemp("nb_hounslow"), {"schemes": "towns,pcns", "sites_scheme": "pcns"},
-                area_cache)
+def ealing_run(ealing_suite) -> Path:
+    return ealing_suite[0]
 
 
-def _expected_names(area_name: str) -> dict[str, list[str]]:
-    """What the library computes for each notebook with the test's parameters."""
+@pytest.fixture(scope="module")
+def hounslow_suite(tmp_path_factory, area_cache, kernel):
+    # Hounslow has one "town" (no ward-to-town table): 04 and 05 recommend among PCN footprints.  05 prints
+    # two of its five PCN sheets, as the Ealing run does (the sheets' text is not what this test reads; the
+    # default, a sheet for every locality, is run by the generated borough's test)
+    return _run("hounslow", tmp_path_factory.mktemp("nb_hounslow"),
+                {"schemes": "towns,pcns", "sites_scheme": "pcns", "localities": "[CHISWICK PCN, BRENTWORTH PCN]"},
+                area_cache, kernel)
+
+
+def _expected_names(area) -> dict[str, list[str]]:
+    """What the library computes for each notebook with the test's parameters (``area``: the parsed area)."""
     s = api.make_settings()
-    area = api.load(area_name, s)
     towns = api.area_overview(area)["population_by_town"]
     out = {"01": [towns.sort_values("pop_0_19").iloc[-1]["town"]]}
     lsoa = area.lsoa
@@ -244,18 +269,19 @@ def _check_executed(run: Path, area_name: str) -> dict[str, str]:
     return findings
 
 
-def _findings_name_what_the_library_computes(run: Path, area_name: str) -> dict[str, str]:
+def _findings_name_what_the_library_computes(suite: tuple[Path, object], area_name: str) -> dict[str, str]:
     """Each executed notebook's Key findings name what the library computes (returns them)."""
+    run, area = suite
     findings = _check_executed(run, area_name)
-    expected = _expected_names(area_name)
+    expected = _expected_names(area)
     for name in EXPECTED:
         for text in expected[name[:2]]:
             assert text in findings[name], f"{name}: Key findings do not name {text!r}:\n{findings[name]}"
     return findings
 
 
-def test_ealing_suite_shows_maps_findings_and_no_warnings(ealing_run):
-    _findings_name_what_the_library_computes(ealing_run, "ealing")
+def test_ealing_suite_shows_maps_findings_and_no_warnings(ealing_suite, ealing_run):
+    _findings_name_what_the_library_computes(ealing_suite, "ealing")
     # the children's-centre caveat is said once, in the caveats cell, not again under each table
     nb = nbformat.read(ealing_run / "02_need_and_assets.ipynb", as_version=4)
     cav = next(c for c in nb.cells if c.cell_type == "code" and "present.caveats" in c.source)
@@ -273,8 +299,9 @@ def test_ealing_suite_shows_maps_findings_and_no_warnings(ealing_run):
     assert page.count("data:image/png;base64") == 2 and "05_workshop_export/maps/ealing_offline.html" in page
 
 
-def test_hounslow_suite_is_area_aware(hounslow_run):
-    findings = _findings_name_what_the_library_computes(hounslow_run, "hounslow")
+def test_hounslow_suite_is_area_aware(hounslow_suite):
+    hounslow_run = hounslow_suite[0]
+    findings = _findings_name_what_the_library_computes(hounslow_suite, "hounslow")
     for name in EXPECTED:
         nb = nbformat.read(hounslow_run / f"{name}.ipynb", as_version=4)
         written = [findings[name]] + [
@@ -309,13 +336,14 @@ def test_tables_are_presented_not_raw(ealing_run):
     assert len(full) == 24 and round(full["Children and young people 0-19 (people)"].sum()) == 89183
 
 
-def test_a_generated_borough_chooses_among_several_localities_by_default(tmp_path):
+def test_a_generated_borough_chooses_among_several_localities_by_default(tmp_path, kernel):
     # london:city-of-london: one town (the borough) and one PCN footprint, so notebooks 04 and 05
     # lead with its wards; before, 04 "recommended" the City itself and failed on p=2 hub sites
-    # in Cripplegate (one candidate site).  Both in one kernel (``_run``'s way: one start, one import
-    # of the stack); the default fresh kernel per notebook is run by test_cli_e2e and test_injection
+    # in Cripplegate (one candidate site).  In the module's kernel (``_run``'s way: one start, one import
+    # of the stack; 04 parses the area and keeps it in the session's cache folder, 05 reads that copy);
+    # the default fresh kernel per notebook is run by test_cli_e2e and test_injection
     pairs = [[k, str(v)] for k, v in FAST.items()]
-    run_notebooks("london:city-of-london", tmp_path, parse_parameters(pairs), only="04,05", one_kernel=True)
+    run_notebooks("london:city-of-london", tmp_path, parse_parameters(pairs), only="04,05", kernel=kernel)
     for name in ("04_choose_pathfinder", "05_workshop_export"):
         nb = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
         text = "".join(_text(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
@@ -334,21 +362,26 @@ def _tiny_notebook(path: Path, *sources: str) -> None:
 
 def test_one_kernel_empties_the_namespace_before_each_notebook(tmp_path):
     """``one_kernel``: the second notebook does not see the first one's names (the same NameError as in a
-    fresh kernel), modules stay imported, and each executed copy counts its cells from 1."""
+    fresh kernel), modules stay imported, a library's warning shown in the first is shown again in the
+    second (as a fresh kernel shows it), and each executed copy counts its cells from 1."""
     from locmap.notebooks import NotebookRunError
 
     folder = tmp_path / "nbs"
     folder.mkdir()
-    _tiny_notebook(folder / "01_first.ipynb", "import json\nleft_over = area + out_dir", "print(len(left_over))")
-    _tiny_notebook(folder / "02_second.ipynb", "import sys\nprint('json' in sys.modules, out_dir[-9:])")
+    warn = "import numpy as np\nnp.mean([])"  # numpy warns "Mean of empty slice" (once per place in numpy)
+    _tiny_notebook(folder / "01_first.ipynb", "import json\nleft_over = area + out_dir", "print(len(left_over))", warn)
+    _tiny_notebook(folder / "02_second.ipynb", warn, "import sys\nprint('json' in sys.modules, out_dir[-9:])")
     _tiny_notebook(folder / "03_third.ipynb", "print(left_over)")
     out = tmp_path / "run"
     with pytest.raises(NotebookRunError, match="(?s)03_third.ipynb failed.*NameError.*left_over"):
         run_notebooks("ealing", out, folder=folder, one_kernel=True, trust=False)
     first, second = (nbformat.read(out / f"{n}.ipynb", as_version=4) for n in ("01_first", "02_second"))
-    assert [c.execution_count for c in first.cells if c.cell_type == "code"] == [1, 2, 3, 4]  # 2: injected
-    assert [c.execution_count for c in second.cells if c.cell_type == "code"] == [1, 2, 3]
+    assert [c.execution_count for c in first.cells if c.cell_type == "code"] == [1, 2, 3, 4, 5]  # 2: injected
+    assert [c.execution_count for c in second.cells if c.cell_type == "code"] == [1, 2, 3, 4]
     assert _text(second.cells[-1].outputs[0]) == "True 02_second\n"
+    for nb in (first, second):
+        shown = [o for c in nb.cells if c.cell_type == "code" and c.source == warn for o in c.outputs]
+        assert any(o.get("name") == "stderr" and "Mean of empty slice" in o.get("text", "") for o in shown), shown
 
 
 def test_copies_written_once_at_the_end_still_show_the_failing_cell(tmp_path):
