@@ -16,6 +16,7 @@ EPSG:27700).  Every format goes through the same row rules and the same accounti
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -63,7 +64,14 @@ def normalise_postcode(pc) -> str | None:
 
 
 def normalise_name(name: str) -> str:
-    s = str(name).lower().replace("&", " and ").replace("'", "")
+    return _normalised_text(str(name))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalised_text(text: str) -> str:
+    """:func:`normalise_name` of a text, remembered: a London-wide register's ~6,000 names are compared
+    again for every borough of a batch (a pure function of the text, so the answer is the same)."""
+    s = text.lower().replace("&", " and ").replace("'", "")
     s = re.sub(r"[^a-z0-9 ]+", " ", s)
     s = re.sub(r"\b(the|ltd|limited)\b", " ", s)
     return re.sub(r"\s+", " ", s).strip()
