@@ -744,7 +744,9 @@ def _register_frame(kept: list[dict], crs: str) -> gpd.GeoDataFrame:
     df["in_study_area"] = df["in_study_area"].astype(bool)
     for c in ("easting", "northing", "capacity"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    geom = [shapely.Point(e, n) if loc else None for e, n, loc in zip(df["easting"], df["northing"], df["located"])]
+    located = df["located"].to_numpy(bool)
+    geom = np.full(len(df), None, dtype=object)  # unlocated: no point
+    geom[located] = shapely.points(df["easting"].to_numpy(float)[located], df["northing"].to_numpy(float)[located])
     gdf = gpd.GeoDataFrame(df[REGISTER_COLUMNS + ["source_file"]], geometry=geom, crs=crs)
     return gdf.sort_values(["service_type", "service_id"], kind="stable").reset_index(drop=True)
 
