@@ -665,8 +665,10 @@ class _Duplicates:
             k = self.ids[r["service_id"]]
             return f"{r['name']}: service_id {r['service_id']} already used by {k['source_file']} row {k['source_row']}"
         dup = self.raw.get((r["service_type"], r["raw_id"])) if r["raw_id"] is not None else None
-        if dup is None and r["located"]:
-            dup = next((o for o in self.names.get((r["service_type"], normalise_name(r["name"])), [])
+        located = dup is None and r["located"]
+        same_name = self.names.get((r["service_type"], normalise_name(r["name"]))) if located else None
+        if same_name:  # most names are new: nothing to compare
+            dup = next((o for o in same_name
                         if o["located"] and np.hypot(o["easting"] - r["easting"],
                                                      o["northing"] - r["northing"]) <= self.dedupe_m), None)
         if dup is None:
