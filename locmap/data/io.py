@@ -267,7 +267,7 @@ def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str
     A mapping value may be a list of source columns: the first non-blank value wins
     (coalesce).  Raises :class:`MissingColumnError` for a missing required column.
     """
-    out = pd.DataFrame(index=df.index)
+    renamed = {}
     for canon, src in columns.items():
         srcs = src if isinstance(src, list) else [src]
         present = [s for s in srcs if s in df.columns]
@@ -279,7 +279,8 @@ def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str
         col = df[present[0]]
         for s in present[1:]:
             col = col.where(col.notna(), df[s])
-        out[canon] = col
+        renamed[canon] = col.array  # rows in df's order: the frame is made once, not a column at a time
+    out = pd.DataFrame(renamed, index=df.index)
     for r in required:
         if r not in out.columns:
             raise MissingColumnError(path, r, list(df.columns))
@@ -311,9 +312,9 @@ def _read_table(path: Path, spec, required: tuple, keep_other: bool, numeric: tu
     out = rename_columns(df, spec.columns, path, required)
     if keep_other:
         mapped = {s for v in spec.columns.values() for s in (v if isinstance(v, list) else [v])}
-        for c in df.columns:
-            if c not in mapped and c not in out.columns:
-                out[c] = df[c]
+        other = [c for c in df.columns if c not in mapped and c not in out.columns]
+        if other:  # one concatenation, not a column at a time (a census table has ~100 single-year columns)
+            out = pd.concat([out, df[other]], axis=1)
     for c in numeric:
         if c in out.columns:
             out[c] = to_number(out[c], path, c)
