@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from locmap.data.manifest import load_manifest
 from locmap.errors import DataFileError, LocmapError, ManifestError
-from locmap.data.io import read_csv_any, to_number
+from locmap.data.io import read_csv_any, to_number, to_numbers
 from locmap.data.services import USER_COLUMNS, build_register, normalise_postcode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -467,3 +467,27 @@ def test_to_number_names_the_first_bad_row(vals, bad, pos):
     s2 = pd.Series(vals[:pos] + [bad] + vals[pos:], dtype=object)
     with pytest.raises(DataFileError, match=rf"t.csv, row {pos + 1}, column 'x': not a number"):
         to_number(s2, "t.csv", "x")
+
+
+@SETTINGS
+@given(cols=st.lists(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
+                                        st.integers(-10**9, 10**9).map(lambda i: f"{i:,}"), st.just("")),
+                              min_size=3, max_size=3), min_size=1, max_size=4),
+       bad=st.sampled_from(["abc", "1.2.3", "--5", "five"]), where=st.tuples(st.integers(0, 3), st.integers(0, 2)))
+def test_columns_converted_together_equal_one_at_a_time_and_name_the_same_bad_cell(cols, bad, where):
+    """``to_numbers`` (a population table's single-year columns in one pass) gives each column's
+    ``to_number`` and, for a bad cell, the error of the first bad column in the order asked."""
+    df = pd.DataFrame({f"age_{i:02d}": pd.Series(c, dtype=object).where(pd.Series(c) != "", None)
+                       for i, c in enumerate(cols)}, index=pd.RangeIndex(10, 13))
+    names = list(df.columns)
+    together = to_numbers(df, names, "t.csv")
+    for c in names:
+        pd.testing.assert_series_equal(together[c], to_number(df[c], "t.csv", c), check_names=False)
+    col, row = names[min(where[0], len(names) - 1)], where[1]
+    df.loc[df.index[row], col] = bad
+    with pytest.raises(DataFileError) as one:
+        for c in names:
+            to_number(df[c], "t.csv", c)
+    with pytest.raises(DataFileError) as both:
+        to_numbers(df, names, "t.csv")
+    assert str(both.value) == str(one.value) and f"row {row + 1}, column '{col}'" in str(both.value)

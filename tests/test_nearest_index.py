@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,24 @@ QUERIES = ["ub56pa", " W5 2ND ", "UB2 4FG", "UB5 4YW", EDGE]
 def built(ealing, settings, tmp_path_factory):
     s = settings.with_(cache_dir=tmp_path_factory.mktemp("cache"))
     return build_nearest_index(ealing, "ealing", s), s
+
+
+@pytest.fixture
+def cache_with_index(built, tmp_path) -> Path:
+    """A cache folder holding a copy of ``built``'s index, the one ``locmap nearest --area ealing`` reads:
+    for the tests about a look-up once the index exists (building it is tested above and below)."""
+    _, s = built
+    cache = tmp_path / "cache"
+    shutil.copytree(s.cache_dir, cache)
+    assert fi.read_index("ealing", s.with_(cache_dir=cache)) is not None
+    return cache
+
+
+def _no_build(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("the index was built again: the copy in the cache folder was not read")
+
+    monkeypatch.setattr(locmap.finder.nearest, "build_nearest_index", refuse)
 
 
 def _no_area_load(monkeypatch):
@@ -115,11 +134,14 @@ def test_second_cli_call_reads_the_index_without_loading_the_area(tmp_path, caps
 
 
 @pytest.mark.parametrize("suffix", ["csv", "json"])
-def test_cli_output_from_the_index_is_byte_identical_to_the_full_path(tmp_path, capsys, monkeypatch, suffix):
+def test_cli_output_from_the_index_is_byte_identical_to_the_full_path(tmp_path, capsys, monkeypatch, suffix,
+                                                                     cache_with_index):
     queries = tmp_path / "homes.csv"
     queries.write_text("postcode\n" + "\n".join(QUERIES) + "\n", encoding="utf-8")
-    argv = ["nearest", "--postcodes", str(queries), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
-    assert main([*argv, "--out", str(tmp_path / f"index.{suffix}")]) == 0
+    argv = ["nearest", "--postcodes", str(queries), "--cache-dir", str(cache_with_index), "--no-progress"]
+    with monkeypatch.context() as m:
+        _no_build(m)  # answered from the index
+        assert main([*argv, "--out", str(tmp_path / f"index.{suffix}")]) == 0
     from_index = capsys.readouterr().out
     monkeypatch.setattr(fi.NearestIndex, "answer", lambda self, q, t=None: None)  # force the full path
     monkeypatch.setattr(fi.NearestIndex, "answer_records", lambda self, q, t=None: None)
@@ -129,9 +151,9 @@ def test_cli_output_from_the_index_is_byte_identical_to_the_full_path(tmp_path, 
     assert (tmp_path / f"index.{suffix}").read_bytes() == (tmp_path / f"full.{suffix}").read_bytes()
 
 
-def test_an_unknown_postcode_is_still_answered_with_its_suggestion(tmp_path, capsys):
-    argv = ["nearest", "--cache-dir", str(tmp_path), "--no-progress", "--postcode"]
-    assert main([*argv, EDGE]) == 0
+def test_an_unknown_postcode_is_still_answered_with_its_suggestion(cache_with_index, capsys):
+    argv = ["nearest", "--cache-dir", str(cache_with_index), "--no-progress", "--postcode"]
+    assert main([*argv, EDGE]) == 0  # the index exists and answers
     capsys.readouterr()
     assert main([*argv, "UB5 6AB"]) == 2  # not in the table: the full path answers, as before
     out = capsys.readouterr().out

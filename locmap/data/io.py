@@ -212,7 +212,7 @@ def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str
     A mapping value may be a list of source columns: the first non-blank value wins
     (coalesce).  Raises :class:`MissingColumnError` for a missing required column.
     """
-    out = pd.DataFrame(index=df.index)
+    renamed = {}
     for canon, src in columns.items():
         srcs = src if isinstance(src, list) else [src]
         present = [s for s in srcs if s in df.columns]
@@ -224,7 +224,8 @@ def rename_columns(df: pd.DataFrame, columns: dict, path, required: Iterable[str
         col = df[present[0]]
         for s in present[1:]:
             col = col.where(col.notna(), df[s])
-        out[canon] = col
+        renamed[canon] = col.array  # rows in df's order: the frame is made once, not a column at a time
+    out = pd.DataFrame(renamed, index=df.index)
     for r in required:
         if r not in out.columns:
             raise MissingColumnError(path, r, list(df.columns))
@@ -256,9 +257,9 @@ def _read_table(path: Path, spec, required: tuple, keep_other: bool, numeric: tu
     out = rename_columns(df, spec.columns, path, required)
     if keep_other:
         mapped = {s for v in spec.columns.values() for s in (v if isinstance(v, list) else [v])}
-        for c in df.columns:
-            if c not in mapped and c not in out.columns:
-                out[c] = df[c]
+        other = [c for c in df.columns if c not in mapped and c not in out.columns]
+        if other:  # one concatenation, not a column at a time (a census table has ~100 single-year columns)
+            out = pd.concat([out, df[other]], axis=1)
     for c in numeric:
         if c in out.columns:
             out[c] = to_number(out[c], path, c)
@@ -274,6 +275,23 @@ def to_number(s: pd.Series, path, column: str) -> pd.Series:
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataFileError(path, f"not a number: {s.iloc[i]!r}", row=i + 1, column=column)
     return num.astype(float)
+
+
+def to_numbers(df: pd.DataFrame, columns: list[str], path) -> dict[str, pd.Series]:
+    """:func:`to_number` of each of ``columns`` (column -> floats), in one conversion of all their cells:
+    a population table's single-year columns are ~100 per borough, converted once each borough of a
+    batch.  A bad cell raises the error :func:`to_number` raises for the first bad column."""
+    if not len(columns):
+        return {}
+    stacked = pd.concat([df[c] for c in columns], ignore_index=True)
+    try:
+        num = to_number(stacked, path, columns[0]).to_numpy()
+    except DataFileError:
+        for c in columns:  # the same error, naming the column and its row, as one column at a time
+            to_number(df[c], path, c)
+        raise  # pragma: no cover - the loop above raised
+    n = len(df)
+    return {c: pd.Series(num[k * n:(k + 1) * n], index=df.index, name=c) for k, c in enumerate(columns)}
 
 
 def _check_crs(gdf: gpd.GeoDataFrame, declared: str | None, path: Path) -> gpd.GeoDataFrame:

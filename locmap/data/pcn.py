@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
+from locmap.data import memo
 from locmap.errors import DataFileError, ManifestError
 from locmap.data.io import read_csv_any, read_table, rename_columns
 from locmap.data.manifest import AreaPack
@@ -84,13 +85,27 @@ def _previous_in_area(pack: AreaPack, data_root: Path, prev: pd.DataFrame, newes
     if "postcode" not in prev:
         raise ManifestError(f"{pack.path}: [pcn].previous_columns needs lad_cd or postcode to cut "
                             f"{path} to the area")
-    pc = read_table(pack.table("postcodes"), data_root, required=("postcode", "lad_cd"))
-    lad = prev["postcode"].map(pc.drop_duplicates("postcode").set_index("postcode")["lad_cd"])
+    lad = prev["postcode"].map(_lad_of_postcode(pack, data_root))
     keep = lad.isin(pack.lad_cds) | prev["practice_code"].isin(newest["practice_code"])
     unknown = int((lad.isna() & keep.eq(False)).sum())
     notes = [f"{path}: borough taken from each practice's postcode; {unknown} practices with a postcode "
              "not in the postcode table (terminated?) left out of the comparison"] if unknown else []
     return prev[keep], notes
+
+
+def _lad_of_postcode(pack: AreaPack, data_root: Path) -> pd.Series:
+    """Borough code by postcode (first row of each) of the pack's postcode table: a London-wide table
+    of ~300,000 rows, indexed once per process while the file is unchanged (each borough of a batch
+    cuts the previous membership list with it; :mod:`locmap.data.memo`)."""
+    spec = pack.table("postcodes")
+    ident = memo.file_key(spec.resolve(data_root))
+    key = None if ident is None else ("lad_of_postcode", ident, repr(spec.columns))
+
+    def make() -> pd.Series:
+        pc = read_table(spec, data_root, required=("postcode", "lad_cd"))
+        return pc.drop_duplicates("postcode").set_index("postcode")["lad_cd"]
+
+    return memo.remember(key, make, pd.Series.copy)
 
 
 def assign_lsoas(lsoa_xy: np.ndarray, practices: gpd.GeoDataFrame, router=None) -> tuple[np.ndarray, np.ndarray]:

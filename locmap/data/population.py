@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from locmap.errors import PopulationError
-from locmap.data.io import read_table, to_number
+from locmap.data.io import read_table, to_number, to_numbers
 from locmap.data.manifest import AreaPack
 from locmap.bands import BAND_AGES, BANDS, CHILD_BANDS
 
@@ -35,11 +35,13 @@ def _band_counts(df: pd.DataFrame, prefix: str, total_col: str, path) -> pd.Data
     if not ages:
         raise PopulationError(f"{path}: no single-year columns '{prefix}NN' found")
     out = pd.DataFrame(index=df.index)
-    for band in ("pop_0_4", "pop_5_11", "pop_12_19"):
-        lo, hi = BAND_AGES[band]
-        cols = [ages[a] for a in range(lo, hi + 1)]
-        out[band] = sum(to_number(df[c], path, c) for c in cols)
-    total = to_number(df[total_col], path, total_col)
+    bands = {band: [ages[a] for a in range(BAND_AGES[band][0], BAND_AGES[band][1] + 1)]
+             for band in ("pop_0_4", "pop_5_11", "pop_12_19")}
+    # every column converted in one pass, checked in the order of the bands, then the total
+    num = to_numbers(df, [*(c for cols in bands.values() for c in cols), total_col], path)
+    for band, cols in bands.items():
+        out[band] = sum(num[c] for c in cols)
+    total = num[total_col]
     out["pop_20plus"] = total - out[["pop_0_4", "pop_5_11", "pop_12_19"]].sum(axis=1)
     if (out["pop_20plus"] < 0).any():
         raise PopulationError(f"{path}: single years 0-19 exceed the total in some rows")

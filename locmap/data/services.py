@@ -16,6 +16,7 @@ EPSG:27700).  Every format goes through the same row rules and the same accounti
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -63,7 +64,14 @@ def normalise_postcode(pc) -> str | None:
 
 
 def normalise_name(name: str) -> str:
-    s = str(name).lower().replace("&", " and ").replace("'", "")
+    return _normalised_text(str(name))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalised_text(text: str) -> str:
+    """:func:`normalise_name` of a text, remembered: a London-wide register's ~6,000 names are compared
+    again for every borough of a batch (a pure function of the text, so the answer is the same)."""
+    s = text.lower().replace("&", " and ").replace("'", "")
     s = re.sub(r"[^a-z0-9 ]+", " ", s)
     s = re.sub(r"\b(the|ltd|limited)\b", " ", s)
     return re.sub(r"\s+", " ", s).strip()
@@ -657,8 +665,10 @@ class _Duplicates:
             k = self.ids[r["service_id"]]
             return f"{r['name']}: service_id {r['service_id']} already used by {k['source_file']} row {k['source_row']}"
         dup = self.raw.get((r["service_type"], r["raw_id"])) if r["raw_id"] is not None else None
-        if dup is None and r["located"]:
-            dup = next((o for o in self.names.get((r["service_type"], normalise_name(r["name"])), [])
+        located = dup is None and r["located"]
+        same_name = self.names.get((r["service_type"], normalise_name(r["name"]))) if located else None
+        if same_name:  # most names are new: nothing to compare
+            dup = next((o for o in same_name
                         if o["located"] and np.hypot(o["easting"] - r["easting"],
                                                      o["northing"] - r["northing"]) <= self.dedupe_m), None)
         if dup is None:
@@ -736,7 +746,9 @@ def _register_frame(kept: list[dict], crs: str) -> gpd.GeoDataFrame:
     df["in_study_area"] = df["in_study_area"].astype(bool)
     for c in ("easting", "northing", "capacity"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    geom = [shapely.Point(e, n) if loc else None for e, n, loc in zip(df["easting"], df["northing"], df["located"])]
+    located = df["located"].to_numpy(bool)
+    geom = np.full(len(df), None, dtype=object)  # unlocated: no point
+    geom[located] = shapely.points(df["easting"].to_numpy(float)[located], df["northing"].to_numpy(float)[located])
     gdf = gpd.GeoDataFrame(df[REGISTER_COLUMNS + ["source_file"]], geometry=geom, crs=crs)
     return gdf.sort_values(["service_type", "service_id"], kind="stable").reset_index(drop=True)
 

@@ -428,7 +428,7 @@ def build_nearest_index(area: AreaData, area_name: str | None = None, settings: 
     # by the full path, which explains it there (one row each, thousands: not worth indexing)
     own = index.table.index[index.table["in_area"].to_numpy(bool)]
     # asked in key order, the answers come out in key order: no sort of the whole table after
-    own = own[np.argsort(np.asarray([compact(pc) for pc in own], dtype=object), kind="stable")]
+    own = own[np.argsort(np.asarray([compact(pc) for pc in own.tolist()], dtype=object), kind="stable")]
     res = nearest_for_postcodes(area, own, k=settings.k_nearest, router=router, settings=settings, index=index)
     codes, uniques = pd.factorize(res["postcode"])  # the key of each distinct postcode, once
     res[KEY_COLUMN] = np.asarray([*map(compact, uniques), ""], dtype=object)[codes]  # -1 (none): ""

@@ -104,6 +104,11 @@ def _outlines(area: AreaData) -> list[dict[str, Any]]:
     return out
 
 
+def _notes_by_postcode(notes: pd.Series) -> dict[str, str]:
+    """Postcode -> its note, for the postcodes with one (the Series' items, read as plain lists)."""
+    return {pc: n for pc, n in zip(notes.index.tolist(), notes.tolist()) if n}
+
+
 def _answers(area: AreaData, index: PostcodeIndex, k: int, service_types: Sequence[str] | None,
              settings: Settings, router: Any, index_name: str | None = None
              ) -> tuple[list[str], np.ndarray, pd.DataFrame]:
@@ -117,7 +122,7 @@ def _answers(area: AreaData, index: PostcodeIndex, k: int, service_types: Sequen
         near = _near_from_index(area, index_name, list(ok.index), k, service_types, settings)
     if near is None:
         near = nearest_for_points(area, xy, k=k, router=router, service_types=service_types, settings=settings)
-    return list(ok.index), xy, near
+    return ok.index.tolist(), xy, near
 
 
 def _near_from_index(area: AreaData, index_name: str, postcodes: list[str], k: int,
@@ -229,7 +234,7 @@ def finder_data(area: AreaData, k: int = DEFAULT_K, service_types: Sequence[str]
         raise ValueError(f"k must be >= 1, got {k}")
     index = build_index(area)
     postcodes, xy, near = _answers(area, index, k, service_types, settings, router, index_name)
-    types = list(dict.fromkeys(near["service_type"]))
+    types = list(dict.fromkeys(near["service_type"].tolist()))
     labels = near.drop_duplicates("service_type").set_index("service_type")["type_label"]
     names = lad_names(area)
     lad_order = [str(area.pack.lad_cd), *[c for c in names if c != str(area.pack.lad_cd)]]
@@ -243,7 +248,7 @@ def finder_data(area: AreaData, k: int = DEFAULT_K, service_types: Sequence[str]
         "types": [{"key": t, "label": str(labels[t]), "note": notes.get(t, "")} for t in types],
         "lads": [names.get(c, c) for c in lad_order],
         "postcodes": "|".join(postcodes), "pc_ll": _b64(np.round(_lonlat(xy) * 1e6).astype(np.int32)),
-        "notes": {pc: n for pc, n in index.table.loc[postcodes, "note"].items() if n},
+        "notes": _notes_by_postcode(index.table.loc[postcodes, "note"]),
         **arrays,
         "services": _services(area, sids, types, lad_order),
         "other": _other_postcodes(index, lad_order),

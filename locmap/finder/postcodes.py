@@ -207,12 +207,12 @@ def build_index(area: AreaData) -> PostcodeIndex:
     answerable = table.index[table["geographic"] & table["in_area"]]
     sectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for sec, pcs in pd.Series(answerable, index=answerable).groupby(lambda p: p[:-2]):
-        ords = np.array([unit_ordinal(p) for p in pcs])
+        ords = np.array([unit_ordinal(p) for p in pcs.tolist()])  # plain str: not one arrow scalar at a time
         order = np.argsort(ords, kind="stable")
         sectors[sec] = (ords[order], pcs.to_numpy()[order])
     return PostcodeIndex(table=table, area_lad_cd=str(area.pack.lad_cd),
                          area_lad_nm=str(area.pack.lad_nm),
-                         districts=frozenset(district_of(p) for p in table.index),
+                         districts=frozenset(map(district_of, table.index.tolist())),
                          sectors=sectors, max_stacked=max_stacked)
 
 
