@@ -235,9 +235,7 @@ def test_an_unexpected_error_is_retried_then_reported_with_its_traceback(batch3,
 def test_a_worker_killed_mid_borough_is_survived_by_a_retry(batch3, settings, tmp_path):
     out = tmp_path / "london"
     task = replay(batch3.out_dir, tmp_path, kill_once=(CITY,))
-    # one worker process (its nanny starts another when it dies): the retry's process is a new one
-    res = run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, n_workers=1, task=task),
-                    say=quiet)
+    res = run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, task=task), say=quiet)
     assert [o.status for o in res.outcomes] == ["done", "done", "done"] and res.exit_code == 0
     assert (task.attempts(CITY), task.attempts(HF), task.attempts(KC)) == (2, 1, 1)
     pids = [(tmp_path / "attempts" / f"{CITY}.{n}").read_text() for n in (1, 2)]
@@ -255,9 +253,8 @@ def test_a_borough_whose_worker_dies_on_every_attempt_is_reported_and_the_others
                                                                                         tmp_path):
     out = tmp_path / "london"
     task = replay(batch3.out_dir, tmp_path, kill_always=(HF,))
-    # one worker process: the other borough runs on the one its nanny starts after the death
     res = run_batch("london", out, settings, BatchOptions(boroughs=("hammersmith-and-fulham", "kensington-and-chelsea"),
-                                                          maps=False, retries=0, n_workers=1, task=task), say=quiet)
+                                                          maps=False, retries=0, task=task), say=quiet)
     assert [(o.lad_cd, o.status) for o in res.outcomes] == [(HF, "failed"), (KC, "done")]
     assert task.attempts(HF) == 1 and res.exit_code == 1
     assert res.outcomes[0].error.startswith("KilledWorker") and "What to do" in res.outcomes[0].error

@@ -149,6 +149,10 @@ def test_ctrl_c_while_the_borough_runs_in_its_forked_process_leaves_no_process_b
     assert not (out / "boroughs" / BOROUGH / "done.json").exists()
     leftovers = [p for p in (out / "boroughs" / BOROUGH).rglob(".*") if p.is_file()]
     assert leftovers == [], "temporary files left behind"
+    # stopped, not orphaned: a borough's process left running (no PR_SET_PDEATHSIG) held the
+    # command's output pipes open until it had finished its whole job, and the run then said complete
+    run = out / "boroughs" / BOROUGH / "run.json"
+    assert not run.exists() or json.loads(run.read_text())["status"] != "complete"
 
 
 def _finished(tmp_path: Path, settings, name: str, lad_cd: str, run_id: str) -> BoroughTask:
