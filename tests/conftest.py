@@ -129,28 +129,41 @@ LONDON3 = ("kensington-and-chelsea", "city-of-london", "hammersmith-and-fulham")
 
 
 @pytest.fixture(scope="session")
-def london_batch3(settings, tmp_path_factory):
-    """The real three-borough London batch (City of London, Hammersmith and Fulham, Kensington and
-    Chelsea; maps off) on a running LocalCluster of 2 worker processes (one thread each) reached through
-    its address as ``--scheduler`` reaches one, run ONCE per test session and shared (as ``ealing_job``):
-    test_batch checks it, and the tests about the batch's machinery rather than its figures
-    (test_batch, test_batch_worker_rounds) replay its boroughs' figures through the real
-    ``run_borough`` (tests/batch_faults.py).  Its BatchResult; READ ONLY (a test that changes the
-    folder copies it)."""
+def london_batch3_on(settings, tmp_path_factory):
+    """``london_batch3_on(scheduler)``: the real three-borough London batch (City of London, Hammersmith
+    and Fulham, Kensington and Chelsea; maps off) on a running cluster of 2 worker processes (one
+    thread each) reached through its address as ``--scheduler`` reaches one, run ONCE per test session
+    and shared (as ``ealing_job``); its BatchResult, READ ONLY (a test that changes the folder copies
+    it).  ``scheduler``: the address of a running LocalCluster of the caller's (test_batch's, whose
+    fault tests then run on the workers the batch warmed), or None: a LocalCluster started for it and
+    closed after it.  The first caller of the session computes it; the others read its record."""
     import logging
 
     from distributed import LocalCluster
 
     from locmap.batch.engine import BatchOptions, run_batch
 
-    def make(folder: Path):
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                          silence_logs=logging.CRITICAL) as cluster:
-            return run_batch("london", folder / "london", settings,
-                             BatchOptions(boroughs=LONDON3, maps=False, scheduler=cluster.scheduler_address),
-                             say=lambda _m: None)
+    def on(scheduler: str | None):
+        def make(folder: Path):
+            if scheduler is not None:
+                return run_batch("london", folder / "london", settings,
+                                 BatchOptions(boroughs=LONDON3, maps=False, scheduler=scheduler), say=lambda _m: None)
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                              silence_logs=logging.CRITICAL) as cluster:
+                return on(cluster.scheduler_address)(folder)
 
-    return _once_per_session(tmp_path_factory, "london_batch3", make)
+        return make
+
+    return lambda scheduler=None: _once_per_session(tmp_path_factory, "london_batch3", on(scheduler))
+
+
+@pytest.fixture(scope="session")
+def london_batch3(london_batch3_on):
+    """The real three-borough London batch (``london_batch3_on``) on a cluster of its own: test_batch
+    checks it, and the tests about the batch's machinery rather than its figures (test_batch,
+    test_batch_worker_rounds) replay its boroughs' figures through the real ``run_borough``
+    (tests/batch_faults.py).  Its BatchResult; READ ONLY."""
+    return london_batch3_on()
 
 
 @pytest.fixture

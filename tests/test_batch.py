@@ -50,12 +50,14 @@ def scheduler():
 
 
 @pytest.fixture(scope="module")
-def batch3(london_batch3):
+def batch3(london_batch3_on, scheduler):
     """The real three-borough batch (THREE, maps off) on a running cluster of 2 worker processes reached
-    through its address, run once per test session (tests/conftest.py ``london_batch3``: its replays
-    also serve test_batch_worker_rounds).  READ ONLY."""
-    assert {o.lad_cd for o in london_batch3.outcomes} == {CITY, HF, KC}  # THREE
-    return london_batch3
+    through its address, run once per test session (tests/conftest.py ``london_batch3_on``: its replays
+    also serve test_batch_worker_rounds): on this module's cluster when this process runs it first,
+    so the tests after it run on workers that warmed for it.  READ ONLY."""
+    batch = london_batch3_on(scheduler)
+    assert {o.lad_cd for o in batch.outcomes} == {CITY, HF, KC}  # THREE
+    return batch
 
 
 @pytest.fixture

@@ -91,18 +91,17 @@ def test_a_table_is_converted_once_per_process(settings, monkeypatch):
 
 def test_a_service_source_is_read_once_and_gives_the_same_register_and_rejects(settings, monkeypatch):
     """Two boroughs on one worker: the second reads no service file, and its register, rejects and
-    row accounting are those of a fresh process."""
+    row accounting are those of a fresh process.  (The first, Camden, loads into an empty memo: a
+    fresh read itself; a second fresh read of it compared the same code path with itself.)"""
     root = settings.resolve_data_root()
-    fresh = {}
-    for name in ("london:camden", "london:city-of-london"):
-        memo.clear()
-        fresh[name] = load_area(name, settings, use_cache=False)
+    memo.clear()
+    fresh = {"london:city-of-london": load_area("london:city-of-london", settings, use_cache=False)}
     memo.clear()
     reads = counting(monkeypatch, services, "read_source")
     shared = {name: load_area(name, settings, use_cache=False) for name in ("london:camden", "london:city-of-london")}
     n_sources = len(load_pack("london:camden", settings).services["sources"])
     assert len(reads) == n_sources  # the first borough's reads; none for the second
-    for name, area in shared.items():
+    for name, area in list(shared.items())[1:]:
         pd.testing.assert_frame_equal(area.services, fresh[name].services)
         pd.testing.assert_frame_equal(area.rejects, fresh[name].rejects)
         pd.testing.assert_frame_equal(area.checks["services_accounting"], fresh[name].checks["services_accounting"])
