@@ -187,9 +187,11 @@ def _swallows_its_stop_then_works_on(task, say):  # noqa: ARG001 - compute(task,
 
 
 @pytest.mark.skipif(not fork_available(), reason="os.fork (Linux)")
-def test_a_borough_process_whose_stop_was_swallowed_still_ends_within_the_grace_time():
+def test_a_borough_process_whose_stop_was_swallowed_still_ends_within_the_grace_time(monkeypatch):
     """Seen: a Ctrl-C'd batch whose borough's stop was dropped in dask's GC callback finished the
-    borough after the batch had marked it interrupted, and printed "Exception ignored"."""
+    borough after the batch had marked it interrupted, and printed "Exception ignored".  The grace
+    is 1 s here (5 s in a batch): the forked child reads the module's value."""
+    monkeypatch.setattr(forked, "_STOP_GRACE_S", 1)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the borough's process, as compute_forked starts it
