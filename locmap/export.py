@@ -31,8 +31,7 @@ import pyogrio
 from pandas.api.types import infer_dtype, is_object_dtype, is_string_dtype
 
 from locmap.errors import LocmapError, OutputError
-from locmap.pathcheck import REMEDY_PERMISSION as _REMEDY_PERMISSION
-from locmap.pathcheck import check_output_file as _check_output_path
+from locmap.pathcheck import REMEDY_PERMISSION, check_output_file
 from locmap.pathcheck import check_output_path  # noqa: F401 - this module's name for it since its start
 
 #: Attribution carried into every map and export (from ../shared/data/*/SOURCES.md).
@@ -65,7 +64,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     ``path``) is raised as :class:`~locmap.errors.OutputError` naming ``path`` and what to do.
     """
     path = Path(path)
-    _check_output_path(path)
+    check_output_file(path)
     created = _missing_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +118,7 @@ def _output_error(exc: OSError, path: Path) -> OutputError:
         remedy = "free some space or choose an output folder on another disk, then run again."
     elif exc.errno in (errno.EACCES, errno.EPERM):
         reason = f"permission denied: you cannot write in the folder {_first_existing(folder)}"
-        remedy = _REMEDY_PERMISSION
+        remedy = REMEDY_PERMISSION
     elif exc.errno == errno.EROFS:
         reason = f"the folder {_first_existing(folder)} is on a read-only file system"
         remedy = "choose an output folder on a writable disk."

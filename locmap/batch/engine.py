@@ -40,6 +40,7 @@ from locmap._text import terminal_safe_message as shown
 from locmap.data.region import Region, load_pack, load_region, slugify
 from locmap.errors import SchedulerUnreachableError, SettingsError, UnknownAreaError
 from locmap.settings import Settings
+from locmap.pathcheck import check_output_path
 
 #: The per-borough status table written into the batch folder.
 STATUS_FILE = "batch_status.csv"
@@ -209,7 +210,7 @@ def run_batch(region_name: str, out: str | Path, settings: Settings, options: Ba
         Outcomes, status table, failures, files, wall time, workers, dashboard link.
     """
     t0, run_id, started = time.perf_counter(), new_run_id(), utc_now()
-    out = export.check_output_path(Path(out).absolute(), folder=True)
+    out = check_output_path(Path(out).absolute(), folder=True)
     # a second Ctrl-C does not cut short the stop the first one began; the cluster started before
     # the plan (starts_early) is closed on the way out of `cluster`, before the interrupt is recorded
     with interrupt_once(), contextlib.ExitStack() as cluster:

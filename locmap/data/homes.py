@@ -34,8 +34,7 @@ def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
     and columns it came from, so what is derived from it can be memoised too.
     """
     spec = pack.table("postcodes")
-    ident = memo.file_key(spec.resolve(data_root))
-    key = None if ident is None else ("postcodes", ident, repr(spec.columns))
+    key = memo.file_memo_key(spec.resolve(data_root), "postcodes", repr(spec.columns))
 
     def parse() -> pd.DataFrame:
         t = read_table(spec, data_root, required=("postcode", "easting", "northing"),

@@ -243,10 +243,9 @@ def read_table(spec, data_root: Path, required: Iterable[str] = (), keep_other: 
     a copy returned; a caller that memoises what it derives from the table passes False.
     """
     path, required, numeric = spec.resolve(data_root), tuple(required), tuple(numeric)
-    ident = memo.file_key(path)
     # a batch worker reads the same London-wide table for borough after borough: parsed, renamed and
     # converted once per process (docs/batch.md, "Data shared within a worker")
-    key = None if ident is None or not memoise else ("table", ident, repr(spec.columns), tuple(required), keep_other, tuple(numeric))
+    key = memo.file_memo_key(path, "table", repr(spec.columns), required, keep_other, numeric) if memoise else None
     return memo.remember(key, lambda: _read_table(path, spec, required, keep_other, numeric), pd.DataFrame.copy)
 
 
@@ -383,9 +382,8 @@ def read_layer(spec, data_root: Path, target_crs: str = "EPSG:27700", required: 
     """
     path = check_input_file(spec.resolve(data_root))
     required = tuple(required)
-    ident = memo.file_key(path)
-    key = None if ident is None else (
-        "layer", ident, repr(spec.columns), repr(spec.crs), repr(sorted(spec.options.items())), str(target_crs),
+    key = memo.file_memo_key(
+        path, "layer", repr(spec.columns), repr(spec.crs), repr(sorted(spec.options.items())), str(target_crs),
         required, id_col, polygonal, keep_other)
     return memo.remember(key, lambda: _read_layer(path, spec, target_crs, required, id_col, polygonal, keep_other),
                          lambda v: (v[0].copy(), list(v[1])))

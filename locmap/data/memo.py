@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["file_key", "remember", "clear", "entries", "MAX_ENTRIES"]
+__all__ = ["file_key", "file_memo_key", "remember", "clear", "entries", "MAX_ENTRIES"]
 
 T = TypeVar("T")
 
@@ -39,6 +39,14 @@ def file_key(path: str | Path) -> tuple[str, int, int, int] | None:
     except OSError:
         return None
     return str(p), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def file_memo_key(path: str | Path, kind: str, *options: Hashable) -> tuple | None:
+    """The memo key of what ``kind`` derives from the file at ``path`` with ``options``:
+    ``(kind, file_key(path), *options)``, or ``None`` when the file cannot be identified (then
+    nothing is memoised and the reader reports the file with its own error)."""
+    ident = file_key(path)
+    return None if ident is None else (kind, ident, *options)
 
 
 def remember(key: Hashable | None, make: Callable[[], T], copy: Callable[[T], T]) -> T:

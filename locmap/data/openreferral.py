@@ -37,8 +37,7 @@ import pandas as pd
 from locmap.data.io import TableRead, read_csv_any
 from locmap.errors import DataFileError, InputFileError
 from locmap.pathcheck import CSV_TABLES, check_input, is_openreferral  # noqa: F401 - this module's names
-from locmap.pathcheck import export_files as _export_files
-from locmap.pathcheck import looks_oruk as _looks_oruk
+from locmap.pathcheck import export_files, looks_oruk
 
 SCHEMA_DIR = Path(__file__).with_name("oruk_schema")
 #: the shipped mapping of taxonomy terms / service names to locmap service types
@@ -159,7 +158,7 @@ def _json_records(file: Path) -> list[Record]:
         return [_classify(it, f"{file.name} record {i}", True) for i, it in enumerate(obj["contents"], 1)]
     if isinstance(obj, list):
         return [_classify(it, f"{file.name} record {i}", True) for i, it in enumerate(obj, 1)]
-    if _looks_oruk(obj):
+    if looks_oruk(obj):
         return [_classify(obj, f"{file.name}", False)]
     raise DataFileError(file, "not an Open Referral UK API response (no 'contents' list, service or "
                               "service_at_location record)",
@@ -371,7 +370,7 @@ def read_openreferral(path: str | Path, types_toml: str | Path | None = None,
                             remedy="leave --sheet out: an export is read whole (every page or table).")
     mapping = _mapping_for(path, types_toml)
     csv_package = path.is_dir() and any((path / n).is_file() for n in CSV_TABLES)
-    records = _csv_records(path) if csv_package else [r for f in _export_files(path) for r in _json_records(f)]
+    records = _csv_records(path) if csv_package else [r for f in export_files(path) for r in _json_records(f)]
     rows, rejects, n_invalid = [], {}, 0
     for rec in records:
         problems = list(rec.problems) + violations(rec)
@@ -385,7 +384,7 @@ def read_openreferral(path: str | Path, types_toml: str | Path | None = None,
     frame = pd.DataFrame(rows, columns=ROW_COLUMNS).astype(object)
     frame = frame.where(frame.notna(), None).map(lambda v: None if v is None else str(v))
     frame.attrs["row_rejects"] = rejects
-    form = "CSV package" if csv_package else f"JSON, {len(_export_files(path))} file(s)"
+    form = "CSV package" if csv_package else f"JSON, {len(export_files(path))} file(s)"
     return TableRead(frame, (f"{path.name}: Open Referral UK export ({form}): {len(records)} record(s), "
                              f"{len(rows)} service-at-location row(s), {n_invalid} record(s) failing the "
                              f"profile's JSON Schema; service types from {mapping.path}",))

@@ -98,8 +98,7 @@ def _lad_of_postcode(pack: AreaPack, data_root: Path) -> pd.Series:
     of ~300,000 rows, indexed once per process while the file is unchanged (each borough of a batch
     cuts the previous membership list with it; :mod:`locmap.data.memo`)."""
     spec = pack.table("postcodes")
-    ident = memo.file_key(spec.resolve(data_root))
-    key = None if ident is None else ("lad_of_postcode", ident, repr(spec.columns))
+    key = memo.file_memo_key(spec.resolve(data_root), "lad_of_postcode", repr(spec.columns))
 
     def make() -> pd.Series:
         pc = read_table(spec, data_root, required=("postcode", "lad_cd"))

@@ -29,11 +29,12 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from locmap.data.io import (GEOMETRY_COLUMNS, VALUE_PROBLEM_COLUMN, LAYER_SUFFIXES, SHEET_SUFFIXES, TableRead, read_csv_any,
+from locmap.data.io import (GEOMETRY_COLUMNS, VALUE_PROBLEM_COLUMN, TableRead, read_csv_any,
                             read_point_layer, read_sheet, rename_columns)
 from locmap.data import memo, openreferral
 from locmap.data.manifest import AreaPack
 from locmap.errors import DataFileError, ManifestError
+from locmap.pathcheck import LAYER_SUFFIXES, SHEET_SUFFIXES
 
 REGISTER_COLUMNS = ["service_id", "name", "service_type", "subtype", "address", "postcode", "easting",
                     "northing", "lad_cd", "lad_nm", "in_study_area", "located", "location_quality",

@@ -61,8 +61,7 @@ from locmap.distance._osm import (
 )
 from locmap.errors import NetworkError
 from locmap.export import atomic_path
-from locmap.pathcheck import check_network_file
-from locmap.pathcheck import network_error as _network_error
+from locmap.pathcheck import check_network_file, network_error
 from locmap.settings import CRS_METRIC, CRS_WEB, Settings
 
 log = logging.getLogger(__name__)
@@ -822,7 +821,7 @@ def check_covers(net: StreetNetwork, homes_xy: np.ndarray, max_snap_m: float,
     where = request.path if request else net.source
     by = f" (asked for by {request.asked_by})" if request else ""
     xy = np.asarray(homes_xy, float)[finite]
-    raise _network_error(
+    raise network_error(
         f"{where}: the street network does not cover the study area{by}: {off:,} of "
         f"{int(finite.sum()):,} homes ({share:.0%}) are more than {max_snap_m:.0f} m from it. "
         f"Network extent {_lonlat_box(net.bbox, net.crs)}, homes extent "
