@@ -218,20 +218,42 @@ def notebook_kernel(kernel_name: str | None = None, cwd: str | os.PathLike | Non
     """One kernel (over IPC sockets, started in ``cwd``, default the current folder) for the notebooks
     of one or several :func:`run_notebooks` calls (``kernel=``); shut down when the block ends.
     ``kernel_name`` default: :func:`ensure_kernel`."""
+    from jupyter_client.blocking.client import BlockingKernelClient  # noqa: PLC0415
     from jupyter_client.manager import KernelManager  # noqa: PLC0415
 
+    class ReadyClient(BlockingKernelClient):
+        """The kernel's one client: connected and waited for once.  papermill starts its channels and waits
+        for the kernel before each notebook; ``wait_for_ready`` ends by waiting for 0.2 s of silence on
+        IOPub (and 0.2 s more when the client's first status message was lost), so each notebook's reset
+        and run spent about 0.6 s idle.  Later calls only check that the kernel is still alive."""
+
+        ready = False
+
+        def start_channels(self, *args: Any, **kwargs: Any) -> None:
+            if not self.channels_running:
+                super().start_channels(*args, **kwargs)
+
+        def wait_for_ready(self, timeout: float | None = None) -> None:
+            if not self.ready:
+                super().wait_for_ready(timeout=timeout)
+                self.ready = True
+            elif not self.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+
     class SharedKernel(KernelManager):
-        """Records the clients papermill opens (it leaves a kernel it did not start running), to close them."""
+        """Hands the reset and papermill one client (:class:`ReadyClient`), closed when the kernel ends
+        (papermill leaves the client of a kernel it did not start open)."""
+
+        shared_client: Any = None
 
         def client(self, **kwargs: Any):
-            kc = super().client(**kwargs)
-            self._opened = [*getattr(self, "_opened", []), kc]
-            return kc
+            if self.shared_client is None:
+                self.shared_client = ReadyClient(**{**self.get_connection_info(session=True),
+                                                    "connection_file": self.connection_file, "parent": self,
+                                                    **kwargs})
+            return self.shared_client
 
         def reset(self, nb: Path, cwd: Path) -> None:
-            for kc in getattr(self, "_opened", []):
-                kc.stop_channels()
-            self._opened = []
             kc = self.client()
             kc.start_channels()
             try:
@@ -252,8 +274,8 @@ def notebook_kernel(kernel_name: str | None = None, cwd: str | os.PathLike | Non
         try:
             yield km
         finally:
-            for kc in getattr(km, "_opened", []):
-                kc.stop_channels()
+            if km.shared_client is not None:
+                km.shared_client.stop_channels()
             if km.has_kernel:
                 km.shutdown_kernel(now=False)
 
