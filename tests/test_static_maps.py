@@ -484,3 +484,16 @@ def test_every_key_figure_label_and_value_fits_inside_its_cell_on_the_a4_sheet()
             assert box_px.x0 <= text_px.x0 and text_px.x1 <= box_px.x1, cell.get_text().get_text()
     finally:
         plt.close(fig)
+
+
+def test_a_page_is_drawn_when_saved_not_while_it_is_built(area, tmp_path, monkeypatch):
+    """Building a page (geopandas asks the canvas to redraw after each layer, once label placement
+    has attached a canvas) draws nothing; saving it as a PNG draws it once."""
+    draws = []
+    real_draw = sm.SheetFigure.draw
+    monkeypatch.setattr(sm.SheetFigure, "draw", lambda fig, renderer: draws.append(1) or real_draw(fig, renderer))
+    fig = sm.small_multiples(area, panels=["gp_practice", "library", "childrens_centre"], access=make_access(area),
+                             dpi=DPI)
+    assert draws == []
+    (png,) = sm.save(fig, tmp_path / "sm", formats=("png",))
+    assert draws == [1] and _pixels(png).var() > 100

@@ -66,12 +66,24 @@ class LabelPlacement:
         return "Names left off where they would overlap: " + ", ".join(self.dropped) + "."
 
 
+class MeasuringCanvas(FigureCanvasAgg):
+    """The Agg canvas :func:`renderer_of` attaches to measure text while a figure is being built.
+
+    ``draw_idle`` asks a window to redraw when its event loop is next idle; this canvas has no window,
+    so it does nothing.  (Agg's own ``draw_idle`` draws the whole figure at once, and geopandas calls
+    it after every layer it plots: a small-multiples page drew itself a dozen times before it was
+    saved.)  Saving or showing the figure draws it as before."""
+
+    def draw_idle(self, *args, **kwargs) -> None:
+        return None
+
+
 def renderer_of(obj: Axes | Figure) -> RendererBase:
-    """A renderer for a figure or an axes' figure (attaches an Agg canvas when the figure has
-    none; no pyplot, no backend selected)."""
+    """A renderer for a figure or an axes' figure (attaches a :class:`MeasuringCanvas` when the
+    figure has none; no pyplot, no backend selected)."""
     fig = obj if isinstance(obj, Figure) else obj.figure
     if not hasattr(fig.canvas, "get_renderer"):
-        FigureCanvasAgg(fig)
+        MeasuringCanvas(fig)
     return fig.canvas.get_renderer()
 
 
