@@ -41,6 +41,7 @@ from typing import Any
 
 from locmap.errors import LocmapError
 from locmap.export import write_text
+from locmap.lazy_imports import defer_iri_grammars
 from locmap.settings import PROJECT_ROOT
 
 #: Folder holding the committed notebooks.
@@ -150,6 +151,7 @@ def run_notebooks(area: str, out_dir: str | os.PathLike, parameters: Mapping[str
     NotebookRunError
         On the first failing notebook (its executed copy with the error is saved).
     """
+    defer_iri_grammars()
     import papermill as pm  # noqa: PLC0415 - heavy, only needed to run notebooks
 
     out = Path(out_dir).resolve()

@@ -14,11 +14,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from locmap.lazy_imports import defer_iri_grammars
+
 if TYPE_CHECKING:  # only an annotation here: the xdist controller and the pytester runs of test_schedule
     import pandas as pd  # (which copy this file) then start without importing pandas
 
 os.environ.setdefault("LOCMAP_NO_PROGRESS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# nbformat's jsonschema builds rfc3987_syntax's IRI grammars on first use, not at import (~1.3 s of CPU in
+# each worker: every worker collects the test modules that import nbformat; locmap.lazy_imports)
+defer_iri_grammars()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,10 @@ and open its results with a Key findings cell naming what the library computes f
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -141,6 +144,36 @@ def test_failure_gives_nonzero_exit(tmp_path):
     rc = main(["notebooks", "--area", "no_such_area", "--out", str(tmp_path), "--only", "01"])
     assert rc == 1
     assert (tmp_path / "01_area_overview.ipynb").exists()
+
+
+IRIS = [("https://example.org/café?q=1", "iri"), ("http://exa mple.org/", "iri"), ("x/y?q=1", "iri-reference"),
+        ("a b", "iri-reference")]
+
+
+def test_importing_papermill_builds_no_iri_grammars():
+    """``defer_iri_grammars`` (as ``run_notebooks`` and tests/conftest.py call it): papermill, nbformat and
+    jsonschema import without building rfc3987_syntax's grammars; jsonschema's first IRI check builds them."""
+    code = ("import sys\nfrom locmap.lazy_imports import defer_iri_grammars\ndefer_iri_grammars()\n"
+            "import jsonschema, nbformat, papermill\nprint('rfc3987_syntax.syntax_helpers' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout == "False\n", out.stderr
+
+
+def test_jsonschema_still_checks_iris_with_rfc3987_syntax():
+    """What the deferral must not weaken: jsonschema's format checker (the Open Referral reader's) checks
+    IRIs with rfc3987_syntax's grammars, as without the stand-in; nbformat still rejects a malformed notebook."""
+    import jsonschema
+
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    assert {"iri", "iri-reference"} <= set(checker.checkers)
+    assert [checker.conforms(value, fmt) for value, fmt in IRIS] == [True, False, True, False]
+    assert type(sys.modules["rfc3987_syntax"].is_valid_syntax("iri", "https://example.org/")) is bool
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    del nb.cells[0]["source"]
+    with pytest.raises(nbformat.ValidationError):
+        nbformat.validate(nb)
 
 
 # ----------------------------------------------------------------------------- executed suite
