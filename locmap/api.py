@@ -593,12 +593,15 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
               p: int = 2, minutes: float | None = None, band: str = "pop_0_4",
               candidates: str | Sequence[str] = DEFAULT_CANDIDATES,
               existing: str | Sequence[str] = ("childrens_centre",), include_outside: bool = False,
-              router: Any = None, p_at_most_candidates: bool = False) -> SitesResult:
+              router: Any = None, p_at_most_candidates: bool = False, reuse: bool = False) -> SitesResult:
     """Suggest ``p`` hub sites in ``locality`` of ``scheme`` (a Scheme or a spec such as
     ``"towns"``; ``locality=None``: the whole area) - MCLP and p-median within ``minutes``
     (default: the middle threshold).  Pass ``router=access.router`` to reuse a run's router.
     ``p_at_most_candidates``: a locality with fewer candidate sites than ``p`` gets all of them
-    (said in the summary's ``note``) instead of an error (the run's default ``p``)."""
+    (said in the summary's ``note``) instead of an error (the run's default ``p``).
+    ``reuse``: the models are not solved again when an earlier ``reuse=True`` call of this process solved
+    them from the same inputs (distances, children, candidate sites, ``p``, threshold): notebooks 04 and 07
+    ask for the same locality's sites; see :data:`SITES_KEPT`."""
     settings = settings or area.settings
     minutes = default_gap_minutes(settings) if minutes is None else float(minutes)
     max_m = settings.minutes_to_metres(minutes)
@@ -621,8 +624,7 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
     ex = area.services[area.services["located"].fillna(False).astype(bool)
                        & area.services["service_type"].isin(_types(existing))]
     existing_cost = router.matrix(hxy, _xy(ex)) if len(ex) else None
-    res = suggest_sites(cost, homes[band].to_numpy(float), cand["site_id"].tolist(), p, max_m,
-                        sites=cand, existing_cost_m=existing_cost, minutes=minutes)
+    res = _suggested(cost, homes[band].to_numpy(float), cand, p, max_m, existing_cost, minutes, reuse)
     res["summary"]["locality"] = loc_name or "whole area"
     if note:
         res["summary"]["note"] = note
@@ -630,6 +632,34 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
     return SitesResult(sites=res["sites"], gain=res["gain"], summary=res["summary"],
                        locality=loc_name or "whole area",
                        stem=f"{(loc_name or 'area').replace(' ', '_')}_p{p}_{minutes:g}min")
+
+
+#: How many hub-site solutions ``hub_sites(..., reuse=True)`` keeps in a process (the least recently used goes first).
+SITES_KEPT = 8
+_SITES_KEPT: OrderedDict[str, dict] = OrderedDict()
+
+
+def forget_hub_sites() -> None:
+    """Drop the hub-site solutions kept by ``hub_sites(..., reuse=True)``."""
+    _SITES_KEPT.clear()
+
+
+def _suggested(cost: np.ndarray, demand: np.ndarray, cand: pd.DataFrame, p: int, max_m: float,
+               existing_cost: np.ndarray | None, minutes: float, reuse: bool) -> dict:
+    """:func:`suggest_sites`' tables, or copies of those an earlier ``reuse`` call solved from the same inputs
+    (the key: SHA-256 of them all, pickled)."""
+    key = (hashlib.sha256(pickle.dumps((cost, demand, cand, p, max_m, existing_cost, minutes),
+                                       protocol=pickle.HIGHEST_PROTOCOL)).hexdigest() if reuse else None)
+    if key in _SITES_KEPT:
+        _SITES_KEPT.move_to_end(key)
+        return {name: table.copy(deep=True) for name, table in _SITES_KEPT[key].items()}
+    res = suggest_sites(cost, demand, cand["site_id"].tolist(), p, max_m, sites=cand, existing_cost_m=existing_cost,
+                        minutes=minutes)
+    if key is not None:
+        _SITES_KEPT[key] = {name: table.copy(deep=True) for name, table in res.items()}
+        while len(_SITES_KEPT) > SITES_KEPT:
+            _SITES_KEPT.popitem(last=False)
+    return res
 
 
 def _locality_homes(area: AreaData, scheme: Any, loc_name: str | None) -> tuple[gpd.GeoDataFrame, Any]:
@@ -1276,7 +1306,8 @@ def write_locality_outputs(result: LocalityAnalysis, out_dir: str | Path) -> lis
 def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settings | None = None,
                       access: AccessAnalysis | None = None, rescore: bool = True, scheme: str | None = None,
                       n_draws: int = 2000, seed: int = 0, fca: bool = True,
-                      localities: LocalityAnalysis | None = None, sites: Sequence[SitesResult] = ()) -> Any:
+                      localities: LocalityAnalysis | None = None, sites: Sequence[SitesResult] = (),
+                      reuse: bool = False) -> Any:
     """Baseline and scenarios side by side (docs/scenarios.md).
 
     ``scenarios`` are :class:`~locmap.scenarios.spec.Scenario` objects or paths of scenario TOML
@@ -1287,7 +1318,7 @@ def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settin
     ``n_draws`` and ``seed``.  ``localities``: the run's :class:`LocalityAnalysis` (same draws and
     seed), reused for the baseline recommendation and hub sites instead of scoring again; ``sites``:
     the run's :class:`SitesResult` of ``scheme`` (reused for a hub-site change of the same locality,
-    number of sites and threshold).
+    number of sites and threshold).  ``reuse``: hub sites are solved with ``hub_sites(..., reuse=True)``.
     Returns a :class:`~locmap.scenarios.comparison.ScenarioComparison`.
     """
     settings = settings or area.settings
@@ -1311,7 +1342,8 @@ def compare_scenarios(area: AreaData, scenarios: Sequence[Any], settings: Settin
         if done:
             return done[0][done[0]["model"] == "mclp"]
         scheme_obj = sch if lc.column_scheme_name(sch) or sch not in kept else kept[sch].schemes[sch]
-        found = hub_sites(area, settings, scheme_obj, locality, p=p, minutes=minutes, router=access.router).sites
+        found = hub_sites(area, settings, scheme_obj, locality, p=p, minutes=minutes, router=access.router,
+                          reuse=reuse).sites
         return found[found["model"] == "mclp"]
 
     def analyse(scn_area: AreaData, result: acc.AccessResult) -> LocalityAnalysis:

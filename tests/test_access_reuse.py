@@ -85,3 +85,26 @@ def test_an_analysis_without_gap_polygons_is_the_kept_one_without_them(ealing, s
     bare = api.analyse_access(ealing, settings, TYPES, fca=False, gaps=False, reuse=True)
     assert bare.router is kept.router and len(kept.gap_areas_all) and len(kept.gap_areas)
     _assert_same(bare, api.analyse_access(ealing, settings, TYPES, fca=False, gaps=False))
+
+
+def test_hub_sites_are_solved_once_for_the_same_locality_and_inputs(ealing, settings, monkeypatch):
+    """``hub_sites(reuse=True)`` as notebook 04 asks (its scheme object, p at most the candidates) and then
+    07 (``compare_scenarios(reuse=True)``: the scheme by name): the models are solved once, the copy equals
+    a fresh solve and changing it does not change the kept one; another p is solved."""
+    api.forget_hub_sites()
+    solved = []
+    real = api.suggest_sites
+    monkeypatch.setattr(api, "suggest_sites", lambda *args, **kw: solved.append(args[3]) or real(*args, **kw))
+    towns = api.lc.column_scheme(ealing.lsoa, "towns")
+    town = ealing.lsoa.groupby("town")["pop_0_4"].sum().idxmin()
+    first = api.hub_sites(ealing, settings, towns, town, p=2, p_at_most_candidates=True, reuse=True)
+    first.sites.loc[:, "children_served"] = -1.0
+    again = api.hub_sites(ealing, settings, "towns", town, p=2, reuse=True)
+    fresh = api.hub_sites(ealing, settings, "towns", town, p=2)
+    assert solved == [2, 2]  # the first call and the fresh one
+    for name in ("sites", "gain", "summary"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(fresh, name), obj=name)
+    assert again.stem == fresh.stem and again.locality == fresh.locality == town
+    api.hub_sites(ealing, settings, "towns", town, p=3, reuse=True)
+    assert solved == [2, 2, 3]
+    api.forget_hub_sites()
