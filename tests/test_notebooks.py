@@ -434,3 +434,23 @@ def test_copies_written_once_at_the_end_still_show_the_failing_cell(tmp_path):
     code = [c for c in second.cells if c.cell_type == "code"]
     assert _text(code[-3].outputs[0]) == "before\n"
     assert code[-2].outputs[0]["ename"] == "ZeroDivisionError" and code[-1].outputs == []
+
+
+def test_a_shared_kernel_that_died_between_runs_stops_the_next_run(tmp_path):
+    """The shared kernel's one client waits for the kernel once; before each later notebook it checks that
+    the kernel is still alive: a kernel that died in between stops the next run with an error naming the
+    notebook (no hang, no run on a dead kernel)."""
+    import signal
+
+    from locmap.notebooks import NotebookRunError
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _tiny_notebook(folder / "01_first.ipynb", "print(area)")
+    with notebook_kernel(cwd=tmp_path) as k:
+        (done,) = run_notebooks("ealing", tmp_path / "a", folder=folder, kernel=k, trust=False)
+        assert _text(nbformat.read(done, as_version=4).cells[-1].outputs[0]) == "ealing\n"
+        k.provisioner.process.send_signal(signal.SIGKILL)
+        k.provisioner.process.wait(timeout=30)
+        with pytest.raises(NotebookRunError, match="could not be reset before 01_first.ipynb: Kernel died"):
+            run_notebooks("ealing", tmp_path / "b", folder=folder, kernel=k, trust=False)
