@@ -54,7 +54,7 @@ def _disk_cache(numba) -> bool:
 #: Whether the compiled kernels are cached on disk (see :func:`_disk_cache`; set by :func:`_compile`).
 DISK_CACHE: bool | None = None
 #: The functions below compiled by numba (:func:`_compile`): helpers inlined into the kernels.
-_INLINED = ("_offer", "_push", "_pop", "_replace_root", "_less")
+_INLINED = ("_offer", "_push", "_pop", "_replace_root", "_less", "_prefetch_next", "_prefetch_neighbours")
 _KERNELS = ("_k_nearest", "_nearest_source", "_grow")
 _COMPILING = threading.Lock()
 
@@ -70,11 +70,38 @@ def _compile() -> None:
 
         cache = _disk_cache(numba)
         g = globals()
+        g["_prefetch"] = _prefetch_intrinsic(numba)
         for name in _INLINED:
             g[name] = numba.njit(cache=cache, nogil=True, inline="always")(g[name])
         for name in _KERNELS:
             g[name] = numba.njit(cache=cache, nogil=True)(g[name])
         DISK_CACHE = cache
+
+
+def _prefetch(a, i) -> None:
+    """Ask the CPU to bring ``a[i]`` into its caches: a hint, no effect on any value (nothing in
+    Python; an ``llvm.prefetch`` once compiled, :func:`_prefetch_intrinsic`)."""
+
+
+def _prefetch_intrinsic(numba):
+    """``_prefetch`` as a numba intrinsic: LLVM's ``prefetch`` of ``a[i]``'s address (a read,
+    kept in every cache level).  A prefetch never faults and changes no value."""
+    from llvmlite import ir
+    from numba.core import cgutils, types
+
+    def prefetch(typingctx, arr, idx):
+        def codegen(context, builder, signature, args):
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                              ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+        return types.void(arr, idx), codegen
+    return numba.extending.intrinsic(prefetch)
 
 
 @dataclass(frozen=True)
@@ -205,6 +232,7 @@ def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k,
     while size > 0:
         c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
+        _prefetch_next(hc, hk, size, indptr, indices, cost, nlab, tc, ts, k)
         m = nlab[v]
         if m >= k or ts[v * k + m] != s or tc[v * k + m] != c:
             size = _pop(hc, hk, size)
@@ -215,6 +243,7 @@ def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k,
             if missing == 0:
                 break
         ln = tl[v * k + m] if track_length else c
+        _prefetch_neighbours(indptr, indices, v, nlab, tc, ts, k)
         root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
@@ -296,6 +325,7 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
     while size > 0:
         c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
+        _prefetch_next(hc, hk, size, indptr, indices, cost, done, tc, ts, 1)
         if done[v] or ts[v] != s or tc[v] != c:
             size = _pop(hc, hk, size)
             continue
@@ -305,6 +335,7 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             if missing == 0:
                 break
         ln = tl[v] if track_length else c
+        _prefetch_neighbours(indptr, indices, v, done, tc, ts, 1)
         root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
@@ -325,6 +356,34 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             size = _pop(hc, hk, size)
     lab_cost = tc.reshape(n, 1)
     return lab_cost, (tl.reshape(n, 1) if track_length else lab_cost.copy()), ts.reshape(n, 1)
+
+
+def _prefetch_next(hc, hk, size, indptr, indices, cost, flag, tc, ts, k) -> None:
+    """Prefetch what the next search step will read: the node of the root's smallest child (the
+    next entry popped unless an entry queued meanwhile comes first), its labels, flag and
+    edges.  Their cache misses then overlap this step's work instead of stalling the next
+    (the search is bound by memory latency: 0.75-0.78 of the kernel time, BENCHMARKS.md)."""
+    if size > 1:
+        a = 1 + np.int64(_less(hc, hk, 2, 1))
+        b = 3 + np.int64(_less(hc, hk, 4, 3))
+        w = hk[a + (b - a) * np.int64(_less(hc, hk, b, a))] & 0xFFFFFFFF
+        _prefetch(flag, w)
+        _prefetch(ts, w * k)
+        _prefetch(tc, w * k)
+        _prefetch(indptr, w)
+        e = indptr[w]
+        _prefetch(indices, e)
+        _prefetch(cost, e)
+
+
+def _prefetch_neighbours(indptr, indices, v, flag, tc, ts, k) -> None:
+    """Prefetch the flags and labels of every neighbour of ``v`` before the offers read them, so
+    their misses overlap (each offer's branches would otherwise wait on its own)."""
+    for e in range(indptr[v], indptr[v + 1]):
+        w = indices[e]
+        _prefetch(flag, w)
+        _prefetch(ts, w * k)
+        _prefetch(tc, w * k)
 
 
 def _grow(hc, hk, size):
