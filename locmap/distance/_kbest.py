@@ -17,6 +17,9 @@ Dijkstra per source.
 The search is fastest on a graph whose nearby nodes have nearby numbers (the labels and edges
 it touches at one time then share cache lines): :func:`z_order` and :func:`renumbered` give
 ``StreetRouter`` such a copy (:class:`SearchGraph`); the labels do not depend on the numbering.
+The queue is a 4-ary heap searched without branches (:func:`_push`), and each step prefetches
+what the next one will read (:func:`_prefetch_next`, :func:`_prefetch_neighbours`): the search
+waits on memory more than it computes.
 
 numba compiles the kernel on first use and caches the machine code on disk (``cache=True``).
 numba itself is imported on the first search (:func:`_compile`), not with this module: a run
@@ -70,7 +73,7 @@ def _compile() -> None:
 
         cache = _disk_cache(numba)
         g = globals()
-        g["_prefetch"] = _prefetch_intrinsic(numba)
+        g["_prefetch"] = _prefetch_intrinsic()
         for name in _INLINED:
             g[name] = numba.njit(cache=cache, nogil=True, inline="always")(g[name])
         for name in _KERNELS:
@@ -83,11 +86,12 @@ def _prefetch(a, i) -> None:
     Python; an ``llvm.prefetch`` once compiled, :func:`_prefetch_intrinsic`)."""
 
 
-def _prefetch_intrinsic(numba):
+def _prefetch_intrinsic():
     """``_prefetch`` as a numba intrinsic: LLVM's ``prefetch`` of ``a[i]``'s address (a read,
     kept in every cache level).  A prefetch never faults and changes no value."""
     from llvmlite import ir
     from numba.core import cgutils, types
+    from numba.extending import intrinsic
 
     def prefetch(typingctx, arr, idx):
         def codegen(context, builder, signature, args):
@@ -101,7 +105,7 @@ def _prefetch_intrinsic(numba):
                               ir.Constant(i32, 1)])
             return context.get_dummy_value()
         return types.void(arr, idx), codegen
-    return numba.extending.intrinsic(prefetch)
+    return intrinsic(prefetch)
 
 
 @dataclass(frozen=True)
