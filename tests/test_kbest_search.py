@@ -2,10 +2,15 @@
 (locmap.distance._kbest.SearchGraph): the same graph, the same labels, ties included."""
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
 
-from locmap.distance._kbest import k_nearest_sources, renumbered, z_order
+from locmap.distance import _kbest
+from locmap.distance._kbest import _KEYMAX, k_nearest_sources, renumbered, z_order
 from locmap.distance.network import PramPenalties, network_from_edges, synthetic_street_tables
 from locmap.distance.routing import StreetRouter
 
@@ -112,3 +117,68 @@ def test_z_order_is_a_permutation_for_degenerate_coordinates(x, y):
 def test_z_order_follows_the_curve_on_a_two_by_two_grid():
     x, y = np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 1.0, 0.0, 0.0])
     assert z_order(x, y).tolist() == [3, 2, 1, 0]  # (0,0), (1,0), (0,1), (1,1)
+
+
+def brute_labels(indptr, indices, cost, src_node, src_cost, k):
+    """Every node's k cheapest (cost, source) pairs from one scipy Dijkstra per source (ties by
+    the lower source index): the labels the search must find."""
+    n = indptr.size - 1
+    G = sp.csr_array((cost, indices, indptr), shape=(n, n))
+    d = dijkstra(G, indices=src_node) + np.asarray(src_cost)[:, None]  # (sources, nodes)
+    return brute_k(d.T, k)
+
+
+def star_with_a_ring(n_leaves, seed):
+    """A hub joined to every leaf (integer lengths: many equal costs), the leaves in a ring."""
+    rng = np.random.default_rng(seed)
+    hub, leaves = 0, np.arange(1, n_leaves + 1)
+    u = np.concatenate([np.zeros(n_leaves, int), leaves])
+    v = np.concatenate([leaves, np.roll(leaves, 1)])
+    w = rng.integers(1, 5, u.size).astype(float)
+    G = sp.csr_array((np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))),
+                     shape=(n_leaves + 1,) * 2)
+    G.sort_indices()
+    return G.indptr.astype(np.int64), G.indices.astype(np.int64), G.data.astype(float)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_queue_outgrowing_its_first_allocation_still_pops_in_cost_then_source_order(k):
+    """Settling the hub of a 6,000-leaf star queues ~6,000 entries at once, more than the queue's
+    first allocation (2 x sources + nodes / 4 + 1,024 = 2,534 slots), so it must grow (twice)
+    mid-search; every node's labels still equal brute force, ties included."""
+    indptr, indices, cost = star_with_a_ring(6000, seed=k)
+    src = np.array([0, 17, 17, 2900, 5999])  # the hub, a leaf listed twice (exact ties), others
+    snap = np.array([0.0, 3.0, 3.0, 1.0, 0.0])
+    everyone = np.arange(indptr.size - 1)
+    c, _, s = k_nearest_sources(indptr, indices, cost, cost, src, snap, snap, k, np.inf, everyone, False)
+    bc, bs = brute_labels(indptr, indices, cost, src, snap, k)
+    assert np.array_equal(np.where(s >= 0, c, np.nan), bc, equal_nan=True) and np.array_equal(s, bs)
+    assert (c[:, 0] == c[:, 1]).any() if k > 1 else True  # ties really occur
+
+
+def test_the_queue_pops_in_cost_then_key_order_as_it_grows_and_shrinks():
+    """The search's priority queue on its own: 5,000 entries with few distinct costs (ties broken
+    by key), pushed and popped in a random interleaving from a 16-slot start, come out exactly
+    as Python's heapq gives them."""
+    _kbest._compile()  # the compiled heap, as the search uses it
+    push, pop, grow = _kbest._push, _kbest._pop, _kbest._grow
+    rng = np.random.default_rng(3)
+    costs = rng.integers(0, 40, 5000).astype(float)
+    keys = rng.permutation(5000).astype(np.int64) * 3
+    hc, hk = np.full(16, np.inf), np.full(16, _KEYMAX, np.int64)
+    size, ref, got, want = 0, [], [], []
+    for c, key, popping in zip(costs, keys, rng.random(5000) < 0.4):
+        if popping and size:
+            got.append((hc[0], hk[0]))
+            want.append(heapq.heappop(ref))
+            size = pop(hc, hk, size)
+        if size + 5 >= hc.size:
+            hc, hk = grow(hc, hk, size)
+        size = push(hc, hk, size, c, key)
+        heapq.heappush(ref, (c, key))
+    while size:
+        got.append((hc[0], hk[0]))
+        size = pop(hc, hk, size)
+    want += sorted(ref)
+    assert got == want and hc.size == 4096  # grown 8 times from 16 slots
+    assert np.isinf(hc).all() and (hk == _KEYMAX).all()  # every slot emptied again

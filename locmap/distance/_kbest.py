@@ -17,6 +17,9 @@ Dijkstra per source.
 The search is fastest on a graph whose nearby nodes have nearby numbers (the labels and edges
 it touches at one time then share cache lines): :func:`z_order` and :func:`renumbered` give
 ``StreetRouter`` such a copy (:class:`SearchGraph`); the labels do not depend on the numbering.
+The queue is a 4-ary heap searched without branches (:func:`_push`), and each step prefetches
+what the next one will read (:func:`_prefetch_next`, :func:`_prefetch_neighbours`): the search
+waits on memory more than it computes.
 
 numba compiles the kernel on first use and caches the machine code on disk (``cache=True``).
 numba itself is imported on the first search (:func:`_compile`), not with this module: a run
@@ -54,7 +57,7 @@ def _disk_cache(numba) -> bool:
 #: Whether the compiled kernels are cached on disk (see :func:`_disk_cache`; set by :func:`_compile`).
 DISK_CACHE: bool | None = None
 #: The functions below compiled by numba (:func:`_compile`): helpers inlined into the kernels.
-_INLINED = ("_offer", "_push", "_pop", "_replace_root")
+_INLINED = ("_offer", "_push", "_pop", "_replace_root", "_less", "_prefetch_next", "_prefetch_neighbours")
 _KERNELS = ("_k_nearest", "_nearest_source", "_grow")
 _COMPILING = threading.Lock()
 
@@ -70,11 +73,39 @@ def _compile() -> None:
 
         cache = _disk_cache(numba)
         g = globals()
+        g["_prefetch"] = _prefetch_intrinsic()
         for name in _INLINED:
             g[name] = numba.njit(cache=cache, nogil=True, inline="always")(g[name])
         for name in _KERNELS:
             g[name] = numba.njit(cache=cache, nogil=True)(g[name])
         DISK_CACHE = cache
+
+
+def _prefetch(a, i) -> None:
+    """Ask the CPU to bring ``a[i]`` into its caches: a hint, no effect on any value (nothing in
+    Python; an ``llvm.prefetch`` once compiled, :func:`_prefetch_intrinsic`)."""
+
+
+def _prefetch_intrinsic():
+    """``_prefetch`` as a numba intrinsic: LLVM's ``prefetch`` of ``a[i]``'s address (a read,
+    kept in every cache level).  A prefetch never faults and changes no value."""
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    def prefetch(typingctx, arr, idx):
+        def codegen(context, builder, signature, args):
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                              ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+        return types.void(arr, idx), codegen
+    return intrinsic(prefetch)
 
 
 @dataclass(frozen=True)
@@ -194,8 +225,8 @@ def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k,
     want = np.zeros(n, np.bool_)
     want[wanted] = True
     missing = wanted.size
-    hc = np.empty(2 * src_node.size + n // 4 + 1024)
-    hk = np.empty(hc.size, np.int64)  # (source << 32) | node: ties break by source, then node
+    hc = np.full(2 * src_node.size + n // 4 + 1024, np.inf)
+    hk = np.full(hc.size, _KEYMAX, np.int64)  # (source << 32) | node: ties break by source, then node
     size = 0
     for j in range(src_node.size):
         v = src_node[j]
@@ -205,6 +236,7 @@ def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k,
     while size > 0:
         c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
+        _prefetch_next(hc, hk, size, indptr, indices, cost, nlab, tc, ts, k)
         m = nlab[v]
         if m >= k or ts[v * k + m] != s or tc[v * k + m] != c:
             size = _pop(hc, hk, size)
@@ -215,6 +247,7 @@ def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k,
             if missing == 0:
                 break
         ln = tl[v * k + m] if track_length else c
+        _prefetch_neighbours(indptr, indices, v, nlab, tc, ts, k)
         root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
@@ -228,7 +261,7 @@ def _k_nearest(indptr, indices, cost, length, src_node, src_cost, src_length, k,
                 _replace_root(hc, hk, size, nc, (np.int64(s) << 32) | w)
                 root = False
                 continue
-            if size == hc.size:
+            if size + 5 >= hc.size:
                 hc, hk = _grow(hc, hk, size)
             size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
         if root:
@@ -282,8 +315,8 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
     want = np.zeros(n, np.bool_)
     want[wanted] = True
     missing = wanted.size
-    hc = np.empty(2 * src_node.size + n // 4 + 1024)
-    hk = np.empty(hc.size, np.int64)
+    hc = np.full(2 * src_node.size + n // 4 + 1024, np.inf)
+    hk = np.full(hc.size, _KEYMAX, np.int64)
     size = 0
     for j in range(src_node.size):
         v = src_node[j]
@@ -296,6 +329,7 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
     while size > 0:
         c, key = hc[0], hk[0]  # the root stays until the first entry pushed below replaces it
         s, v = np.int32(key >> 32), key & 0xFFFFFFFF
+        _prefetch_next(hc, hk, size, indptr, indices, cost, done, tc, ts, 1)
         if done[v] or ts[v] != s or tc[v] != c:
             size = _pop(hc, hk, size)
             continue
@@ -305,6 +339,7 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
             if missing == 0:
                 break
         ln = tl[v] if track_length else c
+        _prefetch_neighbours(indptr, indices, v, done, tc, ts, 1)
         root = True
         for e in range(indptr[v], indptr[v + 1]):
             w = indices[e]
@@ -318,7 +353,7 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
                 _replace_root(hc, hk, size, nc, (np.int64(s) << 32) | w)
                 root = False
                 continue
-            if size == hc.size:
+            if size + 5 >= hc.size:
                 hc, hk = _grow(hc, hk, size)
             size = _push(hc, hk, size, nc, (np.int64(s) << 32) | w)
         if root:
@@ -327,17 +362,65 @@ def _nearest_source(indptr, indices, cost, length, src_node, src_cost, src_lengt
     return lab_cost, (tl.reshape(n, 1) if track_length else lab_cost.copy()), ts.reshape(n, 1)
 
 
+def _prefetch_next(hc, hk, size, indptr, indices, cost, flag, tc, ts, k) -> None:
+    """Prefetch what the next search step will read: the node of the root's smallest child (the
+    next entry popped unless an entry queued meanwhile comes first), its labels, flag and
+    edges.  Their cache misses then overlap this step's work instead of stalling the next
+    (the search is bound by memory latency: 0.75-0.78 of the kernel time, BENCHMARKS.md)."""
+    if size > 1:
+        a = 1 + np.int64(_less(hc, hk, 2, 1))
+        b = 3 + np.int64(_less(hc, hk, 4, 3))
+        w = hk[a + (b - a) * np.int64(_less(hc, hk, b, a))] & 0xFFFFFFFF
+        _prefetch(flag, w)
+        _prefetch(ts, w * k)
+        _prefetch(tc, w * k)
+        _prefetch(indptr, w)
+        e = indptr[w]
+        _prefetch(indices, e)
+        _prefetch(cost, e)
+
+
+def _prefetch_neighbours(indptr, indices, v, flag, tc, ts, k) -> None:
+    """Prefetch the flags and labels of every neighbour of ``v`` before the offers read them, so
+    their misses overlap (each offer's branches would otherwise wait on its own)."""
+    for e in range(indptr[v], indptr[v + 1]):
+        w = indices[e]
+        _prefetch(flag, w)
+        _prefetch(ts, w * k)
+        _prefetch(tc, w * k)
+
+
 def _grow(hc, hk, size):
-    a, b = np.empty(hc.size * 2), np.empty(hc.size * 2, np.int64)
+    """The heap's arrays twice as long, the new slots empty (+inf, :data:`_KEYMAX`)."""
+    a, b = np.full(hc.size * 2, np.inf), np.full(hc.size * 2, _KEYMAX, np.int64)
     a[:size], b[:size] = hc[:size], hk[:size]
     return a, b
 
 
+#: Key of the empty heap slots past the last entry (their cost is +inf): after every real entry.
+_KEYMAX = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+def _less(hc, hk, x, y):
+    """Whether heap entry x comes before entry y in (cost, key) order, without branches (``&``
+    and ``|``, not ``and`` / ``or``): which child is smaller is a coin toss a CPU mispredicts
+    half the time, so the sift-down selects it arithmetically."""
+    return (hc[x] < hc[y]) | ((hc[x] == hc[y]) & (hk[x] < hk[y]))
+
+
 def _push(hc, hk, size, c, key) -> int:
-    """Binary min-heap on (cost, key): insert and sift up."""
+    """4-ary min-heap on (cost, key): insert and sift up.
+
+    The heap is ``hc`` (costs) and ``hk`` (keys), entries ``0 .. size - 1``; the children of
+    entry i are ``4i + 1 .. 4i + 4`` and every slot past the last entry holds (+inf,
+    :data:`_KEYMAX`), so a sift-down reads four children without checking how many exist
+    (the arrays keep at least 5 spare slots: :func:`_grow`).  Half the levels of a binary
+    heap, and each level's smallest child found without branches (:func:`_less`): 0.90 of the
+    binary heap's kernel time at k = 3 (BENCHMARKS.md, stop 35).  The order of the entries
+    popped is the same whatever the heap's shape ((cost, key) pairs are distinct)."""
     i = size
     while i > 0:
-        p = (i - 1) >> 1
+        p = (i - 1) >> 2
         pc = hc[p]
         if pc < c or (pc == c and hk[p] <= key):
             break
@@ -348,33 +431,33 @@ def _push(hc, hk, size, c, key) -> int:
 
 
 def _pop(hc, hk, size) -> int:
-    """Remove the root: move the last entry down to its place."""
+    """Remove the root: move the last entry down to its place (its slot emptied)."""
     size -= 1
-    if size == 0:
-        return 0
-    _replace_root(hc, hk, size, hc[size], hk[size])
+    c, key = hc[size], hk[size]
+    hc[size], hk[size] = np.inf, _KEYMAX
+    if size > 0:
+        _replace_root(hc, hk, size, c, key)
     return size
 
 
 def _replace_root(hc, hk, size, c, key) -> None:
     """Put (c, key) in place of the root and sift it down (a pop and a push in one pass: the
     entry pushed right after a pop costs no less than the popped one, so it usually stays
-    near the top, where the last entry a plain pop moves up would sink to the bottom)."""
+    near the top, where the last entry a plain pop moves up would sink to the bottom).
+    The slots past the end hold +inf, so the four children are compared blindly."""
     i = 0
     while True:
-        a = 2 * i + 1
+        a = 4 * i + 1
         if a >= size:
             break
-        ca = hc[a]
-        b = a + 1
-        if b < size:
-            cb = hc[b]
-            if cb < ca or (cb == ca and hk[b] < hk[a]):
-                a, ca = b, cb
-        if c < ca or (c == ca and key <= hk[a]):
+        m1 = a + np.int64(_less(hc, hk, a + 1, a))
+        m2 = a + 2 + np.int64(_less(hc, hk, a + 3, a + 2))
+        m = m1 + (m2 - m1) * np.int64(_less(hc, hk, m2, m1))
+        ca = hc[m]
+        if c < ca or (c == ca and key <= hk[m]):
             break
-        hc[i], hk[i] = ca, hk[a]
-        i = a
+        hc[i], hk[i] = ca, hk[m]
+        i = m
     hc[i], hk[i] = c, key
 
 
