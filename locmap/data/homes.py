@@ -23,7 +23,7 @@ from locmap.data import memo
 from locmap.data.io import read_table
 from locmap.data.manifest import AreaPack
 from locmap.bands import BANDS
-from locmap.data.services import normalise_postcode
+from locmap.data.services import normalise_postcodes
 
 
 def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
@@ -37,9 +37,8 @@ def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
     key = memo.file_memo_key(spec.resolve(data_root), "postcodes", repr(spec.columns))
 
     def parse() -> pd.DataFrame:
-        t = read_table(spec, data_root, required=("postcode", "easting", "northing"),
-                       numeric=("easting", "northing", "n_at_same_point", "usertype", "pqi"), memoise=False)
-        t["postcode"] = t["postcode"].map(normalise_postcode)
+        t = read_postcode_table(pack, data_root)
+        t["postcode"] = normalise_postcodes(t["postcode"])
         t = t[t["postcode"].notna() & ~t["postcode"].str.startswith("INVALID")]
         t = t.drop_duplicates("postcode").set_index("postcode", drop=False)
         if key is not None:
@@ -47,6 +46,14 @@ def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
         return t
 
     return memo.remember(key, parse, pd.DataFrame.copy)
+
+
+def read_postcode_table(pack: AreaPack, data_root: Path) -> pd.DataFrame:
+    """The pack's postcode table as read (postcodes as written in the file, coordinates and counts as
+    numbers), kept for this process while the file is unchanged: :func:`load_postcodes` normalises it,
+    and the PCN comparison looks practices' postcodes up in it (one parse of a London-wide table)."""
+    return read_table(pack.table("postcodes"), data_root, required=("postcode", "easting", "northing"),
+                      numeric=("easting", "northing", "n_at_same_point", "usertype", "pqi"))
 
 
 def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
