@@ -163,9 +163,7 @@ def build_neighbour_homes(postcodes: pd.DataFrame, lsoa11_pop: pd.DataFrame, out
     stacked = pc.get("n_at_same_point", pd.Series(1, index=pc.index)).fillna(1) > max_stacked
     res = pc[~large & ~stacked]
     n_per = res.groupby("lsoa11cd")["postcode"].transform("size")
-    pts = shapely.points(res["easting"].to_numpy(), res["northing"].to_numpy())
-    near = shapely.dwithin(pts, outline, buffer_m) & ~shapely.contains_xy(outline, res["easting"].to_numpy(),
-                                                                           res["northing"].to_numpy())
+    near = _near_outside(res["easting"].to_numpy(), res["northing"].to_numpy(), outline, buffer_m)
     pop = lsoa11_pop.set_index("lsoa11cd")
     out = res.loc[near, ["postcode", "easting", "northing", "lsoa11cd"]].reset_index(drop=True)
     out["lad_cd"] = out["lsoa11cd"].map(pop["lad_cd"])
@@ -178,3 +176,15 @@ def build_neighbour_homes(postcodes: pd.DataFrame, lsoa11_pop: pd.DataFrame, out
               "neighbour_children_0_4": float(out["pop_0_4"].sum()), "buffer_m": buffer_m}
     gdf = gpd.GeoDataFrame(out, geometry=shapely.points(out["easting"], out["northing"]), crs=crs)
     return gdf, report
+
+
+def _near_outside(x: np.ndarray, y: np.ndarray, outline, buffer_m: float) -> np.ndarray:
+    """Whether each point (x, y) lies within ``buffer_m`` of ``outline`` but not inside it.  Only
+    points inside the outline's bounding box widened by ``buffer_m`` are measured: a point beyond
+    it is farther than ``buffer_m`` from the outline (a borough's neighbours hold ~30,000 postcodes)."""
+    minx, miny, maxx, maxy = shapely.bounds(outline)
+    box = (x >= minx - buffer_m) & (x <= maxx + buffer_m) & (y >= miny - buffer_m) & (y <= maxy + buffer_m)
+    near = np.zeros(len(x), dtype=bool)
+    near[box] = (shapely.dwithin(shapely.points(x[box], y[box]), outline, buffer_m)
+                 & ~shapely.contains_xy(outline, x[box], y[box]))
+    return near
