@@ -181,9 +181,15 @@ def build_neighbour_homes(postcodes: pd.DataFrame, lsoa11_pop: pd.DataFrame, out
 def _near_outside(x: np.ndarray, y: np.ndarray, outline, buffer_m: float) -> np.ndarray:
     """Whether each point (x, y) lies within ``buffer_m`` of ``outline`` but not inside it.  Only
     points inside the outline's bounding box widened by ``buffer_m`` are measured: a point beyond
-    it is farther than ``buffer_m`` from the outline (a borough's neighbours hold ~30,000 postcodes)."""
+    it is farther than ``buffer_m`` from the outline (a borough's neighbours hold ~30,000 postcodes),
+    and so is a point farther than that from the outline's convex hull (which holds the outline)."""
     minx, miny, maxx, maxy = shapely.bounds(outline)
-    box = (x >= minx - buffer_m) & (x <= maxx + buffer_m) & (y >= miny - buffer_m) & (y <= maxy + buffer_m)
+    box = np.flatnonzero((x >= minx - buffer_m) & (x <= maxx + buffer_m) & (y >= miny - buffer_m)
+                         & (y <= maxy + buffer_m))
+    pts = shapely.points(x[box], y[box])
+    # nor is a point farther than buffer_m (+ 1 m for rounding) from the outline's convex hull, which
+    # has a few dozen vertices where the outline has thousands
+    box = box[shapely.dwithin(pts, shapely.convex_hull(outline), buffer_m + 1.0)]
     near = np.zeros(len(x), dtype=bool)
     near[box] = (shapely.dwithin(shapely.points(x[box], y[box]), outline, buffer_m)
                  & ~shapely.contains_xy(outline, x[box], y[box]))
