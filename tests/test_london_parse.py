@@ -28,7 +28,7 @@ _POSTCODE_LIKE = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(values=st.lists(st.one_of(st.none(), _POSTCODE_LIKE), max_size=30))
 def test_a_postcode_column_is_normalised_as_each_postcode_alone(values):
     column = pd.Series(values, dtype="str")
@@ -100,10 +100,10 @@ def test_the_postcode_table_is_parsed_once_for_the_homes_and_the_pcn_comparison(
         postcodes = homes.load_postcodes(pack, root)
         lad_of = pcn._lad_of_postcode(pack, root)
         assert parses == [spec.resolve(root)]
-        # the borough of each postcode as written in the file, first row of each: what a parse of
-        # its own (postcode and borough columns only) gives
-        alone = io.read_table(spec, root, required=("postcode", "lad_cd"), memoise=False)
-        pd.testing.assert_series_equal(lad_of, alone.drop_duplicates("postcode").set_index("postcode")["lad_cd"])
-        assert len(postcodes) > 180_000 and lad_of.loc["NW1 2DB"] == "E09000007"
+        # the borough of each postcode as written in the file, first row of each
+        as_read = homes.read_postcode_table(pack, root)
+        assert lad_of.index.is_unique and len(lad_of) == as_read["postcode"].nunique() > 180_000
+        assert lad_of.index.tolist() == as_read["postcode"].drop_duplicates().tolist()
+        assert lad_of.loc["NW1 2DB"] == "E09000007" and len(postcodes) > 180_000
     finally:
         memo.clear()
