@@ -64,7 +64,7 @@ def normalise_postcode(pc) -> str | None:
     return s if POSTCODE_RE.match(s) else "INVALID:" + str(pc)
 
 
-#: what ``\\s`` of :func:`normalise_postcode` removes from an ASCII text (Python counts \\x1c-\\x1f as space)
+#: what ``\s`` of :func:`normalise_postcode` removes from an ASCII text (Python counts \x1c-\x1f as space)
 _ASCII_SPACE_RE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
 
 
@@ -843,5 +843,6 @@ def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataF
     return ServiceRegister(services=gdf, rejects=rej, accounting=accounting, notes=notes)
 
 
-__all__ = ["build_register", "ServiceRegister", "normalise_postcode", "normalise_postcodes", "parse_number", "read_service_table",
+__all__ = ["build_register", "ServiceRegister", "normalise_postcode", "normalise_postcodes", "parse_number",
+           "read_service_table",
            "USER_COLUMNS", "REGISTER_COLUMNS"]
