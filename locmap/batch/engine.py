@@ -9,7 +9,6 @@ the retries are used up, reported as failed (``KilledWorker``).
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -472,28 +471,7 @@ def _client(options: BatchOptions) -> Iterator[Client]:
             cluster = LocalCluster(n_workers=int(options.n_workers), threads_per_worker=1, processes=True,
                                    dashboard_address=":0", silence_logs=logging.CRITICAL)
         with cluster, Client(cluster) as client:
-            try:
-                yield client
-            except KeyboardInterrupt:
-                stop_workers_now(cluster)
-                raise
-
-
-#: seconds a local worker process gets to close on Ctrl-C (80 % of it) before its nanny kills it
-STOP_GRACE_S = 1.0
-
-
-def stop_workers_now(cluster: LocalCluster, grace_s: float = STOP_GRACE_S) -> None:
-    """Ctrl-C: close the local cluster's worker processes with a short grace.  A worker busy with
-    a borough cannot close before the borough ends (dask waits for its running task), so its nanny
-    waited its default 4 s and then killed it, every time; now it kills it after ``0.8 * grace_s``.
-    The borough's forked process goes with its worker (``PR_SET_PDEATHSIG``: SIGTERM, its atomic
-    writer removes its temporary file), as after the 4 s before.  The nannies are closed, not
-    only their workers killed: a nanny whose worker dies while it runs starts a new one."""
-    async def close_all() -> None:
-        await asyncio.gather(*(nanny.close(timeout=grace_s) for nanny in list(cluster.workers.values())))
-
-    cluster.sync(close_all)
+            yield client
 
 
 @contextlib.contextmanager
