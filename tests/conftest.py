@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import pickle
@@ -261,10 +262,15 @@ def pytest_configure_node(node) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the work-unit folder the controller made for this run (not one named by the caller)."""
+    """Remove the work-unit folder the controller made for this run (not one named by the caller).
+    Then let the interpreter's exit skip the collector's passes over the session's heap
+    (``gc.freeze``, as ``locmap.__main__`` does): a pytest process that ran one file of real-data
+    tests took 1.5 s from here to its exit, 0.2 s with it; pytest-xdist's controller waits for its
+    workers to exit before it reports the session's time."""
     made = getattr(config, "_locmap_units_made", None)
     if made:
         shutil.rmtree(made, ignore_errors=True)
+    gc.freeze()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import branca.element
@@ -227,8 +228,10 @@ def _locmap_here(args: list[str], cwd: Path) -> str:
 @pytest.fixture(scope="module")
 def hostile_cli(tmp_path_factory, settings):
     """``locmap map`` (twice, for reproducibility: the second in another process, while the others run),
-    ``locmap sheet`` and ``locmap run`` (with maps) on real Ealing data with the hostile services file,
-    in an empty working directory."""
+    ``locmap sheet`` and ``locmap run`` (with maps, sheet, workbook and report) on real Ealing data with
+    the hostile services file, in an empty working directory.  The run scores one locality scheme
+    (towns, the lead scheme): the services' text reaches the same outputs (tables, maps, sheet,
+    workbook, report) whatever the schemes, which come from the area pack."""
     try:
         data_root = settings.resolve_data_root()
     except LocmapError as exc:  # pragma: no cover - CI has ../shared/data
@@ -244,7 +247,7 @@ def hostile_cli(tmp_path_factory, settings):
         logs = {name: _locmap_here(args, cwd) for name, args in (
             ("map", [*map_args, "--out", "map1.html"]),
             ("sheet", ["sheet", *common, "--locality", "ealing", "--dpi", "60", "--out", "sheets"]),
-            ("run", ["run", *common, "--out", "run"]))}
+            ("run", ["run", *common, "--schemes", "towns", "--out", "run"]))}
         logs["map2"], _ = other.communicate(timeout=600)
         assert other.returncode == 0, logs["map2"][-2000:]
     finally:
@@ -269,6 +272,11 @@ def test_cli_runs_nothing_from_a_hostile_services_file(hostile_cli):
     assert sorted(p.name for p in (cwd / "sheets").iterdir()) == ["Ealing.pdf", "Ealing.png"]
     assert sorted(p.name for p in (cwd / "run" / "sheets").iterdir())[0].endswith(".pdf")
     assert "9 used" in hostile_cli["map"] and "1 rejected" in hostile_cli["map"]
+    report = (cwd / "run" / "report" / "decision_pack.html").read_text(encoding="utf-8")
+    assert EVALUATED.findall(report) == [] and "<img src=x" not in report and "{{" not in report
+    with zipfile.ZipFile(cwd / "run" / "ealing_decision_tables.xlsx") as book:  # no formula cell
+        sheets = [book.read(n).decode("utf-8") for n in book.namelist() if n.startswith("xl/worksheets/")]
+    assert len(sheets) > 10 and not any("<f>" in x or "<f " in x for x in sheets)
 
 
 @pytest.mark.realdata

@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,44 @@ def _interrupt_when(proc: subprocess.Popen, ready, timeout_s: float = 300) -> tu
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     return proc.communicate(timeout=120)
+
+
+def _interrupt_and_watch(proc: subprocess.Popen, ready, timeout_s: float) -> tuple[str, str, list]:
+    """:func:`_interrupt_when`, and every process the command had started (its second process)
+    from the moment it was ready until it exited."""
+    seen: dict[int, psutil.Process] = {}
+    result: list[tuple[str, str]] = []
+
+    def interrupt() -> None:
+        result.append(_interrupt_when(proc, ready, timeout_s))
+
+    stopper = threading.Thread(target=interrupt)
+    stopper.start()
+    watching = False
+    while stopper.is_alive():
+        watching = watching or ready()
+        if watching:
+            try:
+                seen.update((p.pid, p) for p in psutil.Process(proc.pid).children(recursive=True))
+            except psutil.NoSuchProcess:  # the command has ended
+                pass
+        time.sleep(0.01)
+    stopper.join()
+    assert result, "the interrupt was not sent (see the error above)"
+    return (*result[0], list(seen.values()))
+
+
+def _ended(processes: list, limit_s: float) -> None:
+    """Wait until every one of ``processes`` has ended (a zombie waiting for its reaper has), at
+    most ``limit_s`` seconds."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            if not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes):
+                return
+        except psutil.NoSuchProcess:
+            continue
+        time.sleep(0.02)
 
 
 def _assert_one_line(proc: subprocess.Popen, err: str) -> None:
@@ -92,10 +132,13 @@ def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_remov
     written into it afterwards."""
     out = tmp_path / "new"
     proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
-    _out, err = _interrupt_when(proc, lambda: (out / "access").exists(), timeout_s=600)
+    _out, err, second = _interrupt_and_watch(proc, lambda: (out / "access").exists(), timeout_s=600)
     _assert_one_line(proc, err)
+    assert second, "no second process was seen: the interrupt did not come while it wrote"
     assert not out.exists()
-    time.sleep(2.0)  # a writer left running would create the folder again
+    # a writer left running would create the folder again: 2 s for it to show, or until every
+    # process the run had started has ended (then nothing can)
+    _ended(second, limit_s=2.0)
     assert not out.exists()
 
 
