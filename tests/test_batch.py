@@ -295,7 +295,7 @@ def test_impossible_batch_options_are_refused():
 @pytest.mark.parametrize("args, message", [
     (["--region", "atlantis"], "no region 'atlantis'"),
     (["--boroughs", "camden,atlantis"], "unknown borough(s): 'atlantis'"),
-    (["--boroughs", "city-of-london", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "0.5"],
+    (["--boroughs", "city-of-london", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "0.3"],
      "cannot reach the dask scheduler 'tcp://127.0.0.1:9'"),
     (["--scheduler", "nonsense", "--boroughs", "camden"], "cannot reach the dask scheduler 'nonsense'"),
     (["--area", "ealing"], "locmap batch runs the boroughs of --region and takes no --area"),
