@@ -15,7 +15,6 @@ from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-HAVE_CHROMIUM = CHROMIUM.exists() and CHROMEDRIVER.exists()
 
 #: every request over the network (the finder page must work without any)
 NETWORK_URLS = ("http://*", "https://*", "ws://*", "wss://*", "ftp://*")
