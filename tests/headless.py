@@ -18,6 +18,9 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 #: every request over the network (the finder page must work without any)
 NETWORK_URLS = ("http://*", "https://*", "ws://*", "wss://*", "ftp://*")
+#: the maps' background tiles (OpenStreetMap's tile server): no test reads them, and without internet
+#: each tile's failed DNS look-up may take seconds while the page's load event waits for its image
+TILE_URLS = ("*tile.openstreetmap.org*",)
 
 #: an asynchronous script that returns once every image of the page has loaded or failed (so an
 #: injected ``<img src=x onerror=...>`` has run its handler), then one frame and the page's

@@ -101,8 +101,9 @@ def _export(tmp_path: Path, offline: bool) -> Path:
 
 @pytest.fixture(scope="module")
 def driver(chromium):
-    """The process's shared browser (tests/conftest.py ``chromium``) at a 1400x900 viewport."""
-    with headless.view(chromium, 1400, 900) as d:
+    """The process's shared browser (tests/conftest.py ``chromium``) at a 1400x900 viewport, the maps'
+    background tiles refused (``headless.TILE_URLS``: the CDNs of the online variant are not)."""
+    with headless.view(chromium, 1400, 900, blocked_urls=headless.TILE_URLS) as d:
         yield d
 
 

@@ -236,8 +236,9 @@ def synthetic_pages(area, full, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver_1024(chromium):
-    """The process's shared browser (tests/conftest.py ``chromium``) at an exact 1024x768 viewport."""
-    with headless.view(chromium, 1024, 768) as d:
+    """The process's shared browser (tests/conftest.py ``chromium``) at an exact 1024x768 viewport, the
+    maps' background tiles refused (``headless.TILE_URLS``)."""
+    with headless.view(chromium, 1024, 768, blocked_urls=headless.TILE_URLS) as d:
         yield d
 
 
@@ -344,7 +345,7 @@ def test_online_map_without_its_libraries_says_to_open_the_offline_copy(driver_1
         WebDriverWait(driver_1024, 10, poll_frequency=0.05).until(lambda d: d.execute_script(
             "return document.querySelectorAll('.locmap-needs-internet').length === 0"))
     finally:
-        driver_1024.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        driver_1024.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(headless.TILE_URLS)})  # the module's
 
 
 # ----------------------------------------------------------------------------- browser: real Ealing run
