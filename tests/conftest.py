@@ -294,3 +294,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             return self.units.get(nodeid) or super()._split_scope(nodeid)
 
     return WorkUnitScheduling(config, log)
+
+
+# ----------------------------------------------------------------------------- one browser per test process
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    """One headless Chromium WebDriver (tests/headless.py) for every browser test of this test process
+    (test_browser, test_workshop_map, test_finder_browser): starting one costs about a second of wall and
+    CPU.  Each file takes it through its own module fixture (``headless.view``: its viewport and network
+    rule) and each test loads its own page."""
+    from headless import start  # noqa: PLC0415 - tests/ helper; selenium is a test-only dependency
+
+    driver = start(tmp_path_factory.mktemp("chromium") / "profile")
+    yield driver
+    driver.quit()

@@ -233,9 +233,13 @@ def test_an_unexpected_error_is_retried_then_reported_with_its_traceback(batch3,
 
 
 def test_a_worker_killed_mid_borough_is_survived_by_a_retry(batch3, settings, tmp_path):
+    """On a local cluster of one worker process (the batch's own: its scheduler allows ``retries`` worker
+    deaths per borough): the borough's retry and the boroughs after it run on the worker process the
+    cluster started in place of the dead one (one worker: two worker processes started, not three)."""
     out = tmp_path / "london"
     task = replay(batch3.out_dir, tmp_path, kill_once=(CITY,))
-    res = run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, task=task), say=quiet)
+    res = run_batch("london", out, settings, BatchOptions(boroughs=THREE, maps=False, task=task, n_workers=1),
+                    say=quiet)
     assert [o.status for o in res.outcomes] == ["done", "done", "done"] and res.exit_code == 0
     assert (task.attempts(CITY), task.attempts(HF), task.attempts(KC)) == (2, 1, 1)
     pids = [(tmp_path / "attempts" / f"{CITY}.{n}").read_text() for n in (1, 2)]
@@ -251,10 +255,12 @@ def test_a_worker_killed_mid_borough_is_survived_by_a_retry(batch3, settings, tm
 
 def test_a_borough_whose_worker_dies_on_every_attempt_is_reported_and_the_others_finish(batch3, settings,
                                                                                         tmp_path):
+    """On a local cluster of one worker process: the other borough runs on the worker process started in
+    place of the dead one."""
     out = tmp_path / "london"
     task = replay(batch3.out_dir, tmp_path, kill_always=(HF,))
     res = run_batch("london", out, settings, BatchOptions(boroughs=("hammersmith-and-fulham", "kensington-and-chelsea"),
-                                                          maps=False, retries=0, task=task), say=quiet)
+                                                          maps=False, retries=0, task=task, n_workers=1), say=quiet)
     assert [(o.lad_cd, o.status) for o in res.outcomes] == [(HF, "failed"), (KC, "done")]
     assert task.attempts(HF) == 1 and res.exit_code == 1
     assert res.outcomes[0].error.startswith("KilledWorker") and "What to do" in res.outcomes[0].error
@@ -295,7 +301,7 @@ def test_impossible_batch_options_are_refused():
 @pytest.mark.parametrize("args, message", [
     (["--region", "atlantis"], "no region 'atlantis'"),
     (["--boroughs", "camden,atlantis"], "unknown borough(s): 'atlantis'"),
-    (["--boroughs", "city-of-london", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "0.5"],
+    (["--boroughs", "city-of-london", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "0.3"],
      "cannot reach the dask scheduler 'tcp://127.0.0.1:9'"),
     (["--scheduler", "nonsense", "--boroughs", "camden"], "cannot reach the dask scheduler 'nonsense'"),
     (["--area", "ealing"], "locmap batch runs the boroughs of --region and takes no --area"),

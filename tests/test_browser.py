@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import headless  # noqa: E402
 from map_fixtures import (HOSTILE_PAYLOADS, HOSTILE_TITLE, make_access, make_area, make_gaps,  # noqa: E402
                           make_hostile_area, make_hostile_layers, make_localities)
 
@@ -25,8 +26,7 @@ from locmap.errors import DataRootNotFoundError  # noqa: E402
 from locmap.maps.offline import save_map  # noqa: E402
 from locmap.maps.web import build_map  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM, CHROMEDRIVER = headless.CHROMIUM, headless.CHROMEDRIVER
 
 pytestmark = [
     pytest.mark.browser,
@@ -41,20 +41,9 @@ _NETWORK_NOISE = ("tile.openstreetmap.org", "Failed to load resource", "net::ERR
 
 
 def make_driver(tmp_path: Path, width: int = 1400, height: int = 900):
-    """Headless Chromium WebDriver with console logging enabled."""
-    # selenium is a test-only dependency, imported here so collection works without it
-    from selenium import webdriver  # noqa: PLC0415
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome-profile'}",
-                f"--window-size={width},{height}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    """A headless Chromium WebDriver of its own (profile under ``tmp_path``) with console logging enabled;
+    the browser tests here share one per process instead (tests/conftest.py ``chromium``)."""
+    return headless.start(tmp_path / "chrome-profile", width, height)
 
 
 def severe_errors(driver) -> list[str]:
@@ -111,10 +100,11 @@ def _export(tmp_path: Path, offline: bool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    d = make_driver(tmp_path_factory.mktemp("chrome"))
-    yield d
-    d.quit()
+def driver(chromium):
+    """The process's shared browser (tests/conftest.py ``chromium``) at a 1400x900 viewport, the maps'
+    background tiles refused (``headless.TILE_URLS``: the CDNs of the online variant are not)."""
+    with headless.view(chromium, 1400, 900, blocked_urls=headless.TILE_URLS) as d:
+        yield d
 
 
 @pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
@@ -126,7 +116,7 @@ def test_map_loads_without_js_errors(driver, tmp_path, offline):
         assert not offline, "offline map loaded without Leaflet"
         pytest.skip("online map loads Leaflet and plugins from CDNs and this machine has no internet; "
                     "the offline variant covers rendering")
-    time.sleep(0.5)
+    headless.settle(driver)  # the layout's deferred work ran: any error it raised is logged
     errors = severe_errors(driver)
     assert errors == [], errors
     assert seconds < 10.0
@@ -157,7 +147,7 @@ def test_map_loads_without_js_errors(driver, tmp_path, offline):
 def test_hostile_names_do_not_execute(driver, tmp_path):
     page = _export(tmp_path, offline=True)
     assert open_map(driver, page) is not None
-    time.sleep(0.3)
+    headless.settle(driver)
     # open every popup/tooltip-bearing layer's popup by firing clicks on all circle markers
     driver.execute_script("""
         var n = 0, seen = [];
@@ -171,7 +161,7 @@ def test_hostile_names_do_not_execute(driver, tmp_path):
           try { var v = window[k]; if (v instanceof L.Layer) open(v); } catch (e) {}
         }
         window.__opened = n;""")
-    time.sleep(0.3)
+    headless.settle(driver)  # every image a popup made has loaded or failed: its onerror ran
     assert driver.execute_script("return window.__opened") > 10
     assert driver.execute_script("return typeof window.__xss") == "undefined"
     # the unlocated-services note and legend render escaped text literally
@@ -261,7 +251,7 @@ def test_real_ealing_map(driver, tmp_path):
     assert size_mb < 5.0, f"{size_mb:.1f} MB"
     seconds = open_map(driver, page)
     assert seconds is not None
-    time.sleep(0.5)
+    headless.settle(driver)
     assert severe_errors(driver) == []
     assert seconds < 3.0 * 3  # target 3 s; generous bound against slow CI machines
     assert screenshot_variance(driver, tmp_path / "ealing.png") > 100.0

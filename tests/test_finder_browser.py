@@ -2,14 +2,15 @@
 keyboard use, no network, print view, and hostile service names shown literally.
 
 Needs Debian's ``chromium`` and ``chromium-driver``; skips with a reason when either is missing.
-The browser runs behind a proxy that refuses every connection (a closed local port), so a
-page that needed the network would fail.
+The browser refuses every request over the network (DevTools' blocked URLs: http, https, ws, wss,
+ftp), so a page that needed the network would fail.
 """
 from __future__ import annotations
 
 import statistics
 from pathlib import Path
 
+import headless
 import pytest
 
 from locmap.data.area import load_area
@@ -18,8 +19,7 @@ from locmap.finder.page import write_finder_page
 from locmap.maps.offline import external_assets
 from locmap.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM, CHROMEDRIVER = headless.CHROMIUM, headless.CHROMEDRIVER
 #: how long a page may take to say it is ready (data-ready) on a busy machine
 READY_TIMEOUT_S = 60
 
@@ -60,22 +60,11 @@ def hostile_page(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    from selenium import webdriver  # noqa: PLC0415 - optional test dependency
-
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-                f"--user-data-dir={tmp_path_factory.mktemp('chrome') / 'profile'}", "--window-size=1300,1000"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    yield d
-    d.quit()
+def driver(chromium):
+    """The process's shared browser (tests/conftest.py ``chromium``) at 1300x1000, every request over
+    the network refused."""
+    with headless.view(chromium, 1300, 1000, blocked_urls=headless.NETWORK_URLS) as d:
+        yield d
 
 
 def _open(driver, path: Path, fragment: str = "") -> None:

@@ -19,9 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import headless  # noqa: E402
 from map_fixtures import (XSS_SCRIPT, XSS_TEMPLATE, make_access, make_area, make_gaps,  # noqa: E402
                           make_localities)
-from test_browser import CHROMEDRIVER, CHROMIUM, make_driver, severe_errors  # noqa: E402
+from test_browser import CHROMEDRIVER, CHROMIUM, severe_errors  # noqa: E402
 
 from locmap.localities.scorecard import COLUMN_DESCRIPTIONS  # noqa: E402
 from locmap.maps import offline as offline_mod  # noqa: E402
@@ -138,19 +139,12 @@ def test_online_variant_carries_a_notice_naming_the_offline_copy(area, full):
 
 
 # ----------------------------------------------------------------------------- browser helpers
-def _driver(tmp_path: Path, width: int, height: int):
-    d = make_driver(tmp_path, width, height)
-    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-    return d
-
-
 def _open(driver, page: Path, timeout_s: float = 30.0) -> None:
     """Load ``page`` and wait until Leaflet drew, the layout fitted the map and the legend synced."""
     from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415  (test-only dependency)
 
     driver.get(page.resolve().as_uri())
-    WebDriverWait(driver, timeout_s).until(lambda d: d.execute_script(
+    WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(lambda d: d.execute_script(
         "if (document.readyState !== 'complete' || typeof L === 'undefined') return false;"
         "var m = null; for (var k in window) { try { if (window[k] instanceof L.Map) m = window[k]; } catch (e) {} }"
         "return !!(m && m._locmapBounds && document.querySelector('.locmap-group')"
@@ -241,10 +235,11 @@ def synthetic_pages(area, full, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def driver_1024(tmp_path_factory):
-    d = _driver(tmp_path_factory.mktemp("chrome1024"), 1024, 768)
-    yield d
-    d.quit()
+def driver_1024(chromium):
+    """The process's shared browser (tests/conftest.py ``chromium``) at an exact 1024x768 viewport, the
+    maps' background tiles refused (``headless.TILE_URLS``)."""
+    with headless.view(chromium, 1024, 768, blocked_urls=headless.TILE_URLS) as d:
+        yield d
 
 
 # ----------------------------------------------------------------------------- browser: synthetic area
@@ -332,7 +327,8 @@ def test_online_map_without_its_libraries_says_to_open_the_offline_copy(driver_1
                                                                     "*cloudflare*", "*tile.openstreetmap*"]})
     try:
         driver_1024.get(synthetic_pages["online"].resolve().as_uri())
-        WebDriverWait(driver_1024, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        WebDriverWait(driver_1024, 60, poll_frequency=0.05).until(
+            lambda d: d.execute_script("return document.readyState") == "complete")
         assert driver_1024.execute_script("return typeof L") == "undefined"
         notice = driver_1024.find_element("css selector", ".locmap-needs-internet")
         assert notice.is_displayed()
@@ -344,12 +340,12 @@ def test_online_map_without_its_libraries_says_to_open_the_offline_copy(driver_1
         page = re.sub(r'<script src="https?://[^"]*"></script>', "", page)
         (tmp_path / "with_leaflet.html").write_text(page, encoding="utf-8")
         driver_1024.get((tmp_path / "with_leaflet.html").as_uri())
-        WebDriverWait(driver_1024, 30).until(lambda d: d.execute_script(
+        WebDriverWait(driver_1024, 30, poll_frequency=0.05).until(lambda d: d.execute_script(
             "return document.readyState === 'complete' && typeof L !== 'undefined'"))
-        WebDriverWait(driver_1024, 10).until(lambda d: d.execute_script(
+        WebDriverWait(driver_1024, 10, poll_frequency=0.05).until(lambda d: d.execute_script(
             "return document.querySelectorAll('.locmap-needs-internet').length === 0"))
     finally:
-        driver_1024.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        driver_1024.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(headless.TILE_URLS)})  # the module's
 
 
 # ----------------------------------------------------------------------------- browser: real Ealing run
@@ -363,11 +359,14 @@ def ealing_run(ealing_job):
 @pytest.mark.realdata
 @needs_browser
 @pytest.mark.parametrize("size", [(1024, 768), (1400, 900)], ids=["1024x768", "1400x900"])
-def test_real_ealing_workshop_map(ealing_run, tmp_path, size):
+def test_real_ealing_workshop_map(ealing_run, driver_1024, size):
     rec = ealing_run.recommended
     sites = ealing_run.sites
     page = ealing_run.out_dir / "maps" / "ealing_offline.html"
-    driver = _driver(tmp_path, *size)
+    driver = driver_1024
+    driver.get("about:blank")
+    headless.set_viewport(driver, *size)  # the page opens at this size
+    driver.get_log("browser")  # drain
     try:
         _open(driver, page)
         rects = driver.execute_script(_RECTS)
@@ -387,4 +386,4 @@ def test_real_ealing_workshop_map(ealing_run, tmp_path, size):
             assert not any("_" in h or RAW_NAMES.search(h) for h in _header_cells(html)), html
         assert severe_errors(driver) == []
     finally:
-        driver.quit()
+        headless.set_viewport(driver, 1024, 768)
