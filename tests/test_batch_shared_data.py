@@ -20,23 +20,11 @@ from locmap.data.region import load_pack, load_region
 pytestmark = pytest.mark.realdata
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_memo_left_behind():
+@pytest.fixture(autouse=True)
+def empty_memo():
+    memo.clear()
     yield
     memo.clear()
-
-
-@pytest.fixture(autouse=True)
-def empty_memo(request):
-    """Each test starts with an empty memo, unless it asks for ``warm_memo``."""
-    if "warm_memo" not in request.fixturenames:
-        memo.clear()
-
-
-@pytest.fixture
-def warm_memo():
-    """The memo as the previous test of this module left it (London-wide files the previous test read
-    are not parsed again: a test that checks what stays in the memo, not what is read)."""
 
 
 def counting(monkeypatch, module, name):
@@ -124,7 +112,28 @@ def test_a_service_source_is_read_once_and_gives_the_same_register_and_rejects(s
     assert root.is_dir()
 
 
-def test_each_borough_leaves_no_loaded_area_behind_and_records_its_worker_memory(settings, tmp_path, warm_memo):
+def test_the_memo_is_bounded():
+    for i in range(memo.MAX_ENTRIES + 5):
+        memo.remember(("k", i), lambda i=i: [i], list)
+    assert memo.entries() == memo.MAX_ENTRIES
+    assert memo.remember(("k", memo.MAX_ENTRIES + 4), lambda: ["made again"], list) == [memo.MAX_ENTRIES + 4]
+    assert memo.remember(("k", 0), lambda: ["made again"], list) == ["made again"]  # the oldest went first
+
+
+def test_a_layer_is_read_and_reprojected_once_per_process(settings, monkeypatch):
+    root = settings.resolve_data_root()
+    spec = load_pack("london:camden", settings).layer("lsoa21")
+    reads = counting(monkeypatch, io, "_read_layer")
+    a, _ = io.read_layer(spec, root, "EPSG:27700", required=("lsoa21cd",), id_col="lsoa21cd")
+    a.loc[0, "lsoa21cd"] = "changed by a caller"
+    b, _ = io.read_layer(spec, root, "EPSG:27700", required=("lsoa21cd",), id_col="lsoa21cd")
+    c, _ = io.read_layer(spec, root, "EPSG:4326", required=("lsoa21cd",), id_col="lsoa21cd")  # another CRS
+    assert len(reads) == 2
+    assert len(b) == 4994 and b.loc[0, "lsoa21cd"] != "changed by a caller"
+    assert str(b.crs) == "EPSG:27700" and str(c.crs) == "EPSG:4326"
+
+
+def test_each_borough_leaves_no_loaded_area_behind_and_records_its_worker_memory(settings, tmp_path):
     """Run in the worker process itself (``fork=False``; tests/test_batch_fork.py for the default),
     run_borough empties the area cache after the borough (the next is another area; the London-wide
     files stay in the memo) and records the memory the process started the borough with and the
@@ -145,24 +154,3 @@ def test_each_borough_leaves_no_loaded_area_behind_and_records_its_worker_memory
     assert memo.entries() > 5  # the London-wide tables, layers, postcodes and service sources stay
     assert second.worker_borough_n == first.worker_borough_n + 1 and first.worker_pid == second.worker_pid == os.getpid()
     assert 100 < first.rss_start_mb <= first.peak_rss_mb and 100 < second.rss_start_mb <= second.peak_rss_mb
-
-
-def test_the_memo_is_bounded():
-    for i in range(memo.MAX_ENTRIES + 5):
-        memo.remember(("k", i), lambda i=i: [i], list)
-    assert memo.entries() == memo.MAX_ENTRIES
-    assert memo.remember(("k", memo.MAX_ENTRIES + 4), lambda: ["made again"], list) == [memo.MAX_ENTRIES + 4]
-    assert memo.remember(("k", 0), lambda: ["made again"], list) == ["made again"]  # the oldest went first
-
-
-def test_a_layer_is_read_and_reprojected_once_per_process(settings, monkeypatch):
-    root = settings.resolve_data_root()
-    spec = load_pack("london:camden", settings).layer("lsoa21")
-    reads = counting(monkeypatch, io, "_read_layer")
-    a, _ = io.read_layer(spec, root, "EPSG:27700", required=("lsoa21cd",), id_col="lsoa21cd")
-    a.loc[0, "lsoa21cd"] = "changed by a caller"
-    b, _ = io.read_layer(spec, root, "EPSG:27700", required=("lsoa21cd",), id_col="lsoa21cd")
-    c, _ = io.read_layer(spec, root, "EPSG:4326", required=("lsoa21cd",), id_col="lsoa21cd")  # another CRS
-    assert len(reads) == 2
-    assert len(b) == 4994 and b.loc[0, "lsoa21cd"] != "changed by a caller"
-    assert str(b.crs) == "EPSG:27700" and str(c.crs) == "EPSG:4326"

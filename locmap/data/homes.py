@@ -23,7 +23,7 @@ from locmap.data import memo
 from locmap.data.io import read_table
 from locmap.data.manifest import AreaPack
 from locmap.bands import BANDS
-from locmap.data.services import normalise_postcodes
+from locmap.data.services import normalise_postcode
 
 
 def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
@@ -37,8 +37,9 @@ def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
     key = memo.file_memo_key(spec.resolve(data_root), "postcodes", repr(spec.columns))
 
     def parse() -> pd.DataFrame:
-        t = read_postcode_table(pack, data_root)
-        t["postcode"] = normalise_postcodes(t["postcode"])
+        t = read_table(spec, data_root, required=("postcode", "easting", "northing"),
+                       numeric=("easting", "northing", "n_at_same_point", "usertype", "pqi"), memoise=False)
+        t["postcode"] = t["postcode"].map(normalise_postcode)
         t = t[t["postcode"].notna() & ~t["postcode"].str.startswith("INVALID")]
         t = t.drop_duplicates("postcode").set_index("postcode", drop=False)
         if key is not None:
@@ -46,14 +47,6 @@ def load_postcodes(pack: AreaPack, data_root: Path) -> pd.DataFrame:
         return t
 
     return memo.remember(key, parse, pd.DataFrame.copy)
-
-
-def read_postcode_table(pack: AreaPack, data_root: Path) -> pd.DataFrame:
-    """The pack's postcode table as read (postcodes as written in the file, coordinates and counts as
-    numbers), kept for this process while the file is unchanged: :func:`load_postcodes` normalises it,
-    and the PCN comparison looks practices' postcodes up in it (one parse of a London-wide table)."""
-    return read_table(pack.table("postcodes"), data_root, required=("postcode", "easting", "northing"),
-                      numeric=("easting", "northing", "n_at_same_point", "usertype", "pqi"))
 
 
 def assign_lsoa21(postcodes: pd.DataFrame, pack: AreaPack, data_root: Path, lsoa: gpd.GeoDataFrame,
@@ -163,7 +156,9 @@ def build_neighbour_homes(postcodes: pd.DataFrame, lsoa11_pop: pd.DataFrame, out
     stacked = pc.get("n_at_same_point", pd.Series(1, index=pc.index)).fillna(1) > max_stacked
     res = pc[~large & ~stacked]
     n_per = res.groupby("lsoa11cd")["postcode"].transform("size")
-    near = _near_outside(res["easting"].to_numpy(), res["northing"].to_numpy(), outline, buffer_m)
+    pts = shapely.points(res["easting"].to_numpy(), res["northing"].to_numpy())
+    near = shapely.dwithin(pts, outline, buffer_m) & ~shapely.contains_xy(outline, res["easting"].to_numpy(),
+                                                                           res["northing"].to_numpy())
     pop = lsoa11_pop.set_index("lsoa11cd")
     out = res.loc[near, ["postcode", "easting", "northing", "lsoa11cd"]].reset_index(drop=True)
     out["lad_cd"] = out["lsoa11cd"].map(pop["lad_cd"])
@@ -176,21 +171,3 @@ def build_neighbour_homes(postcodes: pd.DataFrame, lsoa11_pop: pd.DataFrame, out
               "neighbour_children_0_4": float(out["pop_0_4"].sum()), "buffer_m": buffer_m}
     gdf = gpd.GeoDataFrame(out, geometry=shapely.points(out["easting"], out["northing"]), crs=crs)
     return gdf, report
-
-
-def _near_outside(x: np.ndarray, y: np.ndarray, outline, buffer_m: float) -> np.ndarray:
-    """Whether each point (x, y) lies within ``buffer_m`` of ``outline`` but not inside it.  Only
-    points inside the outline's bounding box widened by ``buffer_m`` are measured: a point beyond
-    it is farther than ``buffer_m`` from the outline (a borough's neighbours hold ~30,000 postcodes),
-    and so is a point farther than that from the outline's convex hull (which holds the outline)."""
-    minx, miny, maxx, maxy = shapely.bounds(outline)
-    box = np.flatnonzero((x >= minx - buffer_m) & (x <= maxx + buffer_m) & (y >= miny - buffer_m)
-                         & (y <= maxy + buffer_m))
-    pts = shapely.points(x[box], y[box])
-    # nor is a point farther than buffer_m (+ 1 m for rounding) from the outline's convex hull, which
-    # has a few dozen vertices where the outline has thousands
-    box = box[shapely.dwithin(pts, shapely.convex_hull(outline), buffer_m + 1.0)]
-    near = np.zeros(len(x), dtype=bool)
-    near[box] = (shapely.dwithin(shapely.points(x[box], y[box]), outline, buffer_m)
-                 & ~shapely.contains_xy(outline, x[box], y[box]))
-    return near

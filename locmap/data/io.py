@@ -129,7 +129,8 @@ def sniff_delimiter(text: str) -> str:
     best, best_key = ",", (0, 0, 0)
     for rank, d in enumerate(DELIMITERS):
         try:
-            recs = _first_records(text, d, _SNIFF_RECORDS + 1)
+            recs = list(itertools.islice(csv.reader(_io.StringIO(text.replace("\x00", "")), delimiter=d),
+                                         _SNIFF_RECORDS + 1))
         except csv.Error:
             continue
         if not recs or len(recs[0]) < 2:
@@ -140,26 +141,6 @@ def sniff_delimiter(text: str) -> str:
         if key > best_key:
             best, best_key = d, key
     return best
-
-
-#: characters of the text's start :func:`sniff_delimiter` parses first (the whole text only when the
-#: first records do not fit in them)
-_SNIFF_PREFIX_CHARS = 1 << 16
-
-
-def _first_records(text: str, delimiter: str, n: int) -> list[list[str]]:
-    """The first ``n`` CSV records of ``text`` (NUL characters removed), as ``csv.reader`` of the
-    whole text gives them, parsing only a prefix when it holds a record beyond the ``n``th (so the
-    ``n``th ended inside the prefix): an 18 MB table is not copied four times to sniff it."""
-    if len(text) > _SNIFF_PREFIX_CHARS:
-        head = text[:_SNIFF_PREFIX_CHARS].replace("\x00", "")
-        try:
-            recs = list(itertools.islice(csv.reader(_io.StringIO(head), delimiter=delimiter), n + 1))
-        except csv.Error:
-            recs = []  # perhaps a record cut by the prefix: the whole text decides
-        if len(recs) > n:
-            return recs[:n]
-    return list(itertools.islice(csv.reader(_io.StringIO(text.replace("\x00", "")), delimiter=delimiter), n))
 
 
 def _delimiter_of(text: str, delimiter: str | None) -> tuple[str, str]:

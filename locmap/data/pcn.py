@@ -19,7 +19,6 @@ from scipy.spatial import cKDTree
 
 from locmap.data import memo
 from locmap.errors import DataFileError, ManifestError
-from locmap.data.homes import read_postcode_table
 from locmap.data.io import read_csv_any, read_table, rename_columns
 from locmap.data.manifest import AreaPack
 
@@ -102,9 +101,7 @@ def _lad_of_postcode(pack: AreaPack, data_root: Path) -> pd.Series:
     key = memo.file_memo_key(spec.resolve(data_root), "lad_of_postcode", repr(spec.columns))
 
     def make() -> pd.Series:
-        pc = read_postcode_table(pack, data_root)  # the parse load_postcodes made (the same text columns)
-        if "lad_cd" not in pc:
-            pc = read_table(spec, data_root, required=("postcode", "lad_cd"))  # the error naming the column
+        pc = read_table(spec, data_root, required=("postcode", "lad_cd"))
         return pc.drop_duplicates("postcode").set_index("postcode")["lad_cd"]
 
     return memo.remember(key, make, pd.Series.copy)

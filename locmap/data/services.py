@@ -64,28 +64,6 @@ def normalise_postcode(pc) -> str | None:
     return s if POSTCODE_RE.match(s) else "INVALID:" + str(pc)
 
 
-#: what ``\s`` of :func:`normalise_postcode` removes from an ASCII text (Python counts \x1c-\x1f as space)
-_ASCII_SPACE_RE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
-
-
-def normalise_postcodes(values: pd.Series) -> pd.Series:
-    """:func:`normalise_postcode` of every value of a text column (``str`` dtype), the same
-    values and dtype as ``values.map(normalise_postcode)``, in column-wide string operations: a
-    London-wide table has ~180,000 postcodes.  Non-ASCII values (none in a postcode table; Python's
-    Unicode rules decide them) and other dtypes go through :func:`normalise_postcode` one by one."""
-    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.na_value is not np.nan:
-        return values.map(normalise_postcode)
-    ascii_ = values.str.isascii().fillna(False).astype(bool)
-    s = values.str.replace(_ASCII_SPACE_RE, "", regex=True).str.upper()
-    blank = (s == "").fillna(True).astype(bool)
-    s = s.where(s.str.len() <= 3, s.str.slice(0, -3) + " " + s.str.slice(-3))
-    s = s.where(s.str.match(POSTCODE_RE.pattern).fillna(True).astype(bool), "INVALID:" + values)
-    s = s.where(~blank)
-    if not ascii_.all():
-        s = s.where(ascii_, values[~ascii_].map(normalise_postcode))
-    return s if s.notna().any() else values.map(normalise_postcode)  # no text: map's dtype (object)
-
-
 def normalise_name(name: str) -> str:
     return _normalised_text(str(name))
 
@@ -843,6 +821,5 @@ def build_register(pack: AreaPack, data_root: Path, outline, postcodes: pd.DataF
     return ServiceRegister(services=gdf, rejects=rej, accounting=accounting, notes=notes)
 
 
-__all__ = ["build_register", "ServiceRegister", "normalise_postcode", "normalise_postcodes", "parse_number",
-           "read_service_table",
+__all__ = ["build_register", "ServiceRegister", "normalise_postcode", "parse_number", "read_service_table",
            "USER_COLUMNS", "REGISTER_COLUMNS"]
