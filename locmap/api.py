@@ -64,6 +64,7 @@ from locmap.access import nearest as acc
 from locmap.access.crossborder import crossborder_shares
 from locmap.access.gaps import all_gap_polygons, gap_summary
 from locmap.bands import bands_in
+from locmap.data import memo
 from locmap.data.area import AreaData, load_area
 from locmap.data.region import pack_input_files
 from locmap.distance.network import requested_network
@@ -636,7 +637,7 @@ def hub_sites(area: AreaData, settings: Settings | None = None, scheme: Any = No
 
 #: How many hub-site solutions ``hub_sites(..., reuse=True)`` keeps in a process (the least recently used goes first).
 SITES_KEPT = 8
-_SITES_KEPT: OrderedDict[str, dict] = OrderedDict()
+_SITES_KEPT = memo.Kept(SITES_KEPT)
 
 
 def forget_hub_sites() -> None:
@@ -650,16 +651,10 @@ def _suggested(cost: np.ndarray, demand: np.ndarray, cand: pd.DataFrame, p: int,
     (the key: SHA-256 of them all, pickled)."""
     key = (hashlib.sha256(pickle.dumps((cost, demand, cand, p, max_m, existing_cost, minutes),
                                        protocol=pickle.HIGHEST_PROTOCOL)).hexdigest() if reuse else None)
-    if key in _SITES_KEPT:
-        _SITES_KEPT.move_to_end(key)
-        return {name: table.copy(deep=True) for name, table in _SITES_KEPT[key].items()}
-    res = suggest_sites(cost, demand, cand["site_id"].tolist(), p, max_m, sites=cand, existing_cost_m=existing_cost,
-                        minutes=minutes)
-    if key is not None:
-        _SITES_KEPT[key] = {name: table.copy(deep=True) for name, table in res.items()}
-        while len(_SITES_KEPT) > SITES_KEPT:
-            _SITES_KEPT.popitem(last=False)
-    return res
+    return _SITES_KEPT.remember(
+        key, lambda: suggest_sites(cost, demand, cand["site_id"].tolist(), p, max_m, sites=cand,
+                                   existing_cost_m=existing_cost, minutes=minutes),
+        lambda tables: {name: table.copy(deep=True) for name, table in tables.items()})
 
 
 def _locality_homes(area: AreaData, scheme: Any, loc_name: str | None) -> tuple[gpd.GeoDataFrame, Any]:

@@ -19,14 +19,51 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["file_key", "file_memo_key", "remember", "clear", "entries", "MAX_ENTRIES"]
+__all__ = ["Kept", "file_key", "file_memo_key", "remember", "clear", "entries", "MAX_ENTRIES"]
 
 T = TypeVar("T")
 
 #: entries kept per process (each derived from one London-wide file: under 1 MB to ~25 MB; London fills about 25)
 MAX_ENTRIES = 64
-_MEMO: OrderedDict[Hashable, Any] = OrderedDict()
-_LOCK = threading.Lock()
+
+
+class Kept:
+    """A bounded, thread-safe store of values made once per key in this process (the least recently
+    used goes first): the file memo below, and the library's opt-in result memos (``api.hub_sites``)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, key: Hashable | None, make: Callable[[], T], copy: Callable[[T], T]) -> T:
+        """``copy`` of the value kept under ``key``, made by ``make()`` the first time.
+
+        ``key`` ``None`` makes the value without keeping it.  The store keeps its own copy, so a
+        caller may change what it gets back.  An exception of ``make`` propagates and nothing is kept.
+        """
+        if key is None:
+            return make()
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return copy(self._values[key])
+        value = make()
+        with self._lock:
+            self._values[key] = copy(value)
+            while len(self._values) > self.max_entries:
+                self._values.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+_MEMO = Kept(MAX_ENTRIES)
 
 
 def file_key(path: str | Path) -> tuple[str, int, int, int] | None:
@@ -50,30 +87,14 @@ def file_memo_key(path: str | Path, kind: str, *options: Hashable) -> tuple | No
 
 
 def remember(key: Hashable | None, make: Callable[[], T], copy: Callable[[T], T]) -> T:
-    """``copy`` of the value memoised under ``key``, made by ``make()`` the first time.
-
-    ``key`` ``None`` (a file that could not be identified) makes the value without memoising it.
-    The memo keeps its own copy, so a caller may change what it gets back.  An exception of
-    ``make`` propagates and nothing is kept.
-    """
-    if key is None:
-        return make()
-    with _LOCK:
-        if key in _MEMO:
-            _MEMO.move_to_end(key)
-            return copy(_MEMO[key])
-    value = make()
-    with _LOCK:
-        _MEMO[key] = copy(value)
-        while len(_MEMO) > MAX_ENTRIES:
-            _MEMO.popitem(last=False)
-    return value
+    """``copy`` of the value memoised under ``key``, made by ``make()`` the first time
+    (:meth:`Kept.remember`; ``key`` ``None``, a file that could not be identified, memoises nothing)."""
+    return _MEMO.remember(key, make, copy)
 
 
 def clear() -> None:
     """Forget every memoised value (tests; a worker asked to give memory back)."""
-    with _LOCK:
-        _MEMO.clear()
+    _MEMO.clear()
 
 
 def entries() -> int:
