@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from locmap.lazy_imports import defer_iri_grammars
 if TYPE_CHECKING:  # only an annotation here: the xdist controller and the pytester runs of test_schedule
     import pandas as pd  # (which copy this file) then start without importing pandas
 
+# pytest keeps each test module's assertion-rewritten bytecode in tests/__pycache__ only if this process may write
+# bytecode.  CI's environment (and this machine's) sets PYTHONDONTWRITEBYTECODE=1, so every xdist worker rewrote and
+# compiled all the test modules on every run (~4.8 s CPU per worker).  The test runner's own cache is written, as
+# `make compile` writes locmap's; the variable itself stays set for every process the tests start.
+sys.dont_write_bytecode = False
 os.environ.setdefault("LOCMAP_NO_PROGRESS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # nbformat's jsonschema builds rfc3987_syntax's IRI grammars on first use, not at import (~1.3 s of CPU in
