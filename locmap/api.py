@@ -1097,7 +1097,7 @@ def _run_job(step: _Steps, area_name: str, settings: Settings, out: Path, option
             say(f"note: hub sites in {s.locality}: {s.summary['note'].iat[0]}")
     # the access tables as soon as they are computed; the child goes on writing them
     access = AccessAnalysis(result=distances, router=router, **step.handed_over(access_write))
-    printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files) \
+    printing = _run_report(step, area, access, loc, sites, settings, out, options, say, files, rec) \
         if options.report else None
     # the sheet (no step waits for it) started now; the workbook, last of the longest chain (access
     # tables -> their writes -> workbook), as soon as what it reads is written; the maps here meanwhile
@@ -1144,9 +1144,10 @@ def _input_files(area: AreaData, settings: Settings) -> list[Path]:
 
 def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: LocalityAnalysis,
                 sites: tuple[SitesResult, ...], settings: Settings, out: Path, options: RunOptions,
-                say: Callable[[str], None], files: list[Path]) -> Background | None:
+                say: Callable[[str], None], files: list[Path], rec: Any = None) -> Background | None:
     """The decision pack's HTML and tables (added to ``files``); its A4 PDF is printed by Chromium
-    in the background (the returned job, whose value is the PDF's path in a list)."""
+    in the background (the returned job, whose value is the PDF's path in a list).  ``rec``: the
+    run's recommendation for the lead scheme (recomputed by the report when None)."""
     pdf = options.report_pdf
     if pdf is None:
         pdf = any(shutil.which(n) for n in CHROMIUM_NAMES)
@@ -1154,7 +1155,7 @@ def _run_report(step: _Steps, area: AreaData, access: AccessAnalysis, loc: Local
             say("note: no Chromium on PATH, so the decision pack is written as HTML only "
                 "(install chromium for the A4 PDF)")
     res = step("report", build_report, area, access, loc, list(sites), settings, out / "report",
-               scheme=options.lead_scheme, pdf=pdf, print_now=False)
+               scheme=options.lead_scheme, pdf=pdf, print_now=False, recommendation=rec)
     files += res.files
     if not pdf:
         return None

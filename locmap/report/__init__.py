@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from locmap.data.area import AreaData
 from locmap.export import write_text
 from locmap.localities.columns import describe_column
-from locmap.localities.ranking import Recommendation, Weights, what_if
-from locmap.report.content import build_view
+from locmap.localities.ranking import Recommendation, Weights
+from locmap.report.content import build_view, what_if_table
 from locmap.report.inputs import ReportError, ReportInputs, recommendation_for, report_inputs
 from locmap.report.page import render_page
 from locmap.report.pdf import PdfError, print_pdf
@@ -58,7 +60,7 @@ class ReportResult:
 def build_report(area: AreaData, access: Any, localities: Any, sites: Any, settings: Settings,
                  out_dir: str | Path, scheme: str = "towns", weights: Weights | Mapping | None = None,
                  pdf: bool = True, today: _dt.date | None = None, extra_sections: Sequence[str] = (),
-                 print_now: bool = True) -> ReportResult:
+                 print_now: bool = True, recommendation: Recommendation | None = None) -> ReportResult:
     """Write ``decision_pack.html`` (self-contained, offline) and ``decision_pack.pdf`` (A4).
 
     Parameters
@@ -81,21 +83,24 @@ def build_report(area: AreaData, access: Any, localities: Any, sites: Any, setti
         False: the pack is written as one that has its PDF (the README names it) but the PDF is
         left to the caller, who prints ``html`` to ``PDF_NAME`` beside it (``locmap run`` does
         that in a second process while it builds the workbook); ``pdf`` of the result is None.
+    recommendation : Recommendation, optional
+        :func:`recommendation_for` of ``localities``, ``scheme`` and ``weights`` when the caller has
+        it already (``locmap run``); computed here when not given.
     """
     inp = report_inputs(area, access, localities, sites, settings, scheme, weights)
-    rec = recommendation_for(inp.tables, scheme, inp.weights)
-    html = with_sections(render_page(build_view(inp, rec), (today or _dt.date.today()).isoformat()), extra_sections)
+    rec = recommendation if recommendation is not None else recommendation_for(inp.tables, scheme, inp.weights)
+    wi = what_if_table(inp, rec)  # once: the page's recommendation section and what_if_<scheme>.csv
+    html = with_sections(render_page(build_view(inp, rec, wi=wi), (today or _dt.date.today()).isoformat()),
+                         extra_sections)
     out = Path(out_dir)
     html_path = write_text(out / HTML_NAME, html)
     pdf_path = print_pdf(html_path, out / PDF_NAME) if pdf and print_now else None
     return ReportResult(html=html_path, pdf=pdf_path, recommendation=rec,
-                        tables=tuple(_write_tables(inp, rec, out, pdf)))
+                        tables=tuple(_write_tables(inp, rec, wi, out, pdf)))
 
 
-def _write_tables(inp: ReportInputs, rec: Recommendation, out: Path, pdf: bool) -> list[Path]:
-    """``recommendation_<scheme>.csv``, ``what_if_<scheme>.csv`` and the folder's README.txt."""
-    wi = what_if(inp.table(f"ranking_{inp.scheme}"), inp.table(f"sensitivity_{inp.scheme}"), inp.weights,
-                 inp.table(f"scorecard_{inp.scheme}"), score_margin=rec.score_margin)
+def _write_tables(inp: ReportInputs, rec: Recommendation, wi: pd.DataFrame, out: Path, pdf: bool) -> list[Path]:
+    """``recommendation_<scheme>.csv``, ``what_if_<scheme>.csv`` (``wi``) and the folder's README.txt."""
     notes = (f"{HTML_NAME}: the decision pack (opens offline in any browser)."
              + (f"\n{PDF_NAME}: the same content on A4." if pdf else "")
              + f"\n\n{rec.headline()}\nRule: {rec.rule}\n{rec.reason}")

@@ -50,10 +50,17 @@ def rule_ordered(inp: ReportInputs, rec: Recommendation) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- recommendation
-def recommendation_section(inp: ReportInputs, rec: Recommendation) -> dict:
-    """The recommendation in plain words, the rule, the runner-up and what would change it."""
-    wi = what_if(inp.table(f"ranking_{inp.scheme}"), inp.table(f"sensitivity_{inp.scheme}"), inp.weights,
-                 inp.table(f"scorecard_{inp.scheme}"), score_margin=rec.score_margin)
+def what_if_table(inp: ReportInputs, rec: Recommendation) -> pd.DataFrame:
+    """The rule re-applied under single changes (:func:`~locmap.localities.ranking.what_if`) for the
+    pack's scheme: shown in the recommendation section and written as ``what_if_<scheme>.csv``."""
+    return what_if(inp.table(f"ranking_{inp.scheme}"), inp.table(f"sensitivity_{inp.scheme}"), inp.weights,
+                   inp.table(f"scorecard_{inp.scheme}"), score_margin=rec.score_margin)
+
+
+def recommendation_section(inp: ReportInputs, rec: Recommendation, wi: pd.DataFrame | None = None) -> dict:
+    """The recommendation in plain words, the rule, the runner-up and what would change it (``wi``:
+    :func:`what_if_table`, computed here when not given)."""
+    wi = what_if_table(inp, rec) if wi is None else wi
     return {"rec": rec, "what_if": wi.to_dict("records"),
             "n_flips": int(wi["flips"].sum()), "n_changes": len(wi)}
 
@@ -381,11 +388,12 @@ def headline_facts(inp: ReportInputs) -> list[tuple[str, str]]:
             ("Pram distance", f"{inp.gap_minutes:g} min at {inp.settings.walk_speed_kmh:g} km/h")]
 
 
-def build_view(inp: ReportInputs, rec: Recommendation, sections: Sequence[str] | None = None) -> dict:
-    """The whole page's content."""
+def build_view(inp: ReportInputs, rec: Recommendation, sections: Sequence[str] | None = None,
+               wi: pd.DataFrame | None = None) -> dict:
+    """The whole page's content (``wi``: :func:`what_if_table`, computed when not given)."""
     return {"title": f"Choosing the pathfinder locality: {inp.area.pack.title}",
             "area": str(inp.area.pack.title), "facts": headline_facts(inp),
-            "recommendation": recommendation_section(inp, rec), "ranking": ranking_rows(inp),
+            "recommendation": recommendation_section(inp, rec, wi), "ranking": ranking_rows(inp),
             "charts": charts_section(inp, rec), "live": live_weights_data(inp, rec),
             "why": why_section(inp, rec), "overview": overview_section(inp, rec),
             "localities": locality_sections(inp, rec), "map_legend": svg.map_legend(inp.gap_minutes),
