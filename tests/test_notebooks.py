@@ -6,6 +6,7 @@ and open its results with a Key findings cell naming what the library computes f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -18,12 +19,7 @@ import pandas as pd
 import pytest
 from nbformat.sign import NotebookNotary
 
-from locmap import api
-from locmap.data.area import read_stored, write_stored
-from locmap.localities.ranking import Weights, recommend
 from locmap.notebooks import NOTEBOOK_DIR, notebook_kernel, notebook_paths, parse_parameters, run_notebooks
-from locmap.scenarios.spec import default_scenarios
-from locmap.scenarios.text import people
 
 pytestmark = pytest.mark.notebooks
 
@@ -197,26 +193,23 @@ def kernel(area_cache, tmp_path_factory):
         yield km
 
 
-def _run(area: str, out: Path, extra: dict, cache: Path, kernel) -> tuple[Path, object]:
+def _run(area: str, out: Path, extra: dict, cache: Path, kernel) -> tuple[Path, dict[str, list[str]]]:
     """The whole suite in the module's kernel, reset before each notebook (the imports once, not seven
-    times); the parameters are read as ``locmap notebooks -p`` reads them.  The area is parsed here and
-    stored in ``cache``, whose copy the kernel reads; returns the folder and the parsed area (what
-    ``_expected_names`` computes from).  A fresh kernel per notebook (the default) is run by test_cli_e2e
-    and test_injection."""
+    times); the parameters are read as ``locmap notebooks -p`` reads them.  The kernel parses the area in
+    notebook 01 and keeps it in ``cache`` (``stored_area``, as a user's first run does); the others read
+    that copy.  Returns the folder and what the library computes for each notebook (``_expected_names``,
+    in the same kernel).  A fresh kernel per notebook (the default) is run by test_cli_e2e and
+    test_injection."""
     pairs = [[k, str(v)] for k, v in {**FAST, **extra}.items()]
     t0 = time.perf_counter()
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("LOCMAP_CACHE_DIR", str(cache))  # read by the test's settings (the kernel started with it)
-        s = api.make_settings()
-        parsed = read_stored(area, s)
-        if parsed is None:
-            parsed = api.load(area, s)
-            write_stored(parsed, area, s)
+        env.setenv("LOCMAP_CACHE_DIR", str(cache))  # as the kernel started with it
         run_notebooks(area, out, parse_parameters(pairs), only=",".join(n[:2] for n in EXPECTED), kernel=kernel,
                       save_each_cell=False)
+    expected = _expected_names(kernel, area)
     # no timing assert (project rule): the time is reported
     print(f"{area}: notebook suite took {time.perf_counter() - t0:.0f} s")
-    return out, parsed
+    return out, expected
 
 
 @pytest.fixture(scope="module")
@@ -233,48 +226,34 @@ def ealing_run(ealing_suite) -> Path:
 @pytest.fixture(scope="module")
 def hounslow_suite(tmp_path_factory, area_cache, kernel):
     # Hounslow has one "town" (no ward-to-town table): 04 and 05 recommend among PCN footprints.  05 prints
-    # two of its five PCN sheets, as the Ealing run does (the sheets' text is not what this test reads; the
-    # default, a sheet for every locality, is run by the generated borough's test)
+    # one of its five PCN sheets (the sheets' text is not what this test reads; two named sheets are
+    # printed by the Ealing run, the default, a sheet for every locality, by the generated borough's test)
     return _run("hounslow", tmp_path_factory.mktemp("nb_hounslow"),
-                {"schemes": "towns,pcns", "sites_scheme": "pcns", "localities": "[CHISWICK PCN, BRENTWORTH PCN]"},
+                {"schemes": "towns,pcns", "sites_scheme": "pcns", "localities": "[CHISWICK PCN]"},
                 area_cache, kernel)
 
 
-def _expected_names(area) -> dict[str, list[str]]:
-    """What the library computes for each notebook with the test's parameters (``area``: the parsed area)."""
-    s = api.make_settings()
-    towns = api.area_overview(area)["population_by_town"]
-    out = {"01": [towns.sort_values("pop_0_19").iloc[-1]["town"]]}
-    lsoa = area.lsoa
-    deprived = lsoa[lsoa["idaci_decile"] <= 2].groupby("town")["pop_0_19"].sum()
-    out["02"] = [f"{deprived.sum():,.0f} children 0-19"] + ([deprived.idxmax()] if len(deprived) > 1 else [])
-    # the gap summaries (gaps_by_pcn) come from the coverage table: no gap polygons needed here
-    acc = api.analyse_access(area, s, gap_minutes=GAP_MINUTES, fca=False, gaps=False)
-    pcn = acc.gaps_by_pcn
-    pcn = pcn[(pcn["service_type"] == "any_key_service") & (pcn["threshold_minutes"] == GAP_MINUTES)
-              & (pcn["area_id"] != "__total__")]
-    out["03"] = [pcn.sort_values("gap_pop_0_4").iloc[-1]["pcn_name"]]
-    lead = api.default_lead_scheme(area)  # what 04 (with the fixture's sites_scheme) and 05 choose
-    scheme_04 = "towns" if len(towns) > 1 else "pcns"
-    for nb, scheme, kwargs in (("04", scheme_04, {"speeds_kmh": FAST["speeds_kmh"],
-                                                  "gap_scenarios": FAST["gap_scenarios"]}),
-                               ("05", lead, {})):
-        loc = api.analyse_localities(area, acc, schemes=scheme, n_draws=FAST["n_draws"], seed=0,
-                                     gap_minutes=GAP_MINUTES, settings=s, **kwargs)
-        rec = recommend(loc.rankings[scheme], loc.sensitivity[scheme], scheme, weights=Weights(),
-                        scorecard=loc.scorecards[scheme])
-        words = {"towns": "towns", "pcns": "PCN footprints", "wards": "wards"}[scheme]
-        out[nb] = ([f"Recommended pathfinder ({words}): {rec.locality}"] if len(loc.rankings[scheme]) > 1 else
-                   [f"The {words} scheme has only one locality ({rec.locality}, the whole area)"])
-    # 06: the ward with the largest cross-border share of the top type is named (finder.findings)
-    out["06"] = ["across the border"]
-    # 07: the children who come within 15 minutes in the first default scenario (scenarios.text.people)
-    first = default_scenarios(area.name, lead)[:1]
-    cmp = api.compare_scenarios(area, first, s, access=acc, rescore=False, fca=False, n_draws=FAST["n_draws"])
-    summ = cmp.summary[(cmp.summary["threshold_minutes"] == GAP_MINUTES) & (cmp.summary["band"] == "pop_0_4")
-                       & (cmp.summary["service_type"] == "childrens_centre")]
-    out["07"] = [f"{people(summ['gained'].iloc[0])} children aged 0-4"]
-    return out
+def _expected_names(kernel, area: str) -> dict[str, list[str]]:
+    """What the library computes for each notebook with the test's parameters (tests/notebook_expected.py),
+    computed in the suite's kernel after the suite: the library's opt-in memos give back the analyses the
+    notebooks made from the same inputs (the access analysis, the hub sites) instead of computing them
+    again in this process; a notebook that used other inputs leaves nothing to reuse."""
+    code = (f"import json as _json, sys as _sys\n_sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "import notebook_expected as _expected\n_sys.path.pop(0)\n"
+            f"print(_json.dumps(_expected.expected_names({area!r}, {FAST['n_draws']!r}, {FAST['speeds_kmh']!r}, "
+            f"{FAST['gap_scenarios']!r}, {GAP_MINUTES!r})))\n")
+    printed, errors = [], []
+
+    def collect(msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            (printed if msg["content"]["name"] == "stdout" else errors).append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            errors.append("\n".join(msg["content"]["traceback"]))
+
+    kc = kernel.client()
+    reply = kc.execute_interactive(code, store_history=False, timeout=600, output_hook=collect)
+    assert reply["content"]["status"] == "ok" and not errors, "".join(errors)
+    return json.loads("".join(printed))
 
 
 def _check_executed(run: Path, area_name: str) -> dict[str, str]:
@@ -302,11 +281,10 @@ def _check_executed(run: Path, area_name: str) -> dict[str, str]:
     return findings
 
 
-def _findings_name_what_the_library_computes(suite: tuple[Path, object], area_name: str) -> dict[str, str]:
+def _findings_name_what_the_library_computes(suite: tuple[Path, dict], area_name: str) -> dict[str, str]:
     """Each executed notebook's Key findings name what the library computes (returns them)."""
-    run, area = suite
+    run, expected = suite
     findings = _check_executed(run, area_name)
-    expected = _expected_names(area)
     for name in EXPECTED:
         for text in expected[name[:2]]:
             assert text in findings[name], f"{name}: Key findings do not name {text!r}:\n{findings[name]}"
@@ -417,9 +395,10 @@ def test_one_kernel_empties_the_namespace_before_each_notebook(tmp_path):
         assert any(o.get("name") == "stderr" and "Mean of empty slice" in o.get("text", "") for o in shown), shown
 
 
-def test_copies_written_once_at_the_end_still_show_the_failing_cell(tmp_path):
+def test_copies_written_once_at_the_end_still_show_the_failing_cell(tmp_path, kernel):
     """``save_each_cell=False``: each executed copy is written when its notebook ends, the failing one
-    with its traceback, as with a save after every cell."""
+    with its traceback, as with a save after every cell (in the module's kernel: no kernel started for
+    two tiny notebooks; ``one_kernel``'s own kernel is run by the test above)."""
     from locmap.notebooks import NotebookRunError
 
     folder = tmp_path / "nbs"
@@ -428,7 +407,7 @@ def test_copies_written_once_at_the_end_still_show_the_failing_cell(tmp_path):
     _tiny_notebook(folder / "02_second.ipynb", "print('before')", "1 / 0", "print('never')")
     out = tmp_path / "run"
     with pytest.raises(NotebookRunError, match=r"(?s)02_second.ipynb failed \(executed copy: .*ZeroDivisionError"):
-        run_notebooks("ealing", out, folder=folder, one_kernel=True, trust=False, save_each_cell=False)
+        run_notebooks("ealing", out, folder=folder, kernel=kernel, trust=False, save_each_cell=False)
     first, second = (nbformat.read(out / f"{n}.ipynb", as_version=4) for n in ("01_first", "02_second"))
     assert _text(first.cells[-1].outputs[0]) == "ealing\n"
     code = [c for c in second.cells if c.cell_type == "code"]
