@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from locmap import api
+from locmap._background import SERIAL_ENV
 from locmap.cli import main
 from locmap.errors import IncompleteRunError, RunFolderBusyError
 from locmap.runfolder import (ABANDONED, COMPLETE, INCOMPLETE, RUNNING, folder_state, require_complete, start,
@@ -83,7 +84,9 @@ def test_a_sigkilled_run_is_abandoned_and_the_next_run_says_so_in_one_line_and_r
     assert rc == 2 and "stopped without finishing" in err and not list(out.glob("*.xlsx"))
 
     said: list[str] = []
-    api.run_all("ealing", settings, out, LIGHT, say=said.append)
+    with pytest.MonkeyPatch.context() as mp:  # the next run's steps one after the other in this process
+        mp.setenv(SERIAL_ENV, "1")            # (locmap._background): its note and the folder are checked
+        api.run_all("ealing", settings, out, LIGHT, say=said.append)
     notes = [m for m in said if "stopped without finishing" in m]
     assert len(notes) == 1 and "\n" not in notes[0] and f"pid {proc.pid}" in notes[0]
     assert notes[0].endswith("this run replaces its files")
