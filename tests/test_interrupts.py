@@ -1,5 +1,9 @@
 """Ctrl-C: one line ``locmap: interrupted``, exit 130, no traceback, and the partial output removed
-(a new folder) or marked incomplete (``run.json`` status) — a subprocess sent SIGINT, as a terminal does."""
+(a new folder) or marked incomplete (``run.json`` status) — a process of its own sent SIGINT, as a
+terminal does.  The runs interrupted mid-work are forked by one starter process that imported the
+library once (tests/forked_locmap.py: each is still a process of its own running ``locmap``'s entry
+point and exiting as it does); a Ctrl-C while the library is still being imported is sent to
+``python -m locmap`` itself."""
 from __future__ import annotations
 
 import json
@@ -13,8 +17,18 @@ from pathlib import Path
 
 import psutil
 import pytest
+from forked_locmap import Starter
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def locmap_starter():
+    """``locmap_starter.start(*args, cwd=...)``: ``locmap <args>`` as a process of its own forked after
+    the library was imported (tests/forked_locmap.py), for the runs interrupted mid-work."""
+    starter = Starter({**os.environ, "PYTHONPATH": str(ROOT), "LOCMAP_NO_PROGRESS": "1"})
+    yield starter
+    starter.close()
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
@@ -79,12 +93,12 @@ def _assert_one_line(proc: subprocess.Popen, err: str) -> None:
     assert err.count("locmap: interrupted") == 1
 
 
-def test_interrupting_a_run_into_a_previous_run_marks_it_incomplete(tmp_path):
+def test_interrupting_a_run_into_a_previous_run_marks_it_incomplete(tmp_path, locmap_starter):
     out = tmp_path / "out"
     (out / "maps").mkdir(parents=True)
     (out / "maps" / "ealing.html").write_text("previous run\n")
     (out / "timings.csv").write_text("step,seconds\n")
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
                   cwd=tmp_path)
     _out, err = _interrupt_when(proc, lambda: (out / "rejects.csv").exists())
     _assert_one_line(proc, err)
@@ -93,9 +107,9 @@ def test_interrupting_a_run_into_a_previous_run_marks_it_incomplete(tmp_path):
     assert "maps/ealing.html" in manifest["files"] and "rejects.csv" in manifest["files"]
 
 
-def test_interrupting_a_run_into_a_new_folder_removes_it(tmp_path):
+def test_interrupting_a_run_into_a_new_folder_removes_it(tmp_path, locmap_starter):
     out = tmp_path / "new"
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
     _out, err = _interrupt_when(proc, lambda: (out / "rejects.csv").exists())
     _assert_one_line(proc, err)
     assert not out.exists()
@@ -133,12 +147,12 @@ def test_interrupting_any_command_is_one_line_exit_130(tmp_path, command, after_
     _assert_one_line(proc, err)
 
 
-def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_removes_the_folder(tmp_path):
+def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_removes_the_folder(tmp_path, locmap_starter):
     """Ctrl-C while the access tables are written in the second process (locmap._background):
     the run waits for that process to stop before it removes the new folder, so nothing is
     written into it afterwards."""
     out = tmp_path / "new"
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
     _out, err, second = _interrupt_and_watch(proc, lambda: (out / "access").exists(), timeout_s=600)
     _assert_one_line(proc, err)
     assert second, "no second process was seen: the interrupt did not come while it wrote"
@@ -149,11 +163,11 @@ def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_remov
     assert not out.exists()
 
 
-def test_interrupting_a_run_while_its_second_process_writes_leaves_no_half_written_file(tmp_path):
+def test_interrupting_a_run_while_its_second_process_writes_leaves_no_half_written_file(tmp_path, locmap_starter):
     out = tmp_path / "out"
     (out / "maps").mkdir(parents=True)
     (out / "timings.csv").write_text("step,seconds\n")
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
                   cwd=tmp_path)
     _out, err = _interrupt_when(proc, lambda: (out / "access").exists(), timeout_s=600)
     _assert_one_line(proc, err)
