@@ -10,7 +10,8 @@ and what it prints are those of the command.  What it does not do again is impor
 Ctrl-C *during* the imports needs ``python -m locmap`` itself (tests/test_interrupts.py keeps one).
 
 :meth:`Starter.start` returns a :class:`Forked`, which answers ``pid``, ``poll``, ``send_signal``,
-``communicate`` and ``returncode`` as :class:`subprocess.Popen` does.
+``kill``, ``wait``, ``communicate`` and ``returncode`` as :class:`subprocess.Popen` does; one command
+runs at a time (a test that leaves one running has it killed when the next starts).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,6 +65,7 @@ class Starter:
                                       env=env, cwd=ROOT)
         self._folder = Path(tempfile.mkdtemp(prefix="locmap-starter-"))
         self._started = 0
+        self._running: Forked | None = None
         first = self._read(timeout_s=300)
         assert first == {"ready": True}, (first, self._proc.stderr.read() if self._proc.poll() is not None else "")
 
@@ -78,14 +81,21 @@ class Starter:
     def start(self, *args: str, cwd: Path) -> Forked:
         """``locmap <args>`` in ``cwd``, in a forked child; its stdout and stderr go to files of the
         starter's own folder (not into the folder the command works in)."""
+        if self._running is not None and self._running.returncode is None:  # one child at a time: a test
+            self._running.kill()                                             # that left one running ends it
+            self._running.wait(timeout=60)
         self._started += 1
         out, err = self._folder / f"{self._started}.stdout", self._folder / f"{self._started}.stderr"
         self._proc.stdin.write(json.dumps({"argv": list(args), "cwd": str(cwd), "stdout": str(out),
                                            "stderr": str(err)}) + "\n")
         self._proc.stdin.flush()
-        return Forked(self, self._read(timeout_s=60)["pid"], out, err)
+        self._running = Forked(self, self._read(timeout_s=60)["pid"], out, err)
+        return self._running
 
     def close(self) -> None:
+        if self._running is not None and self._running.returncode is None:
+            self._running.kill()
+            self._running.wait(timeout=60)
         self._proc.stdin.close()
         try:
             self._proc.wait(timeout=30)
@@ -120,6 +130,9 @@ class Forked:
     def send_signal(self, sig: int) -> None:
         if self.returncode is None:
             os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         self.wait(timeout)

@@ -56,12 +56,18 @@ def locmap_here(capsys, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory):
+def cli_run(tmp_path_factory, locmap_starter):
     """``locmap run --area ealing --out ealing`` (the whole default job, maps, sheet and report) in a
     process of its own, in a temporary working folder: the command's own terminal output and folder,
-    and the second run of the reproducibility check (shared by the tests below)."""
+    and the second run of the reproducibility check (shared by the tests below).  The process is
+    forked by tests/conftest.py's ``locmap_starter``, an interpreter of its own (its own hash seed)
+    that imported the library once."""
+    _data_root()  # no data, no test
     cwd = tmp_path_factory.mktemp("run")
-    proc = locmap("run", "--area", "ealing", "--out", "ealing", cwd=cwd)
+    started = locmap_starter.start("run", "--area", "ealing", "--out", "ealing", cwd=cwd)
+    out, err = started.communicate(timeout=600)
+    proc = subprocess.CompletedProcess(["locmap", "run"], started.returncode, out, err)
+    assert proc.returncode == 0, f"locmap run -> {proc.returncode}\n{out}\n{err}"
     return cwd / "ealing", proc
 
 

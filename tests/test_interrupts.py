@@ -1,9 +1,9 @@
 """Ctrl-C: one line ``locmap: interrupted``, exit 130, no traceback, and the partial output removed
 (a new folder) or marked incomplete (``run.json`` status) — a process of its own sent SIGINT, as a
 terminal does.  The runs interrupted mid-work are forked by one starter process that imported the
-library once (tests/forked_locmap.py: each is still a process of its own running ``locmap``'s entry
-point and exiting as it does); a Ctrl-C while the library is still being imported is sent to
-``python -m locmap`` itself."""
+library once (tests/conftest.py ``locmap_starter``, tests/forked_locmap.py: each is still a process
+of its own running ``locmap``'s entry point and exiting as it does); a Ctrl-C while the library is
+still being imported, and the commands interrupted after a fixed time, go to ``python -m locmap``."""
 from __future__ import annotations
 
 import json
@@ -17,18 +17,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from forked_locmap import Starter
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def locmap_starter():
-    """``locmap_starter.start(*args, cwd=...)``: ``locmap <args>`` as a process of its own forked after
-    the library was imported (tests/forked_locmap.py), for the runs interrupted mid-work."""
-    starter = Starter({**os.environ, "PYTHONPATH": str(ROOT), "LOCMAP_NO_PROGRESS": "1"})
-    yield starter
-    starter.close()
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
