@@ -136,6 +136,19 @@ def light_cli_run(tmp_path_factory) -> Path:
     return Path(_once_per_session(tmp_path_factory, "light_cli_run", make))
 
 
+@pytest.fixture(scope="session")
+def locmap_starter():
+    """``locmap_starter.start(*args, cwd=...)``: ``locmap <args>`` as a process of its own, forked by one
+    starter process that imported the library once per test process (tests/forked_locmap.py), for the
+    tests about a command's process (its Ctrl-C, SIGKILL, exit code, output, another hash seed) that
+    do not need the imports in it; returns a Popen-like object."""
+    from forked_locmap import Starter  # noqa: PLC0415 - tests/ helper, started only when a test asks
+
+    starter = Starter({**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "LOCMAP_NO_PROGRESS": "1"})
+    yield starter
+    starter.close()
+
+
 #: The real three-borough London batch (``london_batch3``), in the region's order of its results.
 LONDON3 = ("kensington-and-chelsea", "city-of-london", "hammersmith-and-fulham")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import locmap
-from locmap.cli import build_parser
+from locmap.cli import SUBCOMMAND_MODULES, build_parser
 
 ROOT = Path(locmap.__file__).resolve().parent.parent
 #: Top-level packages a parser, ``--help`` or ``import locmap`` must not import.
@@ -21,28 +21,38 @@ HEAVY = ("numpy", "pandas", "pyarrow", "geopandas", "shapely", "pyproj", "pyogri
          "distributed", "osmnx", "jinja2", "papermill", "openpyxl")
 
 _PROBE = """
-import json, sys
-argv = json.loads(sys.argv[1])
-if argv is None:
-    import locmap
-else:
-    from locmap.cli import build_parser
+import contextlib, io, json, sys
+snapshots = {}
+import locmap
+snapshots["import locmap"] = sorted(sys.modules)
+from locmap.cli import build_parser
+for argv in json.loads(sys.argv[1]):
     parser = build_parser()
-    try:
-        parser.parse_args(argv)
-    except SystemExit:
-        pass
-print(json.dumps(sorted(sys.modules)))
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pass
+    snapshots[" ".join(argv)] = sorted(sys.modules)
+print(json.dumps(snapshots))
 """
 
 
-def _modules_after(argv: list[str] | None) -> set[str]:
-    """Modules a fresh interpreter has imported after ``import locmap`` (argv None) or after
-    building the parser and parsing ``argv`` (``--help`` prints and exits)."""
-    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argv)], capture_output=True, text=True,
+@pytest.fixture(scope="module")
+def modules_after() -> dict[str, set[str]]:
+    """``{"import locmap": modules, "<argv>": modules, ...}``: the modules ONE fresh interpreter holds
+    after ``import locmap``, then after building the parser and parsing each ``--help`` argv of
+    :func:`_help_argvs` in turn (``--help`` prints and exits).  Each set holds every module imported
+    so far, those of the argvs before it included: a package any step imports is in its set and in
+    every later one, so a set without heavy packages means the steps up to it imported none, as
+    each would in an interpreter of its own (one interpreter start instead of one per command)."""
+    argvs = _help_argvs()
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argvs)], capture_output=True, text=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    snapshots = {key: set(mods) for key, mods in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+    assert len(snapshots) == 1 + len(argvs)  # every argv parsed
+    return snapshots
 
 
 def _heavy(modules: set[str]) -> list[str]:
@@ -64,24 +74,30 @@ def _commands() -> list[list[str]]:
     return out
 
 
-def test_import_locmap_is_light():
-    assert _heavy(_modules_after(None)) == []
+def _help_argvs() -> list[list[str]]:
+    """The ``--help`` argvs the probe parses, in order: the top level's first, then every command's."""
+    return [["--help"], *([*command, "--help"] for command in _commands())]
 
 
-def test_top_level_help_imports_no_heavy_package():
-    assert _heavy(_modules_after(["--help"])) == []
+def test_import_locmap_is_light(modules_after):
+    assert _heavy(modules_after["import locmap"]) == []
+
+
+def test_top_level_help_imports_no_heavy_package(modules_after):
+    assert _heavy(modules_after["--help"]) == []
 
 
 @pytest.mark.parametrize("command", _commands(), ids=" ".join)
-def test_command_help_imports_no_heavy_package(command):
+def test_command_help_imports_no_heavy_package(command, modules_after):
     """Every command, including ones added later: its parser is built from light modules only."""
-    assert _heavy(_modules_after([*command, "--help"])) == []
+    assert _heavy(modules_after[" ".join([*command, "--help"])]) == []
 
 
-def test_every_command_module_is_imported_by_the_parser_and_nothing_of_the_library():
-    mods = _modules_after(["--help"])
+def test_every_command_module_is_imported_by_the_parser_and_nothing_of_the_library(modules_after):
+    mods = modules_after["--help"]  # after ``import locmap``, the parser and the top level's --help only
     library = {m for m in mods if m.startswith("locmap.") and not m.startswith("locmap.cli")}
     assert library <= {"locmap.settings", "locmap.errors", "locmap.bands", "locmap._text", "locmap._interrupt"}, sorted(library)
+    assert {f"locmap.cli.{name}" for name in SUBCOMMAND_MODULES} <= mods
 
 
 def test_a_command_imports_its_library_when_it_runs():

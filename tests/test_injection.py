@@ -226,29 +226,28 @@ def _locmap_here(args: list[str], cwd: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def hostile_cli(tmp_path_factory, settings):
-    """``locmap map`` (twice, for reproducibility: the second in another process, while the others run),
+def hostile_cli(tmp_path_factory, settings, locmap_starter):
+    """``locmap map`` (twice, for reproducibility: the second in another process, while the others run:
+    an interpreter of its own, forked by tests/conftest.py's ``locmap_starter`` after the imports),
     ``locmap sheet`` and ``locmap run`` (with maps, sheet, workbook and report) on real Ealing data with
     the hostile services file, in an empty working directory.  The run scores one locality scheme
     (towns, the lead scheme): the services' text reaches the same outputs (tables, maps, sheet,
     workbook, report) whatever the schemes, which come from the area pack."""
     try:
-        data_root = settings.resolve_data_root()
+        settings.resolve_data_root()
     except LocmapError as exc:  # pragma: no cover - CI has ../shared/data
         pytest.skip(str(exc))
     cwd = tmp_path_factory.mktemp("hostile_cli")
     csv = _hostile_services_csv(cwd / "hostile.csv")
     common = ["--services", str(csv), "--no-progress"]
     map_args = ["map", *common, "--offline", "--layers", "boundaries,services", "--title", TITLE]
-    env = {**os.environ, "LOCMAP_DATA_ROOT": str(data_root), "LOCMAP_NO_PROGRESS": "1"}
-    other = subprocess.Popen([sys.executable, "-m", "locmap", *map_args, "--out", "map2.html"], cwd=cwd, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    other = locmap_starter.start(*map_args, "--out", "map2.html", cwd=cwd)  # the data root resolved as in this process
     try:
         logs = {name: _locmap_here(args, cwd) for name, args in (
             ("map", [*map_args, "--out", "map1.html"]),
             ("sheet", ["sheet", *common, "--locality", "ealing", "--dpi", "60", "--out", "sheets"]),
             ("run", ["run", *common, "--schemes", "towns", "--out", "run"]))}
-        logs["map2"], _ = other.communicate(timeout=600)
+        logs["map2"] = "".join(other.communicate(timeout=600))
         assert other.returncode == 0, logs["map2"][-2000:]
     finally:
         if other.poll() is None:

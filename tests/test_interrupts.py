@@ -1,5 +1,9 @@
 """Ctrl-C: one line ``locmap: interrupted``, exit 130, no traceback, and the partial output removed
-(a new folder) or marked incomplete (``run.json`` status) — a subprocess sent SIGINT, as a terminal does."""
+(a new folder) or marked incomplete (``run.json`` status) — a process of its own sent SIGINT, as a
+terminal does.  The runs interrupted mid-work are forked by one starter process that imported the
+library once (tests/conftest.py ``locmap_starter``, tests/forked_locmap.py: each is still a process
+of its own running ``locmap``'s entry point and exiting as it does); a Ctrl-C while the library is
+still being imported, and the commands interrupted after a fixed time, go to ``python -m locmap``."""
 from __future__ import annotations
 
 import json
@@ -53,7 +57,7 @@ def _interrupt_and_watch(proc: subprocess.Popen, ready, timeout_s: float) -> tup
                 seen.update((p.pid, p) for p in psutil.Process(proc.pid).children(recursive=True))
             except psutil.NoSuchProcess:  # the command has ended
                 pass
-        time.sleep(0.01)
+        time.sleep(0.05)  # a scan of the process table costs ~2 ms of CPU; the first comes as soon as ready
     stopper.join()
     assert result, "the interrupt was not sent (see the error above)"
     return (*result[0], list(seen.values()))
@@ -79,12 +83,12 @@ def _assert_one_line(proc: subprocess.Popen, err: str) -> None:
     assert err.count("locmap: interrupted") == 1
 
 
-def test_interrupting_a_run_into_a_previous_run_marks_it_incomplete(tmp_path):
+def test_interrupting_a_run_into_a_previous_run_marks_it_incomplete(tmp_path, locmap_starter):
     out = tmp_path / "out"
     (out / "maps").mkdir(parents=True)
     (out / "maps" / "ealing.html").write_text("previous run\n")
     (out / "timings.csv").write_text("step,seconds\n")
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
                   cwd=tmp_path)
     _out, err = _interrupt_when(proc, lambda: (out / "rejects.csv").exists())
     _assert_one_line(proc, err)
@@ -93,9 +97,9 @@ def test_interrupting_a_run_into_a_previous_run_marks_it_incomplete(tmp_path):
     assert "maps/ealing.html" in manifest["files"] and "rejects.csv" in manifest["files"]
 
 
-def test_interrupting_a_run_into_a_new_folder_removes_it(tmp_path):
+def test_interrupting_a_run_into_a_new_folder_removes_it(tmp_path, locmap_starter):
     out = tmp_path / "new"
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
     _out, err = _interrupt_when(proc, lambda: (out / "rejects.csv").exists())
     _assert_one_line(proc, err)
     assert not out.exists()
@@ -112,12 +116,19 @@ def _big_register(path: Path, rows: int = 300_000) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def big_register(tmp_path_factory) -> Path:
+    """:func:`_big_register`, written once for the tests that read it (none of them changes it)."""
+    return _big_register(tmp_path_factory.mktemp("big") / "big.csv")
+
+
 @pytest.mark.parametrize("command, after_s", [(["check", "--area", "ealing", "--services", "big.csv"], 3.0),
                                              (["access", "--area", "ealing", "--services", "big.csv",
                                                "--out", "acc"], 3.0),
                                              (["check", "--area", "ealing"], 0.3)])  # still importing
-def test_interrupting_any_command_is_one_line_exit_130(tmp_path, command, after_s):
-    _big_register(tmp_path / "big.csv")
+def test_interrupting_any_command_is_one_line_exit_130(tmp_path, command, after_s, big_register):
+    if "big.csv" in command:
+        os.link(big_register, tmp_path / "big.csv")  # the same file under the name the command reads
     proc = _start(*command, cwd=tmp_path)
     time.sleep(after_s)
     if proc.poll() is not None:
@@ -126,12 +137,12 @@ def test_interrupting_any_command_is_one_line_exit_130(tmp_path, command, after_
     _assert_one_line(proc, err)
 
 
-def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_removes_the_folder(tmp_path):
+def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_removes_the_folder(tmp_path, locmap_starter):
     """Ctrl-C while the access tables are written in the second process (locmap._background):
     the run waits for that process to stop before it removes the new folder, so nothing is
     written into it afterwards."""
     out = tmp_path / "new"
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", cwd=tmp_path)
     _out, err, second = _interrupt_and_watch(proc, lambda: (out / "access").exists(), timeout_s=600)
     _assert_one_line(proc, err)
     assert second, "no second process was seen: the interrupt did not come while it wrote"
@@ -142,11 +153,11 @@ def test_interrupting_a_run_while_its_second_process_writes_stops_both_and_remov
     assert not out.exists()
 
 
-def test_interrupting_a_run_while_its_second_process_writes_leaves_no_half_written_file(tmp_path):
+def test_interrupting_a_run_while_its_second_process_writes_leaves_no_half_written_file(tmp_path, locmap_starter):
     out = tmp_path / "out"
     (out / "maps").mkdir(parents=True)
     (out / "timings.csv").write_text("step,seconds\n")
-    proc = _start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
+    proc = locmap_starter.start("run", "--area", "ealing", "--out", str(out), "--schemes", "towns", "--no-report",
                   cwd=tmp_path)
     _out, err = _interrupt_when(proc, lambda: (out / "access").exists(), timeout_s=600)
     _assert_one_line(proc, err)

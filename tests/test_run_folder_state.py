@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,12 +14,12 @@ import psutil
 import pytest
 
 from locmap import api
+from locmap._background import SERIAL_ENV
 from locmap.cli import main
 from locmap.errors import IncompleteRunError, RunFolderBusyError
 from locmap.runfolder import (ABANDONED, COMPLETE, INCOMPLETE, RUNNING, folder_state, require_complete, start,
                               this_process)
 
-ROOT = Path(__file__).resolve().parents[1]
 LIGHT = api.RunOptions(schemes=("towns",), maps=False, report=False)
 LIGHT_ARGS = ("--schemes", "towns", "--no-maps", "--no-report")
 
@@ -36,14 +34,13 @@ def _write_manifest(out: Path, **fields) -> None:
     (out / "run.json").write_text(json.dumps({"started_utc": "2026-12-07T08:00:00Z", "files": [], **fields}))
 
 
-def _start_run(out: Path, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOCMAP_NO_PROGRESS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "locmap", "run", "--area", "ealing", "--out", str(out),
-                             *LIGHT_ARGS], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _start_run(starter, out: Path, cwd: Path):
+    """``locmap run`` into ``out`` as a process of its own (tests/conftest.py ``locmap_starter``: forked
+    after the library's imports), Popen-like."""
+    return starter.start("run", "--area", "ealing", "--out", str(out), *LIGHT_ARGS, cwd=cwd)
 
 
-def _wait_until_working(proc: subprocess.Popen, out: Path, timeout_s: float = 300) -> None:
+def _wait_until_working(proc, out: Path, timeout_s: float = 300) -> None:
     """Until the run has written its first output (rejects.csv: after loading, before access)."""
     deadline = time.monotonic() + timeout_s
     while not (out / "rejects.csv").exists():
@@ -53,9 +50,9 @@ def _wait_until_working(proc: subprocess.Popen, out: Path, timeout_s: float = 30
 
 
 def test_a_sigkilled_run_is_abandoned_and_the_next_run_says_so_in_one_line_and_replaces_it(tmp_path, settings,
-                                                                                             capsys):
+                                                                                             capsys, locmap_starter):
     out = tmp_path / "out"
-    proc = _start_run(out, tmp_path)
+    proc = _start_run(locmap_starter, out, tmp_path)
     try:
         _wait_until_working(proc, out)
         live = folder_state(out)
@@ -83,7 +80,9 @@ def test_a_sigkilled_run_is_abandoned_and_the_next_run_says_so_in_one_line_and_r
     assert rc == 2 and "stopped without finishing" in err and not list(out.glob("*.xlsx"))
 
     said: list[str] = []
-    api.run_all("ealing", settings, out, LIGHT, say=said.append)
+    with pytest.MonkeyPatch.context() as mp:  # the next run's steps one after the other in this process
+        mp.setenv(SERIAL_ENV, "1")            # (locmap._background): its note and the folder are checked
+        api.run_all("ealing", settings, out, LIGHT, say=said.append)
     notes = [m for m in said if "stopped without finishing" in m]
     assert len(notes) == 1 and "\n" not in notes[0] and f"pid {proc.pid}" in notes[0]
     assert notes[0].endswith("this run replaces its files")
