@@ -4,6 +4,7 @@ the library never imports the command line, and locmap's own modules are importe
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import pkgutil
 import subprocess
@@ -37,6 +38,18 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+@functools.cache
+def _tree(mod: str) -> ast.Module:
+    """``mod``'s source parsed once per test process and shared by the checks below (read only)."""
+    return ast.parse(MODULES[mod].read_text())
+
+
+@functools.cache
+def _nodes(mod: str) -> tuple[ast.AST, ...]:
+    """Every node of ``mod``'s tree (``ast.walk`` order), walked once per test process."""
+    return tuple(ast.walk(_tree(mod)))
+
+
 def _resolve(mod: str, node: ast.ImportFrom) -> str:
     if node.level == 0:
         return node.module or ""
@@ -49,8 +62,8 @@ def _resolve(mod: str, node: ast.ImportFrom) -> str:
 
 def _imports(mod: str, top_level_only: bool) -> set[str]:
     """locmap modules imported by ``mod`` (``from pkg import mod`` counts as the submodule)."""
-    tree = ast.parse(MODULES[mod].read_text())
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    tree = _tree(mod)
+    nodes = tree.body if top_level_only else _nodes(mod)
     if top_level_only:  # module-level statements, including those inside if/try at top level
         nodes = [n for stmt in tree.body for n in ast.walk(stmt)
                  if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
@@ -127,11 +140,10 @@ CLI_TOP_LEVEL = {"locmap", "locmap.settings", "locmap.errors", "locmap.bands", "
 def test_own_modules_are_imported_at_the_top_not_inside_functions():
     """Outside ``locmap.cli``: a command's function may import the library it runs."""
     local = []
-    for mod, path in MODULES.items():
+    for mod in MODULES:
         if mod.startswith("locmap.cli"):
             continue
-        tree = ast.parse(path.read_text())
-        for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for fn in (n for n in _nodes(mod) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
             for n in ast.walk(fn):
                 if isinstance(n, ast.ImportFrom) and _resolve(mod, n).startswith("locmap"):
                     local.append(f"{mod}:{n.lineno}")
@@ -142,7 +154,7 @@ def test_own_modules_are_imported_at_the_top_not_inside_functions():
 
 def _runtime_top_level_imports(mod: str) -> set[str]:
     """locmap modules imported at the top of ``mod`` when it runs (``if TYPE_CHECKING:`` left out)."""
-    tree = ast.parse(MODULES[mod].read_text())
+    tree = _tree(mod)
     found = set()
     for stmt in tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or (
@@ -167,9 +179,8 @@ def test_command_line_modules_import_only_light_modules_at_the_top():
 def test_no_soft_fallback_around_own_imports():
     """``try: import locmap...`` / ``except ImportError`` around the package's own modules hides bugs."""
     soft = []
-    for mod, path in MODULES.items():
-        tree = ast.parse(path.read_text())
-        for t in (n for n in ast.walk(tree) if isinstance(n, ast.Try)):
+    for mod in MODULES:
+        for t in (n for n in _nodes(mod) if isinstance(n, ast.Try)):
             own = [n for stmt in t.body for n in ast.walk(stmt)
                    if isinstance(n, ast.ImportFrom) and _resolve(mod, n).startswith("locmap")]
             if own:
@@ -179,7 +190,7 @@ def test_no_soft_fallback_around_own_imports():
 
 @pytest.mark.parametrize("mod", sorted(m for m in MODULES if m != "locmap.__main__"))
 def test_module_has_a_docstring(mod):
-    assert ast.get_docstring(ast.parse(MODULES[mod].read_text())), mod
+    assert ast.get_docstring(_tree(mod)), mod
 
 
 def test_architecture_doc_lists_every_module_as_the_code_is():

@@ -153,14 +153,21 @@ def test_html_size_small(offline_page):
     assert len(offline_page.encode()) < 1_000_000
 
 
-def test_html_is_byte_identical_across_builds_and_processes(area, full, tmp_path):
-    first = render_html(build_map(area, offline=True, **full))
-    assert render_html(build_map(area, offline=True, **full)) == first
-    assert re.search(r"map_[0-9a-f]{32}", first).group(0) == "map_" + "0" * 31 + "2"  # numbered, not random
+@pytest.fixture(scope="module")
+def other_process(tmp_path_factory) -> tuple[str, Path]:
+    """One fresh interpreter (another hash seed) that classifies with the need maps' classes and
+    says whether that imported mapclassify or numba, then builds and saves the offline map: (that
+    line, the saved page).  One process serves both tests that need one (a process that imports
+    the stack costs ~2.5 s of CPU)."""
     root = Path(__file__).resolve().parent.parent
+    page = tmp_path_factory.mktemp("other_process") / "other.html"
     code = textwrap.dedent(f"""
         import sys
         sys.path[:0] = [{str(root / 'tests')!r}, {str(root)!r}]
+        import pandas as pd
+        from locmap.maps import web
+        classes, bins, label = web.classify(pd.Series([1.0, 2.0, 5.0, 9.0, 30.0, 31.0, 70.0]), k=3)
+        print(classes.tolist(), bins, label, "mapclassify" in sys.modules, "numba" in sys.modules, flush=True)
         from map_fixtures import make_access, make_area, make_gaps, make_localities
         from locmap.maps.web import build_map
         from locmap.maps.offline import save_map
@@ -171,10 +178,17 @@ def test_html_is_byte_identical_across_builds_and_processes(area, full, tmp_path
         save_map(m, sys.argv[1], offline=True)
     """)
     seed = "2" if sys.flags.hash_randomization == 0 else "0"
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "other.html")], check=True, timeout=120,
-                   env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"})
+    said = subprocess.run([sys.executable, "-c", code, str(page)], check=True, timeout=120, capture_output=True,
+                          text=True, env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout.strip()
+    return said, page
+
+
+def test_html_is_byte_identical_across_builds_and_processes(area, full, tmp_path, other_process):
+    first = render_html(build_map(area, offline=True, **full))
+    assert render_html(build_map(area, offline=True, **full)) == first
+    assert re.search(r"map_[0-9a-f]{32}", first).group(0) == "map_" + "0" * 31 + "2"  # numbered, not random
     here = save_map(build_map(area, offline=True, **full), tmp_path / "here.html", offline=True)
-    assert (tmp_path / "other.html").read_bytes() == here.read_bytes()
+    assert other_process[1].read_bytes() == here.read_bytes()
 
 
 def test_legend_swatches_have_the_fill_opacity_of_the_layer(page):
@@ -258,20 +272,10 @@ def test_natural_breaks_leave_numpys_global_generator_alone():
     assert np.random.random(3).tolist() == expected.tolist()
 
 
-def test_need_maps_and_sheet_classes_import_no_mapclassify_or_numba():
+def test_need_maps_and_sheet_classes_import_no_mapclassify_or_numba(other_process):
     """mapclassify's import compiles a numba function (~1-2 s) that natural breaks never use."""
-    root = Path(__file__).resolve().parent.parent
-    code = textwrap.dedent(f"""
-        import sys
-        sys.path[:0] = [{str(root)!r}]
-        import pandas as pd
-        from locmap.maps import web
-        classes, bins, label = web.classify(pd.Series([1.0, 2.0, 5.0, 9.0, 30.0, 31.0, 70.0]), k=3)
-        print(classes.tolist(), bins, label, "mapclassify" in sys.modules, "numba" in sys.modules)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True,
-                         text=True).stdout.strip()
-    assert out == "[0, 0, 0, 0, 1, 1, 2] [9.0, 31.0, 70.0] Natural breaks (k-means), 3 classes False False"
+    said, _ = other_process  # what the fresh interpreter said right after classifying
+    assert said == "[0, 0, 0, 0, 1, 1, 2] [9.0, 31.0, 70.0] Natural breaks (k-means), 3 classes False False"
 
 
 def test_both_html_variants_carry_the_same_layers_built_once(area, full, monkeypatch):

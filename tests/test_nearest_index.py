@@ -2,6 +2,8 @@
 routing), rebuilt when an input changes, and giving exactly the answers of the full path."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -122,13 +124,31 @@ def test_a_type_the_index_does_not_hold_goes_to_the_full_path(built):
     assert idx.answer([EDGE], ["swimming_pool"]) is None
 
 
-def test_second_cli_call_reads_the_index_without_loading_the_area(tmp_path, capsys, monkeypatch):
-    argv = ["nearest", "--postcode", EDGE, "--cache-dir", str(tmp_path), "--no-progress"]
-    assert main(argv) == 0
-    first = capsys.readouterr().out
-    assert len(list((tmp_path / "finder").glob("*.parquet"))) == 1
+@pytest.fixture(scope="module")
+def first_cli_call(tmp_path_factory) -> tuple[Path, str]:
+    """``locmap nearest --postcode EDGE`` into an empty cache folder, the whole area's load refused (a
+    look-up without a street network reads the look-up load only): (the cache folder, what it said).
+    Shared by the test of the first call and the test of the second (one index build, not two)."""
+    cache = tmp_path_factory.mktemp("first_cli_call")
+
+    def refuse(*a, **k):
+        raise AssertionError("the whole area was loaded for a look-up without a street network")
+
+    said = io.StringIO()
+    with pytest.MonkeyPatch.context() as m, contextlib.redirect_stdout(said):
+        m.setattr(locmap.data.area, "load_area", refuse)
+        rc = main(["nearest", "--postcode", EDGE, "--cache-dir", str(cache), "--no-progress"])
+    assert rc == 0, said.getvalue()
+    return cache, said.getvalue()
+
+
+def test_second_cli_call_reads_the_index_without_loading_the_area(first_cli_call, tmp_path, capsys, monkeypatch):
+    built_by_cli, first = first_cli_call
+    cache = tmp_path / "cache"
+    shutil.copytree(built_by_cli, cache)  # the cache folder the first call left
+    assert len(list((cache / "finder").glob("*.parquet"))) == 1
     _no_area_load(monkeypatch)
-    assert main(argv) == 0
+    assert main(["nearest", "--postcode", EDGE, "--cache-dir", str(cache), "--no-progress"]) == 0
     assert capsys.readouterr().out == first
     assert "Hayes End Library" in first and "ACROSS THE BORDER" in first
 
@@ -291,14 +311,10 @@ def test_an_index_built_from_the_look_up_load_equals_one_built_from_the_whole_ar
     assert other.record == idx.record
 
 
-def test_the_first_cli_call_builds_the_index_without_loading_the_whole_area(tmp_path, capsys, monkeypatch):
-    def refuse(*a, **k):
-        raise AssertionError("the whole area was loaded for a look-up without a street network")
-
-    monkeypatch.setattr(locmap.data.area, "load_area", refuse)
-    assert main(["nearest", "--postcode", EDGE, "--cache-dir", str(tmp_path), "--no-progress"]) == 0
-    assert "Hayes End Library" in capsys.readouterr().out
-    assert len(list((tmp_path / "finder").glob("*.parquet"))) == 1
+def test_the_first_cli_call_builds_the_index_without_loading_the_whole_area(first_cli_call):
+    cache, said = first_cli_call  # the call ran with load_area refused
+    assert "Hayes End Library" in said
+    assert len(list((cache / "finder").glob("*.parquet"))) == 1
 
 
 def test_with_a_street_network_the_look_up_load_is_the_whole_area(settings, tmp_path, monkeypatch):

@@ -266,34 +266,45 @@ def test_png_and_pdf_are_byte_identical_across_runs_and_have_no_dates(area, tmp_
     assert Image.open(first[0]).info.get("Software") == "locmap (matplotlib)"
 
 
-def test_sheet_bytes_identical_in_another_process(area, tmp_path):
-    """A fresh interpreter (another hash seed) writes the same PNG and PDF bytes."""
+@pytest.fixture(scope="module")
+def other_process(tmp_path_factory) -> tuple[list[str], Path]:
+    """One fresh interpreter (another hash seed, no ``MPLBACKEND``) that imports the static maps,
+    says which matplotlib backend is selected then, and writes the profile sheet: (that line, the
+    folder of the sheet's files).  One process serves both tests below (a process that imports
+    the stack costs ~2.5 s of CPU)."""
+    folder = tmp_path_factory.mktemp("other_process")
     code = textwrap.dedent(f"""
         import sys
         sys.path[:0] = [{str(ROOT / 'tests')!r}, {str(ROOT)!r}]
+        import matplotlib; import locmap.maps.static as sm
+        print(matplotlib.rcParams._get_backend_or_none(), flush=True)  # before anything else selects one
         from map_fixtures import make_access, make_area, make_localities
-        from locmap.maps import static as sm
         area = make_area()
         loc, card = make_localities(area)
         sm.profile_sheet(area, "Northolt", loc, card.iloc[0], sys.argv[1], dpi={DPI}, access=make_access(area))
     """)
     seed = "2" if sys.flags.hash_randomization == 0 else "0"
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "other")], check=True,
-                   env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code, str(folder / "other")], check=True, capture_output=True,
+                         text=True, env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin", "MPLBACKEND": ""},
+                         cwd=ROOT, timeout=120).stdout.split()
+    return out, folder / "other"
+
+
+def test_sheet_bytes_identical_in_another_process(area, tmp_path, other_process):
+    """A fresh interpreter (another hash seed) writes the same PNG and PDF bytes."""
+    _, other = other_process
     loc, card = make_localities(area)
     here = sm.profile_sheet(area, "Northolt", loc, card.iloc[0], tmp_path / "here", dpi=DPI,
                             access=make_access(area))
+    assert len(here) >= 2
     for path in here:
-        assert (tmp_path / "other" / path.name).read_bytes() == path.read_bytes(), path.name
+        assert (other / path.name).read_bytes() == path.read_bytes(), path.name
 
 
-def test_importing_static_maps_selects_no_backend():
+def test_importing_static_maps_selects_no_backend(other_process):
     """No ``matplotlib.use("Agg")`` at import: a notebook keeps its inline backend."""
-    code = ("import matplotlib; import locmap.maps.static as sm; "
-            "print(matplotlib.rcParams._get_backend_or_none())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin", "MPLBACKEND": ""}, cwd=ROOT).stdout.split()
-    assert out == ["None"]
+    said, _ = other_process
+    assert said == ["None"]
 
 
 def test_figure_shows_inline_as_png(area):

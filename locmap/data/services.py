@@ -53,8 +53,14 @@ BNG_X = (0.0, 700_000.0)
 BNG_Y = (0.0, 1_300_000.0)
 
 
+#: a postcode already written the normalised way (the postcode directory's ~180,000 London rows)
+_NORMALISED_RE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}")
+
+
 def normalise_postcode(pc) -> str | None:
     """Upper-case, single space before the inward code; None for blank/malformed values."""
+    if type(pc) is str and _NORMALISED_RE.fullmatch(pc):
+        return pc  # what the steps below give for it: nothing to remove, upper-case, one space before the inward code
     if pc is None or (isinstance(pc, float) and np.isnan(pc)):
         return None
     s = re.sub(r"\s+", "", str(pc)).upper()
