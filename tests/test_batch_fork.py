@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -19,7 +20,7 @@ from locmap import api
 from locmap.api import RunOptions
 from locmap.batch import borough, forked
 from locmap.batch.borough import LOG_FILE, BoroughTask, read_attempts, run_borough
-from locmap.batch.forked import fork_available
+from locmap.batch.forked import BoroughStopped, ClosingWorker, fork_available
 from locmap.data import area as area_module
 from locmap.data import memo
 from locmap.errors import DataFileError
@@ -208,3 +209,62 @@ def test_a_borough_process_whose_stop_was_swallowed_still_ends_within_the_grace_
     assert ended[0] == pid, "the borough's process was still running 30 s after it was stopped"
     assert os.WIFSIGNALED(ended[1]) and os.WTERMSIG(ended[1]) == signal.SIGALRM
     assert time.monotonic() - t0 < forked._STOP_GRACE_S + 5
+
+
+def _works_for_a_minute(task, say):  # noqa: ARG001 - compute(task, say) signature
+    time.sleep(60)
+    return {"finished": True}
+
+
+def _forked_in_a_thread(task) -> tuple[threading.Thread, dict]:
+    """``compute_forked(_works_for_a_minute)`` in a thread, as a worker's executor runs a borough;
+    (the thread, what it ended with: the child's pid as it started, then its answer or exception)."""
+    ended: dict = {}
+
+    def run() -> None:
+        try:
+            ended["answer"] = forked.compute_forked(_works_for_a_minute, task, lambda _line: None,
+                                                    on_start=lambda pid: ended.setdefault("pid", pid))
+        except BaseException as exc:  # noqa: BLE001 - what the worker's task would raise
+            ended["raised"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, ended
+
+
+def test_a_closing_worker_stops_its_borough_process_at_once_and_freezes_its_heap(task, monkeypatch):
+    """Ctrl-C closes the batch's cluster; a worker running a borough (in its forked process) then
+    stopped it only when dask killed the worker, ~4 s later, while the borough computed on.  The
+    worker's teardown (``ClosingWorker``, installed on the batch's local cluster) stops it at once,
+    the borough's task raises ``BoroughStopped`` in the worker, and the worker's heap is frozen for
+    its exit."""
+    monkeypatch.setitem(forked._CHILD, "closing", False)
+    thread, ended = _forked_in_a_thread(task)
+    t0 = time.monotonic()
+    while "pid" not in ended and time.monotonic() - t0 < 60:
+        time.sleep(0.01)
+    child = ended["pid"]
+    try:
+        ClosingWorker().teardown(worker=None)
+        thread.join(timeout=30)  # a hang detector: the child sleeps 60 s unless stopped
+        assert not thread.is_alive(), "the borough's process was not stopped"
+        assert isinstance(ended.get("raised"), BoroughStopped), ended
+        assert gc.get_freeze_count() > 0
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)  # ended, and reaped by the worker
+    finally:
+        gc.unfreeze()
+        if thread.is_alive():
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_borough_forked_while_its_worker_closes_is_stopped_as_it_starts(task, monkeypatch):
+    monkeypatch.setitem(forked._CHILD, "closing", False)
+    forked.stop_borough()  # the worker began to close before its executor forked the borough
+    thread, ended = _forked_in_a_thread(task)
+    thread.join(timeout=30)
+    if thread.is_alive():
+        os.kill(ended["pid"], signal.SIGKILL)
+    assert not thread.is_alive(), "the borough's process was not stopped"
+    assert isinstance(ended.get("raised"), BoroughStopped), ended

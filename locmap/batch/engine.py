@@ -32,7 +32,7 @@ from locmap import _interrupt, export
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.cluster import connect
-from locmap.batch.forked import fork_available
+from locmap.batch.forked import ClosingWorker, fork_available
 from locmap.batch.borough import (BoroughOutcome, BoroughTask, cached_outcome, clear_attempts, new_run_id,
                                   read_attempts, run_borough, utc_now, warm_worker)
 from locmap.batch.summary import write_region_summary
@@ -469,7 +469,8 @@ def _client(options: BatchOptions) -> Iterator[Client]:
         # its folder's error.txt, not as a traceback per attempt on the terminal
         with sigint_ignored():  # the worker processes start with SIGINT ignored (and keep it)
             cluster = LocalCluster(n_workers=int(options.n_workers), threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
+                                   dashboard_address=":0", silence_logs=logging.CRITICAL,
+                                   plugins=(ClosingWorker(),))  # a closing worker stops its borough at once
         with cluster, Client(cluster) as client:
             yield client
 
