@@ -147,9 +147,10 @@ def london_batch3_on(settings, tmp_path_factory):
     closed after it.  The first caller of the session computes it; the others read its record."""
     import logging
 
+    import dask
     from distributed import LocalCluster
 
-    from locmap.batch.engine import BatchOptions, run_batch
+    from locmap.batch.engine import LIGHT_CLUSTER_CONFIG, BatchOptions, run_batch
     from locmap.batch.forked import ClosingWorker
 
     def on(scheduler: str | None):
@@ -157,8 +158,10 @@ def london_batch3_on(settings, tmp_path_factory):
             if scheduler is not None:
                 return run_batch("london", folder / "london", settings,
                                  BatchOptions(boroughs=LONDON3, maps=False, scheduler=scheduler), say=lambda _m: None)
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                              silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),)) as cluster:
+            with dask.config.set(LIGHT_CLUSTER_CONFIG):
+                cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                       silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),))
+            with cluster:
                 return on(cluster.scheduler_address)(folder)
 
         return make

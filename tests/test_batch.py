@@ -13,6 +13,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 from distributed import LocalCluster
@@ -22,8 +23,8 @@ from batch_faults import HOSTILE_NAME, Replay
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.borough import LOG_FILE, SUMMARY_FILE
-from locmap.batch.engine import (ERROR_FILE, MANIFEST_FILE, STATUS_FILE, BatchOptions, borough_run_options,
-                                 run_batch, select_boroughs)
+from locmap.batch.engine import (ERROR_FILE, LIGHT_CLUSTER_CONFIG, MANIFEST_FILE, STATUS_FILE, BatchOptions,
+                                 borough_run_options, run_batch, select_boroughs)
 from locmap.batch.forked import ClosingWorker
 from locmap.cli import main
 from locmap.data.region import load_region
@@ -46,8 +47,10 @@ def scheduler():
     through its address as a running cluster would be (``--scheduler``); the tests that kill workers
     start their own through ``run_batch``.  Its workers freeze their heap as they close, as the batch's
     own do (``ClosingWorker``): their exit then skips the collector's passes over it (~1 s of CPU each)."""
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),)) as cluster:
+    with dask.config.set(LIGHT_CLUSTER_CONFIG):  # no profiler, a slower event-loop health check (as the batch's)
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),))
+    with cluster:
         yield cluster.scheduler_address
 
 
