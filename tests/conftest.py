@@ -150,13 +150,15 @@ def locmap_starter():
 
 
 #: The real three-borough London batch (``london_batch3``), in the region's order of its results.
-LONDON3 = ("kensington-and-chelsea", "city-of-london", "hammersmith-and-fulham")
+#: Ealing (its own pack in the region) is one of them: test_batch_ealing compares its files with the plain
+#: Ealing job's (a batch of its own for that cost a worker process, its warm-up and one more borough).
+LONDON3 = ("hammersmith-and-fulham", "city-of-london", "ealing")
 
 
 @pytest.fixture(scope="session")
 def london_batch3_on(settings, tmp_path_factory):
-    """``london_batch3_on(scheduler)``: the real three-borough London batch (City of London, Hammersmith
-    and Fulham, Kensington and Chelsea; maps off) on a running cluster of 2 worker processes (one
+    """``london_batch3_on(scheduler)``: the real three-borough London batch (City of London, Ealing,
+    Hammersmith and Fulham; maps off) on a running cluster of 2 worker processes (one
     thread each) reached through its address as ``--scheduler`` reaches one, run ONCE per test session
     and shared (as ``ealing_job``); its BatchResult, READ ONLY (a test that changes the folder copies
     it).  ``scheduler``: the address of a running LocalCluster of the caller's (test_batch's, whose
@@ -164,17 +166,21 @@ def london_batch3_on(settings, tmp_path_factory):
     closed after it.  The first caller of the session computes it; the others read its record."""
     import logging
 
+    import dask
     from distributed import LocalCluster
 
-    from locmap.batch.engine import BatchOptions, run_batch
+    from locmap.batch.engine import LIGHT_CLUSTER_CONFIG, BatchOptions, run_batch
+    from locmap.batch.forked import ClosingWorker
 
     def on(scheduler: str | None):
         def make(folder: Path):
             if scheduler is not None:
                 return run_batch("london", folder / "london", settings,
                                  BatchOptions(boroughs=LONDON3, maps=False, scheduler=scheduler), say=lambda _m: None)
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                              silence_logs=logging.CRITICAL) as cluster:
+            with dask.config.set(LIGHT_CLUSTER_CONFIG):
+                cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                       silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),))
+            with cluster:
                 return on(cluster.scheduler_address)(folder)
 
         return make
@@ -185,9 +191,9 @@ def london_batch3_on(settings, tmp_path_factory):
 @pytest.fixture(scope="session")
 def london_batch3(london_batch3_on):
     """The real three-borough London batch (``london_batch3_on``) on a cluster of its own: test_batch
-    checks it, and the tests about the batch's machinery rather than its figures (test_batch,
-    test_batch_worker_rounds) replay its boroughs' figures through the real ``run_borough``
-    (tests/batch_faults.py).  Its BatchResult; READ ONLY."""
+    checks it, test_batch_ealing compares its Ealing with the plain Ealing job, and the tests about the
+    batch's machinery rather than its figures (test_batch, test_batch_worker_rounds) replay its
+    boroughs' figures through the real ``run_borough`` (tests/batch_faults.py).  Its BatchResult; READ ONLY."""
     return london_batch3_on()
 
 

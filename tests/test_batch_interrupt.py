@@ -24,7 +24,8 @@ import pytest
 
 from locmap.api import RunOptions
 from locmap.batch import cache
-from locmap.batch.borough import ATTEMPTS_FILE, SUMMARY_FILE, BoroughOutcome, BoroughTask, done_record
+from locmap.batch.borough import (ATTEMPTS_FILE, SUMMARY_FILE, BoroughOutcome, BoroughTask, done_record,
+                                  read_attempts)
 from locmap.batch.engine import MANIFEST_FILE, STATUS_FILE, finished_while_stopping
 
 pytestmark = pytest.mark.realdata
@@ -168,6 +169,10 @@ def test_ctrl_c_while_the_borough_runs_in_its_forked_process_leaves_no_process_b
     assert not (out / "boroughs" / BOROUGH / "done.json").exists()
     leftovers = [p for p in (out / "boroughs" / BOROUGH).rglob(".*") if p.is_file()]
     assert leftovers == [], "temporary files left behind"
+    # stopped by its closing worker at once (the attempt's result), not when dask killed the busy
+    # worker ~4 s later (an attempt without a result: the worker died)
+    assert read_attempts(out / "boroughs" / BOROUGH) == (
+        1, "BoroughStopped: the borough's process was stopped: its worker is closing")
     # stopped, not orphaned: a borough's process left running (no PR_SET_PDEATHSIG) held the
     # command's output pipes open until it had finished its whole job, and the run then said complete
     run = out / "boroughs" / BOROUGH / "run.json"

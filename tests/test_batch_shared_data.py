@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from locmap.api import RunOptions
-from locmap.batch.borough import BoroughTask, run_borough
-from locmap.data import area as area_module
 from locmap.data import homes, io, memo, region, services
 from locmap.data.area import load_area
 from locmap.data.region import load_pack, load_region
@@ -131,26 +127,3 @@ def test_a_layer_is_read_and_reprojected_once_per_process(settings, monkeypatch)
     assert len(reads) == 2
     assert len(b) == 4994 and b.loc[0, "lsoa21cd"] != "changed by a caller"
     assert str(b.crs) == "EPSG:27700" and str(c.crs) == "EPSG:4326"
-
-
-def test_each_borough_leaves_no_loaded_area_behind_and_records_its_worker_memory(settings, tmp_path):
-    """Run in the worker process itself (``fork=False``; tests/test_batch_fork.py for the default),
-    run_borough empties the area cache after the borough (the next is another area; the London-wide
-    files stay in the memo) and records the memory the process started the borough with and the
-    how-manieth borough of this process it was."""
-    def compute(task, say):
-        load_area("london:city-of-london", settings)  # what run_all does: the area stays in the cache
-        assert len(area_module._CACHE) == 1
-        return {"lad_cd": task.lad_cd}
-
-    area_module.clear_cache()  # an area another test of this process loaded is not this borough's
-    task = BoroughTask(region="london", lad_cd="E09000001", lad_nm="City of London", area="london:city-of-london",
-                       out_dir=tmp_path / "city", settings=settings, options=RunOptions(), input_hash="x" * 64,
-                       fork=False)
-    first = run_borough(task, compute)
-    second = run_borough(replace(task, out_dir=tmp_path / "city2"), compute)
-    assert (first.status, second.status) == ("done", "done")
-    assert len(area_module._CACHE) == 0
-    assert memo.entries() > 5  # the London-wide tables, layers, postcodes and service sources stay
-    assert second.worker_borough_n == first.worker_borough_n + 1 and first.worker_pid == second.worker_pid == os.getpid()
-    assert 100 < first.rss_start_mb <= first.peak_rss_mb and 100 < second.rss_start_mb <= second.peak_rss_mb

@@ -58,7 +58,7 @@ def test_each_round_runs_on_fresh_worker_processes(settings, tmp_path, london_ba
     out = tmp_path / "london"
     task = Replay(source=london_batch3.out_dir, markers=tmp_path / "attempts")
     res = run_batch("london", out, settings,
-                    BatchOptions(boroughs=("city-of-london", "kensington-and-chelsea"), n_workers=1,
+                    BatchOptions(boroughs=("city-of-london", "hammersmith-and-fulham"), n_workers=1,
                                  worker_boroughs=1, maps=False, task=task), say=lambda _m: None)
     assert res.ok
     status = pd.read_csv(out / STATUS_FILE)

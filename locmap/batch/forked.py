@@ -26,6 +26,11 @@ Rules (:func:`compute_forked`):
   exit status: dask then sees a worker that died during the borough, as before the fork
   (``KilledWorker`` after the retries, the attempt's start without a result).
 
+A worker of the batch's own local cluster that closes (the batch was stopped: Ctrl-C) stops the
+borough's process it forked at once (:class:`ClosingWorker`, :func:`stop_borough`) instead of waiting
+for dask's timeout while the child computes on, and freezes its heap so that its exit skips
+the collector's passes over it.
+
 Where ``os.fork`` is not available (macOS and Windows workers of a running scheduler) the
 job runs in the worker process, as before.
 """
@@ -38,8 +43,11 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
+
+from distributed import WorkerPlugin
 
 from locmap._background import portable_exception, quiet_about_a_dropped_stop, rebuilt_exception
 
@@ -47,6 +55,16 @@ from locmap._background import portable_exception, quiet_about_a_dropped_stop, r
 _PR_SET_PDEATHSIG = 1
 #: modules the first child imported that the worker process has imported since (:func:`warm`)
 _WARMED: set[str] = set()
+#: the borough's process running now (its pid, or None) and whether this worker is closing
+#: (:func:`stop_borough`), both under the lock: a child forked after the worker began to close is
+#: stopped as it starts
+_CHILD: dict[str, Any] = {"pid": None, "closing": False}
+_CHILD_LOCK = threading.Lock()
+
+
+class BoroughStopped(Exception):
+    """The borough's process was stopped because its worker is closing (the batch was stopped);
+    nobody waits for the borough's answer."""
 
 
 def fork_available() -> bool:
@@ -100,19 +118,69 @@ def compute_forked(compute: Callable[..., dict], task: Any, say: Callable[[str],
         _child(write_fd, parent_pid, compute, task)
     gc.unfreeze()
     os.close(write_fd)
+    _running(pid)
     on_start(pid)
     with os.fdopen(read_fd, "rb") as pipe:
         data = pipe.read()
+    stopped = _running(None)  # before the wait: a pid is not reused while its process is unreaped
     _pid, wait_status = os.waitpid(pid, 0)
     try:
         kind, payload, lines, modules = pickle.loads(data)
     except Exception:  # noqa: BLE001 - no answer, or one cut short: the child died, and so does this worker
+        if stopped:  # ... unless this worker stopped it, closing
+            raise BoroughStopped("the borough's process was stopped: its worker is closing") from None
         _die_like(wait_status)
     for line in lines:
         say(line)
     if kind == "error":
         raise rebuilt_exception(*payload, where="the borough's process, forked from this worker")
     return payload, modules
+
+
+def _running(pid: int | None) -> bool:
+    """Note the borough's process running now (``None``: it has ended); returns whether this worker
+    is closing, after stopping a process started meanwhile (:func:`stop_borough`)."""
+    with _CHILD_LOCK:
+        _CHILD["pid"] = pid
+        closing = _CHILD["closing"]
+    if closing and pid is not None:
+        _stop(pid)
+    return closing
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # pragma: no cover - ended meanwhile
+        pass
+
+
+def stop_borough() -> None:
+    """This worker is closing (the batch was stopped): stop the borough's process it forked, now and
+    any it forks from here on, with SIGTERM (the child removes its temporary files and ends; see
+    :func:`_on_sigterm`).  The borough's task then raises :class:`BoroughStopped` in the worker, which
+    goes on closing: dask waited ~4 s for the busy worker (``Nanny.kill``'s timeout) while the
+    child computed on, then killed the worker, which took the child with it (``PR_SET_PDEATHSIG``)."""
+    with _CHILD_LOCK:
+        _CHILD["closing"] = True
+        pid = _CHILD["pid"]
+    if pid is not None:
+        _stop(pid)
+
+
+class ClosingWorker(WorkerPlugin):
+    """Installed on the worker processes of a batch's own local cluster (``plugins=`` of
+    :class:`~distributed.LocalCluster`; a worker started in place of a dead one gets it too).  When the
+    worker closes (its teardown runs before the worker waits for its running task): the borough's
+    process is stopped (:func:`stop_borough`), and the worker's heap is frozen (``gc.freeze``), so that
+    the interpreter's exit does not walk it in the collector's final passes (a warm worker's exit:
+    ~1.1 s of CPU without, ~0.2 s with)."""
+
+    name = "locmap-closing-worker"
+
+    def teardown(self, worker: Any) -> None:  # noqa: ARG002 - WorkerPlugin signature
+        stop_borough()
+        gc.freeze()
 
 
 def _die_like(wait_status: int) -> None:
@@ -170,4 +238,4 @@ def _child(write_fd: int, parent_pid: int, compute: Callable[..., dict], task: A
         os._exit(code)
 
 
-__all__ = ["fork_available", "compute_forked", "warm"]
+__all__ = ["fork_available", "compute_forked", "warm", "stop_borough", "BoroughStopped", "ClosingWorker"]
