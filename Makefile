@@ -28,8 +28,17 @@ install-dev: $(DEV_STAMP)
 # locmap's bytecode is written once here (compileall writes it even under PYTHONDONTWRITEBYTECODE=1,
 # which CI's environment sets): every later process reads it instead of compiling ~120 modules
 # (0.2-0.5 s CPU per process; Python recompiles in memory any file edited since).
-compile: $(STAMP)
+# The k-nearest search's numba kernels are compiled once per change of their source, here, and cached
+# beside it: a fresh checkout's first processes (the suite's workers, its CLI runs, batch workers and
+# notebook kernels) then load them instead of each compiling them (~7 s CPU each).
+KERNELS_STAMP := locmap/distance/__pycache__/kernels.stamp
+
+compile: $(STAMP) $(KERNELS_STAMP)
 	$(BIN)/python -m compileall -q locmap
+
+$(KERNELS_STAMP): locmap/distance/_kbest.py $(STAMP)
+	$(BIN)/python -c "from locmap.distance._kbest import compile_kernels; compile_kernels('int32')"
+	mkdir -p $(@D) && touch $@
 
 demo: compile
 	$(BIN)/locmap run --area ealing --out $(OUT)
