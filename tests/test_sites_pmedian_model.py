@@ -7,8 +7,11 @@ the same.
 """
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import pulp
+import pulp.apis.coin_api as coin_api
 import pytest
 from spopt.locate import PMedian
 
@@ -63,3 +66,20 @@ def test_non_finite_cost_is_refused_as_pulp_refuses_it():
     C[1, 2] = np.nan
     with pytest.raises(pulp.PulpError):
         _pmedian_model(PMedian, C, w, 1)
+
+
+def test_a_solve_stopped_by_ctrl_c_leaves_no_solver_file_behind(tmp_path, monkeypatch):
+    """pulp writes CBC's model (.mps) before starting CBC and deletes it only after a solve that
+    returns; a Ctrl-C while CBC runs left it in the temporary folder.  The solve's files now live in
+    a folder of their own, removed as the interrupt passes through."""
+    def ctrl_c_while_cbc_starts(*_args, **_kwargs):
+        assert any(tmp_path.rglob("*.mps")), "pulp wrote the model before starting CBC"
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where pulp (and tempfile) put temporary files
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(coin_api.subprocess, "Popen", ctrl_c_while_cbc_starts)
+    C = np.array([[10.0, 900.0], [900.0, 15.0]])
+    with pytest.raises(KeyboardInterrupt):
+        solve_pmedian(C, np.array([3.0, 2.0]), 1, ["a", "b"])
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ added site (the optimal sets are not always nested, so the table lists the full 
 """
 from __future__ import annotations
 
+import tempfile
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -95,13 +96,17 @@ def _solver(time_limit_s: float | None = None):
 
 def _solve(model, time_limit_s: float | None, what: str, shape: tuple[int, int]):
     """``model.solve`` with CBC; no solution within the time limit is a :class:`SolverError`, not a
-    traceback."""
-    try:
-        return model.solve(_solver(time_limit_s), results=False)
-    except RuntimeError as exc:  # spopt: "Model is not solved: Not Solved"
-        raise SolverError(f"hub sites: the {what} model ({shape[0]} demand points x {shape[1]} candidate "
-                          f"sites) found no solution within the solver's {time_limit_s or SOLVER_TIME_LIMIT_S:g} s "
-                          f"time limit ({exc})") from exc
+    traceback.  CBC's files are written in a folder of their own that is removed however the solve
+    ends (pulp deletes them only after a solve that returns: an interrupted run left them in /tmp)."""
+    with tempfile.TemporaryDirectory(prefix="locmap-cbc-") as folder:
+        solver = _solver(time_limit_s)
+        solver.tmpDir = folder  # CBC's model and solution files: removed even when a Ctrl-C stops the solve
+        try:
+            return model.solve(solver, results=False)
+        except RuntimeError as exc:  # spopt: "Model is not solved: Not Solved"
+            raise SolverError(f"hub sites: the {what} model ({shape[0]} demand points x {shape[1]} candidate "
+                              f"sites) found no solution within the solver's {time_limit_s or SOLVER_TIME_LIMIT_S:g} "
+                              f"s time limit ({exc})") from exc
 
 
 def _status(model) -> str:
