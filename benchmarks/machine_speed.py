@@ -11,7 +11,7 @@ times three fixed single-threaded workloads, each typical of the suite's work, a
 
 Each is run ``--rounds`` times interleaved; the line gives each one's best and median CPU seconds and the
 ``index``: the sum of the medians divided by the same sum on a reference run (``REFERENCE_S``, this script on
-this machine at 2026-12-07 23:30 UTC after an idle spell). index 1.00 = the reference speed; 1.20 = 20 %
+this machine at 2026-12-07 23:10 UTC, load ~1.7). index 1.00 = the reference speed; 1.20 = 20 %
 slower.  Usage::
 
     python benchmarks/machine_speed.py [--rounds 7] [--json]
