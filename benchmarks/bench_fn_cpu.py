@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from _run_args import split_run_args
+
 if "PYTHONPATH" not in os.environ:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["LOCMAP_SERIAL"] = "1"
@@ -66,9 +68,7 @@ def instrument(specs: list[str], spent: dict[str, list]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    argv, extra = split_run_args(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--area", default="ealing")
     ap.add_argument("--out", type=Path, required=True, help="run folder (written with --force)")

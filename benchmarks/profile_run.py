@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _run_args import split_run_args
+
 if "PYTHONPATH" not in os.environ:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -54,9 +56,7 @@ def top_table(stats: pstats.Stats, n: int, sort: str = "cumulative") -> list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    argv, extra = split_run_args(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--area", default="ealing")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: a temporary one)")
