@@ -11,7 +11,9 @@ Ctrl-C *during* the imports needs ``python -m locmap`` itself (tests/test_interr
 
 :meth:`Starter.start` returns a :class:`Forked`, which answers ``pid``, ``poll``, ``send_signal``,
 ``kill``, ``wait``, ``communicate`` and ``returncode`` as :class:`subprocess.Popen` does; one command
-runs at a time (a test that leaves one running has it killed when the next starts).
+runs at a time (a test that leaves one running has it killed when the next starts).  A child stays in
+the starter's process group (``os.fork`` without ``setsid``): signal it by pid, as the tests do; a test
+that signals a whole group (``os.killpg``) needs ``python -m locmap`` started in a session of its own.
 """
 from __future__ import annotations
 
