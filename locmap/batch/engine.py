@@ -452,6 +452,15 @@ def borough_task(region: Region, row: tuple, out: Path, settings: Settings, opti
 
 
 # ----------------------------------------------------------------------------- the cluster
+def local_cluster(n_workers: int) -> LocalCluster:
+    """A local cluster of ``n_workers`` worker processes (one thread each) as the batch starts its own:
+    quiet worker logs, a dashboard on a free port, :data:`LIGHT_CLUSTER_CONFIG`, and the
+    :class:`ClosingWorker` plugin (a closing worker stops its borough at once).  The caller closes it."""
+    with dask.config.set(LIGHT_CLUSTER_CONFIG):  # the nannies keep it for every worker they (re)start
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                            silence_logs=logging.CRITICAL, plugins=(ClosingWorker(),))
+
+
 @contextlib.contextmanager
 def _client(options: BatchOptions) -> Iterator[Client]:
     """A client of the scheduler at ``options.scheduler``, or of a new local cluster of worker
@@ -468,14 +477,12 @@ def _client(options: BatchOptions) -> Iterator[Client]:
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), "MALLOC_ARENA_MAX": "2"}
     config = {"distributed.scheduler.allowed-failures": int(options.retries),
               "distributed.scheduler.worker-saturation": 1.0,
-              "distributed.nanny.pre-spawn-environ": environ, **LIGHT_CLUSTER_CONFIG}
+              "distributed.nanny.pre-spawn-environ": environ}
     with dask.config.set(config):
         # worker logs stay quiet: a failing borough is reported once, in the status table and
         # its folder's error.txt, not as a traceback per attempt on the terminal
         with sigint_ignored():  # the worker processes start with SIGINT ignored (and keep it)
-            cluster = LocalCluster(n_workers=int(options.n_workers), threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.CRITICAL,
-                                   plugins=(ClosingWorker(),))  # a closing worker stops its borough at once
+            cluster = local_cluster(int(options.n_workers))
         with cluster, Client(cluster) as client:
             yield client
 
@@ -729,4 +736,4 @@ def status_table(tasks: Sequence[BoroughTask], outcomes: Sequence[BoroughOutcome
 __all__ = ["BatchOptions", "BatchResult", "BatchInterrupted", "finished_while_stopping", "completed", "interrupt_once", "stop_on_first_interrupt", "worker_memory", "MANIFEST_FILE", "write_manifest", "SchedulerUnreachableError", "run_batch", "select_boroughs", "plural",
            "borough_run_options", "borough_task", "connect", "outcome_of", "status_table", "write_error_files",
            "STATUS_FILE", "ERROR_FILE", "WORKER_BOROUGHS", "effective_worker_boroughs",
-           "longest_first", "by_size", "starts_early", "warm_workers", "LIGHT_CLUSTER_CONFIG"]
+           "longest_first", "by_size", "starts_early", "warm_workers", "LIGHT_CLUSTER_CONFIG", "local_cluster"]
